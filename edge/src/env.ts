@@ -1,0 +1,10 @@
+// The Hono environment of every route: bindings from wrangler.toml and per-request variables.
+export interface SignedVolunteer {
+  id: string;
+  publicKey: string;
+}
+
+export interface AppEnv {
+  Bindings: Env;
+  Variables: { volunteer: SignedVolunteer; body: string; researcher: { id: string; name: string } };
+}

@@ -1,0 +1,49 @@
+// Refusals: every 4xx carries a stable code and a sentence, and is thrown before anything changes.
+import { HTTPException } from 'hono/http-exception';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+
+export type ErrorCode =
+  | 'invalid_json'
+  | 'invalid_request'
+  | 'unsupported_media_type'
+  | 'payload_too_large'
+  | 'missing_signature'
+  | 'stale_timestamp'
+  | 'bad_signature'
+  | 'replayed_request'
+  | 'unknown_volunteer'
+  | 'unknown_campaign'
+  | 'unknown_lease'
+  | 'foreign_lease'
+  | 'lease_expired'
+  | 'spec_mismatch'
+  | 'dataset_mismatch'
+  | 'budget_mismatch'
+  | 'missing_token'
+  | 'bad_token'
+  | 'unknown_dataset'
+  | 'not_admitted'
+  | 'campaign_exists'
+  | 'rate_limited'
+  | 'not_found'
+  | 'internal';
+
+export class ApiFailure extends HTTPException {
+  readonly code: ErrorCode;
+  readonly issues: { path: string; message: string }[] | undefined;
+  constructor(status: ContentfulStatusCode, code: ErrorCode, message: string, issues?: { path: string; message: string }[]) {
+    super(status, { message });
+    this.code = code;
+    this.issues = issues;
+  }
+}
+
+/** Throws a refusal; `issues` ties problems to request fields (shown next to form fields). */
+export function fail(
+  status: ContentfulStatusCode,
+  code: ErrorCode,
+  message: string,
+  issues?: { path: string; message: string }[],
+): never {
+  throw new ApiFailure(status, code, message, issues);
+}

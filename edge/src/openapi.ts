@@ -1,0 +1,69 @@
+// The API described as OpenAPI 3.1, generated from the same zod schemas the routes validate with,
+// plus a plain reference page rendered from it.
+import { z } from 'zod';
+import { HeartbeatRequest, LeaseRequest, RegisterRequest, ResultRequest } from '../../shared/protocol.ts';
+import { CampaignBrief } from '../../shared/search-space.ts';
+
+interface Route {
+  method: 'get' | 'post';
+  path: string;
+  summary: string;
+  auth?: 'volunteer' | 'researcher';
+  body?: z.ZodType;
+  errors: string[];
+}
+
+const SIGNED = ['missing_signature', 'stale_timestamp', 'bad_signature', 'unknown_volunteer', 'replayed_request', 'rate_limited'];
+const BODY = ['invalid_json', 'invalid_request', 'unsupported_media_type', 'payload_too_large'];
+
+export const ROUTES: Route[] = [
+  { method: 'get', path: '/api/health', summary: 'Liveness: {"ok": true}.', errors: [] },
+  { method: 'post', path: '/api/volunteers', summary: 'Register an Ed25519 public key; the volunteer id is derived from it. Idempotent.', body: RegisterRequest, errors: [...BODY, 'stale_timestamp', 'bad_signature'] },
+  { method: 'post', path: '/api/leases', summary: 'Lease the next experiment: spec, lease token and deadline, or {lease: null, retryAfterSec}.', auth: 'volunteer', body: LeaseRequest, errors: [...SIGNED, ...BODY, 'unknown_campaign'] },
+  { method: 'post', path: '/api/leases/{id}/heartbeat', summary: 'Report progress (step, loss) and extend the lease deadline.', auth: 'volunteer', body: HeartbeatRequest, errors: [...SIGNED, ...BODY, 'unknown_lease', 'foreign_lease', 'lease_expired'] },
+  { method: 'post', path: '/api/results', summary: 'Submit a result signed over its canonical JSON, bound to the lease token, spec hash and dataset hash. Resubmitting returns the first outcome.', auth: 'volunteer', body: ResultRequest, errors: [...SIGNED, ...BODY, 'unknown_lease', 'foreign_lease', 'lease_expired', 'spec_mismatch', 'dataset_mismatch', 'budget_mismatch'] },
+  { method: 'get', path: '/api/campaigns', summary: 'All campaigns with experiment and verified counts.', errors: [] },
+  { method: 'post', path: '/api/campaigns', summary: 'Create a campaign from a brief: seeded experiments within the admission bounds.', auth: 'researcher', body: CampaignBrief, errors: [...BODY, 'missing_token', 'bad_token', 'unknown_dataset', 'not_admitted'] },
+  { method: 'get', path: '/api/campaigns/{id}', summary: 'One campaign.', errors: ['invalid_request', 'unknown_campaign'] },
+  { method: 'get', path: '/api/campaigns/{id}/leaderboard', summary: 'Verified experiments ranked by val_bpb.', errors: ['invalid_request', 'unknown_campaign'] },
+];
+
+export function openApiDocument(): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const r of ROUTES) {
+    const op: Record<string, unknown> = {
+      summary: r.summary,
+      responses: {
+        '200': { description: 'Success (201 when something was created).' },
+        '4XX': { description: `Refusal: {error, message}. Codes: ${r.errors.join(', ') || 'none'}.`, content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
+      },
+    };
+    if (r.body) op.requestBody = { required: true, content: { 'application/json': { schema: z.toJSONSchema(r.body, { io: 'input', unrepresentable: 'any' }) } } };
+    if (r.auth === 'researcher') op.security = [{ researcher: [] }];
+    if (r.auth === 'volunteer') op.security = [{ volunteerSignature: [] }];
+    if (r.path.includes('{id}')) op.parameters = [{ name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' } }];
+    (paths[r.path] ??= {})[r.method] = op;
+  }
+  return {
+    openapi: '3.1.0',
+    info: { title: 'Tabgrid edge API', version: '0.1.0', description: 'Volunteer compute for ML research in a browser tab.' },
+    paths,
+    components: {
+      schemas: { Error: { type: 'object', required: ['error', 'message'], properties: { error: { type: 'string' }, message: { type: 'string' }, issues: { type: 'array' } } } },
+      securitySchemes: {
+        researcher: { type: 'http', scheme: 'bearer', description: 'A token from `npm run researcher -- add NAME`.' },
+        volunteerSignature: { type: 'apiKey', in: 'header', name: 'x-tabgrid-signature', description: 'Ed25519 over canonical JSON {method, path, timestamp, bodySha256}, with x-tabgrid-volunteer and x-tabgrid-timestamp.' },
+      },
+    },
+  };
+}
+
+const escape = (s: string) => s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
+
+export function referencePage(): string {
+  const rows = ROUTES.map((r) => `<section><h2><code>${r.method.toUpperCase()} ${escape(r.path)}</code></h2><p>${escape(r.summary)}</p>`
+    + `<p><strong>Auth:</strong> ${r.auth ?? 'none'}</p><p><strong>Refusals:</strong> ${r.errors.map((e) => `<code>${e}</code>`).join(' ') || 'none'}</p></section>`).join('\n');
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><meta name="color-scheme" content="light dark"><title>Tabgrid API reference</title>
+<style>body{font-family:system-ui,sans-serif;max-width:50rem;margin:2rem auto;padding:0 1rem;line-height:1.5}h2{font-size:1.05rem;margin-top:2rem}code{font-size:.95em}</style></head>
+<body><h1>Tabgrid API reference</h1><p>Every refusal is a 4xx JSON body <code>{"error": code, "message": sentence}</code>. Request schemas: <a href="/api/openapi.json">openapi.json</a>.</p>${rows}</body></html>`;
+}

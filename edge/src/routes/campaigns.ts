@@ -1,0 +1,92 @@
+// Campaigns and their leaderboards of verified experiments, ranked by val_bpb.
+import { Hono } from 'hono';
+import { CampaignBrief, admissionIssues, sampleExperiments } from '../../../shared/search-space.ts';
+import { randomToken } from '../../../shared/crypto.ts';
+import { parseBody, readBody } from '../body.ts';
+import { campaignStatements } from '../db/campaigns.ts';
+import { researcherAuth } from '../researcher-auth.ts';
+import type { Backend, Campaign, LeaderboardRow } from '../../../shared/protocol.ts';
+import { Id } from '../../../shared/protocol.ts';
+import type { ExperimentSpec } from '../../../shared/spec.ts';
+import type { AppEnv } from '../env.ts';
+import { fail } from '../errors.ts';
+
+const CAMPAIGN_SQL = `
+SELECT c.id, c.name, c.brief, c.template, c.dataset_id AS datasetId, c.created_at AS createdAt,
+  (SELECT count(*) FROM experiments e WHERE e.campaign_id = c.id) AS experiments,
+  (SELECT count(*) FROM experiments e WHERE e.campaign_id = c.id AND e.status = 'verified') AS verified
+FROM campaigns c`;
+
+interface LeaderboardSqlRow {
+  experimentId: string;
+  valBpb: number;
+  specJson: string;
+  verifiedAt: number;
+  backends: string;
+  volunteers: string;
+  replicas: number;
+}
+
+export const campaigns = new Hono<AppEnv>()
+  .post('/', researcherAuth, async (c) => {
+    const brief = parseBody(await readBody(c), CampaignBrief);
+    const dataset = await c.env.DB.prepare('SELECT manifest_sha256 AS sha256, vocab_size AS vocabSize FROM datasets WHERE id = ?')
+      .bind(brief.datasetId)
+      .first<{ sha256: string; vocabSize: number }>();
+    if (!dataset) {
+      fail(422, 'unknown_dataset', `No dataset ${brief.datasetId} is registered on this edge.`, [{ path: 'datasetId', message: 'Unknown dataset.' }]);
+    }
+    const specs = sampleExperiments(brief, { ref: { id: brief.datasetId, sha256: dataset.sha256 }, vocabSize: dataset.vocabSize });
+    const issues = admissionIssues(brief, specs);
+    if (issues.length) fail(422, 'not_admitted', issues[0]!.message, issues);
+    const id = 'c_' + randomToken(9);
+    const statements = await campaignStatements({
+      id, name: brief.name, brief: brief.brief, template: brief.template, datasetId: brief.datasetId,
+      createdAt: Date.now(), specs, replicas: brief.replicas,
+    });
+    const db = c.env.DB;
+    await db.batch([
+      ...statements.map((s) => db.prepare(s.sql).bind(...s.params)),
+      db.prepare('UPDATE campaigns SET researcher_id = ?, brief_json = ? WHERE id = ?').bind(c.get('researcher').id, JSON.stringify(brief), id),
+    ]);
+    return c.json({ campaign: await findCampaign(db, id) }, 201);
+  })
+  .get('/', async (c) => {
+    const { results } = await c.env.DB.prepare(`${CAMPAIGN_SQL} ORDER BY c.created_at DESC`).all<Campaign>();
+    return c.json({ campaigns: results });
+  })
+  .get('/:id', async (c) => {
+    const campaign = await findCampaign(c.env.DB, c.req.param('id'));
+    return c.json({ campaign });
+  })
+  .get('/:id/leaderboard', async (c) => {
+    const campaign = await findCampaign(c.env.DB, c.req.param('id'));
+    const { results } = await c.env.DB.prepare(
+      `SELECT e.id AS experimentId, e.val_bpb AS valBpb, e.spec_json AS specJson, e.verified_at AS verifiedAt,
+         group_concat(DISTINCT r.backend) AS backends, group_concat(DISTINCT r.volunteer_id) AS volunteers,
+         count(r.id) AS replicas
+       FROM experiments e JOIN results r ON r.experiment_id = e.id AND r.verdict = 'valid'
+       WHERE e.campaign_id = ? AND e.status = 'verified'
+       GROUP BY e.id ORDER BY e.val_bpb ASC, e.idx ASC LIMIT 1000`,
+    )
+      .bind(campaign.id)
+      .all<LeaderboardSqlRow>();
+    const rows: LeaderboardRow[] = results.map((r) => ({
+      experimentId: r.experimentId,
+      valBpb: r.valBpb,
+      config: JSON.parse(r.specJson) as ExperimentSpec,
+      verified: true,
+      replicas: r.replicas,
+      backends: r.backends.split(',') as Backend[],
+      volunteers: r.volunteers.split(','),
+      verifiedAt: r.verifiedAt,
+    }));
+    return c.json({ campaign, rows });
+  });
+
+async function findCampaign(db: D1Database, id: string): Promise<Campaign> {
+  if (!Id.safeParse(id).success) fail(400, 'invalid_request', 'A campaign id is 1–64 letters, digits, _ or -.');
+  const row = await db.prepare(`${CAMPAIGN_SQL} WHERE c.id = ?`).bind(id).first<Campaign>();
+  if (!row) fail(404, 'unknown_campaign', `No campaign has the id ${id}.`);
+  return row;
+}

@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+import { api } from '../../test/helpers.ts';
+
+describe('GET /api/health', () => {
+  it('answers ok', async () => {
+    const res = await api('/api/health');
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ ok: true });
+  });
+
+  it('answers unknown API routes with a JSON 404', async () => {
+    const res = await api('/api/nope');
+    expect(res.status).toBe(404);
+    expect(await res.json()).toMatchObject({ error: 'not_found' });
+  });
+});
+
+describe('API description', () => {
+  it('serves an OpenAPI 3.1 document whose request schemas come from the shared zod schemas', async () => {
+    const res = await api('/api/openapi.json');
+    expect(res.status).toBe(200);
+    const doc = (await res.json()) as { openapi: string; paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: { properties?: Record<string, unknown> } }> } }>> };
+    expect(doc.openapi).toBe('3.1.0');
+    const lease = doc.paths['/api/leases']!.post!.requestBody!.content['application/json']!.schema;
+    expect(Object.keys(lease.properties ?? {})).toEqual(['campaignId', 'capabilities']);
+    expect(Object.keys(doc.paths)).toContain('/api/results');
+  });
+
+  it('serves a readable reference page', async () => {
+    const res = await api('/api/docs');
+    expect(res.headers.get('content-type')).toMatch(/text\/html/);
+    expect(await res.text()).toContain('POST /api/results');
+  });
+});

@@ -1,0 +1,50 @@
+// Leasing work: a signed volunteer asks for the next experiment and gets a spec, a token and a deadline.
+import { Hono } from 'hono';
+import { sha256 } from '../../../shared/crypto.ts';
+import { HeartbeatRequest, Id, LeaseRequest, type HeartbeatResponse, type LeaseResponse } from '../../../shared/protocol.ts';
+import { signedVolunteer } from '../auth.ts';
+import { parseBody } from '../body.ts';
+import type { AppEnv } from '../env.ts';
+import { fail } from '../errors.ts';
+import { D1Scheduler } from '../scheduler.ts';
+
+export const leases = new Hono<AppEnv>();
+
+leases.post('/', signedVolunteer, async (c) => {
+  const req = parseBody(c.get('body'), LeaseRequest);
+  if (req.campaignId) {
+    const known = await c.env.DB.prepare('SELECT 1 FROM campaigns WHERE id = ?').bind(req.campaignId).first();
+    if (!known) fail(404, 'unknown_campaign', `No campaign has the id ${req.campaignId}.`);
+  }
+  const scheduler = new D1Scheduler(c.env.DB, Number(c.env.LEASE_MIN_SECONDS));
+  const lease = await scheduler.claim({
+    volunteerId: c.get('volunteer').id,
+    campaignId: req.campaignId,
+    capabilities: req.capabilities,
+    now: Date.now(),
+  });
+  return c.json<LeaseResponse>(lease ? { lease } : { lease: null, retryAfterSec: 30 });
+});
+
+/** A lease lives at most this long, however many heartbeats it gets. */
+const MAX_LEASE_LIFETIME_MS = 6 * 60 * 60 * 1000;
+
+leases.post('/:id/heartbeat', signedVolunteer, async (c) => {
+  const leaseId = c.req.param('id');
+  if (!Id.safeParse(leaseId).success) fail(400, 'invalid_request', 'A lease id is 1–64 letters, digits, _ or -.');
+  const beat = parseBody(c.get('body'), HeartbeatRequest);
+  const lease = await c.env.DB.prepare('SELECT volunteer_id AS volunteerId, token_hash AS tokenHash, deadline, status, created_at AS createdAt FROM leases WHERE id = ?')
+    .bind(leaseId)
+    .first<{ volunteerId: string; tokenHash: string; deadline: number; status: string; createdAt: number }>();
+  if (!lease) fail(404, 'unknown_lease', 'No lease has this id.');
+  if (lease.volunteerId !== c.get('volunteer').id || lease.tokenHash !== (await sha256(beat.leaseToken))) {
+    fail(403, 'foreign_lease', 'This lease was not issued to this volunteer with this token.');
+  }
+  const now = Date.now();
+  if (lease.status !== 'open' || lease.deadline <= now) fail(409, 'lease_expired', 'The lease is closed or expired.');
+  const extended = Math.min(lease.createdAt + MAX_LEASE_LIFETIME_MS, Math.max(lease.deadline, now + Number(c.env.LEASE_MIN_SECONDS) * 1000));
+  await c.env.DB.prepare('UPDATE leases SET deadline = ?, last_step = ?, last_loss = ?, heartbeat_at = ? WHERE id = ?')
+    .bind(extended, beat.step, beat.loss, now, leaseId)
+    .run();
+  return c.json<HeartbeatResponse>({ deadline: extended });
+});

@@ -1,0 +1,78 @@
+// Submitting a result: signed by the volunteer, bound to its live lease, the spec hash and the
+// dataset hash. Submitting the same lease's result again returns the first outcome (idempotent).
+import { Hono } from 'hono';
+import { sha256, verifyCanonical } from '../../../shared/crypto.ts';
+import { ResultRequest, type ExperimentStatus, type ResultResponse } from '../../../shared/protocol.ts';
+import { curveLength, ExperimentSpec, tokenBudget } from '../../../shared/spec.ts';
+import { signedVolunteer } from '../auth.ts';
+import { parseBody } from '../body.ts';
+import type { AppEnv } from '../env.ts';
+import { fail } from '../errors.ts';
+import { validateExperiment } from '../validator.ts';
+
+interface LeaseRow {
+  volunteerId: string;
+  experimentId: string;
+  tokenHash: string;
+  deadline: number;
+  status: 'open' | 'done';
+  specJson: string;
+  specHash: string;
+  datasetSha256: string;
+  resultId: string | null;
+}
+
+export const results = new Hono<AppEnv>().post('/', signedVolunteer, async (c) => {
+  const { result, signature } = parseBody(c.get('body'), ResultRequest);
+  const volunteer = c.get('volunteer');
+  const db = c.env.DB;
+  if (!(await verifyCanonical(volunteer.publicKey, signature, result))) {
+    fail(401, 'bad_signature', 'The result is not signed by the submitting volunteer.');
+  }
+  const lease = await db
+    .prepare(
+      `SELECT l.volunteer_id AS volunteerId, l.experiment_id AS experimentId, l.token_hash AS tokenHash,
+              l.deadline, l.status, e.spec_json AS specJson, e.spec_hash AS specHash,
+              e.dataset_sha256 AS datasetSha256, r.id AS resultId
+       FROM leases l JOIN experiments e ON e.id = l.experiment_id
+       LEFT JOIN results r ON r.lease_id = l.id
+       WHERE l.id = ?`,
+    )
+    .bind(result.leaseId)
+    .first<LeaseRow>();
+  if (!lease) fail(404, 'unknown_lease', 'No lease has this id.');
+  if (lease.volunteerId !== volunteer.id || lease.tokenHash !== (await sha256(result.leaseToken))) {
+    fail(403, 'foreign_lease', 'This lease was not issued to this volunteer with this token.');
+  }
+  if (lease.experimentId !== result.experimentId) fail(422, 'spec_mismatch', 'The lease is for another experiment.');
+  if (lease.resultId) return c.json<ResultResponse>(await outcome(db, lease.resultId, lease.experimentId, true));
+  if (lease.deadline <= Date.now()) fail(409, 'lease_expired', 'The lease expired before the result arrived.');
+  if (lease.specHash !== result.specHash) fail(422, 'spec_mismatch', 'The result was computed for another spec.');
+  if (lease.datasetSha256 !== result.datasetSha256) {
+    fail(422, 'dataset_mismatch', 'The result was computed on another dataset.');
+  }
+  const spec = ExperimentSpec.parse(JSON.parse(lease.specJson));
+  const m = result.metrics;
+  if (m.steps !== spec.train.steps || m.tokens !== tokenBudget(spec) || m.curve.length !== curveLength(spec.train)) {
+    fail(422, 'budget_mismatch', 'The result does not cover the experiment’s step and token budget.');
+  }
+  const resultId = 'r_' + (await sha256(result.leaseId)).slice(0, 24);
+  const now = Date.now();
+  await db.batch([
+    db
+      .prepare(
+        `INSERT OR IGNORE INTO results (id, lease_id, experiment_id, volunteer_id, backend, val_bpb,
+           metrics_json, payload_json, signature, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .bind(resultId, result.leaseId, lease.experimentId, volunteer.id, m.backend, m.valBpb,
+        JSON.stringify(m), JSON.stringify(result), signature, now),
+    db.prepare("UPDATE leases SET status = 'done' WHERE id = ?").bind(result.leaseId),
+  ]);
+  await validateExperiment(db, lease.experimentId, now);
+  return c.json<ResultResponse>(await outcome(db, resultId, lease.experimentId, false), 201);
+});
+
+async function outcome(db: D1Database, resultId: string, experimentId: string, duplicate: boolean) {
+  const row = await db.prepare('SELECT status FROM experiments WHERE id = ?').bind(experimentId).first<{ status: ExperimentStatus }>();
+  return { resultId, duplicate, experimentStatus: row?.status ?? 'open' };
+}

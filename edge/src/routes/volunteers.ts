@@ -1,0 +1,26 @@
+// Volunteer registration: the browser proves it holds the private key of the public key it sends.
+import { Hono } from 'hono';
+import { verifyCanonical, volunteerIdFor } from '../../../shared/crypto.ts';
+import { MAX_CLOCK_SKEW_MS, RegisterRequest, type RegisterResponse } from '../../../shared/protocol.ts';
+import { parseBody, readBody } from '../body.ts';
+import { insertVolunteer } from '../db/volunteers.ts';
+import type { AppEnv } from '../env.ts';
+import { fail } from '../errors.ts';
+
+export const volunteers = new Hono<AppEnv>().post('/', async (c) => {
+  const { payload, signature } = parseBody(await readBody(c), RegisterRequest);
+  if (Math.abs(Date.now() - payload.timestamp) > MAX_CLOCK_SKEW_MS) {
+    fail(401, 'stale_timestamp', 'The registration timestamp is more than 5 minutes off.');
+  }
+  if (!(await verifyCanonical(payload.publicKey, signature, payload))) {
+    fail(401, 'bad_signature', 'The registration is not signed by the key it registers.');
+  }
+  const volunteerId = await volunteerIdFor(payload.publicKey);
+  const created = await insertVolunteer(c.env.DB, {
+    id: volunteerId,
+    publicKey: payload.publicKey,
+    displayName: payload.displayName ?? null,
+    now: Date.now(),
+  });
+  return c.json<RegisterResponse>({ volunteerId, created }, created ? 201 : 200);
+});

@@ -1,0 +1,147 @@
+// Test helpers: real Ed25519 volunteers, signed requests against the real app and D1.
+import { env } from 'cloudflare:test';
+import { exportPublicKey, generateSigningKey, sha256, signCanonical, volunteerIdFor } from '../../shared/crypto.ts';
+import { PRESETS } from '../../shared/model/presets.ts';
+import type { Lease, Metrics, ResultPayload } from '../../shared/protocol.ts';
+import { SIGNATURE_HEADERS, signedRequestPayload } from '../../shared/protocol.ts';
+import { curveLength, tokenBudget, type ExperimentSpec } from '../../shared/spec.ts';
+import { campaignStatements, type NewCampaign } from '../src/db/campaigns.ts';
+import app from '../src/index.ts';
+
+export const DATASET_SHA = 'a'.repeat(64);
+
+export function tinySpec(seed = 1): ExperimentSpec {
+  const p = PRESETS.tiny;
+  return {
+    template: 'gpt-char',
+    dataset: { id: 'test', sha256: DATASET_SHA },
+    model: { ...p.model, vocabSize: 40 },
+    train: p.train,
+    seed,
+    evalWindows: p.evalWindows,
+  };
+}
+
+export async function insertCampaign(db: D1Database, c: NewCampaign): Promise<void> {
+  const statements = await campaignStatements(c);
+  await db.batch(statements.map((s) => db.prepare(s.sql).bind(...s.params)));
+}
+
+export async function seedCampaign(id = 'c1', experiments = 2): Promise<void> {
+  await insertCampaign(env.DB, {
+    id,
+    name: `Campaign ${id}`,
+    brief: 'A test campaign.',
+    template: 'gpt-char',
+    datasetId: 'test',
+    createdAt: Date.now(),
+    specs: Array.from({ length: experiments }, (_, i) => tinySpec(i + 1)),
+  });
+}
+
+export async function api(path: string, init?: RequestInit): Promise<Response> {
+  return app.request(`http://localhost${path}`, init, env);
+}
+
+export function json(body: unknown, extra: Record<string, string> = {}): RequestInit {
+  return { method: 'POST', headers: { 'content-type': 'application/json', ...extra }, body: JSON.stringify(body) };
+}
+
+export interface TestVolunteer {
+  id: string;
+  publicKey: string;
+  keys: CryptoKeyPair;
+  post(path: string, body: unknown, opts?: { timestamp?: number; signWith?: CryptoKeyPair; alter?: (body: string) => string; raw?: string }): Promise<Response>;
+  lease(backend?: Metrics['backend'], campaignId?: string): Promise<Lease | null>;
+  result(lease: Lease, metrics?: Partial<Metrics>, patch?: Partial<ResultPayload>): Promise<Response>;
+}
+
+export async function newVolunteer(displayName = 'tester'): Promise<TestVolunteer> {
+  const keys = await generateSigningKey();
+  const publicKey = await exportPublicKey(keys.publicKey);
+  const payload = { type: 'register' as const, publicKey, displayName, timestamp: Date.now() };
+  const res = await api('/api/volunteers', json({ payload, signature: await signCanonical(keys.privateKey, payload) }));
+  if (res.status !== 201) throw new Error(`registration failed: ${res.status} ${await res.text()}`);
+  const id = await volunteerIdFor(publicKey);
+  const v: TestVolunteer = {
+    id,
+    publicKey,
+    keys,
+    async post(path, body, opts = {}) {
+      const text = opts.raw ?? JSON.stringify(body);
+      const timestamp = opts.timestamp ?? Date.now();
+      const signed = signedRequestPayload('POST', path, timestamp, await sha256(text));
+      const signature = await signCanonical((opts.signWith ?? keys).privateKey, signed);
+      return api(path, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          [SIGNATURE_HEADERS.volunteer]: id,
+          [SIGNATURE_HEADERS.timestamp]: String(timestamp),
+          [SIGNATURE_HEADERS.signature]: signature,
+        },
+        body: opts.alter ? opts.alter(text) : text,
+      });
+    },
+    async lease(backend = 'wasm', campaignId) {
+      const res = await v.post('/api/leases', { campaignId, capabilities: { backend, tokensPerSec: 5000 } });
+      if (res.status !== 200) throw new Error(`lease failed: ${res.status} ${await res.text()}`);
+      return ((await res.json()) as { lease: Lease | null }).lease;
+    },
+    async result(lease, metrics = {}, patch = {}) {
+      const result = resultPayload(lease, metrics, patch);
+      return v.post('/api/results', { result, signature: await signCanonical(keys.privateKey, result) });
+    },
+  };
+  return v;
+}
+
+export function honestMetrics(spec: ExperimentSpec, valBpb = 3.1, backend: Metrics['backend'] = 'wasm'): Metrics {
+  return {
+    valBpb,
+    valLoss: valBpb * Math.LN2,
+    curve: Array.from({ length: curveLength(spec.train) }, (_, i) => 3.5 - 0.1 * i),
+    steps: spec.train.steps,
+    tokens: tokenBudget(spec),
+    backend,
+    wallMs: 1000,
+    msPerStep: 30,
+  };
+}
+
+export function resultPayload(lease: Lease, metrics: Partial<Metrics> = {}, patch: Partial<ResultPayload> = {}): ResultPayload {
+  return {
+    type: 'result',
+    leaseId: lease.leaseId,
+    leaseToken: lease.leaseToken,
+    experimentId: lease.experimentId,
+    specHash: lease.specHash,
+    datasetSha256: lease.spec.dataset.sha256,
+    metrics: { ...honestMetrics(lease.spec), ...metrics },
+    ...patch,
+  };
+}
+
+/** Row counts of every table: a refused request must leave all of them unchanged. */
+export async function snapshot(): Promise<Record<string, unknown>> {
+  const tables = ['volunteers', 'campaigns', 'experiments', 'leases', 'results', 'researchers', 'datasets'];
+  const out: Record<string, unknown> = {};
+  // seen_requests is the replay guard's own memory: every signed request is recorded there once.
+  for (const t of tables) {
+    const { results } = await env.DB.prepare(`SELECT * FROM ${t} ORDER BY rowid`).all();
+    out[t] = results;
+  }
+  return out;
+}
+
+export const RESEARCHER_TOKEN = 'researcher-token-for-tests-0123456789';
+
+/** A researcher with a known token and the `test` dataset registered. */
+export async function seedResearcher(): Promise<void> {
+  await env.DB.batch([
+    env.DB.prepare('INSERT INTO researchers (id, name, token_hash, created_at) VALUES (?, ?, ?, ?)')
+      .bind('r_test', 'Test Lab', await sha256(RESEARCHER_TOKEN), Date.now()),
+    env.DB.prepare('INSERT INTO datasets (id, manifest_sha256, vocab_size, name, registered_at) VALUES (?, ?, ?, ?, ?)')
+      .bind('test', DATASET_SHA, 40, 'Test text', Date.now()),
+  ]);
+}

@@ -1,0 +1,42 @@
+// Builds what the server needs, only when it is missing or stale: the default dataset, then the
+// web app (dist/), which includes the dataset files copied from public/.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { ensureDataset } from '../datasets/build.ts';
+import { ROOT } from './wrangler.ts';
+
+const WEB_INPUTS = ['web', 'shared', 'public', 'vite.config.ts', 'svelte.config.js', 'package-lock.json'];
+
+function newestMtime(path: string): number {
+  const st = statSync(path);
+  if (!st.isDirectory()) return st.mtimeMs;
+  let newest = st.mtimeMs;
+  for (const entry of readdirSync(path)) {
+    if (entry === 'node_modules') continue;
+    newest = Math.max(newest, newestMtime(join(path, entry)));
+  }
+  return newest;
+}
+
+export function webIsStale(): boolean {
+  const built = join(ROOT, 'dist', 'index.html');
+  if (!existsSync(built) || !existsSync(join(ROOT, 'dist', 'data'))) return true;
+  const inputs = Math.max(...WEB_INPUTS.map((p) => join(ROOT, p)).filter(existsSync).map(newestMtime));
+  return inputs > statSync(built).mtimeMs;
+}
+
+export async function buildAll(): Promise<void> {
+  await ensureDataset('sotu');
+  if (!webIsStale()) {
+    console.log('web app up to date');
+    return;
+  }
+  const t0 = performance.now();
+  const vite = join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js');
+  const r = spawnSync(process.execPath, [vite, 'build', '--logLevel', 'warn'], { cwd: ROOT, stdio: 'inherit' });
+  if (r.status !== 0) throw new Error('the web build failed');
+  console.log(`web app built in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+}
+
+if (import.meta.main) await buildAll();

@@ -1,0 +1,56 @@
+// The campaigns `npm start` seeds: the default demo campaign, and a tiny one for the browser tests.
+import { Rng } from '../shared/rng.ts';
+import type { DatasetManifest } from '../shared/dataset.ts';
+import { PRESETS, type PresetName } from '../shared/model/presets.ts';
+import type { ExperimentSpec } from '../shared/spec.ts';
+import type { NewCampaign } from '../edge/src/db/campaigns.ts';
+
+function specFrom(preset: PresetName, manifest: DatasetManifest, manifestSha256: string, seed: number): ExperimentSpec {
+  const p = PRESETS[preset];
+  return {
+    template: 'gpt-char',
+    dataset: { id: manifest.id, sha256: manifestSha256 },
+    model: { ...p.model, vocabSize: manifest.vocab.length },
+    train: { ...p.train },
+    seed,
+    evalWindows: p.evalWindows,
+  };
+}
+
+/** Eight demo experiments: learning rate log-uniform in [5e-4, 5e-3] × depth 1 or 2, seeded. */
+export function defaultCampaign(manifest: DatasetManifest, manifestSha256: string): NewCampaign {
+  const rng = Rng.derive(20261122, 'default-campaign');
+  const specs = Array.from({ length: 8 }, (_, i) => {
+    const spec = specFrom('demo', manifest, manifestSha256, 1000 + i);
+    const lr = Math.exp(Math.log(5e-4) + rng.next() * (Math.log(5e-3) - Math.log(5e-4)));
+    spec.train.lr = Number(lr.toPrecision(3));
+    spec.train.minLr = Number((lr / 10).toPrecision(3));
+    spec.model.nLayer = i % 2 === 0 ? 1 : 2;
+    return spec;
+  });
+  return {
+    id: 'demo-sotu',
+    name: 'Learning rate × depth on State of the Union',
+    brief:
+      'How do the learning rate and the number of layers trade off for a small character-level GPT ' +
+      'trained on 230 years of State of the Union addresses? Eight configurations, each trained for ' +
+      '300 steps and verified in two browsers.',
+    template: 'gpt-char',
+    datasetId: manifest.id,
+    createdAt: Date.UTC(2026, 10, 22),
+    specs,
+  };
+}
+
+/** Two tiny experiments for the end-to-end test: seconds on WASM, well under a minute on SwiftShader. */
+export function tinyCampaign(manifest: DatasetManifest, manifestSha256: string): NewCampaign {
+  return {
+    id: 'e2e-tiny',
+    name: 'End-to-end check',
+    brief: 'Two tiny GPTs that every browser can train in seconds: the loop, end to end.',
+    template: 'gpt-char',
+    datasetId: manifest.id,
+    createdAt: Date.UTC(2026, 10, 22),
+    specs: [1, 2].map((seed) => specFrom('tiny', manifest, manifestSha256, seed)),
+  };
+}

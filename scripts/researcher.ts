@@ -1,0 +1,28 @@
+// Operator command: `npm run researcher -- add NAME` creates a researcher and prints its token
+// once (the edge keeps only the SHA-256). `--remote` writes to the deployed D1 instead of local state.
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { randomToken, sha256 } from '../shared/crypto.ts';
+import { ROOT, wranglerRun } from './wrangler.ts';
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { remote: { type: 'boolean', default: false }, persist: { type: 'string', default: '.wrangler/state' } },
+});
+const [command, ...names] = positionals;
+const name = names.join(' ').trim();
+if (command !== 'add' || !name || name.length > 80) {
+  console.error('usage: npm run researcher -- add NAME [--remote] [--persist DIR]');
+  process.exit(2);
+}
+
+const token = randomToken(32);
+const id = 'r_' + randomToken(9);
+const quoted = `'${name.replaceAll("'", "''")}'`;
+const target = values.remote ? ['--remote'] : ['--local', '--persist-to', join(ROOT, values.persist)];
+if (!values.remote) await wranglerRun(['d1', 'migrations', 'apply', 'DB', ...target]);
+await wranglerRun([
+  'd1', 'execute', 'DB', ...target, '--command',
+  `INSERT INTO researchers (id, name, token_hash, created_at) VALUES ('${id}', ${quoted}, '${await sha256(token)}', ${Date.now()})`,
+]);
+console.log(`researcher ${id} (${name}) created. Token — shown once, keep it secret:\n${token}`);

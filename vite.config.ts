@@ -1,0 +1,17 @@
+// Builds the web app (volunteer page, leaderboards, training worker) from web/ into dist/, which
+// the Worker serves as static assets. Files in public/ (and the built datasets) are copied as is.
+import { svelte } from '@sveltejs/vite-plugin-svelte';
+import { defineConfig } from 'vite';
+
+export default defineConfig({
+  root: 'web',
+  publicDir: '../public',
+  plugins: [svelte()],
+  worker: { format: 'es' },
+  build: {
+    outDir: '../dist',
+    emptyOutDir: true,
+    target: 'es2022',
+    chunkSizeWarningLimit: 4000, // TensorFlow.js lives in the worker chunk, loaded after the click
+  },
+});

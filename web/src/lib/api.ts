@@ -1,0 +1,51 @@
+// Talking to the edge: plain JSON calls and signed volunteer calls, with the edge's error sentence
+// surfaced as the Error message.
+import { sha256, signCanonical } from '../../../shared/crypto.ts';
+import { SIGNATURE_HEADERS, signedRequestPayload, type ApiError } from '../../../shared/protocol.ts';
+import type { StoredIdentity } from './db.ts';
+
+export class EdgeError extends Error {
+  readonly code: string;
+  readonly status: number;
+  constructor(status: number, body: Partial<ApiError>) {
+    super(body.message ?? `The edge answered ${status}.`);
+    this.code = body.error ?? 'unknown';
+    this.status = status;
+  }
+}
+
+async function parse<T>(res: Response): Promise<T> {
+  const body = (await res.json().catch(() => ({}))) as T & Partial<ApiError>;
+  if (!res.ok) throw new EdgeError(res.status, body);
+  return body;
+}
+
+export async function getJson<T>(path: string): Promise<T> {
+  return parse<T>(await fetch(path, { headers: { accept: 'application/json' } }));
+}
+
+export async function postJson<T>(path: string, body: unknown): Promise<T> {
+  const res = await fetch(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  return parse<T>(res);
+}
+
+/** A volunteer request signed over (method, path, timestamp, SHA-256 of the exact body bytes). */
+export async function postSigned<T>(identity: StoredIdentity, path: string, body: unknown): Promise<T> {
+  const text = JSON.stringify(body);
+  const timestamp = Date.now();
+  const signature = await signCanonical(
+    identity.keys.privateKey,
+    signedRequestPayload('POST', path, timestamp, await sha256(text)),
+  );
+  const res = await fetch(path, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      [SIGNATURE_HEADERS.volunteer]: identity.volunteerId,
+      [SIGNATURE_HEADERS.timestamp]: String(timestamp),
+      [SIGNATURE_HEADERS.signature]: signature,
+    },
+    body: text,
+  });
+  return parse<T>(res);
+}

@@ -1,0 +1,25 @@
+// The volunteer's identity: an Ed25519 key made in this browser and kept in IndexedDB, registered
+// once with the edge, which derives the volunteer id from the public key.
+import { exportPublicKey, generateSigningKey, signCanonical, volunteerIdFor } from '../../../shared/crypto.ts';
+import type { RegisterPayload, RegisterResponse } from '../../../shared/protocol.ts';
+import { postJson } from './api.ts';
+import { openStore, type StoredIdentity } from './db.ts';
+
+export async function loadOrCreateIdentity(): Promise<StoredIdentity> {
+  const store = await openStore();
+  const existing = await store.get('identity', 'self');
+  if (existing) return existing;
+  const keys = await generateSigningKey();
+  const publicKey = await exportPublicKey(keys.publicKey);
+  const identity: StoredIdentity = { volunteerId: await volunteerIdFor(publicKey), publicKey, keys };
+  await store.put('identity', identity, 'self');
+  return identity;
+}
+
+/** Registration is idempotent on the edge, so it is simply repeated on every start. */
+export async function register(identity: StoredIdentity): Promise<void> {
+  const payload: RegisterPayload = { type: 'register', publicKey: identity.publicKey, timestamp: Date.now() };
+  const signature = await signCanonical(identity.keys.privateKey, payload);
+  const res = await postJson<RegisterResponse>('/api/volunteers', { payload, signature });
+  if (res.volunteerId !== identity.volunteerId) throw new Error('the edge derived another volunteer id');
+}
