@@ -7,7 +7,12 @@ export default defineConfig({
   root: 'web',
   publicDir: '../public',
   plugins: [svelte()],
-  worker: { format: 'es' },
+  worker: {
+    format: 'es',
+    // Unminified: tfjs's threaded WASM build re-creates its Emscripten factory from
+    // `Function.prototype.toString()` in each pthread, and mangled names break it ("e is not defined").
+    rolldownOptions: { output: { minify: false } },
+  },
   build: {
     outDir: '../dist',
     emptyOutDir: true,

@@ -1,0 +1,182 @@
+// The training loop: a pure step inside tf.tidy, a loop that takes callbacks (onStep, shouldStop,
+// onCheckpoint), and val_bpb on the manifest's pinned windows. No UI, no worker, no DOM: the Web
+// Worker and the Node tests drive this same code.
+import * as tf from '@tensorflow/tfjs';
+import type { DatasetManifest, TokenArray } from '../dataset.ts';
+import { GPT, type Dropout } from '../model/gpt.ts';
+import type { Metrics } from '../protocol.ts';
+import { Rng, type RngState } from '../rng.ts';
+import { curveLength, type ExperimentSpec } from '../spec.ts';
+import { AdamW, learningRate, type AdamWState } from './adamw.ts';
+
+export interface TrainData {
+  manifest: DatasetManifest;
+  train: TokenArray;
+  val: TokenArray;
+}
+
+export interface StepInfo {
+  step: number; // steps done so far (1-based after the first step)
+  steps: number;
+  loss: number;
+  lr: number;
+  msPerStep: number; // mean over this session's steps
+}
+
+/** Everything needed to resume exactly: weights, optimiser, batch RNG, losses so far. */
+export interface TrainCheckpoint {
+  step: number;
+  weights: Float32Array[]; // in GPT.params order
+  optimizer: AdamWState;
+  batchRng: RngState;
+  losses: number[]; // the training loss of every step so far
+  wallMs: number;
+}
+
+export interface LoopHooks {
+  onStep?: (s: StepInfo) => void | Promise<void>;
+  shouldStop?: () => boolean;
+  resumeFrom?: TrainCheckpoint;
+  /** Called every `checkpointEveryMs` of training and when stopped. */
+  onCheckpoint?: (c: TrainCheckpoint) => Promise<void>;
+  checkpointEveryMs?: number;
+}
+
+export type TrainOutcome =
+  | { stopped: true }
+  | { stopped: false; metrics: Omit<Metrics, 'backend'> };
+
+/** A batch of B random windows of T+1 tokens: inputs (B, T) and targets shifted by one (B, T). */
+export function sampleBatch(data: TokenArray, B: number, T: number, rng: Rng): { x: Int32Array; y: Int32Array } {
+  const x = new Int32Array(B * T);
+  const y = new Int32Array(B * T);
+  for (let b = 0; b < B; b++) {
+    const start = rng.int(data.length - T - 1); // nanoGPT: torch.randint(len(data) - block_size)
+    for (let t = 0; t < T; t++) {
+      x[b * T + t] = data[start + t]!;
+      y[b * T + t] = data[start + t + 1]!;
+    }
+  }
+  return { x, y };
+}
+
+/** Fresh dropout seeds for every call within one step, fixed by (spec seed, step). */
+function dropoutFor(spec: ExperimentSpec, step: number): Dropout | null {
+  const rate = spec.model.dropout;
+  if (rate === 0) return null;
+  const rng = Rng.derive(spec.seed, `dropout:${step}`);
+  return (x) => tf.dropout(x, rate, undefined, 1 + rng.int(2147483646));
+}
+
+/**
+ * val_bpb = Σ nats / (ln 2 × Σ UTF-8 bytes of the targets) over the first `spec.evalWindows` pinned
+ * windows, each of blockSize inputs. Returns val_bpb and the mean loss per token (nats).
+ */
+export async function evaluate(model: GPT, spec: ExperimentSpec, data: TrainData): Promise<{ valBpb: number; valLoss: number }> {
+  const T = spec.model.blockSize;
+  const { starts, maxContext } = data.manifest.evalWindows;
+  if (T > maxContext) throw new Error(`context ${T} exceeds the dataset's pinned windows (${maxContext})`);
+  if (spec.evalWindows > starts.length) throw new Error(`the dataset pins ${starts.length} windows, the spec asks for ${spec.evalWindows}`);
+  const windows = starts.slice(0, spec.evalWindows);
+  let nats = 0;
+  let bytes = 0;
+  let tokens = 0;
+  const chunk = 16;
+  for (let i = 0; i < windows.length; i += chunk) {
+    const group = windows.slice(i, i + chunk);
+    const x = new Int32Array(group.length * T);
+    const y = new Int32Array(group.length * T);
+    group.forEach((s, b) => {
+      for (let t = 0; t < T; t++) {
+        x[b * T + t] = data.val[s + t]!;
+        y[b * T + t] = data.val[s + t + 1]!;
+        bytes += data.manifest.tokenBytes[y[b * T + t]!]!;
+      }
+    });
+    const sum = tf.tidy(() =>
+      tf.sum(model.tokenLosses(tf.tensor2d(x, [group.length, T], 'int32'), tf.tensor2d(y, [group.length, T], 'int32'), null)),
+    );
+    nats += (await sum.data())[0]!;
+    sum.dispose();
+    tokens += group.length * T;
+  }
+  return { valBpb: nats / (Math.LN2 * bytes), valLoss: nats / tokens };
+}
+
+/** Mean training loss over each `curveEvery`-step segment: the curve replicas are compared on. */
+export function lossCurve(losses: number[], spec: ExperimentSpec): number[] {
+  const every = spec.train.curveEvery;
+  return Array.from({ length: curveLength(spec.train) }, (_, i) => {
+    const seg = losses.slice(i * every, (i + 1) * every);
+    return seg.reduce((a, b) => a + b, 0) / seg.length;
+  });
+}
+
+export async function trainExperiment(spec: ExperimentSpec, data: TrainData, hooks: LoopHooks = {}): Promise<TrainOutcome> {
+  const { batchSize: B, steps } = spec.train;
+  const T = spec.model.blockSize;
+  if (spec.model.vocabSize !== data.manifest.vocab.length) throw new Error('the spec and the dataset disagree on the vocabulary');
+  const model = new GPT(spec.model, spec.seed);
+  const opt = new AdamW(model.params, spec.train);
+  const vars = model.params.map((p) => p.variable);
+  let rng = Rng.derive(spec.seed, 'batches');
+  let losses: number[] = [];
+  let priorWallMs = 0;
+  try {
+    const resume = hooks.resumeFrom;
+    if (resume) {
+      tf.tidy(() => resume.weights.forEach((w, i) => vars[i]!.assign(tf.tensor(w, vars[i]!.shape))));
+      opt.load(resume.optimizer);
+      rng = new Rng(resume.batchRng);
+      losses = [...resume.losses];
+      priorWallMs = resume.wallMs;
+    }
+    const t0 = performance.now();
+    let lastCheckpoint = t0;
+    const snapshot = async (): Promise<TrainCheckpoint> => ({
+      step: losses.length,
+      weights: await Promise.all(vars.map(async (v) => (await v.data()) as Float32Array)),
+      optimizer: await opt.state(),
+      batchRng: rng.state,
+      losses: [...losses],
+      wallMs: priorWallMs + performance.now() - t0,
+    });
+
+    for (let step = losses.length; step < steps; step++) {
+      if (hooks.shouldStop?.()) {
+        if (hooks.onCheckpoint) await hooks.onCheckpoint(await snapshot());
+        return { stopped: true };
+      }
+      const { x, y } = sampleBatch(data.train, B, T, rng);
+      const lr = learningRate(step, spec.train);
+      const drop = dropoutFor(spec, step);
+      // One tidy per step around the gradients and the update (tidy cannot be async: PITFALLS).
+      const loss = tf.tidy(() => {
+        const xs = tf.tensor2d(x, [B, T], 'int32');
+        const ys = tf.tensor2d(y, [B, T], 'int32');
+        const { value, grads } = tf.variableGrads(() => model.loss(xs, ys, drop), vars);
+        opt.apply(vars.map((v) => grads[v.name]!), lr);
+        return value;
+      });
+      const value = (await loss.data())[0]!; // async read only (WebGPU in a worker: PITFALLS)
+      loss.dispose();
+      if (!Number.isFinite(value)) throw new Error(`the loss diverged at step ${step + 1} (${value})`);
+      losses.push(value);
+      const msPerStep = (performance.now() - t0) / (step + 1 - (resume?.step ?? 0));
+      await hooks.onStep?.({ step: step + 1, steps, loss: value, lr, msPerStep });
+      if (hooks.onCheckpoint && performance.now() - lastCheckpoint >= (hooks.checkpointEveryMs ?? 30_000)) {
+        await hooks.onCheckpoint(await snapshot());
+        lastCheckpoint = performance.now();
+      }
+    }
+    const { valBpb, valLoss } = await evaluate(model, spec, data);
+    const wallMs = priorWallMs + performance.now() - t0;
+    return {
+      stopped: false,
+      metrics: { valBpb, valLoss, curve: lossCurve(losses, spec), steps, tokens: steps * B * T, wallMs, msPerStep: wallMs / steps },
+    };
+  } finally {
+    opt.dispose();
+    model.dispose();
+  }
+}
