@@ -54,3 +54,28 @@ export function tinyCampaign(manifest: DatasetManifest, manifestSha256: string):
     specs: [1, 2].map((seed) => specFrom('tiny', manifest, manifestSha256, seed)),
   };
 }
+
+/**
+ * Two longer tiny experiments for the fault tests (reload, network cut, closed tab, restart):
+ * long enough on WASM (~10–20 s) to be interrupted mid-training.
+ */
+export function faultsCampaign(manifest: DatasetManifest, manifestSha256: string): NewCampaign {
+  return {
+    id: 'e2e-faults',
+    name: 'Fault check',
+    brief: 'Tiny GPTs trained long enough to be interrupted: nothing a volunteer computes is lost.',
+    template: 'gpt-char',
+    datasetId: manifest.id,
+    createdAt: Date.UTC(2026, 10, 27),
+    specs: [11, 12, 13].map((seed) => {
+      const spec = specFrom('tiny', manifest, manifestSha256, seed);
+      spec.train = { ...spec.train, steps: 600, curveEvery: 100 };
+      return spec;
+    }),
+  };
+}
+
+/** Everything the browser tests need, seeded by `npm start -- --campaign tiny`. */
+export function e2eCampaigns(manifest: DatasetManifest, manifestSha256: string): NewCampaign[] {
+  return [tinyCampaign(manifest, manifestSha256), faultsCampaign(manifest, manifestSha256)];
+}

@@ -38,16 +38,32 @@ export interface RegisterResponse {
   created: boolean;
 }
 
+/** Float precision of the training path: WebGL without float32 render targets trains in float16. */
+export const Precision = z.enum(['float32', 'float16']);
+export type Precision = z.infer<typeof Precision>;
+/** The browser engine, so that replicas can be steered to another one (optional, self-reported). */
+export const Browser = z.enum(['chromium', 'firefox', 'safari', 'other']);
+export type Browser = z.infer<typeof Browser>;
+
+/**
+ * precision: omitted means float32. browser: for replica steering. spotChecks: the client can
+ * run spot-check leases (`Lease.kind === 'spot-check'`); clients that omit it never get one.
+ */
 export const Capabilities = z
   .object({
     backend: Backend,
     adapter: z.string().max(200).optional(),
     tokensPerSec: z.number().nonnegative().max(1e9).optional(),
+    precision: Precision.optional(),
+    browser: Browser.optional(),
+    spotChecks: z.boolean().optional(),
   })
   .strict();
 export type Capabilities = z.infer<typeof Capabilities>;
 
-export const LeaseRequest = z.object({ campaignId: Id.optional(), capabilities: Capabilities }).strict();
+export const PartnerId = z.string().regex(/^[a-z0-9-]{1,40}$/, 'a partner id: 1–40 lowercase letters, digits or -');
+/** partnerId: the partner site whose widget the volunteer computes through, for attribution. */
+export const LeaseRequest = z.object({ campaignId: Id.optional(), partnerId: PartnerId.optional(), capabilities: Capabilities }).strict();
 export type LeaseRequest = z.infer<typeof LeaseRequest>;
 
 export interface Lease {
@@ -58,6 +74,10 @@ export interface Lease {
   experimentId: string;
   specHash: string;
   spec: ExperimentSpec;
+  /** Omitted: a replica (train the whole spec, POST /api/results). */
+  kind?: 'replica' | 'spot-check';
+  /** For a spot check: train steps [0, toStep) of the spec and POST the curve to `submitPath`. */
+  spotCheck?: { toStep: number; submitPath: string };
 }
 export const HeartbeatRequest = z
   .object({ leaseToken: z.string().min(16).max(128), step: z.number().int().nonnegative(), loss: z.number().finite().nonnegative().max(64) })
@@ -80,6 +100,9 @@ export const Metrics = z
     backend: Backend,
     wallMs: Finite.nonnegative(),
     msPerStep: Finite.nonnegative(),
+    precision: Precision.optional(), // omitted = float32
+    // SHA-256 commitments to the checkpoints at shared/commit.ts's commitSteps, in step order
+    commitments: z.array(Sha256Hex).min(1).max(16).optional(),
   })
   .strict();
 export type Metrics = z.infer<typeof Metrics>;
@@ -128,9 +151,166 @@ export interface LeaderboardRow {
   verifiedAt: number;
 }
 
+/** A partner site that embeds the widget: its public name and what came through it. */
+export interface PartnerStats {
+  id: string;
+  name: string;
+  createdAt: number;
+  experiments: number; // distinct experiments with a result submitted through the partner's widget
+  verifiedResults: number; // of those results, the ones a quorum verified
+  tokensTrained: number; // the verified results' fixed budgets (steps × batch × context), summed
+  volunteers: number; // distinct volunteers with a verified result through the widget
+}
+
 /** Every refusal: a stable code and a sentence. */
 export interface ApiError {
   error: string;
   message: string;
   issues?: { path: string; message: string }[]; // per-field problems, when the refusal has them
+}
+
+// ——— Researcher views: campaign progress, live updates, experiments, standings, the corpus ———
+
+/** A verified experiment on a campaign leaderboard, with how closely its replicas agreed. */
+export interface LeaderboardEntry extends LeaderboardRow {
+  idx: number; // the experiment's place in its campaign
+  spread: number; // max − min val_bpb of the agreeing replicas (compare with TAU_BPB)
+  results: number; // every result received, agreeing or not
+  wallMs: number; // mean training wall time of the agreeing replicas
+}
+
+/** Where a campaign's experiments are, and when the current fleet would finish the rest. */
+export interface CampaignProgress {
+  experiments: number;
+  queued: number; // open, nobody training it
+  running: number; // open, first replica being trained
+  awaitingReplica: number; // open, at least one result, not yet agreed
+  verified: number;
+  disputed: number;
+  remainingTokens: number; // training tokens of the replicas still needed
+  fleet: { volunteers: number; tokensPerSec: number }; // volunteers holding a live lease here now
+  etaSeconds: number | null; // remainingTokens / fleet rate; null without an active fleet
+  updatedAt: number;
+}
+
+/** The mean training-loss curve of an experiment's agreeing replicas, one point per `curveEvery` steps. */
+export interface ExperimentCurve {
+  experimentId: string;
+  valBpb: number;
+  curveEvery: number;
+  curve: number[];
+}
+
+/** Messages from a campaign hub to its open pages (WebSocket, JSON text frames). */
+export type LiveEvent =
+  | { type: 'progress'; campaignId: string; progress: CampaignProgress }
+  | { type: 'verified'; campaignId: string; row: LeaderboardEntry; curve: ExperimentCurve; progress: CampaignProgress };
+
+export type ResultVerdict = 'pending' | 'valid' | 'invalid';
+
+export interface ReplicaDetail {
+  resultId: string;
+  volunteerId: string;
+  displayName: string | null;
+  verdict: ResultVerdict;
+  submittedAt: number;
+  metrics: Metrics;
+}
+
+export interface ExperimentDetail {
+  id: string;
+  campaignId: string;
+  campaignName: string;
+  idx: number;
+  status: ExperimentStatus;
+  spec: ExperimentSpec;
+  specHash: string;
+  valBpb: number | null;
+  verifiedAt: number | null;
+  flops: number;
+  tokens: number;
+  quorum: number;
+  replicasNeeded: number;
+  replicas: ReplicaDetail[];
+  tolerance: { bpb: number; curve: number }; // shared/verify.ts's TAU_BPB and TAU_CURVE
+  reproduce: string; // the command that retrains it locally and compares
+}
+
+export interface VolunteerStanding {
+  volunteerId: string;
+  displayName: string | null;
+  credit: number; // FLOPs of the verified experiments this volunteer's results agreed on
+  recentAverageCredit: number; // FLOPs per day, exponentially decayed (BOINC's RAC, half-life 7 days)
+  verifiedExperiments: number;
+  rejectedResults: number; // results outvoted by a quorum
+  reputation: number | null; // from the trust tables when present, else null
+}
+
+export interface CampaignStanding {
+  id: string;
+  name: string;
+  experiments: number;
+  verified: number;
+  disputed: number;
+  bestValBpb: number | null;
+  bestExperimentId: string | null;
+  volunteers: number; // distinct volunteers with an agreeing result
+  credit: number; // FLOPs verified
+  lastVerifiedAt: number | null;
+}
+
+export interface DatasetSummary {
+  id: string;
+  name: string;
+  vocabSize: number;
+  manifestSha256: string;
+}
+
+/** One line of `GET /api/corpus?format=jsonl`: a verified experiment, everything needed to reuse it. */
+export interface CorpusRecord {
+  experimentId: string;
+  campaignId: string;
+  specHash: string;
+  seed: number;
+  config: Record<string, number>; // the searchable hyperparameters, flat (shared/importance.ts)
+  spec: ExperimentSpec;
+  metrics: { valBpb: number; curve: number[]; curveEvery: number; tokens: number; flops: number };
+  verifiedAt: number;
+  replicas: { resultId: string; volunteerId: string; verdict: ResultVerdict; submittedAt: number; metrics: Metrics }[];
+}
+
+// ——— Trust: spot checks and a volunteer's standing (edge/src/trust) ———
+
+/** A spot check's outcome: the segment means of the training loss over steps [0, toStep). */
+export const SpotCheckPayload = z
+  .object({
+    type: z.literal('spot-check'),
+    leaseId: Id,
+    leaseToken: z.string().min(16).max(128),
+    specHash: Sha256Hex,
+    curve: z.array(Finite.nonnegative().max(64)).min(1).max(1000),
+  })
+  .strict();
+export type SpotCheckPayload = z.infer<typeof SpotCheckPayload>;
+export const SpotCheckRequest = z.object({ result: SpotCheckPayload, signature: Signature }).strict();
+export type SpotCheckRequest = z.infer<typeof SpotCheckRequest>;
+export interface SpotCheckResponse {
+  spotCheckId: string;
+  duplicate: boolean;
+}
+
+/** GET /api/volunteers/:id — what the trust rules currently say about one volunteer. */
+export interface VolunteerTrust {
+  volunteerId: string;
+  displayName: string | null;
+  createdAt: number;
+  reputation: number; // −100..+100
+  openLeaseQuota: number;
+  credit: {
+    total: number; // FLOPs of verified results, revocations subtracted
+    recentAverage: number; // FLOPs per day, exponentially decayed with a 7-day half-life (BOINC's RAC)
+    halfLifeDays: number;
+  };
+  results: { valid: number; invalid: number; pending: number; trustedSingle: number };
+  classes: { backendClass: string; consecutiveValid: number; valid: number; invalid: number; replicationProbability: number }[];
 }

@@ -1,3 +1,4 @@
+import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { exportPublicKey, generateSigningKey, signCanonical, volunteerIdFor } from '../../../shared/crypto.ts';
 import { api, json, snapshot } from '../../test/helpers.ts';
@@ -19,6 +20,16 @@ describe('POST /api/volunteers', () => {
     const again = await api('/api/volunteers', json({ payload: r.payload, signature: r.signature }));
     expect(again.status).toBe(200);
     expect(await again.json()).toEqual({ volunteerId: body.volunteerId, created: false });
+  });
+
+  it('lets the key holder change its display name by registering again, signed', async () => {
+    const r = await registration();
+    await api('/api/volunteers', json({ payload: r.payload, signature: r.signature }));
+    const renamed = { ...r.payload, displayName: 'Grace', timestamp: Date.now() };
+    const res = await api('/api/volunteers', json({ payload: renamed, signature: await signCanonical(r.keys.privateKey, renamed) }));
+    expect(res.status).toBe(200);
+    const row = await env.DB.prepare('SELECT display_name AS name FROM volunteers WHERE public_key = ?').bind(r.publicKey).first<{ name: string }>();
+    expect(row?.name).toBe('Grace');
   });
 
   const refusals: [string, () => Promise<RequestInit>, number, string][] = [

@@ -16,9 +16,17 @@ export async function loadOrCreateIdentity(): Promise<StoredIdentity> {
   return identity;
 }
 
-/** Registration is idempotent on the edge, so it is simply repeated on every start. */
-export async function register(identity: StoredIdentity): Promise<void> {
-  const payload: RegisterPayload = { type: 'register', publicKey: identity.publicKey, timestamp: Date.now() };
+/**
+ * Registration is idempotent on the edge, so it is simply repeated on every start; it also carries
+ * the display name, which is remembered with the identity.
+ */
+export async function register(identity: StoredIdentity, displayName?: string): Promise<void> {
+  const name = displayName?.trim() || identity.displayName;
+  if (name && name !== identity.displayName) {
+    identity.displayName = name;
+    await (await openStore()).put('identity', identity, 'self');
+  }
+  const payload: RegisterPayload = { type: 'register', publicKey: identity.publicKey, timestamp: Date.now(), ...(name && { displayName: name }) };
   const signature = await signCanonical(identity.keys.privateKey, payload);
   const res = await postJson<RegisterResponse>('/api/volunteers', { payload, signature });
   if (res.volunteerId !== identity.volunteerId) throw new Error('the edge derived another volunteer id');

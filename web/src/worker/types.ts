@@ -1,6 +1,5 @@
 // What the training worker exposes through comlink, and what it reports back.
-import type { Backend, Metrics } from '../../../shared/protocol.ts';
-import type { ExperimentSpec } from '../../../shared/spec.ts';
+import type { Backend, Lease, Metrics } from '../../../shared/protocol.ts';
 
 export type BackendPreference = 'auto' | Backend;
 
@@ -12,12 +11,24 @@ export interface BackendInfo {
 
 export type Progress =
   | { type: 'dataset'; loaded: number; total: number; cached: boolean }
-  | { type: 'step'; step: number; steps: number; loss: number; msPerStep: number };
+  | { type: 'resumed'; step: number }
+  | { type: 'checkpoint'; step: number }
+  | { type: 'step'; step: number; steps: number; loss: number; msPerStep: number; tokensPerSec: number };
 
 export type TrainResult = { stopped: true } | { stopped: false; metrics: Metrics };
 
+/** How hard the worker may compute: a duty cycle in (0, 1], or paused altogether. */
+export interface Limits {
+  duty: number;
+  paused: boolean;
+}
+
 export interface TrainerWorkerApi {
-  init(preference: BackendPreference): Promise<BackendInfo>;
-  train(spec: ExperimentSpec, onProgress: (p: Progress) => void): Promise<TrainResult>;
+  /** Picks the backend once; `checkpointEveryMs` overrides the ~30 s checkpoint interval. */
+  init(preference: BackendPreference, opts?: { checkpointEveryMs?: number }): Promise<BackendInfo>;
+  /** Trains the leased experiment, resuming from its saved checkpoint when there is one. */
+  train(lease: Lease, onProgress: (p: Progress) => void): Promise<TrainResult>;
+  setLimits(limits: Limits): void;
+  /** Stops between two steps and saves a checkpoint; takes effect within one step. */
   stop(): void;
 }

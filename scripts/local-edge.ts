@@ -1,0 +1,103 @@
+// A local edge in workerd: migrate local D1, register a dataset, seed campaigns, run `wrangler dev`
+// and query D1, all against one `--persist-to` directory. Shared by `npm start` and `npm run bench:edge`.
+import type { ChildProcess } from 'node:child_process';
+import { readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { campaignStatements, type NewCampaign } from '../edge/src/db/campaigns.ts';
+import { QUIET_ENV, wrangler, wranglerRun } from './wrangler.ts';
+
+export function sqlLiteral(v: string | number): string {
+  return typeof v === 'number' ? JSON.stringify(v) : `'${v.replaceAll("'", "''")}'`;
+}
+
+/** Applies edge/migrations to the local D1 in `persist` (creating it when missing). */
+export function migrate(persist: string): Promise<void> {
+  return wranglerRun(['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', persist]);
+}
+
+export interface DatasetRow {
+  id: string;
+  manifestSha256: string;
+  vocabSize: number;
+  name: string;
+}
+
+export function registerDataset(persist: string, d: DatasetRow): Promise<void> {
+  return wranglerRun(['d1', 'execute', 'DB', '--local', '--persist-to', persist, '--command',
+    `INSERT OR REPLACE INTO datasets (id, manifest_sha256, vocab_size, name, registered_at) VALUES ('${d.id}', '${d.manifestSha256}', ${d.vocabSize}, ${sqlLiteral(d.name)}, ${Date.now()})`]);
+}
+
+/** Seeds a campaign through a SQL file (INSERT OR IGNORE: seeding twice changes nothing). */
+export async function seedCampaign(persist: string, campaign: NewCampaign): Promise<void> {
+  const sql = (await campaignStatements(campaign))
+    .map((s) => {
+      let i = 0;
+      return s.sql.replace(/\?/g, () => sqlLiteral(s.params[i++]!)) + ';';
+    })
+    .join('\n');
+  const file = join(persist, `seed-${campaign.id}.sql`);
+  writeFileSync(file, sql);
+  await wranglerRun(['d1', 'execute', 'DB', '--local', '--persist-to', persist, '--file', file]);
+}
+
+/**
+ * Bundles the Worker once, as a deploy would (`wrangler deploy --dry-run --outdir`, offline), and
+ * returns the bundle's path. `wrangler dev <bundle> --no-bundle` then serves that frozen copy: edits
+ * to the sources while it runs do not rebuild and restart it. `entry` replaces wrangler.toml's main.
+ */
+export async function bundleWorker(outdir: string, assets: string, entry?: string): Promise<string> {
+  await wranglerRun(['deploy', '--dry-run', '--outdir', outdir, '--assets', assets, ...(entry ? [entry] : [])]);
+  const out = readdirSync(outdir).filter((f) => /\.m?js$/.test(f)); // named after the entry point
+  if (out.length !== 1) throw new Error(`expected one bundle in ${outdir}, found: ${out.join(', ') || 'none'}`);
+  return join(outdir, out[0]!);
+}
+
+export interface DevOptions {
+  extra?: string[]; // appended to the `wrangler dev` arguments
+  output?: 'inherit' | 'stderr'; // 'stderr': all of wrangler's output to our stderr, keeping stdout for a report
+  env?: Record<string, string>; // on top of QUIET_ENV
+}
+
+/** `wrangler dev` on 127.0.0.1:`port`, persisting to `persist`. */
+export function startDev(port: number, persist: string, opts: DevOptions = {}): ChildProcess {
+  const args = ['dev', '--port', String(port), '--ip', '127.0.0.1', '--persist-to', persist, '--show-interactive-dev-session=false', ...(opts.extra ?? [])];
+  return wrangler(args, {
+    stdio: opts.output === 'stderr' ? ['ignore', 2, 2] : ['ignore', 'inherit', 'inherit'],
+    env: { ...QUIET_ENV, ...opts.env },
+  });
+}
+
+export async function waitForHealth(url: string, child: { exitCode: number | null }): Promise<void> {
+  for (let i = 0; i < 600 && child.exitCode === null; i++) {
+    try {
+      if ((await fetch(`${url}/api/health`)).ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error('the edge did not become healthy');
+}
+
+/** Runs one read query on the local D1 (`wrangler d1 execute --json`) and returns its rows. */
+export function queryLocal<T = Record<string, unknown>>(persist: string, sql: string): Promise<T[]> {
+  return new Promise((resolve, reject) => {
+    const child = wrangler(['d1', 'execute', 'DB', '--local', '--persist-to', persist, '--json', '--command', sql], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...QUIET_ENV, WRANGLER_LOG: 'log' }, // below 'log' wrangler drops the --json output too
+    });
+    let out = '';
+    let err = '';
+    child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('exit', (code) => {
+      if (code !== 0) return reject(new Error(`wrangler d1 execute failed (${code}):\n${err}${out}`));
+      try {
+        const parsed = JSON.parse(out) as { results: T[]; success: boolean }[];
+        resolve(parsed.flatMap((r) => r.results));
+      } catch (e) {
+        reject(new Error(`unexpected output of wrangler d1 execute --json: ${(e as Error).message}\n${out.slice(0, 2000)}`));
+      }
+    });
+  });
+}
