@@ -15,6 +15,7 @@ export const SIGNATURE_HEADERS = {
   volunteer: 'x-tabgrid-volunteer',
   timestamp: 'x-tabgrid-timestamp',
   signature: 'x-tabgrid-signature',
+  key: 'x-tabgrid-key', // optional: which of the volunteer's keys signed (default: the one it registered)
 } as const;
 export const MAX_CLOCK_SKEW_MS = 5 * 60 * 1000;
 
@@ -33,6 +34,19 @@ export const RegisterPayload = z
 export type RegisterPayload = z.infer<typeof RegisterPayload>;
 export const RegisterRequest = z.object({ payload: RegisterPayload, signature: Signature }).strict();
 export type RegisterRequest = z.infer<typeof RegisterRequest>;
+
+/**
+ * Linking another key to a volunteer, so that an identity can move to another browser: sent as a
+ * signed volunteer request (by a key the volunteer already has), with `proof` signed by the new key.
+ */
+export const LinkKeyPayload = z
+  .object({ type: z.literal('link-key'), volunteerId: VolunteerId, publicKey: PublicKey, timestamp: z.number().int().positive() })
+  .strict();
+export type LinkKeyPayload = z.infer<typeof LinkKeyPayload>;
+export const LinkKeyRequest = z.object({ payload: LinkKeyPayload, proof: Signature }).strict();
+export type LinkKeyRequest = z.infer<typeof LinkKeyRequest>;
+/** Keys one volunteer may hold at once (its first plus linked ones). */
+export const MAX_KEYS_PER_VOLUNTEER = 8;
 export interface RegisterResponse {
   volunteerId: string;
   created: boolean;
@@ -313,4 +327,12 @@ export interface VolunteerTrust {
   };
   results: { valid: number; invalid: number; pending: number; trustedSingle: number };
   classes: { backendClass: string; consecutiveValid: number; valid: number; invalid: number; replicationProbability: number }[];
+}
+
+/** What a campaign page reads on load and after every reconnect (GET /api/campaigns/:id/snapshot). */
+export interface CampaignSnapshot {
+  campaign: Campaign;
+  progress: CampaignProgress;
+  rows: LeaderboardEntry[];
+  leaders: ExperimentCurve[]; // mean loss curves of the best few, best first
 }

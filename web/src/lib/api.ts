@@ -7,10 +7,12 @@ import type { StoredIdentity } from './db.ts';
 export class EdgeError extends Error {
   readonly code: string;
   readonly status: number;
+  readonly issues: NonNullable<ApiError['issues']>; // per-field problems, shown next to form fields
   constructor(status: number, body: Partial<ApiError>) {
     super(body.message ?? `The edge answered ${status}.`);
     this.code = body.error ?? 'unknown';
     this.status = status;
+    this.issues = body.issues ?? [];
   }
 }
 
@@ -24,8 +26,8 @@ export async function getJson<T>(path: string): Promise<T> {
   return parse<T>(await fetch(path, { headers: { accept: 'application/json' } }));
 }
 
-export async function postJson<T>(path: string, body: unknown): Promise<T> {
-  const res = await fetch(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+export async function postJson<T>(path: string, body: unknown, headers: Record<string, string> = {}): Promise<T> {
+  const res = await fetch(path, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
   return parse<T>(res);
 }
 
@@ -44,6 +46,7 @@ export async function postSigned<T>(identity: StoredIdentity, path: string, body
       [SIGNATURE_HEADERS.volunteer]: identity.volunteerId,
       [SIGNATURE_HEADERS.timestamp]: String(timestamp),
       [SIGNATURE_HEADERS.signature]: signature,
+      [SIGNATURE_HEADERS.key]: identity.publicKey,
     },
     body: text,
   });

@@ -10,6 +10,7 @@ export interface StoredIdentity {
   publicKey: string;
   keys: CryptoKeyPair; // the private key is non-extractable: it can sign, never be read out
   displayName?: string;
+  linked?: boolean; // imported from another browser: a key linked to an existing volunteer
 }
 
 /** A leased experiment in progress: enough to resume it after a reload, a crash or a Stop. */

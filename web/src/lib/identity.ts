@@ -21,6 +21,7 @@ export async function loadOrCreateIdentity(): Promise<StoredIdentity> {
  * the display name, which is remembered with the identity.
  */
 export async function register(identity: StoredIdentity, displayName?: string): Promise<void> {
+  if (identity.linked) return; // a moved identity: the volunteer exists, registered by its first key
   const name = displayName?.trim() || identity.displayName;
   if (name && name !== identity.displayName) {
     identity.displayName = name;
