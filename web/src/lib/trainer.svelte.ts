@@ -148,6 +148,7 @@ export class Trainer {
       return;
     }
     if (!lease) return;
+    if (this.pending) void this.flush(); // the edge answers again: deliver what waited
     this.lease = lease;
     this.progress = null;
     this.curve = [];
