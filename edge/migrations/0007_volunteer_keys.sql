@@ -6,3 +6,7 @@ CREATE TABLE volunteer_keys (
   created_at INTEGER NOT NULL
 );
 CREATE INDEX volunteer_keys_by_volunteer ON volunteer_keys (volunteer_id);
+
+-- The timestamp of the latest registration applied, so that replaying an older signed
+-- registration cannot roll a display name back.
+ALTER TABLE volunteers ADD COLUMN registered_ts INTEGER;

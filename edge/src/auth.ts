@@ -1,8 +1,8 @@
 // Volunteer request signatures: Ed25519 over the canonical JSON of method, path, timestamp and the
 // SHA-256 of the body bytes, so a request cannot be altered or moved to another route.
 import { createMiddleware } from 'hono/factory';
-import { sha256, verifyCanonical } from '../../shared/crypto.ts';
-import { MAX_CLOCK_SKEW_MS, SIGNATURE_HEADERS, VolunteerId, signedRequestPayload } from '../../shared/protocol.ts';
+import { fromBase64Url, sha256, verifyCanonical } from '../../shared/crypto.ts';
+import { MAX_CLOCK_SKEW_MS, PublicKey, SIGNATURE_HEADERS, VolunteerId, signedRequestPayload } from '../../shared/protocol.ts';
 import { readBody } from './body.ts';
 import type { AppEnv } from './env.ts';
 import { fail } from './errors.ts';
@@ -17,23 +17,28 @@ export const signedVolunteer = createMiddleware<AppEnv>(async (c, next) => {
     fail(401, 'missing_signature', 'Volunteer requests must be signed (x-tabgrid-volunteer, -timestamp, -signature).');
   }
   if (!VolunteerId.safeParse(id).success) fail(401, 'unknown_volunteer', 'The volunteer id is malformed.');
-  await limitVolunteer(c.env, id);
   const timestamp = Number(ts);
   if (!Number.isSafeInteger(timestamp) || Math.abs(Date.now() - timestamp) > MAX_CLOCK_SKEW_MS) {
     fail(401, 'stale_timestamp', 'The request timestamp is missing or more than 5 minutes off.');
   }
   const body = c.req.method === 'GET' ? '' : await readBody(c);
-  const volunteer = await findVolunteer(c.env.DB, id);
-  if (!volunteer) fail(401, 'unknown_volunteer', 'No volunteer is registered with this id.');
+  const key = c.req.header(SIGNATURE_HEADERS.key);
+  if (key !== undefined && !PublicKey.safeParse(key).success) fail(401, 'unknown_volunteer', 'The signing key header is malformed.');
+  const volunteer = await findVolunteer(c.env.DB, id, key);
+  if (!volunteer) fail(401, 'unknown_volunteer', 'No volunteer is registered with this id and key.');
   const path = new URL(c.req.url).pathname;
   const payload = signedRequestPayload(c.req.method, path, timestamp, await sha256(body));
   if (!(await verifyCanonical(volunteer.publicKey, signature, payload))) {
     fail(401, 'bad_signature', 'The request signature does not verify with the registered key.');
   }
-  // Replay guard: a signature is accepted once. Entries older than the clock-skew window can go,
-  // because a request that old is refused as stale anyway.
+  // Only now is the volunteer known: volunteer ids are public, so forged requests must not spend
+  // the real volunteer's allowance (the per-IP limit covers them).
+  await limitVolunteer(c.env, id);
+  // Replay guard: a signature is accepted once. Keyed on the signature's 64 bytes, not its text:
+  // 86 base64url characters carry 4 spare bits, so 16 spellings decode to the same signature.
+  // Entries older than the clock-skew window can go, because a request that old is refused as stale.
   const seen = await c.env.DB.batch([
-    c.env.DB.prepare('INSERT OR IGNORE INTO seen_requests (signature_hash, seen_at) VALUES (?, ?)').bind(await sha256(signature), Date.now()),
+    c.env.DB.prepare('INSERT OR IGNORE INTO seen_requests (signature_hash, seen_at) VALUES (?, ?)').bind(await sha256(fromBase64Url(signature)), Date.now()),
     c.env.DB.prepare('DELETE FROM seen_requests WHERE seen_at < ?').bind(Date.now() - 2 * MAX_CLOCK_SKEW_MS),
   ]);
   if (seen[0]!.meta.changes !== 1) fail(409, 'replayed_request', 'This signed request was already received once.');

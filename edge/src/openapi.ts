@@ -1,7 +1,7 @@
 // The API described as OpenAPI 3.1, generated from the same zod schemas the routes validate with,
 // plus a plain reference page rendered from it.
 import { z } from 'zod';
-import { HeartbeatRequest, LeaseRequest, RegisterRequest, ResultRequest } from '../../shared/protocol.ts';
+import { HeartbeatRequest, LeaseRequest, RegisterRequest, ResultRequest, SpotCheckRequest } from '../../shared/protocol.ts';
 import { CampaignBrief } from '../../shared/search-space.ts';
 
 interface Route {
@@ -19,13 +19,28 @@ const BODY = ['invalid_json', 'invalid_request', 'unsupported_media_type', 'payl
 export const ROUTES: Route[] = [
   { method: 'get', path: '/api/health', summary: 'Liveness: {"ok": true}.', errors: [] },
   { method: 'post', path: '/api/volunteers', summary: 'Register an Ed25519 public key; the volunteer id is derived from it. Idempotent.', body: RegisterRequest, errors: [...BODY, 'stale_timestamp', 'bad_signature'] },
-  { method: 'post', path: '/api/leases', summary: 'Lease the next experiment: spec, lease token and deadline, or {lease: null, retryAfterSec}.', auth: 'volunteer', body: LeaseRequest, errors: [...SIGNED, ...BODY, 'unknown_campaign'] },
+  { method: 'post', path: '/api/leases', summary: 'Lease the next experiment: spec, lease token and deadline, or {lease: null, retryAfterSec}.', auth: 'volunteer', body: LeaseRequest, errors: [...SIGNED, ...BODY, 'unknown_campaign', 'unknown_partner'] },
   { method: 'post', path: '/api/leases/{id}/heartbeat', summary: 'Report progress (step, loss) and extend the lease deadline.', auth: 'volunteer', body: HeartbeatRequest, errors: [...SIGNED, ...BODY, 'unknown_lease', 'foreign_lease', 'lease_expired'] },
-  { method: 'post', path: '/api/results', summary: 'Submit a result signed over its canonical JSON, bound to the lease token, spec hash and dataset hash. Resubmitting returns the first outcome.', auth: 'volunteer', body: ResultRequest, errors: [...SIGNED, ...BODY, 'unknown_lease', 'foreign_lease', 'lease_expired', 'spec_mismatch', 'dataset_mismatch', 'budget_mismatch'] },
+  { method: 'post', path: '/api/results', summary: 'Submit a result signed over its canonical JSON, bound to the lease token, spec hash and dataset hash. Resubmitting returns the first outcome.', auth: 'volunteer', body: ResultRequest, errors: [...SIGNED, ...BODY, 'unknown_lease', 'foreign_lease', 'lease_expired', 'spec_mismatch', 'dataset_mismatch', 'budget_mismatch', 'commitment_mismatch'] },
+  { method: 'post', path: '/api/results/spot-checks', summary: 'Submit a spot-check lease\'s outcome (the segment means over [0, toStep)), signed over its canonical JSON. Resubmitting returns duplicate: true.', auth: 'volunteer', body: SpotCheckRequest, errors: [...SIGNED, ...BODY, 'unknown_lease', 'foreign_lease', 'lease_expired', 'spec_mismatch', 'budget_mismatch'] },
+  { method: 'get', path: '/api/volunteers/{id}', summary: 'A volunteer\'s standing: reputation (−100..100), credit (FLOPs verified, and the recent average per day with a 7-day half-life), results by verdict, and per backend class the consecutive verified results that set its replication probability.', errors: ['invalid_request', 'unknown_volunteer'] },
+  { method: 'get', path: '/api/ledger', summary: 'The hash-chained trust ledger (verdicts, credits, revocations, disputes) after ?after=seq, oldest first, ?limit ≤ 500, with the head. Each hash is SHA-256(previous hash ‖ canonical JSON of the entry).', errors: ['invalid_request'] },
   { method: 'get', path: '/api/campaigns', summary: 'All campaigns with experiment and verified counts.', errors: [] },
   { method: 'post', path: '/api/campaigns', summary: 'Create a campaign from a brief: seeded experiments within the admission bounds.', auth: 'researcher', body: CampaignBrief, errors: [...BODY, 'missing_token', 'bad_token', 'unknown_dataset', 'not_admitted'] },
   { method: 'get', path: '/api/campaigns/{id}', summary: 'One campaign.', errors: ['invalid_request', 'unknown_campaign'] },
   { method: 'get', path: '/api/campaigns/{id}/leaderboard', summary: 'Verified experiments ranked by val_bpb.', errors: ['invalid_request', 'unknown_campaign'] },
+  { method: 'get', path: '/api/campaigns/{id}/snapshot', summary: 'What a campaign page shows: the campaign, its progress and ETA, the leaderboard and the leaders’ loss curves. Re-read it after every reconnect.', errors: ['invalid_request', 'unknown_campaign'] },
+  { method: 'get', path: '/api/campaigns/{id}/progress', summary: 'Experiments queued, running, awaiting a replica, verified and disputed, the active fleet and an ETA.', errors: ['invalid_request', 'unknown_campaign'] },
+  { method: 'get', path: '/api/campaigns/{id}/curves', summary: 'Mean loss curves of the best verified experiments (?top=1–20, default 5).', errors: ['invalid_request', 'unknown_campaign'] },
+  { method: 'get', path: '/api/campaigns/{id}/importance', summary: 'How much of val_bpb each hyperparameter explains: a one-way variance decomposition (ε²), the method named in the response.', errors: ['invalid_request', 'unknown_campaign'] },
+  { method: 'get', path: '/api/campaigns/{id}/volunteers', summary: 'Volunteers ranked by the credit they earned in this campaign.', errors: ['invalid_request', 'unknown_campaign'] },
+  { method: 'get', path: '/api/campaigns/{id}/live', summary: 'WebSocket (Upgrade: websocket): LiveEvent JSON frames when results arrive and experiments verify; send "ping" to get "pong".', errors: ['invalid_request', 'unknown_campaign', 'upgrade_required'] },
+  { method: 'get', path: '/api/experiments/{id}', summary: 'One experiment: spec, every replica with backend, curve and verdict, the tolerance, and the command that reproduces it.', errors: ['invalid_request', 'unknown_experiment'] },
+  { method: 'get', path: '/api/leaderboards', summary: 'Campaigns by progress and volunteers by credit (FLOPs verified), recent average credit and verified experiments.', errors: [] },
+  { method: 'get', path: '/api/datasets', summary: 'The datasets campaigns may use, with their vocabulary size and manifest SHA-256.', errors: [] },
+  { method: 'get', path: '/api/corpus', summary: 'Every verified record (spec, seed, config, metrics, replicas) as JSON lines or CSV (?format=jsonl|csv, ?campaign, ?limit ≤ 500, ?cursor). The next page is in the Link header.', errors: ['invalid_request', 'unknown_campaign'] },
+  { method: 'get', path: '/api/partners', summary: 'Partner sites ranked by verified results, with tokens trained and volunteers through their widgets.', errors: [] },
+  { method: 'get', path: '/api/partners/{id}', summary: "One partner's public name and stats.", errors: ['invalid_request', 'unknown_partner'] },
 ];
 
 export function openApiDocument(): Record<string, unknown> {

@@ -1,25 +1,47 @@
 // The scheduler: which experiment a volunteer trains next. Behind an interface so a campaign's
 // queue can move into its own Durable Object without touching the routes (DESIGN.md, Scale).
+//
+// Trust rules applied here (numbers in trust/policy.ts):
+// - a volunteer never holds two replicas of one experiment, and two leases whose volunteers
+//   registered or leased from one address never replicate each other;
+// - float16 and float32 paths never share an experiment (their tolerances differ);
+// - replicas are steered to another backend class / browser: while volunteers of another kind are
+//   training, an experiment whose live leases are all of the claimant's kind waits STEER_WAIT_MS
+//   for another kind and fresh work goes first (a fleet of one kind pairs at once);
+// - unreliable volunteers replicate reliable ones' work first and the reverse, and the oldest
+//   waiting replica slot goes first, so colluders leasing back to back rarely meet;
+// - reissued replicas (after a disagreement or an audit) go to reliable volunteers first: while a
+//   reliable volunteer is training, others get them for RELIABLE_FIRST_MS only when nothing else
+//   is left;
+// - the open-lease quota is cut after an invalid result;
+// - adaptive replication: a trusted volunteer's fresh experiment may stand alone (single), by a
+//   keyed draw the volunteer never sees;
+// - clients that declare spotChecks get pending spot checks first.
 import { randomToken, sha256 } from '../../shared/crypto.ts';
+import { backendClass } from '../../shared/backend-class.ts';
 import type { Capabilities, Lease } from '../../shared/protocol.ts';
 import { ExperimentSpec } from '../../shared/spec.ts';
+import { CV_TRUSTED, MAX_OPEN_LEASES, RELIABLE_FIRST_MS, RELIABLE_REPUTATION, STEER_WAIT_MS, shouldReplicate } from './trust/policy.ts';
+import { draw, ipHash, type TrustSecrets } from './trust/secrets.ts';
+
+export { MAX_OPEN_LEASES } from './trust/policy.ts';
 
 export interface ClaimRequest {
   volunteerId: string;
   campaignId?: string;
   capabilities: Capabilities;
   now: number;
+  ip?: string | null; // CF-Connecting-IP; only its salted hash is stored
 }
 
 export interface Scheduler {
   claim(req: ClaimRequest): Promise<Lease | null>;
 }
 
-/** Open leases one volunteer may hold at once (a tab, plus one being resumed after a reload). */
-export const MAX_OPEN_LEASES = 2;
 /** Slowest throughput assumed when a volunteer reports none (WASM on a small laptop). */
 const FALLBACK_TOKENS_PER_SEC = 1000;
 const MAX_LEASE_MS = 2 * 60 * 60 * 1000;
+export const SPOT_CHECK_PATH = '/api/results/spot-checks';
 
 function tokensPerSec(caps: Capabilities): number {
   return caps.tokensPerSec && caps.tokensPerSec > 0 ? caps.tokensPerSec : FALLBACK_TOKENS_PER_SEC;
@@ -27,26 +49,96 @@ function tokensPerSec(caps: Capabilities): number {
 
 // "Live" leases hold a replica slot: finished ones, and open ones before their deadline.
 const LIVE = `(l.status = 'done' OR l.deadline > ?4)`;
+// A lease of the claimant's own kind: its backend class, and its browser when both are known.
+const SAME_KIND = `(COALESCE(l.backend_class, l.backend) = ?9 AND (l.browser IS NULL OR ?10 IS NULL OR l.browser = ?10))`;
 
 /**
  * One statement claims: INSERT … SELECT picks the experiment and writes the lease atomically
- * (D1 is single-writer), so two volunteers can never take the same replica slot. Experiments
- * that already have a live replica go first, so replicas complete and verify early.
+ * (D1 is single-writer), so two volunteers can never take the same replica slot.
+ * ?1 lease id, ?2 volunteer, ?3 token hash, ?4 now, ?5 backend, ?6 min lease ms, ?7 campaign,
+ * ?8 tokens/s, ?9 backend class, ?10 browser, ?11 precision, ?12 lease IP hash,
+ * ?13 registration IP hash, ?14 reliable (0/1), ?15 open-lease quota, ?16 another kind is training
+ * now (0/1), ?17 a reliable volunteer other than the claimant is training now (0/1).
  */
 const CLAIM_SQL = `
-INSERT INTO leases (id, experiment_id, volunteer_id, token_hash, backend, created_at, deadline)
-SELECT ?1, e.id, ?2, ?3, ?5, ?4,
+WITH cand AS (
+  SELECT e.id, e.campaign_id, e.idx, e.tokens, e.replicas_needed, e.reissued_at,
+    (SELECT count(*) FROM leases l WHERE l.experiment_id = e.id AND ${LIVE}) AS live,
+    (SELECT min(l.created_at) FROM leases l WHERE l.experiment_id = e.id AND ${LIVE}) AS first_live,
+    EXISTS (SELECT 1 FROM leases l WHERE l.experiment_id = e.id AND ${LIVE} AND COALESCE(l.backend_class, l.backend) = ?9) AS same_class,
+    EXISTS (SELECT 1 FROM leases l WHERE l.experiment_id = e.id AND ${LIVE} AND ${SAME_KIND}) AS same_kind,
+    EXISTS (SELECT 1 FROM leases l JOIN volunteers r ON r.id = l.volunteer_id
+      WHERE l.experiment_id = e.id AND ${LIVE} AND r.reputation >= ${RELIABLE_REPUTATION}) AS reliable_live
+  FROM experiments e
+  WHERE e.status = 'open'
+    AND (?7 IS NULL OR e.campaign_id = ?7)
+    AND NOT EXISTS (SELECT 1 FROM leases m WHERE m.experiment_id = e.id AND m.volunteer_id = ?2)
+    AND NOT EXISTS (SELECT 1 FROM leases l JOIN volunteers v ON v.id = l.volunteer_id
+      WHERE l.experiment_id = e.id AND ${LIVE}
+        AND (l.precision != ?11 OR l.ip_hash IN (?12, ?13) OR v.ip_hash IN (?12, ?13)))
+)
+INSERT INTO leases (id, experiment_id, volunteer_id, token_hash, backend, created_at, deadline, backend_class, precision, browser, ip_hash)
+SELECT ?1, c.id, ?2, ?3, ?5, ?4,
   -- deadline: three times the expected time on this device, within [minimum, 2 h]
-  CAST(?4 + MIN(${MAX_LEASE_MS}, MAX(?6, 3000.0 * e.tokens / ?8)) AS INTEGER)
-FROM experiments e
-WHERE e.status = 'open'
-  AND (?7 IS NULL OR e.campaign_id = ?7)
-  AND NOT EXISTS (SELECT 1 FROM leases m WHERE m.experiment_id = e.id AND m.volunteer_id = ?2)
-  AND (SELECT count(*) FROM leases l WHERE l.experiment_id = e.id AND ${LIVE}) < e.replicas_needed
-  AND (SELECT count(*) FROM leases l WHERE l.volunteer_id = ?2 AND l.status = 'open' AND l.deadline > ?4) < ${MAX_OPEN_LEASES}
-ORDER BY (SELECT count(*) FROM leases l WHERE l.experiment_id = e.id AND ${LIVE}) DESC, e.campaign_id, e.idx
+  CAST(?4 + MIN(${MAX_LEASE_MS}, MAX(?6, 3000.0 * c.tokens / ?8)) AS INTEGER),
+  ?9, ?11, ?10, ?12
+FROM cand c
+WHERE c.live < c.replicas_needed
+  AND (SELECT count(*) FROM leases l WHERE l.volunteer_id = ?2 AND l.status = 'open' AND l.deadline > ?4) < ?15
+ORDER BY
+  CASE
+    WHEN c.reissued_at IS NOT NULL AND ?14 = 1 THEN 0                -- reissued work, for a reliable volunteer
+    WHEN ?17 = 1 AND c.reissued_at > ?4 - ${RELIABLE_FIRST_MS} THEN 6 -- …which others get only when nothing else is left
+    WHEN c.live > 0 AND NOT c.same_class THEN 1                      -- a replica on another backend class
+    WHEN c.live > 0 AND NOT c.same_kind THEN 2                       -- …or at least another browser
+    WHEN c.live > 0 AND (?16 = 0 OR c.first_live <= ?4 - ${STEER_WAIT_MS}) THEN 3 -- nobody else to wait for, or waited enough
+    WHEN c.live = 0 THEN 4                                           -- fresh work
+    ELSE 5                                                           -- a replica on the same kind
+  END,
+  -- Unreliable volunteers replicate reliable ones' work and the reverse, so that two newcomers
+  -- (say two keys of one person on two addresses) rarely verify each other once anyone is reliable.
+  CASE WHEN c.live > 0 THEN c.reliable_live = ?14 ELSE 0 END,
+  c.first_live, -- oldest waiting replica first: a colluder leasing right after its partner gets the
+                -- partner's experiment only when no older replica slot is open
+  c.campaign_id, c.idx
 LIMIT 1
 RETURNING id, experiment_id AS experimentId, deadline`;
+
+/**
+ * After a claim, the adaptive-replication decision for an experiment nobody else holds: single
+ * (replicas_needed 1) when the draw says so, else back to its quorum (a single lease may have
+ * expired). Guarded so that a replica claimed meanwhile keeps the experiment replicated.
+ */
+const ALONE = `NOT EXISTS (SELECT 1 FROM leases l WHERE l.experiment_id = ?2 AND l.id != ?1 AND ${LIVE.replace('?4', '?3')})`;
+const MARK_SINGLE_SQL = `UPDATE leases SET single = 1 WHERE id = ?1 AND ${ALONE}
+  AND EXISTS (SELECT 1 FROM experiments e WHERE e.id = ?2 AND e.audit = 0 AND e.quorum <= 2 AND e.replicas_needed <= 2)`;
+const SET_NEEDED_SQL = `UPDATE experiments SET replicas_needed = CASE
+    WHEN EXISTS (SELECT 1 FROM leases WHERE id = ?1 AND single = 1) THEN 1 ELSE MAX(replicas_needed, quorum) END
+  WHERE id = ?2 AND status = 'open' AND ${ALONE}`;
+
+/** Open spot checks (or ones whose lease expired) this volunteer may take. ?1 volunteer, ?2 now … */
+const SPOT_CLAIM_SQL = `
+UPDATE spot_checks SET status = 'leased', volunteer_id = ?1, token_hash = ?3, deadline = ?4
+WHERE id = (
+  SELECT s.id FROM spot_checks s
+    JOIN results r ON r.id = s.result_id JOIN leases l ON l.id = r.lease_id JOIN volunteers tv ON tv.id = r.volunteer_id
+    JOIN experiments e ON e.id = s.experiment_id
+  WHERE (s.status = 'open' OR (s.status = 'leased' AND s.deadline <= ?2))
+    AND s.precision = ?5 AND r.volunteer_id != ?1
+    AND NOT COALESCE(l.ip_hash IN (?6, ?7) OR tv.ip_hash IN (?6, ?7), 0)
+    AND (?8 IS NULL OR e.campaign_id = ?8)
+  ORDER BY s.created_at LIMIT 1)
+RETURNING id, experiment_id AS experimentId, to_step AS toStep, deadline`;
+
+interface Profile {
+  reputation: number;
+  quota: number;
+  registrationIp: string | null;
+  cv: number | null;
+  openLeases: number;
+  otherKindActive: 0 | 1;
+  reliableActive: 0 | 1;
+}
 
 interface ExperimentRow {
   campaignId: string;
@@ -64,28 +156,91 @@ export class D1Scheduler implements Scheduler {
   }
 
   async claim(req: ClaimRequest): Promise<Lease | null> {
-    const leaseId = 'l_' + randomToken(12);
+    const db = this.#db;
+    const caps = req.capabilities;
+    const precision = caps.precision ?? 'float32';
+    const klass = backendClass(caps.backend, precision);
+    // The volunteer's standing and the database's trust secrets, in one read.
+    const profile = await db
+      .prepare(
+        `SELECT v.reputation, v.lease_quota AS quota, v.ip_hash AS registrationIp,
+           (SELECT c.consecutive_valid FROM volunteer_classes c WHERE c.volunteer_id = v.id AND c.backend_class = ?2) AS cv,
+           (SELECT value FROM trust_secrets WHERE name = 'ip_salt') AS ipSalt,
+           (SELECT value FROM trust_secrets WHERE name = 'draw_key') AS drawKey,
+           (SELECT count(*) FROM leases l WHERE l.volunteer_id = ?1 AND l.status = 'open' AND l.deadline > ?4) AS openLeases,
+           EXISTS (SELECT 1 FROM leases l WHERE l.status = 'open' AND l.deadline > ?4 AND NOT ${SAME_KIND.replaceAll('?9', '?2').replaceAll('?10', '?3')}) AS otherKindActive,
+           EXISTS (SELECT 1 FROM leases l JOIN volunteers r ON r.id = l.volunteer_id
+             WHERE l.status = 'open' AND l.deadline > ?4 AND l.volunteer_id != ?1 AND r.reputation >= ${RELIABLE_REPUTATION}) AS reliableActive
+         FROM volunteers v WHERE v.id = ?1`,
+      )
+      .bind(req.volunteerId, klass, caps.browser ?? null, req.now)
+      .first<Profile & TrustSecrets>();
+    // At its quota a volunteer gets nothing: answered here, before the claim scans the queue.
+    if (!profile) return null;
+    const quota = Math.min(profile.quota, MAX_OPEN_LEASES);
+    if (profile.openLeases >= quota) return null;
+    const leaseIp = await ipHash(profile.ipSalt, req.ip);
     const leaseToken = randomToken(32);
-    const claimed = await this.#db
+    const tokenHash = await sha256(leaseToken);
+
+    if (caps.spotChecks) {
+      const spot = await this.#claimSpotCheck(req, precision, leaseIp, profile.registrationIp, tokenHash);
+      if (spot) return { ...spot, leaseToken };
+    }
+
+    const leaseId = 'l_' + randomToken(12);
+    const claimed = await db
       .prepare(CLAIM_SQL)
-      .bind(leaseId, req.volunteerId, await sha256(leaseToken), req.now, req.capabilities.backend,
-        this.#minSeconds * 1000, req.campaignId ?? null, tokensPerSec(req.capabilities))
+      .bind(leaseId, req.volunteerId, tokenHash, req.now, caps.backend, this.#minSeconds * 1000, req.campaignId ?? null,
+        tokensPerSec(caps), klass, caps.browser ?? null, precision, leaseIp, profile.registrationIp,
+        profile.reputation >= RELIABLE_REPUTATION ? 1 : 0, quota, profile.otherKindActive, profile.reliableActive)
       .first<{ id: string; experimentId: string; deadline: number }>();
     if (!claimed) return null;
-    const exp = await this.#db
-      .prepare('SELECT campaign_id AS campaignId, spec_json AS specJson, spec_hash AS specHash FROM experiments WHERE id = ?')
-      .bind(claimed.experimentId)
-      .first<ExperimentRow>();
-    if (!exp) throw new Error(`experiment ${claimed.experimentId} vanished after its claim`);
-    const spec = ExperimentSpec.parse(JSON.parse(exp.specJson));
+
+    const cv = profile.cv ?? 0;
+    const single = cv >= CV_TRUSTED && !shouldReplicate(cv, await draw(profile.drawKey, `replicate:${req.volunteerId}:${claimed.experimentId}`));
+    const [, , exp] = await db.batch([
+      ...(single ? [db.prepare(MARK_SINGLE_SQL).bind(leaseId, claimed.experimentId, req.now)] : [db.prepare('SELECT 1')]),
+      db.prepare(SET_NEEDED_SQL).bind(leaseId, claimed.experimentId, req.now),
+      db.prepare('SELECT campaign_id AS campaignId, spec_json AS specJson, spec_hash AS specHash FROM experiments WHERE id = ?')
+        .bind(claimed.experimentId),
+    ]);
+    const row = (exp!.results as ExperimentRow[])[0];
+    if (!row) throw new Error(`experiment ${claimed.experimentId} vanished after its claim`);
     return {
       leaseId,
       leaseToken,
       deadline: claimed.deadline,
-      campaignId: exp.campaignId,
+      campaignId: row.campaignId,
       experimentId: claimed.experimentId,
-      specHash: exp.specHash,
-      spec,
+      specHash: row.specHash,
+      spec: ExperimentSpec.parse(JSON.parse(row.specJson)),
+    };
+  }
+
+  async #claimSpotCheck(req: ClaimRequest, precision: string, leaseIp: string | null, registrationIp: string | null, tokenHash: string): Promise<Omit<Lease, 'leaseToken'> | null> {
+    const db = this.#db;
+    // A spot check trains one segment; its deadline is sized like a lease for the whole spec would
+    // be, which is generous and keeps one rule.
+    const claimed = await db
+      .prepare(SPOT_CLAIM_SQL)
+      .bind(req.volunteerId, req.now, tokenHash, req.now + this.#minSeconds * 1000, precision, leaseIp, registrationIp, req.campaignId ?? null)
+      .first<{ id: string; experimentId: string; toStep: number; deadline: number }>();
+    if (!claimed) return null;
+    const row = await db
+      .prepare('SELECT campaign_id AS campaignId, spec_json AS specJson, spec_hash AS specHash FROM experiments WHERE id = ?')
+      .bind(claimed.experimentId)
+      .first<ExperimentRow>();
+    if (!row) throw new Error(`experiment ${claimed.experimentId} vanished after a spot-check claim`);
+    return {
+      leaseId: claimed.id,
+      deadline: claimed.deadline,
+      campaignId: row.campaignId,
+      experimentId: claimed.experimentId,
+      specHash: row.specHash,
+      spec: ExperimentSpec.parse(JSON.parse(row.specJson)),
+      kind: 'spot-check',
+      spotCheck: { toStep: claimed.toStep, submitPath: SPOT_CHECK_PATH },
     };
   }
 }

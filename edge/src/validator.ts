@@ -1,46 +1,189 @@
-// The validator: after each result, decide whether its experiment is verified. Results agreeing
-// within shared/verify.ts's tolerance from two different volunteers verify it, with the median
-// val_bpb as the canonical value; a disagreement asks for one more replica, up to five.
-import type { Metrics } from '../../shared/protocol.ts';
-import { findQuorum, median } from '../../shared/verify.ts';
+// The validator: after each result, judge its experiment (trust/judge.ts) and write the outcome in
+// one batch with its ledger entries — verdicts, credits and revocations, reputation, the
+// volunteer's consecutive-valid count per backend class, its lease quota, audits of its earlier
+// unreplicated results when it is caught, and spot checks of trusted-single results.
+import type { Metrics, Precision } from '../../shared/protocol.ts';
+import { commitSteps, EARLY_STEPS, earlySegments } from '../../shared/commit.ts';
+import { ExperimentSpec } from '../../shared/spec.ts';
+import { commitPlanned, type NewEntry, type Planned } from './ledger.ts';
+import { decayedTerm } from './trust/credit.ts';
+import { judge, type Basis, type JudgedExperiment, type JudgedResult, type Verdict } from './trust/judge.ts';
+import { CUT_OPEN_LEASES, MAX_OPEN_LEASES, REPUTATION, SPOT_CHECK_RATE } from './trust/policy.ts';
+import { draw, trustSecrets } from './trust/secrets.ts';
+import { reopenForAudit } from './trust/audit.ts';
 
-export const MAX_REPLICAS = 5;
+export { MAX_REPLICAS } from './trust/policy.ts';
+
+interface ExperimentRow {
+  status: JudgedExperiment['status'];
+  quorum: number;
+  replicasNeeded: number;
+  audit: number;
+  verification: JudgedExperiment['verification'];
+  valBpb: number | null;
+  verifiedAt: number | null;
+  reissuedAt: number | null;
+  flops: number;
+  trustVersion: number;
+  specJson: string;
+}
 
 interface ResultRow {
   id: string;
   volunteerId: string;
+  verdict: Verdict;
+  basis: Basis | null;
+  creditState: 'none' | 'granted' | 'revoked';
+  creditedAt: number | null;
   metricsJson: string;
+  backendClass: string;
+  precision: string;
+  leaseIp: string | null;
+  registrationIp: string | null;
+  single: number;
+  cv: number | null;
+  reputation: number;
 }
 
+const RESULTS_SQL = `
+SELECT r.id, r.volunteer_id AS volunteerId, r.verdict, r.basis, r.credit_state AS creditState, r.credited_at AS creditedAt,
+  r.metrics_json AS metricsJson, COALESCE(l.backend_class, l.backend) AS backendClass, l.precision,
+  l.ip_hash AS leaseIp, v.ip_hash AS registrationIp, l.single, v.reputation,
+  (SELECT c.consecutive_valid FROM volunteer_classes c
+    WHERE c.volunteer_id = r.volunteer_id AND c.backend_class = COALESCE(l.backend_class, l.backend)) AS cv
+FROM results r JOIN leases l ON l.id = r.lease_id JOIN volunteers v ON v.id = r.volunteer_id
+WHERE r.experiment_id = ? ORDER BY r.created_at, r.id`;
+
 export async function validateExperiment(db: D1Database, experimentId: string, now: number): Promise<void> {
-  const { results: rows } = await db
-    .prepare('SELECT id, volunteer_id AS volunteerId, metrics_json AS metricsJson FROM results WHERE experiment_id = ? ORDER BY created_at, id')
-    .bind(experimentId)
-    .all<ResultRow>();
-  const results = rows.map((r) => ({ ...r, ...(JSON.parse(r.metricsJson) as Metrics) }));
-  const exp = await db.prepare('SELECT quorum FROM experiments WHERE id = ?').bind(experimentId).first<{ quorum: number }>();
-  const quorum = findQuorum(results, exp?.quorum ?? 2);
-  if (quorum) {
-    const members = new Set(quorum);
-    const valBpb = median(quorum.map((i) => results[i]!.valBpb));
-    await db.batch([
-      db
-        .prepare("UPDATE experiments SET status = 'verified', val_bpb = ?, verified_at = ? WHERE id = ? AND status = 'open'")
-        .bind(valBpb, now, experimentId),
-      ...results.map((r, i) =>
-        db.prepare('UPDATE results SET verdict = ? WHERE id = ?').bind(members.has(i) ? 'valid' : 'invalid', r.id),
-      ),
-    ]);
-    return;
+  await commitPlanned(db, () => plan(db, experimentId, now), now);
+}
+
+async function plan(db: D1Database, experimentId: string, now: number): Promise<Planned | null> {
+  const [expRes, resRes] = await db.batch([
+    db.prepare(
+      `SELECT status, quorum, replicas_needed AS replicasNeeded, audit, verification, val_bpb AS valBpb, verified_at AS verifiedAt,
+         reissued_at AS reissuedAt, flops, trust_version AS trustVersion, spec_json AS specJson FROM experiments WHERE id = ?`,
+    ).bind(experimentId),
+    db.prepare(RESULTS_SQL).bind(experimentId),
+  ]);
+  const exp = (expRes!.results as ExperimentRow[])[0];
+  if (!exp) return null;
+  const rows = resRes!.results as ResultRow[];
+  const results: JudgedResult[] = rows.map((r) => ({
+    id: r.id,
+    volunteerId: r.volunteerId,
+    verdict: r.verdict,
+    basis: r.basis,
+    metrics: JSON.parse(r.metricsJson) as Metrics,
+    backendClass: r.backendClass,
+    leaseIp: r.leaseIp,
+    registrationIp: r.registrationIp,
+    single: r.single === 1,
+    consecutiveValid: r.cv ?? 0,
+    reputation: r.reputation,
+  }));
+  const spec = ExperimentSpec.parse(JSON.parse(exp.specJson));
+  const before: JudgedExperiment = {
+    status: exp.status, quorum: exp.quorum, replicasNeeded: exp.replicasNeeded, audit: exp.audit === 1,
+    verification: exp.verification, valBpb: exp.valBpb, earlySegments: earlySegments(spec, rows[0]?.precision as Precision | undefined),
+  };
+  const j = judge(before, results);
+  const after = j.experiment;
+  const changed = j.transitions.length > 0 || after.status !== before.status || after.replicasNeeded !== before.replicasNeeded;
+  if (!changed) return null;
+
+  const statements: D1PreparedStatement[] = [];
+  const entries: NewEntry[] = [];
+  const verifiedNow = after.status === 'verified' && before.status !== 'verified';
+  // The optimistic lock: a concurrent writer bumped trust_version, so this write sets NULL into a
+  // NOT NULL column, and the whole batch rolls back and is planned again (ledger.ts).
+  statements.push(
+    db.prepare(
+      `UPDATE experiments SET trust_version = CASE WHEN trust_version = ?1 THEN ?1 + 1 END,
+         status = ?2, val_bpb = ?3, verified_at = ?4, verification = ?5, replicas_needed = ?6, reissued_at = ?7
+       WHERE id = ?8`,
+    ).bind(exp.trustVersion, after.status, after.valBpb, verifiedNow ? now : exp.verifiedAt, after.verification,
+      after.replicasNeeded, j.reissue ? now : exp.reissuedAt, experimentId),
+  );
+  if (j.disputed) {
+    entries.push({ key: `dispute:${experimentId}`, kind: 'dispute', experimentId, resultId: null, volunteerId: null });
   }
-  const distinct = new Set(results.map((r) => r.volunteerId)).size;
-  if (distinct >= MAX_REPLICAS) {
-    await db.prepare("UPDATE experiments SET status = 'disputed' WHERE id = ? AND status = 'open'").bind(experimentId).run();
-  } else {
-    // Every replica so far disagrees: ask for one more than there are results.
-    await db
-      .prepare('UPDATE experiments SET replicas_needed = MAX(replicas_needed, ?) WHERE id = ?')
-      .bind(Math.min(MAX_REPLICAS, results.length + 1), experimentId)
-      .run();
+  const secrets = j.transitions.some((t) => t.basis === 'trusted-single') ? await trustSecrets(db) : null;
+  for (const t of j.transitions) {
+    const r = rows[t.index]!;
+    const verdictEntry: NewEntry = {
+      key: `verdict:${r.id}:${t.to}:${t.basis}`, kind: 'verdict', experimentId, resultId: r.id, volunteerId: r.volunteerId,
+      verdict: t.to, basis: t.basis, ...(after.valBpb !== null && { valBpb: after.valBpb }),
+    };
+    entries.push(verdictEntry);
+    let creditState = r.creditState;
+    let creditedAt = r.creditedAt;
+    if (t.to === 'valid') {
+      if (t.basis !== 'trusted-single') statements.push(...rewardStatements(db, r.volunteerId, r.backendClass, now));
+      if (creditState === 'none') {
+        creditState = 'granted';
+        creditedAt = now;
+        statements.push(
+          db.prepare('UPDATE volunteers SET credit_total = credit_total + ?, credit_decayed = credit_decayed + ? WHERE id = ?')
+            .bind(exp.flops, decayedTerm(exp.flops, now), r.volunteerId),
+        );
+        entries.push({ key: `credit:${r.id}`, kind: 'credit', experimentId, resultId: r.id, volunteerId: r.volunteerId, flops: exp.flops });
+      }
+      const checkable = before.earlySegments > 0 && commitSteps(spec.train)[0]! <= EARLY_STEPS;
+      if (t.basis === 'trusted-single' && secrets && checkable && (await draw(secrets.drawKey, `spot:${r.id}`)) < SPOT_CHECK_RATE) {
+        statements.push(spotCheckStatement(db, spec, r, experimentId, now));
+      }
+    } else {
+      statements.push(...penaltyStatements(db, r.volunteerId, r.backendClass, now));
+      statements.push(reopenForAudit(db, r.volunteerId, now, experimentId));
+      if (creditState === 'granted') {
+        creditState = 'revoked';
+        statements.push(
+          db.prepare('UPDATE volunteers SET credit_total = credit_total - ?, credit_decayed = credit_decayed - ? WHERE id = ?')
+            .bind(exp.flops, decayedTerm(exp.flops, creditedAt ?? now), r.volunteerId),
+        );
+        entries.push({ key: `revoke:${r.id}`, kind: 'revoke', experimentId, resultId: r.id, volunteerId: r.volunteerId, flops: exp.flops });
+      }
+    }
+    statements.push(
+      db.prepare('UPDATE results SET verdict = ?, basis = ?, credit_state = ?, credited_at = ? WHERE id = ?')
+        .bind(t.to, t.basis, creditState, creditedAt, r.id),
+    );
   }
+  return { statements, entries };
+}
+
+/** A replication-verified result: reputation up, one more consecutive valid result, quota restored. */
+function rewardStatements(db: D1Database, volunteerId: string, backendClass: string, now: number): D1PreparedStatement[] {
+  return [
+    db.prepare('UPDATE volunteers SET reputation = MIN(?, reputation + ?), lease_quota = MIN(?, lease_quota + 1) WHERE id = ?')
+      .bind(REPUTATION.max, REPUTATION.valid, MAX_OPEN_LEASES, volunteerId),
+    db.prepare(
+      `INSERT INTO volunteer_classes (volunteer_id, backend_class, consecutive_valid, valid, invalid, updated_at) VALUES (?, ?, 1, 1, 0, ?)
+       ON CONFLICT (volunteer_id, backend_class) DO UPDATE SET consecutive_valid = consecutive_valid + 1, valid = valid + 1, updated_at = excluded.updated_at`,
+    ).bind(volunteerId, backendClass, now),
+  ];
+}
+
+/** An invalid result: reputation cut hard, consecutive valid count reset, open-lease quota cut. */
+function penaltyStatements(db: D1Database, volunteerId: string, backendClass: string, now: number): D1PreparedStatement[] {
+  return [
+    db.prepare('UPDATE volunteers SET reputation = MAX(?, reputation + ?), lease_quota = ? WHERE id = ?')
+      .bind(REPUTATION.min, REPUTATION.invalid, CUT_OPEN_LEASES, volunteerId),
+    db.prepare(
+      `INSERT INTO volunteer_classes (volunteer_id, backend_class, consecutive_valid, valid, invalid, updated_at) VALUES (?, ?, 0, 0, 1, ?)
+       ON CONFLICT (volunteer_id, backend_class) DO UPDATE SET consecutive_valid = 0, invalid = invalid + 1, updated_at = excluded.updated_at`,
+    ).bind(volunteerId, backendClass, now),
+  ];
+}
+
+/** A first-segment spot check: retrain [0, first committed step) from the seed and compare. */
+function spotCheckStatement(db: D1Database, spec: ExperimentSpec, r: ResultRow, experimentId: string, now: number): D1PreparedStatement {
+  const toStep = commitSteps(spec.train)[0]!;
+  const segments = Math.ceil(toStep / spec.train.curveEvery);
+  const expected = (JSON.parse(r.metricsJson) as Metrics).curve.slice(0, segments);
+  return db.prepare(
+    `INSERT OR IGNORE INTO spot_checks (id, result_id, experiment_id, to_step, expected_json, precision, created_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?)`,
+  ).bind(`s_${r.id.slice(2)}`, r.id, experimentId, toStep, JSON.stringify(expected), r.precision, now);
 }

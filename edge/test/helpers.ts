@@ -1,12 +1,14 @@
 // Test helpers: real Ed25519 volunteers, signed requests against the real app and D1.
 import { env } from 'cloudflare:test';
+import { expect } from 'vitest';
 import { exportPublicKey, generateSigningKey, sha256, signCanonical, volunteerIdFor } from '../../shared/crypto.ts';
 import { PRESETS } from '../../shared/model/presets.ts';
-import type { Lease, Metrics, ResultPayload } from '../../shared/protocol.ts';
+import type { ApiError, Lease, Metrics, ResultPayload } from '../../shared/protocol.ts';
 import { SIGNATURE_HEADERS, signedRequestPayload } from '../../shared/protocol.ts';
 import { curveLength, tokenBudget, type ExperimentSpec } from '../../shared/spec.ts';
 import { campaignStatements, type NewCampaign } from '../src/db/campaigns.ts';
 import app from '../src/index.ts';
+import { tableSnapshot, withoutReplayGuard, type Snapshot } from './snapshot.ts';
 
 export const DATASET_SHA = 'a'.repeat(64);
 
@@ -47,6 +49,34 @@ export function json(body: unknown, extra: Record<string, string> = {}): Request
   return { method: 'POST', headers: { 'content-type': 'application/json', ...extra }, body: JSON.stringify(body) };
 }
 
+let lastTimestamp = 0;
+
+/**
+ * Now, but strictly increasing: Ed25519 signatures are deterministic, so two identical requests
+ * signed in the same millisecond would be one request to the replay guard.
+ */
+export function nextTimestamp(): number {
+  lastTimestamp = Math.max(Date.now(), lastTimestamp + 1);
+  return lastTimestamp;
+}
+
+/** The three signature headers of a volunteer request over these exact body bytes. */
+export async function signedHeaders(
+  volunteerId: string,
+  keys: CryptoKeyPair,
+  method: string,
+  path: string,
+  body: string | Uint8Array<ArrayBuffer>,
+  timestamp = nextTimestamp(),
+): Promise<Record<string, string>> {
+  const signed = signedRequestPayload(method, path, timestamp, await sha256(body));
+  return {
+    [SIGNATURE_HEADERS.volunteer]: volunteerId,
+    [SIGNATURE_HEADERS.timestamp]: String(timestamp),
+    [SIGNATURE_HEADERS.signature]: await signCanonical(keys.privateKey, signed),
+  };
+}
+
 export interface TestVolunteer {
   id: string;
   publicKey: string;
@@ -69,17 +99,10 @@ export async function newVolunteer(displayName = 'tester'): Promise<TestVoluntee
     keys,
     async post(path, body, opts = {}) {
       const text = opts.raw ?? JSON.stringify(body);
-      const timestamp = opts.timestamp ?? Date.now();
-      const signed = signedRequestPayload('POST', path, timestamp, await sha256(text));
-      const signature = await signCanonical((opts.signWith ?? keys).privateKey, signed);
+      const headers = await signedHeaders(id, opts.signWith ?? keys, 'POST', path, text, opts.timestamp);
       return api(path, {
         method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          [SIGNATURE_HEADERS.volunteer]: id,
-          [SIGNATURE_HEADERS.timestamp]: String(timestamp),
-          [SIGNATURE_HEADERS.signature]: signature,
-        },
+        headers: { 'content-type': 'application/json', ...headers },
         body: opts.alter ? opts.alter(text) : text,
       });
     },
@@ -122,16 +145,12 @@ export function resultPayload(lease: Lease, metrics: Partial<Metrics> = {}, patc
   };
 }
 
-/** Row counts of every table: a refused request must leave all of them unchanged. */
-export async function snapshot(): Promise<Record<string, unknown>> {
-  const tables = ['volunteers', 'campaigns', 'experiments', 'leases', 'results', 'researchers', 'datasets'];
-  const out: Record<string, unknown> = {};
-  // seen_requests is the replay guard's own memory: every signed request is recorded there once.
-  for (const t of tables) {
-    const { results } = await env.DB.prepare(`SELECT * FROM ${t} ORDER BY rowid`).all();
-    out[t] = results;
-  }
-  return out;
+/**
+ * Row counts and content hashes of every table but the replay guard's (see snapshot.ts): a
+ * refused request must leave all of them unchanged.
+ */
+export async function snapshot(): Promise<Snapshot> {
+  return withoutReplayGuard(await tableSnapshot());
 }
 
 export const RESEARCHER_TOKEN = 'researcher-token-for-tests-0123456789';
@@ -144,4 +163,13 @@ export async function seedResearcher(): Promise<void> {
     env.DB.prepare('INSERT INTO datasets (id, manifest_sha256, vocab_size, name, registered_at) VALUES (?, ?, ?, ?, ?)')
       .bind('test', DATASET_SHA, 40, 'Test text', Date.now()),
   ]);
+}
+
+/** A refusal's body, checked: JSON, a stable snake_case code and a sentence (capital to full stop). */
+export async function readRefusal(res: Response): Promise<ApiError> {
+  expect(res.headers.get('content-type')).toMatch(/^application\/json\b/);
+  const body = (await res.json()) as ApiError;
+  expect(body.error).toMatch(/^[a-z_]+$/);
+  expect(body.message).toMatch(/^[A-Z][^\n]*\w \w[^\n]*\.$/);
+  return body;
 }

@@ -3,6 +3,7 @@
 // - embeddings are one-hot × matrix, because WASM has no UnsortedSegmentSum for gather's gradient;
 // - every matmul goes through `matmul` below, whose backward uses explicit transposes and plain
 //   matMuls, the only form WASM runs on XNNPACK (PITFALLS: 4–6× faster steps, identical losses);
+// - attention's per-head matmuls go through `gmm`, a depthwise convolution on WASM (XNNPACK again);
 // - initial weights are drawn on the CPU from the spec's seeded RNG, so step 0 is identical everywhere.
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../rng.ts';
@@ -11,24 +12,85 @@ import type { ModelConfig } from '../spec.ts';
 // ---------------------------------------------------------------------------------------------
 // Ops every backend can differentiate quickly
 
-/** a @ b, with a backward pass made of plain (untransposed) matMuls. Rank 2, or rank 3 batched. */
-export const matmul = tf.customGrad(((a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
+const transpose2d = (x: tf.Tensor) => tf.transpose(x as tf.Tensor2D);
+
+/**
+ * a (M, K) @ b (K, N), with a backward pass made of plain (untransposed) 2-D matMuls, the only form
+ * WASM runs on XNNPACK (PITFALLS). Inputs the gradient needs go through `save`: tf.variableGrads
+ * runs the forward pass in its own tidy, so anything else is disposed before the backward pass.
+ */
+export const matmul = tf.customGrad(((a: tf.Tensor2D, b: tf.Tensor2D, save: tf.GradSaveFunc) => {
   save([a, b]);
-  const t = (x: tf.Tensor) => (x.rank === 2 ? tf.transpose(x) : tf.transpose(x, [0, 2, 1]));
   return {
-    value: tf.matMul(a as tf.Tensor3D, b as tf.Tensor3D),
-    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-      const [sa, sb] = saved as [tf.Tensor3D, tf.Tensor3D];
-      return [tf.matMul(dy as tf.Tensor3D, t(sb) as tf.Tensor3D), tf.matMul(t(sa) as tf.Tensor3D, dy as tf.Tensor3D)];
-    },
+    value: tf.matMul(a, b),
+    gradFunc: (dy: tf.Tensor2D, [sa, sb]: tf.Tensor[]) => [
+      tf.matMul(dy, transpose2d(sb!) as tf.Tensor2D),
+      tf.matMul(transpose2d(sa!) as tf.Tensor2D, dy),
+    ],
   };
 }) as unknown as Parameters<typeof tf.customGrad>[0]) as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor;
 
-/** GELU, tanh approximation (GPT-2's; tfjs has no GELU op). */
-function gelu(x: tf.Tensor): tf.Tensor {
-  const inner = tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.pow(x, 3))));
-  return tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(inner)));
+/** out (M, G, N) of x (M, K, G) and f (K, G, N) as one depthwise convolution (see gmm). */
+function depthwiseGroups(x: tf.Tensor, f: tf.Tensor, [M, K, G, N]: number[]): tf.Tensor {
+  const image = tf.reshape(x, [1, M!, K!, G!]) as tf.Tensor4D; // NHWC: one image, M×K pixels, G channels
+  const filter = tf.reshape(f, [1, K!, G!, N!]) as tf.Tensor4D; // a 1×K window, N outputs per channel
+  return tf.reshape(tf.depthwiseConv2d(image, filter, 1, 'valid'), [M!, G!, N!]); // (1, M, 1, G·N)
 }
+
+/** gmm on WASM: depthwise convolutions forward and backward, all on XNNPACK. */
+export const gmmDepthwise = tf.customGrad(((x: tf.Tensor3D, f: tf.Tensor3D, save: tf.GradSaveFunc) => {
+  const [M, K, G] = x.shape;
+  const N = f.shape[2];
+  save([x, f]);
+  return {
+    value: depthwiseGroups(x, f, [M, K, G, N]),
+    gradFunc: (dy: tf.Tensor3D, [sx, sf]: tf.Tensor[]) => [
+      // dx_g = dy_g (M×N) @ f_gᵀ (N×K): x' (M, N, G), f' (N, G, K) → (M, G, K) → (M, K, G)
+      tf.transpose(depthwiseGroups(tf.transpose(dy, [0, 2, 1]), tf.transpose(sf!, [2, 1, 0]), [M, N, G, K]), [0, 2, 1]),
+      // df_g = x_gᵀ (K×M) @ dy_g (M×N): x' (K, M, G), f' = dy (M, G, N) → (K, G, N)
+      depthwiseGroups(tf.transpose(sx!, [1, 0, 2]), dy, [K, M, G, N]),
+    ],
+  };
+}) as unknown as Parameters<typeof tf.customGrad>[0]) as (x: tf.Tensor, f: tf.Tensor) => tf.Tensor;
+
+/** gmm elsewhere: one batched matMul between layout changes. */
+export function gmmBatched(x: tf.Tensor, f: tf.Tensor): tf.Tensor {
+  const xb = tf.transpose(x, [2, 0, 1]) as tf.Tensor3D; // (G, M, K)
+  const fb = tf.transpose(f, [1, 0, 2]) as tf.Tensor3D; // (G, K, N)
+  return tf.transpose(tf.matMul(xb, fb), [1, 0, 2]); // (G, M, N) → (M, G, N)
+}
+
+/**
+ * Grouped matmul, G independent (M×K) @ (K×N) products: out[m, g, n] = Σ_k x[m, k, g] · f[k, g, n].
+ * x: (M, K, G), f: (K, G, N) → (M, G, N): the layouts of a depthwise convolution with a 1×K window
+ * and N outputs per channel, which WASM runs on XNNPACK, while its batched matMul is a scalar loop
+ * (PITFALLS; attention's matmuls went from ~13 to ~2 ms per layer forward, measured in Node).
+ * The other backends have fast batched matMuls, and a slow (cpu) or unmeasured depthwise kernel.
+ */
+export function gmm(x: tf.Tensor, f: tf.Tensor): tf.Tensor {
+  return tf.getBackend() === 'wasm' ? gmmDepthwise(x, f) : gmmBatched(x, f);
+}
+
+// GPT-2's GELU, 0.5·x·(1 + tanh z) with z = √(2/π)·(x + 0.044715·x³), is x·σ(2z) exactly.
+const GELU_A = 2 * Math.sqrt(2 / Math.PI);
+const GELU_B = GELU_A * 0.044715;
+
+/**
+ * GELU, tanh approximation (GPT-2's; tfjs has no GELU op), computed as x·σ(u), u = A·x + B·x³,
+ * with a hand-written gradient σ + x·σ(1 − σ)·(A + 3B·x²): on WASM, tanh and pow cost ~25× and ~40×
+ * a sigmoid or a mul of the same size (measured in Node), and autodiff of pow also takes a log.
+ */
+export const gelu = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
+  const s = tf.sigmoid(tf.mul(x, tf.add(GELU_A, tf.mul(GELU_B, tf.square(x)))));
+  save([x, s]);
+  return {
+    value: tf.mul(x, s),
+    gradFunc: (dy: tf.Tensor, [sx, sv]: tf.Tensor[]) => {
+      const du = tf.add(GELU_A, tf.mul(3 * GELU_B, tf.square(sx!)));
+      return tf.mul(dy, tf.add(sv!, tf.mul(tf.mul(sx!, tf.mul(sv!, tf.sub(1, sv!))), du)));
+    },
+  };
+}) as unknown as Parameters<typeof tf.customGrad>[0]) as (x: tf.Tensor) => tf.Tensor;
 
 /** LayerNorm over the last axis with optional bias (nanoGPT's LayerNorm, eps 1e-5). */
 function layerNorm(x: tf.Tensor, weight: tf.Variable, bias: tf.Variable | null): tf.Tensor {
@@ -107,7 +169,7 @@ export class GPT {
   readonly #wpe: tf.Variable; // (blockSize, C)
   readonly #blocks: BlockParams[];
   readonly #lnF: LayerNormParams;
-  readonly #masks = new Map<number, tf.Tensor2D>(); // T → causal mask (T, T): 0 or -1e9
+  readonly #masks = new Map<number, tf.Tensor3D>(); // T → causal mask (T, 1, T): 0 or -1e9
 
   constructor(config: ModelConfig, seed: number) {
     this.config = config;
@@ -141,12 +203,12 @@ export class GPT {
     this.params = p.list;
   }
 
-  #mask(T: number): tf.Tensor2D {
+  #mask(T: number): tf.Tensor3D {
     let m = this.#masks.get(T);
     if (!m) {
       const values = new Float32Array(T * T);
       for (let i = 0; i < T; i++) for (let j = i + 1; j < T; j++) values[i * T + j] = -1e9;
-      m = tf.keep(tf.tensor2d(values, [T, T])); // made inside a step's tidy, kept for all steps
+      m = tf.keep(tf.tensor3d(values, [T, 1, T])); // (query, ·, key); made inside a step's tidy, kept
       this.#masks.set(T, m);
     }
     return m;
@@ -157,22 +219,24 @@ export class GPT {
     const [B, T, C] = x.shape as [number, number, number];
     const nh = this.config.nHead;
     const hs = C / nh;
+    const G = B * nh; // one group of gmm per (batch row, head)
     const qkv = linear(x, b.attnW, b.attnB); // (B, T, 3C)
-    const heads = (t: tf.Tensor) =>
-      tf.reshape(tf.transpose(tf.reshape(t, [B, T, nh, hs]), [0, 2, 1, 3]), [B * nh, T, hs]); // (B·nh, T, hs)
-    const [q, k, v] = tf.split(qkv, 3, 2).map(heads) as [tf.Tensor, tf.Tensor, tf.Tensor];
-    let att = tf.mul(matmul(q, tf.transpose(k, [0, 2, 1])), 1 / Math.sqrt(hs)); // (B·nh, T, T)
-    att = tf.softmax(tf.add(att, this.#mask(T)));
+    const [q, k, v] = tf.split(qkv, 3, 2).map((t) => tf.reshape(t, [B, T, nh, hs])) as [tf.Tensor, tf.Tensor, tf.Tensor]; // (B, T, nh, hs)
+    const qx = tf.reshape(tf.transpose(q, [1, 3, 0, 2]), [T, hs, G]); // (T, hs, B·nh)
+    const kf = tf.reshape(tf.transpose(k, [3, 0, 2, 1]), [hs, G, T]); // (hs, B·nh, T): kᵀ per head
+    let att = tf.mul(gmm(qx, kf), 1 / Math.sqrt(hs)); // (T, B·nh, T): query, head, key
+    att = tf.softmax(tf.add(att, this.#mask(T))); // over the keys
     if (drop) att = drop(att);
-    const y = matmul(att, v); // (B·nh, T, hs)
-    const merged = tf.reshape(tf.transpose(tf.reshape(y, [B, nh, T, hs]), [0, 2, 1, 3]), [B, T, C]); // (B, T, C)
+    const vf = tf.reshape(tf.transpose(v, [1, 0, 2, 3]), [T, G, hs]); // (T, B·nh, hs)
+    const y = gmm(tf.transpose(att, [0, 2, 1]), vf); // (T, B·nh, hs) = (T, B, nh, hs)
+    const merged = tf.transpose(tf.reshape(y, [T, B, C]), [1, 0, 2]); // (B, T, C)
     const out = linear(merged, b.projW, b.projB);
     return drop ? drop(out) : out;
   }
 
   /** MLP: C → 4C → GELU → C. x: (B, T, C) → (B, T, C). */
   #mlp(x: tf.Tensor, b: BlockParams, drop: Dropout | null): tf.Tensor {
-    const out = linear(gelu(linear(x, b.fcW, b.fcB)), b.fcProjW, b.fcProjB);
+    const out = linear(gelu(linear(x, b.fcW, b.fcB)), b.fcProjW, b.fcProjB); // (B, T, 4C) inside
     return drop ? drop(out) : out;
   }
 

@@ -60,8 +60,25 @@ export function sampleBatch(data: TokenArray, B: number, T: number, rng: Rng): {
   return { x, y };
 }
 
+/**
+ * One optimisation step on one batch, in one tf.tidy around the gradients and the update (tidy
+ * cannot be async: PITFALLS). Returns the batch's loss before the update; the caller disposes it.
+ */
+export function trainStep(model: GPT, opt: AdamW, batch: { x: Int32Array; y: Int32Array }, lr: number, drop: Dropout | null): tf.Scalar {
+  const T = model.config.blockSize; // sampleBatch draws full-context windows: (B, T)
+  const B = batch.x.length / T;
+  const vars = model.params.map((p) => p.variable);
+  return tf.tidy(() => {
+    const xs = tf.tensor2d(batch.x, [B, T], 'int32');
+    const ys = tf.tensor2d(batch.y, [B, T], 'int32');
+    const { value, grads } = tf.variableGrads(() => model.loss(xs, ys, drop), vars);
+    opt.apply(vars.map((v) => grads[v.name]!), lr);
+    return value;
+  });
+}
+
 /** Fresh dropout seeds for every call within one step, fixed by (spec seed, step). */
-function dropoutFor(spec: ExperimentSpec, step: number): Dropout | null {
+export function dropoutFor(spec: ExperimentSpec, step: number): Dropout | null {
   const rate = spec.model.dropout;
   if (rate === 0) return null;
   const rng = Rng.derive(spec.seed, `dropout:${step}`);
@@ -147,17 +164,8 @@ export async function trainExperiment(spec: ExperimentSpec, data: TrainData, hoo
         if (hooks.onCheckpoint) await hooks.onCheckpoint(await snapshot());
         return { stopped: true };
       }
-      const { x, y } = sampleBatch(data.train, B, T, rng);
       const lr = learningRate(step, spec.train);
-      const drop = dropoutFor(spec, step);
-      // One tidy per step around the gradients and the update (tidy cannot be async: PITFALLS).
-      const loss = tf.tidy(() => {
-        const xs = tf.tensor2d(x, [B, T], 'int32');
-        const ys = tf.tensor2d(y, [B, T], 'int32');
-        const { value, grads } = tf.variableGrads(() => model.loss(xs, ys, drop), vars);
-        opt.apply(vars.map((v) => grads[v.name]!), lr);
-        return value;
-      });
+      const loss = trainStep(model, opt, sampleBatch(data.train, B, T, rng), lr, dropoutFor(spec, step));
       const value = (await loss.data())[0]!; // async read only (WebGPU in a worker: PITFALLS)
       loss.dispose();
       if (!Number.isFinite(value)) throw new Error(`the loss diverged at step ${step + 1} (${value})`);

@@ -28,19 +28,23 @@ export async function linkKey(db: D1Database, volunteerId: string, publicKey: st
 
 /**
  * Inserts once; a second registration of the same key reports `created: false` and, when it names
- * one, sets the display name (the registration is signed by the key, so only its owner can).
+ * one, sets the display name (the registration is signed by the key, so only its owner can) —
+ * only if it is newer than the last one applied, so a replayed old registration changes nothing.
  */
 export async function insertVolunteer(
   db: D1Database,
-  v: { id: string; publicKey: string; displayName: string | null; now: number },
+  v: { id: string; publicKey: string; displayName: string | null; now: number; timestamp: number },
 ): Promise<boolean> {
   const [inserted] = await db.batch([
     db
-      .prepare('INSERT OR IGNORE INTO volunteers (id, public_key, display_name, created_at) VALUES (?, ?, ?, ?)')
-      .bind(v.id, v.publicKey, v.displayName, v.now),
+      .prepare('INSERT OR IGNORE INTO volunteers (id, public_key, display_name, created_at, registered_ts) VALUES (?, ?, ?, ?, ?)')
+      .bind(v.id, v.publicKey, v.displayName, v.now, v.timestamp),
     db
-      .prepare('UPDATE volunteers SET display_name = ?1 WHERE id = ?2 AND ?1 IS NOT NULL AND display_name IS NOT ?1')
-      .bind(v.displayName, v.id),
+      .prepare(
+        `UPDATE volunteers SET display_name = ?1, registered_ts = ?3
+         WHERE id = ?2 AND ?1 IS NOT NULL AND display_name IS NOT ?1 AND (registered_ts IS NULL OR registered_ts < ?3)`,
+      )
+      .bind(v.displayName, v.id, v.timestamp),
   ]);
   return inserted!.meta.changes === 1;
 }

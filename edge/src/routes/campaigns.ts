@@ -4,10 +4,10 @@ import { CampaignBrief, admissionIssues, sampleExperiments } from '../../../shar
 import { randomToken } from '../../../shared/crypto.ts';
 import { parseBody, readBody } from '../body.ts';
 import { campaignStatements } from '../db/campaigns.ts';
+import { leaderboard } from '../db/leaderboard.ts';
 import { researcherAuth } from '../researcher-auth.ts';
-import type { Backend, Campaign, LeaderboardRow } from '../../../shared/protocol.ts';
+import type { Campaign } from '../../../shared/protocol.ts';
 import { Id } from '../../../shared/protocol.ts';
-import type { ExperimentSpec } from '../../../shared/spec.ts';
 import type { AppEnv } from '../env.ts';
 import { fail } from '../errors.ts';
 
@@ -16,16 +16,6 @@ SELECT c.id, c.name, c.brief, c.template, c.dataset_id AS datasetId, c.created_a
   (SELECT count(*) FROM experiments e WHERE e.campaign_id = c.id) AS experiments,
   (SELECT count(*) FROM experiments e WHERE e.campaign_id = c.id AND e.status = 'verified') AS verified
 FROM campaigns c`;
-
-interface LeaderboardSqlRow {
-  experimentId: string;
-  valBpb: number;
-  specJson: string;
-  verifiedAt: number;
-  backends: string;
-  volunteers: string;
-  replicas: number;
-}
 
 export const campaigns = new Hono<AppEnv>()
   .post('/', researcherAuth, async (c) => {
@@ -61,30 +51,10 @@ export const campaigns = new Hono<AppEnv>()
   })
   .get('/:id/leaderboard', async (c) => {
     const campaign = await findCampaign(c.env.DB, c.req.param('id'));
-    const { results } = await c.env.DB.prepare(
-      `SELECT e.id AS experimentId, e.val_bpb AS valBpb, e.spec_json AS specJson, e.verified_at AS verifiedAt,
-         group_concat(DISTINCT r.backend) AS backends, group_concat(DISTINCT r.volunteer_id) AS volunteers,
-         count(r.id) AS replicas
-       FROM experiments e JOIN results r ON r.experiment_id = e.id AND r.verdict = 'valid'
-       WHERE e.campaign_id = ? AND e.status = 'verified'
-       GROUP BY e.id ORDER BY e.val_bpb ASC, e.idx ASC LIMIT 1000`,
-    )
-      .bind(campaign.id)
-      .all<LeaderboardSqlRow>();
-    const rows: LeaderboardRow[] = results.map((r) => ({
-      experimentId: r.experimentId,
-      valBpb: r.valBpb,
-      config: JSON.parse(r.specJson) as ExperimentSpec,
-      verified: true,
-      replicas: r.replicas,
-      backends: r.backends.split(',') as Backend[],
-      volunteers: r.volunteers.split(','),
-      verifiedAt: r.verifiedAt,
-    }));
-    return c.json({ campaign, rows });
+    return c.json({ campaign, rows: await leaderboard(c.env.DB, campaign.id) });
   });
 
-async function findCampaign(db: D1Database, id: string): Promise<Campaign> {
+export async function findCampaign(db: D1Database, id: string): Promise<Campaign> {
   if (!Id.safeParse(id).success) fail(400, 'invalid_request', 'A campaign id is 1–64 letters, digits, _ or -.');
   const row = await db.prepare(`${CAMPAIGN_SQL} WHERE c.id = ?`).bind(id).first<Campaign>();
   if (!row) fail(404, 'unknown_campaign', `No campaign has the id ${id}.`);

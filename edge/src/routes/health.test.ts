@@ -22,7 +22,7 @@ describe('API description', () => {
     const doc = (await res.json()) as { openapi: string; paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: { properties?: Record<string, unknown> } }> } }>> };
     expect(doc.openapi).toBe('3.1.0');
     const lease = doc.paths['/api/leases']!.post!.requestBody!.content['application/json']!.schema;
-    expect(Object.keys(lease.properties ?? {})).toEqual(['campaignId', 'capabilities']);
+    expect(Object.keys(lease.properties ?? {})).toEqual(['campaignId', 'partnerId', 'capabilities']);
     expect(Object.keys(doc.paths)).toContain('/api/results');
   });
 

@@ -5,6 +5,7 @@ import { HeartbeatRequest, Id, LeaseRequest, type HeartbeatResponse, type LeaseR
 import { signedVolunteer } from '../auth.ts';
 import { parseBody } from '../body.ts';
 import type { AppEnv } from '../env.ts';
+import { attributeLease, partnerExists } from '../db/partners.ts';
 import { fail } from '../errors.ts';
 import { D1Scheduler } from '../scheduler.ts';
 
@@ -16,13 +17,19 @@ leases.post('/', signedVolunteer, async (c) => {
     const known = await c.env.DB.prepare('SELECT 1 FROM campaigns WHERE id = ?').bind(req.campaignId).first();
     if (!known) fail(404, 'unknown_campaign', `No campaign has the id ${req.campaignId}.`);
   }
+  // A widget's lease names its partner site: refused before claiming when it is not registered.
+  if (req.partnerId && !(await partnerExists(c.env.DB, req.partnerId))) {
+    fail(404, 'unknown_partner', `No partner has the id ${req.partnerId}.`);
+  }
   const scheduler = new D1Scheduler(c.env.DB, Number(c.env.LEASE_MIN_SECONDS));
   const lease = await scheduler.claim({
     volunteerId: c.get('volunteer').id,
     campaignId: req.campaignId,
     capabilities: req.capabilities,
     now: Date.now(),
+    ip: c.req.header('cf-connecting-ip') ?? null, // two keys from one address never replicate each other
   });
+  if (lease && req.partnerId) await attributeLease(c.env.DB, lease.leaseId, req.partnerId);
   return c.json<LeaseResponse>(lease ? { lease } : { lease: null, retryAfterSec: 30 });
 });
 

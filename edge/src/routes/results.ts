@@ -8,7 +8,9 @@ import { signedVolunteer } from '../auth.ts';
 import { parseBody } from '../body.ts';
 import type { AppEnv } from '../env.ts';
 import { fail } from '../errors.ts';
+import { afterResponse, notifyCampaign } from '../live.ts';
 import { validateExperiment } from '../validator.ts';
+import { commitmentIssue } from '../../../shared/commit.ts';
 
 interface LeaseRow {
   volunteerId: string;
@@ -56,6 +58,8 @@ export const results = new Hono<AppEnv>().post('/', signedVolunteer, async (c) =
   if (m.steps !== spec.train.steps || m.tokens !== tokenBudget(spec) || m.curve.length !== curveLength(spec.train)) {
     fail(422, 'budget_mismatch', 'The result does not cover the experiment’s step and token budget.');
   }
+  const commitments = commitmentIssue(spec, m);
+  if (commitments) fail(422, 'commitment_mismatch', commitments);
   const resultId = 'r_' + (await sha256(result.leaseId)).slice(0, 24);
   const now = Date.now();
   await db.batch([
@@ -69,6 +73,7 @@ export const results = new Hono<AppEnv>().post('/', signedVolunteer, async (c) =
     db.prepare("UPDATE leases SET status = 'done' WHERE id = ?").bind(result.leaseId),
   ]);
   await validateExperiment(db, lease.experimentId, now);
+  await afterResponse(c, notifyCampaign(c.env, lease.experimentId));
   return c.json<ResultResponse>(await outcome(db, resultId, lease.experimentId, false), 201);
 });
 

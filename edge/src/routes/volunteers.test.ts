@@ -25,11 +25,14 @@ describe('POST /api/volunteers', () => {
   it('lets the key holder change its display name by registering again, signed', async () => {
     const r = await registration();
     await api('/api/volunteers', json({ payload: r.payload, signature: r.signature }));
-    const renamed = { ...r.payload, displayName: 'Grace', timestamp: Date.now() };
+    const renamed = { ...r.payload, displayName: 'Grace', timestamp: r.payload.timestamp + 1 };
     const res = await api('/api/volunteers', json({ payload: renamed, signature: await signCanonical(r.keys.privateKey, renamed) }));
     expect(res.status).toBe(200);
-    const row = await env.DB.prepare('SELECT display_name AS name FROM volunteers WHERE public_key = ?').bind(r.publicKey).first<{ name: string }>();
-    expect(row?.name).toBe('Grace');
+    const name = async () => (await env.DB.prepare('SELECT display_name AS name FROM volunteers WHERE public_key = ?').bind(r.publicKey).first<{ name: string }>())?.name;
+    expect(await name()).toBe('Grace');
+    // Replaying the older signed registration does not roll the name back.
+    await api('/api/volunteers', json({ payload: r.payload, signature: r.signature }));
+    expect(await name()).toBe('Grace');
   });
 
   const refusals: [string, () => Promise<RequestInit>, number, string][] = [

@@ -1,11 +1,14 @@
 // Volunteer registration: the browser proves it holds the private key of the public key it sends.
 import { Hono } from 'hono';
 import { verifyCanonical, volunteerIdFor } from '../../../shared/crypto.ts';
-import { MAX_CLOCK_SKEW_MS, RegisterRequest, type RegisterResponse } from '../../../shared/protocol.ts';
+import { MAX_CLOCK_SKEW_MS, RegisterRequest, type RegisterResponse, type VolunteerTrust } from '../../../shared/protocol.ts';
 import { parseBody, readBody } from '../body.ts';
 import { insertVolunteer } from '../db/volunteers.ts';
 import type { AppEnv } from '../env.ts';
 import { fail } from '../errors.ts';
+import { standingHandler } from './trust.ts';
+import { ipHash, trustSecrets } from '../trust/secrets.ts';
+import { recordRegistrationIp } from '../trust/standing.ts';
 
 export const volunteers = new Hono<AppEnv>().post('/', async (c) => {
   const { payload, signature } = parseBody(await readBody(c), RegisterRequest);
@@ -21,6 +24,13 @@ export const volunteers = new Hono<AppEnv>().post('/', async (c) => {
     publicKey: payload.publicKey,
     displayName: payload.displayName ?? null,
     now: Date.now(),
+    timestamp: payload.timestamp,
   });
+  // The salted hash of the registering address: two keys from one address never verify each other.
+  const ip = c.req.header('cf-connecting-ip');
+  if (created && ip) await recordRegistrationIp(c.env.DB, volunteerId, await ipHash((await trustSecrets(c.env.DB)).ipSalt, ip));
   return c.json<RegisterResponse>({ volunteerId, created }, created ? 201 : 200);
 });
+
+/** Reputation, credit (total and recent average) and per-backend replication of one volunteer. */
+volunteers.get('/:id', async (c) => c.json<VolunteerTrust>(await standingHandler(c.env.DB, c.req.param('id'))));

@@ -6,12 +6,12 @@ import type { Limits } from '../worker/types.ts';
 
 const KEY = 'tabgrid.settings';
 /**
- * Duty-cycle ceilings when the device asks for care. Pressure only slows down, never pauses:
- * training is itself CPU pressure, so pausing on it would oscillate between pause and resume.
+ * Duty-cycle ceilings when the device asks for care. Pressure only slows down, and only when
+ * critical: training on every core is itself 'serious' pressure, so reacting to that (or pausing)
+ * would just oscillate; 'critical' (thermal limits, or other programs on top of us) earns a rest.
  */
 const ON_BATTERY_DUTY = 0.5;
-const SERIOUS_PRESSURE_DUTY = 0.75;
-const CRITICAL_PRESSURE_DUTY = 0.5;
+const CRITICAL_PRESSURE_DUTY = 0.75;
 
 type PressureState = 'nominal' | 'fair' | 'serious' | 'critical';
 
@@ -80,7 +80,6 @@ export class Pacing {
     let duty = this.duty;
     let reason: string | null = null;
     if (this.onBattery && duty > ON_BATTERY_DUTY) [duty, reason] = [ON_BATTERY_DUTY, 'slowed down: running on battery'];
-    if (this.pressure === 'serious' && duty > SERIOUS_PRESSURE_DUTY) [duty, reason] = [SERIOUS_PRESSURE_DUTY, 'slowed down: the device is busy'];
     if (this.pressure === 'critical' && duty > CRITICAL_PRESSURE_DUTY) [duty, reason] = [CRITICAL_PRESSURE_DUTY, 'slowed down: the device is under heavy load'];
     return { duty, paused: false, reason };
   }

@@ -2,7 +2,7 @@
 // otherwise WASM (threaded under cross-origin isolation), otherwise the plain CPU backend.
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
-import { setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
@@ -45,7 +45,8 @@ async function use(name: string): Promise<boolean> {
   return tf.getBackend() === name && (await sane());
 }
 
-export async function pickBackend(preference: BackendPreference): Promise<BackendInfo> {
+/** `threads` overrides the WASM thread count (benchmarks); the default is every core. */
+export async function pickBackend(preference: BackendPreference, options: { threads?: number } = {}): Promise<BackendInfo> {
   if (preference === 'webgpu' || preference === 'auto') {
     const adapter = await webgpuAdapter();
     if (adapter && (preference === 'webgpu' || !isSoftware(adapter)) && (await use('webgpu'))) {
@@ -60,9 +61,9 @@ export async function pickBackend(preference: BackendPreference): Promise<Backen
       'tfjs-backend-wasm-threaded-simd.wasm': wasmThreaded,
     });
     // tfjs caps its pool at hardwareConcurrency / 2; threads need cross-origin isolation.
-    const threads = self.crossOriginIsolated ? Math.max(1, navigator.hardwareConcurrency || 1) : 1;
+    const threads = self.crossOriginIsolated ? (options.threads ?? Math.max(1, navigator.hardwareConcurrency || 1)) : 1;
     setThreadsCount(threads);
-    if (await use('wasm')) return { backend: 'wasm', threads };
+    if (await use('wasm')) return { backend: 'wasm', threads: getThreadsCount() }; // what XNNPACK got
   }
   if (await use('cpu')) return { backend: 'cpu' };
   throw new Error('No TensorFlow.js backend works in this browser.');

@@ -1,0 +1,78 @@
+// The trust ledger on D1. Entries are appended in the same batch as the state they record (a
+// verdict with the result's new verdict, a credit with the volunteer's new total), chained onto the
+// current head: if another writer moved the head or changed the experiment meanwhile, the batch
+// fails on a constraint, rolls back whole, and the decision is planned again from fresh state.
+import { canonicalJson } from '../../shared/canonical.ts';
+import { entryHash, GENESIS_HASH, type LedgerEntry, type LedgerPage } from '../../shared/ledger.ts';
+
+/** An entry before it has a place: `key` makes it unique (a verdict, credit or revocation is recorded once). */
+export type NewEntry = Omit<LedgerEntry, 'seq' | 'at'> & { key: string };
+
+export interface Planned {
+  statements: D1PreparedStatement[];
+  entries: NewEntry[];
+}
+
+const MAX_ATTEMPTS = 8;
+
+export async function ledgerHead(db: D1Database): Promise<{ seq: number; hash: string }> {
+  const row = await db.prepare('SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1').first<{ seq: number; hash: string }>();
+  return row ?? { seq: 0, hash: GENESIS_HASH };
+}
+
+async function appendStatements(db: D1Database, head: { seq: number; hash: string }, entries: NewEntry[], at: number): Promise<D1PreparedStatement[]> {
+  const out: D1PreparedStatement[] = [];
+  let prev = head;
+  for (const { key, ...fields } of entries) {
+    const entry: LedgerEntry = { ...fields, seq: prev.seq + 1, at };
+    const json = canonicalJson(entry);
+    const hash = await entryHash(prev.hash, json);
+    out.push(
+      db
+        .prepare(
+          `INSERT INTO ledger (seq, key, kind, experiment_id, result_id, volunteer_id, entry, prev_hash, hash, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .bind(entry.seq, key, entry.kind, entry.experimentId, entry.resultId, entry.volunteerId, json, prev.hash, hash, at),
+    );
+    prev = { seq: entry.seq, hash };
+  }
+  return out;
+}
+
+/** A batch lost a race: the experiment's trust_version moved, or another entry took this seq or key. */
+export function isWriteConflict(e: unknown): boolean {
+  const message = e instanceof Error ? `${e.message} ${String((e as { cause?: unknown }).cause ?? '')}` : String(e);
+  return /constraint failed: (experiments\.trust_version|ledger\.(seq|key|hash))/i.test(message);
+}
+
+/**
+ * Plans from fresh state and commits the plan with its ledger entries in one batch, retrying
+ * when a concurrent writer got there first. `plan` returns null when there is nothing to do.
+ */
+export async function commitPlanned(db: D1Database, plan: () => Promise<Planned | null>, now: number): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const planned = await plan();
+    if (!planned || (!planned.statements.length && !planned.entries.length)) return;
+    const ledger = await appendStatements(db, await ledgerHead(db), planned.entries, now);
+    try {
+      await db.batch([...planned.statements, ...ledger]);
+      return;
+    } catch (e) {
+      if (attempt >= MAX_ATTEMPTS || !isWriteConflict(e)) throw e;
+      await new Promise((r) => setTimeout(r, Math.random() * 10 * attempt));
+    }
+  }
+}
+
+/** One page of the ledger after `after`, oldest first, and the current head. */
+export async function readLedger(db: D1Database, after: number, limit: number): Promise<LedgerPage> {
+  const [page, head] = await db.batch([
+    db.prepare('SELECT seq, prev_hash AS prevHash, hash, entry FROM ledger WHERE seq > ? ORDER BY seq LIMIT ?').bind(after, limit),
+    db.prepare('SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1'),
+  ]);
+  const entries = (page!.results ?? []) as LedgerPage['entries'];
+  const top = ((head!.results ?? [])[0] as { seq: number; hash: string } | undefined) ?? { seq: 0, hash: GENESIS_HASH };
+  const last = entries.at(-1)?.seq ?? after;
+  return { entries, head: top, next: last < top.seq ? last : null };
+}

@@ -1,0 +1,50 @@
+// What a campaign page reads: one snapshot (campaign, progress, leaderboard, the leaders' curves),
+// re-read after every reconnect; and the pieces on their own for API users, including the
+// parameter importance computed with the same function the page uses.
+import { Hono } from 'hono';
+import { parameterImportance } from '../../../shared/importance.ts';
+import type { CampaignSnapshot } from '../../../shared/protocol.ts';
+import { leaderboard, leaderCurves } from '../db/leaderboard.ts';
+import { campaignProgress } from '../db/progress.ts';
+import { volunteerStandings } from '../db/standings.ts';
+import type { AppEnv } from '../env.ts';
+import { fail } from '../errors.ts';
+import { findCampaign } from './campaigns.ts';
+
+/** Leaders whose loss curves the page draws. */
+export const LEADERS = 5;
+
+function topParam(raw: string | undefined): number {
+  if (raw === undefined) return LEADERS;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 20) fail(400, 'invalid_request', 'The top parameter must be an integer from 1 to 20.');
+  return n;
+}
+
+export const campaignViews = new Hono<AppEnv>()
+  .get('/:id/snapshot', async (c) => {
+    const campaign = await findCampaign(c.env.DB, c.req.param('id'));
+    const [progress, rows, leaders] = await Promise.all([
+      campaignProgress(c.env.DB, campaign.id, Date.now()),
+      leaderboard(c.env.DB, campaign.id),
+      leaderCurves(c.env.DB, campaign.id, LEADERS),
+    ]);
+    return c.json<CampaignSnapshot>({ campaign, progress, rows, leaders });
+  })
+  .get('/:id/progress', async (c) => {
+    const campaign = await findCampaign(c.env.DB, c.req.param('id'));
+    return c.json({ progress: await campaignProgress(c.env.DB, campaign.id, Date.now()) });
+  })
+  .get('/:id/curves', async (c) => {
+    const campaign = await findCampaign(c.env.DB, c.req.param('id'));
+    return c.json({ curves: await leaderCurves(c.env.DB, campaign.id, topParam(c.req.query('top'))) });
+  })
+  .get('/:id/importance', async (c) => {
+    const campaign = await findCampaign(c.env.DB, c.req.param('id'));
+    const rows = await leaderboard(c.env.DB, campaign.id);
+    return c.json({ importance: parameterImportance(rows.map((r) => ({ spec: r.config, valBpb: r.valBpb }))) });
+  })
+  .get('/:id/volunteers', async (c) => {
+    const campaign = await findCampaign(c.env.DB, c.req.param('id'));
+    return c.json({ volunteers: await volunteerStandings(c.env.DB, Date.now(), campaign.id) });
+  });

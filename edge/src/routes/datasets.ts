@@ -1,0 +1,12 @@
+// The datasets registered on this edge: what a campaign brief may name (and what the campaign
+// form needs to run the admission policy in the browser before it submits).
+import { Hono } from 'hono';
+import type { DatasetSummary } from '../../../shared/protocol.ts';
+import type { AppEnv } from '../env.ts';
+
+export const datasets = new Hono<AppEnv>().get('/', async (c) => {
+  const { results } = await c.env.DB.prepare(
+    'SELECT id, name, vocab_size AS vocabSize, manifest_sha256 AS manifestSha256 FROM datasets ORDER BY id',
+  ).all<DatasetSummary>();
+  return c.json({ datasets: results });
+});

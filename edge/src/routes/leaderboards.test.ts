@@ -1,0 +1,82 @@
+import { env } from 'cloudflare:test';
+import { describe, expect, it } from 'vitest';
+import type { CampaignStanding, DatasetSummary, VolunteerStanding } from '../../../shared/protocol.ts';
+import { trainingFlops } from '../../../shared/spec.ts';
+import { disputeNext, verifyNext } from '../../test/campaign-fixtures.ts';
+import { api, DATASET_SHA, newVolunteer, seedCampaign, seedResearcher, tinySpec } from '../../test/helpers.ts';
+import { RAC_HALF_LIFE_DAYS } from '../db/standings.ts';
+
+async function standings() {
+  const res = await api('/api/leaderboards');
+  expect(res.status).toBe(200);
+  return (await res.json()) as { campaigns: CampaignStanding[]; volunteers: VolunteerStanding[] };
+}
+
+describe('GET /api/leaderboards', () => {
+  it('ranks volunteers by verified credit and campaigns by their latest verification', async () => {
+    await seedCampaign('c1', 3);
+    await seedCampaign('c2', 2);
+    const [a, b, c] = [await newVolunteer('a'), await newVolunteer('b'), await newVolunteer('c')];
+    await verifyNext(a, b, 3.0, ['wasm', 'wasm'], 'c1');
+    await verifyNext(a, c, 2.8, ['wasm', 'wasm'], 'c1');
+    await verifyNext(b, c, 3.3, ['wasm', 'wasm'], 'c2');
+    const disputed = await disputeNext('c1'); // five volunteers who never agree: nothing decided, no credit
+
+    const { campaigns, volunteers } = await standings();
+    const flops = trainingFlops(tinySpec());
+    // Two verified each: a tie, broken by volunteer id.
+    expect(volunteers.slice(0, 3).map((v) => [v.displayName, v.verifiedExperiments, v.credit]).sort()).toEqual([
+      ['a', 2, 2 * flops],
+      ['b', 2, 2 * flops],
+      ['c', 2, 2 * flops],
+    ]);
+    // Credit granted just now: RAC = credit × ln 2 / half-life (per day).
+    expect(volunteers[0]!.recentAverageCredit).toBeCloseTo((2 * flops * Math.LN2) / RAC_HALF_LIFE_DAYS, -6);
+    expect(volunteers.some((v) => v.displayName?.startsWith('d'))).toBe(false); // disputed: nothing decided
+
+    const byId = Object.fromEntries(campaigns.map((c) => [c.id, c]));
+    expect(byId.c1).toMatchObject({ experiments: 3, verified: 2, disputed: 1, volunteers: 3, credit: 2 * flops });
+    expect(byId.c1!.bestValBpb).toBeCloseTo(2.805, 9);
+    expect(byId.c1!.bestExperimentId).not.toBe(disputed);
+    expect(byId.c2).toMatchObject({ experiments: 2, verified: 1, disputed: 0, volunteers: 2 });
+    expect(byId.c2!.bestValBpb).toBeCloseTo(3.305, 9);
+    expect(campaigns[0]!.id).toBe('c2'); // verified most recently
+  });
+
+  it('decays recent average credit with a one-week half-life', async () => {
+    await seedCampaign('c1', 1);
+    const [a, b] = [await newVolunteer('a'), await newVolunteer('b')];
+    await verifyNext(a, b, 3.0);
+    const week = RAC_HALF_LIFE_DAYS * 86_400_000;
+    const fresh = (await standings()).volunteers[0]!.recentAverageCredit;
+    await env.DB.prepare('UPDATE experiments SET verified_at = verified_at - ?').bind(week).run();
+    const old = (await standings()).volunteers[0]!;
+    expect(old.recentAverageCredit / fresh).toBeCloseTo(0.5, 2);
+    expect(old.credit).toBe(trainingFlops(tinySpec())); // total credit never decays
+  });
+
+  it('shows the trust tables’ reputation and leaves out revoked credit', async () => {
+    await seedCampaign('c1', 2);
+    const [a, b] = [await newVolunteer('a'), await newVolunteer('b')];
+    const first = await verifyNext(a, b, 3.0);
+    await verifyNext(a, b, 3.1);
+    await env.DB.prepare('UPDATE volunteers SET reputation = 42 WHERE id = ?').bind(a.id).run();
+    await env.DB.prepare("UPDATE results SET credit_state = 'revoked' WHERE volunteer_id = ? AND experiment_id = ?").bind(b.id, first).run();
+    const by = Object.fromEntries((await standings()).volunteers.map((v) => [v.displayName, v]));
+    expect(by.a).toMatchObject({ reputation: 42, credit: 2 * trainingFlops(tinySpec()) });
+    expect(by.b).toMatchObject({ reputation: 0, credit: trainingFlops(tinySpec()), verifiedExperiments: 2 });
+  });
+
+  it('is empty on a fresh edge', async () => {
+    expect(await standings()).toEqual({ campaigns: [], volunteers: [] });
+  });
+});
+
+describe('GET /api/datasets', () => {
+  it('lists the registered datasets', async () => {
+    await seedResearcher();
+    const res = await api('/api/datasets');
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ datasets: [{ id: 'test', name: 'Test text', vocabSize: 40, manifestSha256: DATASET_SHA } satisfies DatasetSummary] });
+  });
+});

@@ -1,0 +1,125 @@
+// The scheduler's trust rules: replicas steered across backends, and adaptive replication — every
+// result replicated below CV 10, then with probability 1/CV by a keyed draw the volunteer never sees.
+import { env } from 'cloudflare:test';
+import { describe, expect, it } from 'vitest';
+import type { Lease } from '../../shared/protocol.ts';
+import { seedCampaign } from '../test/helpers.ts';
+import { experimentState, findDrawKey, peer, setDrawKey, setRecord, standing, verdicts } from '../test/trust.ts';
+import { CV_TRUSTED, replicationProbability, shouldReplicate, STEER_WAIT_MS } from './trust/policy.ts';
+import { draw } from './trust/secrets.ts';
+
+async function single(leaseId: string): Promise<number> {
+  return (await env.DB.prepare('SELECT single FROM leases WHERE id = ?').bind(leaseId).first<{ single: number }>())!.single;
+}
+
+describe('replica steering', () => {
+  it('pairs a fleet of one kind at once', async () => {
+    await seedCampaign('c1', 2);
+    const [w1, w2] = [await peer({ backend: 'wasm' }), await peer({ backend: 'wasm' })];
+    expect((await w1.lease())!.experimentId).toBe('c1-0');
+    expect((await w2.lease())!.experimentId).toBe('c1-0');
+  });
+
+  it('while another kind trains, prefers fresh work to a replica of its own kind until that replica has waited', async () => {
+    await seedCampaign('c1', 3);
+    await seedCampaign('c2', 1);
+    expect((await (await peer({ backend: 'webgpu' })).lease('c2'))!.experimentId).toBe('c2-0'); // another kind, training
+    const [w1, w2, w3] = [await peer({ backend: 'wasm' }), await peer({ backend: 'wasm' }), await peer({ backend: 'wasm' })];
+    const l1 = (await w1.lease('c1'))!;
+    expect(l1.experimentId).toBe('c1-0');
+    expect((await w2.lease('c1'))!.experimentId).toBe('c1-1'); // fresh, rather than c1-0 on the same backend
+    await env.DB.prepare('UPDATE leases SET created_at = ? WHERE id = ?').bind(Date.now() - STEER_WAIT_MS - 1000, l1.leaseId).run();
+    expect((await w3.lease('c1'))!.experimentId).toBe('c1-0'); // waited long enough for another backend
+    const g = await peer({ backend: 'webgpu' });
+    expect((await g.lease('c1'))!.experimentId).toBe('c1-1'); // the replica on another kind comes first
+  });
+
+  it('hands out the oldest waiting replica slot first', async () => {
+    await seedCampaign('c1', 3);
+    const [g1, g2, g3] = [await peer({ backend: 'webgpu' }), await peer({ backend: 'webgpu' }), await peer({ backend: 'webgpu' })];
+    expect((await g1.lease())!.experimentId).toBe('c1-0');
+    expect((await (await peer({ backend: 'cpu' })).lease())!.experimentId).toBe('c1-0');
+    const l2 = (await g2.lease())!;
+    expect(l2.experimentId).toBe('c1-1');
+    await env.DB.prepare('UPDATE leases SET created_at = created_at - 1000 WHERE id = ?').bind(l2.leaseId).run();
+    expect((await g3.lease())!.experimentId).toBe('c1-2'); // fresh: a cpu volunteer is training
+    expect((await (await peer({ backend: 'wasm' })).lease())!.experimentId).toBe('c1-1');
+    expect((await (await peer({ backend: 'wasm' })).lease())!.experimentId).toBe('c1-2');
+  });
+});
+
+describe('adaptive replication', () => {
+  it('replicates with probability 1/CV from CV 10 on, and always below', async () => {
+    expect(replicationProbability(0)).toBe(1);
+    expect(replicationProbability(CV_TRUSTED - 1)).toBe(1);
+    expect(replicationProbability(CV_TRUSTED)).toBe(1 / CV_TRUSTED);
+    // The draw is uniform: over 4000 purposes the replicated share is 1/CV within 3 sigma.
+    for (const cv of [10, 20, 40]) {
+      let replicated = 0;
+      for (let i = 0; i < 4000; i++) if (shouldReplicate(cv, await draw('seed', `replicate:v:${i}`))) replicated++;
+      const p = 1 / cv;
+      expect(Math.abs(replicated / 4000 - p)).toBeLessThan(3 * Math.sqrt((p * (1 - p)) / 4000));
+    }
+  });
+
+  it('lets a trusted volunteer’s result stand alone or be replicated as the seeded draw says, without telling it', async () => {
+    await seedCampaign('c1', 3);
+    const t = await peer({ backend: 'wasm' });
+    await setRecord(t.id, 'wasm', CV_TRUSTED);
+    await setDrawKey(await findDrawKey([[`replicate:${t.id}:c1-0`, (u) => u >= 1 / CV_TRUSTED], [`replicate:${t.id}:c1-1`, (u) => u < 1 / CV_TRUSTED]]));
+    const res = await t.post('/api/leases', { capabilities: { backend: 'wasm' } });
+    const body = await res.text();
+    expect(body).not.toMatch(/single|replica/i);
+    const l0 = (JSON.parse(body) as { lease: Lease }).lease;
+    expect(l0.experimentId).toBe('c1-0');
+    expect(await single(l0.leaseId)).toBe(1);
+    expect(await experimentState('c1-0')).toMatchObject({ replicasNeeded: 1 });
+    // Nobody else is handed c1-0.
+    const other = await peer({ backend: 'webgpu' });
+    expect((await other.lease())!.experimentId).toBe('c1-1');
+    // Its result stands alone: credited, CV and reputation unchanged (no replica checked it).
+    await t.submit(l0, 3.1);
+    expect(await experimentState('c1-0')).toMatchObject({ status: 'verified', verification: 'trusted-single' });
+    expect((await verdicts('c1-0'))[t.id]).toEqual({ verdict: 'valid', basis: 'trusted-single', credit: 'granted' });
+    expect(await standing(t.id)).toMatchObject({ cv: CV_TRUSTED, reputation: 2 * CV_TRUSTED });
+    // c1-1: the draw replicates it, so t becomes other's replica.
+    const l1 = (await t.lease())!;
+    expect(l1.experimentId).toBe('c1-1');
+    expect(await single(l1.leaseId)).toBe(0);
+    expect(await experimentState('c1-1')).toMatchObject({ replicasNeeded: 2 });
+  });
+
+  it('replicates every result below CV 10, whatever the draw', async () => {
+    await seedCampaign('c1', 1);
+    const t = await peer({ backend: 'wasm' });
+    await setRecord(t.id, 'wasm', CV_TRUSTED - 1);
+    await setDrawKey(await findDrawKey([[`replicate:${t.id}:c1-0`, (u) => u > 0.99]]));
+    const l = (await t.lease())!;
+    expect(await single(l.leaseId)).toBe(0);
+    expect(await experimentState('c1-0')).toMatchObject({ replicasNeeded: 2 });
+  });
+
+  it('replicates a single lease’s result after all when its volunteer was caught meanwhile', async () => {
+    await seedCampaign('c1', 1);
+    const t = await peer({ backend: 'wasm' });
+    await setRecord(t.id, 'wasm', CV_TRUSTED);
+    await setDrawKey(await findDrawKey([[`replicate:${t.id}:c1-0`, (u) => u > 0.5]]));
+    const l = (await t.lease())!;
+    expect(await single(l.leaseId)).toBe(1);
+    await setRecord(t.id, 'wasm', 0, -40); // an invalid result elsewhere reset it
+    await t.submit(l, 3.1);
+    expect(await experimentState('c1-0')).toMatchObject({ status: 'open', replicasNeeded: 2 });
+  });
+
+  it('re-decides when a single lease expires', async () => {
+    await seedCampaign('c1', 1);
+    const t = await peer({ backend: 'wasm' });
+    await setRecord(t.id, 'wasm', CV_TRUSTED);
+    await setDrawKey(await findDrawKey([[`replicate:${t.id}:c1-0`, (u) => u > 0.5]]));
+    const l = (await t.lease())!;
+    await env.DB.prepare('UPDATE leases SET deadline = 1 WHERE id = ?').bind(l.leaseId).run();
+    const n = await peer({ backend: 'webgpu' });
+    expect((await n.lease())!.experimentId).toBe('c1-0');
+    expect(await experimentState('c1-0')).toMatchObject({ replicasNeeded: 2 });
+  });
+});

@@ -1,0 +1,71 @@
+// judge() alone: identities, copies, quorum, trusted-single and dispute, without D1.
+import { describe, expect, it } from 'vitest';
+import type { Metrics } from '../../../shared/protocol.ts';
+import { TAU_BPB } from '../../../shared/verify.ts';
+import { copies, identities, judge, type JudgedExperiment, type JudgedResult } from './judge.ts';
+
+const OPEN: JudgedExperiment = { status: 'open', quorum: 2, replicasNeeded: 2, audit: false, verification: null, valBpb: null, earlySegments: 2 };
+
+function r(volunteerId: string, valBpb: number, over: Partial<JudgedResult> = {}): JudgedResult {
+  const metrics: Metrics = { valBpb, valLoss: valBpb * Math.LN2, curve: [3.5, 3.2, 3.0], steps: 30, tokens: 3840, backend: 'wasm', wallMs: 1, msPerStep: 1 };
+  return { id: `r_${volunteerId}`, volunteerId, verdict: 'pending', basis: null, metrics, backendClass: 'wasm', leaseIp: null,
+    registrationIp: null, single: false, consecutiveValid: 0, reputation: 0, ...over };
+}
+
+describe('judge', () => {
+  it('joins results sharing a volunteer or an address, transitively', () => {
+    const ids = identities([
+      { volunteerId: 'a', leaseIp: 'ip1', registrationIp: 'ip9' },
+      { volunteerId: 'b', leaseIp: 'ip2', registrationIp: 'ip1' },
+      { volunteerId: 'c', leaseIp: 'ip3', registrationIp: 'ip2' },
+      { volunteerId: 'd', leaseIp: null, registrationIp: null },
+    ]);
+    expect(ids[0]).toBe(ids[1]);
+    expect(ids[1]).toBe(ids[2]);
+    expect(ids[3]).not.toBe(ids[0]);
+  });
+
+  it('takes bit-identical metrics for a copy only across backend classes', () => {
+    expect(copies([r('a', 3), r('b', 3)])).toEqual(new Set());
+    expect(copies([r('a', 3, { backendClass: 'webgpu' }), r('b', 3)])).toEqual(new Set([1]));
+    expect(copies([r('a', 3, { backendClass: 'webgpu' }), r('b', 3 + 1e-9)])).toEqual(new Set());
+  });
+
+  it('needs two identities within tolerance; the median is canonical and the rest invalid', () => {
+    const j = judge(OPEN, [r('a', 3.0), r('b', 3.0 + 3 * TAU_BPB), r('c', 3.01)]);
+    expect(j.experiment).toMatchObject({ status: 'verified', verification: 'quorum', valBpb: 3.005 });
+    expect(j.transitions).toEqual([
+      { index: 0, to: 'valid', basis: 'quorum' },
+      { index: 1, to: 'invalid', basis: 'outvoted' },
+      { index: 2, to: 'valid', basis: 'quorum' },
+    ]);
+    const sameAddress = judge(OPEN, [r('a', 3.0, { leaseIp: 'x' }), r('b', 3.0, { leaseIp: 'x' })]);
+    expect(sameAddress.experiment).toMatchObject({ status: 'open', replicasNeeded: 3 });
+    expect(sameAddress.reissue).toBe(true);
+  });
+
+  it('holds replicas to TAU_SPOT on the early segments, where backends match to ~1e-6', () => {
+    const shifted = (v: string, d: number) => {
+      const x = r(v, 3.01);
+      x.metrics = { ...x.metrics, curve: x.metrics.curve.map((c, i) => (i === 1 ? c + d : c)) };
+      return x;
+    };
+    expect(judge(OPEN, [r('a', 3.0), shifted('b', 5e-4)]).experiment.status).toBe('verified');
+    expect(judge(OPEN, [r('a', 3.0), shifted('b', 5e-3)]).experiment.status).toBe('open'); // a seed or data-order change
+    expect(judge({ ...OPEN, earlySegments: 1 }, [r('a', 3.0), shifted('b', 5e-3)]).experiment.status).toBe('verified');
+  });
+
+  it('lets a single result stand alone only from a volunteer still trusted, outside an audit', () => {
+    const e = { ...OPEN, replicasNeeded: 1 };
+    const trusted = { single: true, consecutiveValid: 10, reputation: 20 };
+    expect(judge(e, [r('a', 3, trusted)]).experiment).toMatchObject({ status: 'verified', verification: 'trusted-single' });
+    expect(judge(e, [r('a', 3, { ...trusted, consecutiveValid: 9 })]).experiment).toMatchObject({ status: 'open', replicasNeeded: 2 });
+    expect(judge({ ...e, audit: true }, [r('a', 3, trusted)]).experiment.status).toBe('open');
+    expect(judge(e, [r('a', 3, { ...trusted, single: false })]).experiment.status).toBe('open');
+  });
+
+  it('disputes after five results without a quorum', () => {
+    const five = [0, 1, 2, 3, 4].map((i) => r(`v${i}`, 3 + i * 3 * TAU_BPB));
+    expect(judge({ ...OPEN, replicasNeeded: 5 }, five)).toMatchObject({ disputed: true, experiment: { status: 'disputed' } });
+  });
+});

@@ -1,0 +1,58 @@
+// A volunteer's standing as the trust rules see it: reputation, credit (total and recent average),
+// results by verdict, and the consecutive-valid count per backend class that sets its replication.
+import type { VolunteerTrust } from '../../../shared/protocol.ts';
+import { RAC_HALF_LIFE_DAYS, recentAverageCredit } from './credit.ts';
+import { MAX_OPEN_LEASES, replicationProbability } from './policy.ts';
+
+interface VolunteerRow {
+  id: string;
+  displayName: string | null;
+  createdAt: number;
+  reputation: number;
+  quota: number;
+  creditTotal: number;
+  creditDecayed: number;
+}
+
+export async function volunteerTrust(db: D1Database, id: string, now: number): Promise<VolunteerTrust | null> {
+  const [v, counts, classes] = await db.batch([
+    db.prepare(
+      `SELECT id, display_name AS displayName, created_at AS createdAt, reputation, lease_quota AS quota,
+         credit_total AS creditTotal, credit_decayed AS creditDecayed FROM volunteers WHERE id = ?`,
+    ).bind(id),
+    db.prepare(
+      `SELECT sum(verdict = 'valid') AS valid, sum(verdict = 'invalid') AS invalid, sum(verdict = 'pending') AS pending,
+         sum(verdict = 'valid' AND basis = 'trusted-single') AS trustedSingle FROM results WHERE volunteer_id = ?`,
+    ).bind(id),
+    db.prepare(
+      `SELECT backend_class AS backendClass, consecutive_valid AS consecutiveValid, valid, invalid
+       FROM volunteer_classes WHERE volunteer_id = ? ORDER BY backend_class`,
+    ).bind(id),
+  ]);
+  const row = (v!.results as VolunteerRow[])[0];
+  if (!row) return null;
+  const c = (counts!.results as Record<string, number | null>[])[0] ?? {};
+  return {
+    volunteerId: row.id,
+    displayName: row.displayName,
+    createdAt: row.createdAt,
+    reputation: row.reputation,
+    openLeaseQuota: Math.min(row.quota, MAX_OPEN_LEASES),
+    credit: {
+      total: Math.max(0, row.creditTotal),
+      recentAverage: recentAverageCredit(row.creditDecayed, now),
+      halfLifeDays: RAC_HALF_LIFE_DAYS,
+    },
+    results: { valid: c.valid ?? 0, invalid: c.invalid ?? 0, pending: c.pending ?? 0, trustedSingle: c.trustedSingle ?? 0 },
+    classes: (classes!.results as Omit<VolunteerTrust['classes'][number], 'replicationProbability'>[]).map((k) => ({
+      ...k,
+      replicationProbability: replicationProbability(k.consecutiveValid),
+    })),
+  };
+}
+
+/** Records the salted hash of the address a volunteer registered from (first registration only). */
+export function recordRegistrationIp(db: D1Database, volunteerId: string, hash: string | null): Promise<unknown> | null {
+  if (!hash) return null;
+  return db.prepare('UPDATE volunteers SET ip_hash = ? WHERE id = ? AND ip_hash IS NULL').bind(hash, volunteerId).run();
+}

@@ -1,0 +1,480 @@
+// A hostile client, case by case: forged, moved and replayed signatures, someone else's work,
+// impossible metrics, wrong hashes, oversized or mistyped bodies and missing researcher tokens.
+// Each is refused with a 4xx and a stable code, and leaves every table as it was. The cases the
+// route tests in edge/src/routes/*.test.ts already cover are not repeated here.
+import { env } from 'cloudflare:test';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { sha256, signCanonical } from '../../shared/crypto.ts';
+import type { Lease } from '../../shared/protocol.ts';
+import { MAX_BODY_BYTES } from '../src/body.ts';
+import {
+  api,
+  json,
+  newVolunteer,
+  RESEARCHER_TOKEN,
+  readRefusal,
+  resultPayload,
+  seedCampaign,
+  seedResearcher,
+  signedHeaders,
+  type TestVolunteer,
+} from './helpers.ts';
+import { REPLAY_GUARD_TABLE, tableSnapshot, withoutReplayGuard } from './snapshot.ts';
+
+/**
+ * Sends once and checks the refusal. `guard` says what the replay guard may do: refusals before
+ * the signature verified leave it untouched; a verified request is remembered once (auth.ts).
+ */
+async function expectRefused(
+  send: () => Promise<Response>,
+  status: number,
+  code: string,
+  guard: 'untouched' | 'remembers' = 'untouched',
+): Promise<void> {
+  const before = await tableSnapshot();
+  const res = await send();
+  expect(res.status).toBe(status);
+  expect((await readRefusal(res)).error).toBe(code);
+  const after = await tableSnapshot();
+  expect(withoutReplayGuard(after)).toEqual(withoutReplayGuard(before));
+  const remembered = after[REPLAY_GUARD_TABLE]!.rows - before[REPLAY_GUARD_TABLE]!.rows;
+  expect(remembered).toBe(guard === 'untouched' ? 0 : 1);
+}
+
+/** A signed POST whose headers the caller may then tamper with. */
+async function signedInit(
+  v: TestVolunteer,
+  path: string,
+  body: string,
+  contentType = 'application/json',
+): Promise<{ method: string; headers: Record<string, string>; body: string }> {
+  return {
+    method: 'POST',
+    headers: {
+      'content-type': contentType,
+      ...(await signedHeaders(v.id, v.keys, 'POST', path, body)),
+    },
+    body,
+  };
+}
+
+const LEASE_BODY = JSON.stringify({ capabilities: { backend: 'wasm' } });
+const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+let v: TestVolunteer;
+let other: TestVolunteer;
+beforeEach(async () => {
+  await seedResearcher();
+  await seedCampaign('c1', 3);
+  [v, other] = [await newVolunteer('v'), await newVolunteer('other')];
+});
+
+describe('forged and missing signatures', () => {
+  it.each(['x-tabgrid-volunteer', 'x-tabgrid-timestamp', 'x-tabgrid-signature'])(
+    'refuses a request without %s',
+    async (header) => {
+      const init = await signedInit(v, '/api/leases', LEASE_BODY);
+      delete init.headers[header];
+      await expectRefused(() => api('/api/leases', init), 401, 'missing_signature');
+    },
+  );
+
+  it.each([
+    ['not base64url', '!'.repeat(86)],
+    ['too short', 'A'.repeat(85)],
+    ['padded', 'A'.repeat(86) + '=='],
+    ['all zero bytes', 'A'.repeat(86)],
+  ])('refuses a signature that is %s', async (_name, signature) => {
+    const init = await signedInit(v, '/api/leases', LEASE_BODY);
+    init.headers['x-tabgrid-signature'] = signature;
+    await expectRefused(() => api('/api/leases', init), 401, 'bad_signature');
+  });
+
+  it('refuses a signed request moved to another route', async () => {
+    const init = await signedInit(v, '/api/leases', LEASE_BODY);
+    await expectRefused(() => api('/api/results', init), 401, 'bad_signature');
+  });
+
+  it('refuses a timestamp header that differs from the signed one', async () => {
+    const init = await signedInit(v, '/api/leases', LEASE_BODY);
+    init.headers['x-tabgrid-timestamp'] = String(Number(init.headers['x-tabgrid-timestamp']) + 1);
+    await expectRefused(() => api('/api/leases', init), 401, 'bad_signature');
+  });
+
+  it('refuses a timestamp ten minutes in the future', async () => {
+    await expectRefused(
+      () => v.post('/api/leases', JSON.parse(LEASE_BODY), { timestamp: Date.now() + 600_000 }),
+      401,
+      'stale_timestamp',
+    );
+  });
+
+  it("does not let forged requests in a volunteer's name use up its rate limit", async () => {
+    // Volunteer ids are public (leaderboards list them); the limit must count only signed requests.
+    const forged = {
+      'content-type': 'application/json',
+      'x-tabgrid-volunteer': v.id,
+      'x-tabgrid-signature': 'A'.repeat(86),
+    };
+    // More than twice the limit (200 per 10 s, wrangler.toml), sent at once: whichever window
+    // they land in, one of them would overflow if forged requests counted.
+    const flood = Array.from({ length: 450 }, () =>
+      api('/api/leases', {
+        method: 'POST',
+        headers: { ...forged, 'x-tabgrid-timestamp': String(Date.now()) },
+        body: LEASE_BODY,
+      }),
+    );
+    const statuses = new Set((await Promise.all(flood)).map((r) => r.status));
+    expect([...statuses]).toEqual([401]);
+    expect(await v.lease()).not.toBeNull();
+  });
+});
+
+describe('replayed requests', () => {
+  it('refuses a replayed lease request and grants no second lease', async () => {
+    const init = await signedInit(v, '/api/leases', LEASE_BODY);
+    expect((await api('/api/leases', init)).status).toBe(200);
+    await expectRefused(() => api('/api/leases', init), 409, 'replayed_request');
+  });
+
+  it('refuses a replay whose signature is spelled differently but decodes to the same bytes', async () => {
+    // 86 base64url characters carry 516 bits for a 64-byte signature: the last 4 are ignored.
+    const init = await signedInit(v, '/api/leases', LEASE_BODY);
+    expect((await api('/api/leases', init)).status).toBe(200);
+    const sig = init.headers['x-tabgrid-signature']!;
+    const respelled = sig.slice(0, -1) + BASE64URL[BASE64URL.indexOf(sig.at(-1)!) ^ 1];
+    await expectRefused(
+      () =>
+        api('/api/leases', {
+          ...init,
+          headers: { ...init.headers, 'x-tabgrid-signature': respelled },
+        }),
+      409,
+      'replayed_request',
+    );
+  });
+
+  it('refuses a replayed result submission, though a freshly signed resubmission is idempotent', async () => {
+    const lease = (await v.lease())!;
+    const result = resultPayload(lease);
+    const body = JSON.stringify({
+      result,
+      signature: await signCanonical(v.keys.privateKey, result),
+    });
+    const init = await signedInit(v, '/api/results', body);
+    expect((await api('/api/results', init)).status).toBe(201);
+    await expectRefused(() => api('/api/results', init), 409, 'replayed_request');
+    expect((await v.post('/api/results', null, { raw: body })).status).toBe(200);
+  });
+
+  it('answers a replayed registration as the same volunteer and changes nothing', async () => {
+    const { results } = await env.DB.prepare(
+      'SELECT public_key AS publicKey FROM volunteers WHERE id = ?',
+    )
+      .bind(v.id)
+      .all<{ publicKey: string }>();
+    const payload = {
+      type: 'register' as const,
+      publicKey: results[0]!.publicKey,
+      displayName: 'v',
+      timestamp: Date.now(),
+    };
+    const init = json({ payload, signature: await signCanonical(v.keys.privateKey, payload) });
+    const before = await tableSnapshot();
+    const res = await api('/api/volunteers', init);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ volunteerId: v.id, created: false });
+    expect(await tableSnapshot()).toEqual(before);
+  });
+});
+
+describe("someone else's lease and experiment", () => {
+  let lease: Lease;
+  beforeEach(async () => {
+    lease = (await v.lease())!;
+  });
+
+  it("refuses another volunteer's signed result relayed under one's own request signature", async () => {
+    const result = resultPayload(lease);
+    const body = JSON.stringify({
+      result,
+      signature: await signCanonical(v.keys.privateKey, result),
+    });
+    await expectRefused(
+      () => other.post('/api/results', null, { raw: body }),
+      401,
+      'bad_signature',
+      'remembers',
+    );
+  });
+
+  it('refuses a result that names another experiment than its lease', async () => {
+    await expectRefused(
+      () => v.result(lease, {}, { experimentId: 'c1-1' }),
+      422,
+      'spec_mismatch',
+      'remembers',
+    );
+  });
+
+  it("refuses a result carrying another experiment's spec hash", async () => {
+    const row = await env.DB.prepare(
+      "SELECT spec_hash AS h FROM experiments WHERE id = 'c1-1'",
+    ).first<{ h: string }>();
+    expect(row!.h).not.toBe(lease.specHash);
+    await expectRefused(
+      () => v.result(lease, {}, { specHash: row!.h }),
+      422,
+      'spec_mismatch',
+      'remembers',
+    );
+  });
+
+  it.each([
+    ['an upper-case spec hash', { specHash: 'A'.repeat(64) }],
+    ['a truncated dataset hash', { datasetSha256: 'a'.repeat(63) }],
+  ])('refuses %s as malformed', async (_name, patch) => {
+    await expectRefused(() => v.result(lease, {}, patch), 400, 'invalid_request', 'remembers');
+  });
+});
+
+describe('impossible metrics', () => {
+  /** A result whose `field` is replaced by raw JSON text; re-signed whenever the text still parses. */
+  async function resultWithRaw(lease: Lease, field: string, raw: string): Promise<Response> {
+    const result = resultPayload(lease);
+    const signature = await signCanonical(v.keys.privateKey, result);
+    const text = JSON.stringify({ result, signature }).replace(
+      new RegExp(`"${field}":(\\[[^\\]]*\\]|[^,}]+)`),
+      `"${field}":${raw}`,
+    );
+    let resigned = text;
+    try {
+      const parsed = JSON.parse(text) as { result: unknown };
+      resigned = text.replace(signature, await signCanonical(v.keys.privateKey, parsed.result));
+    } catch {
+      // Not JSON, or not representable (Infinity): the refusal comes before the signature check.
+    }
+    return v.post('/api/results', null, { raw: resigned });
+  }
+
+  it.each([
+    ['valBpb = 1e999', 'valBpb', '1e999', 'invalid_request'], // JSON.parse reads an overflowing literal as Infinity
+    ['valBpb = -1e999', 'valBpb', '-1e999', 'invalid_request'],
+    ['valBpb = Infinity', 'valBpb', 'Infinity', 'invalid_json'],
+    ['valBpb = 0', 'valBpb', '0', 'invalid_request'],
+    ['valBpb = -0', 'valBpb', '-0', 'invalid_request'],
+    ['valBpb = 64.5', 'valBpb', '64.5', 'invalid_request'],
+    ['valBpb = "3.1"', 'valBpb', '"3.1"', 'invalid_request'],
+    ['valLoss = -2', 'valLoss', '-2', 'invalid_request'],
+    ['valLoss = NaN', 'valLoss', 'NaN', 'invalid_json'],
+    ['curve = [3,-1]', 'curve', '[3,-1]', 'invalid_request'],
+    ['curve = [1e999]', 'curve', '[1e999]', 'invalid_request'],
+    ['curve = []', 'curve', '[]', 'invalid_request'],
+    ['a curve of 1,001 points', 'curve', `[${Array(1001).fill(1).join(',')}]`, 'invalid_request'],
+    ['steps = -10', 'steps', '-10', 'invalid_request'],
+    ['steps = 1.5', 'steps', '1.5', 'invalid_request'],
+    ['steps = 9007199254740993', 'steps', '9007199254740993', 'invalid_request'],
+    ['tokens = 0', 'tokens', '0', 'invalid_request'],
+    ['wallMs = -1', 'wallMs', '-1', 'invalid_request'],
+    ['msPerStep = 1e999', 'msPerStep', '1e999', 'invalid_request'],
+    ['backend = "tpu"', 'backend', '"tpu"', 'invalid_request'],
+  ])('refuses a result with %s', async (_name, field, raw, code) => {
+    const lease = (await v.lease())!;
+    await expectRefused(() => resultWithRaw(lease, field, raw), 400, code, 'remembers');
+  });
+
+  it.each([
+    ['loss', '1e999', 'invalid_request'],
+    ['loss', 'NaN', 'invalid_json'],
+    ['loss', '-0.5', 'invalid_request'],
+    ['loss', '65', 'invalid_request'],
+    ['step', '-1', 'invalid_request'],
+    ['step', '2.5', 'invalid_request'],
+    ['step', '1e308', 'invalid_request'],
+  ])('refuses a heartbeat with %s = %s', async (field, raw, code) => {
+    const lease = (await v.lease())!;
+    const text = JSON.stringify({ leaseToken: lease.leaseToken, step: 1, loss: 3 }).replace(
+      new RegExp(`"${field}":[^,}]+`),
+      `"${field}":${raw}`,
+    );
+    await expectRefused(
+      () => v.post(`/api/leases/${lease.leaseId}/heartbeat`, null, { raw: text }),
+      400,
+      code,
+      'remembers',
+    );
+  });
+});
+
+describe('bodies over the size limit', () => {
+  /** A lease request padded with an unknown field to exactly `bytes` bytes of UTF-8. */
+  function padded(bytes: number, char = 'x'): string {
+    const shell = JSON.stringify({ capabilities: { backend: 'wasm' }, pad: '' });
+    const width = new TextEncoder().encode(char).length;
+    return shell.replace(
+      '"pad":""',
+      `"pad":"${char.repeat(Math.floor((bytes - shell.length) / width))}${'x'.repeat((bytes - shell.length) % width)}"`,
+    );
+  }
+
+  it('refuses a signed body one byte over the limit before remembering its signature', async () => {
+    const body = padded(MAX_BODY_BYTES + 1);
+    expect(new TextEncoder().encode(body).length).toBe(MAX_BODY_BYTES + 1);
+    await expectRefused(
+      async () => api('/api/leases', await signedInit(v, '/api/leases', body)),
+      413,
+      'payload_too_large',
+    );
+  });
+
+  it('reads a body of exactly the limit (and refuses its unknown field)', async () => {
+    const body = padded(MAX_BODY_BYTES);
+    expect(new TextEncoder().encode(body).length).toBe(MAX_BODY_BYTES);
+    await expectRefused(
+      async () => api('/api/leases', await signedInit(v, '/api/leases', body)),
+      400,
+      'invalid_request',
+      'remembers',
+    );
+  });
+
+  it('counts bytes, not characters', async () => {
+    const body = padded(MAX_BODY_BYTES + 3, '€'); // 3 bytes a character: about 21,800 characters
+    expect(body.length).toBeLessThan(MAX_BODY_BYTES);
+    await expectRefused(
+      async () => api('/api/leases', await signedInit(v, '/api/leases', body)),
+      413,
+      'payload_too_large',
+    );
+  });
+
+  it('refuses an oversized result and an oversized campaign brief', async () => {
+    const lease = (await v.lease())!;
+    const result = { ...resultPayload(lease), pad: 'x'.repeat(MAX_BODY_BYTES) };
+    const body = JSON.stringify({
+      result,
+      signature: await signCanonical(v.keys.privateKey, result),
+    });
+    await expectRefused(
+      async () => api('/api/results', await signedInit(v, '/api/results', body)),
+      413,
+      'payload_too_large',
+    );
+    const brief = {
+      name: 'Huge',
+      brief: 'x'.repeat(MAX_BODY_BYTES),
+      template: 'gpt-char',
+      datasetId: 'test',
+      searchSpace: {},
+      experiments: 1,
+      steps: 10,
+      seed: 1,
+    };
+    await expectRefused(
+      () => api('/api/campaigns', json(brief, { authorization: `Bearer ${RESEARCHER_TOKEN}` })),
+      413,
+      'payload_too_large',
+    );
+  });
+});
+
+describe('wrong content types', () => {
+  it.each([
+    'text/plain',
+    'application/x-www-form-urlencoded',
+    'multipart/form-data; boundary=x',
+    'application/jsonx',
+    '',
+  ])('refuses a signed lease request sent as "%s"', async (type) => {
+    const init = await signedInit(v, '/api/leases', LEASE_BODY, type);
+    await expectRefused(() => api('/api/leases', init), 415, 'unsupported_media_type');
+  });
+
+  it('refuses a result and a campaign brief without a JSON content type', async () => {
+    const lease = (await v.lease())!;
+    const result = resultPayload(lease);
+    const body = JSON.stringify({
+      result,
+      signature: await signCanonical(v.keys.privateKey, result),
+    });
+    await expectRefused(
+      async () => api('/api/results', await signedInit(v, '/api/results', body, 'text/plain')),
+      415,
+      'unsupported_media_type',
+    );
+    await expectRefused(
+      () =>
+        api('/api/campaigns', {
+          method: 'POST',
+          headers: { authorization: `Bearer ${RESEARCHER_TOKEN}` },
+          body: '{}',
+        }),
+      415,
+      'unsupported_media_type',
+    );
+  });
+});
+
+describe('researcher routes', () => {
+  const brief = {
+    name: 'Width sweep',
+    brief: 'Does width matter for a tiny model?',
+    template: 'gpt-char',
+    datasetId: 'test',
+    searchSpace: { nEmbd: { kind: 'choice', values: [32, 64] } },
+    experiments: 2,
+    steps: 50,
+    seed: 3,
+  };
+
+  it('admits the right token (the refusals below are about the token alone)', async () => {
+    expect(
+      (await api('/api/campaigns', json(brief, { authorization: `Bearer ${RESEARCHER_TOKEN}` })))
+        .status,
+    ).toBe(201);
+  });
+
+  it.each([
+    ['a Basic credential', () => `Basic ${btoa(`r_test:${RESEARCHER_TOKEN}`)}`, 'missing_token'],
+    ['a token over 100 characters', () => `Bearer ${'a'.repeat(101)}`, 'missing_token'],
+    ['two tokens', () => `Bearer ${RESEARCHER_TOKEN}, Bearer ${RESEARCHER_TOKEN}`, 'missing_token'],
+    ['the token with one more character', () => `Bearer ${RESEARCHER_TOKEN}x`, 'bad_token'],
+    ['the token in upper case', () => `Bearer ${RESEARCHER_TOKEN.toUpperCase()}`, 'bad_token'],
+  ])('refuses %s', async (_name, header, code) => {
+    await expectRefused(
+      () => api('/api/campaigns', json(brief, { authorization: header() })),
+      401,
+      code,
+    );
+  });
+
+  it('refuses the stored token hash presented as a token', async () => {
+    const leaked = await sha256(RESEARCHER_TOKEN); // what a copy of the database would reveal
+    await expectRefused(
+      () => api('/api/campaigns', json(brief, { authorization: `Bearer ${leaked}` })),
+      401,
+      'bad_token',
+    );
+  });
+
+  it('refuses a token in the query string, and a volunteer signature instead of a token', async () => {
+    await expectRefused(
+      () => api(`/api/campaigns?token=${RESEARCHER_TOKEN}`, json(brief)),
+      401,
+      'missing_token',
+    );
+    const body = JSON.stringify(brief);
+    await expectRefused(
+      async () => api('/api/campaigns', await signedInit(v, '/api/campaigns', body)),
+      401,
+      'missing_token',
+    );
+  });
+});
+
+describe('unknown routes', () => {
+  it('refuses a path with encoded control characters without echoing them decoded', async () => {
+    await expectRefused(() => api('/api/%0Aadmin%0D%00'), 404, 'not_found');
+  });
+});

@@ -1,0 +1,554 @@
+// `npm run bench:trust`: the trust rules against a fleet of honest and dishonest volunteers, on a
+// real local edge (workerd + local D1, started like `npm start` does, on a fresh state dir).
+//
+// Nobody trains here: metrics are synthetic, drawn from a model of honest runs built on the
+// measurements in PITFALLS.md, and every request is what a browser sends (signed registration,
+// signed lease and result requests from distinct simulated addresses). The model, per experiment:
+//   - a true val_bpb = f(config) + a seed term (σ 0.025 nats: "a different seed moved it by
+//     ~0.03–0.04" between two seeds), and a true loss curve whose segment means carry the seed's
+//     own batch noise (σ 0.01 nats, assumed);
+//   - an honest result of backend class c = the truth + an offset fixed per (experiment, class):
+//     bit-identical within a class ("same seed on the same backend: bit-identical"), uniform over
+//     the measured cross-backend spread across classes (final val loss 0.005–0.028 nats apart →
+//     |offset| ≤ 0.014 nats; --spread), ~1e-6 nats over the first 200 steps ("within ~4e-6"),
+//     growing linearly to the full offset at the last step. float16 classes get twice the spread
+//     (not measured).
+// Attacks (each volunteer runs one, from its first result unless said otherwise):
+//   fabricated       plausible metrics: a verified experiment's values, as a leaderboard shows them
+//   surrogate        the best a fabricator without the run can do: the exact config model, the
+//                    shape of the curve, everything but this seed's own terms
+//   copy             a pair: an accomplice computes honestly, the copier submits the accomplice's
+//                    metrics exactly when the scheduler puts both on one experiment (and a
+//                    fabrication otherwise); only the copier's results count as dishonest
+//   copy-perturbed   the same, nudged within the honest spread so it looks like another backend
+//   fewer-steps      trains 50–90 % of the steps honestly, reports the shorter run's final
+//                    metrics and extrapolates the rest of the curve flat
+//   seed             trains honestly with another seed (±0.03–0.04 nats) or data order (±0.05)
+//   replay           resubmits the metrics of its first (honest) result on every later lease
+//   replay-request   re-sends a previously accepted signed result request byte for byte
+//   wrong-key        signs its results with a key that is not its registered one
+//   sybil            three keys from one address submitting one fabrication
+//   colluders        three keys from three addresses submitting one fabrication, hoping to meet
+//   on-off           honest until it is trusted (CV ≥ 10 in its class), fabricated afterwards
+// What synthetic metrics cannot model: how real backends, GPUs and drivers differ beyond the
+// measured spread (a buggy kernel is a different class of failure), how well a real surrogate
+// model would predict a seed's outcome, and the compute an attacker saves — only whether the edge
+// accepts what it is sent.
+//
+//   npm run bench:trust -- [--honest 40] [--per-attack 2] [--rounds 60] [--experiments 1800]
+//                          [--spread 0.028] [--seed 7] [--port 8802] [--json]
+// The last stdout line with --json is one JSON object:
+//   {volunteers, experiments, attacks: {<name>: {tried, verified, credited, ...}}, detectionRate,
+//    falseDisputeRate, executionsPerVerified, ...}. Progress goes to stderr.
+import type { ChildProcess } from 'node:child_process';
+import { rmSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { backendClass } from '../shared/backend-class.ts';
+import { EARLY_STEPS, earlySegments } from '../shared/commit.ts';
+import { exportPublicKey, generateSigningKey, sha256, signCanonical, volunteerIdFor } from '../shared/crypto.ts';
+import { verifyChain, type LedgerEntry, type LedgerRow } from '../shared/ledger.ts';
+import { PRESETS } from '../shared/model/presets.ts';
+import {
+  SIGNATURE_HEADERS, signedRequestPayload, type Backend, type Browser, type Capabilities, type Lease, type Metrics,
+  type Precision, type ResultPayload, type VolunteerTrust,
+} from '../shared/protocol.ts';
+import { Rng } from '../shared/rng.ts';
+import { curveLength, tokenBudget, type ExperimentSpec } from '../shared/spec.ts';
+import { replicasAgree } from '../edge/src/trust/judge.ts';
+import { CV_TRUSTED } from '../edge/src/trust/policy.ts';
+import { migrate, queryLocal, registerDataset, seedCampaign, startDev, waitForHealth } from './local-edge.ts';
+import { ROOT } from './wrangler.ts';
+
+const { values } = parseArgs({
+  options: {
+    honest: { type: 'string', default: '40' },
+    'per-attack': { type: 'string', default: '2' },
+    rounds: { type: 'string', default: '60' },
+    experiments: { type: 'string', default: '1800' },
+    spread: { type: 'string', default: '0.028' }, // nats: the largest measured cross-backend gap in final val loss
+    seed: { type: 'string', default: '7' },
+    port: { type: 'string', default: '8802' },
+    concurrency: { type: 'string', default: '8' },
+    json: { type: 'boolean', default: false },
+  },
+});
+const num = (k: keyof typeof values) => Number(values[k]);
+const HONEST = num('honest');
+const PER_ATTACK = num('per-attack');
+const ROUNDS = num('rounds');
+const EXPERIMENTS = num('experiments');
+const SPREAD_BPB = num('spread') / Math.LN2;
+const CONCURRENCY = num('concurrency');
+const PERSIST = join(ROOT, '.wrangler', 'bench-trust');
+const CAMPAIGN = 'trust';
+const DATASET_SHA = 'b'.repeat(64);
+const VOCAB = 65;
+const log = (line: string) => process.stderr.write(line + '\n');
+const rng = Rng.derive(num('seed'), 'bench-trust');
+
+// ——— The synthetic truth ———
+
+const preset = PRESETS.demo;
+const SEED_SIGMA_BPB = 0.025 / Math.LN2;
+const BATCH_SIGMA_NATS = 0.01;
+
+interface Truth {
+  config: number; // f(config): what a perfect surrogate knows
+  valBpb: number;
+  curve: number[]; // nats, segment means
+  surrogateCurve: number[]; // the curve without this seed's own terms
+}
+
+function specOf(i: number): ExperimentSpec {
+  const r = Rng.derive(num('seed'), `spec:${i}`);
+  const lr = Math.exp(Math.log(5e-4) + r.next() * Math.log(10));
+  return {
+    template: 'gpt-char',
+    dataset: { id: CAMPAIGN, sha256: DATASET_SHA },
+    model: { ...preset.model, nLayer: 1 + (i % 2), vocabSize: VOCAB },
+    train: { ...preset.train, lr: Number(lr.toPrecision(3)), minLr: Number((lr / 10).toPrecision(3)) },
+    seed: 1 + i,
+    evalWindows: preset.evalWindows,
+  };
+}
+
+function curveFor(finalBpb: number, noise: number[], n: number): number[] {
+  const l0 = Math.log(VOCAB);
+  const lInf = finalBpb * Math.LN2 * 0.98;
+  return Array.from({ length: n }, (_, k) => lInf + (l0 - lInf) * Math.exp((-3 * (k + 0.5)) / n) + noise[k]!);
+}
+
+const truths = new Map<number, Truth>();
+function truth(i: number): Truth {
+  let t = truths.get(i);
+  if (!t) {
+    const spec = specOf(i);
+    const r = Rng.derive(num('seed'), `truth:${i}`);
+    const config = 2.55 + 0.3 * Math.log(spec.train.lr / 2e-3) ** 2 / Math.log(10) ** 2 - 0.08 * (spec.model.nLayer - 1);
+    const valBpb = config + SEED_SIGMA_BPB * r.normal();
+    const n = curveLength(spec.train);
+    const noise = Array.from({ length: n }, () => BATCH_SIGMA_NATS * r.normal());
+    t = { config, valBpb, curve: curveFor(valBpb, noise, n), surrogateCurve: curveFor(config, noise.map(() => 0), n) };
+    truths.set(i, t);
+  }
+  return t;
+}
+
+const indexOf = (experimentId: string) => Number(experimentId.slice(CAMPAIGN.length + 1));
+
+function metricsFrom(spec: ExperimentSpec, backend: Backend, precision: Precision, valBpb: number, curve: number[]): Metrics {
+  return {
+    valBpb, valLoss: valBpb * Math.LN2, curve, steps: spec.train.steps, tokens: tokenBudget(spec), backend,
+    wallMs: 90_000, msPerStep: 300, ...(precision === 'float16' && { precision }),
+  };
+}
+
+/** The honest metrics of experiment i on backend class `klass`: fixed per (experiment, class). */
+function honest(i: number, spec: ExperimentSpec, backend: Backend, precision: Precision): Metrics {
+  const t = truth(i);
+  const klass = backendClass(backend, precision);
+  const r = Rng.derive(num('seed'), `honest:${i}:${klass}`);
+  const scale = precision === 'float16' ? 2 : 1;
+  const offset = scale * SPREAD_BPB * (r.next() - 0.5); // pairwise gaps within the measured spread
+  const every = spec.train.curveEvery;
+  const curve = t.curve.map((c, k) => {
+    const end = Math.min((k + 1) * every, spec.train.steps);
+    const drift = Math.max(0, end - EARLY_STEPS) / Math.max(1, spec.train.steps - EARLY_STEPS);
+    return c + offset * Math.LN2 * drift + 1e-6 * scale * r.normal();
+  });
+  return metricsFrom(spec, backend, precision, t.valBpb + offset, curve);
+}
+
+// ——— Volunteers ———
+
+type Attack =
+  | 'fabricated' | 'surrogate' | 'copy' | 'copy-perturbed' | 'fewer-steps' | 'seed' | 'replay'
+  | 'replay-request' | 'wrong-key' | 'sybil' | 'colluders' | 'on-off';
+const ATTACKS: Attack[] = ['fabricated', 'surrogate', 'copy', 'copy-perturbed', 'fewer-steps', 'seed', 'replay', 'replay-request', 'wrong-key', 'sybil', 'colluders', 'on-off'];
+
+interface Volunteer {
+  n: number;
+  id: string;
+  keys: CryptoKeyPair;
+  ip: string;
+  caps: Capabilities;
+  precision: Precision;
+  attack: Attack | null;
+  group: number; // sybil / colluder group
+  accomplice: Volunteer | null; // a copier's partner, who computes honestly
+  lease: Lease | null;
+  waited: number; // rounds a copier has waited for something to copy
+  first: Metrics | null; // the replayer's first, honest result
+  lastRequest: { path: string; text: string; headers: Record<string, string> } | null;
+  cheating: boolean; // on-off: switched
+}
+
+let base = '';
+let edge: ChildProcess | null = null;
+
+async function post(path: string, text: string, headers: Record<string, string>): Promise<{ status: number; body: unknown }> {
+  const res = await fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: text });
+  const raw = await res.text();
+  let body: unknown = raw;
+  try {
+    body = JSON.parse(raw);
+  } catch {
+    // keep the text
+  }
+  return { status: res.status, body };
+}
+
+async function signed(v: Volunteer, path: string, body: unknown): Promise<{ status: number; body: unknown }> {
+  const text = JSON.stringify(body);
+  const timestamp = Date.now();
+  const headers = {
+    'cf-connecting-ip': v.ip,
+    [SIGNATURE_HEADERS.volunteer]: v.id,
+    [SIGNATURE_HEADERS.timestamp]: String(timestamp),
+    [SIGNATURE_HEADERS.signature]: await signCanonical(v.keys.privateKey, signedRequestPayload('POST', path, timestamp, await sha256(text))),
+  };
+  if (path === '/api/results') v.lastRequest = { path, text, headers };
+  return post(path, text, headers);
+}
+
+/** Addresses from 198.18.0.0/15 (RFC 2544, benchmarking), one per volunteer unless shared. */
+const address = (n: number) => `198.${18 + ((n >> 16) & 1)}.${(n >> 8) & 255}.${n & 255}`;
+
+async function register(n: number, ip: string, caps: Capabilities, attack: Attack | null, group = 0): Promise<Volunteer> {
+  const keys = await generateSigningKey();
+  const publicKey = await exportPublicKey(keys.publicKey);
+  const payload = { type: 'register' as const, publicKey, timestamp: Date.now() };
+  const res = await post('/api/volunteers', JSON.stringify({ payload, signature: await signCanonical(keys.privateKey, payload) }), { 'cf-connecting-ip': ip });
+  if (res.status !== 201) throw new Error(`registration failed: ${res.status} ${JSON.stringify(res.body)}`);
+  return {
+    n, id: await volunteerIdFor(publicKey), keys, ip, caps, precision: caps.precision ?? 'float32', attack, group, accomplice: null,
+    // on-off cheats once trusted; the replayers once they have an accepted result to replay
+    lease: null, waited: 0, first: null, lastRequest: null, cheating: attack !== null && !['on-off', 'replay', 'replay-request'].includes(attack),
+  };
+}
+
+/** An honest fleet's mix of backends and browsers (float16: WebGL without float32 targets). */
+function honestCaps(i: number): Capabilities {
+  const mix: [Backend, Precision, Browser][] = [
+    ['webgpu', 'float32', 'chromium'], ['wasm', 'float32', 'chromium'], ['wasm', 'float32', 'firefox'], ['webgpu', 'float32', 'chromium'],
+    ['wasm', 'float32', 'safari'], ['cpu', 'float32', 'firefox'], ['webgl', 'float32', 'chromium'], ['webgpu', 'float32', 'safari'],
+    ['wasm', 'float32', 'chromium'], ['webgl', 'float16', 'safari'],
+  ];
+  const [backend, precision, browser] = mix[i % mix.length]!;
+  return { backend, precision, browser, tokensPerSec: 3000, spotChecks: true };
+}
+
+// ——— What each volunteer submits ———
+
+interface Tally {
+  tried: number;
+  refused: number;
+  resultIds: string[];
+}
+const tallies = new Map<Attack, Tally>(ATTACKS.map((a) => [a, { tried: 0, refused: 0, resultIds: [] }]));
+const honestResults = new Map<string, { experimentId: string; klass: string; metrics: Metrics; precision: Precision }>();
+const accompliceResults = new Map<string, Metrics>(); // `${accomplice id}:${experiment}` → what it submitted
+const groupFabrications = new Map<string, Metrics>();
+
+function fabricate(spec: ExperimentSpec, v: Volunteer, from: number): Metrics {
+  const t = truth(from);
+  return metricsFrom(spec, v.caps.backend, v.precision, t.valBpb, t.curve);
+}
+
+function nudge(m: Metrics, r: Rng): Metrics {
+  const d = SPREAD_BPB * (r.next() - 0.5);
+  const n = m.curve.length;
+  return { ...m, valBpb: m.valBpb + d, valLoss: (m.valBpb + d) * Math.LN2, curve: m.curve.map((c, k) => c + (k >= n - 2 ? d * Math.LN2 * ((k - n + 3) / 2) : 1e-6 * r.normal())) };
+}
+
+/** The metrics volunteer v submits for its lease, or null to hold the lease a round (copiers). */
+function metricsFor(v: Volunteer, lease: Lease): Metrics | null {
+  const i = indexOf(lease.experimentId);
+  const spec = lease.spec;
+  const own = honest(i, spec, v.caps.backend, v.precision);
+  if (!v.cheating) return own;
+  const r = Rng.derive(num('seed'), `attack:${v.id}:${i}`);
+  const t = truth(i);
+  switch (v.attack!) {
+    case 'fabricated':
+    case 'on-off':
+      return fabricate(spec, v, (i + 1 + r.int(EXPERIMENTS - 1)) % EXPERIMENTS);
+    case 'surrogate':
+      return metricsFrom(spec, v.caps.backend, v.precision, t.config, t.surrogateCurve);
+    case 'copy':
+    case 'copy-perturbed': {
+      const partner = v.accomplice!;
+      const src = accompliceResults.get(`${partner.id}:${lease.experimentId}`);
+      if (!src && partner.lease?.experimentId === lease.experimentId) return null; // wait for the partner's result
+      if (!src) return fabricate(spec, v, (i + 1 + r.int(EXPERIMENTS - 1)) % EXPERIMENTS);
+      const copy = { ...src, backend: v.caps.backend };
+      return v.attack === 'copy' ? copy : nudge(copy, r);
+    }
+    case 'fewer-steps': {
+      const f = 0.5 + 0.4 * r.next();
+      const done = Math.floor(f * curveLength(spec.train));
+      const gap = 0.6 * (1 - f); // bpb still to gain in the steps not trained
+      const curve = own.curve.map((c, k) => (k < done ? c : own.curve[Math.max(0, done - 1)]!));
+      return { ...own, valBpb: own.valBpb + gap, valLoss: (own.valBpb + gap) * Math.LN2, curve };
+    }
+    case 'seed': {
+      const order = r.next() < 0.5;
+      const shift = ((order ? 0.05 : 0.03 + 0.01 * r.next()) * (r.next() < 0.5 ? -1 : 1)) / Math.LN2;
+      const n = own.curve.length;
+      const curve = own.curve.map((c, k) => c + BATCH_SIGMA_NATS * r.normal() + shift * Math.LN2 * ((k + 1) / n));
+      return { ...own, valBpb: own.valBpb + shift, valLoss: (own.valBpb + shift) * Math.LN2, curve };
+    }
+    case 'replay':
+      return { ...(v.first ?? own), backend: v.caps.backend };
+    case 'sybil':
+    case 'colluders': {
+      const key = `${v.attack}:${v.group}:${lease.experimentId}`;
+      const from = (i + 1 + Rng.derive(num('seed'), key).int(EXPERIMENTS - 1)) % EXPERIMENTS;
+      if (!groupFabrications.has(key)) groupFabrications.set(key, fabricate(spec, v, from));
+      return v.attack === 'sybil' ? groupFabrications.get(key)! : nudge(groupFabrications.get(key)!, r);
+    }
+    default:
+      return own; // replay-request and wrong-key cheat in how they send
+  }
+}
+
+async function submit(v: Volunteer): Promise<void> {
+  const lease = v.lease!;
+  if (lease.kind === 'spot-check') {
+    // Honest checkers retrain the first segments: the truth there, to ~1e-6.
+    const i = indexOf(lease.experimentId);
+    const curve = truth(i).curve.slice(0, Math.ceil(lease.spotCheck!.toStep / lease.spec.train.curveEvery)).map((c) => c + 1e-6);
+    const result = { type: 'spot-check' as const, leaseId: lease.leaseId, leaseToken: lease.leaseToken, specHash: lease.specHash, curve };
+    await signed(v, lease.spotCheck!.submitPath, { result, signature: await signCanonical(v.keys.privateKey, result) });
+    spotChecksDone.set(lease.experimentId, (spotChecksDone.get(lease.experimentId) ?? 0) + lease.spotCheck!.toStep / lease.spec.train.steps);
+    spotCheckCount++;
+    v.lease = null;
+    return;
+  }
+  const metrics = metricsFor(v, lease);
+  if (!metrics) return;
+  const result: ResultPayload = {
+    type: 'result', leaseId: lease.leaseId, leaseToken: lease.leaseToken, experimentId: lease.experimentId,
+    specHash: lease.specHash, datasetSha256: lease.spec.dataset.sha256, metrics,
+  };
+  const cheat = v.cheating ? v.attack! : null;
+  const signWith = cheat === 'wrong-key' ? (await generateSigningKey()).privateKey : v.keys.privateKey;
+  if (cheat === 'replay-request' && v.lastRequest) {
+    // Byte for byte: the same signature headers and body as an accepted request.
+    const t = tallies.get(cheat)!;
+    t.tried++;
+    const again = await post(v.lastRequest.path, v.lastRequest.text, v.lastRequest.headers);
+    if (again.status >= 300) t.refused++;
+    else if ((again.body as { resultId?: string }).resultId) t.resultIds.push((again.body as { resultId: string }).resultId);
+  }
+  const res = await signed(v, '/api/results', { result, signature: await signCanonical(signWith, result) });
+  const resultId = (res.body as { resultId?: string }).resultId;
+  if (cheat && cheat !== 'replay-request') {
+    const t = tallies.get(cheat)!;
+    t.tried++;
+    if (res.status >= 300) t.refused++;
+    else if (resultId) t.resultIds.push(resultId);
+  } else if (res.status < 300 && resultId) {
+    honestResults.set(resultId, { experimentId: lease.experimentId, klass: backendClass(v.caps.backend, v.precision), metrics, precision: v.precision });
+    if (v.attack === 'replay' && !v.first) v.first = metrics;
+  }
+  if (res.status < 300 && !v.cheating && v.attack?.startsWith('copy')) accompliceResults.set(`${v.id}:${lease.experimentId}`, metrics);
+  if (!v.cheating && (v.attack === 'replay' || v.attack === 'replay-request') && res.status < 300) {
+    v.first = metrics;
+    v.cheating = true;
+  }
+  v.lease = null;
+}
+/** Spot checks done, as the fraction of an experiment each one retrained, by experiment. */
+const spotChecksDone = new Map<string, number>();
+let spotCheckCount = 0;
+
+async function pool<T>(items: T[], f: (x: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
+    while (next < items.length) await f(items[next++]!);
+  }));
+}
+
+function shuffle<T>(xs: T[]): T[] {
+  for (let i = xs.length - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    [xs[i], xs[j]] = [xs[j]!, xs[i]!];
+  }
+  return xs;
+}
+
+// ——— Run ———
+
+async function main() {
+  rmSync(PERSIST, { recursive: true, force: true });
+  mkdirSync(PERSIST, { recursive: true });
+  log(`bench:trust: migrating and seeding ${EXPERIMENTS} experiments in ${PERSIST}`);
+  await migrate(PERSIST);
+  await registerDataset(PERSIST, { id: CAMPAIGN, manifestSha256: DATASET_SHA, vocabSize: VOCAB, name: 'synthetic' });
+  await seedCampaign(PERSIST, {
+    id: CAMPAIGN, name: 'Trust bench', brief: 'Synthetic metrics.', template: 'gpt-char', datasetId: CAMPAIGN,
+    createdAt: Date.now(), specs: Array.from({ length: EXPERIMENTS }, (_, i) => specOf(i)),
+  });
+  const port = num('port');
+  base = `http://127.0.0.1:${port}`;
+  edge = startDev(port, PERSIST, { output: 'stderr' });
+  const stop = () => new Promise<void>((resolve) => {
+    if (!edge || edge.exitCode !== null || edge.signalCode !== null) return resolve();
+    edge.once('exit', () => resolve());
+    edge.kill('SIGTERM');
+  });
+  process.on('exit', () => edge?.kill('SIGTERM'));
+  await waitForHealth(base, edge);
+
+  let n = 0;
+  const fleet: Volunteer[] = [];
+  for (let i = 0; i < HONEST; i++) fleet.push(await register(++n, address(n), honestCaps(i), null));
+  const dishonestCaps = (i: number): Capabilities => ({ ...honestCaps(i), spotChecks: false });
+  for (const attack of ATTACKS) {
+    for (let k = 0; k < PER_ATTACK; k++) {
+      if (attack === 'copy' || attack === 'copy-perturbed') {
+        const accomplice = await register(++n, address(n), dishonestCaps(fleet.length), attack);
+        accomplice.cheating = false; // it computes; its results are honest work
+        const copier = await register(++n, address(n), dishonestCaps(fleet.length + 1), attack);
+        copier.accomplice = accomplice;
+        fleet.push(accomplice, copier);
+      } else if (attack === 'sybil' || attack === 'colluders') {
+        const shared = address(++n);
+        for (let j = 0; j < 3; j++) {
+          const ip = attack === 'sybil' ? shared : address(++n);
+          fleet.push(await register(n, ip, dishonestCaps(j + k), attack, k));
+        }
+      } else {
+        fleet.push(await register(++n, address(n), dishonestCaps(fleet.length), attack));
+      }
+    }
+  }
+  const honestFleet = fleet.filter((v) => v.attack === null);
+  log(`bench:trust: ${fleet.length} volunteers (${honestFleet.length} honest) on ${base}`);
+
+  let trustedAt: number | null = null;
+  let idle = 0;
+  const t0 = Date.now();
+  for (let round = 1; round <= ROUNDS && idle < 3; round++) {
+    const wanting = shuffle(fleet.filter((v) => !v.lease));
+    let granted = 0;
+    await pool(wanting, async (v) => {
+      const res = await signed(v, '/api/leases', { campaignId: CAMPAIGN, capabilities: v.caps });
+      const lease = (res.body as { lease?: Lease | null }).lease ?? null;
+      if (lease) granted++;
+      v.lease = lease;
+    });
+    idle = granted ? 0 : idle + 1;
+    // Copiers go last, so that what they copy has arrived.
+    const holding = fleet.filter((v) => v.lease);
+    const copier = (v: Volunteer) => v.accomplice !== null;
+    await pool(shuffle(holding.filter((v) => !copier(v))), submit);
+    await pool(holding.filter(copier), submit);
+    // Who is trusted now: the standing of every honest volunteer and every on-off volunteer.
+    if (round % 3 === 0 || trustedAt === null) {
+      let trusted = 0;
+      await pool([...honestFleet, ...fleet.filter((v) => v.attack === 'on-off')], async (v) => {
+        const res = await fetch(`${base}/api/volunteers/${v.id}`);
+        const s = (await res.json()) as VolunteerTrust;
+        const cv = s.classes.find((c) => c.backendClass === backendClass(v.caps.backend, v.precision))?.consecutiveValid ?? 0;
+        if (v.attack === 'on-off' && cv >= CV_TRUSTED && !v.cheating) {
+          v.cheating = true;
+          log(`  round ${round}: on-off volunteer ${v.id.slice(0, 10)} is trusted (CV ${cv}) and starts cheating`);
+        }
+        if (!v.attack && cv >= CV_TRUSTED) trusted++;
+      });
+      if (trustedAt === null && trusted >= 0.8 * honestFleet.length) {
+        trustedAt = Date.now();
+        log(`  round ${round}: ${trusted}/${honestFleet.length} honest volunteers trusted`);
+      }
+    }
+    log(`  round ${round}: ${granted} leases, ${Math.round((Date.now() - t0) / 1000)} s`);
+  }
+  await stop();
+
+  // ——— What the edge decided ———
+  const results = await queryLocal<{ id: string; experimentId: string; verdict: string; createdAt: number }>(
+    PERSIST, 'SELECT id, experiment_id AS experimentId, verdict, created_at AS createdAt FROM results');
+  const experiments = await queryLocal<{ id: string; status: string; verification: string | null; firstLease: number | null }>(
+    PERSIST, `SELECT e.id, e.status, e.verification, (SELECT min(created_at) FROM leases l WHERE l.experiment_id = e.id) AS firstLease FROM experiments e`);
+  const ledgerRows = await queryLocal<LedgerRow>(PERSIST, 'SELECT seq, prev_hash AS prevHash, hash, entry FROM ledger ORDER BY seq');
+  const chain = await verifyChain(ledgerRows);
+  const entries = ledgerRows.map((r) => JSON.parse(r.entry) as LedgerEntry);
+  const everValid = new Set(entries.filter((e) => e.kind === 'verdict' && e.verdict === 'valid').map((e) => e.resultId));
+  const everCredited = new Set(entries.filter((e) => e.kind === 'credit').map((e) => e.resultId));
+  const revoked = new Set(entries.filter((e) => e.kind === 'revoke').map((e) => e.resultId));
+  const finalVerdict = new Map(results.map((r) => [r.id, r.verdict]));
+
+  const attacks: Record<string, { tried: number; refused: number; verified: number; credited: number; standingAtEnd: number }> = {};
+  let dishonestTried = 0;
+  let dishonestPassed = 0;
+  let dishonestStanding = 0;
+  for (const [name, t] of tallies) {
+    const verified = t.resultIds.filter((id) => everValid.has(id)).length;
+    const credited = t.resultIds.filter((id) => everCredited.has(id)).length;
+    const standing = t.resultIds.filter((id) => finalVerdict.get(id) === 'valid' && !revoked.has(id)).length;
+    const passed = t.resultIds.filter((id) => everValid.has(id) || everCredited.has(id)).length;
+    attacks[name] = { tried: t.tried, refused: t.refused, verified, credited, standingAtEnd: standing };
+    dishonestTried += t.tried;
+    dishonestPassed += passed;
+    dishonestStanding += standing;
+  }
+
+  // Honest pairs: replicas of one experiment from two honest volunteers of different classes.
+  const byExperiment = new Map<string, { klass: string; metrics: Metrics; precision: Precision }[]>();
+  for (const h of honestResults.values()) (byExperiment.get(h.experimentId) ?? byExperiment.set(h.experimentId, []).get(h.experimentId)!).push(h);
+  let pairs = 0;
+  let disputed = 0;
+  for (const [experimentId, hs] of byExperiment) {
+    const spec = specOf(indexOf(experimentId));
+    for (let a = 0; a < hs.length; a++) for (let b = a + 1; b < hs.length; b++) {
+      if (hs[a]!.klass === hs[b]!.klass) continue;
+      pairs++;
+      if (!replicasAgree(hs[a]!.metrics, hs[b]!.metrics, earlySegments(spec, hs[a]!.precision))) disputed++;
+    }
+  }
+  const honestInvalid = [...honestResults.keys()].filter((id) => finalVerdict.get(id) === 'invalid').length;
+
+  // Executions per verified experiment, among those first leased once the honest fleet was trusted.
+  const resultsPer = new Map<string, number>();
+  for (const r of results) resultsPer.set(r.experimentId, (resultsPer.get(r.experimentId) ?? 0) + 1);
+  const honestOnly = new Set([...byExperiment.keys()].filter((e) => (resultsPer.get(e) ?? 0) === byExperiment.get(e)!.length));
+  const steady = experiments.filter((e) => e.status === 'verified' && trustedAt !== null && (e.firstLease ?? 0) >= trustedAt);
+  // A spot check costs the fraction of the experiment it retrains.
+  const ratio = (es: typeof steady) =>
+    es.length ? es.reduce((s, e) => s + (resultsPer.get(e.id) ?? 0) + (spotChecksDone.get(e.id) ?? 0), 0) / es.length : null;
+  const steadyHonest = steady.filter((e) => honestOnly.has(e.id));
+  const round3 = (x: number | null) => (x === null ? null : Math.round(x * 1000) / 1000);
+
+  const summary = {
+    volunteers: fleet.length,
+    honestVolunteers: honestFleet.length,
+    experiments: experiments.filter((e) => e.firstLease !== null).length,
+    verified: experiments.filter((e) => e.status === 'verified').length,
+    disputedExperiments: experiments.filter((e) => e.status === 'disputed').length,
+    trustedSingle: experiments.filter((e) => e.verification === 'trusted-single').length,
+    attacks,
+    detectionRate: round3(dishonestTried ? 1 - dishonestPassed / dishonestTried : 1),
+    detectionRateAtEnd: round3(dishonestTried ? 1 - dishonestStanding / dishonestTried : 1),
+    falseDisputeRate: round3(pairs ? disputed / pairs : 0),
+    honestCrossBackendPairs: pairs,
+    honestResultsInvalid: honestInvalid,
+    executionsPerVerified: round3(ratio(steadyHonest)), // once trusted, experiments only honest volunteers touched
+    executionsPerVerifiedWithAttackers: round3(ratio(steady)), // once trusted, every experiment
+    steadyExperiments: { honestOnly: steadyHonest.length, all: steady.length },
+    spotChecks: spotCheckCount,
+    ledger: { ok: chain.ok, entries: chain.entries, head: chain.head },
+    model: { spreadNats: num('spread'), seedSigmaNats: 0.025, batchSigmaNats: BATCH_SIGMA_NATS, preset: 'demo', seed: num('seed') },
+    seconds: Math.round((Date.now() - t0) / 1000),
+  };
+  if (values.json) console.log(JSON.stringify(summary));
+  else console.log(JSON.stringify(summary, null, 2));
+}
+
+main().catch(async (e) => {
+  console.error(e);
+  edge?.kill('SIGTERM');
+  process.exit(1);
+});
