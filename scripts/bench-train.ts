@@ -22,7 +22,7 @@ const { values: opt } = parseArgs({
     'webgpu-steps': { type: 'string', default: '3' }, // SwiftShader: ~14 s/step on nanogpt-cpu
     dataset: { type: 'string' }, // default: tinyshakespeare for nanogpt-*, else sotu
     seed: { type: 'string', default: '1' },
-    threads: { type: 'string' }, // WASM threads (default: every core)
+    threads: { type: 'string' }, // WASM threads (default: every core; tfjs caps them at cores / 2)
     profile: { type: 'string', default: '0' }, // profile this many extra steps per backend
     'no-reference': { type: 'boolean', default: false },
     'torch-threads': { type: 'string' }, // default: as many as the WASM backend got (like for like)

@@ -1,19 +1,20 @@
 // `npm run bench:trust`: the trust rules against a fleet of honest and dishonest volunteers, on a
 // real local edge (workerd + local D1, started like `npm start` does, on a fresh state dir).
 //
-// Nobody trains here: metrics are synthetic, drawn from a model of honest runs built on the
-// measurements in PITFALLS.md, and every request is what a browser sends (signed registration,
-// signed lease and result requests from distinct simulated addresses). The model, per experiment:
-//   - a true val_bpb = f(config) + a seed term (σ 0.025 nats: "a different seed moved it by
-//     ~0.03–0.04" between two seeds), and a true loss curve whose segment means carry the seed's
-//     own batch noise (σ 0.01 nats, assumed);
-//   - an honest result of backend class c = the truth + an offset fixed per (experiment, class):
-//     bit-identical within a class ("same seed on the same backend: bit-identical"), uniform over
-//     the measured cross-backend spread across classes (final val loss 0.005–0.028 nats apart →
-//     |offset| ≤ 0.014 nats; --spread), ~1e-6 nats over the first 200 steps ("within ~4e-6"),
-//     growing linearly to the full offset at the last step. float16 classes get twice the spread
-//     (not measured).
-// Attacks (each volunteer runs one, from its first result unless said otherwise):
+// Nobody trains here: metrics are synthetic, and every request is what a browser sends (signed
+// registration, signed lease and result requests from distinct simulated addresses). The model is
+// built on `npm run calibrate` as run on 2026-11-27 (headless Chromium, TF.js 4.22, demo and tiny
+// presets, pairs of runs): same spec on another backend |Δ val_bpb| ≤ 7.4e-6, max |Δ curve| ≤ 3.5e-6 nats;
+// another seed 0.0049–0.038 / 0.022–0.11; another batch order 0.0017–0.021 / 0.019–0.10; other
+// initial weights 0.0028–0.049 / 0.0069–0.087. Per experiment:
+//   - a true val_bpb = f(config) + a seed term (σ 0.02 bpb, from the seed gaps), and a true loss
+//     curve whose segment means carry this seed's batch noise (σ 0.024 nats, from the curve gaps);
+//   - an honest result of backend class c = the truth + offsets fixed per (experiment, class):
+//     bit-identical within a class, uniform within --spread (1e-5 bpb pairwise, above the measured
+//     7.4e-6) on val_bpb and 5e-6 nats on each segment across classes; float16 classes get twice
+//     that (not measured).
+// Attacks (each volunteer runs one, from its first result unless said otherwise; dishonest
+// volunteers claim the same mix of backends as honest ones, float16 included):
 //   fabricated       plausible metrics: a verified experiment's values, as a leaderboard shows them
 //   surrogate        the best a fabricator without the run can do: the exact config model, the
 //                    shape of the curve, everything but this seed's own terms
@@ -23,7 +24,8 @@
 //   copy-perturbed   the same, nudged within the honest spread so it looks like another backend
 //   fewer-steps      trains 50–90 % of the steps honestly, reports the shorter run's final
 //                    metrics and extrapolates the rest of the curve flat
-//   seed             trains honestly with another seed (±0.03–0.04 nats) or data order (±0.05)
+//   seed             trains honestly with another seed, batch order or initialisation: gaps drawn
+//                    log-uniformly within each measured range
 //   replay           resubmits the metrics of its first (honest) result on every later lease
 //   replay-request   re-sends a previously accepted signed result request byte for byte
 //   wrong-key        signs its results with a key that is not its registered one
@@ -35,8 +37,11 @@
 // model would predict a seed's outcome, and the compute an attacker saves — only whether the edge
 // accepts what it is sent.
 //
-//   npm run bench:trust -- [--honest 40] [--per-attack 2] [--rounds 60] [--experiments 1800]
-//                          [--spread 0.028] [--seed 7] [--port 8802] [--json]
+// Two phases: --rounds with everyone from a cold start (detection, false disputes), then
+// --trusted-rounds with the honest fleet alone, trusted by then (executions per verified result).
+//
+//   npm run bench:trust -- [--honest 48] [--per-attack 2] [--rounds 40] [--trusted-rounds 12] [--experiments 2400]
+//                          [--spread 1e-5] [--seed 7] [--port 8802] [--json]
 // The last stdout line with --json is one JSON object:
 //   {volunteers, experiments, attacks: {<name>: {tried, verified, credited, ...}}, detectionRate,
 //    falseDisputeRate, executionsPerVerified, ...}. Progress goes to stderr.
@@ -45,7 +50,7 @@ import { rmSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { backendClass } from '../shared/backend-class.ts';
-import { EARLY_STEPS, earlySegments } from '../shared/commit.ts';
+import { earlySegments } from '../shared/commit.ts';
 import { exportPublicKey, generateSigningKey, sha256, signCanonical, volunteerIdFor } from '../shared/crypto.ts';
 import { verifyChain, type LedgerEntry, type LedgerRow } from '../shared/ledger.ts';
 import { PRESETS } from '../shared/model/presets.ts';
@@ -55,6 +60,7 @@ import {
 } from '../shared/protocol.ts';
 import { Rng } from '../shared/rng.ts';
 import { curveLength, tokenBudget, type ExperimentSpec } from '../shared/spec.ts';
+import { TAU_BPB, TAU_CURVE } from '../shared/verify.ts';
 import { replicasAgree } from '../edge/src/trust/judge.ts';
 import { CV_TRUSTED } from '../edge/src/trust/policy.ts';
 import { migrate, queryLocal, registerDataset, seedCampaign, startDev, waitForHealth } from './local-edge.ts';
@@ -62,11 +68,12 @@ import { ROOT } from './wrangler.ts';
 
 const { values } = parseArgs({
   options: {
-    honest: { type: 'string', default: '40' },
+    honest: { type: 'string', default: '48' },
     'per-attack': { type: 'string', default: '2' },
-    rounds: { type: 'string', default: '60' },
-    experiments: { type: 'string', default: '1800' },
-    spread: { type: 'string', default: '0.028' }, // nats: the largest measured cross-backend gap in final val loss
+    rounds: { type: 'string', default: '40' }, // with the attackers, from a cold start
+    'trusted-rounds': { type: 'string', default: '12' }, // then the honest fleet alone, trusted
+    experiments: { type: 'string', default: '2400' },
+    spread: { type: 'string', default: '1e-5' }, // bpb: the largest honest cross-backend gap in val_bpb (measured 7.4e-6)
     seed: { type: 'string', default: '7' },
     port: { type: 'string', default: '8802' },
     concurrency: { type: 'string', default: '8' },
@@ -77,8 +84,10 @@ const num = (k: keyof typeof values) => Number(values[k]);
 const HONEST = num('honest');
 const PER_ATTACK = num('per-attack');
 const ROUNDS = num('rounds');
+const TRUSTED_ROUNDS = num('trusted-rounds');
 const EXPERIMENTS = num('experiments');
-const SPREAD_BPB = num('spread') / Math.LN2;
+const SPREAD_BPB = num('spread');
+const CURVE_SPREAD_NATS = SPREAD_BPB / 2; // measured 3.5e-6 against 7.4e-6
 const CONCURRENCY = num('concurrency');
 const PERSIST = join(ROOT, '.wrangler', 'bench-trust');
 const CAMPAIGN = 'trust';
@@ -90,8 +99,15 @@ const rng = Rng.derive(num('seed'), 'bench-trust');
 // ——— The synthetic truth ———
 
 const preset = PRESETS.demo;
-const SEED_SIGMA_BPB = 0.025 / Math.LN2;
-const BATCH_SIGMA_NATS = 0.01;
+const SEED_SIGMA_BPB = 0.02;
+const BATCH_SIGMA_NATS = 0.024;
+/** Measured gaps (val_bpb, max |Δ curve|) of a run that changed one thing: [min, max] each. */
+const GAPS = {
+  seed: { bpb: [0.0049, 0.038], curve: [0.022, 0.11] },
+  order: { bpb: [0.0017, 0.021], curve: [0.019, 0.1] },
+  init: { bpb: [0.0028, 0.049], curve: [0.0069, 0.087] },
+} as const;
+const logUniform = (r: Rng, [lo, hi]: readonly [number, number]) => Math.exp(Math.log(lo) + r.next() * Math.log(hi / lo));
 
 interface Truth {
   config: number; // f(config): what a perfect surrogate knows
@@ -150,13 +166,8 @@ function honest(i: number, spec: ExperimentSpec, backend: Backend, precision: Pr
   const klass = backendClass(backend, precision);
   const r = Rng.derive(num('seed'), `honest:${i}:${klass}`);
   const scale = precision === 'float16' ? 2 : 1;
-  const offset = scale * SPREAD_BPB * (r.next() - 0.5); // pairwise gaps within the measured spread
-  const every = spec.train.curveEvery;
-  const curve = t.curve.map((c, k) => {
-    const end = Math.min((k + 1) * every, spec.train.steps);
-    const drift = Math.max(0, end - EARLY_STEPS) / Math.max(1, spec.train.steps - EARLY_STEPS);
-    return c + offset * Math.LN2 * drift + 1e-6 * scale * r.normal();
-  });
+  const offset = scale * SPREAD_BPB * (r.next() - 0.5); // pairwise gaps within the spread
+  const curve = t.curve.map((c) => c + scale * CURVE_SPREAD_NATS * (r.next() - 0.5));
   return metricsFrom(spec, backend, precision, t.valBpb + offset, curve);
 }
 
@@ -208,8 +219,16 @@ async function signed(v: Volunteer, path: string, body: unknown): Promise<{ stat
     [SIGNATURE_HEADERS.timestamp]: String(timestamp),
     [SIGNATURE_HEADERS.signature]: await signCanonical(v.keys.privateKey, signedRequestPayload('POST', path, timestamp, await sha256(text))),
   };
-  if (path === '/api/results') v.lastRequest = { path, text, headers };
-  return post(path, text, headers);
+  const t = performance.now();
+  const res = await post(path, text, headers);
+  if (path === '/api/results' && res.status < 300) v.lastRequest = { path, text, headers }; // an accepted request
+  (latencies.get(path) ?? latencies.set(path, []).get(path)!).push(performance.now() - t);
+  return res;
+}
+const latencies = new Map<string, number[]>();
+function p50(xs: number[] | undefined): number | null {
+  if (!xs?.length) return null;
+  return Math.round([...xs].sort((a, b) => a - b)[xs.length >> 1]!);
 }
 
 /** Addresses from 198.18.0.0/15 (RFC 2544, benchmarking), one per volunteer unless shared. */
@@ -256,10 +275,10 @@ function fabricate(spec: ExperimentSpec, v: Volunteer, from: number): Metrics {
   return metricsFrom(spec, v.caps.backend, v.precision, t.valBpb, t.curve);
 }
 
+/** Moves metrics by as much as another honest backend would. */
 function nudge(m: Metrics, r: Rng): Metrics {
   const d = SPREAD_BPB * (r.next() - 0.5);
-  const n = m.curve.length;
-  return { ...m, valBpb: m.valBpb + d, valLoss: (m.valBpb + d) * Math.LN2, curve: m.curve.map((c, k) => c + (k >= n - 2 ? d * Math.LN2 * ((k - n + 3) / 2) : 1e-6 * r.normal())) };
+  return { ...m, valBpb: m.valBpb + d, valLoss: (m.valBpb + d) * Math.LN2, curve: m.curve.map((c) => c + CURVE_SPREAD_NATS * (r.next() - 0.5)) };
 }
 
 /** The metrics volunteer v submits for its lease, or null to hold the lease a round (copiers). */
@@ -293,10 +312,11 @@ function metricsFor(v: Volunteer, lease: Lease): Metrics | null {
       return { ...own, valBpb: own.valBpb + gap, valLoss: (own.valBpb + gap) * Math.LN2, curve };
     }
     case 'seed': {
-      const order = r.next() < 0.5;
-      const shift = ((order ? 0.05 : 0.03 + 0.01 * r.next()) * (r.next() < 0.5 ? -1 : 1)) / Math.LN2;
-      const n = own.curve.length;
-      const curve = own.curve.map((c, k) => c + BATCH_SIGMA_NATS * r.normal() + shift * Math.LN2 * ((k + 1) / n));
+      const gaps = [GAPS.seed, GAPS.order, GAPS.init][r.int(3)]!;
+      const shift = logUniform(r, gaps.bpb) * (r.next() < 0.5 ? -1 : 1);
+      // Segment gaps whose largest is about the drawn curve gap (the max of six |N(0, 1)| is ~2).
+      const sigma = logUniform(r, gaps.curve) / 2;
+      const curve = own.curve.map((c) => c + sigma * r.normal());
       return { ...own, valBpb: own.valBpb + shift, valLoss: (own.valBpb + shift) * Math.LN2, curve };
     }
     case 'replay':
@@ -339,8 +359,9 @@ async function submit(v: Volunteer): Promise<void> {
     const t = tallies.get(cheat)!;
     t.tried++;
     const again = await post(v.lastRequest.path, v.lastRequest.text, v.lastRequest.headers);
-    if (again.status >= 300) t.refused++;
-    else if ((again.body as { resultId?: string }).resultId) t.resultIds.push((again.body as { resultId: string }).resultId);
+    const body = again.body as { resultId?: string; duplicate?: boolean };
+    if (again.status >= 300 || body.duplicate) t.refused++; // refused, or the first outcome again: nothing new
+    else if (body.resultId) t.resultIds.push(body.resultId);
   }
   const res = await signed(v, '/api/results', { result, signature: await signCanonical(signWith, result) });
   const resultId = (res.body as { resultId?: string }).resultId;
@@ -431,8 +452,16 @@ async function main() {
   let trustedAt: number | null = null;
   let idle = 0;
   const t0 = Date.now();
-  for (let round = 1; round <= ROUNDS && idle < 3; round++) {
-    const wanting = shuffle(fleet.filter((v) => !v.lease));
+  let active = fleet;
+  let trustedPhase: number | null = null; // when the attackers left
+  for (let round = 1; round <= ROUNDS + TRUSTED_ROUNDS && idle < 3; round++) {
+    if (round === ROUNDS + 1) {
+      // Phase 2: the attackers leave; the honest fleet, trusted by now, carries on alone.
+      active = honestFleet;
+      trustedPhase = Date.now();
+      log(`  round ${round}: the attackers leave`);
+    }
+    const wanting = shuffle(active.filter((v) => !v.lease));
     let granted = 0;
     await pool(wanting, async (v) => {
       const res = await signed(v, '/api/leases', { campaignId: CAMPAIGN, capabilities: v.caps });
@@ -442,12 +471,12 @@ async function main() {
     });
     idle = granted ? 0 : idle + 1;
     // Copiers go last, so that what they copy has arrived.
-    const holding = fleet.filter((v) => v.lease);
+    const holding = active.filter((v) => v.lease);
     const copier = (v: Volunteer) => v.accomplice !== null;
     await pool(shuffle(holding.filter((v) => !copier(v))), submit);
     await pool(holding.filter(copier), submit);
     // Who is trusted now: the standing of every honest volunteer and every on-off volunteer.
-    if (round % 3 === 0 || trustedAt === null) {
+    if ((round % 3 === 0 || trustedAt === null) && round <= ROUNDS) {
       let trusted = 0;
       await pool([...honestFleet, ...fleet.filter((v) => v.attack === 'on-off')], async (v) => {
         const res = await fetch(`${base}/api/volunteers/${v.id}`);
@@ -471,8 +500,9 @@ async function main() {
   // ——— What the edge decided ———
   const results = await queryLocal<{ id: string; experimentId: string; verdict: string; createdAt: number }>(
     PERSIST, 'SELECT id, experiment_id AS experimentId, verdict, created_at AS createdAt FROM results');
-  const experiments = await queryLocal<{ id: string; status: string; verification: string | null; firstLease: number | null }>(
-    PERSIST, `SELECT e.id, e.status, e.verification, (SELECT min(created_at) FROM leases l WHERE l.experiment_id = e.id) AS firstLease FROM experiments e`);
+  const experiments = await queryLocal<{ id: string; status: string; verification: string | null; firstLease: number | null; firstVolunteer: string | null }>(
+    PERSIST, `SELECT e.id, e.status, e.verification, f.created_at AS firstLease, f.volunteer_id AS firstVolunteer FROM experiments e
+      LEFT JOIN leases f ON f.id = (SELECT l.id FROM leases l WHERE l.experiment_id = e.id ORDER BY l.created_at LIMIT 1)`);
   const ledgerRows = await queryLocal<LedgerRow>(PERSIST, 'SELECT seq, prev_hash AS prevHash, hash, entry FROM ledger ORDER BY seq');
   const chain = await verifyChain(ledgerRows);
   const entries = ledgerRows.map((r) => JSON.parse(r.entry) as LedgerEntry);
@@ -515,11 +545,15 @@ async function main() {
   const resultsPer = new Map<string, number>();
   for (const r of results) resultsPer.set(r.experimentId, (resultsPer.get(r.experimentId) ?? 0) + 1);
   const honestOnly = new Set([...byExperiment.keys()].filter((e) => (resultsPer.get(e) ?? 0) === byExperiment.get(e)!.length));
-  const steady = experiments.filter((e) => e.status === 'verified' && trustedAt !== null && (e.firstLease ?? 0) >= trustedAt);
+  const steady = experiments.filter((e) => e.status === 'verified' && trustedAt !== null && (e.firstLease ?? 0) >= trustedAt
+    && (trustedPhase === null || (e.firstLease ?? 0) < trustedPhase));
   // A spot check costs the fraction of the experiment it retrains.
   const ratio = (es: typeof steady) =>
     es.length ? es.reduce((s, e) => s + (resultsPer.get(e.id) ?? 0) + (spotChecksDone.get(e.id) ?? 0), 0) / es.length : null;
   const steadyHonest = steady.filter((e) => honestOnly.has(e.id));
+  // Once trusted: the experiments the honest fleet opened after the attackers left.
+  const phase2 = experiments.filter((e) => trustedPhase !== null && (e.firstLease ?? 0) >= trustedPhase);
+  const phase2Verified = phase2.filter((e) => e.status === 'verified');
   const round3 = (x: number | null) => (x === null ? null : Math.round(x * 1000) / 1000);
 
   const summary = {
@@ -535,12 +569,17 @@ async function main() {
     falseDisputeRate: round3(pairs ? disputed / pairs : 0),
     honestCrossBackendPairs: pairs,
     honestResultsInvalid: honestInvalid,
-    executionsPerVerified: round3(ratio(steadyHonest)), // once trusted, experiments only honest volunteers touched
-    executionsPerVerifiedWithAttackers: round3(ratio(steady)), // once trusted, every experiment
-    steadyExperiments: { honestOnly: steadyHonest.length, all: steady.length },
+    executionsPerVerified: round3(ratio(phase2Verified)), // the trusted honest fleet alone (phase 2)
+    executionsPerVerifiedUnderAttack: round3(ratio(steady)), // phase 1 once 80 % of the honest were trusted, attackers' work included
+    executionsPerVerifiedUnderAttackHonestOnly: round3(ratio(steadyHonest)), // …experiments only honest volunteers touched
+    phases: {
+      withAttackers: { rounds: ROUNDS, trustedAfterSeconds: trustedAt === null ? null : Math.round((trustedAt - t0) / 1000), steadyVerified: steady.length },
+      trustedFleet: { rounds: TRUSTED_ROUNDS, opened: phase2.length, verified: phase2Verified.length, trustedSingle: phase2Verified.filter((e) => e.verification === 'trusted-single').length },
+    },
     spotChecks: spotCheckCount,
     ledger: { ok: chain.ok, entries: chain.entries, head: chain.head },
-    model: { spreadNats: num('spread'), seedSigmaNats: 0.025, batchSigmaNats: BATCH_SIGMA_NATS, preset: 'demo', seed: num('seed') },
+    p50Ms: { lease: p50(latencies.get('/api/leases')), result: p50(latencies.get('/api/results')), concurrency: CONCURRENCY },
+    model: { spreadBpb: SPREAD_BPB, curveSpreadNats: CURVE_SPREAD_NATS, seedSigmaBpb: SEED_SIGMA_BPB, batchSigmaNats: BATCH_SIGMA_NATS, preset: 'demo', seed: num('seed'), tauBpb: TAU_BPB, tauCurve: TAU_CURVE },
     seconds: Math.round((Date.now() - t0) / 1000),
   };
   if (values.json) console.log(JSON.stringify(summary));

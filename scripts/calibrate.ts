@@ -26,7 +26,8 @@ const { values: opt } = parseArgs({
     backends: { type: 'string', default: 'wasm,cpu,webgpu' }, // webgpu: the tiny preset only (SwiftShader)
     'slow-seeds': { type: 'string', default: '1' }, // seeds the cpu backend runs beyond the tiny preset
     'no-pytorch': { type: 'boolean', default: false },
-    safety: { type: 'string', default: '3' }, // TAU = safety × the largest cross-backend gap
+    safety: { type: 'string', default: '3' }, // TAU = the smallest gap between different experiments / safety
+    from: { type: 'string' }, // a saved measurement (MEASURED): recompute and write, no training
     'no-write': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
   },
@@ -34,11 +35,6 @@ const { values: opt } = parseArgs({
 const log = (line: string) => {
   if (!/ step \d/.test(line)) process.stderr.write(`${line}\n`);
 };
-const seeds = opt.seeds.split(',').map(Number);
-const datasetId = opt.dataset as DatasetId;
-const { manifest, manifestSha256, dir } = await ensureDataset(datasetId, { log });
-const python = opt['no-pytorch'] ? null : findPython();
-if (!opt['no-pytorch'] && !python) log('PyTorch is not importable: calibrating on the TensorFlow.js backends alone');
 
 interface Run {
   valBpb: number;
@@ -53,68 +49,96 @@ interface Pair {
   dCurve: number; // max over the curve's segments
 }
 
+/** What a calibration run measured; `--json` prints it (with the tolerances), `--from` reads it back. */
+interface Measured {
+  command: string;
+  presets: string;
+  dataset: string;
+  backends: string;
+  seeds: number[];
+  minutes: number;
+  pairs: Pair[];
+}
+
 const gap = (a: Run, b: Run) => ({
   dBpb: Math.abs(a.valBpb - b.valBpb),
   dCurve: Math.max(...a.curve.map((x, i) => Math.abs(x - b.curve[i]!))),
 });
 
-const bench = await openBench(log);
-const pairs: Pair[] = [];
-const t0 = performance.now();
-try {
-  for (const presetName of opt.presets.split(',') as PresetName[]) {
-    const preset = PRESETS[presetName];
-    const spec = (seed: number): ExperimentSpec => ({
-      template: 'gpt-char',
-      dataset: { id: datasetId, sha256: manifestSha256 },
-      model: { ...preset.model, vocabSize: manifest.vocab.length },
-      train: preset.train,
-      seed,
-      evalWindows: preset.evalWindows,
-    });
-    const run = async (backend: BenchBackend, seed: number, variant?: BenchRequest['variant']): Promise<Run> => {
-      const t = performance.now();
-      const r = await bench.run({ backend, spec: spec(seed), datasetId, variant });
-      log(`${presetName} ${backend} seed ${seed}${variant ? ` ${JSON.stringify(variant)}` : ''}: val_bpb ${r.valBpb.toFixed(5)} (${((performance.now() - t) / 1000).toFixed(0)} s)`);
-      return { valBpb: r.valBpb, curve: r.curve };
-    };
-    const backends = opt.backends.split(',').filter((b) => b !== 'webgpu' || presetName === 'tiny') as BenchBackend[];
-    // Software WebGPU (~40 s per tiny run) and, beyond tiny, the JS cpu backend (minutes) run fewer seeds.
-    const slow = presetName === 'tiny' ? 2 : Number(opt['slow-seeds']);
-    const base = new Map<string, Run>(); // `${backend}:${seed}`
-    for (const backend of backends) {
-      for (const seed of backend === 'wasm' ? seeds : seeds.slice(0, slow)) base.set(`${backend}:${seed}`, await run(backend, seed));
-    }
-    const add = (kind: Kind, what: string, a: Run, b: Run) => pairs.push({ preset: presetName, kind, what, ...gap(a, b) });
-    for (const seed of seeds) {
-      const here = backends.filter((b) => base.has(`${b}:${seed}`));
-      for (let i = 0; i < here.length; i++) {
-        for (let j = i + 1; j < here.length; j++) add('backend', `${here[i]} vs ${here[j]}, seed ${seed}`, base.get(`${here[i]}:${seed}`)!, base.get(`${here[j]}:${seed}`)!);
+/** Trains every run of the plan in Chromium (and PyTorch) and returns the pairs to compare. */
+async function measure(): Promise<Measured> {
+  const seeds = opt.seeds.split(',').map(Number);
+  const datasetId = opt.dataset as DatasetId;
+  const { manifest, manifestSha256, dir } = await ensureDataset(datasetId, { log });
+  const python = opt['no-pytorch'] ? null : findPython();
+  if (!opt['no-pytorch'] && !python) log('PyTorch is not importable: calibrating on the TensorFlow.js backends alone');
+  const bench = await openBench(log);
+  const pairs: Pair[] = [];
+  const t0 = performance.now();
+  try {
+    for (const presetName of opt.presets.split(',') as PresetName[]) {
+      const preset = PRESETS[presetName];
+      const spec = (seed: number): ExperimentSpec => ({
+        template: 'gpt-char',
+        dataset: { id: datasetId, sha256: manifestSha256 },
+        model: { ...preset.model, vocabSize: manifest.vocab.length },
+        train: preset.train,
+        seed,
+        evalWindows: preset.evalWindows,
+      });
+      const run = async (backend: BenchBackend, seed: number, variant?: BenchRequest['variant']): Promise<Run> => {
+        const t = performance.now();
+        const r = await bench.run({ backend, spec: spec(seed), datasetId, variant });
+        log(`${presetName} ${backend} seed ${seed}${variant ? ` ${JSON.stringify(variant)}` : ''}: val_bpb ${r.valBpb.toFixed(5)} (${((performance.now() - t) / 1000).toFixed(0)} s)`);
+        return { valBpb: r.valBpb, curve: r.curve };
+      };
+      const backends = opt.backends.split(',').filter((b) => b !== 'webgpu' || presetName === 'tiny') as BenchBackend[];
+      // Software WebGPU (~40 s per tiny run) and, beyond tiny, the JS cpu backend (minutes) run fewer seeds.
+      const slow = presetName === 'tiny' ? 2 : Number(opt['slow-seeds']);
+      const base = new Map<string, Run>(); // `${backend}:${seed}`
+      for (const backend of backends) {
+        for (const seed of backend === 'wasm' ? seeds : seeds.slice(0, slow)) base.set(`${backend}:${seed}`, await run(backend, seed));
       }
+      const add = (kind: Kind, what: string, a: Run, b: Run) => pairs.push({ preset: presetName, kind, what, ...gap(a, b) });
+      for (const seed of seeds) {
+        const here = backends.filter((b) => base.has(`${b}:${seed}`));
+        for (let i = 0; i < here.length; i++) {
+          for (let j = i + 1; j < here.length; j++) add('backend', `${here[i]} vs ${here[j]}, seed ${seed}`, base.get(`${here[i]}:${seed}`)!, base.get(`${here[j]}:${seed}`)!);
+        }
+      }
+      const ref = backends[0]!;
+      for (const seed of python ? seeds : []) {
+        const t = performance.now();
+        const r = await runPytorch(python!, spec(seed), dir, { warmup: 0, threads: 1 });
+        log(`${presetName} pytorch seed ${seed}: val_bpb ${r.valBpb.toFixed(5)} (${((performance.now() - t) / 1000).toFixed(0)} s)`);
+        add('pytorch', `${ref} vs pytorch, seed ${seed}`, base.get(`${ref}:${seed}`)!, r);
+      }
+      for (let i = 0; i < seeds.length; i++) {
+        for (let j = i + 1; j < seeds.length; j++) add('seed', `${ref} seeds ${seeds[i]} vs ${seeds[j]}`, base.get(`${ref}:${seeds[i]}`)!, base.get(`${ref}:${seeds[j]}`)!);
+      }
+      for (const seed of seeds) {
+        const a = base.get(`${ref}:${seed}`)!;
+        add('batch order', `${ref} seed ${seed}, batches of seed ${seed + 1000}`, a, await run(ref, seed, { batchSeed: seed + 1000 }));
+        add('init', `${ref} seed ${seed}, weights of seed ${seed + 1000}`, a, await run(ref, seed, { initSeed: seed + 1000 }));
+      }
+      // Self-check: the variant mechanism with the spec's own seeds must reproduce the run exactly.
+      const same = await run(ref, seeds[0]!, { initSeed: seeds[0]!, batchSeed: seeds[0]! });
+      const d = gap(same, base.get(`${ref}:${seeds[0]}`)!);
+      if (d.dBpb !== 0 || d.dCurve !== 0) throw new Error(`a step-0 checkpoint did not reproduce the run (${JSON.stringify(d)})`);
     }
-    const ref = backends[0]!;
-    for (const seed of python ? seeds : []) {
-      const t = performance.now();
-      const r = await runPytorch(python!, spec(seed), dir, { warmup: 0, threads: 1 });
-      log(`${presetName} pytorch seed ${seed}: val_bpb ${r.valBpb.toFixed(5)} (${((performance.now() - t) / 1000).toFixed(0)} s)`);
-      add('pytorch', `${ref} vs pytorch, seed ${seed}`, base.get(`${ref}:${seed}`)!, r);
-    }
-    for (let i = 0; i < seeds.length; i++) {
-      for (let j = i + 1; j < seeds.length; j++) add('seed', `${ref} seeds ${seeds[i]} vs ${seeds[j]}`, base.get(`${ref}:${seeds[i]}`)!, base.get(`${ref}:${seeds[j]}`)!);
-    }
-    for (const seed of seeds) {
-      const a = base.get(`${ref}:${seed}`)!;
-      add('batch order', `${ref} seed ${seed}, batches of seed ${seed + 1000}`, a, await run(ref, seed, { batchSeed: seed + 1000 }));
-      add('init', `${ref} seed ${seed}, weights of seed ${seed + 1000}`, a, await run(ref, seed, { initSeed: seed + 1000 }));
-    }
-    // Self-check: the variant mechanism with the spec's own seeds must reproduce the run exactly.
-    const same = await run(ref, seeds[0]!, { initSeed: seeds[0]!, batchSeed: seeds[0]! });
-    const d = gap(same, base.get(`${ref}:${seeds[0]}`)!);
-    if (d.dBpb !== 0 || d.dCurve !== 0) throw new Error(`a step-0 checkpoint did not reproduce the run (${JSON.stringify(d)})`);
+  } finally {
+    await bench.close();
   }
-} finally {
-  await bench.close();
+  const command = `npm run calibrate${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+  return { command, presets: opt.presets, dataset: datasetId, backends: opt.backends, seeds, minutes: (performance.now() - t0) / 60_000, pairs };
 }
+
+// The last measurement is kept beside this script (DESIGN: write the calibration down), so that the
+// tolerances can be re-derived or re-written from it with --from, without ten minutes of training.
+const MEASURED = join(ROOT, 'scripts', 'calibrate-measured.json');
+const measured: Measured = opt.from ? (JSON.parse(readFileSync(opt.from, 'utf8')) as Measured) : await measure();
+if (!opt.from) writeFileSync(MEASURED, `${JSON.stringify(measured, null, 1)}\n`);
+const { pairs } = measured;
 
 // --- summary and tolerances ------------------------------------------------------------------------
 const kinds: Kind[] = ['backend', 'pytorch', 'seed', 'batch order', 'init'];
@@ -127,52 +151,84 @@ const summary = Object.fromEntries(
 ) as Record<Kind, { bpb: ReturnType<typeof stats>; curve: ReturnType<typeof stats> }>;
 for (const p of pairs) log(`${p.preset.padEnd(5)} ${p.kind.padEnd(11)} |Δ val_bpb| ${p.dBpb.toExponential(2)}  max |Δ curve| ${p.dCurve.toExponential(2)}  ${p.what}`);
 
-/** Rounded up to two significant digits, so the constant reads as what it is: an estimate. */
-const roundUp = (x: number) => {
+/** Rounded down to two significant digits, so the constant reads as what it is: an estimate. */
+const round2 = (x: number) => {
   const e = 10 ** (Math.floor(Math.log10(x)) - 1);
-  return Math.ceil(x / e) * e;
+  return Number((Math.floor(x / e) * e).toPrecision(2));
 };
+// Honest replicas (same experiment, another implementation) must agree: a false rejection costs a
+// volunteer credit and reputation, and GPUs this machine cannot test round differently again. So
+// each tolerance sits `safety`× below the smallest gap between different experiments, as far from
+// the honest gaps as the measurements allow; with less room than safety² it takes the geometric mean.
 const safety = Number(opt.safety);
 const honest = pairs.filter((p) => p.kind === 'backend' || p.kind === 'pytorch'); // same experiment
-const tauBpb = roundUp(safety * Math.max(...honest.map((p) => p.dBpb)));
-const tauCurve = roundUp(safety * Math.max(...honest.map((p) => p.dCurve)));
 const others = pairs.filter((p) => !honest.includes(p));
+function tolerance(metric: 'dBpb' | 'dCurve'): { tau: number; honestMax: number; othersMin: number } {
+  const honestMax = Math.max(...honest.map((p) => p[metric]));
+  const othersMin = Math.min(...others.map((p) => p[metric]));
+  const room = othersMin / honestMax;
+  if (!(room > 1)) throw new Error(`${metric}: different experiments (${othersMin}) come as close as honest replicas (${honestMax})`);
+  const tau = room >= safety * safety ? othersMin / safety : Math.sqrt(othersMin * honestMax);
+  if (room < safety * safety) log(`warning: ${metric} has little room (${room.toFixed(1)}×); tolerance at the geometric mean`);
+  return { tau: round2(tau), honestMax, othersMin };
+}
+const bpbTol = tolerance('dBpb');
+const curveTol = tolerance('dCurve');
+const tauBpb = bpbTol.tau;
+const tauCurve = curveTol.tau;
 const caught = (p: Pair) => p.dBpb > tauBpb || p.dCurve > tauCurve;
 const result = {
-  command: `npm run calibrate -- ${process.argv.slice(2).join(' ')}`.trim(),
-  presets: opt.presets,
-  dataset: datasetId,
-  seeds,
-  minutes: (performance.now() - t0) / 60_000,
+  ...measured,
+  pairs: undefined,
   summary,
   tauBpb,
   tauCurve,
+  margins: {
+    bpb: { overHonest: tauBpb / bpbTol.honestMax, underOthers: bpbTol.othersMin / tauBpb },
+    curve: { overHonest: tauCurve / curveTol.honestMax, underOthers: curveTol.othersMin / tauCurve },
+  },
+  honestAgree: honest.every((p) => !caught(p)),
   rejected: `${others.filter(caught).length}/${others.length}`,
   missed: others.filter((p) => !caught(p)).map((p) => `${p.preset} ${p.kind}: ${p.what}`),
 };
-log(`TAU_BPB ${tauBpb}, TAU_CURVE ${tauCurve} (${safety}× the largest gap between implementations); they reject ${result.rejected} pairs of different experiments`);
+const { margins } = result;
+log(
+  `TAU_BPB ${tauBpb} (${margins.bpb.overHonest.toFixed(0)}× the largest honest gap, 1/${margins.bpb.underOthers.toFixed(1)} of the smallest other), ` +
+    `TAU_CURVE ${tauCurve} (${margins.curve.overHonest.toFixed(0)}×, 1/${margins.curve.underOthers.toFixed(1)}); they reject ${result.rejected} pairs of different experiments`,
+);
 
-function fmt(s: ReturnType<typeof stats>): string {
-  return `median ${s.median.toPrecision(2)}, max ${s.max.toPrecision(2)}${s.n > 1 ? `, min ${s.min.toPrecision(2)}` : ''} (${s.n})`;
+const num = (x: number) => (x === 0 ? '0' : x < 1e-3 ? x.toExponential(1) : x.toPrecision(2));
+/** One line of the comment: |Δ val_bpb| and max |Δ curve|, their median and the end that matters. */
+function row(label: string, k: Kind, end: 'max' | 'min'): string {
+  const { bpb, curve } = summary[k];
+  if (!bpb.n) return ` * ${label.padEnd(44)} not run`;
+  const cell = (x: ReturnType<typeof stats>) => `${num(x.median).padStart(7)} ${end} ${num(x[end]).padEnd(7)}`;
+  return ` * ${label.padEnd(44)} ${cell(bpb)}   ${cell(curve)}  (${bpb.n})`;
 }
 
 /** Replaces the tolerance block of shared/verify.ts: the doc comment and the two constants. */
 function writeTolerances(): void {
   const file = join(ROOT, 'shared', 'verify.ts');
   const src = readFileSync(file, 'utf8');
-  const block = /\/\*\*\n \* Tolerances\.[\s\S]*?export const TAU_CURVE = [^;]+;/;
+  const block = /\/\*\*\n \* Tolerances[\s\S]*?export const TAU_CURVE = [^;]+;/;
   if (!block.test(src)) throw new Error('shared/verify.ts: the tolerance block was not found');
   const date = new Date().toISOString().slice(0, 10);
   const text = `/**
- * Tolerances. Calibrated ${date} by \`${result.command}\` (headless Chromium 2-core Linux, TF.js 4.22;
- * presets ${opt.presets} on ${datasetId}, seeds ${seeds.join(', ')}, ${result.minutes.toFixed(0)} min). Pairs of runs, |Δ final val_bpb| / max |Δ curve|:
- * - same spec on another backend (${opt.backends}): ${fmt(summary.backend.bpb)} / ${fmt(summary.backend.curve)}
- * - same spec in PyTorch (same weights and batches): ${python ? `${fmt(summary.pytorch.bpb)} / ${fmt(summary.pytorch.curve)}` : 'not run'}
- * - another seed: ${fmt(summary.seed.bpb)} / ${fmt(summary.seed.curve)}
- * - same weights, another batch order: ${fmt(summary['batch order'].bpb)} / ${fmt(summary['batch order'].curve)}
- * - same batches, other initial weights: ${fmt(summary.init.bpb)} / ${fmt(summary.init.curve)}
- * Each tolerance is ${safety}× the largest gap between implementations; together they reject ${result.rejected} of the pairs of
- * different experiments above. Longer runs drift further apart (chaos): re-run for new presets.
+ * Tolerances, calibrated ${date} by \`${measured.command}\` (${measured.minutes.toFixed(0)} min in headless Chromium on a
+ * 2-core Linux machine; TF.js 4.22; presets ${measured.presets} on ${measured.dataset}; seeds ${measured.seeds.join(', ')}). Pairs of runs:
+ * (median, then the end that matters)          |Δ final val_bpb|           max |Δ curve|
+ * the same experiment, two implementations — must agree:
+${row(`other backend (${measured.backends.replaceAll(',', '/')})`, 'backend', 'max')}
+${row('PyTorch, same weights and batches', 'pytorch', 'max')}
+ * different experiments — should not:
+${row('another seed', 'seed', 'min')}
+${row('same weights, another batch order', 'batch order', 'min')}
+${row('same batches, other initial weights', 'init', 'min')}
+ * Each tolerance is 1/${safety} of the smallest gap between different experiments (or the geometric mean of
+ * the two ends when they are closer than ${safety * safety}×): TAU_BPB is ${margins.bpb.overHonest.toFixed(0)}× and TAU_CURVE ${margins.curve.overHonest.toFixed(0)}× the largest
+ * honest gap, room for the GPUs this machine cannot test; together they reject ${result.rejected} of the pairs
+ * of different experiments. Honest gaps grow slowly with training: nanogpt-cpu after 2,000 steps, WASM
+ * vs PyTorch, 4e-7 (npm run bench:train -- --steps 2000). Re-run when presets change.
  * TAU_BPB: |Δ final val_bpb| in bits per byte. TAU_CURVE: max |Δ| of the segment-mean training loss.
  */
 export const TAU_BPB = ${tauBpb};

@@ -7,7 +7,7 @@
 //   npm run ledger:verify -- [--persist .wrangler/state] [--url http://localhost:8787] [--json]
 //
 // Exit status 0 when the chain holds, 1 when it does not (the first broken entry is named).
-import { join } from 'node:path';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { creditTotals, verifyChain, type ChainCheck, type LedgerEntry, type LedgerPage, type LedgerRow } from '../shared/ledger.ts';
 import { queryLocal } from './local-edge.ts';
@@ -68,7 +68,7 @@ const source = values.url ? `GET ${values.url}/api/ledger` : `local D1 in ${valu
 let check: ChainCheck;
 let mismatches: Awaited<ReturnType<typeof creditMismatches>> = [];
 try {
-  const persist = join(ROOT, values.persist);
+  const persist = resolve(ROOT, values.persist);
   const rows = values.url ? await fromApi(values.url) : await fromLocal(persist);
   check = await verifyChain(rows);
   if (!values.url && check.ok) mismatches = await creditMismatches(persist, rows);

@@ -1,6 +1,6 @@
 // A demo partner site on its own origin: an article page with the one-line widget embed, and a
 // PerformanceObserver that records the page's long tasks (window.__longTasks); /cloaked is the
-// same page fading the widget nearly out of sight. The widget e2e test
+// same page with a decoy laid over the widget that lets clicks through. The widget e2e test
 // and `npm run bench:page` open it in Chromium next to a local edge.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -26,9 +26,14 @@ export interface LongTask {
   container: string; // the frame's src when the task ran in a frame
 }
 
+const CLOAK_CSS = `
+  aside { position: relative; }
+  .decoy { position: absolute; inset: 0; background: #fffdf8; opacity: 0.97; pointer-events: none;
+    display: grid; place-items: center; font-size: 1.5rem; }`;
+
 const escapeAttr = (s: string) => s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
 
-/** `cloaked`: the page fades the widget almost out of sight (a clickjacking attempt). */
+/** `cloaked`: the page lays a decoy over the widget that lets clicks through (clickjacking). */
 export function partnerPage(o: PartnerSiteOptions, cloaked = false): string {
   const attrs = [
     `src="${escapeAttr(`${o.edge}/widget.js`)}"`,
@@ -57,7 +62,7 @@ export function partnerPage(o: PartnerSiteOptions, cloaked = false): string {
   header { border-bottom: 3px double #222; margin-bottom: 1rem; }
   h1 { font-size: 2rem; margin: 0 0 0.5rem; letter-spacing: 0.02em; }
   aside { border-left: 4px solid #c33; padding: 0.5rem 1rem; margin: 1.5rem 0; background: #fff; }
-  aside h3 { margin: 0 0 0.5rem; font-size: 1rem; text-transform: uppercase; letter-spacing: 0.05em; }${cloaked ? '\n  aside iframe { opacity: 0.05; }' : ''}
+  aside h3 { margin: 0 0 0.5rem; font-size: 1rem; text-transform: uppercase; letter-spacing: 0.05em; }${cloaked ? CLOAK_CSS : ''}
 </style>
 </head>
 <body>
@@ -68,7 +73,7 @@ export function partnerPage(o: PartnerSiteOptions, cloaked = false): string {
   said on Tuesday, after a survey found that most visitors come after work.</p>
   <aside>
     <h3>Support open research from this page</h3>
-    <script ${attrs.join(' ')}></script>
+    <script ${attrs.join(' ')}></script>${cloaked ? '\n    <div class="decoy">Click the blue button to win a prize!</div>' : ''}
   </aside>
   <p>The extra hours are funded for one year. Volunteers from the reading club will run a homework
   corner on those evenings.</p>
@@ -82,7 +87,10 @@ export async function startPartnerSite(o: PartnerSiteOptions): Promise<PartnerSi
   const server: Server = createServer((req, res) => {
     const html = pages[new URL(req.url ?? '/', 'http://x').pathname];
     if (html) {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+      res.writeHead(200, {
+        'content-type': 'text/html; charset=utf-8',
+        'cache-control': 'no-store',
+      });
       res.end(html);
     } else if (req.url === '/favicon.ico') {
       res.writeHead(204).end(); // no 404 in the partner page's console

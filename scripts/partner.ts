@@ -16,9 +16,14 @@ const USAGE = `usage: npm run partner -- add ID NAME ORIGIN… | list | remove I
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { remote: { type: 'boolean', default: false }, persist: { type: 'string', default: '.wrangler/state' } },
+  options: {
+    remote: { type: 'boolean', default: false },
+    persist: { type: 'string', default: '.wrangler/state' },
+  },
 });
-const target = values.remote ? ['--remote'] : ['--local', '--persist-to', resolve(ROOT, values.persist)];
+const target = values.remote
+  ? ['--remote']
+  : ['--local', '--persist-to', resolve(ROOT, values.persist)];
 
 function usage(problem?: string): never {
   if (problem) console.error(problem);
@@ -38,11 +43,15 @@ function d1(sql: string): Promise<{ results: Record<string, unknown>[] }[]> {
     child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
     child.on('exit', (code) => {
-      if (code !== 0) return reject(new Error(`wrangler d1 execute failed (${code}):\n${err}${out}`));
+      if (code !== 0) {
+        return reject(new Error(`wrangler d1 execute failed (${code}):\n${err}${out}`));
+      }
       try {
         resolve(JSON.parse(out));
       } catch {
-        reject(new Error(`unexpected output of wrangler d1 execute --json:\n${out.slice(0, 2000)}`));
+        reject(
+          new Error(`unexpected output of wrangler d1 execute --json:\n${out.slice(0, 2000)}`),
+        );
       }
     });
   });
@@ -57,18 +66,24 @@ if (command === 'add') {
   const [id = '', name = '', ...rawOrigins] = args;
   if (!PartnerId.safeParse(id).success) usage(`"${id}" is not a partner id.`);
   const cleanName = name.trim();
-  if (!cleanName || cleanName.length > 80 || /\p{Cc}/u.test(cleanName)) usage('NAME must be 1–80 printable characters.');
+  if (!cleanName || cleanName.length > 80 || /\p{Cc}/u.test(cleanName)) {
+    usage('NAME must be 1–80 printable characters.');
+  }
   if (!rawOrigins.length) usage('Give at least one ORIGIN that may embed the widget.');
   const origins = rawOrigins.map((o) => partnerOrigin(o));
   const bad = rawOrigins.filter((_, i) => !origins[i]);
-  if (bad.length) usage(`Not an origin (scheme://host[:port], https unless localhost): ${bad.join(', ')}`);
+  if (bad.length) {
+    usage(`Not an origin (scheme://host[:port], https unless localhost): ${bad.join(', ')}`);
+  }
   const unique = [...new Set(origins as string[])];
   await d1(
     `INSERT INTO partners (id, name, origins_json, created_at) VALUES (${sqlLiteral(id)}, ${sqlLiteral(cleanName)}, ${sqlLiteral(JSON.stringify(unique))}, ${Date.now()})
      ON CONFLICT (id) DO UPDATE SET name = excluded.name, origins_json = excluded.origins_json`,
   );
   console.log(`partner ${id} (${cleanName}) may embed the widget from ${unique.join(', ')}:`);
-  console.log(`  <script src="https://YOUR-TABGRID-HOST/widget.js" data-partner="${id}" async></script>`);
+  console.log(
+    `  <script src="https://YOUR-TABGRID-HOST/widget.js" data-partner="${id}" async></script>`,
+  );
 } else if (command === 'list') {
   const [set] = await d1(
     `SELECT p.id, p.name, p.origins_json AS origins,
@@ -77,12 +92,19 @@ if (command === 'add') {
   );
   const rows = set?.results ?? [];
   if (!rows.length) console.log('no partners yet: npm run partner -- add ID NAME ORIGIN…');
-  for (const r of rows) console.log(`${r.id}\t${r.name}\t${(JSON.parse(String(r.origins)) as string[]).join(' ')}\t${r.verified} verified results`);
+  for (const r of rows)
+    console.log(
+      `${r.id}\t${r.name}\t${(JSON.parse(String(r.origins)) as string[]).join(' ')}\t${r.verified} verified results`,
+    );
 } else if (command === 'remove') {
   const [id = ''] = args;
   if (!PartnerId.safeParse(id).success) usage(`"${id}" is not a partner id.`);
   const [set] = await d1(`DELETE FROM partners WHERE id = ${sqlLiteral(id)} RETURNING id`);
-  console.log(set?.results.length ? `partner ${id} removed: its widget no longer loads; past leases keep the attribution.` : `no partner ${id}.`);
+  console.log(
+    set?.results.length
+      ? `partner ${id} removed: its widget no longer loads; past leases keep the attribution.`
+      : `no partner ${id}.`,
+  );
 } else {
   usage();
 }

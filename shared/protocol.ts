@@ -253,11 +253,11 @@ export interface ExperimentDetail {
 export interface VolunteerStanding {
   volunteerId: string;
   displayName: string | null;
-  credit: number; // FLOPs of the verified experiments this volunteer's results agreed on
+  credit: number; // FLOPs granted for the verified experiments this volunteer's results agreed on
   recentAverageCredit: number; // FLOPs per day, exponentially decayed (BOINC's RAC, half-life 7 days)
   verifiedExperiments: number;
   rejectedResults: number; // results outvoted by a quorum
-  reputation: number | null; // from the trust tables when present, else null
+  reputation: number | null; // the trust ledger's, −100…100 (edge/src/trust/policy.ts)
 }
 
 export interface CampaignStanding {

@@ -13,13 +13,13 @@ async function history(): Promise<void> {
   const [a, b, c] = [await peer({ backend: 'webgpu' }), await peer({ backend: 'wasm' }), await peer({ backend: 'cpu' })];
   const [la, lb] = [(await a.lease())!, (await b.lease())!];
   await a.submit(la, 3.0);
-  await b.submit(lb, 3.01);
+  await b.submit(lb, 3.0 + TAU_BPB / 4);
   const [lc, la2] = [(await c.lease())!, (await a.lease())!];
   expect(la2.experimentId).toBe(lc.experimentId);
   await c.submit(lc, 3.2);
   await a.submit(la2, 3.2 + 3 * TAU_BPB);
   const lb2 = (await b.lease())!;
-  await b.submit(lb2, 3.21);
+  await b.submit(lb2, 3.2 + TAU_BPB / 4);
 }
 
 async function exportAll(limit: number): Promise<{ rows: LedgerRow[]; head: LedgerPage['head'] }> {

@@ -18,6 +18,7 @@ export function partnerOrigin(input: string): string | null {
   if (url.username || url.password || url.search || url.hash || url.pathname !== '/') return null;
   // Letters, digits, dots and dashes (IDNs arrive as punycode), or an IPv6 literal: no CSP wildcards.
   if (!/^([a-z0-9-]+\.)*[a-z0-9-]+$|^\[[0-9a-f:.]+\]$/.test(url.hostname)) return null;
-  if (url.protocol === 'https:' || (url.protocol === 'http:' && LOOPBACK.has(url.hostname))) return url.origin;
+  if (url.protocol === 'https:' || (url.protocol === 'http:' && LOOPBACK.has(url.hostname)))
+    return url.origin;
   return null;
 }

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { Lease } from '../../shared/protocol.ts';
 import { seedCampaign } from '../test/helpers.ts';
 import { experimentState, findDrawKey, peer, setDrawKey, setRecord, standing, verdicts } from '../test/trust.ts';
-import { CV_TRUSTED, replicationProbability, shouldReplicate, STEER_WAIT_MS } from './trust/policy.ts';
+import { CV_TRUSTED, RELIABLE_FIRST_MS, replicationProbability, shouldReplicate, STEER_WAIT_MS } from './trust/policy.ts';
 import { draw } from './trust/secrets.ts';
 
 async function single(leaseId: string): Promise<number> {
@@ -48,6 +48,23 @@ describe('replica steering', () => {
   });
 });
 
+describe('newcomers and reliable volunteers', () => {
+  it('keeps newcomers from replicating each other while a reliable volunteer is training', async () => {
+    await seedCampaign('c1', 3);
+    await seedCampaign('c2', 1);
+    const [r1, r2] = [await peer({ backend: 'cpu' }), await peer({ backend: 'webgl' })];
+    for (const r of [r1, r2]) await setRecord(r.id, r.caps.backend, 12);
+    expect((await r1.lease('c2'))!.experimentId).toBe('c2-0'); // a reliable volunteer is training
+    const [n1, n2, n3] = [await peer({ backend: 'webgpu' }), await peer({ backend: 'wasm' }), await peer({ backend: 'cpu' })];
+    expect((await n1.lease('c1'))!.experimentId).toBe('c1-0');
+    const l2 = (await n2.lease('c1'))!;
+    expect(l2.experimentId).toBe('c1-1'); // not n1's, although it is another backend
+    expect((await r2.lease('c1'))!.experimentId).toBe('c1-0'); // the reliable one replicates the oldest newcomer's
+    await env.DB.prepare('UPDATE leases SET created_at = ? WHERE id = ?').bind(Date.now() - RELIABLE_FIRST_MS - 1000, l2.leaseId).run();
+    expect((await n3.lease('c1'))!.experimentId).toBe('c1-1'); // waited long enough for a reliable replica
+  });
+});
+
 describe('adaptive replication', () => {
   it('replicates with probability 1/CV from CV 10 on, and always below', async () => {
     expect(replicationProbability(0)).toBe(1);
@@ -66,14 +83,14 @@ describe('adaptive replication', () => {
     await seedCampaign('c1', 3);
     const t = await peer({ backend: 'wasm' });
     await setRecord(t.id, 'wasm', CV_TRUSTED);
-    await setDrawKey(await findDrawKey([[`replicate:${t.id}:c1-0`, (u) => u >= 1 / CV_TRUSTED], [`replicate:${t.id}:c1-1`, (u) => u < 1 / CV_TRUSTED]]));
+    // The draw is keyed on the volunteer's lease count: its first lease stands alone, its second not.
+    await setDrawKey(await findDrawKey([[`replicate:${t.id}:0`, (u) => u >= 1 / CV_TRUSTED], [`replicate:${t.id}:1`, (u) => u < 1 / CV_TRUSTED]]));
     const res = await t.post('/api/leases', { capabilities: { backend: 'wasm' } });
     const body = await res.text();
     expect(body).not.toMatch(/single|replica/i);
     const l0 = (JSON.parse(body) as { lease: Lease }).lease;
     expect(l0.experimentId).toBe('c1-0');
     expect(await single(l0.leaseId)).toBe(1);
-    expect(await experimentState('c1-0')).toMatchObject({ replicasNeeded: 1 });
     // Nobody else is handed c1-0.
     const other = await peer({ backend: 'webgpu' });
     expect((await other.lease())!.experimentId).toBe('c1-1');
@@ -86,36 +103,37 @@ describe('adaptive replication', () => {
     const l1 = (await t.lease())!;
     expect(l1.experimentId).toBe('c1-1');
     expect(await single(l1.leaseId)).toBe(0);
-    expect(await experimentState('c1-1')).toMatchObject({ replicasNeeded: 2 });
   });
 
   it('replicates every result below CV 10, whatever the draw', async () => {
     await seedCampaign('c1', 1);
     const t = await peer({ backend: 'wasm' });
     await setRecord(t.id, 'wasm', CV_TRUSTED - 1);
-    await setDrawKey(await findDrawKey([[`replicate:${t.id}:c1-0`, (u) => u > 0.99]]));
+    await setDrawKey(await findDrawKey([[`replicate:${t.id}:0`, (u) => u > 0.99]]));
     const l = (await t.lease())!;
     expect(await single(l.leaseId)).toBe(0);
-    expect(await experimentState('c1-0')).toMatchObject({ replicasNeeded: 2 });
+    expect((await (await peer({ backend: 'webgpu' })).lease())!.experimentId).toBe('c1-0');
   });
 
   it('replicates a single lease’s result after all when its volunteer was caught meanwhile', async () => {
     await seedCampaign('c1', 1);
     const t = await peer({ backend: 'wasm' });
     await setRecord(t.id, 'wasm', CV_TRUSTED);
-    await setDrawKey(await findDrawKey([[`replicate:${t.id}:c1-0`, (u) => u > 0.5]]));
+    await setDrawKey(await findDrawKey([[`replicate:${t.id}:0`, (u) => u > 0.5]]));
     const l = (await t.lease())!;
     expect(await single(l.leaseId)).toBe(1);
     await setRecord(t.id, 'wasm', 0, -40); // an invalid result elsewhere reset it
     await t.submit(l, 3.1);
     expect(await experimentState('c1-0')).toMatchObject({ status: 'open', replicasNeeded: 2 });
+    expect(await single(l.leaseId)).toBe(0); // its slots are free again
+    expect((await (await peer({ backend: 'webgpu' })).lease())!.experimentId).toBe('c1-0');
   });
 
   it('re-decides when a single lease expires', async () => {
     await seedCampaign('c1', 1);
     const t = await peer({ backend: 'wasm' });
     await setRecord(t.id, 'wasm', CV_TRUSTED);
-    await setDrawKey(await findDrawKey([[`replicate:${t.id}:c1-0`, (u) => u > 0.5]]));
+    await setDrawKey(await findDrawKey([[`replicate:${t.id}:0`, (u) => u > 0.5]]));
     const l = (await t.lease())!;
     await env.DB.prepare('UPDATE leases SET deadline = 1 WHERE id = ?').bind(l.leaseId).run();
     const n = await peer({ backend: 'webgpu' });

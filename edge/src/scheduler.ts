@@ -5,17 +5,20 @@
 // - a volunteer never holds two replicas of one experiment, and two leases whose volunteers
 //   registered or leased from one address never replicate each other;
 // - float16 and float32 paths never share an experiment (their tolerances differ);
-// - replicas are steered to another backend class / browser: while volunteers of another kind are
-//   training, an experiment whose live leases are all of the claimant's kind waits STEER_WAIT_MS
-//   for another kind and fresh work goes first (a fleet of one kind pairs at once);
-// - unreliable volunteers replicate reliable ones' work first and the reverse, and the oldest
-//   waiting replica slot goes first, so colluders leasing back to back rarely meet;
+// - replicas are steered to another backend class / browser: while volunteers of another kind (of
+//   the same precision: only they could replicate) are training, an experiment whose live leases
+//   are all of the claimant's kind waits STEER_WAIT_MS for another kind and fresh work goes first
+//   (a fleet of one kind pairs at once);
+// - while a reliable volunteer is training, a newcomer's work waits RELIABLE_FIRST_MS for a
+//   reliable replica (newcomers take fresh work meanwhile), so two newcomers — two keys of one
+//   person on two addresses, or two users of one cheating client — rarely verify each other;
+//   reliable volunteers replicate newcomers' work first, and the oldest waiting slot goes first;
 // - reissued replicas (after a disagreement or an audit) go to reliable volunteers first: while a
 //   reliable volunteer is training, others get them for RELIABLE_FIRST_MS only when nothing else
 //   is left;
 // - the open-lease quota is cut after an invalid result;
 // - adaptive replication: a trusted volunteer's fresh experiment may stand alone (single), by a
-//   keyed draw the volunteer never sees;
+//   keyed draw the volunteer never sees, decided within the claim;
 // - clients that declare spotChecks get pending spot checks first.
 import { randomToken, sha256 } from '../../shared/crypto.ts';
 import { backendClass } from '../../shared/backend-class.ts';
@@ -58,12 +61,17 @@ const SAME_KIND = `(COALESCE(l.backend_class, l.backend) = ?9 AND (l.browser IS 
  * ?1 lease id, ?2 volunteer, ?3 token hash, ?4 now, ?5 backend, ?6 min lease ms, ?7 campaign,
  * ?8 tokens/s, ?9 backend class, ?10 browser, ?11 precision, ?12 lease IP hash,
  * ?13 registration IP hash, ?14 reliable (0/1), ?15 open-lease quota, ?16 another kind is training
- * now (0/1), ?17 a reliable volunteer other than the claimant is training now (0/1).
+ * now (0/1), ?17 a reliable volunteer other than the claimant is training now (0/1), ?18 the
+ * replication draw lets this lease stand alone if its experiment is fresh (0/1).
+ *
+ * A single lease fills all of its experiment's replica slots (it counts replicas_needed times), so
+ * the decision is part of the claim: nobody can slip a replica in between.
  */
 const CLAIM_SQL = `
 WITH cand AS (
-  SELECT e.id, e.campaign_id, e.idx, e.tokens, e.replicas_needed, e.reissued_at,
-    (SELECT count(*) FROM leases l WHERE l.experiment_id = e.id AND ${LIVE}) AS live,
+  SELECT e.id, e.campaign_id, e.idx, e.tokens, e.replicas_needed, e.reissued_at, e.audit, e.quorum,
+    (SELECT coalesce(sum(CASE WHEN l.single = 1 AND e.audit = 0 THEN e.replicas_needed ELSE 1 END), 0)
+      FROM leases l WHERE l.experiment_id = e.id AND ${LIVE}) AS live,
     (SELECT min(l.created_at) FROM leases l WHERE l.experiment_id = e.id AND ${LIVE}) AS first_live,
     EXISTS (SELECT 1 FROM leases l WHERE l.experiment_id = e.id AND ${LIVE} AND COALESCE(l.backend_class, l.backend) = ?9) AS same_class,
     EXISTS (SELECT 1 FROM leases l WHERE l.experiment_id = e.id AND ${LIVE} AND ${SAME_KIND}) AS same_kind,
@@ -77,44 +85,34 @@ WITH cand AS (
       WHERE l.experiment_id = e.id AND ${LIVE}
         AND (l.precision != ?11 OR l.ip_hash IN (?12, ?13) OR v.ip_hash IN (?12, ?13)))
 )
-INSERT INTO leases (id, experiment_id, volunteer_id, token_hash, backend, created_at, deadline, backend_class, precision, browser, ip_hash)
+INSERT INTO leases (id, experiment_id, volunteer_id, token_hash, backend, created_at, deadline, backend_class, precision, browser, ip_hash, single)
 SELECT ?1, c.id, ?2, ?3, ?5, ?4,
   -- deadline: three times the expected time on this device, within [minimum, 2 h]
   CAST(?4 + MIN(${MAX_LEASE_MS}, MAX(?6, 3000.0 * c.tokens / ?8)) AS INTEGER),
-  ?9, ?11, ?10, ?12
+  ?9, ?11, ?10, ?12,
+  CASE WHEN ?18 = 1 AND c.live = 0 AND c.audit = 0 AND c.quorum <= 2 THEN 1 ELSE 0 END
 FROM cand c
 WHERE c.live < c.replicas_needed
   AND (SELECT count(*) FROM leases l WHERE l.volunteer_id = ?2 AND l.status = 'open' AND l.deadline > ?4) < ?15
 ORDER BY
   CASE
     WHEN c.reissued_at IS NOT NULL AND ?14 = 1 THEN 0                -- reissued work, for a reliable volunteer
-    WHEN ?17 = 1 AND c.reissued_at > ?4 - ${RELIABLE_FIRST_MS} THEN 6 -- …which others get only when nothing else is left
+    WHEN ?17 = 1 AND c.reissued_at > ?4 - ${RELIABLE_FIRST_MS} THEN 7 -- …which others get only when nothing else is left
+    WHEN ?17 = 1 AND ?14 = 0 AND c.live > 0 AND NOT c.reliable_live  -- newcomers' work waits for a reliable replica,
+      AND c.first_live > ?4 - ${RELIABLE_FIRST_MS} THEN 6            -- newcomers do fresh work meanwhile
     WHEN c.live > 0 AND NOT c.same_class THEN 1                      -- a replica on another backend class
     WHEN c.live > 0 AND NOT c.same_kind THEN 2                       -- …or at least another browser
     WHEN c.live > 0 AND (?16 = 0 OR c.first_live <= ?4 - ${STEER_WAIT_MS}) THEN 3 -- nobody else to wait for, or waited enough
     WHEN c.live = 0 THEN 4                                           -- fresh work
     ELSE 5                                                           -- a replica on the same kind
   END,
-  -- Unreliable volunteers replicate reliable ones' work and the reverse, so that two newcomers
-  -- (say two keys of one person on two addresses) rarely verify each other once anyone is reliable.
+  -- Reliable volunteers replicate newcomers' work first, and newcomers reliable ones'.
   CASE WHEN c.live > 0 THEN c.reliable_live = ?14 ELSE 0 END,
   c.first_live, -- oldest waiting replica first: a colluder leasing right after its partner gets the
                 -- partner's experiment only when no older replica slot is open
   c.campaign_id, c.idx
 LIMIT 1
 RETURNING id, experiment_id AS experimentId, deadline`;
-
-/**
- * After a claim, the adaptive-replication decision for an experiment nobody else holds: single
- * (replicas_needed 1) when the draw says so, else back to its quorum (a single lease may have
- * expired). Guarded so that a replica claimed meanwhile keeps the experiment replicated.
- */
-const ALONE = `NOT EXISTS (SELECT 1 FROM leases l WHERE l.experiment_id = ?2 AND l.id != ?1 AND ${LIVE.replace('?4', '?3')})`;
-const MARK_SINGLE_SQL = `UPDATE leases SET single = 1 WHERE id = ?1 AND ${ALONE}
-  AND EXISTS (SELECT 1 FROM experiments e WHERE e.id = ?2 AND e.audit = 0 AND e.quorum <= 2 AND e.replicas_needed <= 2)`;
-const SET_NEEDED_SQL = `UPDATE experiments SET replicas_needed = CASE
-    WHEN EXISTS (SELECT 1 FROM leases WHERE id = ?1 AND single = 1) THEN 1 ELSE MAX(replicas_needed, quorum) END
-  WHERE id = ?2 AND status = 'open' AND ${ALONE}`;
 
 /** Open spot checks (or ones whose lease expired) this volunteer may take. ?1 volunteer, ?2 now … */
 const SPOT_CLAIM_SQL = `
@@ -136,6 +134,7 @@ interface Profile {
   registrationIp: string | null;
   cv: number | null;
   openLeases: number;
+  leaseCount: number;
   otherKindActive: 0 | 1;
   reliableActive: 0 | 1;
 }
@@ -168,12 +167,14 @@ export class D1Scheduler implements Scheduler {
            (SELECT value FROM trust_secrets WHERE name = 'ip_salt') AS ipSalt,
            (SELECT value FROM trust_secrets WHERE name = 'draw_key') AS drawKey,
            (SELECT count(*) FROM leases l WHERE l.volunteer_id = ?1 AND l.status = 'open' AND l.deadline > ?4) AS openLeases,
-           EXISTS (SELECT 1 FROM leases l WHERE l.status = 'open' AND l.deadline > ?4 AND NOT ${SAME_KIND.replaceAll('?9', '?2').replaceAll('?10', '?3')}) AS otherKindActive,
+           (SELECT count(*) FROM leases l WHERE l.volunteer_id = ?1) AS leaseCount,
+           EXISTS (SELECT 1 FROM leases l WHERE l.status = 'open' AND l.deadline > ?4 AND l.precision = ?5
+             AND NOT ${SAME_KIND.replaceAll('?9', '?2').replaceAll('?10', '?3')}) AS otherKindActive,
            EXISTS (SELECT 1 FROM leases l JOIN volunteers r ON r.id = l.volunteer_id
              WHERE l.status = 'open' AND l.deadline > ?4 AND l.volunteer_id != ?1 AND r.reputation >= ${RELIABLE_REPUTATION}) AS reliableActive
          FROM volunteers v WHERE v.id = ?1`,
       )
-      .bind(req.volunteerId, klass, caps.browser ?? null, req.now)
+      .bind(req.volunteerId, klass, caps.browser ?? null, req.now, precision)
       .first<Profile & TrustSecrets>();
     // At its quota a volunteer gets nothing: answered here, before the claim scans the queue.
     if (!profile) return null;
@@ -188,24 +189,23 @@ export class D1Scheduler implements Scheduler {
       if (spot) return { ...spot, leaseToken };
     }
 
+    // Adaptive replication, drawn before the claim from the volunteer's lease count: the draw key
+    // is secret, so the volunteer cannot tell which of its results will be replicated.
+    const cv = profile.cv ?? 0;
+    const single = cv >= CV_TRUSTED && !shouldReplicate(cv, await draw(profile.drawKey, `replicate:${req.volunteerId}:${profile.leaseCount}`));
     const leaseId = 'l_' + randomToken(12);
     const claimed = await db
       .prepare(CLAIM_SQL)
       .bind(leaseId, req.volunteerId, tokenHash, req.now, caps.backend, this.#minSeconds * 1000, req.campaignId ?? null,
         tokensPerSec(caps), klass, caps.browser ?? null, precision, leaseIp, profile.registrationIp,
-        profile.reputation >= RELIABLE_REPUTATION ? 1 : 0, quota, profile.otherKindActive, profile.reliableActive)
+        profile.reputation >= RELIABLE_REPUTATION ? 1 : 0, quota, profile.otherKindActive, profile.reliableActive, single ? 1 : 0)
       .first<{ id: string; experimentId: string; deadline: number }>();
     if (!claimed) return null;
 
-    const cv = profile.cv ?? 0;
-    const single = cv >= CV_TRUSTED && !shouldReplicate(cv, await draw(profile.drawKey, `replicate:${req.volunteerId}:${claimed.experimentId}`));
-    const [, , exp] = await db.batch([
-      ...(single ? [db.prepare(MARK_SINGLE_SQL).bind(leaseId, claimed.experimentId, req.now)] : [db.prepare('SELECT 1')]),
-      db.prepare(SET_NEEDED_SQL).bind(leaseId, claimed.experimentId, req.now),
-      db.prepare('SELECT campaign_id AS campaignId, spec_json AS specJson, spec_hash AS specHash FROM experiments WHERE id = ?')
-        .bind(claimed.experimentId),
-    ]);
-    const row = (exp!.results as ExperimentRow[])[0];
+    const row = await db
+      .prepare('SELECT campaign_id AS campaignId, spec_json AS specJson, spec_hash AS specHash FROM experiments WHERE id = ?')
+      .bind(claimed.experimentId)
+      .first<ExperimentRow>();
     if (!row) throw new Error(`experiment ${claimed.experimentId} vanished after its claim`);
     return {
       leaseId,

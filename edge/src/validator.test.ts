@@ -9,6 +9,9 @@ import { seedCampaign } from '../test/helpers.ts';
 import { chainOk, experimentState, findDrawKey, ledgerEntries, peer, setDrawKey, setRecord, standing, verdicts } from '../test/trust.ts';
 import { REPUTATION } from './trust/policy.ts';
 
+/** An offset well inside the tolerance: results this far apart agree. */
+const NEAR = TAU_BPB / 4;
+
 async function flops(experimentId: string): Promise<number> {
   return (await env.DB.prepare('SELECT flops FROM experiments WHERE id = ?').bind(experimentId).first<{ flops: number }>())!.flops;
 }
@@ -54,8 +57,8 @@ describe('quorum', () => {
     expect((await newcomer.lease('c1'))!.experimentId).not.toBe('c1-0');
     const lr = (await reliable.lease('c1'))!;
     expect(lr.experimentId).toBe('c1-0');
-    await reliable.submit(lr, 3.01);
-    expect(await experimentState('c1-0')).toMatchObject({ status: 'verified', valBpb: 3.005 });
+    await reliable.submit(lr, 3.0 + 2 * NEAR);
+    expect(await experimentState('c1-0')).toMatchObject({ status: 'verified', valBpb: expect.closeTo(3.0 + NEAR, 9) });
     expect(await verdicts('c1-0')).toMatchObject({
       [a.id]: { verdict: 'valid', basis: 'quorum' },
       [b.id]: { verdict: 'invalid', basis: 'outvoted', credit: 'none' },
@@ -78,7 +81,7 @@ describe('quorum', () => {
     const [la, lb] = [(await a.lease())!, (await b.lease())!];
     await a.submit(la, 3.0);
     await b.submit(lb, 2.5);
-    await c.submit((await c.lease())!, 3.02);
+    await c.submit((await c.lease())!, 3.0 + NEAR);
     expect(await standing(b.id, 'wasm')).toMatchObject({ cv: 0, reputation: 14 + REPUTATION.invalid });
     expect(await standing(a.id, 'webgpu')).toMatchObject({ cv: 1 });
   });
@@ -122,10 +125,10 @@ describe('quorum', () => {
     // As if b's lease had come from a's address (say both moved to one network meanwhile).
     await env.DB.prepare('UPDATE leases SET ip_hash = (SELECT ip_hash FROM leases WHERE id = ?) WHERE id = ?').bind(la.leaseId, lb.leaseId).run();
     await a.submit(la, 3.0);
-    await b.submit(lb, 3.01);
+    await b.submit(lb, 3.0 + NEAR);
     expect(await experimentState('c1-0')).toMatchObject({ status: 'open', replicasNeeded: 3 });
     const c = await peer({ backend: 'cpu' }, '198.51.100.3');
-    await c.submit((await c.lease())!, 3.02);
+    await c.submit((await c.lease())!, 3.0 + 2 * NEAR);
     expect(await experimentState('c1-0')).toMatchObject({ status: 'verified' });
   });
 
@@ -149,7 +152,7 @@ describe('quorum', () => {
     const l2 = (await h2.lease())!;
     expect(l2.experimentId).toBe('c1-1');
     await h1.submit(l1, 3.0);
-    await h2.submit(l2, 3.01);
+    await h2.submit(l2, 3.0 + NEAR);
     expect(await experimentState('c1-1')).toMatchObject({ status: 'verified' });
     expect(await standing(h1.id, 'webgl-f16')).toMatchObject({ cv: 1 });
   });
@@ -162,9 +165,9 @@ describe('credit', () => {
     const [a, b, c] = [await peer({ backend: 'webgpu' }), await peer({ backend: 'wasm' }), await peer({ backend: 'cpu' })];
     const [la, lb, lc] = [(await a.lease())!, (await b.lease())!, (await c.lease())!];
     await a.submit(la, 3.0);
-    await b.submit(lb, 3.01);
+    await b.submit(lb, 3.0 + NEAR);
     expect((await a.submit(la, 3.0)).status).toBe(200); // the same result again: the first outcome
-    await c.submit(lc, 3.02); // late, after the quorum: judged against it, credited once
+    await c.submit(lc, 3.0 + 2 * NEAR); // late, after the quorum: judged against it, credited once
     const credits = (await ledgerEntries()).filter((e) => e.kind === 'credit').map((e) => e.volunteerId);
     expect(credits.sort()).toEqual([a.id, b.id, c.id].sort());
     const f = await flops('c1-0');
@@ -177,7 +180,7 @@ describe('credit', () => {
     const fleet = await Promise.all(['webgpu', 'wasm', 'cpu', 'webgl', 'webgpu', 'wasm', 'cpu', 'webgl'].map((b) => peer({ backend: b as 'wasm' })));
     const leases: Lease[] = [];
     for (const v of fleet) leases.push((await v.lease())!);
-    await Promise.all(fleet.map((v, i) => v.submit(leases[i]!, 3.0 + (i % 2) * 0.01)));
+    await Promise.all(fleet.map((v, i) => v.submit(leases[i]!, 3.0 + (i % 2) * NEAR)));
     const { n } = (await env.DB.prepare("SELECT count(*) AS n FROM experiments WHERE status = 'verified'").first<{ n: number }>())!;
     expect(n).toBe(4);
     const entries = await ledgerEntries();
@@ -190,7 +193,7 @@ describe('credit', () => {
     await seedCampaign('c1', 3);
     const t = await peer({ backend: 'wasm' });
     await setRecord(t.id, 'wasm', 10, 40);
-    await setDrawKey(await findDrawKey([[`replicate:${t.id}:c1-0`, (u) => u >= 0.1], [`replicate:${t.id}:c1-1`, (u) => u < 0.1]]));
+    await setDrawKey(await findDrawKey([[`replicate:${t.id}:0`, (u) => u >= 0.1], [`replicate:${t.id}:1`, (u) => u < 0.1]]));
     // c1-0 stands alone: t's fabricated value is accepted and credited.
     await t.submit((await t.lease())!, 3.5);
     expect(await experimentState('c1-0')).toMatchObject({ status: 'verified', verification: 'trusted-single' });
@@ -207,16 +210,16 @@ describe('credit', () => {
     await h1.submit(l1, 3.3);
     const l2 = (await h2.lease())!;
     expect(l2.experimentId).toBe('c1-1'); // reissued, and h2 is reliable
-    await h2.submit(l2, 3.31);
+    await h2.submit(l2, 3.3 + NEAR);
     expect((await verdicts('c1-1'))[t.id]).toMatchObject({ verdict: 'invalid' });
     // Caught: c1-0 is reopened for audit, and reliable volunteers replicate it.
     expect(await experimentState('c1-0')).toMatchObject({ status: 'open', audit: 1 });
     for (const h of [h2, h3]) {
       const l = (await h.lease())!;
       expect(l.experimentId).toBe('c1-0');
-      await h.submit(l, 3.3 + (h === h3 ? 0.01 : 0));
+      await h.submit(l, 3.3 + (h === h3 ? NEAR : 0));
     }
-    expect(await experimentState('c1-0')).toMatchObject({ status: 'verified', verification: 'quorum', valBpb: expect.closeTo(3.305, 9) });
+    expect(await experimentState('c1-0')).toMatchObject({ status: 'verified', verification: 'quorum', valBpb: expect.closeTo(3.3 + NEAR / 2, 9) });
     expect((await verdicts('c1-0'))[t.id]).toEqual({ verdict: 'invalid', basis: 'overturned', credit: 'revoked' });
     expect((await standing(t.id))!.creditTotal).toBe(0);
     const revocations = (await ledgerEntries()).filter((e) => e.kind === 'revoke');

@@ -30,6 +30,7 @@ interface ExperimentRow {
 
 interface ResultRow {
   id: string;
+  leaseId: string;
   volunteerId: string;
   verdict: Verdict;
   basis: Basis | null;
@@ -46,7 +47,7 @@ interface ResultRow {
 }
 
 const RESULTS_SQL = `
-SELECT r.id, r.volunteer_id AS volunteerId, r.verdict, r.basis, r.credit_state AS creditState, r.credited_at AS creditedAt,
+SELECT r.id, r.lease_id AS leaseId, r.volunteer_id AS volunteerId, r.verdict, r.basis, r.credit_state AS creditState, r.credited_at AS creditedAt,
   r.metrics_json AS metricsJson, COALESCE(l.backend_class, l.backend) AS backendClass, l.precision,
   l.ip_hash AS leaseIp, v.ip_hash AS registrationIp, l.single, v.reputation,
   (SELECT c.consecutive_valid FROM volunteer_classes c
@@ -89,7 +90,7 @@ async function plan(db: D1Database, experimentId: string, now: number): Promise<
   };
   const j = judge(before, results);
   const after = j.experiment;
-  const changed = j.transitions.length > 0 || after.status !== before.status || after.replicasNeeded !== before.replicasNeeded;
+  const changed = j.transitions.length > 0 || j.release.length > 0 || after.status !== before.status || after.replicasNeeded !== before.replicasNeeded;
   if (!changed) return null;
 
   const statements: D1PreparedStatement[] = [];
@@ -105,6 +106,7 @@ async function plan(db: D1Database, experimentId: string, now: number): Promise<
     ).bind(exp.trustVersion, after.status, after.valBpb, verifiedNow ? now : exp.verifiedAt, after.verification,
       after.replicasNeeded, j.reissue ? now : exp.reissuedAt, experimentId),
   );
+  for (const i of j.release) statements.push(db.prepare('UPDATE leases SET single = 0 WHERE id = ?').bind(rows[i]!.leaseId));
   if (j.disputed) {
     entries.push({ key: `dispute:${experimentId}`, kind: 'dispute', experimentId, resultId: null, volunteerId: null });
   }

@@ -147,9 +147,11 @@ def sample_batch(data, B, T, rng):
 
 
 @torch.no_grad()
-def evaluate(model, spec, manifest, val):
+def evaluate(model, spec, manifest, val, starts=None):
+    """val_bpb and val loss (nats) over the spec's pinned windows, or over `starts`."""
     T = spec["model"]["blockSize"]
-    starts = manifest["evalWindows"]["starts"][: spec["evalWindows"]]
+    if starts is None:
+        starts = manifest["evalWindows"]["starts"][: spec["evalWindows"]]
     token_bytes = torch.tensor(manifest["tokenBytes"])
     nats, nbytes, tokens = 0.0, 0, 0
     for i in range(0, len(starts), 16):
@@ -169,6 +171,7 @@ def main():
     ap.add_argument("--spec", required=True, help="ExperimentSpec JSON, or @file")
     ap.add_argument("--warmup", type=int, default=5, help="steps left out of the median")
     ap.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads")
+    ap.add_argument("--eval-all", action="store_true", help="also val_bpb over the whole val split")
     args = ap.parse_args()
     spec = json.loads(open(args.spec[1:]).read() if args.spec.startswith("@") else args.spec)
     manifest = json.load(open(os.path.join(args.data, "manifest.json")))
@@ -210,6 +213,10 @@ def main():
         if (step + 1) % every == 0 or step == 0:
             print(f"pytorch step {step + 1}/{tc['steps']} loss {losses[-1]:.4f} {step_ms[-1]:.0f} ms", file=sys.stderr)
     val_bpb, val_loss = evaluate(model, spec, manifest, val)
+    extra = {}
+    if args.eval_all:  # every non-overlapping window: ~7× the tokens of 256 pinned windows of 64
+        starts = list(range(0, len(val) - T - 1, T))
+        extra["valBpbAll"], extra["valLossAll"] = evaluate(model, spec, manifest, val, starts)
     timed = step_ms[args.warmup :] or step_ms
     ms = statistics.median(timed)
     every = tc["curveEvery"]
@@ -226,6 +233,7 @@ def main():
                 "valLoss": val_loss,
                 "losses": losses,
                 "curve": curve,
+                **extra,
             }
         )
     )

@@ -24,10 +24,19 @@ function parseOrigins(json: string): string[] {
 
 export async function findPartner(db: D1Database, id: string): Promise<Partner | null> {
   const row = await db
-    .prepare('SELECT id, name, origins_json AS originsJson, created_at AS createdAt FROM partners WHERE id = ?')
+    .prepare(
+      'SELECT id, name, origins_json AS originsJson, created_at AS createdAt FROM partners WHERE id = ?',
+    )
     .bind(id)
     .first<{ id: string; name: string; originsJson: string; createdAt: number }>();
-  return row && { id: row.id, name: row.name, origins: parseOrigins(row.originsJson), createdAt: row.createdAt };
+  return (
+    row && {
+      id: row.id,
+      name: row.name,
+      origins: parseOrigins(row.originsJson),
+      createdAt: row.createdAt,
+    }
+  );
 }
 
 export async function partnerExists(db: D1Database, id: string): Promise<boolean> {
@@ -35,7 +44,11 @@ export async function partnerExists(db: D1Database, id: string): Promise<boolean
 }
 
 /** Attributes a lease to the partner whose widget asked for it (after the scheduler's claim). */
-export async function attributeLease(db: D1Database, leaseId: string, partnerId: string): Promise<void> {
+export async function attributeLease(
+  db: D1Database,
+  leaseId: string,
+  partnerId: string,
+): Promise<void> {
   await db.prepare('UPDATE leases SET partner_id = ? WHERE id = ?').bind(partnerId, leaseId).run();
 }
 
@@ -59,7 +72,9 @@ export async function partnerStats(db: D1Database, id: string): Promise<PartnerS
 /** Every registered partner, most verified results first, then most tokens. */
 export async function partnerLeaderboard(db: D1Database, limit = 1000): Promise<PartnerStats[]> {
   const { results } = await db
-    .prepare(`${STATS_SQL} GROUP BY p.id ORDER BY verifiedResults DESC, tokensTrained DESC, p.created_at, p.id LIMIT ?`)
+    .prepare(
+      `${STATS_SQL} GROUP BY p.id ORDER BY verifiedResults DESC, tokensTrained DESC, p.created_at, p.id LIMIT ?`,
+    )
     .bind(limit)
     .all<PartnerStats>();
   return results;

@@ -1,71 +1,65 @@
 // Standings: volunteers by credit (the FLOPs of the experiments their results helped verify,
 // DESIGN.md) and campaigns by progress, across the whole edge or within one campaign.
+// Across the edge, credit, recent-average credit and reputation are the trust ledger's own
+// (volunteers.credit_total / credit_decayed / reputation, 0004_trust.sql, edge/src/trust/credit.ts).
+// The ledger keeps no per-campaign totals, so within a campaign they are summed from its agreeing
+// results, leaving out credit the ledger revoked.
 import type { CampaignStanding, VolunteerStanding } from '../../../shared/protocol.ts';
+import { RAC_HALF_LIFE_DAYS, recentAverageCredit } from '../trust/credit.ts';
 
+export { RAC_HALF_LIFE_DAYS };
 export const STANDINGS_LIMIT = 1_000;
-
-/** BOINC's recent average credit: credit per day, each grant decaying with a one-week half-life. */
-export const RAC_HALF_LIFE_DAYS = 7;
 const DAY_MS = 86_400_000;
 const HOUR_MS = 3_600_000;
 
-// The agreeing (valid) and outvoted (invalid) results per volunteer; pending ones count for nothing
-// yet. Credit is the FLOPs of each agreeing result's experiment (DESIGN.md), minus what the trust
-// ledger revoked when the schema has results.credit_state (0004_trust.sql). results_by_verdict
-// serves the scan.
-const VOLUNTEERS_SQL = (campaign: boolean, revocable: boolean) => `
-SELECT r.volunteer_id AS volunteerId, v.display_name AS displayName,
-  sum(CASE WHEN r.verdict = 'valid' ${revocable ? "AND r.credit_state != 'revoked'" : ''} THEN e.flops ELSE 0 END) AS credit,
+// Everyone with credit or a decided result; the counts come from results_trust_by_volunteer.
+const GLOBAL_SQL = `
+SELECT v.id AS volunteerId, v.display_name AS displayName, v.credit_total AS credit, v.credit_decayed AS creditDecayed,
+  v.reputation,
+  (SELECT count(*) FROM results r WHERE r.volunteer_id = v.id AND r.verdict = 'valid') AS verifiedExperiments,
+  (SELECT count(*) FROM results r WHERE r.volunteer_id = v.id AND r.verdict = 'invalid') AS rejectedResults
+FROM volunteers v
+WHERE v.credit_total > 0 OR EXISTS (SELECT 1 FROM results r WHERE r.volunteer_id = v.id AND r.verdict IN ('valid', 'invalid'))
+ORDER BY v.credit_total DESC, verifiedExperiments DESC, v.id LIMIT ${STANDINGS_LIMIT}`;
+
+// Within one campaign: agreeing (valid) and outvoted (invalid) results; pending ones count for
+// nothing yet.
+const CAMPAIGN_SQL = `
+SELECT r.volunteer_id AS volunteerId, v.display_name AS displayName, v.reputation,
+  sum(CASE WHEN r.verdict = 'valid' AND r.credit_state != 'revoked' THEN e.flops ELSE 0 END) AS credit,
   sum(r.verdict = 'valid') AS verifiedExperiments,
   sum(r.verdict = 'invalid') AS rejectedResults
-FROM results r JOIN experiments e ON e.id = r.experiment_id JOIN volunteers v ON v.id = r.volunteer_id
-WHERE r.verdict IN ('valid', 'invalid') ${campaign ? 'AND e.campaign_id = ?1' : ''}
+FROM experiments e JOIN results r ON r.experiment_id = e.id JOIN volunteers v ON v.id = r.volunteer_id
+WHERE e.campaign_id = ?1 AND r.verdict IN ('valid', 'invalid')
 GROUP BY r.volunteer_id ORDER BY credit DESC, verifiedExperiments DESC, r.volunteer_id LIMIT ${STANDINGS_LIMIT}`;
 
-// Credit granted per volunteer and hour over the last eight half-lives (older grants weigh < 0.4 %).
-const RECENT_SQL = (campaign: boolean, revocable: boolean) => `
+// The campaign's grants per volunteer and hour over the last eight half-lives (older weigh < 0.4 %).
+const CAMPAIGN_RECENT_SQL = `
 SELECT r.volunteer_id AS volunteerId, e.verified_at / ${HOUR_MS} AS hour, sum(e.flops) AS flops
-FROM results r JOIN experiments e ON e.id = r.experiment_id
-WHERE r.verdict = 'valid' ${revocable ? "AND r.credit_state != 'revoked'" : ''} AND e.verified_at > ?1 ${campaign ? 'AND e.campaign_id = ?2' : ''}
+FROM experiments e JOIN results r ON r.experiment_id = e.id
+WHERE e.campaign_id = ?1 AND e.verified_at > ?2 AND r.verdict = 'valid' AND r.credit_state != 'revoked'
 GROUP BY r.volunteer_id, hour`;
 
-/** A table's column names, so these standings read the trust columns only where they exist. */
-async function columns(db: D1Database, table: 'volunteers' | 'results'): Promise<string[]> {
-  const [names] = await db.prepare(`SELECT * FROM ${table} LIMIT 0`).raw<string[]>({ columnNames: true });
-  return names ?? [];
-}
-
-/** Reputation from the trust tables (volunteers.reputation, −100…100), when the schema has it. */
-async function reputations(db: D1Database, ids: string[]): Promise<Map<string, number> | null> {
-  if (!ids.length || !(await columns(db, 'volunteers')).includes('reputation')) return null;
-  const { results } = await db
-    .prepare(`SELECT id, reputation FROM volunteers WHERE id IN (SELECT value FROM json_each(?))`)
-    .bind(JSON.stringify(ids))
-    .all<{ id: string; reputation: number }>();
-  return new Map(results.map((r) => [r.id, r.reputation]));
-}
+type Totals = Omit<VolunteerStanding, 'recentAverageCredit'>;
 
 export async function volunteerStandings(db: D1Database, now: number, campaignId?: string): Promise<VolunteerStanding[]> {
-  const scoped = campaignId !== undefined;
-  const revocable = (await columns(db, 'results')).includes('credit_state');
+  if (campaignId === undefined) {
+    const { results } = await db.prepare(GLOBAL_SQL).all<Totals & { creditDecayed: number }>();
+    return results.map(({ creditDecayed, ...v }) => ({ ...v, credit: Math.max(0, v.credit), recentAverageCredit: recentAverageCredit(creditDecayed, now) }));
+  }
   const since = now - 8 * RAC_HALF_LIFE_DAYS * DAY_MS;
   const [totals, recent] = await db.batch<Record<string, unknown>>([
-    scoped ? db.prepare(VOLUNTEERS_SQL(true, revocable)).bind(campaignId) : db.prepare(VOLUNTEERS_SQL(false, revocable)),
-    scoped ? db.prepare(RECENT_SQL(true, revocable)).bind(since, campaignId) : db.prepare(RECENT_SQL(false, revocable)).bind(since),
+    db.prepare(CAMPAIGN_SQL).bind(campaignId),
+    db.prepare(CAMPAIGN_RECENT_SQL).bind(campaignId, since),
   ]);
-  const rows = totals!.results as unknown as Omit<VolunteerStanding, 'recentAverageCredit' | 'reputation'>[];
-  const rep = await reputations(db, rows.map((r) => r.volunteerId));
+  // The same average as the ledger's (credit.ts), summed from this campaign's grants.
   const rate = Math.LN2 / RAC_HALF_LIFE_DAYS; // per day
   const rac = new Map<string, number>();
   for (const r of recent!.results as unknown as { volunteerId: string; hour: number; flops: number }[]) {
-    const ageDays = (now - (r.hour + 0.5) * HOUR_MS) / DAY_MS;
-    rac.set(r.volunteerId, (rac.get(r.volunteerId) ?? 0) + r.flops * rate * Math.exp(-rate * Math.max(0, ageDays)));
+    const ageDays = Math.max(0, (now - (r.hour + 0.5) * HOUR_MS) / DAY_MS);
+    rac.set(r.volunteerId, (rac.get(r.volunteerId) ?? 0) + r.flops * rate * 2 ** (-ageDays / RAC_HALF_LIFE_DAYS));
   }
-  return rows.map((v) => ({
-    ...v,
-    recentAverageCredit: rac.get(v.volunteerId) ?? 0,
-    reputation: rep?.get(v.volunteerId) ?? null,
-  }));
+  return (totals!.results as unknown as Totals[]).map((v) => ({ ...v, recentAverageCredit: rac.get(v.volunteerId) ?? 0 }));
 }
 
 const CAMPAIGNS_SQL = `

@@ -4,7 +4,9 @@ import { api } from '../../test/helpers.ts';
 import { withFrameAncestors } from './embed.ts';
 
 async function addPartner(id: string, origins: string[]): Promise<void> {
-  await env.DB.prepare('INSERT INTO partners (id, name, origins_json, created_at) VALUES (?, ?, ?, ?)')
+  await env.DB.prepare(
+    'INSERT INTO partners (id, name, origins_json, created_at) VALUES (?, ?, ?, ?)',
+  )
     .bind(id, `Partner ${id}`, JSON.stringify(origins), Date.now())
     .run();
 }
@@ -15,7 +17,10 @@ async function appShellBuilt(): Promise<boolean> {
 }
 
 function directive(csp: string | null, name: string): string | undefined {
-  return csp?.split(';').map((d) => d.trim()).find((d) => d.startsWith(`${name} `));
+  return csp
+    ?.split(';')
+    .map((d) => d.trim())
+    .find((d) => d.startsWith(`${name} `));
 }
 
 describe('GET /embed', () => {
@@ -27,7 +32,9 @@ describe('GET /embed', () => {
     expect(res.headers.get('content-type')).toMatch(/^text\/html/);
     expect(await res.text()).toContain('<div id="app">');
     const csp = res.headers.get('content-security-policy');
-    expect(directive(csp, 'frame-ancestors')).toBe('frame-ancestors https://news.example http://localhost:5173');
+    expect(directive(csp, 'frame-ancestors')).toBe(
+      'frame-ancestors https://news.example http://localhost:5173',
+    );
     expect(csp?.match(/frame-ancestors/g)).toHaveLength(1);
     expect(res.headers.get('x-frame-options')).toBeNull();
     expect(res.headers.get('cross-origin-resource-policy')).toBe('cross-origin');
@@ -38,8 +45,12 @@ describe('GET /embed', () => {
     const page = await env.ASSETS.fetch('http://localhost/');
     const pageCsp = page.headers.get('content-security-policy');
     expect(directive(pageCsp, 'frame-ancestors')).toBe("frame-ancestors 'none'");
-    expect(csp).toBe(withFrameAncestors(pageCsp!, ['https://news.example', 'http://localhost:5173']));
-    expect(res.headers.get('cross-origin-opener-policy')).toBe(page.headers.get('cross-origin-opener-policy'));
+    expect(csp).toBe(
+      withFrameAncestors(pageCsp!, ['https://news.example', 'http://localhost:5173']),
+    );
+    expect(res.headers.get('cross-origin-opener-policy')).toBe(
+      page.headers.get('cross-origin-opener-policy'),
+    );
   });
 
   it('answers an unknown or malformed partner with a 404 page nobody may frame', async () => {
@@ -47,18 +58,30 @@ describe('GET /embed', () => {
       const res = await api(`/embed${query}`);
       expect(res.status, query).toBe(404);
       expect(res.headers.get('content-type')).toMatch(/^text\/html/);
-      expect(directive(res.headers.get('content-security-policy'), 'frame-ancestors')).toBe("frame-ancestors 'none'");
+      expect(directive(res.headers.get('content-security-policy'), 'frame-ancestors')).toBe(
+        "frame-ancestors 'none'",
+      );
       expect(await res.text()).toContain('no registered partner');
     }
   });
 
   it('never lets a stored origin that is not a serialized origin into the header', async (ctx) => {
     if (!(await appShellBuilt())) ctx.skip('dist/ is not built (npm run build)');
-    await addPartner('tampered', ['https://ok.example', "https://evil.example; script-src 'unsafe-inline'", '*']);
+    await addPartner('tampered', [
+      'https://ok.example',
+      "https://evil.example; script-src 'unsafe-inline'",
+      '*',
+    ]);
     const res = await api('/embed?partner=tampered');
-    expect(directive(res.headers.get('content-security-policy'), 'frame-ancestors')).toBe('frame-ancestors https://ok.example');
-    const pageCsp = (await env.ASSETS.fetch('http://localhost/')).headers.get('content-security-policy')!;
-    expect(res.headers.get('content-security-policy')).toBe(withFrameAncestors(pageCsp, ['https://ok.example']));
+    expect(directive(res.headers.get('content-security-policy'), 'frame-ancestors')).toBe(
+      'frame-ancestors https://ok.example',
+    );
+    const pageCsp = (await env.ASSETS.fetch('http://localhost/')).headers.get(
+      'content-security-policy',
+    )!;
+    expect(res.headers.get('content-security-policy')).toBe(
+      withFrameAncestors(pageCsp, ['https://ok.example']),
+    );
   });
 
   it('leaves the API untouched behind it', async () => {
@@ -85,9 +108,16 @@ describe('/widget.js (a static asset, headers from public/_headers)', () => {
 
 describe('withFrameAncestors', () => {
   it('replaces the directive, or adds it, and falls back to none', () => {
-    expect(withFrameAncestors("default-src 'self'; frame-ancestors 'none'; base-uri 'none'", ['https://a.example']))
-      .toBe("default-src 'self'; base-uri 'none'; frame-ancestors https://a.example");
-    expect(withFrameAncestors("default-src 'self'", ['https://a.example'])).toBe("default-src 'self'; frame-ancestors https://a.example");
-    expect(withFrameAncestors("default-src 'self'; frame-ancestors *", [])).toBe("default-src 'self'; frame-ancestors 'none'");
+    expect(
+      withFrameAncestors("default-src 'self'; frame-ancestors 'none'; base-uri 'none'", [
+        'https://a.example',
+      ]),
+    ).toBe("default-src 'self'; base-uri 'none'; frame-ancestors https://a.example");
+    expect(withFrameAncestors("default-src 'self'", ['https://a.example'])).toBe(
+      "default-src 'self'; frame-ancestors https://a.example",
+    );
+    expect(withFrameAncestors("default-src 'self'; frame-ancestors *", [])).toBe(
+      "default-src 'self'; frame-ancestors 'none'",
+    );
   });
 });

@@ -23,12 +23,20 @@ const NOT_FOUND_PAGE = `<!doctype html><html lang="en"><head><meta charset="utf-
 
 export const embed = new Hono<AppEnv>().get('/embed', async (c) => {
   // The same per-address limit as the API: each view reads D1 and the asset store.
-  const { success } = await c.env.IP_LIMITER.limit({ key: c.req.header('cf-connecting-ip') ?? 'local' });
-  if (!success) return c.text('Too many requests from this address; retry in a few seconds.', 429, { 'Retry-After': '10' });
+  const { success } = await c.env.IP_LIMITER.limit({
+    key: c.req.header('cf-connecting-ip') ?? 'local',
+  });
+  if (!success) {
+    const message = 'Too many requests from this address; retry in a few seconds.';
+    return c.text(message, 429, { 'Retry-After': '10' });
+  }
   const id = c.req.query('partner') ?? '';
   const partner = PartnerId.safeParse(id).success ? await findPartner(c.env.DB, id) : null;
   if (!partner) {
-    c.header('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'");
+    c.header(
+      'Content-Security-Policy',
+      "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+    );
     c.header('X-Content-Type-Options', 'nosniff');
     c.header('Cache-Control', 'no-store');
     return c.html(NOT_FOUND_PAGE, 404);
@@ -38,7 +46,13 @@ export const embed = new Hono<AppEnv>().get('/embed', async (c) => {
   const page = await c.env.ASSETS.fetch(new URL('/', c.req.url));
   if (!page.ok) throw new Error(`the app shell is not served (${page.status})`);
   const headers = new Headers(page.headers);
-  headers.set('Content-Security-Policy', withFrameAncestors(headers.get('Content-Security-Policy') ?? "default-src 'self'", partner.origins));
+  headers.set(
+    'Content-Security-Policy',
+    withFrameAncestors(
+      headers.get('Content-Security-Policy') ?? "default-src 'self'",
+      partner.origins,
+    ),
+  );
   // A framed document ignores its own COOP, so `same-origin` stays (it isolates direct visits).
   // COEP require-corp stays for WASM threads when the partner page is itself isolated; CORP must
   // then let the partner's page embed this response.

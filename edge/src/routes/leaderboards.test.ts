@@ -32,7 +32,9 @@ describe('GET /api/leaderboards', () => {
     ]);
     // Credit granted just now: RAC = credit × ln 2 / half-life (per day).
     expect(volunteers[0]!.recentAverageCredit).toBeCloseTo((2 * flops * Math.LN2) / RAC_HALF_LIFE_DAYS, -6);
-    expect(volunteers.some((v) => v.displayName?.startsWith('d'))).toBe(false); // disputed: nothing decided
+    // The disputed experiment's volunteers earned nothing.
+    expect(volunteers.filter((v) => v.displayName?.startsWith('d')).every((v) => v.credit === 0)).toBe(true);
+    expect(volunteers[0]!.reputation).toBeGreaterThan(0); // the trust ledger's, raised by agreeing results
 
     const byId = Object.fromEntries(campaigns.map((c) => [c.id, c]));
     expect(byId.c1).toMatchObject({ experiments: 3, verified: 2, disputed: 1, volunteers: 3, credit: 2 * flops });
@@ -43,28 +45,35 @@ describe('GET /api/leaderboards', () => {
     expect(campaigns[0]!.id).toBe('c2'); // verified most recently
   });
 
-  it('decays recent average credit with a one-week half-life', async () => {
+  it('decays a campaign’s recent average credit with a one-week half-life', async () => {
     await seedCampaign('c1', 1);
     const [a, b] = [await newVolunteer('a'), await newVolunteer('b')];
     await verifyNext(a, b, 3.0);
-    const week = RAC_HALF_LIFE_DAYS * 86_400_000;
-    const fresh = (await standings()).volunteers[0]!.recentAverageCredit;
-    await env.DB.prepare('UPDATE experiments SET verified_at = verified_at - ?').bind(week).run();
-    const old = (await standings()).volunteers[0]!;
-    expect(old.recentAverageCredit / fresh).toBeCloseTo(0.5, 2);
-    expect(old.credit).toBe(trainingFlops(tinySpec())); // total credit never decays
+    const inCampaign = async () => ((await (await api('/api/campaigns/c1/volunteers')).json()) as { volunteers: VolunteerStanding[] }).volunteers;
+    const fresh = (await inCampaign())[0]!;
+    const flops = trainingFlops(tinySpec());
+    expect(fresh.recentAverageCredit).toBeCloseTo((flops * Math.LN2) / RAC_HALF_LIFE_DAYS, -5);
+    // Across the edge the ledger's own average agrees.
+    expect((await standings()).volunteers[0]!.recentAverageCredit).toBeCloseTo(fresh.recentAverageCredit, -5);
+    await env.DB.prepare('UPDATE experiments SET verified_at = verified_at - ?').bind(RAC_HALF_LIFE_DAYS * 86_400_000).run();
+    const old = (await inCampaign())[0]!;
+    expect(old.recentAverageCredit / fresh.recentAverageCredit).toBeCloseTo(0.5, 2);
+    expect(old.credit).toBe(flops); // total credit never decays
   });
 
-  it('shows the trust tables’ reputation and leaves out revoked credit', async () => {
+  it('shows the ledger’s reputation, and leaves revoked credit out of a campaign’s standings', async () => {
     await seedCampaign('c1', 2);
     const [a, b] = [await newVolunteer('a'), await newVolunteer('b')];
     const first = await verifyNext(a, b, 3.0);
     await verifyNext(a, b, 3.1);
     await env.DB.prepare('UPDATE volunteers SET reputation = 42 WHERE id = ?').bind(a.id).run();
     await env.DB.prepare("UPDATE results SET credit_state = 'revoked' WHERE volunteer_id = ? AND experiment_id = ?").bind(b.id, first).run();
-    const by = Object.fromEntries((await standings()).volunteers.map((v) => [v.displayName, v]));
-    expect(by.a).toMatchObject({ reputation: 42, credit: 2 * trainingFlops(tinySpec()) });
-    expect(by.b).toMatchObject({ reputation: 0, credit: trainingFlops(tinySpec()), verifiedExperiments: 2 });
+    const global = Object.fromEntries((await standings()).volunteers.map((v) => [v.displayName, v]));
+    expect(global.a!.reputation).toBe(42);
+    const res = await api('/api/campaigns/c1/volunteers');
+    const local = Object.fromEntries(((await res.json()) as { volunteers: VolunteerStanding[] }).volunteers.map((v) => [v.displayName, v]));
+    expect(local.a).toMatchObject({ reputation: 42, credit: 2 * trainingFlops(tinySpec()), verifiedExperiments: 2 });
+    expect(local.b).toMatchObject({ credit: trainingFlops(tinySpec()), verifiedExperiments: 2 });
   });
 
   it('is empty on a fresh edge', async () => {

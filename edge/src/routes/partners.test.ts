@@ -2,20 +2,38 @@ import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import type { Lease, PartnerStats } from '../../../shared/protocol.ts';
 import { tokenBudget } from '../../../shared/spec.ts';
-import { api, newVolunteer, readRefusal, seedCampaign, snapshot, type TestVolunteer } from '../../test/helpers.ts';
+import {
+  api,
+  newVolunteer,
+  readRefusal,
+  seedCampaign,
+  snapshot,
+  type TestVolunteer,
+} from '../../test/helpers.ts';
 
-async function addPartner(id: string, name: string, origins: string[] = ['https://news.example']): Promise<void> {
-  await env.DB.prepare('INSERT INTO partners (id, name, origins_json, created_at) VALUES (?, ?, ?, ?)')
+async function addPartner(
+  id: string,
+  name: string,
+  origins: string[] = ['https://news.example'],
+): Promise<void> {
+  await env.DB.prepare(
+    'INSERT INTO partners (id, name, origins_json, created_at) VALUES (?, ?, ?, ?)',
+  )
     .bind(id, name, JSON.stringify(origins), Date.now())
     .run();
 }
 
 async function leaseThrough(v: TestVolunteer, partnerId: string | undefined): Promise<Response> {
-  return v.post('/api/leases', { partnerId, capabilities: { backend: 'wasm', tokensPerSec: 5000 } });
+  return v.post('/api/leases', {
+    partnerId,
+    capabilities: { backend: 'wasm', tokensPerSec: 5000 },
+  });
 }
 
 async function partnerOf(leaseId: string): Promise<string | null> {
-  const row = await env.DB.prepare('SELECT partner_id AS partnerId FROM leases WHERE id = ?').bind(leaseId).first<{ partnerId: string | null }>();
+  const row = await env.DB.prepare('SELECT partner_id AS partnerId FROM leases WHERE id = ?')
+    .bind(leaseId)
+    .first<{ partnerId: string | null }>();
   return row!.partnerId;
 }
 
@@ -67,7 +85,12 @@ describe('GET /api/partners and /api/partners/:id', () => {
     const lb = ((await (await leaseThrough(b, 'news-site')).json()) as { lease: Lease }).lease;
     const lc = ((await (await leaseThrough(c, 'blog')).json()) as { lease: Lease }).lease;
     expect([la.experimentId, lb.experimentId, lc.experimentId]).toEqual(['c1-0', 'c1-0', 'c1-1']);
-    for (const [v, l] of [[a, la], [b, lb], [c, lc]] as const) expect((await v.result(l)).status).toBe(201);
+    for (const [v, l] of [
+      [a, la],
+      [b, lb],
+      [c, lc],
+    ] as const)
+      expect((await v.result(l)).status).toBe(201);
 
     const news = await stats('news-site');
     expect(news).toEqual({
@@ -79,15 +102,25 @@ describe('GET /api/partners and /api/partners/:id', () => {
       tokensTrained: 2 * tokenBudget(la.spec),
       volunteers: 2,
     });
-    expect(await stats('blog')).toMatchObject({ experiments: 1, verifiedResults: 0, tokensTrained: 0, volunteers: 0 });
-    expect(await stats('quiet')).toMatchObject({ experiments: 0, verifiedResults: 0, tokensTrained: 0, volunteers: 0 });
+    expect(await stats('blog')).toMatchObject({
+      experiments: 1,
+      verifiedResults: 0,
+      tokensTrained: 0,
+      volunteers: 0,
+    });
+    expect(await stats('quiet')).toMatchObject({
+      experiments: 0,
+      verifiedResults: 0,
+      tokensTrained: 0,
+      volunteers: 0,
+    });
 
     const board = (await (await api('/api/partners')).json()) as { partners: PartnerStats[] };
     expect(board.partners.map((p) => p.id)).toEqual(['news-site', 'blog', 'quiet']);
     expect(board.partners[0]).toEqual(news);
   });
 
-  it('does not publish a partner\'s origins', async () => {
+  it("does not publish a partner's origins", async () => {
     await addPartner('news-site', 'News Site', ['https://news.example']);
     expect(JSON.stringify(await stats('news-site'))).not.toContain('news.example');
   });

@@ -5,6 +5,7 @@ import { sha256, signCanonical } from '../../../shared/crypto.ts';
 import type { Lease, VolunteerTrust } from '../../../shared/protocol.ts';
 import { api, seedCampaign } from '../../test/helpers.ts';
 import { experimentState, findDrawKey, peer, setDrawKey, setRecord, type Peer } from '../../test/trust.ts';
+import { TAU_BPB } from '../../../shared/verify.ts';
 import { RAC_HALF_LIFE_DAYS } from '../trust/credit.ts';
 
 describe('GET /api/volunteers/:id', () => {
@@ -13,7 +14,7 @@ describe('GET /api/volunteers/:id', () => {
     const [a, b] = [await peer({ backend: 'webgpu' }), await peer({ backend: 'wasm' })];
     const [la, lb] = [(await a.lease())!, (await b.lease())!];
     await a.submit(la, 3.0);
-    await b.submit(lb, 3.01);
+    await b.submit(lb, 3.0 + TAU_BPB / 4);
     const { flops } = (await env.DB.prepare('SELECT flops FROM experiments').first<{ flops: number }>())!;
     const res = await api(`/api/volunteers/${a.id}`);
     expect(res.status).toBe(200);
@@ -43,7 +44,7 @@ async function spotChecked(): Promise<void> {
   await seedCampaign('c1', 2);
   const t = await peer({ backend: 'wasm' }, '192.0.2.1');
   await setRecord(t.id, 'wasm', 10);
-  await setDrawKey(await findDrawKey([[`replicate:${t.id}:c1-0`, (u) => u > 0.5]]));
+  await setDrawKey(await findDrawKey([[`replicate:${t.id}:0`, (u) => u > 0.5]]));
   const lease = (await t.lease())!;
   // The spot-check draw happens when the result is accepted, keyed on the result id (from the lease id).
   const resultId = 'r_' + (await sha256(lease.leaseId)).slice(0, 24);

@@ -44,6 +44,7 @@ export interface Judgement {
   experiment: JudgedExperiment;
   reissue: boolean; // more replicas were asked after a disagreement: reliable volunteers first
   disputed: boolean; // became disputed now
+  release: number[]; // results whose single lease must give its replica slots back
 }
 
 /**
@@ -107,8 +108,7 @@ export function agreeingGroup(ms: Metrics[], ids: number[], quorum: number, earl
 /** Whether a pending result may stand alone as trusted-single (its volunteer still earns it). */
 function trustedSingle(e: JudgedExperiment, rs: JudgedResult[]): boolean {
   const r = rs[0]!;
-  return rs.length === 1 && e.replicasNeeded === 1 && !e.audit && r.verdict === 'pending' && r.single
-    && r.consecutiveValid >= CV_TRUSTED && r.reputation >= 0;
+  return rs.length === 1 && !e.audit && r.verdict === 'pending' && r.single && r.consecutiveValid >= CV_TRUSTED && r.reputation >= 0;
 }
 
 export function judge(e: JudgedExperiment, rs: JudgedResult[]): Judgement {
@@ -118,7 +118,7 @@ export function judge(e: JudgedExperiment, rs: JudgedResult[]): Judgement {
   for (const j of copied) if (rs[j]!.verdict !== 'invalid') transitions.push({ index: j, to: 'invalid', basis: 'copy' });
   const candidates = rs.flatMap((r, i) => (r.verdict !== 'invalid' && !copied.has(i) ? [i] : []));
   const ids = identities(rs);
-  const done = (extra: Partial<Judgement> = {}): Judgement => ({ transitions, experiment: next, reissue: false, disputed: false, ...extra });
+  const done = (extra: Partial<Judgement> = {}): Judgement => ({ transitions, experiment: next, reissue: false, disputed: false, release: [], ...extra });
 
   if (e.status === 'verified') {
     // Late results (leases that were live when the quorum formed) are judged against the member
@@ -158,7 +158,9 @@ export function judge(e: JudgedExperiment, rs: JudgedResult[]): Judgement {
     return done({ disputed: true });
   }
   // Not decided yet: one more replica than there are results (a replica still training counts
-  // once it reports), never fewer than the quorum.
+  // once it reports), never fewer than the quorum. A single lease whose volunteer lost its trust
+  // meanwhile gives its slots back, so that a replica can be leased.
   next.replicasNeeded = Math.min(MAX_REPLICAS, Math.max(e.replicasNeeded, e.quorum, rs.length + 1));
-  return done({ reissue: next.replicasNeeded > Math.max(e.replicasNeeded, e.quorum) });
+  const release = rs.flatMap((r, i) => (r.single ? [i] : []));
+  return done({ reissue: next.replicasNeeded > Math.max(e.replicasNeeded, e.quorum), release });
 }

@@ -1,5 +1,27 @@
 // The trust rules' numbers in one place: adaptive replication (BOINC), reputation, quotas, steering.
 // Everything here is pure; the validator and the scheduler apply it to D1.
+//
+// What the rules stop, and what remains (measured by `npm run bench:trust`):
+// - A result is verified only by agreement with another identity: another volunteer that neither
+//   registered nor leased from the same address (salted hashes of CF-Connecting-IP). Agreement is
+//   shared/verify.ts's tolerance plus, in the first 200 steps where backends match to ~1e-6, a
+//   1e-3 bound on the curve (shared/commit.ts), which a different seed, data order or a fabricated
+//   curve misses by ~1e-2.
+// - Sybils: keys are free, addresses are not. One person with many keys behind one address never
+//   verifies itself. With many addresses (a botnet, residential proxies, cloud machines) their keys
+//   are independent volunteers to the edge; they succeed only when the scheduler happens to pair
+//   two of them on one experiment. The scheduler makes that rare once anyone is reliable (newcomers
+//   replicate reliable volunteers' work and the reverse, oldest slot first), but a fleet of
+//   colluders large relative to the honest one will meet, and so will any colluders during a cold
+//   start when nobody is reliable yet. IPv6 gives one person many addresses: hashing a /64 instead
+//   of the address would be the next step.
+// - Free-riding: copying a partner's honest result gets credit for work not done; replication cannot
+//   see it, since the value is right. Exact copies across backend classes are caught (backends never
+//   agree to the bit); perturbed ones are not. Pending results are never published, so a copier
+//   needs an accomplice on the same experiment, which is as rare as colluders meeting.
+// - A trusted volunteer (CV ≥ 10) that starts cheating gets 1 − 1/CV of its results accepted
+//   unreplicated at first. Spot checks of the first segment catch fabricated curves; any invalid
+//   result reopens all its unreplicated results for audit and revokes what a quorum overturns.
 
 /** Results from distinct volunteers needed before a result may stand alone (BOINC's threshold). */
 export const CV_TRUSTED = 10;

@@ -33,7 +33,10 @@ export interface BenchResult {
   valLoss: number;
   curve: number[];
   evalMs: number;
-  /** Kernel times per profiled step, slowest first; wallMs is the step's wall time under profiling. */
+  /**
+   * Kernel times per profiled step, slowest first; wallMs is the step's wall time under profiling,
+   * kernelMs the sum without "forward" (tf.customGrad ops, whose inner kernels are listed too).
+   */
   profile?: { wallMs: number; kernelMs: number; kernels: KernelTime[] };
 }
 

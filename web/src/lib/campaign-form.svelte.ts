@@ -7,6 +7,7 @@ import {
 } from '../../../shared/search-space.ts';
 import { parameterCount, trainingFlops } from '../../../shared/spec.ts';
 import { EdgeError, getJson, postJson } from './api.ts';
+import { fmtCount, fmtDuration, fmtSi } from './format.ts';
 
 export type Kind = 'off' | Range['kind'];
 
@@ -119,8 +120,8 @@ export class CampaignForm {
     const params = specs.map((s) => parameterCount(s.model));
     const flops = specs.map(trainingFlops);
     const most = Math.max(...flops);
-    const minutes = Math.max(1, Math.round(most / LAPTOP_FLOPS_PER_SEC / 60));
-    return `${specs.length} experiments × ${brief.replicas} replicas · ${(Math.min(...params) / 1e6).toFixed(2)}–${(Math.max(...params) / 1e6).toFixed(2)} M parameters · at most ${(most / 1e12).toFixed(2)} TFLOP each, about ${minutes} min on a 2-core laptop`;
+    const [lo, hi] = [fmtCount(Math.min(...params)), fmtCount(Math.max(...params))];
+    return `${specs.length} experiments × ${brief.replicas} replicas · ${lo === hi ? lo : `${lo}–${hi}`} parameters · at most ${fmtSi(most, 'FLOP')} each, about ${fmtDuration(most / LAPTOP_FLOPS_PER_SEC)} on a 2-core laptop`;
   }
 
   revalidate(): void {
@@ -141,11 +142,13 @@ export class CampaignForm {
       return campaign;
     } catch (err) {
       const e = err as Error;
-      const next: Record<string, string> = { form: e.message };
+      const next: Record<string, string> = {};
       if (e instanceof EdgeError) {
         if (e.code === 'missing_token' || e.code === 'bad_token') next.token = e.message;
         for (const issue of e.issues) next[fieldOf(issue.path)] ??= issue.message;
       }
+      // The sentence on top only when no field says it already.
+      if (!Object.values(next).includes(e.message)) next.form = e.message;
       this.errors = next;
       return null;
     } finally {

@@ -23,6 +23,11 @@ export function fmtSi(x: number, unit: string): string {
   return `${v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)} ${SI[k]}${unit}`;
 }
 
+/** 110k, 2.5M: counts without a unit. */
+export function fmtCount(x: number): string {
+  return fmtSi(x, '').replace(' ', '').trim();
+}
+
 export function fmtDuration(seconds: number): string {
   if (seconds < 10) return `${Math.max(0, seconds).toFixed(1)} s`;
   if (seconds < 60) return `${Math.round(seconds)} s`;

@@ -1,0 +1,194 @@
+// The edge a load test drives: fresh local D1 state seeded with one campaign of tiny synthetic
+// experiments, the Worker bundled once and served frozen by `wrangler dev --no-bundle` on a free
+// port, stopped on exit or Ctrl-C, and afterwards the D1 checks a load test ends with (double
+// assignments, lost results). Shared by `npm run bench:edge` and `npm run bench:soak`.
+import type { ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join, relative } from 'node:path';
+import { sha256 } from '../shared/crypto.ts';
+import { PRESETS } from '../shared/model/presets.ts';
+import type { ExperimentSpec } from '../shared/spec.ts';
+import { bundleWorker, migrate, queryLocal, registerDataset, seedCampaign, startDev, waitForHealth } from './local-edge.ts';
+import { ROOT } from './wrangler.ts';
+
+export const log = (line: string) => process.stderr.write(line + '\n');
+
+export function positiveInt(name: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 1) {
+    console.error(`--${name} must be a positive integer (got ${v})`);
+    process.exit(2);
+  }
+  return n;
+}
+
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+export async function freePort(preferred: number): Promise<number> {
+  for (let p = preferred; p < preferred + 50; p++) if (await portIsFree(p)) return p;
+  throw new Error(`no free port in ${preferred}–${preferred + 49}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The wrangler dev child: one per process, stopped on exit and on SIGINT / SIGTERM
+
+let edge: ChildProcess | null = null;
+let interrupted = false;
+
+/** True once SIGINT or SIGTERM arrived: loops stop starting work. */
+export const isInterrupted = () => interrupted;
+
+export function stopEdge(): Promise<void> {
+  const child = edge;
+  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/** Installs the last-resort cleanup: the edge never outlives the benchmark. */
+export function stopEdgeOnExit(): void {
+  process.on('exit', () => {
+    if (edge && edge.exitCode === null && edge.signalCode === null) edge.kill('SIGTERM'); // last resort
+  });
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(sig, () => {
+      if (interrupted) process.exit(130);
+      interrupted = true;
+      log(`\n${sig}: stopping the edge…`);
+      void stopEdge().then(() => process.exit(130));
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// State: a fresh persist directory, migrated and seeded
+
+/** A tiny experiment: PRESETS.tiny on the synthetic dataset, differing only by seed. */
+export function benchSpec(seed: number, datasetId: string, datasetSha256: string): ExperimentSpec {
+  const p = PRESETS.tiny;
+  return {
+    template: 'gpt-char',
+    dataset: { id: datasetId, sha256: datasetSha256 },
+    model: { ...p.model, vocabSize: 40 },
+    train: { ...p.train },
+    seed,
+    evalWindows: p.evalWindows,
+  };
+}
+
+export interface BenchState {
+  persist: string; // removed and recreated
+  campaign: string; // the campaign (and dataset) id
+  name: string;
+  brief: string;
+  experiments: number;
+  replicas: number; // replicas_needed and quorum of each experiment
+}
+
+/** Migrates a fresh local D1 and seeds one campaign of `experiments` tiny experiments. */
+export async function seedBenchState(s: BenchState): Promise<void> {
+  rmSync(s.persist, { recursive: true, force: true });
+  mkdirSync(s.persist, { recursive: true });
+  await migrate(s.persist);
+  // A synthetic dataset row: the edge only compares the dataset hash, it never reads the files.
+  const datasetSha256 = await sha256('tabgrid bench dataset');
+  await registerDataset(s.persist, { id: s.campaign, manifestSha256: datasetSha256, vocabSize: 40, name: 'Benchmark (synthetic)' });
+  await seedCampaign(s.persist, {
+    id: s.campaign,
+    name: s.name,
+    brief: s.brief,
+    template: 'gpt-char',
+    datasetId: s.campaign,
+    createdAt: Date.now(),
+    specs: Array.from({ length: s.experiments }, (_, i) => benchSpec(i + 1, s.campaign, datasetSha256)),
+    replicas: s.replicas,
+  });
+}
+
+export interface EdgeOptions {
+  persist: string;
+  port: number;
+  entry?: string; // serve this Worker entry point instead of wrangler.toml's main
+  devTracing: boolean; // keep wrangler dev's local request tracing on
+}
+
+/**
+ * Bundles the Worker, starts `wrangler dev` on that frozen bundle and waits until it is healthy;
+ * returns the child (its pid roots the edge's process tree). Logs the bundle's hash.
+ */
+export async function startBenchEdge(o: EdgeOptions): Promise<ChildProcess> {
+  // An empty assets directory: the API is all a benchmark needs, and dist/ may not be built.
+  const assets = join(o.persist, 'assets');
+  mkdirSync(assets, { recursive: true });
+  // A frozen bundle: other people's edits to edge/ or shared/ must not reload the edge mid-run.
+  const bundle = await bundleWorker(join(o.persist, 'bundle'), assets, o.entry);
+  log(`  bundled ${relative(ROOT, o.entry ?? join(ROOT, 'edge', 'src', 'index.ts'))}: sha256 ${(await sha256(new Uint8Array(readFileSync(bundle)))).slice(0, 12)}`);
+  // wrangler dev records a trace of every request and subrequest into a local SQLite store
+  // (X_LOCAL_OBSERVABILITY, on by default, dev only): off here unless devTracing, so the figures
+  // are the Worker's and D1's rather than the dev tool's.
+  edge = startDev(o.port, o.persist, {
+    extra: [bundle, '--no-bundle', '--config', join(ROOT, 'wrangler.toml'), '--assets', assets],
+    output: 'stderr',
+    env: { X_LOCAL_OBSERVABILITY: o.devTracing ? 'true' : 'false' },
+  });
+  await waitForHealth(`http://127.0.0.1:${o.port}`, edge);
+  return edge;
+}
+
+// ---------------------------------------------------------------------------------------------
+// After the run (edge stopped): what D1 holds
+
+/**
+ * `okResults`: resultId → leaseId of every result the client got a 2xx for. Lost: one of those not
+ * in D1 under that lease. Double assignments: live leases beyond an experiment's replica slots,
+ * plus any volunteer holding two leases of one experiment.
+ */
+export async function checkD1(persist: string, okResults: Map<string, string>, now: number) {
+  // More live (done, or open before the deadline) leases than replica slots on one experiment.
+  const overfull = await queryLocal<{ id: string; needed: number; live: number }>(persist,
+    `SELECT e.id AS id, e.replicas_needed AS needed, count(l.id) AS live
+     FROM experiments e JOIN leases l ON l.experiment_id = e.id
+     WHERE l.status = 'done' OR l.deadline > ${now}
+     GROUP BY e.id HAVING count(l.id) > e.replicas_needed`);
+  // One volunteer holding two leases of one experiment (the UNIQUE constraint should forbid it).
+  const twice = await queryLocal<{ experimentId: string; volunteerId: string; n: number }>(persist,
+    `SELECT experiment_id AS experimentId, volunteer_id AS volunteerId, count(*) AS n
+     FROM leases GROUP BY experiment_id, volunteer_id HAVING count(*) > 1`);
+  // More results than replica slots on one experiment.
+  const overResults = await queryLocal<{ id: string; n: number }>(persist,
+    `SELECT e.id AS id, count(r.id) AS n FROM experiments e JOIN results r ON r.experiment_id = e.id
+     GROUP BY e.id HAVING count(r.id) > e.replicas_needed`);
+  const stored = await queryLocal<{ id: string; leaseId: string }>(persist, 'SELECT id, lease_id AS leaseId FROM results');
+  const summary = await queryLocal<{ leases: number; results: number; verified: number; open: number; disputed: number }>(persist,
+    `SELECT (SELECT count(*) FROM leases) AS leases, (SELECT count(*) FROM results) AS results,
+            (SELECT count(*) FROM experiments WHERE status = 'verified') AS verified,
+            (SELECT count(*) FROM experiments WHERE status = 'open') AS open,
+            (SELECT count(*) FROM experiments WHERE status = 'disputed') AS disputed`);
+  const byId = new Map(stored.map((r) => [r.id, r.leaseId]));
+  let lost = 0;
+  for (const [resultId, leaseId] of okResults) if (byId.get(resultId) !== leaseId) lost++;
+  // Stored although the client saw an error (a failure after the write): not lost, but worth knowing.
+  const unacknowledged = stored.filter((r) => !okResults.has(r.id)).length;
+  return {
+    doubleAssignments: overfull.reduce((s, r) => s + (r.live - r.needed), 0) + twice.reduce((s, r) => s + (r.n - 1), 0),
+    overfull,
+    twice,
+    overResults,
+    lost,
+    unacknowledged,
+    summary: summary[0]!,
+  };
+}
