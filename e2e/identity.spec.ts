@@ -5,7 +5,7 @@ import { expect, test } from '@playwright/test';
 
 test('export an identity, import it elsewhere, contribute as the same volunteer', async ({ browser }) => {
   const a = await (await browser.newContext()).newPage();
-  await a.goto('/?backend=wasm&campaign=e2e-faults');
+  await a.goto('/?backend=wasm&campaign=e2e-identity');
   await a.getByRole('button', { name: /Start/ }).click();
   await expect(a.getByTestId('volunteer-id')).toHaveText(/^v_[0-9a-f]{32}$/, { timeout: 60_000 });
   const id = (await a.getByTestId('volunteer-id').textContent())!;
@@ -21,7 +21,7 @@ test('export an identity, import it elsewhere, contribute as the same volunteer'
   expect(JSON.parse(text).volunteerId).toBe(id);
 
   const b = await (await browser.newContext()).newPage();
-  await b.goto('/?backend=wasm&campaign=e2e-faults');
+  await b.goto('/?backend=wasm&campaign=e2e-identity');
   await b.getByText('Move your identity to another browser').click();
   await b.getByLabel(/Identity file/).setInputFiles(file);
   await b.getByLabel(/Passphrase/).fill('wrong passphrase!');

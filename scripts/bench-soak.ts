@@ -43,7 +43,7 @@
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { checkD1, freePort, isInterrupted, log, positiveInt, seedBenchState, startBenchEdge, stopEdge, stopEdgeOnExit } from './fleet-edge.ts';
+import { checkD1, freePort, isInterrupted, log, positiveInt, seedBenchState, startBenchEdge, stopEdge, stopEdgeOnExit, strandedExperiments } from './fleet-edge.ts';
 import { cpuDelta, machineCpu, processCpu, sampleMemory, slope, type MemorySample } from './fleet-proc.ts';
 import { Fleet, type Identity } from './fleet.ts';
 import { ROOT } from './wrangler.ts';
@@ -163,13 +163,14 @@ async function main(): Promise<void> {
     requestsAt.push(requests());
     const lat = [...stats.leaseMs.slice(-1000), ...stats.heartbeatMs.slice(-1000), ...stats.resultMs.slice(-1000)].sort((a, b) => a - b);
     const dt = (now - last.t) / 1000;
-    log(`  ${m.atSec.toFixed(0).padStart(4)} s  RSS workerd ${mb(m.workerdMb).padStart(6)} MB  tree ${mb(m.treeMb).padStart(6)} MB` +
+    log(`  ${m.atSec.toFixed(0).padStart(4)} s  RSS workerd ${mb(m.workerdMb).padStart(6)} MB (runtime ${mb(m.runtimeMb).padStart(6)})  tree ${mb(m.treeMb).padStart(6)} MB` +
       `  ${((stats.leases - last.leases) / dt).toFixed(1).padStart(5)} leases/s  ${((requests() - last.requests) / dt).toFixed(0).padStart(4)} req/s` +
       `  leases ${stats.leases}  results ${stats.results}  errors ${stats.errors}  p50 ${percentile(lat, 50).toFixed(1)} ms  p99 ${percentile(lat, 99).toFixed(1)} ms` +
       (stats.noLease ? `  no-lease ${stats.noLease}` : '') + (stats.throttled ? `  429s ${stats.throttled}` : ''));
     last = { t: now, leases: stats.leases, requests: requests() };
   };
-  log(`     0 s  RSS workerd ${mb(samples[0]!.workerdMb).padStart(6)} MB  tree ${mb(samples[0]!.treeMb).padStart(6)} MB  (start)`);
+  const s0 = samples[0]!;
+  log(`     0 s  RSS workerd ${mb(s0.workerdMb).padStart(6)} MB (runtime ${mb(s0.runtimeMb).padStart(6)})  tree ${mb(s0.treeMb).padStart(6)} MB  (start)`);
   const ticker = setInterval(sample, SAMPLE_S * 1000);
 
   await Promise.all(identities.map(async (ids) => {
@@ -195,6 +196,7 @@ async function main(): Promise<void> {
   await stopEdge();
 
   const d1 = await checkD1(PERSIST, fleet.okResults, Date.now());
+  const stranded = await strandedExperiments(PERSIST);
   const clientOverfull = [...fleet.leasesPerExperiment.values()].filter((s) => s.size > REPLICAS).length;
   const total = requests();
   const errorRate = total ? stats.errors / total : 0;
@@ -218,7 +220,10 @@ async function main(): Promise<void> {
   log(`  overfull experiments ${d1.overfull.length} (client saw ${clientOverfull}), volunteer twice on one experiment ${d1.twice.length}, ` +
     `experiments with more results than replicas ${d1.overResults.length}, lost results ${d1.lost} of ${fleet.okResults.size} acknowledged` +
     (d1.unacknowledged ? `, results stored although the client got an error ${d1.unacknowledged}` : ''));
-  log(`  memory (workerd RSS): start ${mb(first.workerdMb)} MB, peak ${mb(peak.workerdMb)} MB at ${peak.atSec.toFixed(0)} s, end ${mb(final.workerdMb)} MB; ` +
+  log(`  stranded experiments (every replica slot filled, every result still pending, nothing will lease them again) ${stranded.length}` +
+    (stranded.length ? ` holding ${stranded.reduce((a, e) => a + e.results, 0)} acknowledged results, e.g. ${stranded.slice(0, 3).map((e) => e.id).join(', ')}` : ''));
+  log(`  memory (workerd RSS): start ${mb(first.workerdMb)} MB, peak ${mb(peak.workerdMb)} MB at ${peak.atSec.toFixed(0)} s, end ${mb(final.workerdMb)} MB ` +
+    `(runtime ${mb(first.runtimeMb)} → ${mb(final.runtimeMb)} MB); ` +
     `tree ${mb(first.treeMb)} → ${mb(final.treeMb)} MB`);
   log(`  memory verdict: ${verdict.flat ? 'FLAT' : 'GROWING'} — slope ${verdict.perMinLate.toFixed(2)} MB/min over the second half ` +
     `(${verdict.growth >= 0 ? '+' : ''}${mb(verdict.growth)} MB across it, ${verdict.kbPerRequest.toFixed(1)} KB per request; first half ${verdict.perMinEarly.toFixed(2)} MB/min)`);

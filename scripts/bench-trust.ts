@@ -151,6 +151,12 @@ function truth(i: number): Truth {
   return t;
 }
 
+/** Tolerances `npm run calibrate` measured on 2026-11-27 (TAU_BPB, TAU_CURVE), for a what-if. */
+const CALIBRATED = { bpb: 0.00056, curve: 0.0022 };
+function closeUnder(a: Metrics, b: Metrics, tau: { bpb: number; curve: number }): boolean {
+  return Math.abs(a.valBpb - b.valBpb) <= tau.bpb && a.curve.every((x, i) => Math.abs(x - b.curve[i]!) <= tau.curve);
+}
+
 const indexOf = (experimentId: string) => Number(experimentId.slice(CAMPAIGN.length + 1));
 
 function metricsFrom(spec: ExperimentSpec, backend: Backend, precision: Precision, valBpb: number, curve: number[]): Metrics {
@@ -264,8 +270,10 @@ interface Tally {
   tried: number;
   refused: number;
   resultIds: string[];
+  float16: Set<string>; // results claimed from a float16 path
+  at: Map<string, number>; // when each was accepted
 }
-const tallies = new Map<Attack, Tally>(ATTACKS.map((a) => [a, { tried: 0, refused: 0, resultIds: [] }]));
+const tallies = new Map<Attack, Tally>(ATTACKS.map((a) => [a, { tried: 0, refused: 0, resultIds: [], float16: new Set(), at: new Map() }]));
 const honestResults = new Map<string, { experimentId: string; klass: string; metrics: Metrics; precision: Precision }>();
 const accompliceResults = new Map<string, Metrics>(); // `${accomplice id}:${experiment}` → what it submitted
 const groupFabrications = new Map<string, Metrics>();
@@ -369,7 +377,11 @@ async function submit(v: Volunteer): Promise<void> {
     const t = tallies.get(cheat)!;
     t.tried++;
     if (res.status >= 300) t.refused++;
-    else if (resultId) t.resultIds.push(resultId);
+    else if (resultId) {
+      t.resultIds.push(resultId);
+      t.at.set(resultId, Date.now());
+      if (v.precision === 'float16') t.float16.add(resultId);
+    }
   } else if (res.status < 300 && resultId) {
     honestResults.set(resultId, { experimentId: lease.experimentId, klass: backendClass(v.caps.backend, v.precision), metrics, precision: v.precision });
     if (v.attack === 'replay' && !v.first) v.first = metrics;
@@ -498,8 +510,8 @@ async function main() {
   await stop();
 
   // ——— What the edge decided ———
-  const results = await queryLocal<{ id: string; experimentId: string; verdict: string; createdAt: number }>(
-    PERSIST, 'SELECT id, experiment_id AS experimentId, verdict, created_at AS createdAt FROM results');
+  const results = await queryLocal<{ id: string; experimentId: string; verdict: string; createdAt: number; metricsJson: string }>(
+    PERSIST, 'SELECT id, experiment_id AS experimentId, verdict, created_at AS createdAt, metrics_json AS metricsJson FROM results');
   const experiments = await queryLocal<{ id: string; status: string; verification: string | null; firstLease: number | null; firstVolunteer: string | null }>(
     PERSIST, `SELECT e.id, e.status, e.verification, f.created_at AS firstLease, f.volunteer_id AS firstVolunteer FROM experiments e
       LEFT JOIN leases f ON f.id = (SELECT l.id FROM leases l WHERE l.experiment_id = e.id ORDER BY l.created_at LIMIT 1)`);
@@ -511,7 +523,9 @@ async function main() {
   const revoked = new Set(entries.filter((e) => e.kind === 'revoke').map((e) => e.resultId));
   const finalVerdict = new Map(results.map((r) => [r.id, r.verdict]));
 
-  const attacks: Record<string, { tried: number; refused: number; verified: number; credited: number; standingAtEnd: number }> = {};
+  const attacks: Record<string, Record<string, number>> = {};
+  const byId = new Map(results.map((r) => [r.id, r]));
+  const dishonestIds = new Set([...tallies.values()].flatMap((t) => t.resultIds));
   let dishonestTried = 0;
   let dishonestPassed = 0;
   let dishonestStanding = 0;
@@ -520,7 +534,20 @@ async function main() {
     const credited = t.resultIds.filter((id) => everCredited.has(id)).length;
     const standing = t.resultIds.filter((id) => finalVerdict.get(id) === 'valid' && !revoked.has(id)).length;
     const passed = t.resultIds.filter((id) => everValid.has(id) || everCredited.has(id)).length;
-    attacks[name] = { tried: t.tried, refused: t.refused, verified, credited, standingAtEnd: standing };
+    const passedIds = t.resultIds.filter((id) => everValid.has(id) || everCredited.has(id));
+    // Would it still have passed under the tolerances `npm run calibrate` measured (see the header)?
+    const underCalibrated = passedIds.filter((id) => {
+      const mine = byId.get(id)!;
+      return results.some((o) => o.id !== id && o.experimentId === mine.experimentId && everValid.has(o.id) && !dishonestIds.has(o.id)
+        && closeUnder(JSON.parse(mine.metricsJson) as Metrics, JSON.parse(o.metricsJson) as Metrics, CALIBRATED));
+    }).length;
+    attacks[name] = {
+      tried: t.tried, refused: t.refused, verified, credited, standingAtEnd: standing,
+      // of those that passed: before most of the honest fleet was trusted (a cold start), and on float16 paths
+      passedColdStart: passedIds.filter((id) => trustedAt === null || (t.at.get(id) ?? 0) < trustedAt).length,
+      passedFloat16: passedIds.filter((id) => t.float16.has(id)).length,
+      passedUnderCalibratedTau: underCalibrated,
+    };
     dishonestTried += t.tried;
     dishonestPassed += passed;
     dishonestStanding += standing;

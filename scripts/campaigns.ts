@@ -75,7 +75,22 @@ export function faultsCampaign(manifest: DatasetManifest, manifestSha256: string
   };
 }
 
+/** Work of its own for the identity-transfer test, so that it never waits on other tests. */
+export function identityCampaign(manifest: DatasetManifest, manifestSha256: string): NewCampaign {
+  return {
+    ...faultsCampaign(manifest, manifestSha256),
+    id: 'e2e-identity',
+    name: 'Identity check',
+    brief: 'Tiny GPTs for a volunteer that moves from one browser to another.',
+    specs: [21, 22].map((seed) => {
+      const spec = specFrom('tiny', manifest, manifestSha256, seed);
+      spec.train = { ...spec.train, steps: 600, curveEvery: 100 };
+      return spec;
+    }),
+  };
+}
+
 /** Everything the browser tests need, seeded by `npm start -- --campaign tiny`. */
 export function e2eCampaigns(manifest: DatasetManifest, manifestSha256: string): NewCampaign[] {
-  return [tinyCampaign(manifest, manifestSha256), faultsCampaign(manifest, manifestSha256)];
+  return [tinyCampaign(manifest, manifestSha256), faultsCampaign(manifest, manifestSha256), identityCampaign(manifest, manifestSha256)];
 }

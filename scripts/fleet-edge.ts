@@ -192,3 +192,14 @@ export async function checkD1(persist: string, okResults: Map<string, string>, n
     summary: summary[0]!,
   };
 }
+
+/**
+ * Experiments whose results fill every replica slot while all of them are still pending: nothing
+ * will lease them again, so unless something validates them later their results never count.
+ */
+export async function strandedExperiments(persist: string): Promise<{ id: string; results: number }[]> {
+  return queryLocal<{ id: string; results: number }>(persist,
+    `SELECT e.id AS id, count(r.id) AS results FROM experiments e JOIN results r ON r.experiment_id = e.id
+     WHERE e.status = 'open' GROUP BY e.id
+     HAVING count(r.id) >= e.replicas_needed AND sum(r.verdict = 'pending') = count(r.id)`);
+}

@@ -86,17 +86,20 @@ export function cpuDelta(before: Map<number, { name: string; ms: number }>, afte
 export interface MemorySample {
   atSec: number; // since the start of the run
   workerdMb: number; // RSS summed over the tree's workerd processes (the edge proper)
+  runtimeMb: number; // of which the runtime's (the Worker, D1, rate limiters); the rest is the dev proxy
   treeMb: number; // RSS summed over the whole tree, wrangler's node process included
 }
 
 export function sampleMemory(rootPid: number | undefined, atSec: number): MemorySample {
   let workerd = 0;
+  let runtime = 0;
   let tree = 0;
   for (const p of edgeProcesses(rootPid).values()) {
     tree += p.rssKb;
     if (p.role.startsWith('workerd')) workerd += p.rssKb;
+    if (p.role.startsWith('workerd (runtime')) runtime += p.rssKb;
   }
-  return { atSec, workerdMb: workerd / 1024, treeMb: tree / 1024 };
+  return { atSec, workerdMb: workerd / 1024, runtimeMb: runtime / 1024, treeMb: tree / 1024 };
 }
 
 /** Least-squares slope of y over x (0 when fewer than two points). */
