@@ -535,7 +535,8 @@ async function main() {
     const standing = t.resultIds.filter((id) => finalVerdict.get(id) === 'valid' && !revoked.has(id)).length;
     const passed = t.resultIds.filter((id) => everValid.has(id) || everCredited.has(id)).length;
     const passedIds = t.resultIds.filter((id) => everValid.has(id) || everCredited.has(id));
-    // Would it still have passed under the tolerances `npm run calibrate` measured (see the header)?
+    // Would it still agree with an honest result under the tolerances `npm run calibrate` measured
+    // (see the header)? (Colluders pass by agreeing with each other, which no tolerance changes.)
     const underCalibrated = passedIds.filter((id) => {
       const mine = byId.get(id)!;
       return results.some((o) => o.id !== id && o.experimentId === mine.experimentId && everValid.has(o.id) && !dishonestIds.has(o.id)
@@ -546,7 +547,7 @@ async function main() {
       // of those that passed: before most of the honest fleet was trusted (a cold start), and on float16 paths
       passedColdStart: passedIds.filter((id) => trustedAt === null || (t.at.get(id) ?? 0) < trustedAt).length,
       passedFloat16: passedIds.filter((id) => t.float16.has(id)).length,
-      passedUnderCalibratedTau: underCalibrated,
+      agreesWithHonestUnderCalibratedTau: underCalibrated,
     };
     dishonestTried += t.tried;
     dishonestPassed += passed;

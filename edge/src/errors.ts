@@ -31,6 +31,8 @@ export type ErrorCode =
   | 'not_admitted'
   | 'campaign_exists'
   | 'rate_limited'
+  | 'busy'
+  | 'uncalibrated_precision'
   | 'not_found'
   | 'internal';
 

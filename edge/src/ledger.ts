@@ -13,7 +13,7 @@ export interface Planned {
   entries: NewEntry[];
 }
 
-const MAX_ATTEMPTS = 8;
+const MAX_ATTEMPTS = 24; // D1 is single-writer: under a burst of verdicts, races resolve within a few rounds
 
 export async function ledgerHead(db: D1Database): Promise<{ seq: number; hash: string }> {
   const row = await db.prepare('SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1').first<{ seq: number; hash: string }>();
@@ -60,7 +60,7 @@ export async function commitPlanned(db: D1Database, plan: () => Promise<Planned 
       return;
     } catch (e) {
       if (attempt >= MAX_ATTEMPTS || !isWriteConflict(e)) throw e;
-      await new Promise((r) => setTimeout(r, Math.random() * 10 * attempt));
+      await new Promise((r) => setTimeout(r, Math.random() * 5 * 2 ** Math.min(attempt, 7))); // jittered exponential backoff
     }
   }
 }

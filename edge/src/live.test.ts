@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { LiveEvent } from '../../shared/protocol.ts';
 import { verifyNext } from '../test/campaign-fixtures.ts';
 import { api, honestMetrics, newVolunteer, readRefusal, seedCampaign } from '../test/helpers.ts';
+import { TAU_BPB } from '../../shared/verify.ts';
 
 /** Opens the campaign's live socket through the real app and collects its frames. */
 interface Page {
@@ -42,14 +43,14 @@ describe('GET /api/campaigns/:id/live', () => {
     const la = (await a.lease('webgpu'))!;
     await a.result(la, honestMetrics(la.spec, 3.0, 'webgpu'));
     const lb = (await b.lease('wasm'))!;
-    await b.result(lb, honestMetrics(lb.spec, 3.01, 'wasm'));
+    await b.result(lb, honestMetrics(lb.spec, 3.0 + TAU_BPB / 2, 'wasm'));
 
     for (const page of pages) {
       const [first, second] = (await page.next(2)).map((f) => JSON.parse(f) as LiveEvent);
       expect(first).toMatchObject({ type: 'progress', campaignId: 'c1', progress: { awaitingReplica: 1, verified: 0 } });
       if (second?.type !== 'verified') throw new Error(`expected a verified event, got ${JSON.stringify(second)}`);
       expect(second.progress).toMatchObject({ verified: 1, awaitingReplica: 0, experiments: 2 });
-      expect(second.row).toMatchObject({ experimentId: 'c1-0', replicas: 2, valBpb: 3.005 });
+      expect(second.row).toMatchObject({ experimentId: 'c1-0', replicas: 2, valBpb: 3.0 + TAU_BPB / 4 });
       expect(second.row.backends.sort()).toEqual(['wasm', 'webgpu']);
       expect(second.curve).toMatchObject({ experimentId: 'c1-0', curveEvery: 10 });
       expect(second.curve.curve).toHaveLength(3);

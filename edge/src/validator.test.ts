@@ -5,7 +5,7 @@ import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import type { Lease } from '../../shared/protocol.ts';
 import { TAU_BPB } from '../../shared/verify.ts';
-import { seedCampaign } from '../test/helpers.ts';
+import { seedCampaign, snapshot } from '../test/helpers.ts';
 import { chainOk, experimentState, findDrawKey, ledgerEntries, peer, setDrawKey, setRecord, standing, verdicts } from '../test/trust.ts';
 import { REPUTATION } from './trust/policy.ts';
 
@@ -142,19 +142,15 @@ describe('quorum', () => {
     expect(await experimentState('c1-0')).toMatchObject({ status: 'open', replicasNeeded: 3 });
   });
 
-  it('keeps float16 paths apart from float32 ones', async () => {
+  it('refuses float16 paths until their tolerance is calibrated, changing nothing', async () => {
     await seedCampaign('c1', 2);
-    const f32 = await peer({ backend: 'webgl' });
-    const [h1, h2] = [await peer({ backend: 'webgl', precision: 'float16' }), await peer({ backend: 'webgpu', precision: 'float16' })];
-    expect((await f32.lease())!.experimentId).toBe('c1-0');
-    const l1 = (await h1.lease())!;
-    expect(l1.experimentId).toBe('c1-1');
-    const l2 = (await h2.lease())!;
-    expect(l2.experimentId).toBe('c1-1');
-    await h1.submit(l1, 3.0);
-    await h2.submit(l2, 3.0 + NEAR);
-    expect(await experimentState('c1-1')).toMatchObject({ status: 'verified' });
-    expect(await standing(h1.id, 'webgl-f16')).toMatchObject({ cv: 1 });
+    const h = await peer({ backend: 'webgl', precision: 'float16' });
+    const before = await snapshot();
+    const res = await h.post('/api/leases', { capabilities: { backend: 'webgl', precision: 'float16', tokensPerSec: 5000 } });
+    expect(res.status).toBe(422);
+    expect(((await res.json()) as { error: string }).error).toBe('uncalibrated_precision');
+    expect(await snapshot()).toEqual(before);
+    expect((await (await peer({ backend: 'webgl' })).lease())!.experimentId).toBe('c1-0'); // float32 WebGL is fine
   });
 });
 

@@ -3,6 +3,7 @@
 import { expect } from 'vitest';
 import type { Backend, Lease } from '../../shared/protocol.ts';
 import { honestMetrics, newVolunteer, type TestVolunteer } from './helpers.ts';
+import { TAU_BPB } from '../../shared/verify.ts';
 
 /** Two volunteers lease the same next experiment and submit agreeing results; returns its id. */
 export async function verifyNext(
@@ -16,11 +17,11 @@ export async function verifyNext(
   const lb = (await b.lease(backends[1], campaignId))!;
   expect(lb.experimentId).toBe(la.experimentId);
   expect((await a.result(la, { ...honestMetrics(la.spec, valBpb, backends[0]), wallMs: 2000 })).status).toBe(201);
-  expect((await b.result(lb, { ...honestMetrics(lb.spec, valBpb + 0.01, backends[1]), wallMs: 4000 })).status).toBe(201);
+  expect((await b.result(lb, { ...honestMetrics(lb.spec, valBpb + TAU_BPB / 2, backends[1]), wallMs: 4000 })).status).toBe(201);
   return la.experimentId;
 }
 
-/** Five volunteers who never agree (0.1 apart, TAU_BPB is 0.04): the experiment ends disputed. */
+/** Five volunteers who never agree (0.1 apart, far beyond TAU_BPB): the experiment ends disputed. */
 export async function disputeNext(campaignId?: string): Promise<string> {
   let experimentId = '';
   for (let i = 0; i < 5; i++) {

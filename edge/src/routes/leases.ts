@@ -13,6 +13,11 @@ export const leases = new Hono<AppEnv>();
 
 leases.post('/', signedVolunteer, async (c) => {
   const req = parseBody(c.get('body'), LeaseRequest);
+  // Float16 training paths (WebGL without float32 render targets) have no calibrated tolerance yet:
+  // verifying them with float32's would dispute honest work, with a loose one would admit forgeries.
+  if (req.capabilities.precision === 'float16') {
+    fail(422, 'uncalibrated_precision', 'Float16 training paths are not accepted until their tolerance is calibrated; use WASM or WebGPU.');
+  }
   if (req.campaignId) {
     const known = await c.env.DB.prepare('SELECT 1 FROM campaigns WHERE id = ?').bind(req.campaignId).first();
     if (!known) fail(404, 'unknown_campaign', `No campaign has the id ${req.campaignId}.`);

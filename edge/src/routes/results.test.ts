@@ -32,8 +32,8 @@ describe('POST /api/results', () => {
     expect(await experiment('c1-0')).toMatchObject({ status: 'open', replicasNeeded: 3 });
     const lc = (await c.lease())!;
     expect(lc.experimentId).toBe('c1-0');
-    await c.result(lc, honestMetrics(lc.spec, 3.01));
-    expect(await experiment('c1-0')).toMatchObject({ status: 'verified', valBpb: 3.005 });
+    await c.result(lc, honestMetrics(lc.spec, 3.0 + TAU_BPB / 2));
+    expect(await experiment('c1-0')).toMatchObject({ status: 'verified', valBpb: 3.0 + TAU_BPB / 4 });
     const { results } = await env.DB.prepare('SELECT volunteer_id AS v, verdict FROM results').all<{ v: string; verdict: string }>();
     expect(Object.fromEntries(results.map((r) => [r.v, r.verdict]))).toEqual({ [a.id]: 'valid', [b.id]: 'invalid', [c.id]: 'valid' });
   });

@@ -9,6 +9,7 @@ import { parseBody } from '../body.ts';
 import type { AppEnv } from '../env.ts';
 import { fail } from '../errors.ts';
 import { afterResponse, notifyCampaign } from '../live.ts';
+import { isWriteConflict } from '../ledger.ts';
 import { validateExperiment } from '../validator.ts';
 import { commitmentIssue } from '../../../shared/commit.ts';
 
@@ -47,7 +48,12 @@ export const results = new Hono<AppEnv>().post('/', signedVolunteer, async (c) =
     fail(403, 'foreign_lease', 'This lease was not issued to this volunteer with this token.');
   }
   if (lease.experimentId !== result.experimentId) fail(422, 'spec_mismatch', 'The lease is for another experiment.');
-  if (lease.resultId) return c.json<ResultResponse>(await outcome(db, lease.resultId, lease.experimentId, true));
+  if (lease.resultId) {
+    // A re-delivery (the outbox retries after a lost answer or a 503): finish any verdict the first
+    // delivery could not record. Planning reads fresh state, so this is a no-op when nothing is due.
+    await validateOrBusy(db, lease.experimentId);
+    return c.json<ResultResponse>(await outcome(db, lease.resultId, lease.experimentId, true));
+  }
   if (lease.deadline <= Date.now()) fail(409, 'lease_expired', 'The lease expired before the result arrived.');
   if (lease.specHash !== result.specHash) fail(422, 'spec_mismatch', 'The result was computed for another spec.');
   if (lease.datasetSha256 !== result.datasetSha256) {
@@ -72,10 +78,24 @@ export const results = new Hono<AppEnv>().post('/', signedVolunteer, async (c) =
         JSON.stringify(m), JSON.stringify(result), signature, now),
     db.prepare("UPDATE leases SET status = 'done' WHERE id = ?").bind(result.leaseId),
   ]);
-  await validateExperiment(db, lease.experimentId, now);
+  await validateOrBusy(db, lease.experimentId, now);
   await afterResponse(c, notifyCampaign(c.env, lease.experimentId));
   return c.json<ResultResponse>(await outcome(db, resultId, lease.experimentId, false), 201);
 });
+
+/**
+ * Runs the validator; when it keeps losing write races (many verdicts at once contend for the
+ * ledger's head), answers 503 `busy` instead of a 500: the result is already stored, and the
+ * client's retry re-runs the validation through the duplicate path above.
+ */
+async function validateOrBusy(db: D1Database, experimentId: string, now = Date.now()): Promise<void> {
+  try {
+    await validateExperiment(db, experimentId, now);
+  } catch (e) {
+    if (!isWriteConflict(e)) throw e;
+    fail(503, 'busy', 'The result is stored, but its verdict could not be recorded yet: send it again shortly.');
+  }
+}
 
 async function outcome(db: D1Database, resultId: string, experimentId: string, duplicate: boolean) {
   const row = await db.prepare('SELECT status FROM experiments WHERE id = ?').bind(experimentId).first<{ status: ExperimentStatus }>();

@@ -19,6 +19,8 @@
 //   see it, since the value is right. Exact copies across backend classes are caught (backends never
 //   agree to the bit); perturbed ones are not. Pending results are never published, so a copier
 //   needs an accomplice on the same experiment, which is as rare as colluders meeting.
+// - float16 paths get no early-window check (not measured) and so only shared/verify.ts's
+//   tolerance; a client can claim float16 for that. Calibrate float16 separately.
 // - A trusted volunteer (CV ≥ 10) that starts cheating gets 1 − 1/CV of its results accepted
 //   unreplicated at first. Spot checks of the first segment catch fabricated curves; any invalid
 //   result reopens all its unreplicated results for audit and revokes what a quorum overturns.
