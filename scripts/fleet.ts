@@ -14,7 +14,7 @@ import {
   type LeaseResponse,
   type Metrics,
   type RegisterPayload,
-  type ResultPayload,
+  resultFor,
   type ResultResponse,
 } from '../shared/protocol.ts';
 import { curveLength, tokenBudget } from '../shared/spec.ts';
@@ -329,15 +329,7 @@ export class Fleet {
         await sleep(think);
       }
 
-      const result: ResultPayload = {
-        type: 'result',
-        leaseId: lease.leaseId,
-        leaseToken: lease.leaseToken,
-        experimentId: lease.experimentId,
-        specHash: lease.specHash,
-        datasetSha256: lease.spec.dataset.sha256,
-        metrics: await metricsFor(lease, id),
-      };
+      const result = resultFor(lease, await metricsFor(lease, id));
       const signature = await signCanonical(id.keys.privateKey, result);
       const res = await this.#send<ResultResponse>('result', id, '/api/results', { result, signature }, o, o.resultAttempts ?? 1, s.resultMs);
       if (!res) continue;

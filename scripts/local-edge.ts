@@ -4,7 +4,7 @@ import type { ChildProcess } from 'node:child_process';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { campaignStatements, type NewCampaign } from '../edge/src/db/campaigns.ts';
-import { QUIET_ENV, wrangler, wranglerRun } from './wrangler.ts';
+import { d1Json, QUIET_ENV, wrangler, wranglerRun } from './wrangler.ts';
 
 export function sqlLiteral(v: string | number): string {
   return typeof v === 'number' ? JSON.stringify(v) : `'${v.replaceAll("'", "''")}'`;
@@ -81,23 +81,5 @@ export async function waitForHealth(url: string, child: { exitCode: number | nul
 
 /** Runs one read query on the local D1 (`wrangler d1 execute --json`) and returns its rows. */
 export function queryLocal<T = Record<string, unknown>>(persist: string, sql: string): Promise<T[]> {
-  return new Promise((resolve, reject) => {
-    const child = wrangler(['d1', 'execute', 'DB', '--local', '--persist-to', persist, '--json', '--command', sql], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...QUIET_ENV, WRANGLER_LOG: 'log' }, // below 'log' wrangler drops the --json output too
-    });
-    let out = '';
-    let err = '';
-    child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('exit', (code) => {
-      if (code !== 0) return reject(new Error(`wrangler d1 execute failed (${code}):\n${err}${out}`));
-      try {
-        const parsed = JSON.parse(out) as { results: T[]; success: boolean }[];
-        resolve(parsed.flatMap((r) => r.results));
-      } catch (e) {
-        reject(new Error(`unexpected output of wrangler d1 execute --json: ${(e as Error).message}\n${out.slice(0, 2000)}`));
-      }
-    });
-  });
+  return d1Json<T>(['--local', '--persist-to', persist], sql);
 }

@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { PartnerId } from '../shared/protocol.ts';
 import { partnerOrigin } from '../edge/src/partner-origin.ts';
 import { sqlLiteral } from './local-edge.ts';
-import { QUIET_ENV, ROOT, wrangler, wranglerRun } from './wrangler.ts';
+import { d1Json, ROOT, wranglerRun } from './wrangler.ts';
 
 const USAGE = `usage: npm run partner -- add ID NAME ORIGIN… | list | remove ID   [--persist DIR] [--remote]
   ID: 1–40 lowercase letters, digits or -;  NAME: shown in the widget (quote it);
@@ -31,31 +31,8 @@ function usage(problem?: string): never {
   process.exit(2);
 }
 
-/** Runs one statement with `--json` and returns its result sets. */
-function d1(sql: string): Promise<{ results: Record<string, unknown>[] }[]> {
-  return new Promise((resolve, reject) => {
-    const child = wrangler(['d1', 'execute', 'DB', ...target, '--json', '--command', sql], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...QUIET_ENV, WRANGLER_LOG: 'log' }, // below 'log' wrangler drops the --json output too
-    });
-    let out = '';
-    let err = '';
-    child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('exit', (code) => {
-      if (code !== 0) {
-        return reject(new Error(`wrangler d1 execute failed (${code}):\n${err}${out}`));
-      }
-      try {
-        resolve(JSON.parse(out));
-      } catch {
-        reject(
-          new Error(`unexpected output of wrangler d1 execute --json:\n${out.slice(0, 2000)}`),
-        );
-      }
-    });
-  });
-}
+/** Runs one statement with `--json` and returns its rows. */
+const d1 = (sql: string) => d1Json(target, sql);
 
 const [command, ...args] = positionals;
 if (!values.remote && command && ['add', 'list', 'remove'].includes(command)) {
@@ -85,12 +62,11 @@ if (command === 'add') {
     `  <script src="https://YOUR-TABGRID-HOST/widget.js" data-partner="${id}" async></script>`,
   );
 } else if (command === 'list') {
-  const [set] = await d1(
+  const rows = await d1(
     `SELECT p.id, p.name, p.origins_json AS origins,
        (SELECT count(*) FROM leases l JOIN results r ON r.lease_id = l.id WHERE l.partner_id = p.id AND r.verdict = 'valid') AS verified
      FROM partners p ORDER BY p.created_at, p.id`,
   );
-  const rows = set?.results ?? [];
   if (!rows.length) console.log('no partners yet: npm run partner -- add ID NAME ORIGIN…');
   for (const r of rows)
     console.log(
@@ -99,9 +75,9 @@ if (command === 'add') {
 } else if (command === 'remove') {
   const [id = ''] = args;
   if (!PartnerId.safeParse(id).success) usage(`"${id}" is not a partner id.`);
-  const [set] = await d1(`DELETE FROM partners WHERE id = ${sqlLiteral(id)} RETURNING id`);
+  const removed = await d1(`DELETE FROM partners WHERE id = ${sqlLiteral(id)} RETURNING id`);
   console.log(
-    set?.results.length
+    removed.length
       ? `partner ${id} removed: its widget no longer loads; past leases keep the attribution.`
       : `no partner ${id}.`,
   );

@@ -133,6 +133,18 @@ export const ResultPayload = z
   })
   .strict();
 export type ResultPayload = z.infer<typeof ResultPayload>;
+/** The payload a volunteer signs for its lease: bound to the lease token, spec and dataset. */
+export function resultFor(lease: Lease, metrics: Metrics): ResultPayload {
+  return {
+    type: 'result',
+    leaseId: lease.leaseId,
+    leaseToken: lease.leaseToken,
+    experimentId: lease.experimentId,
+    specHash: lease.specHash,
+    datasetSha256: lease.spec.dataset.sha256,
+    metrics,
+  };
+}
 export const ResultRequest = z.object({ result: ResultPayload, signature: Signature }).strict();
 export type ResultRequest = z.infer<typeof ResultRequest>;
 

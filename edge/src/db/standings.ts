@@ -10,7 +10,6 @@ import { RAC_HALF_LIFE_DAYS, recentAverageCredit } from '../trust/credit.ts';
 export { RAC_HALF_LIFE_DAYS };
 export const STANDINGS_LIMIT = 1_000;
 const DAY_MS = 86_400_000;
-const HOUR_MS = 3_600_000;
 
 // Everyone with credit or a decided result; the counts come from results_trust_by_volunteer.
 const GLOBAL_SQL = `
@@ -33,12 +32,13 @@ FROM experiments e JOIN results r ON r.experiment_id = e.id JOIN volunteers v ON
 WHERE e.campaign_id = ?1 AND r.verdict IN ('valid', 'invalid')
 GROUP BY r.volunteer_id ORDER BY credit DESC, verifiedExperiments DESC, r.volunteer_id LIMIT ${STANDINGS_LIMIT}`;
 
-// The campaign's grants per volunteer and hour over the last eight half-lives (older weigh < 0.4 %).
+// The campaign's grants per volunteer and verification time over the last eight half-lives (older
+// weigh < 0.4 %), each aged exactly: binning by hour made ages up to 30 minutes wrong.
 const CAMPAIGN_RECENT_SQL = `
-SELECT r.volunteer_id AS volunteerId, e.verified_at / ${HOUR_MS} AS hour, sum(e.flops) AS flops
+SELECT r.volunteer_id AS volunteerId, e.verified_at AS at, sum(e.flops) AS flops
 FROM experiments e JOIN results r ON r.experiment_id = e.id
 WHERE e.campaign_id = ?1 AND e.verified_at > ?2 AND r.verdict = 'valid' AND r.credit_state != 'revoked'
-GROUP BY r.volunteer_id, hour`;
+GROUP BY r.volunteer_id, e.verified_at`;
 
 type Totals = Omit<VolunteerStanding, 'recentAverageCredit'>;
 
@@ -55,8 +55,8 @@ export async function volunteerStandings(db: D1Database, now: number, campaignId
   // The same average as the ledger's (credit.ts), summed from this campaign's grants.
   const rate = Math.LN2 / RAC_HALF_LIFE_DAYS; // per day
   const rac = new Map<string, number>();
-  for (const r of recent!.results as unknown as { volunteerId: string; hour: number; flops: number }[]) {
-    const ageDays = Math.max(0, (now - (r.hour + 0.5) * HOUR_MS) / DAY_MS);
+  for (const r of recent!.results as unknown as { volunteerId: string; at: number; flops: number }[]) {
+    const ageDays = Math.max(0, (now - r.at) / DAY_MS);
     rac.set(r.volunteerId, (rac.get(r.volunteerId) ?? 0) + r.flops * rate * 2 ** (-ageDays / RAC_HALF_LIFE_DAYS));
   }
   return (totals!.results as unknown as Totals[]).map((v) => ({ ...v, recentAverageCredit: rac.get(v.volunteerId) ?? 0 }));

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { CampaignProgress, CampaignSnapshot, ExperimentCurve, LeaderboardEntry, VolunteerStanding } from '../../../shared/protocol.ts';
 import type { ImportanceReport } from '../../../shared/importance.ts';
 import { tokenBudget } from '../../../shared/spec.ts';
+import { TAU_BPB } from '../../../shared/verify.ts';
 import { disputeNext, verifyNext } from '../../test/campaign-fixtures.ts';
 import { api, honestMetrics, insertCampaign, newVolunteer, seedCampaign, tinySpec } from '../../test/helpers.ts';
 
@@ -39,7 +40,7 @@ describe('campaign progress', () => {
     expect(mid.fleet.tokensPerSec).toBeCloseTo(tokens, 6);
     expect(mid.etaSeconds).toBe(Math.ceil(mid.remainingTokens / tokens));
 
-    await b.result(lb, honestMetrics(lb.spec, 3.11, 'webgpu'));
+    await b.result(lb, honestMetrics(lb.spec, 3.1 + TAU_BPB / 4, 'webgpu')); // agrees with a's 3.1
     expect(await progress()).toMatchObject({ verified: 1, awaitingReplica: 0 });
   });
 
@@ -75,7 +76,7 @@ describe('campaign snapshot, leaderboard, curves, importance', () => {
     expect(snap.rows.map((r) => r.experimentId)).toEqual(['c1-1', 'c1-2', 'c1-0']);
     const best: LeaderboardEntry = snap.rows[0]!;
     expect(best).toMatchObject({ idx: 1, replicas: 2, results: 2, wallMs: 3000, verified: true });
-    expect(best.spread).toBeCloseTo(0.01, 9);
+    expect(best.spread).toBeCloseTo(TAU_BPB / 2, 9); // verifyNext's replicas are TAU_BPB / 2 apart
     expect(best.backends.sort()).toEqual(['wasm', 'webgpu']);
 
     expect(snap.leaders.map((l) => l.experimentId)).toEqual(['c1-1', 'c1-2', 'c1-0']);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Campaign, LeaderboardRow } from '../../../shared/protocol.ts';
+import { TAU_BPB } from '../../../shared/verify.ts';
 import { api, honestMetrics, newVolunteer, seedCampaign } from '../../test/helpers.ts';
 
 describe('campaigns', () => {
@@ -25,7 +26,7 @@ describe('campaigns', () => {
   it('ranks verified experiments by val_bpb on the leaderboard', async () => {
     await seedCampaign('c1', 2);
     const [a, b] = [await newVolunteer('a'), await newVolunteer('b')];
-    for (const [bpbA, bpbB] of [[3.2, 3.21], [2.9, 2.905]] as const) {
+    for (const [bpbA, bpbB] of [[3.2, 3.2 + TAU_BPB / 4], [2.9, 2.9 + TAU_BPB / 8]] as const) {
       const la = (await a.lease('webgpu'))!;
       const lb = (await b.lease('wasm'))!;
       expect(la.experimentId).toBe(lb.experimentId);
@@ -35,7 +36,7 @@ describe('campaigns', () => {
     const res = await api('/api/campaigns/c1/leaderboard');
     const { rows } = (await res.json()) as { rows: LeaderboardRow[] };
     expect(rows.map((r) => r.experimentId)).toEqual(['c1-1', 'c1-0']);
-    expect(rows[0]).toMatchObject({ verified: true, replicas: 2, valBpb: 2.9025 });
+    expect(rows[0]).toMatchObject({ verified: true, replicas: 2, valBpb: 2.9 + TAU_BPB / 16 });
     expect(rows[0]!.backends.sort()).toEqual(['wasm', 'webgpu']);
     expect(rows[0]!.volunteers.sort()).toEqual([a.id, b.id].sort());
     expect(rows[0]!.config.model.nLayer).toBe(1);

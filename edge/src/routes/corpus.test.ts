@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { CorpusRecord } from '../../../shared/protocol.ts';
+import { TAU_BPB } from '../../../shared/verify.ts';
 import { verifyNext } from '../../test/campaign-fixtures.ts';
 import { api, honestMetrics, newVolunteer, readRefusal, seedCampaign, tinySpec } from '../../test/helpers.ts';
 import { CSV_HEADER } from '../db/corpus.ts';
@@ -32,7 +33,7 @@ describe('GET /api/corpus', () => {
     await a.result(la, honestMetrics(la.spec, 3.0));
     await b.result(lb, honestMetrics(lb.spec, 3.5));
     const lc = (await c.lease('cpu', 'c2'))!;
-    await c.result(lc, honestMetrics(lc.spec, 3.02, 'cpu'));
+    await c.result(lc, honestMetrics(lc.spec, 3.0 + TAU_BPB / 2, 'cpu'));
     order.push('c2-0');
 
     const res = await api('/api/corpus?format=jsonl&limit=2');
@@ -45,14 +46,14 @@ describe('GET /api/corpus', () => {
     expect(records.map((r) => r.experimentId)).toEqual(order);
 
     const r0 = records[0]!;
-    expect(r0).toMatchObject({ campaignId: 'c1', seed: 1, spec: tinySpec(1), metrics: { valBpb: 3.005, curveEvery: 10 } });
+    expect(r0).toMatchObject({ campaignId: 'c1', seed: 1, spec: tinySpec(1), metrics: { valBpb: 3.0 + TAU_BPB / 4, curveEvery: 10 } });
     expect(r0.specHash).toMatch(/^[0-9a-f]{64}$/);
     expect(r0.config).toMatchObject({ lr: tinySpec().train.lr, nLayer: 1, nEmbd: 32 });
     expect(r0.metrics.curve).toEqual(honestMetrics(tinySpec()).curve);
     expect(r0.replicas.map((x) => [x.metrics.backend, x.verdict])).toEqual([['webgpu', 'valid'], ['wasm', 'valid']]);
     const disputed = records[3]!;
     expect(disputed.replicas.map((x) => x.verdict)).toEqual(['valid', 'invalid', 'valid']);
-    expect(disputed.metrics.valBpb).toBeCloseTo(3.01, 9);
+    expect(disputed.metrics.valBpb).toBeCloseTo(3.0 + TAU_BPB / 4, 9);
 
     // One campaign only, and a cursor keeps its place while new verifications arrive.
     expect((await walk('/api/corpus?campaign=c2')).flatMap(jsonl).map((r) => r.experimentId)).toEqual(['c2-0']);
@@ -80,8 +81,8 @@ describe('GET /api/corpus', () => {
     expect(lines).toHaveLength(4);
     const header = lines[0]!.split(',');
     const first = Object.fromEntries(lines[1]!.split(',').map((v, i) => [header[i], v]));
-    expect(first).toMatchObject({ experiment_id: 'c1-0', campaign_id: 'c1', n_layer: '1', val_bpb: '3.005', replicas: '2', backends: 'webgpu;wasm', bias: 'false' });
-    expect(first.replica_val_bpb).toBe('3;3.01');
+    expect(first).toMatchObject({ experiment_id: 'c1-0', campaign_id: 'c1', n_layer: '1', val_bpb: String(3.0 + TAU_BPB / 4), replicas: '2', backends: 'webgpu;wasm', bias: 'false' });
+    expect(first.replica_val_bpb).toBe(`3;${3.0 + TAU_BPB / 2}`);
     expect(first.curve!.split(';')).toHaveLength(3);
     expect(lines.every((l) => l.split(',').length === header.length)).toBe(true);
   });

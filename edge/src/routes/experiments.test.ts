@@ -21,10 +21,10 @@ describe('GET /api/experiments/:id', () => {
     await a.result(la, honestMetrics(la.spec, 3.0, 'webgpu'));
     await b.result(lb, honestMetrics(lb.spec, 3.5, 'wasm')); // outvoted below
     const lc = (await c.lease('cpu'))!;
-    await c.result(lc, honestMetrics(lc.spec, 3.01, 'cpu'));
+    await c.result(lc, honestMetrics(lc.spec, 3.0 + TAU_BPB / 4, 'cpu'));
 
     const e = await detail('c1-0');
-    expect(e).toMatchObject({ id: 'c1-0', campaignId: 'c1', idx: 0, status: 'verified', valBpb: 3.005, replicasNeeded: 3 });
+    expect(e).toMatchObject({ id: 'c1-0', campaignId: 'c1', idx: 0, status: 'verified', valBpb: 3.0 + TAU_BPB / 8, replicasNeeded: 3 });
     expect(e.specHash).toMatch(/^[0-9a-f]{64}$/);
     expect(e.tolerance).toEqual({ bpb: TAU_BPB, curve: TAU_CURVE });
     expect(e.reproduce).toBe('npm run reproduce -- c1-0');

@@ -3,7 +3,7 @@
 // outbox, deliver it, lease again. Components read this class; only it sees the Worker.
 import * as Comlink from 'comlink';
 import { signCanonical } from '../../../shared/crypto.ts';
-import type { HeartbeatResponse, Lease, LeaseResponse, ResultPayload, ResultResponse } from '../../../shared/protocol.ts';
+import { resultFor, type HeartbeatResponse, type Lease, type LeaseResponse, type ResultResponse } from '../../../shared/protocol.ts';
 import type { BackendInfo, BackendPreference, Progress, TrainerWorkerApi } from '../worker/types.ts';
 import { EdgeError, postSigned } from './api.ts';
 import { openStore, resumableRun, type StoredIdentity } from './db.ts';
@@ -20,6 +20,14 @@ export interface Submitted {
 }
 
 const HEARTBEAT_MS = 30_000;
+
+function browserEngine(): 'chromium' | 'firefox' | 'safari' | 'other' {
+  const ua = navigator.userAgent;
+  if (/Firefox\//.test(ua)) return 'firefox';
+  if (/Chrom(e|ium)\//.test(ua)) return 'chromium';
+  if (/Safari\//.test(ua)) return 'safari';
+  return 'other';
+}
 const MAX_CURVE_POINTS = 400;
 
 export class Trainer {
@@ -126,7 +134,9 @@ export class Trainer {
     const res = await postSigned<LeaseResponse>(identity, '/api/leases', {
       campaignId: this.#campaignId,
       partnerId: this.#partnerId,
-      capabilities: { backend: info.backend, adapter: info.adapter, tokensPerSec: this.progress?.tokensPerSec },
+      // float32 on every backend the worker picks (no float16 WebGL path); the engine lets the
+      // scheduler send replicas to another browser when it can.
+      capabilities: { backend: info.backend, adapter: info.adapter, tokensPerSec: this.progress?.tokensPerSec, precision: 'float32', browser: browserEngine() },
     });
     if (!res.lease) {
       this.phase = 'waiting';
@@ -163,15 +173,7 @@ export class Trainer {
     }
     if (outcome.stopped) return;
     this.phase = 'submitting';
-    const result: ResultPayload = {
-      type: 'result',
-      leaseId: lease.leaseId,
-      leaseToken: lease.leaseToken,
-      experimentId: lease.experimentId,
-      specHash: lease.specHash,
-      datasetSha256: lease.spec.dataset.sha256,
-      metrics: outcome.metrics,
-    };
+    const result = resultFor(lease, outcome.metrics);
     const signature = await signCanonical(identity.keys.privateKey, result);
     // Outbox first, then drop the checkpoint: at every instant the work exists in IndexedDB.
     await enqueue(lease.leaseId, lease.experimentId, { result, signature });
