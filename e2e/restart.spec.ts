@@ -13,20 +13,35 @@ const URL = `http://localhost:${PORT}`;
 async function startEdge(): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['scripts/start.ts', '--port', String(PORT), '--persist', PERSIST, '--campaign', 'tiny'], {
     detached: true, // its own process group, so the whole edge can be killed at once
-    stdio: 'ignore',
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  for (let i = 0; i < 600; i++) {
+  let output = '';
+  const keep = (d: Buffer) => (output = (output + d.toString()).slice(-4000));
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  for (let i = 0; i < 600 && child.exitCode === null; i++) {
     if (await fetch(`${URL}/api/health`).then((r) => r.ok).catch(() => false)) return child;
     await new Promise((r) => setTimeout(r, 250));
   }
-  throw new Error('the edge did not start');
+  throw new Error(`the edge did not start (exit ${child.exitCode}):\n${output}`);
 }
 
-function stopEdge(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    child.once('exit', () => resolve());
-    process.kill(-child.pid!, 'SIGKILL'); // a crash, not a graceful shutdown
-  });
+async function stopEdge(child: ChildProcess): Promise<void> {
+  if (child.exitCode === null && child.signalCode === null) {
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    try {
+      process.kill(-child.pid!, 'SIGKILL'); // a crash, not a graceful shutdown
+    } catch {
+      // the group is already gone
+    }
+    await exited;
+  }
+  // Wait until nothing answers on the port any more (workerd children included).
+  for (let i = 0; i < 100; i++) {
+    if (!(await fetch(`${URL}/api/health`).then(() => true).catch(() => false))) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`something still answers on port ${PORT} after the edge was killed`);
 }
 
 async function volunteer(page: Page, campaign: string): Promise<void> {

@@ -1,8 +1,10 @@
+import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import type { LiveEvent } from '../../shared/protocol.ts';
 import { verifyNext } from '../test/campaign-fixtures.ts';
 import { api, honestMetrics, newVolunteer, readRefusal, seedCampaign } from '../test/helpers.ts';
 import { TAU_BPB } from '../../shared/verify.ts';
+import { notifyCampaign, PROGRESS_EVERY_MS } from './live.ts';
 
 /** Opens the campaign's live socket through the real app and collects its frames. */
 interface Page {
@@ -68,6 +70,33 @@ describe('GET /api/campaigns/:id/live', () => {
     await mine.next(2);
     expect(other.frames).toEqual([]);
     await Promise.all([other, mine].map((p) => p.close()));
+  });
+
+  it('coalesces progress to one update per second after the response, and sends a verification at once', async () => {
+    await seedCampaign('coalesce', 2);
+    const page = await connect('coalesce');
+    const [a, b] = [await newVolunteer('a'), await newVolunteer('b')];
+    const verifiedId = await verifyNext(a, b, 3, ['wasm', 'wasm'], 'coalesce'); // two frames, not coalesced (no waitUntil)
+    await page.next(2);
+    const tasks: Promise<void>[] = [];
+    const later = (t: Promise<void>) => void tasks.push(t);
+    const openId = 'coalesce-1';
+    await new Promise((r) => setTimeout(r, PROGRESS_EVERY_MS)); // verifyNext's progress was computed just now
+    const start = Date.now();
+    await notifyCampaign(env, openId, Date.now(), later);
+    await page.next(3); // the first goes out at once
+    for (let i = 0; i < 5; i++) await notifyCampaign(env, openId, Date.now(), later);
+    expect(tasks).toHaveLength(1); // the rest: one trailing update
+    expect(page.frames).toHaveLength(3);
+    await notifyCampaign(env, verifiedId, Date.now(), later); // a verification does not wait
+    const verified = JSON.parse((await page.next(4))[3]!) as LiveEvent;
+    expect(verified).toMatchObject({ type: 'verified', row: { experimentId: verifiedId } });
+    expect(page.frames).toHaveLength(4);
+    await Promise.all(tasks);
+    expect(Date.now() - start).toBeGreaterThanOrEqual(PROGRESS_EVERY_MS - 50);
+    const trailing = JSON.parse((await page.next(5))[4]!) as LiveEvent;
+    expect(trailing).toMatchObject({ type: 'progress', progress: { verified: 1, experiments: 2 } });
+    await page.close();
   });
 
   it('answers ping with pong without waking the hub', async () => {

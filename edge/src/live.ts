@@ -22,20 +22,89 @@ export const live = new Hono<AppEnv>().get('/:id/live', ipRateLimit, async (c) =
   return hub(c.env, campaign.id).fetch(c.req.raw);
 });
 
-/** Tells the experiment's campaign hub what changed: new progress, and the row if it is verified. */
-export async function notifyCampaign(env: Env, experimentId: string, now = Date.now()): Promise<void> {
+/** A campaign's progress goes out at most once per this long per isolate (verifications at once). */
+export const PROGRESS_EVERY_MS = 1000;
+const MAX_CLOCKS = 1000;
+
+/**
+ * Per isolate: when each campaign's progress was last computed (a full-campaign scan: ~25 ms at 10k
+ * experiments), and whether a trailing update is already scheduled. Bounded: past MAX_CLOCKS
+ * campaigns the oldest entry goes, which only costs that campaign one uncoalesced update.
+ */
+const clocks = new Map<string, { at: number; trailing: boolean }>();
+
+function clockOf(campaignId: string): { at: number; trailing: boolean } {
+  let clock = clocks.get(campaignId);
+  if (!clock) {
+    if (clocks.size >= MAX_CLOCKS) clocks.delete(clocks.keys().next().value!);
+    clock = { at: -Infinity, trailing: false };
+    clocks.set(campaignId, clock);
+  }
+  return clock;
+}
+
+/**
+ * Tells the experiment's campaign hub what changed: new progress, and the row if it is verified.
+ *
+ * A verification goes out at once, with fresh progress (pages drop an event older than the progress
+ * they show, so it cannot carry a cached one). Progress alone is coalesced when `later` can run a
+ * task after the response (the execution context's waitUntil): at most one computation per campaign
+ * per PROGRESS_EVERY_MS in this isolate, the last change within a window going out at its end. Without
+ * `later` (app.request in tests) every result pushes its progress at once, as before.
+ */
+export async function notifyCampaign(
+  env: Env,
+  experimentId: string,
+  now = Date.now(),
+  later?: (task: Promise<void>) => void,
+): Promise<void> {
   const exp = await env.DB.prepare('SELECT campaign_id AS campaignId, status FROM experiments WHERE id = ?')
     .bind(experimentId)
     .first<{ campaignId: string; status: string }>();
   if (!exp) return;
   const { campaignId } = exp;
+  const clock = clockOf(campaignId);
+  if (exp.status !== 'verified' && later) {
+    if (clock.trailing) return; // an update is due and will read the counts when it runs
+    const wait = clock.at + PROGRESS_EVERY_MS - now;
+    if (wait > 0) {
+      clock.trailing = true;
+      later(
+        new Promise((resolve) => setTimeout(resolve, wait))
+          .then(() => {
+            clock.trailing = false;
+            return pushProgress(env, campaignId, null, Date.now());
+          })
+          .finally(() => {
+            clock.trailing = false;
+          }),
+      );
+      return;
+    }
+  }
+  await pushProgress(env, campaignId, exp.status === 'verified' ? experimentId : null, now);
+}
+
+async function pushProgress(env: Env, campaignId: string, verifiedId: string | null, now: number): Promise<void> {
+  clockOf(campaignId).at = now;
   const progress = await campaignProgress(env.DB, campaignId, now);
   let event: LiveEvent = { type: 'progress', campaignId, progress };
-  if (exp.status === 'verified') {
-    const [row, curve] = await Promise.all([leaderboardEntry(env.DB, experimentId), experimentCurve(env.DB, experimentId)]);
+  if (verifiedId) {
+    const [row, curve] = await Promise.all([leaderboardEntry(env.DB, verifiedId), experimentCurve(env.DB, verifiedId)]);
     if (row && curve) event = { type: 'verified', campaignId, row, curve, progress };
   }
   await hub(env, campaignId).broadcast(event);
+}
+
+/** Runs tasks after the response through the execution context's waitUntil; undefined without one. */
+export function laterOf(c: Context<AppEnv>): ((task: Promise<void>) => void) | undefined {
+  let ctx: Context<AppEnv>['executionCtx'];
+  try {
+    ctx = c.executionCtx;
+  } catch {
+    return undefined;
+  }
+  return (task) => ctx.waitUntil(task.catch((err: unknown) => console.error('campaign live update failed', err)));
 }
 
 /**

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { Lease } from '../../shared/protocol.ts';
 import { seedCampaign } from '../test/helpers.ts';
 import { experimentState, findDrawKey, peer, setDrawKey, setRecord, standing, verdicts } from '../test/trust.ts';
+import { CLAIM_WINDOW } from './scheduler.ts';
 import { CV_TRUSTED, RELIABLE_FIRST_MS, replicationProbability, shouldReplicate, STEER_WAIT_MS } from './trust/policy.ts';
 import { draw } from './trust/secrets.ts';
 
@@ -45,6 +46,33 @@ describe('replica steering', () => {
     expect((await g3.lease())!.experimentId).toBe('c1-2'); // fresh: a cpu volunteer is training
     expect((await (await peer({ backend: 'wasm' })).lease())!.experimentId).toBe('c1-1');
     expect((await (await peer({ backend: 'wasm' })).lease())!.experimentId).toBe('c1-2');
+  });
+});
+
+describe('the claim window', () => {
+  /** Leases on experiments c1-[from, to) for a volunteer, written directly: open and live, or done. */
+  async function leaseRange(volunteerId: string, from: number, to: number, status: 'open' | 'done'): Promise<void> {
+    await env.DB.prepare(
+      `INSERT INTO leases (id, experiment_id, volunteer_id, token_hash, backend, created_at, deadline, status)
+       SELECT ?1 || '-' || idx, id, ?1, 'x', 'wasm', ?2, ?2 + 3600000, ?3 FROM experiments WHERE campaign_id = 'c1' AND idx >= ?4 AND idx < ?5`,
+    ).bind(volunteerId, Date.now(), status, from, to).run();
+  }
+
+  it('skips more than a window of experiments the volunteer may not take, and finds the next one', async () => {
+    expect(CLAIM_WINDOW).toBe(256);
+    await seedCampaign('c1', CLAIM_WINDOW + 44);
+    const x = await peer({ backend: 'wasm' }, '203.0.113.7');
+    const [a, b, sameIp] = [await peer({ backend: 'webgpu' }), await peer({ backend: 'cpu' }), await peer({ backend: 'webgpu' }, '203.0.113.7')];
+    await leaseRange(x.id, 0, 100, 'done'); // its own results: never two replicas of one experiment
+    await leaseRange(a.id, 100, 200, 'open'); // fully leased (two replicas)
+    await leaseRange(b.id, 100, 200, 'open');
+    await leaseRange(sameIp.id, 200, CLAIM_WINDOW, 'open'); // leased from x's address
+    expect((await x.lease())!.experimentId).toBe(`c1-${CLAIM_WINDOW}`); // the 257th
+    expect((await x.lease('c1'))!.experimentId).toBe(`c1-${CLAIM_WINDOW + 1}`);
+    await env.DB.prepare("UPDATE leases SET status = 'done' WHERE volunteer_id = ?").bind(x.id).run(); // under its quota again
+    await leaseRange(x.id, CLAIM_WINDOW + 2, CLAIM_WINDOW + 43, 'done');
+    expect((await x.lease())!.experimentId).toBe(`c1-${CLAIM_WINDOW + 43}`); // the last one
+    expect(await x.lease()).toBeNull(); // nothing left for x anywhere
   });
 });
 

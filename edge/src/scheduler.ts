@@ -56,6 +56,23 @@ const LIVE = `(l.status = 'done' OR l.deadline > ?4)`;
 const SAME_KIND = `(COALESCE(l.backend_class, l.backend) = ?9 AND (l.browser IS NULL OR ?10 IS NULL OR l.browser = ?10))`;
 
 /**
+ * How many experiments one claim ranks: the first this many open experiments the volunteer may
+ * take (its own, same-address, other-precision and fully leased ones are skipped while scanning
+ * experiments_by_status), not the whole queue — at 9k open experiments ranking them all cost
+ * ~20 ms of SQLite per claim. The window holds only eligible experiments, so it is empty only
+ * when the whole queue has nothing for this volunteer: no second, unwindowed claim is needed
+ * (scheduler.test.ts: the first 256 ineligible, it still gets the 257th).
+ *
+ * Trade-off: the rank (reissued work first for reliable volunteers, replicas before fresh work,
+ * oldest waiting replica first) applies within the window. An eligible experiment past the first
+ * CLAIM_WINDOW eligible ones in (campaign, idx) order — a reissued or half-replicated experiment of
+ * a later campaign, or far down a long one — waits until the window reaches it, however high it
+ * would rank. Work is handed out in idx order, so in-flight and reissued experiments are mostly
+ * near a campaign's front; a volunteer naming a campaign gets that campaign's own window.
+ */
+export const CLAIM_WINDOW = 256;
+
+/**
  * One statement claims: INSERT … SELECT picks the experiment and writes the lease atomically
  * (D1 is single-writer), so two volunteers can never take the same replica slot.
  * ?1 lease id, ?2 volunteer, ?3 token hash, ?4 now, ?5 backend, ?6 min lease ms, ?7 campaign,
@@ -67,11 +84,12 @@ const SAME_KIND = `(COALESCE(l.backend_class, l.backend) = ?9 AND (l.browser IS 
  * A single lease fills all of its experiment's replica slots (it counts replicas_needed times), so
  * the decision is part of the claim: nobody can slip a replica in between.
  */
+const LIVE_SLOTS = `(SELECT coalesce(sum(CASE WHEN l.single = 1 AND e.audit = 0 THEN e.replicas_needed ELSE 1 END), 0)
+      FROM leases l WHERE l.experiment_id = e.id AND ${LIVE})`;
 const CLAIM_SQL = `
 WITH cand AS (
   SELECT e.id, e.campaign_id, e.idx, e.tokens, e.replicas_needed, e.reissued_at, e.audit, e.quorum,
-    (SELECT coalesce(sum(CASE WHEN l.single = 1 AND e.audit = 0 THEN e.replicas_needed ELSE 1 END), 0)
-      FROM leases l WHERE l.experiment_id = e.id AND ${LIVE}) AS live,
+    ${LIVE_SLOTS} AS live,
     (SELECT min(l.created_at) FROM leases l WHERE l.experiment_id = e.id AND ${LIVE}) AS first_live,
     EXISTS (SELECT 1 FROM leases l WHERE l.experiment_id = e.id AND ${LIVE} AND COALESCE(l.backend_class, l.backend) = ?9) AS same_class,
     EXISTS (SELECT 1 FROM leases l WHERE l.experiment_id = e.id AND ${LIVE} AND ${SAME_KIND}) AS same_kind,
@@ -84,6 +102,11 @@ WITH cand AS (
     AND NOT EXISTS (SELECT 1 FROM leases l JOIN volunteers v ON v.id = l.volunteer_id
       WHERE l.experiment_id = e.id AND ${LIVE}
         AND (l.precision != ?11 OR l.ip_hash IN (?12, ?13) OR v.ip_hash IN (?12, ?13)))
+    AND ${LIVE_SLOTS} < e.replicas_needed
+  -- The window: the first CLAIM_WINDOW eligible open experiments, in experiments_by_status order
+  -- (no sort: the scan stops at the window's end), so the rank below runs on at most that many.
+  ORDER BY e.status, e.campaign_id, e.idx
+  LIMIT ${CLAIM_WINDOW}
 )
 INSERT INTO leases (id, experiment_id, volunteer_id, token_hash, backend, created_at, deadline, backend_class, precision, browser, ip_hash, single)
 SELECT ?1, c.id, ?2, ?3, ?5, ?4,

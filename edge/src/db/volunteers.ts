@@ -1,11 +1,33 @@
 // Volunteer rows.
 import type { SignedVolunteer } from '../env.ts';
 
+/** Most (volunteer, key) pairs cached per isolate; past it the oldest goes. */
+const MAX_CACHED_KEYS = 10_000;
+
+/**
+ * Per isolate: (volunteer id, key header) → the key that signs for it. Safe to keep: a volunteer's
+ * id is the hash of its registered key, nothing deletes volunteers or linked keys, and keys are only
+ * ever added. Only found pairs are cached — a key linked after a miss must work on the next request.
+ */
+const keyCache = new Map<string, string>();
+
 /**
  * The volunteer and the key its request is signed with: the registered key, or — when `key` names
  * another — one linked to it (an identity moved to another browser).
  */
 export async function findVolunteer(db: D1Database, id: string, key?: string): Promise<SignedVolunteer | null> {
+  const cacheKey = key === undefined ? id : `${id} ${key}`;
+  const cached = keyCache.get(cacheKey);
+  if (cached !== undefined) return { id, publicKey: cached };
+  const found = await lookUpVolunteer(db, id, key);
+  if (found) {
+    if (keyCache.size >= MAX_CACHED_KEYS) keyCache.delete(keyCache.keys().next().value!);
+    keyCache.set(cacheKey, found.publicKey);
+  }
+  return found;
+}
+
+async function lookUpVolunteer(db: D1Database, id: string, key?: string): Promise<SignedVolunteer | null> {
   const v = await db.prepare('SELECT id, public_key AS publicKey FROM volunteers WHERE id = ?').bind(id).first<SignedVolunteer>();
   if (!v || key === undefined || key === v.publicKey) return v;
   const linked = await db.prepare('SELECT 1 FROM volunteer_keys WHERE public_key = ? AND volunteer_id = ?').bind(key, id).first();

@@ -116,12 +116,14 @@ describe('rate limits', () => {
   it('refuses a volunteer past its limit with 429', async () => {
     await seedCampaign('c1', 1);
     const a = await newVolunteer();
-    const statuses: number[] = [];
-    for (let i = 0; i < 220; i++) {
-      const res = await a.post('/api/leases', { capabilities: { backend: 'wasm' } }, { timestamp: Date.now() + i });
-      statuses.push(res.status);
-    }
-    expect(statuses.slice(0, 100).every((s) => s === 200)).toBe(true);
+    // All at once, so that they land in one 10 s window however slow the machine is.
+    const t0 = Date.now();
+    const responses = await Promise.all(
+      Array.from({ length: 260 }, (_, i) => a.post('/api/leases', { capabilities: { backend: 'wasm' } }, { timestamp: t0 + i })),
+    );
+    const statuses = responses.map((r) => r.status);
+    expect(statuses.filter((s) => s === 200).length).toBeGreaterThanOrEqual(100);
+    expect(statuses.filter((s) => s !== 200 && s !== 429)).toEqual([]);
     expect(statuses).toContain(429);
   });
 });

@@ -8,7 +8,7 @@ import { signedVolunteer } from '../auth.ts';
 import { parseBody } from '../body.ts';
 import type { AppEnv } from '../env.ts';
 import { fail } from '../errors.ts';
-import { afterResponse, notifyCampaign } from '../live.ts';
+import { afterResponse, laterOf, notifyCampaign } from '../live.ts';
 import { isWriteConflict } from '../ledger.ts';
 import { validateExperiment } from '../validator.ts';
 import { commitmentIssue } from '../../../shared/commit.ts';
@@ -79,7 +79,7 @@ export const results = new Hono<AppEnv>().post('/', signedVolunteer, async (c) =
     db.prepare("UPDATE leases SET status = 'done' WHERE id = ?").bind(result.leaseId),
   ]);
   await validateOrBusy(db, lease.experimentId, now);
-  await afterResponse(c, notifyCampaign(c.env, lease.experimentId));
+  await afterResponse(c, notifyCampaign(c.env, lease.experimentId, Date.now(), laterOf(c)));
   return c.json<ResultResponse>(await outcome(db, resultId, lease.experimentId, false), 201);
 });
 

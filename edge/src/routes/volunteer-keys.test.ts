@@ -33,6 +33,21 @@ describe('POST /api/volunteers/keys', () => {
     expect(refused.status).toBe(401);
   });
 
+  it('accepts a key linked after it was refused (auth caches only keys it found)', async () => {
+    await seedCampaign('keys', 1);
+    const v = await newVolunteer();
+    const link = await linkRequest(v);
+    const lease = async () => {
+      const body = JSON.stringify({ campaignId: 'keys', capabilities: { backend: 'wasm' } });
+      const headers = { ...(await signedHeaders(v.id, link.keys, 'POST', '/api/leases', body)), [SIGNATURE_HEADERS.key]: link.publicKey };
+      return api('/api/leases', { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+    };
+    expect((await lease()).status).toBe(401); // not linked yet
+    expect((await v.post('/api/volunteers/keys', link.body)).status).toBe(201);
+    expect((await lease()).status).toBe(200);
+    expect((await lease()).status).toBe(200); // and again, from the cache
+  });
+
   it('refuses a key that does not belong to the volunteer named in the headers', async () => {
     const v = await newVolunteer();
     const other = await newVolunteer();
