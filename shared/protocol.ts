@@ -332,6 +332,7 @@ export interface VolunteerTrust {
   createdAt: number;
   reputation: number; // −100..+100
   openLeaseQuota: number;
+  rank: number | null; // 1 + volunteers with more credit (ties share a rank); null without credit
   credit: {
     total: number; // FLOPs of verified results, revocations subtracted
     recentAverage: number; // FLOPs per day, exponentially decayed with a 7-day half-life (BOINC's RAC)

@@ -4,7 +4,7 @@ import { expect } from 'vitest';
 import { exportPublicKey, generateSigningKey, sha256, signCanonical, volunteerIdFor } from '../../shared/crypto.ts';
 import { PRESETS } from '../../shared/model/presets.ts';
 import type { ApiError, Lease, Metrics, ResultPayload } from '../../shared/protocol.ts';
-import { SIGNATURE_HEADERS, signedRequestPayload } from '../../shared/protocol.ts';
+import { resultFor, SIGNATURE_HEADERS, signedRequestPayload } from '../../shared/protocol.ts';
 import { curveLength, tokenBudget, type ExperimentSpec } from '../../shared/spec.ts';
 import { campaignStatements, type NewCampaign } from '../src/db/campaigns.ts';
 import app from '../src/index.ts';
@@ -133,16 +133,7 @@ export function honestMetrics(spec: ExperimentSpec, valBpb = 3.1, backend: Metri
 }
 
 export function resultPayload(lease: Lease, metrics: Partial<Metrics> = {}, patch: Partial<ResultPayload> = {}): ResultPayload {
-  return {
-    type: 'result',
-    leaseId: lease.leaseId,
-    leaseToken: lease.leaseToken,
-    experimentId: lease.experimentId,
-    specHash: lease.specHash,
-    datasetSha256: lease.spec.dataset.sha256,
-    metrics: { ...honestMetrics(lease.spec), ...metrics },
-    ...patch,
-  };
+  return { ...resultFor(lease, { ...honestMetrics(lease.spec), ...metrics }), ...patch };
 }
 
 /**

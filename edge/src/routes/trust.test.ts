@@ -27,6 +27,9 @@ describe('GET /api/volunteers/:id', () => {
       classes: [{ backendClass: 'webgpu', consecutiveValid: 1, valid: 1, invalid: 0, replicationProbability: 1 }],
     });
     expect(t.credit.total).toBe(flops);
+    expect(t.rank).toBe(1); // a and b share the top credit
+    const newcomer = await peer({ backend: 'cpu' });
+    expect(((await (await api(`/api/volunteers/${newcomer.id}`)).json()) as VolunteerTrust).rank).toBeNull();
     // Just granted: the decayed sum's rate is credit · ln 2 / half-life per day.
     expect(t.credit.recentAverage).toBeCloseTo((flops * Math.LN2) / RAC_HALF_LIFE_DAYS, -3);
   });

@@ -15,7 +15,7 @@ interface VolunteerRow {
 }
 
 export async function volunteerTrust(db: D1Database, id: string, now: number): Promise<VolunteerTrust | null> {
-  const [v, counts, classes] = await db.batch([
+  const [v, counts, classes, ahead] = await db.batch([
     db.prepare(
       `SELECT id, display_name AS displayName, created_at AS createdAt, reputation, lease_quota AS quota,
          credit_total AS creditTotal, credit_decayed AS creditDecayed FROM volunteers WHERE id = ?`,
@@ -28,6 +28,7 @@ export async function volunteerTrust(db: D1Database, id: string, now: number): P
       `SELECT backend_class AS backendClass, consecutive_valid AS consecutiveValid, valid, invalid
        FROM volunteer_classes WHERE volunteer_id = ? ORDER BY backend_class`,
     ).bind(id),
+    db.prepare('SELECT count(*) AS n FROM volunteers WHERE credit_total > (SELECT credit_total FROM volunteers WHERE id = ?)').bind(id),
   ]);
   const row = (v!.results as VolunteerRow[])[0];
   if (!row) return null;
@@ -38,6 +39,7 @@ export async function volunteerTrust(db: D1Database, id: string, now: number): P
     createdAt: row.createdAt,
     reputation: row.reputation,
     openLeaseQuota: Math.min(row.quota, MAX_OPEN_LEASES),
+    rank: row.creditTotal > 0 ? 1 + ((ahead!.results as { n: number }[])[0]?.n ?? 0) : null,
     credit: {
       total: Math.max(0, row.creditTotal),
       recentAverage: recentAverageCredit(row.creditDecayed, now),
