@@ -67,6 +67,17 @@ describe('judge', () => {
     expect(judge(e, [r('a', 3, { ...trusted, single: false })]).experiment.status).toBe('open');
   });
 
+  it('asks a third witness when every member of a quorum is a newcomer with an address (the cold start)', () => {
+    const at = (ip: string, reputation = 0) => ({ leaseIp: ip, registrationIp: ip, reputation });
+    const pair = judge(OPEN, [r('a', 3.0, at('ip1')), r('b', 3.0, at('ip2'))]);
+    expect(pair).toMatchObject({ experiment: { status: 'open', replicasNeeded: 3 }, reissue: true, transitions: [] });
+    const three = judge({ ...OPEN, replicasNeeded: 3 }, [r('a', 3.0, at('ip1')), r('b', 3.0, at('ip2')), r('c', 3.0, at('ip3'))]);
+    expect(three.experiment).toMatchObject({ status: 'verified', verification: 'quorum' });
+    // A reliable member is witness enough, and so is a pair of local browsers (no address).
+    expect(judge(OPEN, [r('a', 3.0, at('ip1', 20)), r('b', 3.0, at('ip2'))]).experiment.status).toBe('verified');
+    expect(judge(OPEN, [r('a', 3.0), r('b', 3.0)]).experiment.status).toBe('verified');
+  });
+
   it('disputes after five results without a quorum', () => {
     const five = [0, 1, 2, 3, 4].map((i) => r(`v${i}`, 3 + i * 3 * TAU_BPB));
     expect(judge({ ...OPEN, replicasNeeded: 5 }, five)).toMatchObject({ disputed: true, experiment: { status: 'disputed' } });

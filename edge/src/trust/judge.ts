@@ -4,7 +4,7 @@
 import { earlyAgree } from '../../../shared/commit.ts';
 import type { Metrics } from '../../../shared/protocol.ts';
 import { agree, median } from '../../../shared/verify.ts';
-import { CV_TRUSTED, MAX_REPLICAS } from './policy.ts';
+import { CV_TRUSTED, MAX_REPLICAS, RELIABLE_REPUTATION } from './policy.ts';
 
 export type Verdict = 'pending' | 'valid' | 'invalid';
 export type Basis = 'quorum' | 'trusted-single' | 'outvoted' | 'copy' | 'overturned' | 'late';
@@ -94,15 +94,32 @@ export function replicasAgree(a: Metrics, b: Metrics, earlySegments: number): bo
 
 /**
  * The largest group of results that agree with one member (its centre) and hold at least
- * `quorum` distinct identities: findQuorum (shared/verify.ts) with replicasAgree and identities.
+ * `needed(group)` distinct identities: findQuorum (shared/verify.ts) with replicasAgree and
+ * identities.
  */
-export function agreeingGroup(ms: Metrics[], ids: number[], quorum: number, earlySegments: number): number[] | null {
+export function agreeingGroup(ms: Metrics[], ids: number[], needed: (group: number[]) => number, earlySegments: number): number[] | null {
   let best: number[] = [];
   for (let i = 0; i < ms.length; i++) {
     const group = ms.flatMap((m, j) => (replicasAgree(ms[i]!, m, earlySegments) ? [j] : []));
-    if (new Set(group.map((j) => ids[j])).size >= quorum && group.length > best.length) best = group;
+    if (new Set(group.map((j) => ids[j])).size >= needed(group) && group.length > best.length) best = group;
   }
   return best.length ? best : null;
+}
+
+/**
+ * Identities a group of results needs: the experiment's quorum, and one more when every member is
+ * a newcomer (below RELIABLE_REPUTATION) with an address of its own. That is the cold start: before
+ * anyone is reliable the scheduler cannot pair newcomers with reliable volunteers, so colluders on
+ * a few addresses meet by chance (bench:trust: 4 of 240 of their results verified with two
+ * witnesses); a third agreeing identity makes that chance its square. Once someone is reliable,
+ * newcomers replicate reliable volunteers' work first and a pair with a reliable member suffices,
+ * so the extra replica costs only the cold start. Browsers on a local edge have no address
+ * (trust/secrets.ts: loopback is no identity), so two local browsers still verify each other.
+ */
+export function witnessesNeeded(quorum: number, members: Pick<JudgedResult, 'reputation' | 'leaseIp' | 'registrationIp'>[]): number {
+
+  const coldStart = members.every((r) => r.reputation < RELIABLE_REPUTATION && (r.leaseIp !== null || r.registrationIp !== null));
+  return quorum + (coldStart ? 1 : 0);
 }
 
 /** Whether a pending result may stand alone as trusted-single (its volunteer still earns it). */
@@ -134,7 +151,8 @@ export function judge(e: JudgedExperiment, rs: JudgedResult[]): Judgement {
   }
   if (e.status !== 'open') return done();
 
-  const quorum = agreeingGroup(candidates.map((i) => rs[i]!.metrics), candidates.map((i) => ids[i]!), e.quorum, e.earlySegments);
+  const needed = (group: number[]) => witnessesNeeded(e.quorum, group.map((k) => rs[candidates[k]!]!));
+  const quorum = agreeingGroup(candidates.map((i) => rs[i]!.metrics), candidates.map((i) => ids[i]!), needed, e.earlySegments);
   if (quorum) {
     const members = new Set(quorum.map((k) => candidates[k]!));
     for (const i of candidates) {
