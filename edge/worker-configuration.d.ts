@@ -3,6 +3,7 @@
 // Runtime types generated with workerd@1.20261102.1 2026-11-01
 interface __BaseEnv_Env {
 	DB: D1Database;
+	CHECKPOINTS: R2Bucket;
 	VOLUNTEER_LIMITER: RateLimit;
 	IP_LIMITER: RateLimit;
 	ASSETS: Fetcher;

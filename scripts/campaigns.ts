@@ -90,7 +90,23 @@ export function identityCampaign(manifest: DatasetManifest, manifestSha256: stri
   };
 }
 
+/**
+ * One tiny experiment with six commit steps (every 50 of 300) for the spot-check test: a volunteer
+ * reveals a mid-run checkpoint and another browser trains the next 50 steps from it.
+ */
+export function spotCampaign(manifest: DatasetManifest, manifestSha256: string): NewCampaign {
+  const spec = specFrom('tiny', manifest, manifestSha256, 31);
+  spec.train = { ...spec.train, steps: 300, curveEvery: 50 };
+  return {
+    ...tinyCampaign(manifest, manifestSha256),
+    id: 'e2e-spot',
+    name: 'Spot-check check',
+    brief: 'A tiny GPT whose result is spot-checked from one of its committed checkpoints.',
+    specs: [spec],
+  };
+}
+
 /** Everything the browser tests need, seeded by `npm start -- --campaign tiny`. */
 export function e2eCampaigns(manifest: DatasetManifest, manifestSha256: string): NewCampaign[] {
-  return [tinyCampaign(manifest, manifestSha256), faultsCampaign(manifest, manifestSha256), identityCampaign(manifest, manifestSha256)];
+  return [tinyCampaign(manifest, manifestSha256), faultsCampaign(manifest, manifestSha256), identityCampaign(manifest, manifestSha256), spotCampaign(manifest, manifestSha256)];
 }

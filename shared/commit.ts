@@ -72,15 +72,24 @@ function tensorHashes(ts: Float32Array[]): Promise<string[]> {
   return Promise.all(ts.map((t) => sha256(float32Bytes(t))));
 }
 
-/**
- * The commitment: SHA-256 of the canonical JSON (RFC 8785) of a header that holds the spec hash,
- * the step, every loss so far, the RNG state, AdamW's step count, and the SHA-256 of each tensor's
- * little-endian float32 bytes (weights, then first moments, then second moments). Hashing per
- * tensor keeps memory flat and lets a blob store keep each tensor by its own hash.
- */
-export async function checkpointCommitment(specHash: string, s: CommittedState): Promise<string> {
+/** What a commitment hashes: the state's scalars and the SHA-256 of each tensor's bytes. */
+export interface CheckpointHeader {
+  type: 'tabgrid-checkpoint';
+  version: 1;
+  specHash: string;
+  step: number;
+  losses: number[];
+  batchRng: RngState;
+  adamT: number;
+  sizes: number[];
+  weights: string[];
+  adamM: string[];
+  adamV: string[];
+}
+
+async function headerOf(specHash: string, s: CommittedState): Promise<CheckpointHeader> {
   if (s.losses.length !== s.step) throw new Error(`a checkpoint at step ${s.step} must carry ${s.step} losses, not ${s.losses.length}`);
-  const header = {
+  return {
     type: 'tabgrid-checkpoint',
     version: 1,
     specHash,
@@ -93,7 +102,85 @@ export async function checkpointCommitment(specHash: string, s: CommittedState):
     adamM: await tensorHashes(s.optimizer.m),
     adamV: await tensorHashes(s.optimizer.v),
   };
-  return sha256(canonicalBytes(header));
+}
+
+/**
+ * The commitment: SHA-256 of the canonical JSON (RFC 8785) of a header that holds the spec hash,
+ * the step, every loss so far, the RNG state, AdamW's step count, and the SHA-256 of each tensor's
+ * little-endian float32 bytes (weights, then first moments, then second moments). Hashing per
+ * tensor keeps memory flat and lets a blob store keep each tensor by its own hash.
+ */
+export async function checkpointCommitment(specHash: string, s: CommittedState): Promise<string> {
+  return sha256(canonicalBytes(await headerOf(specHash, s)));
+}
+
+// ——— Revealing a committed checkpoint (a spot check from it: edge/src/trust/spot-checks.ts) ———
+
+const MAGIC = 0x4b434754; // "TGCK", little-endian
+
+/** Bytes of a checkpoint's state: weights, first and second moments, in GPT.params order. */
+export function stateBytes(sizes: number[]): number {
+  return 3 * 4 * sizes.reduce((a, b) => a + b, 0);
+}
+
+/**
+ * A committed checkpoint as one blob: "TGCK", the header's length (u32 LE), the header's canonical
+ * JSON, then every tensor's little-endian float32 bytes in the header's order. Whoever holds it
+ * can check it against the commitment alone (decodeCheckpoint).
+ */
+export async function encodeCheckpoint(specHash: string, s: CommittedState): Promise<{ bytes: Uint8Array<ArrayBuffer>; commitment: string }> {
+  const header = canonicalBytes(await headerOf(specHash, s));
+  const tensors = [...s.weights, ...s.optimizer.m, ...s.optimizer.v];
+  const out = new Uint8Array(8 + header.length + stateBytes(s.weights.map((w) => w.length)));
+  const view = new DataView(out.buffer);
+  view.setUint32(0, MAGIC, true);
+  view.setUint32(4, header.length, true);
+  out.set(header, 8);
+  let at = 8 + header.length;
+  for (const t of tensors) {
+    out.set(float32Bytes(t), at);
+    at += t.length * 4;
+  }
+  return { bytes: out, commitment: await sha256(header) };
+}
+
+export class CheckpointError extends Error {}
+
+/**
+ * A revealed checkpoint, checked: its header hashes to `commitment` (when given: a checker trusts
+ * the edge that checked it) and each tensor to the header's hash of it. Throws CheckpointError with
+ * the reason otherwise.
+ */
+export async function decodeCheckpoint(bytes: Uint8Array, commitment: string | null): Promise<{ header: CheckpointHeader; state: CommittedState }> {
+  if (bytes.length < 8) throw new CheckpointError('The checkpoint is truncated.');
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const length = view.getUint32(4, true);
+  if (view.getUint32(0, true) !== MAGIC || 8 + length > bytes.length) throw new CheckpointError('The checkpoint is not a Tabgrid checkpoint.');
+  const headerBytes = bytes.slice(8, 8 + length);
+  if (commitment !== null && (await sha256(headerBytes)) !== commitment) throw new CheckpointError('The checkpoint does not match its commitment.');
+  const header = JSON.parse(new TextDecoder().decode(headerBytes)) as CheckpointHeader;
+  if (8 + length + stateBytes(header.sizes) !== bytes.length) throw new CheckpointError('The checkpoint’s tensors do not have the committed sizes.');
+  const hashes = [...header.weights, ...header.adamM, ...header.adamV];
+  const sizes = [...header.sizes, ...header.sizes, ...header.sizes];
+  const tensors: Float32Array[] = [];
+  let at = 8 + length;
+  for (let i = 0; i < sizes.length; i++) {
+    const raw = bytes.slice(at, at + sizes[i]! * 4);
+    if ((await sha256(raw)) !== hashes[i]) throw new CheckpointError(`Tensor ${i} of the checkpoint does not match its commitment.`);
+    tensors.push(littleEndian ? new Float32Array(raw.buffer) : Float32Array.from({ length: sizes[i]! }, (_, k) => new DataView(raw.buffer).getFloat32(k * 4, true)));
+    at += sizes[i]! * 4;
+  }
+  const n = header.sizes.length;
+  return {
+    header,
+    state: {
+      step: header.step,
+      losses: header.losses,
+      weights: tensors.slice(0, n),
+      optimizer: { t: header.adamT, m: tensors.slice(n, 2 * n), v: tensors.slice(2 * n) },
+      batchRng: header.batchRng,
+    },
+  };
 }
 
 /** Why a result's commitments do not fit its spec, or null. Results without commitments pass. */

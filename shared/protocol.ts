@@ -90,8 +90,12 @@ export interface Lease {
   spec: ExperimentSpec;
   /** Omitted: a replica (train the whole spec, POST /api/results). */
   kind?: 'replica' | 'spot-check';
-  /** For a spot check: train steps [0, toStep) of the spec and POST the curve to `submitPath`. */
-  spotCheck?: { toStep: number; submitPath: string };
+  /**
+   * For a spot check: train steps [fromStep, toStep) of the spec — from the seed when fromStep is 0
+   * or absent, else from the checkpoint at `checkpointPath` (GET it with the lease token in
+   * x-tabgrid-lease-token) — and POST the segment means to `submitPath`.
+   */
+  spotCheck?: { fromStep?: number; toStep: number; submitPath: string; checkpointPath?: string };
 }
 export const HeartbeatRequest = z
   .object({ leaseToken: z.string().min(16).max(128), step: z.number().int().nonnegative(), loss: z.number().finite().nonnegative().max(64) })
@@ -149,10 +153,18 @@ export const ResultRequest = z.object({ result: ResultPayload, signature: Signat
 export type ResultRequest = z.infer<typeof ResultRequest>;
 
 export type ExperimentStatus = 'open' | 'verified' | 'disputed';
+/** The header a spot checker sends its lease token in, to download the revealed checkpoint. */
+export const LEASE_TOKEN_HEADER = 'x-tabgrid-lease-token';
+
 export interface ResultResponse {
   resultId: string;
   duplicate: boolean;
   experimentStatus: ExperimentStatus;
+  /**
+   * A spot check of this result asks for the committed checkpoint at `step`: PUT its blob
+   * (shared/commit.ts encodeCheckpoint) to `path` as application/octet-stream.
+   */
+  reveal?: { spotCheckId: string; step: number; path: string };
 }
 
 export interface Campaign {
@@ -307,7 +319,7 @@ export interface CorpusRecord {
 
 // ——— Trust: spot checks and a volunteer's standing (edge/src/trust) ———
 
-/** A spot check's outcome: the segment means of the training loss over steps [0, toStep). */
+/** A spot check's outcome: the segment means of the training loss over steps [fromStep, toStep). */
 export const SpotCheckPayload = z
   .object({
     type: z.literal('spot-check'),

@@ -25,6 +25,8 @@ export type ErrorCode =
   | 'dataset_mismatch'
   | 'budget_mismatch'
   | 'commitment_mismatch'
+  | 'unknown_spot_check'
+  | 'reveal_expired'
   | 'missing_token'
   | 'bad_token'
   | 'unknown_dataset'

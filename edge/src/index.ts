@@ -20,6 +20,7 @@ import { leases } from './routes/leases.ts';
 import { partners } from './routes/partners.ts';
 import { results } from './routes/results.ts';
 import { ledger, spotChecks } from './routes/trust.ts';
+import { expireReveals } from './trust/spot-checks.ts';
 import { volunteerKeys } from './routes/volunteer-keys.ts';
 import { volunteers } from './routes/volunteers.ts';
 
@@ -79,5 +80,12 @@ function executionCtx(c: Context): Context['executionCtx'] | undefined {
 
 export { CampaignHub } from './hub.ts';
 
-// The Worker: /embed first, then everything else to the API app unchanged (its 404s and errors).
-export default new Hono<AppEnv>().route('/', embed).all('*', (c) => app.fetch(c.req.raw, c.env, executionCtx(c)));
+// The Worker: /embed first, then everything else to the API app unchanged (its 404s and errors);
+// and a cron (wrangler.toml [triggers]) that fails spot checks whose checkpoint was not revealed
+// in time (trust/spot-checks.ts).
+const worker = new Hono<AppEnv>().route('/', embed).all('*', (c) => app.fetch(c.req.raw, c.env, executionCtx(c)));
+export default Object.assign(worker, {
+  scheduled(_controller: ScheduledController, env: Env, ctx: ExecutionContext) {
+    ctx.waitUntil(expireReveals(env.DB, Date.now()));
+  },
+});

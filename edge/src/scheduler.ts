@@ -26,6 +26,7 @@ import type { Capabilities, Lease } from '../../shared/protocol.ts';
 import { ExperimentSpec } from '../../shared/spec.ts';
 import { CV_TRUSTED, MAX_OPEN_LEASES, RELIABLE_FIRST_MS, RELIABLE_REPUTATION, STEER_WAIT_MS, shouldReplicate } from './trust/policy.ts';
 import { draw, ipHash, type TrustSecrets } from './trust/secrets.ts';
+import { checkpointPath } from './trust/spot-checks.ts';
 
 export { MAX_OPEN_LEASES } from './trust/policy.ts';
 
@@ -149,7 +150,7 @@ WHERE id = (
     AND NOT COALESCE(l.ip_hash IN (?6, ?7) OR tv.ip_hash IN (?6, ?7), 0)
     AND (?8 IS NULL OR e.campaign_id = ?8)
   ORDER BY s.created_at LIMIT 1)
-RETURNING id, experiment_id AS experimentId, to_step AS toStep, deadline`;
+RETURNING id, experiment_id AS experimentId, from_step AS fromStep, to_step AS toStep, deadline`;
 
 interface Profile {
   reputation: number;
@@ -248,7 +249,7 @@ export class D1Scheduler implements Scheduler {
     const claimed = await db
       .prepare(SPOT_CLAIM_SQL)
       .bind(req.volunteerId, req.now, tokenHash, req.now + this.#minSeconds * 1000, precision, leaseIp, registrationIp, req.campaignId ?? null)
-      .first<{ id: string; experimentId: string; toStep: number; deadline: number }>();
+      .first<{ id: string; experimentId: string; fromStep: number; toStep: number; deadline: number }>();
     if (!claimed) return null;
     const row = await db
       .prepare('SELECT campaign_id AS campaignId, spec_json AS specJson, spec_hash AS specHash FROM experiments WHERE id = ?')
@@ -263,7 +264,12 @@ export class D1Scheduler implements Scheduler {
       specHash: row.specHash,
       spec: ExperimentSpec.parse(JSON.parse(row.specJson)),
       kind: 'spot-check',
-      spotCheck: { toStep: claimed.toStep, submitPath: SPOT_CHECK_PATH },
+      spotCheck: {
+        fromStep: claimed.fromStep,
+        toStep: claimed.toStep,
+        submitPath: SPOT_CHECK_PATH,
+        ...(claimed.fromStep > 0 && { checkpointPath: checkpointPath(claimed.id) }), // revealed (trust/spot-checks.ts)
+      },
     };
   }
 }

@@ -4,11 +4,11 @@
 // unreplicated results when it is caught, and spot checks of trusted-single results.
 import type { Metrics, Precision } from '../../shared/protocol.ts';
 import { commitSteps, EARLY_STEPS, earlySegments } from '../../shared/commit.ts';
-import { ExperimentSpec } from '../../shared/spec.ts';
+import { ExperimentSpec, parameterCount } from '../../shared/spec.ts';
 import { commitPlanned, type NewEntry, type Planned } from './ledger.ts';
 import { decayedTerm } from './trust/credit.ts';
 import { judge, type Basis, type JudgedExperiment, type JudgedResult, type Verdict } from './trust/judge.ts';
-import { CUT_OPEN_LEASES, MAX_OPEN_LEASES, REPUTATION, SPOT_CHECK_RATE } from './trust/policy.ts';
+import { CUT_OPEN_LEASES, MAX_OPEN_LEASES, MAX_REVEAL_BYTES, REPUTATION, REVEAL_WINDOW_MS, SPOT_CHECK_RATE } from './trust/policy.ts';
 import { draw, trustSecrets } from './trust/secrets.ts';
 import { reopenForAudit } from './trust/audit.ts';
 
@@ -133,7 +133,7 @@ async function plan(db: D1Database, experimentId: string, now: number): Promise<
       }
       const checkable = before.earlySegments > 0 && commitSteps(spec.train)[0]! <= EARLY_STEPS;
       if (t.basis === 'trusted-single' && secrets && checkable && (await draw(secrets.drawKey, `spot:${r.id}`)) < SPOT_CHECK_RATE) {
-        statements.push(spotCheckStatement(db, spec, r, experimentId, now));
+        statements.push(spotCheckStatement(db, spec, r, experimentId, now, await draw(secrets.drawKey, `spot-from:${r.id}`)));
       }
     } else {
       statements.push(...penaltyStatements(db, r.volunteerId, r.backendClass, now));
@@ -179,13 +179,24 @@ function penaltyStatements(db: D1Database, volunteerId: string, backendClass: st
   ];
 }
 
-/** A first-segment spot check: retrain [0, first committed step) from the seed and compare. */
-function spotCheckStatement(db: D1Database, spec: ExperimentSpec, r: ResultRow, experimentId: string, now: number): D1PreparedStatement {
-  const toStep = commitSteps(spec.train)[0]!;
-  const segments = Math.ceil(toStep / spec.train.curveEvery);
-  const expected = (JSON.parse(r.metricsJson) as Metrics).curve.slice(0, segments);
+/**
+ * A spot check of a trusted-single result, from a point drawn with `u` (secret, after the result
+ * committed to all its checkpoints): the seed (step 0), or one of its committed checkpoints
+ * but the last — which its volunteer must then reveal (trust/spot-checks.ts). The checker trains
+ * up to the next commit step and must match the result's curve over that segment.
+ */
+function spotCheckStatement(db: D1Database, spec: ExperimentSpec, r: ResultRow, experimentId: string, now: number, u: number): D1PreparedStatement {
+  const steps = commitSteps(spec.train);
+  const metrics = JSON.parse(r.metricsJson) as Metrics;
+  const revealable = metrics.commitments?.length === steps.length && 12 * parameterCount(spec.model) <= MAX_REVEAL_BYTES // weights and AdamW's two moments, float32;
+  const k = revealable ? Math.floor(u * steps.length) - 1 : -1; // -1: from the seed
+  const fromStep = k < 0 ? 0 : steps[k]!;
+  const toStep = steps[k + 1]!;
+  const every = spec.train.curveEvery;
+  const expected = metrics.curve.slice(fromStep / every, Math.ceil(toStep / every));
   return db.prepare(
-    `INSERT OR IGNORE INTO spot_checks (id, result_id, experiment_id, to_step, expected_json, precision, created_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?)`,
-  ).bind(`s_${r.id.slice(2)}`, r.id, experimentId, toStep, JSON.stringify(expected), r.precision, now);
+    `INSERT OR IGNORE INTO spot_checks (id, result_id, experiment_id, from_step, to_step, commitment, reveal_deadline, expected_json, precision, status, created_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  ).bind(`s_${r.id.slice(2)}`, r.id, experimentId, fromStep, toStep, k < 0 ? null : metrics.commitments![k]!,
+    k < 0 ? null : now + REVEAL_WINDOW_MS, JSON.stringify(expected), r.precision, k < 0 ? 'open' : 'awaiting-reveal', now);
 }

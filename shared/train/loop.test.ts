@@ -7,7 +7,8 @@ import { buildCharDataset } from '../dataset.ts';
 import { PRESETS } from '../model/presets.ts';
 import type { ExperimentSpec } from '../spec.ts';
 import { learningRate } from './adamw.ts';
-import { trainExperiment, type TrainCheckpoint, type TrainData } from './loop.ts';
+import { checkpointCommitment, commitSteps } from '../commit.ts';
+import { trainExperiment, trainSegment, type TrainCheckpoint, type TrainData } from './loop.ts';
 
 let data: TrainData;
 
@@ -86,6 +87,23 @@ describe('trainExperiment', () => {
     if (full.stopped || resumed.stopped) return;
     expect(resumed.metrics.curve).toEqual(full.metrics.curve);
     expect(resumed.metrics.valBpb).toBe(full.metrics.valBpb);
+  });
+
+  it('commits to its state at the commit steps, and a spot check retrains a segment to the same segment means', async () => {
+    const spec = tinySpec({ steps: 20, curveEvery: 5 }, 13);
+    const committed: TrainCheckpoint[] = [];
+    const full = await trainExperiment(spec, data, { onCommit: async (c) => void committed.push(c) });
+    if (full.stopped) throw new Error('not stopped');
+    expect(committed.map((c) => c.step)).toEqual(commitSteps(spec.train));
+    // Commitments are reproducible from the same state, and differ between states.
+    const hashes = await Promise.all(committed.map((c) => checkpointCommitment('a'.repeat(64), c)));
+    expect(new Set(hashes).size).toBe(hashes.length);
+    expect(await checkpointCommitment('a'.repeat(64), committed[1]!)).toBe(hashes[1]);
+    // From the seed: the first segment; from a committed checkpoint: the next two.
+    expect(await trainSegment(spec, data, 5)).toEqual(full.metrics.curve.slice(0, 1));
+    expect(await trainSegment(spec, data, 15, { resumeFrom: committed[0] })).toEqual(full.metrics.curve.slice(1, 3));
+    await expect(trainSegment(spec, data, 12, { resumeFrom: committed[0] })).resolves.toHaveLength(2);
+    await expect(trainSegment(spec, data, 5, { resumeFrom: committed[1] })).rejects.toThrow(/segment/);
   });
 
   it('keeps the tensor count flat across steps and experiments', async () => {

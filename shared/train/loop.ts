@@ -8,6 +8,7 @@ import type { Metrics } from '../protocol.ts';
 import { Rng, type RngState } from '../rng.ts';
 import { curveLength, type ExperimentSpec } from '../spec.ts';
 import { AdamW, learningRate, type AdamWState } from './adamw.ts';
+import { commitSteps } from '../commit.ts';
 
 export interface TrainData {
   manifest: DatasetManifest;
@@ -40,6 +41,8 @@ export interface LoopHooks {
   /** Called every `checkpointEveryMs` of training and when stopped. */
   onCheckpoint?: (c: TrainCheckpoint) => Promise<void>;
   checkpointEveryMs?: number;
+  /** Called with the state after each of shared/commit.ts's commitSteps, for its commitment. */
+  onCommit?: (c: TrainCheckpoint) => Promise<void>;
 }
 
 export type TrainOutcome =
@@ -130,12 +133,46 @@ export function lossCurve(losses: number[], spec: ExperimentSpec): number[] {
 }
 
 export async function trainExperiment(spec: ExperimentSpec, data: TrainData, hooks: LoopHooks = {}): Promise<TrainOutcome> {
+  const run = await train(spec, data, spec.train.steps, hooks);
+  if (run.stopped) return run;
+  const wallMs = run.wallMs;
+  const { steps, batchSize: B } = spec.train;
+  return {
+    stopped: false,
+    metrics: { ...run.eval!, curve: lossCurve(run.losses, spec), steps, tokens: steps * B * spec.model.blockSize, wallMs, msPerStep: wallMs / steps },
+  };
+}
+
+/**
+ * A spot check's segment: trains from `hooks.resumeFrom` (a revealed checkpoint) or from the seed
+ * up to `toStep` and returns the mean training loss of each `curveEvery`-step segment in between —
+ * the numbers the checked result's curve must match (edge/src/trust/spot-checks.ts). Null when
+ * stopped.
+ */
+export async function trainSegment(spec: ExperimentSpec, data: TrainData, toStep: number, hooks: Pick<LoopHooks, 'resumeFrom' | 'onStep' | 'shouldStop'> = {}): Promise<number[] | null> {
+  const from = hooks.resumeFrom?.step ?? 0;
+  const every = spec.train.curveEvery;
+  if (from % every !== 0 || toStep <= from || toStep > spec.train.steps) throw new Error(`a segment runs between curve boundaries, not [${from}, ${toStep})`);
+  const run = await train(spec, data, toStep, hooks);
+  if (run.stopped) return null;
+  const losses = run.losses.slice(from);
+  return Array.from({ length: Math.ceil(losses.length / every) }, (_, i) => {
+    const seg = losses.slice(i * every, (i + 1) * every);
+    return seg.reduce((a, b) => a + b, 0) / seg.length;
+  });
+}
+
+type Run = { stopped: true } | { stopped: false; losses: number[]; wallMs: number; eval: { valBpb: number; valLoss: number } | null };
+
+/** Trains up to `untilStep` (evaluating only a full run) with the hooks: the one loop behind both. */
+async function train(spec: ExperimentSpec, data: TrainData, untilStep: number, hooks: LoopHooks): Promise<Run> {
   const { batchSize: B, steps } = spec.train;
   const T = spec.model.blockSize;
   if (spec.model.vocabSize !== data.manifest.vocab.length) throw new Error('the spec and the dataset disagree on the vocabulary');
   const model = new GPT(spec.model, spec.seed);
   const opt = new AdamW(model.params, spec.train);
   const vars = model.params.map((p) => p.variable);
+  const commits = new Set(hooks.onCommit ? commitSteps(spec.train) : []);
   let rng = Rng.derive(spec.seed, 'batches');
   let losses: number[] = [];
   let priorWallMs = 0;
@@ -159,7 +196,7 @@ export async function trainExperiment(spec: ExperimentSpec, data: TrainData, hoo
       wallMs: priorWallMs + performance.now() - t0,
     });
 
-    for (let step = losses.length; step < steps; step++) {
+    for (let step = losses.length; step < untilStep; step++) {
       if (hooks.shouldStop?.()) {
         if (hooks.onCheckpoint) await hooks.onCheckpoint(await snapshot());
         return { stopped: true };
@@ -172,17 +209,14 @@ export async function trainExperiment(spec: ExperimentSpec, data: TrainData, hoo
       losses.push(value);
       const msPerStep = (performance.now() - t0) / (step + 1 - (resume?.step ?? 0));
       await hooks.onStep?.({ step: step + 1, steps, loss: value, lr, msPerStep });
+      if (commits.has(step + 1)) await hooks.onCommit!(await snapshot());
       if (hooks.onCheckpoint && performance.now() - lastCheckpoint >= (hooks.checkpointEveryMs ?? 30_000)) {
         await hooks.onCheckpoint(await snapshot());
         lastCheckpoint = performance.now();
       }
     }
-    const { valBpb, valLoss } = await evaluate(model, spec, data);
-    const wallMs = priorWallMs + performance.now() - t0;
-    return {
-      stopped: false,
-      metrics: { valBpb, valLoss, curve: lossCurve(losses, spec), steps, tokens: steps * B * T, wallMs, msPerStep: wallMs / steps },
-    };
+    const evaluated = untilStep === steps ? await evaluate(model, spec, data) : null;
+    return { stopped: false, losses, wallMs: priorWallMs + performance.now() - t0, eval: evaluated };
   } finally {
     opt.dispose();
     model.dispose();

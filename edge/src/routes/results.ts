@@ -12,6 +12,7 @@ import { afterResponse, laterOf, notifyCampaign } from '../live.ts';
 import { isWriteConflict } from '../ledger.ts';
 import { validateExperiment } from '../validator.ts';
 import { commitmentIssue } from '../../../shared/commit.ts';
+import { checkpointPath } from '../trust/spot-checks.ts';
 
 interface LeaseRow {
   volunteerId: string;
@@ -97,7 +98,15 @@ async function validateOrBusy(db: D1Database, experimentId: string, now = Date.n
   }
 }
 
-async function outcome(db: D1Database, resultId: string, experimentId: string, duplicate: boolean) {
-  const row = await db.prepare('SELECT status FROM experiments WHERE id = ?').bind(experimentId).first<{ status: ExperimentStatus }>();
-  return { resultId, duplicate, experimentStatus: row?.status ?? 'open' };
+async function outcome(db: D1Database, resultId: string, experimentId: string, duplicate: boolean): Promise<ResultResponse> {
+  // A spot check awaiting this result's checkpoint rides on the answer (and on every re-delivery).
+  const row = await db
+    .prepare(
+      `SELECT e.status, s.id AS spotCheckId, s.from_step AS step FROM experiments e
+       LEFT JOIN spot_checks s ON s.result_id = ?2 AND s.status = 'awaiting-reveal' WHERE e.id = ?1`,
+    )
+    .bind(experimentId, resultId)
+    .first<{ status: ExperimentStatus; spotCheckId: string | null; step: number | null }>();
+  const reveal = row?.spotCheckId ? { spotCheckId: row.spotCheckId, step: row.step!, path: checkpointPath(row.spotCheckId) } : undefined;
+  return { resultId, duplicate, experimentStatus: row?.status ?? 'open', ...(reveal && { reveal }) };
 }

@@ -2,7 +2,10 @@
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { sha256, signCanonical } from '../../../shared/crypto.ts';
-import type { Lease, VolunteerTrust } from '../../../shared/protocol.ts';
+import { checkpointCommitment, encodeCheckpoint, type CommittedState } from '../../../shared/commit.ts';
+import { LEASE_TOKEN_HEADER, type Lease, type ResultResponse, type VolunteerTrust } from '../../../shared/protocol.ts';
+import { REVEAL_WINDOW_MS } from '../trust/policy.ts';
+import { expireReveals } from '../trust/spot-checks.ts';
 import { api, seedCampaign } from '../../test/helpers.ts';
 import { experimentState, findDrawKey, peer, setDrawKey, setRecord, type Peer } from '../../test/trust.ts';
 import { TAU_BPB } from '../../../shared/verify.ts';
@@ -119,5 +122,85 @@ describe('checkpoint commitments', () => {
     expect((await a.submit(lease, 3.0, { commitments })).status).toBe(201);
     const row = await env.DB.prepare('SELECT metrics_json AS m FROM results').first<{ m: string }>();
     expect(JSON.parse(row!.m).commitments).toEqual(commitments);
+  });
+});
+
+/**
+ * A trusted-single result on c1-0 (30 steps, a curve point and a commitment every 10) whose spot
+ * check, drawn with `from` ∈ [0, 1), starts at a committed checkpoint: its states, made up but
+ * consistent (each state's losses give the result's curve), and the volunteer.
+ */
+async function revealAsked(from: number) {
+  await seedCampaign('c1', 2);
+  const t = await peer({ backend: 'wasm' }, '192.0.2.1');
+  await setRecord(t.id, 'wasm', 10);
+  await setDrawKey(await findDrawKey([[`replicate:${t.id}:0`, (u) => u > 0.5]]));
+  const lease = (await t.lease())!;
+  const resultId = 'r_' + (await sha256(lease.leaseId)).slice(0, 24);
+  await setDrawKey(await findDrawKey([[`spot:${resultId}`, (u) => u < 0.1], [`spot-from:${resultId}`, (u) => Math.floor(u * 3) - 1 === from]]));
+  const losses = Array.from({ length: 30 }, (_, i) => 4 - i * 0.03 + (i % 3) * 0.01);
+  const states: CommittedState[] = [10, 20, 30].map((step): CommittedState => ({
+    step,
+    losses: losses.slice(0, step),
+    weights: [Float32Array.from([step, 1, 2]), Float32Array.from([0.5, -0.25])],
+    optimizer: { t: step, m: [new Float32Array(3), new Float32Array(2)], v: [new Float32Array(3).fill(1e-3), new Float32Array(2)] },
+    batchRng: [1, 2, 3, step],
+  }));
+  const curve = [0, 1, 2].map((i) => losses.slice(i * 10, (i + 1) * 10).reduce((a, b) => a + b, 0) / 10);
+  const commitments = await Promise.all(states.map((s) => checkpointCommitment(lease.specHash, s)));
+  const res = await t.submit(lease, 3.1, { curve, commitments });
+  expect(res.status).toBe(201);
+  return { t, lease, states, curve, response: (await res.json()) as ResultResponse };
+}
+
+const put = (path: string, bytes: Uint8Array) =>
+  api(path, { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body: bytes });
+
+describe('spot checks from a revealed checkpoint', () => {
+  it('ask the volunteer for the drawn checkpoint, open once it matches its commitment, and serve it to the leased checker only', async () => {
+    const { lease, states, curve, response } = await revealAsked(0);
+    const path = `/api/results/spot-checks/${response.reveal!.spotCheckId}/checkpoint`;
+    expect(response.reveal).toEqual({ spotCheckId: expect.any(String), step: 10, path });
+    // A checker finds nothing to check until the checkpoint is revealed.
+    const early = await peer({ backend: 'cpu', spotChecks: true }, '192.0.2.3');
+    expect((await early.lease())!.kind).toBeUndefined();
+    // Bytes that do not match the commitment change nothing: another step's, or tampered ones.
+    const other = await encodeCheckpoint(lease.specHash, states[1]!);
+    expect(await (await put(path, other.bytes)).json()).toMatchObject({ error: 'commitment_mismatch' });
+    const { bytes } = await encodeCheckpoint(lease.specHash, states[0]!);
+    const tampered = bytes.slice();
+    tampered[tampered.length - 1]! ^= 1;
+    expect(await (await put(path, tampered)).json()).toMatchObject({ error: 'commitment_mismatch' });
+    expect((await put(path, bytes)).status).toBe(201);
+    expect((await put(path, bytes)).status).toBe(200); // revealed once
+    const checker = await peer({ backend: 'cpu', spotChecks: true }, '192.0.2.4');
+    const spot = (await checker.lease())!;
+    expect(spot).toMatchObject({ kind: 'spot-check', spotCheck: { fromStep: 10, toStep: 20, checkpointPath: path } });
+    expect((await api(path)).status).toBe(401);
+    expect((await api(path, { headers: { [LEASE_TOKEN_HEADER]: 'x'.repeat(43) } })).status).toBe(403);
+    const got = await api(path, { headers: { [LEASE_TOKEN_HEADER]: spot.leaseToken } });
+    expect(new Uint8Array(await got.arrayBuffer())).toEqual(bytes);
+    // The checker's segment is the result's second curve point.
+    expect((await submitSpot(checker, spot, [curve[1]! + 2e-4])).status).toBe(201);
+    expect(await experimentState('c1-0')).toMatchObject({ status: 'verified', audit: 0 });
+  });
+
+  it('fail when the revealed losses do not give the result’s curve, reopening the experiment', async () => {
+    const { lease, states, response } = await revealAsked(1);
+    expect(response.reveal!.step).toBe(20);
+    const s = states[1]!;
+    const lying = { ...s, losses: s.losses.map((x, i) => (i === 3 ? x + 0.5 : x)) };
+    // A result whose commitment was to these losses: the reveal matches the commitment but not the curve.
+    await env.DB.prepare('UPDATE spot_checks SET commitment = ?').bind(await checkpointCommitment(lease.specHash, lying)).run();
+    expect(await (await put(response.reveal!.path, (await encodeCheckpoint(lease.specHash, lying)).bytes)).json()).toMatchObject({ opened: false });
+    expect(await experimentState('c1-0')).toMatchObject({ status: 'open', audit: 1 });
+  });
+
+  it('fail when the checkpoint is not revealed in time (the cron), reopening the experiment', async () => {
+    const { lease, states, response } = await revealAsked(0);
+    expect(await expireReveals(env.DB, Date.now())).toBe(0);
+    expect(await expireReveals(env.DB, Date.now() + REVEAL_WINDOW_MS + 1)).toBe(1);
+    expect(await experimentState('c1-0')).toMatchObject({ status: 'open', audit: 1 });
+    expect(await (await put(response.reveal!.path, (await encodeCheckpoint(lease.specHash, states[0]!)).bytes)).json()).toMatchObject({ opened: false });
   });
 });

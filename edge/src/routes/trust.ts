@@ -1,13 +1,15 @@
-// Trust routes: the ledger export, one volunteer's standing, and spot-check submissions.
+// Trust routes: the ledger export, one volunteer's standing, spot-check submissions and the
+// checkpoints revealed for them.
 import { Hono } from 'hono';
 import { verifyCanonical } from '../../../shared/crypto.ts';
-import { SpotCheckRequest, VolunteerId, type SpotCheckResponse } from '../../../shared/protocol.ts';
+import { Id, LEASE_TOKEN_HEADER, SpotCheckRequest, VolunteerId, type SpotCheckResponse } from '../../../shared/protocol.ts';
 import { signedVolunteer } from '../auth.ts';
 import { parseBody } from '../body.ts';
 import type { AppEnv } from '../env.ts';
 import { fail } from '../errors.ts';
 import { readLedger } from '../ledger.ts';
-import { submitSpotCheck } from '../trust/spot-checks.ts';
+import { MAX_REVEAL_BYTES } from '../trust/policy.ts';
+import { leasedCheckpoint, revealCheckpoint, submitSpotCheck } from '../trust/spot-checks.ts';
 import { volunteerTrust } from '../trust/standing.ts';
 
 const MAX_PAGE = 500;
@@ -43,4 +45,33 @@ export const spotChecks = new Hono<AppEnv>().post('/', signedVolunteer, async (c
   }
   const { duplicate } = await submitSpotCheck(c.env.DB, volunteer.id, result, Date.now());
   return c.json<SpotCheckResponse>({ spotCheckId: result.leaseId, duplicate }, duplicate ? 200 : 201);
+});
+
+const SpotCheckId = Id;
+
+/**
+ * PUT /api/results/spot-checks/:id/checkpoint: the checked result's volunteer reveals the committed
+ * checkpoint. Not signed: the bytes must hash to the commitment, which only their holder can meet.
+ */
+spotChecks.put('/:id/checkpoint', async (c) => {
+  const id = c.req.param('id');
+  if (!SpotCheckId.safeParse(id).success) fail(400, 'invalid_request', 'A spot-check id is 1–64 letters, digits, _ or -.');
+  if (!/^application\/octet-stream\b/i.test(c.req.header('content-type') ?? '')) {
+    fail(415, 'unsupported_media_type', 'Send the checkpoint as application/octet-stream.');
+  }
+  if (Number(c.req.header('content-length') ?? 0) > MAX_REVEAL_BYTES) fail(413, 'payload_too_large', `Checkpoints are limited to ${MAX_REVEAL_BYTES} bytes.`);
+  const bytes = new Uint8Array(await c.req.arrayBuffer());
+  if (bytes.length > MAX_REVEAL_BYTES) fail(413, 'payload_too_large', `Checkpoints are limited to ${MAX_REVEAL_BYTES} bytes.`);
+  const { opened } = await revealCheckpoint(c.env.DB, c.env.CHECKPOINTS, id, bytes, Date.now());
+  return c.json({ spotCheckId: id, opened }, opened ? 201 : 200);
+});
+
+/** GET /api/results/spot-checks/:id/checkpoint: the revealed checkpoint, for the leased checker. */
+spotChecks.get('/:id/checkpoint', async (c) => {
+  const id = c.req.param('id');
+  if (!SpotCheckId.safeParse(id).success) fail(400, 'invalid_request', 'A spot-check id is 1–64 letters, digits, _ or -.');
+  const token = c.req.header(LEASE_TOKEN_HEADER);
+  if (!token) fail(401, 'missing_token', `Send the spot check's lease token in ${LEASE_TOKEN_HEADER}.`);
+  const blob = await leasedCheckpoint(c.env.DB, c.env.CHECKPOINTS, id, token, Date.now());
+  return new Response(blob.body, { headers: { 'content-type': 'application/octet-stream', 'content-length': String(blob.size), 'cache-control': 'no-store' } });
 });

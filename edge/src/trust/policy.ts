@@ -49,8 +49,12 @@ export const RELIABLE_FIRST_MS = 10 * 60_000;
  */
 export const STEER_WAIT_MS = 2 * 60_000;
 
-/** Share of trusted-single results that get a first-segment spot check (shared/commit.ts). */
+/** Share of trusted-single results that get a spot check (shared/commit.ts, trust/spot-checks.ts). */
 export const SPOT_CHECK_RATE = 0.25;
+/** A volunteer asked to reveal a committed checkpoint has this long before the check counts as failed. */
+export const REVEAL_WINDOW_MS = 24 * 60 * 60_000;
+/** Larger checkpoints are not revealed (a request body's limit); their results get checks from the seed. */
+export const MAX_REVEAL_BYTES = 64 * 1024 * 1024;
 
 /** BOINC's adaptive replication: always below CV_TRUSTED consecutive verified results, then 1/CV. */
 export function replicationProbability(consecutiveValid: number): number {

@@ -1,8 +1,12 @@
-// Spot checks: the outcome of a spot-check lease. The checker retrained [0, to_step) from the
-// seed; its segment means must match the target result's within TAU_SPOT. A mismatch does not
-// convict the target (the checker may be the liar): it reopens the experiment for a quorum.
+// Spot checks of trusted-single results (validator.ts draws them). From the seed, or from one of
+// the result's committed checkpoints, which its volunteer must first reveal: the blob must hash to
+// the commitment and its losses must give the result's curve up to there. The checker then trains
+// [from_step, to_step) and its segment means must match the result's within TAU_SPOT. A mismatch
+// does not convict the target (the checker may be the liar): it reopens the experiment for a
+// quorum, and so does a checkpoint left unrevealed past its window.
 import { sha256 } from '../../../shared/crypto.ts';
-import { spotCheckAgrees } from '../../../shared/commit.ts';
+import { CheckpointError, decodeCheckpoint, spotCheckAgrees } from '../../../shared/commit.ts';
+import type { Metrics } from '../../../shared/protocol.ts';
 import type { SpotCheckPayload } from '../../../shared/protocol.ts';
 import { fail } from '../errors.ts';
 import { reopenExperiment } from './audit.ts';
@@ -13,7 +17,7 @@ interface SpotRow {
   volunteerId: string | null;
   tokenHash: string | null;
   deadline: number | null;
-  status: 'open' | 'leased' | 'passed' | 'failed';
+  status: 'awaiting-reveal' | 'open' | 'leased' | 'passed' | 'failed' | 'unrevealed';
   expectedJson: string;
   specHash: string;
 }
@@ -35,6 +39,7 @@ export async function submitSpotCheck(db: D1Database, volunteerId: string, p: Sp
   if ((s.deadline ?? 0) <= now) fail(409, 'lease_expired', 'The spot-check lease expired before its result arrived.');
   if (s.specHash !== p.specHash) fail(422, 'spec_mismatch', 'The spot check was computed for another spec.');
   const expected = JSON.parse(s.expectedJson) as number[];
+  if (s.status === 'awaiting-reveal' || s.status === 'unrevealed') fail(409, 'lease_expired', 'This spot check is not leased.');
   if (p.curve.length !== expected.length) fail(422, 'budget_mismatch', `The spot check covers ${expected.length} loss-curve segments.`);
   const passed = spotCheckAgrees(expected, p.curve);
   await db.batch([
@@ -43,4 +48,90 @@ export async function submitSpotCheck(db: D1Database, volunteerId: string, p: Sp
     ...(passed ? [] : [reopenExperiment(db, s.experimentId, now)]),
   ]);
   return { duplicate: false, passed };
+}
+
+/** Where a checked result's volunteer uploads, and a checker downloads, the revealed checkpoint. */
+export const checkpointPath = (spotCheckId: string) => `/api/results/spot-checks/${spotCheckId}/checkpoint`;
+const blobKey = (commitment: string) => `checkpoints/${commitment}`;
+
+interface RevealRow {
+  status: SpotRow['status'];
+  fromStep: number;
+  commitment: string | null;
+  revealDeadline: number | null;
+  experimentId: string;
+  specHash: string;
+  curveEvery: number;
+  metricsJson: string;
+}
+
+/**
+ * A revealed checkpoint: checked against the commitment (so anyone may upload it: only its holder
+ * can make bytes that match), then stored in R2 and the spot check opened for a checker. Losses
+ * that do not give the result's own curve up to there prove the result is not this run's: the
+ * check fails at once.
+ */
+export async function revealCheckpoint(db: D1Database, bucket: R2Bucket, spotCheckId: string, bytes: Uint8Array, now: number): Promise<{ opened: boolean }> {
+  const s = await db
+    .prepare(
+      `SELECT s.status, s.from_step AS fromStep, s.commitment, s.reveal_deadline AS revealDeadline, s.experiment_id AS experimentId,
+         e.spec_hash AS specHash, json_extract(e.spec_json, '$.train.curveEvery') AS curveEvery, r.metrics_json AS metricsJson
+       FROM spot_checks s JOIN experiments e ON e.id = s.experiment_id JOIN results r ON r.id = s.result_id WHERE s.id = ?`,
+    )
+    .bind(spotCheckId)
+    .first<RevealRow>();
+  if (!s || !s.commitment) fail(404, 'unknown_spot_check', 'No spot check awaits a checkpoint with this id.');
+  if (s.status !== 'awaiting-reveal') return { opened: false }; // revealed already (or too late): nothing to do
+  if ((s.revealDeadline ?? 0) <= now) fail(409, 'reveal_expired', 'The checkpoint was asked for earlier and is no longer awaited.');
+  let header;
+  try {
+    ({ header } = await decodeCheckpoint(bytes, s.commitment));
+  } catch (e) {
+    if (e instanceof CheckpointError) fail(422, 'commitment_mismatch', e.message);
+    throw e;
+  }
+  if (header.step !== s.fromStep || header.specHash !== s.specHash) fail(422, 'commitment_mismatch', 'The checkpoint is of another step or spec.');
+  const curve = (JSON.parse(s.metricsJson) as Metrics).curve;
+  const consistent = curve.slice(0, s.fromStep / s.curveEvery).every((c, i) => {
+    const seg = header.losses.slice(i * s.curveEvery, (i + 1) * s.curveEvery);
+    return Math.abs(seg.reduce((a, b) => a + b, 0) / seg.length - c) <= 1e-9 * Math.max(1, Math.abs(c));
+  });
+  if (!consistent) {
+    await db.batch([
+      db.prepare("UPDATE spot_checks SET status = 'failed', decided_at = ? WHERE id = ? AND status = 'awaiting-reveal'").bind(now, spotCheckId),
+      reopenExperiment(db, s.experimentId, now),
+    ]);
+    return { opened: false };
+  }
+  await bucket.put(blobKey(s.commitment), bytes);
+  await db.prepare("UPDATE spot_checks SET status = 'open' WHERE id = ? AND status = 'awaiting-reveal'").bind(spotCheckId).run();
+  return { opened: true };
+}
+
+/** The revealed checkpoint, for the volunteer the spot check is leased to (by its lease token). */
+export async function leasedCheckpoint(db: D1Database, bucket: R2Bucket, spotCheckId: string, leaseToken: string, now: number): Promise<R2ObjectBody> {
+  const s = await db
+    .prepare('SELECT status, token_hash AS tokenHash, deadline, commitment FROM spot_checks WHERE id = ?')
+    .bind(spotCheckId)
+    .first<{ status: SpotRow['status']; tokenHash: string | null; deadline: number | null; commitment: string | null }>();
+  if (!s || !s.commitment) fail(404, 'unknown_spot_check', 'No spot check from a checkpoint has this id.');
+  if (s.tokenHash !== (await sha256(leaseToken))) fail(403, 'foreign_lease', 'This spot check is not leased with this token.');
+  if (s.status !== 'leased' || (s.deadline ?? 0) <= now) fail(409, 'lease_expired', 'The spot-check lease is closed or expired.');
+  const blob = await bucket.get(blobKey(s.commitment));
+  if (!blob) throw new Error(`the revealed checkpoint of ${spotCheckId} is missing from R2`);
+  return blob;
+}
+
+/** Spot checks whose checkpoint was not revealed in time: failed as unrevealed, experiments reopened. */
+export async function expireReveals(db: D1Database, now: number): Promise<number> {
+  const { results } = await db
+    .prepare("SELECT id, experiment_id AS experimentId FROM spot_checks WHERE status = 'awaiting-reveal' AND reveal_deadline <= ?")
+    .bind(now)
+    .all<{ id: string; experimentId: string }>();
+  if (!results.length) return 0;
+  await db.batch(results.flatMap((s) => [
+    db.prepare("UPDATE spot_checks SET status = 'unrevealed', decided_at = ? WHERE id = ? AND status = 'awaiting-reveal'").bind(now, s.id),
+    reopenExperiment(db, s.experimentId, now),
+  ]));
+  return results.length;
 }

@@ -1,8 +1,9 @@
 // The browser's own storage (IndexedDB, through idb), opened the same way from the page and from
 // the training worker: the volunteer's identity, the dataset cache keyed by SHA-256, checkpoints of
-// the leased experiment, and the outbox of signed results not yet acknowledged by the edge.
+// the leased experiment, the outbox of signed results not yet acknowledged by the edge, and the
+// committed checkpoints a spot check may ask to see.
 import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
-import type { Backend, Lease, ResultRequest } from '../../../shared/protocol.ts';
+import type { Backend, Lease, ResultRequest, SpotCheckRequest } from '../../../shared/protocol.ts';
 import type { TrainCheckpoint } from '../../../shared/train/loop.ts';
 
 export interface StoredIdentity {
@@ -18,28 +19,45 @@ export interface SavedRun {
   lease: Lease;
   backend: Backend;
   checkpoint: TrainCheckpoint | null; // null until the first checkpoint is written
+  commitments?: Record<number, string>; // step → checkpoint commitment (shared/commit.ts), as made
   savedAt: number;
 }
 
-/** A signed result, written before it is sent and deleted once the edge has answered for it. */
-export interface OutboxEntry {
+/**
+ * A signed result, written before it is sent and deleted once the edge has answered for it: an
+ * experiment's result, or a spot check's (sent to the lease's `spotCheck.submitPath`).
+ */
+export type OutboxEntry = {
   leaseId: string;
   experimentId: string;
-  request: ResultRequest;
+  createdAt: number;
+} & ({ path?: undefined; request: ResultRequest } | { path: string; request: SpotCheckRequest });
+
+/** A spot check asked for the checkpoint this lease committed to at `step` (shared/commit.ts). */
+export interface PendingReveal {
+  spotCheckId: string;
+  leaseId: string;
+  step: number;
+  path: string;
   createdAt: number;
 }
+
+/** The key of a committed checkpoint's blob: kept until its result's answer says whether it is asked for. */
+export const commitKey = (leaseId: string, step: number) => `${leaseId}:${step}`;
 
 interface TabgridDB extends DBSchema {
   identity: { key: 'self'; value: StoredIdentity };
   blobs: { key: string; value: ArrayBuffer }; // dataset files by their SHA-256
   runs: { key: string; value: SavedRun }; // by lease id
   outbox: { key: string; value: OutboxEntry }; // by lease id: one result per lease
+  commits: { key: string; value: ArrayBuffer }; // committed checkpoints by commitKey
+  reveals: { key: string; value: PendingReveal }; // by spot-check id
 }
 
 let db: Promise<IDBPDatabase<TabgridDB>> | undefined;
 
 export function openStore(): Promise<IDBPDatabase<TabgridDB>> {
-  db ??= openDB<TabgridDB>('tabgrid', 2, {
+  db ??= openDB<TabgridDB>('tabgrid', 3, {
     upgrade(d, oldVersion) {
       if (oldVersion < 1) {
         d.createObjectStore('identity');
@@ -48,6 +66,10 @@ export function openStore(): Promise<IDBPDatabase<TabgridDB>> {
       if (oldVersion < 2) {
         d.createObjectStore('runs');
         d.createObjectStore('outbox');
+      }
+      if (oldVersion < 3) {
+        d.createObjectStore('commits');
+        d.createObjectStore('reveals');
       }
     },
   });

@@ -1,17 +1,16 @@
 // Delivering signed results exactly once: each result is written to IndexedDB before it is sent
 // and deleted only once the edge has answered for it. The edge makes submission idempotent per
 // lease (a second delivery returns the first outcome), so a retry after a lost answer is safe.
-import type { ResultRequest, ResultResponse } from '../../../shared/protocol.ts';
+import type { ResultResponse, SpotCheckResponse } from '../../../shared/protocol.ts';
 import { EdgeError, postSigned } from './api.ts';
-import { openStore, type OutboxEntry, type StoredIdentity } from './db.ts';
+import { commitKey, openStore, type OutboxEntry, type StoredIdentity } from './db.ts';
 
 export type Delivery =
-  | { entry: OutboxEntry; delivered: true; response: ResultResponse }
+  | { entry: OutboxEntry; delivered: true; response: ResultResponse | SpotCheckResponse }
   | { entry: OutboxEntry; delivered: false; refused: string }; // the edge will never take it
 
-export async function enqueue(leaseId: string, experimentId: string, request: ResultRequest): Promise<void> {
-  const entry: OutboxEntry = { leaseId, experimentId, request, createdAt: Date.now() };
-  await (await openStore()).put('outbox', entry, leaseId);
+export async function enqueue(entry: Omit<OutboxEntry, 'createdAt'>): Promise<void> {
+  await (await openStore()).put('outbox', { ...entry, createdAt: Date.now() } as OutboxEntry, entry.leaseId);
 }
 
 export async function pendingCount(): Promise<number> {
@@ -36,7 +35,12 @@ export function flushOutbox(identity: StoredIdentity): Promise<Delivery[]> {
     const out: Delivery[] = [];
     for (const entry of entries) {
       try {
-        const response = await postSigned<ResultResponse>(identity, '/api/results', entry.request);
+        const response = await postSigned<ResultResponse | SpotCheckResponse>(identity, entry.path ?? '/api/results', entry.request);
+        // A spot check asks to see a committed checkpoint: remembered before the entry goes.
+        if ('reveal' in response && response.reveal) {
+          const { spotCheckId, step, path } = response.reveal;
+          await store.put('reveals', { spotCheckId, leaseId: entry.leaseId, step, path, createdAt: Date.now() }, spotCheckId);
+        }
         await store.delete('outbox', entry.leaseId);
         out.push({ entry, delivered: true, response });
       } catch (err) {
@@ -48,4 +52,30 @@ export function flushOutbox(identity: StoredIdentity): Promise<Delivery[]> {
     return out;
   })().finally(() => (flushing = undefined));
   return flushing;
+}
+
+/**
+ * Uploads the checkpoints spot checks asked for (shared/commit.ts's blob, checked by the edge
+ * against the commitment), then deletes every committed checkpoint no longer needed: those of
+ * leases with no run, no result waiting in the outbox and no pending reveal.
+ */
+export async function flushReveals(): Promise<void> {
+  const store = await openStore();
+  for (const r of await store.getAll('reveals')) {
+    const blob = await store.get('commits', commitKey(r.leaseId, r.step));
+    if (blob) {
+      let res: Response;
+      try {
+        res = await fetch(r.path, { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body: blob });
+      } catch {
+        break; // offline: the next flush tries again
+      }
+      if (res.status >= 500 || res.status === 429) break;
+    }
+    await store.delete('reveals', r.spotCheckId); // uploaded, or refused for good (expired, or no blob kept)
+  }
+  const keep = new Set([...(await store.getAllKeys('runs')), ...(await store.getAllKeys('outbox')), ...(await store.getAll('reveals')).map((r) => r.leaseId)]);
+  for (const key of await store.getAllKeys('commits')) {
+    if (!keep.has(key.slice(0, key.lastIndexOf(':')))) await store.delete('commits', key);
+  }
 }

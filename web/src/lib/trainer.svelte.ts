@@ -8,7 +8,7 @@ import type { BackendInfo, BackendPreference, Progress, TrainerWorkerApi } from 
 import { EdgeError, postSigned } from './api.ts';
 import { openStore, resumableRun, type StoredIdentity } from './db.ts';
 import { loadOrCreateIdentity, register } from './identity.ts';
-import { enqueue, flushOutbox, pendingCount } from './outbox.ts';
+import { enqueue, flushOutbox, flushReveals, pendingCount } from './outbox.ts';
 import { Pacing } from './pacing.svelte.ts';
 
 export type Phase = 'idle' | 'starting' | 'downloading' | 'training' | 'submitting' | 'waiting' | 'offline' | 'stopping' | 'error';
@@ -114,11 +114,13 @@ export class Trainer {
     if (!this.#identity) return;
     const deliveries = await flushOutbox(this.#identity);
     for (const d of deliveries) {
-      const status = d.delivered ? d.response.experimentStatus : 'open';
+      if (d.delivered && !('experimentStatus' in d.response)) continue; // a spot check's answer
+      const status = d.delivered && 'experimentStatus' in d.response ? d.response.experimentStatus : 'open';
       this.submitted = this.submitted.map((s) => (s.experimentId === d.entry.experimentId ? { ...s, status } : s));
       if (!d.delivered) this.error = `A result was refused: ${d.refused}`;
     }
     this.pending = await pendingCount();
+    await flushReveals();
   }
 
   async #pause(seconds: number): Promise<void> {
@@ -136,7 +138,8 @@ export class Trainer {
       partnerId: this.#partnerId,
       // float32 on every backend the worker picks (no float16 WebGL path); the engine lets the
       // scheduler send replicas to another browser when it can.
-      capabilities: { backend: info.backend, adapter: info.adapter, tokensPerSec: this.progress?.tokensPerSec, precision: 'float32', browser: browserEngine() },
+      // spotChecks: this client retrains the segments spot-check leases ask for.
+      capabilities: { backend: info.backend, adapter: info.adapter, tokensPerSec: this.progress?.tokensPerSec, precision: 'float32', browser: browserEngine(), spotChecks: true },
     });
     if (!res.lease) {
       this.phase = 'waiting';
@@ -164,6 +167,7 @@ export class Trainer {
     this.curve = [];
     this.resumedAt = null;
     this.phase = 'downloading';
+    if (lease.kind === 'spot-check') return this.#spotCheck(identity, api, lease);
     const beat = setInterval(() => void this.#heartbeat(identity, lease), HEARTBEAT_MS);
     let outcome;
     try {
@@ -176,9 +180,28 @@ export class Trainer {
     const result = resultFor(lease, outcome.metrics);
     const signature = await signCanonical(identity.keys.privateKey, result);
     // Outbox first, then drop the checkpoint: at every instant the work exists in IndexedDB.
-    await enqueue(lease.leaseId, lease.experimentId, { result, signature });
+    await enqueue({ leaseId: lease.leaseId, experimentId: lease.experimentId, request: { result, signature } });
+    await this.#finish(lease, { experimentId: lease.experimentId, valBpb: outcome.metrics.valBpb, status: 'queued' });
+  }
+
+  /**
+   * A spot check: retrain the leased segment of someone else's result and send its segment means.
+   * It is short (the first commit step), so it is neither checkpointed nor heartbeated; a stopped one
+   * is left to expire and be leased again.
+   */
+  async #spotCheck(identity: StoredIdentity, api: Comlink.Remote<TrainerWorkerApi>, lease: Lease): Promise<void> {
+    const curve = await api.spotCheck(lease, Comlink.proxy((p: Progress) => this.#onProgress(p)));
+    if (!curve) return;
+    this.phase = 'submitting';
+    const result = { type: 'spot-check' as const, leaseId: lease.leaseId, leaseToken: lease.leaseToken, specHash: lease.specHash, curve };
+    const signature = await signCanonical(identity.keys.privateKey, result);
+    await enqueue({ leaseId: lease.leaseId, experimentId: lease.experimentId, path: lease.spotCheck!.submitPath, request: { result, signature } });
+    await this.#finish(lease, null);
+  }
+
+  async #finish(lease: Lease, submitted: Submitted | null): Promise<void> {
     await (await openStore()).delete('runs', lease.leaseId);
-    this.submitted = [{ experimentId: lease.experimentId, valBpb: outcome.metrics.valBpb, status: 'queued' }, ...this.submitted];
+    if (submitted) this.submitted = [submitted, ...this.submitted];
     this.lease = null;
     await this.flush();
   }

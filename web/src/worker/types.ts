@@ -28,6 +28,8 @@ export interface TrainerWorkerApi {
   init(preference: BackendPreference, opts?: { checkpointEveryMs?: number }): Promise<BackendInfo>;
   /** Trains the leased experiment, resuming from its saved checkpoint when there is one. */
   train(lease: Lease, onProgress: (p: Progress) => void): Promise<TrainResult>;
+  /** Runs a spot-check lease: retrains its segment and returns the segment means (null: stopped). */
+  spotCheck(lease: Lease, onProgress: (p: Progress) => void): Promise<number[] | null>;
   setLimits(limits: Limits): void;
   /** Stops between two steps and saves a checkpoint; takes effect within one step. */
   stop(): void;

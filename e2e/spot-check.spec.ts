@@ -1,0 +1,79 @@
+// A spot check from a committed checkpoint, in real Chromium: a trusted volunteer (WASM) trains an
+// experiment that stands alone; the edge draws a spot check from one of its committed checkpoints;
+// the volunteer's page reveals that checkpoint; a second browser (software WebGPU) downloads it,
+// trains the next 50 steps and matches the result's curve there to TAU_SPOT.
+import { chromium, expect, test, type Page } from '@playwright/test';
+import { TAU_SPOT } from '../shared/commit.ts';
+import { sha256 } from '../shared/crypto.ts';
+import { CHROMIUM_ARGS } from '../playwright.config.ts';
+import { d1 } from './d1.ts';
+
+const CAMPAIGN = 'e2e-spot';
+const EXPERIMENT = `${CAMPAIGN}-0`;
+
+async function start(page: Page, backend: 'webgpu' | 'wasm'): Promise<void> {
+  await page.goto(`/?backend=${backend}&campaign=${CAMPAIGN}`);
+  await page.getByRole('button', { name: /Start/ }).click();
+  await expect(page.getByTestId('backend')).toHaveText(backend, { timeout: 60_000 });
+}
+
+/** edge/src/trust/secrets.ts's draw (that module needs Workers types): uniform in [0, 1) from the key. */
+async function draw(key: string, purpose: string): Promise<number> {
+  return parseInt((await sha256(`draw:${key}:${purpose}`)).slice(0, 13), 16) / 2 ** 52;
+}
+
+/** A draw key under which these draws come out as wanted (the validator's secret draws). */
+async function drawKeyFor(wants: [string, (u: number) => boolean][]): Promise<string> {
+  for (let i = 0; ; i++) {
+    const key = `e2e-key-${i}`;
+    let ok = true;
+    for (const [purpose, want] of wants) ok &&= want(await draw(key, purpose));
+    if (ok) return key;
+  }
+}
+
+test('a second browser spot-checks a result from the checkpoint its volunteer revealed', async ({ page, baseURL }) => {
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  // The volunteer starts, leases the experiment and is stopped between two steps (its checkpoint kept).
+  await start(page, 'wasm');
+  await expect(page.getByTestId('step')).toHaveText(/^\d+ \/ 300$/, { timeout: 60_000 });
+  await page.getByRole('button', { name: 'Stop' }).click();
+  await expect(page.getByRole('button', { name: /Start/ })).toBeVisible();
+  const [lease] = d1<{ id: string; volunteerId: string }>(`SELECT id, volunteer_id AS volunteerId FROM leases WHERE experiment_id = '${EXPERIMENT}'`);
+  expect(lease).toBeDefined();
+  // Arranged as if it had earned trust: ten verified results in its class, and this lease drawn to
+  // stand alone; the validator's draws (kept secret from volunteers) then ask for a spot check
+  // from a committed checkpoint of the six (50, 100, … 300): k ≥ 0 is one of the first five.
+  const resultId = 'r_' + (await sha256(lease!.id)).slice(0, 24);
+  const key = await drawKeyFor([[`spot:${resultId}`, (u) => u < 0.25], [`spot-from:${resultId}`, (u) => Math.floor(u * 6) - 1 >= 0]]);
+  d1(`INSERT INTO volunteer_classes (volunteer_id, backend_class, consecutive_valid, valid, invalid, updated_at)
+      VALUES ('${lease!.volunteerId}', 'wasm', 10, 10, 0, 0);
+      UPDATE volunteers SET reputation = 40 WHERE id = '${lease!.volunteerId}';
+      UPDATE leases SET single = 1 WHERE id = '${lease!.id}';
+      UPDATE trust_secrets SET value = '${key}' WHERE name = 'draw_key';`);
+  // Resumed, finished, accepted alone — and the page reveals the checkpoint the answer asks for.
+  await page.getByRole('button', { name: /Start/ }).click();
+  await expect(page.getByTestId('submitted')).not.toHaveText('0', { timeout: 3 * 60_000 });
+  const spot = () => d1<{ status: string; fromStep: number; toStep: number; expected: string; observed: string | null }>(
+    `SELECT status, from_step AS fromStep, to_step AS toStep, expected_json AS expected, observed_json AS observed FROM spot_checks WHERE result_id = '${resultId}'`,
+  )[0];
+  await expect.poll(() => spot()?.status, { timeout: 60_000 }).toBe('open');
+  await page.getByRole('button', { name: 'Stop' }).click();
+
+  // Another browser, another profile: it takes the spot check before any other work.
+  const other = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  const checker = await (await other.newContext({ baseURL })).newPage();
+  checker.on('pageerror', (e) => errors.push(e.message));
+  await start(checker, 'webgpu');
+  await expect.poll(() => spot()?.status, { timeout: 4 * 60_000, intervals: [5_000] }).toBe('passed');
+  const s = spot()!;
+  expect(s.fromStep).toBeGreaterThan(0);
+  expect(s.toStep).toBe(s.fromStep + 50);
+  const [expected, observed] = [JSON.parse(s.expected) as number[], JSON.parse(s.observed!) as number[]];
+  const gap = Math.max(...expected.map((x, i) => Math.abs(x - observed[i]!)));
+  expect(gap).toBeLessThanOrEqual(TAU_SPOT);
+  expect(errors).toEqual([]);
+  console.log(`e2e spot check: steps ${s.fromStep}–${s.toStep} from a revealed checkpoint, wasm → webgpu, |Δ segment mean| = ${gap.toExponential(2)}`);
+  await other.close();
+});
