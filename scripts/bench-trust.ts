@@ -32,6 +32,8 @@
 //   sybil            three keys from one address submitting one fabrication
 //   colluders        three keys from three addresses submitting one fabrication, hoping to meet
 //   on-off           honest until it is trusted (CV ≥ 10 in its class), fabricated afterwards
+//   partial          honest until it is trusted, then trains the first third honestly and
+//                    fabricates the rest: the seed's segment checks out, a later one does not
 // What synthetic metrics cannot model: how real backends, GPUs and drivers differ beyond the
 // measured spread (a buggy kernel is a different class of failure), how well a real surrogate
 // model would predict a seed's outcome, and the compute an attacker saves — only whether the edge
@@ -50,13 +52,13 @@ import { rmSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { backendClass } from '../shared/backend-class.ts';
-import { earlySegments } from '../shared/commit.ts';
+import { checkpointCommitment, commitSteps, decodeCheckpoint, earlySegments, encodeCheckpoint, type CommittedState } from '../shared/commit.ts';
 import { exportPublicKey, generateSigningKey, sha256, signCanonical, volunteerIdFor } from '../shared/crypto.ts';
 import { verifyChain, type LedgerEntry, type LedgerRow } from '../shared/ledger.ts';
 import { PRESETS } from '../shared/model/presets.ts';
 import {
-  SIGNATURE_HEADERS, signedRequestPayload, type Backend, type Browser, type Capabilities, type Lease, type Metrics,
-  type Precision, type ResultPayload, type VolunteerTrust,
+  LEASE_TOKEN_HEADER, SIGNATURE_HEADERS, signedRequestPayload, type Backend, type Browser, type Capabilities, type Lease, type Metrics,
+  type Precision, type ResultPayload, type ResultResponse, type VolunteerTrust,
 } from '../shared/protocol.ts';
 import { Rng } from '../shared/rng.ts';
 import { curveLength, tokenBudget, type ExperimentSpec } from '../shared/spec.ts';
@@ -181,8 +183,10 @@ function honest(i: number, spec: ExperimentSpec, backend: Backend, precision: Pr
 
 type Attack =
   | 'fabricated' | 'surrogate' | 'copy' | 'copy-perturbed' | 'fewer-steps' | 'seed' | 'replay'
-  | 'replay-request' | 'wrong-key' | 'sybil' | 'colluders' | 'on-off';
-const ATTACKS: Attack[] = ['fabricated', 'surrogate', 'copy', 'copy-perturbed', 'fewer-steps', 'seed', 'replay', 'replay-request', 'wrong-key', 'sybil', 'colluders', 'on-off'];
+  | 'replay-request' | 'wrong-key' | 'sybil' | 'colluders' | 'on-off' | 'partial';
+const ATTACKS: Attack[] = ['fabricated', 'surrogate', 'copy', 'copy-perturbed', 'fewer-steps', 'seed', 'replay', 'replay-request', 'wrong-key', 'sybil', 'colluders', 'on-off', 'partial'];
+/** Attackers that are honest until trusted. */
+const LATE_CHEATS: Attack[] = ['on-off', 'partial'];
 
 interface Volunteer {
   n: number;
@@ -249,7 +253,7 @@ async function register(n: number, ip: string, caps: Capabilities, attack: Attac
   return {
     n, id: await volunteerIdFor(publicKey), keys, ip, caps, precision: caps.precision ?? 'float32', attack, group, accomplice: null,
     // on-off cheats once trusted; the replayers once they have an accepted result to replay
-    lease: null, waited: 0, first: null, lastRequest: null, cheating: attack !== null && !['on-off', 'replay', 'replay-request'].includes(attack),
+    lease: null, waited: 0, first: null, lastRequest: null, cheating: attack !== null && ![...LATE_CHEATS, 'replay', 'replay-request'].includes(attack),
   };
 }
 
@@ -289,6 +293,33 @@ function nudge(m: Metrics, r: Rng): Metrics {
   return { ...m, valBpb: m.valBpb + d, valLoss: (m.valBpb + d) * Math.LN2, curve: m.curve.map((c) => c + CURVE_SPREAD_NATS * (r.next() - 0.5)) };
 }
 
+/** The segments a partial cheater trains honestly: the first third. */
+const partialSegments = (spec: ExperimentSpec) => Math.ceil(curveLength(spec.train) / 3);
+
+// ——— Commitments and reveals (shared/commit.ts, edge/src/trust/spot-checks.ts) ———
+
+/**
+ * A made-up training state behind a commitment: per-step losses that give the submitted curve, and
+ * a weight that says whether the state came from training (1) or was forged (0) — what a real
+ * checker finds out by training from it.
+ */
+function stateAt(spec: ExperimentSpec, m: Metrics, step: number, trained: boolean): CommittedState {
+  const every = spec.train.curveEvery;
+  return {
+    step,
+    losses: Array.from({ length: step }, (_, s) => m.curve[Math.floor(s / every)]!),
+    weights: [Float32Array.of(trained ? 1 : 0, step)],
+    optimizer: { t: step, m: [new Float32Array(2)], v: [new Float32Array(2)] },
+    batchRng: [1, 2, 3, step],
+  };
+}
+
+/** Up to which step a volunteer's states come from training, for the result it submits now. */
+function trainedUntil(v: Volunteer, spec: ExperimentSpec): number {
+  if (!v.cheating) return spec.train.steps;
+  return v.attack === 'partial' ? partialSegments(spec) * spec.train.curveEvery : 0;
+}
+
 /** The metrics volunteer v submits for its lease, or null to hold the lease a round (copiers). */
 function metricsFor(v: Volunteer, lease: Lease): Metrics | null {
   const i = indexOf(lease.experimentId);
@@ -301,6 +332,11 @@ function metricsFor(v: Volunteer, lease: Lease): Metrics | null {
     case 'fabricated':
     case 'on-off':
       return fabricate(spec, v, (i + 1 + r.int(EXPERIMENTS - 1)) % EXPERIMENTS);
+    case 'partial': {
+      const fake = fabricate(spec, v, (i + 1 + r.int(EXPERIMENTS - 1)) % EXPERIMENTS);
+      const kept = partialSegments(spec);
+      return { ...fake, curve: [...own.curve.slice(0, kept), ...fake.curve.slice(kept)] };
+    }
     case 'surrogate':
       return metricsFrom(spec, v.caps.backend, v.precision, t.config, t.surrogateCurve);
     case 'copy':
@@ -344,18 +380,31 @@ function metricsFor(v: Volunteer, lease: Lease): Metrics | null {
 async function submit(v: Volunteer): Promise<void> {
   const lease = v.lease!;
   if (lease.kind === 'spot-check') {
-    // Honest checkers retrain the first segments: the truth there, to ~1e-6.
+    // Honest checkers retrain the segment from the seed or the revealed checkpoint: the truth there
+    // to ~1e-6 when the state came from training, something else from a forged one.
     const i = indexOf(lease.experimentId);
-    const curve = truth(i).curve.slice(0, Math.ceil(lease.spotCheck!.toStep / lease.spec.train.curveEvery)).map((c) => c + 1e-6);
+    const { fromStep = 0, toStep, checkpointPath } = lease.spotCheck!;
+    let trained = true;
+    if (checkpointPath) {
+      const res = await fetch(base + checkpointPath, { headers: { [LEASE_TOKEN_HEADER]: lease.leaseToken, 'cf-connecting-ip': v.ip } });
+      if (!res.ok) throw new Error(`checkpoint download failed: ${res.status} ${await res.text()}`);
+      trained = (await decodeCheckpoint(new Uint8Array(await res.arrayBuffer()), null)).state.weights[0]![0] === 1;
+      checkpointsFetched++;
+    }
+    const every = lease.spec.train.curveEvery;
+    const curve = truth(i).curve.slice(fromStep / every, Math.ceil(toStep / every)).map((c) => c + (trained ? 1e-6 : 0.05));
     const result = { type: 'spot-check' as const, leaseId: lease.leaseId, leaseToken: lease.leaseToken, specHash: lease.specHash, curve };
     await signed(v, lease.spotCheck!.submitPath, { result, signature: await signCanonical(v.keys.privateKey, result) });
-    spotChecksDone.set(lease.experimentId, (spotChecksDone.get(lease.experimentId) ?? 0) + lease.spotCheck!.toStep / lease.spec.train.steps);
+    spotChecksDone.set(lease.experimentId, (spotChecksDone.get(lease.experimentId) ?? 0) + (toStep - fromStep) / lease.spec.train.steps);
     spotCheckCount++;
     v.lease = null;
     return;
   }
-  const metrics = metricsFor(v, lease);
-  if (!metrics) return;
+  const made = metricsFor(v, lease);
+  if (!made) return;
+  const until = trainedUntil(v, lease.spec);
+  const commitments = await Promise.all(commitSteps(lease.spec.train).map((step) => checkpointCommitment(lease.specHash, stateAt(lease.spec, made, step, step <= until))));
+  const metrics = { ...made, commitments };
   const result: ResultPayload = {
     type: 'result', leaseId: lease.leaseId, leaseToken: lease.leaseToken, experimentId: lease.experimentId,
     specHash: lease.specHash, datasetSha256: lease.spec.dataset.sha256, metrics,
@@ -373,6 +422,15 @@ async function submit(v: Volunteer): Promise<void> {
   }
   const res = await signed(v, '/api/results', { result, signature: await signCanonical(signWith, result) });
   const resultId = (res.body as { resultId?: string }).resultId;
+  // A spot check asks for one committed checkpoint: everyone reveals (a cheater its forged state,
+  // consistent with its commitment — not revealing fails the check anyway).
+  const reveal = (res.body as ResultResponse).reveal;
+  if (reveal) {
+    const { bytes } = await encodeCheckpoint(lease.specHash, stateAt(lease.spec, metrics, reveal.step, reveal.step <= until));
+    const put = await fetch(base + reveal.path, { method: 'PUT', headers: { 'content-type': 'application/octet-stream', 'cf-connecting-ip': v.ip }, body: bytes });
+    if (!put.ok) throw new Error(`reveal refused: ${put.status} ${await put.text()}`);
+    revealed++;
+  }
   if (cheat && cheat !== 'replay-request') {
     const t = tallies.get(cheat)!;
     t.tried++;
@@ -396,6 +454,8 @@ async function submit(v: Volunteer): Promise<void> {
 /** Spot checks done, as the fraction of an experiment each one retrained, by experiment. */
 const spotChecksDone = new Map<string, number>();
 let spotCheckCount = 0;
+let revealed = 0; // checkpoints revealed on request
+let checkpointsFetched = 0; // …and trained from by a checker
 
 async function pool<T>(items: T[], f: (x: T) => Promise<void>): Promise<void> {
   let next = 0;
@@ -490,13 +550,13 @@ async function main() {
     // Who is trusted now: the standing of every honest volunteer and every on-off volunteer.
     if ((round % 3 === 0 || trustedAt === null) && round <= ROUNDS) {
       let trusted = 0;
-      await pool([...honestFleet, ...fleet.filter((v) => v.attack === 'on-off')], async (v) => {
+      await pool([...honestFleet, ...fleet.filter((v) => LATE_CHEATS.includes(v.attack!))], async (v) => {
         const res = await fetch(`${base}/api/volunteers/${v.id}`);
         const s = (await res.json()) as VolunteerTrust;
         const cv = s.classes.find((c) => c.backendClass === backendClass(v.caps.backend, v.precision))?.consecutiveValid ?? 0;
-        if (v.attack === 'on-off' && cv >= CV_TRUSTED && !v.cheating) {
+        if (v.attack && LATE_CHEATS.includes(v.attack) && cv >= CV_TRUSTED && !v.cheating) {
           v.cheating = true;
-          log(`  round ${round}: on-off volunteer ${v.id.slice(0, 10)} is trusted (CV ${cv}) and starts cheating`);
+          log(`  round ${round}: ${v.attack} volunteer ${v.id.slice(0, 10)} is trusted (CV ${cv}) and starts cheating`);
         }
         if (!v.attack && cv >= CV_TRUSTED) trusted++;
       });
@@ -605,6 +665,8 @@ async function main() {
       trustedFleet: { rounds: TRUSTED_ROUNDS, opened: phase2.length, verified: phase2Verified.length, trustedSingle: phase2Verified.filter((e) => e.verification === 'trusted-single').length },
     },
     spotChecks: spotCheckCount,
+    checkpointsRevealed: revealed,
+    spotChecksFromCheckpoints: checkpointsFetched,
     ledger: { ok: chain.ok, entries: chain.entries, head: chain.head },
     p50Ms: { lease: p50(latencies.get('/api/leases')), result: p50(latencies.get('/api/results')), concurrency: CONCURRENCY },
     model: { spreadBpb: SPREAD_BPB, curveSpreadNats: CURVE_SPREAD_NATS, seedSigmaBpb: SEED_SIGMA_BPB, batchSigmaNats: BATCH_SIGMA_NATS, preset: 'demo', seed: num('seed'), tauBpb: TAU_BPB, tauCurve: TAU_CURVE },
