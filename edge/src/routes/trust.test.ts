@@ -45,15 +45,20 @@ describe('GET /api/volunteers/:id', () => {
   });
 });
 
-/** A trusted-single result on c1-0 whose acceptance also drew a spot check. */
-async function spotChecked(): Promise<void> {
+/** A trusted volunteer's lease on c1-0, drawn to stand alone, and the id its result will get. */
+async function trustedSingleLease() {
   await seedCampaign('c1', 2);
   const t = await peer({ backend: 'wasm' }, '192.0.2.1');
   await setRecord(t.id, 'wasm', 10);
   await setDrawKey(await findDrawKey([[`replicate:${t.id}:0`, (u) => u > 0.5]]));
   const lease = (await t.lease())!;
-  // The spot-check draw happens when the result is accepted, keyed on the result id (from the lease id).
-  const resultId = 'r_' + (await sha256(lease.leaseId)).slice(0, 24);
+  // The spot-check draws happen when the result is accepted, keyed on the result id (from the lease id).
+  return { t, lease, resultId: 'r_' + (await sha256(lease.leaseId)).slice(0, 24) };
+}
+
+/** A trusted-single result on c1-0 whose acceptance also drew a spot check. */
+async function spotChecked(): Promise<void> {
+  const { t, lease, resultId } = await trustedSingleLease();
   await setDrawKey(await findDrawKey([[`spot:${resultId}`, (u) => u < 0.1]]));
   await t.submit(lease, 3.1);
   expect(await experimentState('c1-0')).toMatchObject({ verification: 'trusted-single' });
@@ -131,12 +136,7 @@ describe('checkpoint commitments', () => {
  * consistent (each state's losses give the result's curve), and the volunteer.
  */
 async function revealAsked(from: number) {
-  await seedCampaign('c1', 2);
-  const t = await peer({ backend: 'wasm' }, '192.0.2.1');
-  await setRecord(t.id, 'wasm', 10);
-  await setDrawKey(await findDrawKey([[`replicate:${t.id}:0`, (u) => u > 0.5]]));
-  const lease = (await t.lease())!;
-  const resultId = 'r_' + (await sha256(lease.leaseId)).slice(0, 24);
+  const { t, lease, resultId } = await trustedSingleLease();
   await setDrawKey(await findDrawKey([[`spot:${resultId}`, (u) => u < 0.1], [`spot-from:${resultId}`, (u) => Math.floor(u * 3) - 1 === from]]));
   const losses = Array.from({ length: 30 }, (_, i) => 4 - i * 0.03 + (i % 3) * 0.01);
   const states: CommittedState[] = [10, 20, 30].map((step): CommittedState => ({

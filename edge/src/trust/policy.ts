@@ -12,9 +12,10 @@
 //   are independent volunteers to the edge; they succeed only when the scheduler happens to pair
 //   two of them on one experiment. The scheduler makes that rare once anyone is reliable (newcomers
 //   replicate reliable volunteers' work and the reverse, oldest slot first), but a fleet of
-//   colluders large relative to the honest one will meet, and so will any colluders during a cold
-//   start when nobody is reliable yet. IPv6 gives one person many addresses: hashing a /64 instead
-//   of the address would be the next step.
+//   colluders large relative to the honest one will meet. During a cold start, when nobody is
+//   reliable yet, a group of newcomers with addresses needs a third witness (trust/judge.ts
+//   witnessesNeeded): colluders then need three of their own on one experiment, not two. IPv6
+//   gives one person many addresses: hashing a /64 instead of the address would be the next step.
 // - Free-riding: copying a partner's honest result gets credit for work not done; replication cannot
 //   see it, since the value is right. Exact copies across backend classes are caught (backends never
 //   agree to the bit); perturbed ones are not. Pending results are never published, so a copier
@@ -22,8 +23,10 @@
 // - float16 paths get no early-window check (not measured) and so only shared/verify.ts's
 //   tolerance; a client can claim float16 for that. Calibrate float16 separately.
 // - A trusted volunteer (CV ≥ 10) that starts cheating gets 1 − 1/CV of its results accepted
-//   unreplicated at first. Spot checks of the first segment catch fabricated curves; any invalid
-//   result reopens all its unreplicated results for audit and revokes what a quorum overturns.
+//   unreplicated at first. A quarter of those get a spot check from the seed or from one of the
+//   result's committed checkpoints, drawn after it committed to all of them: a fabricated curve, or
+//   one trained only in part, fails where it was not trained; any invalid result reopens all its
+//   unreplicated results for audit and revokes what a quorum overturns.
 
 /** Results from distinct volunteers needed before a result may stand alone (BOINC's threshold). */
 export const CV_TRUSTED = 10;
