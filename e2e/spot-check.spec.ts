@@ -66,6 +66,9 @@ test('a second browser spot-checks a result from the checkpoint its volunteer re
   const checker = await (await other.newContext({ baseURL })).newPage();
   checker.on('pageerror', (e) => errors.push(e.message));
   await start(checker, 'webgpu');
+  await expect(checker.getByTestId('spot-check')).toHaveText(/steps \d+–\d+/, { timeout: 2 * 60_000 });
+  await expect(checker.getByTestId('step')).toHaveText(/^\d+ \/ \d+$/, { timeout: 2 * 60_000 });
+  await checker.screenshot({ path: 'test-results/volunteer-spot-check.png', fullPage: true });
   await expect.poll(() => spot()?.status, { timeout: 4 * 60_000, intervals: [5_000] }).toBe('passed');
   const s = spot()!;
   expect(s.fromStep).toBeGreaterThan(0);

@@ -142,7 +142,8 @@ const api: TrainerWorkerApi = {
     const data = await loadDataset(lease.spec.dataset, (p) => onProgress({ type: 'dataset', ...p }));
     const pace = pacedSteps(lease.spec, onProgress);
     const resumeFrom = await revealedCheckpoint(lease);
-    return trainSegment(lease.spec, data, lease.spotCheck.toStep, { resumeFrom, shouldStop: () => stopRequested, onStep: pace.onStep });
+    const { toStep } = lease.spotCheck;
+    return trainSegment(lease.spec, data, toStep, { resumeFrom, shouldStop: () => stopRequested, onStep: (s) => pace.onStep({ ...s, steps: toStep }) });
   },
 
   setLimits(next: Limits) {
