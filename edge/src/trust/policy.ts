@@ -15,7 +15,7 @@
 //   colluders large relative to the honest one will meet. During a cold start, when nobody is
 //   reliable yet, a group of newcomers with addresses needs a third witness (trust/judge.ts
 //   witnessesNeeded): colluders then need three of their own on one experiment, not two. IPv6
-//   gives one person many addresses: hashing a /64 instead of the address would be the next step.
+//   gives one person a whole /64, so an IPv6 address counts by its /64 (trust/secrets.ts).
 // - Free-riding: copying a partner's honest result gets credit for work not done; replication cannot
 //   see it, since the value is right. Exact copies across backend classes are caught (backends never
 //   agree to the bit); perturbed ones are not. Pending results are never published, so a copier
