@@ -79,6 +79,7 @@ function executionCtx(c: Context): Context['executionCtx'] | undefined {
 }
 
 export { CampaignHub } from './hub.ts';
+export { CampaignQueue } from './queue/campaign-queue.ts';
 
 // The Worker: /embed first, then everything else to the API app unchanged (its 404s and errors);
 // and a cron (wrangler.toml [triggers]) that fails spot checks whose checkpoint was not revealed

@@ -1,5 +1,7 @@
-// The scheduler: which experiment a volunteer trains next. Behind an interface so a campaign's
-// queue can move into its own Durable Object without touching the routes (DESIGN.md, Scale).
+// The scheduler: which experiment a volunteer trains next. Behind an interface with two
+// implementations, chosen by wrangler.toml's SCHEDULER: D1Scheduler below claims in D1 with one
+// statement; QueueScheduler (queue/) claims in each campaign's Durable Object, by the same rules
+// (it shares the profile, the terms and the rank defined here).
 //
 // Trust rules applied here (numbers in trust/policy.ts):
 // - a volunteer never holds two replicas of one experiment, and two leases whose volunteers
@@ -85,6 +87,28 @@ export const CLAIM_WINDOW = 256;
  * A single lease fills all of its experiment's replica slots (it counts replicas_needed times), so
  * the decision is part of the claim: nobody can slip a replica in between.
  */
+/**
+ * The rank of a candidate experiment `c` (columns live, first_live, same_class, same_kind,
+ * reliable_live, reissued_at, campaign_id, idx), shared by the D1 claim and the campaign queue
+ * (queue/campaign-queue.ts), so both hand out work by one rule. ?4 now, ?14 reliable (0/1),
+ * ?16 another kind is training now (0/1), ?17 a reliable volunteer other than the claimant is
+ * training now (0/1).
+ */
+export const CLAIM_RANK = `
+  CASE
+    WHEN c.reissued_at IS NOT NULL AND ?14 = 1 THEN 0                -- reissued work, for a reliable volunteer
+    WHEN ?17 = 1 AND c.reissued_at > ?4 - ${RELIABLE_FIRST_MS} THEN 7 -- …which others get only when nothing else is left
+    WHEN ?17 = 1 AND ?14 = 0 AND c.live > 0 AND NOT c.reliable_live  -- newcomers' work waits for a reliable replica,
+      AND c.first_live > ?4 - ${RELIABLE_FIRST_MS} THEN 6            -- newcomers do fresh work meanwhile
+    WHEN c.live > 0 AND NOT c.same_class THEN 1                      -- a replica on another backend class
+    WHEN c.live > 0 AND NOT c.same_kind THEN 2                       -- …or at least another browser
+    WHEN c.live > 0 AND (?16 = 0 OR c.first_live <= ?4 - ${STEER_WAIT_MS}) THEN 3 -- nobody else to wait for, or waited enough
+    WHEN c.live = 0 THEN 4                                           -- fresh work
+    ELSE 5                                                           -- a replica on the same kind
+  END`;
+/** Within a rank: reliable volunteers replicate newcomers' work first, and newcomers reliable ones'. */
+export const CLAIM_MATCH = `CASE WHEN c.live > 0 THEN c.reliable_live = ?14 ELSE 0 END`;
+
 const LIVE_SLOTS = `(SELECT coalesce(sum(CASE WHEN l.single = 1 AND e.audit = 0 THEN e.replicas_needed ELSE 1 END), 0)
       FROM leases l WHERE l.experiment_id = e.id AND ${LIVE})`;
 const CLAIM_SQL = `
@@ -119,24 +143,17 @@ FROM cand c
 WHERE c.live < c.replicas_needed
   AND (SELECT count(*) FROM leases l WHERE l.volunteer_id = ?2 AND l.status = 'open' AND l.deadline > ?4) < ?15
 ORDER BY
-  CASE
-    WHEN c.reissued_at IS NOT NULL AND ?14 = 1 THEN 0                -- reissued work, for a reliable volunteer
-    WHEN ?17 = 1 AND c.reissued_at > ?4 - ${RELIABLE_FIRST_MS} THEN 7 -- …which others get only when nothing else is left
-    WHEN ?17 = 1 AND ?14 = 0 AND c.live > 0 AND NOT c.reliable_live  -- newcomers' work waits for a reliable replica,
-      AND c.first_live > ?4 - ${RELIABLE_FIRST_MS} THEN 6            -- newcomers do fresh work meanwhile
-    WHEN c.live > 0 AND NOT c.same_class THEN 1                      -- a replica on another backend class
-    WHEN c.live > 0 AND NOT c.same_kind THEN 2                       -- …or at least another browser
-    WHEN c.live > 0 AND (?16 = 0 OR c.first_live <= ?4 - ${STEER_WAIT_MS}) THEN 3 -- nobody else to wait for, or waited enough
-    WHEN c.live = 0 THEN 4                                           -- fresh work
-    ELSE 5                                                           -- a replica on the same kind
-  END,
-  -- Reliable volunteers replicate newcomers' work first, and newcomers reliable ones'.
-  CASE WHEN c.live > 0 THEN c.reliable_live = ?14 ELSE 0 END,
+  ${CLAIM_RANK},
+  ${CLAIM_MATCH},
   c.first_live, -- oldest waiting replica first: a colluder leasing right after its partner gets the
                 -- partner's experiment only when no older replica slot is open
   c.campaign_id, c.idx
 LIMIT 1
-RETURNING id, experiment_id AS experimentId, deadline`;
+RETURNING id, experiment_id AS experimentId, deadline,
+  -- the spec comes back with the claim: one D1 call fewer per lease
+  (SELECT campaign_id FROM experiments WHERE id = experiment_id) AS campaignId,
+  (SELECT spec_json FROM experiments WHERE id = experiment_id) AS specJson,
+  (SELECT spec_hash FROM experiments WHERE id = experiment_id) AS specHash`;
 
 /** Open spot checks (or ones whose lease expired) this volunteer may take. ?1 volunteer, ?2 now … */
 const SPOT_CLAIM_SQL = `
@@ -152,7 +169,8 @@ WHERE id = (
   ORDER BY s.created_at LIMIT 1)
 RETURNING id, experiment_id AS experimentId, from_step AS fromStep, to_step AS toStep, deadline`;
 
-interface Profile {
+/** The claimant's standing and the database's trust secrets, read in one statement before a claim. */
+export interface Profile extends TrustSecrets {
   reputation: number;
   quota: number;
   registrationIp: string | null;
@@ -161,6 +179,71 @@ interface Profile {
   leaseCount: number;
   otherKindActive: 0 | 1;
   reliableActive: 0 | 1;
+}
+
+/** What a claim binds besides the request: derived from the profile, the same for both schedulers. */
+export interface ClaimTerms {
+  precision: string;
+  klass: string;
+  browser: string | null;
+  tokensPerSec: number;
+  quota: number;
+  leaseIp: string | null;
+  registrationIp: string | null;
+  reliable: 0 | 1;
+  otherKindActive: 0 | 1;
+  reliableActive: 0 | 1;
+  /** The replication draw lets this lease stand alone if its experiment is fresh. */
+  single: boolean;
+}
+
+export function profileStatement(db: D1Database, req: ClaimRequest): D1PreparedStatement {
+  const precision = req.capabilities.precision ?? 'float32';
+  return db
+    .prepare(
+      `SELECT v.reputation, v.lease_quota AS quota, v.ip_hash AS registrationIp,
+         (SELECT c.consecutive_valid FROM volunteer_classes c WHERE c.volunteer_id = v.id AND c.backend_class = ?2) AS cv,
+         (SELECT value FROM trust_secrets WHERE name = 'ip_salt') AS ipSalt,
+         (SELECT value FROM trust_secrets WHERE name = 'draw_key') AS drawKey,
+         (SELECT count(*) FROM leases l WHERE l.volunteer_id = ?1 AND l.status = 'open' AND l.deadline > ?4) AS openLeases,
+         (SELECT count(*) FROM leases l WHERE l.volunteer_id = ?1) AS leaseCount,
+         EXISTS (SELECT 1 FROM leases l WHERE l.status = 'open' AND l.deadline > ?4 AND l.precision = ?5
+           AND NOT ${SAME_KIND.replaceAll('?9', '?2').replaceAll('?10', '?3')}) AS otherKindActive,
+         EXISTS (SELECT 1 FROM leases l JOIN volunteers r ON r.id = l.volunteer_id
+           WHERE l.status = 'open' AND l.deadline > ?4 AND l.volunteer_id != ?1 AND r.reputation >= ${RELIABLE_REPUTATION}) AS reliableActive
+       FROM volunteers v WHERE v.id = ?1`,
+    )
+    .bind(req.volunteerId, backendClass(req.capabilities.backend, precision), req.capabilities.browser ?? null, req.now, precision);
+}
+
+/** The claim's terms, or null when the volunteer is unknown or already holds its quota of open leases. */
+export async function claimTerms(req: ClaimRequest, profile: Profile | null): Promise<ClaimTerms | null> {
+  if (!profile) return null;
+  const quota = Math.min(profile.quota, MAX_OPEN_LEASES);
+  if (profile.openLeases >= quota) return null;
+  const caps = req.capabilities;
+  const precision = caps.precision ?? 'float32';
+  // Adaptive replication, drawn before the claim from the volunteer's lease count: the draw key
+  // is secret, so the volunteer cannot tell which of its results will be replicated.
+  const cv = profile.cv ?? 0;
+  return {
+    precision,
+    klass: backendClass(caps.backend, precision),
+    browser: caps.browser ?? null,
+    tokensPerSec: tokensPerSec(caps),
+    quota,
+    leaseIp: await ipHash(profile.ipSalt, req.ip),
+    registrationIp: profile.registrationIp,
+    reliable: profile.reputation >= RELIABLE_REPUTATION ? 1 : 0,
+    otherKindActive: profile.otherKindActive,
+    reliableActive: profile.reliableActive,
+    single: cv >= CV_TRUSTED && !shouldReplicate(cv, await draw(profile.drawKey, `replicate:${req.volunteerId}:${profile.leaseCount}`)),
+  };
+}
+
+/** Three times the expected time on this device, within [minimum, 2 h] (CLAIM_SQL computes the same). */
+export function leaseDeadline(now: number, minLeaseMs: number, tokens: number, tokensPerSec: number): number {
+  return Math.trunc(now + Math.min(MAX_LEASE_MS, Math.max(minLeaseMs, (3000 * tokens) / tokensPerSec)));
 }
 
 interface ExperimentRow {
@@ -180,75 +263,44 @@ export class D1Scheduler implements Scheduler {
 
   async claim(req: ClaimRequest): Promise<Lease | null> {
     const db = this.#db;
-    const caps = req.capabilities;
-    const precision = caps.precision ?? 'float32';
-    const klass = backendClass(caps.backend, precision);
-    // The volunteer's standing and the database's trust secrets, in one read.
-    const profile = await db
-      .prepare(
-        `SELECT v.reputation, v.lease_quota AS quota, v.ip_hash AS registrationIp,
-           (SELECT c.consecutive_valid FROM volunteer_classes c WHERE c.volunteer_id = v.id AND c.backend_class = ?2) AS cv,
-           (SELECT value FROM trust_secrets WHERE name = 'ip_salt') AS ipSalt,
-           (SELECT value FROM trust_secrets WHERE name = 'draw_key') AS drawKey,
-           (SELECT count(*) FROM leases l WHERE l.volunteer_id = ?1 AND l.status = 'open' AND l.deadline > ?4) AS openLeases,
-           (SELECT count(*) FROM leases l WHERE l.volunteer_id = ?1) AS leaseCount,
-           EXISTS (SELECT 1 FROM leases l WHERE l.status = 'open' AND l.deadline > ?4 AND l.precision = ?5
-             AND NOT ${SAME_KIND.replaceAll('?9', '?2').replaceAll('?10', '?3')}) AS otherKindActive,
-           EXISTS (SELECT 1 FROM leases l JOIN volunteers r ON r.id = l.volunteer_id
-             WHERE l.status = 'open' AND l.deadline > ?4 AND l.volunteer_id != ?1 AND r.reputation >= ${RELIABLE_REPUTATION}) AS reliableActive
-         FROM volunteers v WHERE v.id = ?1`,
-      )
-      .bind(req.volunteerId, klass, caps.browser ?? null, req.now, precision)
-      .first<Profile & TrustSecrets>();
     // At its quota a volunteer gets nothing: answered here, before the claim scans the queue.
-    if (!profile) return null;
-    const quota = Math.min(profile.quota, MAX_OPEN_LEASES);
-    if (profile.openLeases >= quota) return null;
-    const leaseIp = await ipHash(profile.ipSalt, req.ip);
+    const terms = await claimTerms(req, await profileStatement(db, req).first<Profile>());
+    if (!terms) return null;
     const leaseToken = randomToken(32);
     const tokenHash = await sha256(leaseToken);
 
-    if (caps.spotChecks) {
-      const spot = await this.#claimSpotCheck(req, precision, leaseIp, profile.registrationIp, tokenHash);
+    if (req.capabilities.spotChecks) {
+      const spot = await this.claimSpotCheck(req, terms, tokenHash);
       if (spot) return { ...spot, leaseToken };
     }
 
-    // Adaptive replication, drawn before the claim from the volunteer's lease count: the draw key
-    // is secret, so the volunteer cannot tell which of its results will be replicated.
-    const cv = profile.cv ?? 0;
-    const single = cv >= CV_TRUSTED && !shouldReplicate(cv, await draw(profile.drawKey, `replicate:${req.volunteerId}:${profile.leaseCount}`));
     const leaseId = 'l_' + randomToken(12);
     const claimed = await db
       .prepare(CLAIM_SQL)
-      .bind(leaseId, req.volunteerId, tokenHash, req.now, caps.backend, this.#minSeconds * 1000, req.campaignId ?? null,
-        tokensPerSec(caps), klass, caps.browser ?? null, precision, leaseIp, profile.registrationIp,
-        profile.reputation >= RELIABLE_REPUTATION ? 1 : 0, quota, profile.otherKindActive, profile.reliableActive, single ? 1 : 0)
-      .first<{ id: string; experimentId: string; deadline: number }>();
+      .bind(leaseId, req.volunteerId, tokenHash, req.now, req.capabilities.backend, this.#minSeconds * 1000, req.campaignId ?? null,
+        terms.tokensPerSec, terms.klass, terms.browser, terms.precision, terms.leaseIp, terms.registrationIp,
+        terms.reliable, terms.quota, terms.otherKindActive, terms.reliableActive, terms.single ? 1 : 0)
+      .first<{ id: string; experimentId: string; deadline: number } & ExperimentRow>();
     if (!claimed) return null;
-
-    const row = await db
-      .prepare('SELECT campaign_id AS campaignId, spec_json AS specJson, spec_hash AS specHash FROM experiments WHERE id = ?')
-      .bind(claimed.experimentId)
-      .first<ExperimentRow>();
-    if (!row) throw new Error(`experiment ${claimed.experimentId} vanished after its claim`);
     return {
       leaseId,
       leaseToken,
       deadline: claimed.deadline,
-      campaignId: row.campaignId,
+      campaignId: claimed.campaignId,
       experimentId: claimed.experimentId,
-      specHash: row.specHash,
-      spec: ExperimentSpec.parse(JSON.parse(row.specJson)),
+      specHash: claimed.specHash,
+      spec: ExperimentSpec.parse(JSON.parse(claimed.specJson)),
     };
   }
 
-  async #claimSpotCheck(req: ClaimRequest, precision: string, leaseIp: string | null, registrationIp: string | null, tokenHash: string): Promise<Omit<Lease, 'leaseToken'> | null> {
+  /** A pending spot check for a client that declared spotChecks (the queue scheduler uses it too). */
+  async claimSpotCheck(req: ClaimRequest, terms: ClaimTerms, tokenHash: string): Promise<Omit<Lease, 'leaseToken'> | null> {
     const db = this.#db;
     // A spot check trains one segment; its deadline is sized like a lease for the whole spec would
     // be, which is generous and keeps one rule.
     const claimed = await db
       .prepare(SPOT_CLAIM_SQL)
-      .bind(req.volunteerId, req.now, tokenHash, req.now + this.#minSeconds * 1000, precision, leaseIp, registrationIp, req.campaignId ?? null)
+      .bind(req.volunteerId, req.now, tokenHash, req.now + this.#minSeconds * 1000, terms.precision, terms.leaseIp, terms.registrationIp, req.campaignId ?? null)
       .first<{ id: string; experimentId: string; fromStep: number; toStep: number; deadline: number }>();
     if (!claimed) return null;
     const row = await db

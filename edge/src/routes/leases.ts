@@ -7,9 +7,34 @@ import { parseBody } from '../body.ts';
 import type { AppEnv } from '../env.ts';
 import { attributeLease, partnerExists } from '../db/partners.ts';
 import { fail } from '../errors.ts';
-import { D1Scheduler } from '../scheduler.ts';
+import { QueueScheduler } from '../queue/queue-scheduler.ts';
+import { D1Scheduler, type Scheduler } from '../scheduler.ts';
 
 export const leases = new Hono<AppEnv>();
+
+/** Most campaign ids remembered per isolate; past it the oldest goes. */
+const MAX_KNOWN_CAMPAIGNS = 1000;
+
+/**
+ * Per isolate: campaigns known to exist. Safe to keep, because nothing deletes a campaign; only
+ * found ids are kept, so a campaign created after a miss is found on the next request.
+ */
+const knownCampaigns = new Set<string>();
+
+async function campaignExists(db: D1Database, id: string): Promise<boolean> {
+  if (knownCampaigns.has(id)) return true;
+  if (!(await db.prepare('SELECT 1 FROM campaigns WHERE id = ?').bind(id).first())) return false;
+  if (knownCampaigns.size >= MAX_KNOWN_CAMPAIGNS) knownCampaigns.delete(knownCampaigns.values().next().value!);
+  knownCampaigns.add(id);
+  return true;
+}
+
+/** wrangler.toml's SCHEDULER: "queue" (campaign queues in Durable Objects) or "d1". */
+function scheduler(env: Env): Scheduler {
+  const minSeconds = Number(env.LEASE_MIN_SECONDS);
+  const kind: string = env.SCHEDULER;
+  return kind === 'd1' ? new D1Scheduler(env.DB, minSeconds) : new QueueScheduler(env, minSeconds);
+}
 
 leases.post('/', signedVolunteer, async (c) => {
   const req = parseBody(c.get('body'), LeaseRequest);
@@ -18,16 +43,14 @@ leases.post('/', signedVolunteer, async (c) => {
   if (req.capabilities.precision === 'float16') {
     fail(422, 'uncalibrated_precision', 'Float16 training paths are not accepted until their tolerance is calibrated; use WASM or WebGPU.');
   }
-  if (req.campaignId) {
-    const known = await c.env.DB.prepare('SELECT 1 FROM campaigns WHERE id = ?').bind(req.campaignId).first();
-    if (!known) fail(404, 'unknown_campaign', `No campaign has the id ${req.campaignId}.`);
+  if (req.campaignId && !(await campaignExists(c.env.DB, req.campaignId))) {
+    fail(404, 'unknown_campaign', `No campaign has the id ${req.campaignId}.`);
   }
   // A widget's lease names its partner site: refused before claiming when it is not registered.
   if (req.partnerId && !(await partnerExists(c.env.DB, req.partnerId))) {
     fail(404, 'unknown_partner', `No partner has the id ${req.partnerId}.`);
   }
-  const scheduler = new D1Scheduler(c.env.DB, Number(c.env.LEASE_MIN_SECONDS));
-  const lease = await scheduler.claim({
+  const lease = await scheduler(c.env).claim({
     volunteerId: c.get('volunteer').id,
     campaignId: req.campaignId,
     capabilities: req.capabilities,
@@ -55,8 +78,13 @@ leases.post('/:id/heartbeat', signedVolunteer, async (c) => {
   const now = Date.now();
   if (lease.status !== 'open' || lease.deadline <= now) fail(409, 'lease_expired', 'The lease is closed or expired.');
   const extended = Math.min(lease.createdAt + MAX_LEASE_LIFETIME_MS, Math.max(lease.deadline, now + Number(c.env.LEASE_MIN_SECONDS) * 1000));
-  await c.env.DB.prepare('UPDATE leases SET deadline = ?, last_step = ?, last_loss = ?, heartbeat_at = ? WHERE id = ?')
-    .bind(extended, beat.step, beat.loss, now, leaseId)
+  // Only while still open and live: it may have finished or expired since it was read, and a claim
+  // that saw it expire may hold its slot already.
+  const updated = await c.env.DB.prepare(
+    "UPDATE leases SET deadline = ?, last_step = ?, last_loss = ?, heartbeat_at = ? WHERE id = ? AND status = 'open' AND deadline > ?",
+  )
+    .bind(extended, beat.step, beat.loss, now, leaseId, now)
     .run();
+  if (updated.meta.changes === 0) fail(409, 'lease_expired', 'The lease is closed or expired.');
   return c.json<HeartbeatResponse>({ deadline: extended });
 });

@@ -1,0 +1,59 @@
+// The scheduler on campaign queues: a claim naming a campaign is one RPC into that campaign's
+// CampaignQueue; a claim without one asks every campaign with open work how its best candidate
+// ranks and claims in the best (ties to the first campaign, as D1's claim orders by campaign id).
+// Spot checks stay in D1 (their table is D1's): a client that declares them gets one first.
+import { randomToken, sha256 } from '../../../shared/crypto.ts';
+import type { Lease } from '../../../shared/protocol.ts';
+import { claimTerms, D1Scheduler, profileStatement, type ClaimRequest, type Profile, type Scheduler } from '../scheduler.ts';
+import { compareKeys, type QueueClaim, type SortKey } from './campaign-queue.ts';
+
+/** Rounds of (rank every queue, claim in the best) before a claim without a campaign gives up. */
+const MAX_ROUNDS = 3;
+
+export function campaignQueue(env: Env, campaignId: string) {
+  return env.CAMPAIGN_QUEUE.get(env.CAMPAIGN_QUEUE.idFromName(campaignId));
+}
+
+export class QueueScheduler implements Scheduler {
+  #env: Env;
+  #minSeconds: number;
+
+  constructor(env: Env, minLeaseSeconds: number) {
+    this.#env = env;
+    this.#minSeconds = minLeaseSeconds;
+  }
+
+  async claim(req: ClaimRequest): Promise<Lease | null> {
+    if (req.capabilities.spotChecks) {
+      const spot = await this.#spotCheck(req);
+      if (spot) return spot;
+    }
+    const claim = (campaignId: string): QueueClaim => ({ campaignId, req, minLeaseMs: this.#minSeconds * 1000 });
+    if (req.campaignId) return campaignQueue(this.#env, req.campaignId).claim(claim(req.campaignId));
+
+    const { results } = await this.#env.DB.prepare(
+      `SELECT c.id FROM campaigns c WHERE EXISTS (SELECT 1 FROM experiments e WHERE e.status = 'open' AND e.campaign_id = c.id) ORDER BY c.id`,
+    ).all<{ id: string }>();
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      const keys = await Promise.all(results.map((c) => campaignQueue(this.#env, c.id).best(claim(c.id))));
+      let best: { campaignId: string; key: SortKey } | null = null;
+      for (const [i, key] of keys.entries()) {
+        if (key && (!best || compareKeys(key, best.key) < 0)) best = { campaignId: results[i]!.id, key };
+      }
+      if (!best) return null;
+      // Another claim may take that candidate meanwhile: then this round found nothing as good.
+      const lease = await campaignQueue(this.#env, best.campaignId).claim({ ...claim(best.campaignId), bound: best.key });
+      if (lease) return lease;
+    }
+    return null;
+  }
+
+  async #spotCheck(req: ClaimRequest): Promise<Lease | null> {
+    const db = this.#env.DB;
+    const terms = await claimTerms(req, await profileStatement(db, req).first<Profile>());
+    if (!terms) return null;
+    const leaseToken = randomToken(32);
+    const spot = await new D1Scheduler(db, this.#minSeconds).claimSpotCheck(req, terms, await sha256(leaseToken));
+    return spot && { ...spot, leaseToken };
+  }
+}
