@@ -69,16 +69,22 @@ export const results = new Hono<AppEnv>().post('/', signedVolunteer, async (c) =
   if (commitments) fail(422, 'commitment_mismatch', commitments);
   const resultId = 'r_' + (await sha256(result.leaseId)).slice(0, 24);
   const now = Date.now();
-  await db.batch([
+  // The lease closes only if it is still live now (its deadline was checked above, but another
+  // request may have taken the moment since), and the result is stored only on a closed lease.
+  const [, stored] = await db.batch([
+    db.prepare("UPDATE leases SET status = 'done' WHERE id = ? AND (status = 'done' OR deadline > ?)").bind(result.leaseId, now),
     db
       .prepare(
         `INSERT OR IGNORE INTO results (id, lease_id, experiment_id, volunteer_id, backend, val_bpb,
-           metrics_json, payload_json, signature, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           metrics_json, payload_json, signature, created_at)
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 WHERE EXISTS (SELECT 1 FROM leases WHERE id = ?2 AND status = 'done')`,
       )
       .bind(resultId, result.leaseId, lease.experimentId, volunteer.id, m.backend, m.valBpb,
         JSON.stringify(m), JSON.stringify(result), signature, now),
-    db.prepare("UPDATE leases SET status = 'done' WHERE id = ?").bind(result.leaseId),
   ]);
+  if (stored!.meta.changes === 0 && !(await db.prepare('SELECT 1 FROM results WHERE id = ?').bind(resultId).first())) {
+    fail(409, 'lease_expired', 'The lease expired before the result arrived.');
+  }
   await validateOrBusy(db, lease.experimentId, now);
   await afterResponse(c, notifyCampaign(c.env, lease.experimentId, Date.now(), laterOf(c)));
   return c.json<ResultResponse>(await outcome(db, resultId, lease.experimentId, false), 201);
