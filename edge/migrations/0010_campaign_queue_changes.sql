@@ -48,11 +48,11 @@ BEGIN
 END;
 
 -- Volunteers: the claim reads a leaseholder's registration address (same-address leases never
--- replicate each other) and whether it is reliable (reputation >= 20, trust/policy.ts's
--- RELIABLE_REPUTATION), so the experiments it holds leases on change when either does. Reputation
--- moves with every verdict: only a crossing of the threshold is noted.
+-- replicate each other) and its trust tier (reputation >= 2 vouched for, >= 20 reliable:
+-- trust/policy.ts's VOUCHED_REPUTATION and RELIABLE_REPUTATION), so the experiments it holds leases
+-- on change when either does. Reputation moves with every verdict: only a crossing is noted.
 CREATE TRIGGER queue_volunteer_update AFTER UPDATE OF ip_hash, reputation ON volunteers
-WHEN OLD.ip_hash IS NOT NEW.ip_hash OR (OLD.reputation >= 20) != (NEW.reputation >= 20)
+WHEN OLD.ip_hash IS NOT NEW.ip_hash OR (OLD.reputation >= 20) != (NEW.reputation >= 20) OR (OLD.reputation >= 2) != (NEW.reputation >= 2)
 BEGIN
   INSERT INTO queue_changes (campaign_id, experiment_id)
     SELECT DISTINCT e.campaign_id, e.id FROM leases l

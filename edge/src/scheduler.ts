@@ -15,6 +15,9 @@
 //   reliable replica (newcomers take fresh work meanwhile), so two newcomers — two keys of one
 //   person on two addresses, or two users of one cheating client — rarely verify each other;
 //   reliable volunteers replicate newcomers' work first, and the oldest waiting slot goes first;
+//   during a cold start, before anyone is reliable, the same holds one tier down: while a
+//   volunteer with a verified result (trust/policy.ts's tiers) is training, the work of volunteers
+//   with none waits for such a replica;
 // - reissued replicas (after a disagreement or an audit) go to reliable volunteers first: while a
 //   reliable volunteer is training, others get them for RELIABLE_FIRST_MS only when nothing else
 //   is left;
@@ -26,7 +29,7 @@ import { randomToken, sha256 } from '../../shared/crypto.ts';
 import { backendClass } from '../../shared/backend-class.ts';
 import type { Capabilities, Lease } from '../../shared/protocol.ts';
 import { ExperimentSpec } from '../../shared/spec.ts';
-import { CV_TRUSTED, MAX_OPEN_LEASES, RELIABLE_FIRST_MS, RELIABLE_REPUTATION, STEER_WAIT_MS, shouldReplicate } from './trust/policy.ts';
+import { CV_TRUSTED, MAX_OPEN_LEASES, RELIABLE_FIRST_MS, STEER_WAIT_MS, shouldReplicate, tierOf, tierSql } from './trust/policy.ts';
 import { draw, ipHash, type TrustSecrets } from './trust/secrets.ts';
 import { checkpointPath } from './trust/spot-checks.ts';
 
@@ -80,8 +83,8 @@ export const CLAIM_WINDOW = 256;
  * (D1 is single-writer), so two volunteers can never take the same replica slot.
  * ?1 lease id, ?2 volunteer, ?3 token hash, ?4 now, ?5 backend, ?6 min lease ms, ?7 campaign,
  * ?8 tokens/s, ?9 backend class, ?10 browser, ?11 precision, ?12 lease IP hash,
- * ?13 registration IP hash, ?14 reliable (0/1), ?15 open-lease quota, ?16 another kind is training
- * now (0/1), ?17 a reliable volunteer other than the claimant is training now (0/1), ?18 the
+ * ?13 registration IP hash, ?14 the claimant's tier (0/1/2), ?15 open-lease quota, ?16 another kind
+ * is training now (0/1), ?17 the highest tier of the others training now (0/1/2), ?18 the
  * replication draw lets this lease stand alone if its experiment is fresh (0/1).
  *
  * A single lease fills all of its experiment's replica slots (it counts replicas_needed times), so
@@ -89,17 +92,19 @@ export const CLAIM_WINDOW = 256;
  */
 /**
  * The rank of a candidate experiment `c` (columns live, first_live, same_class, same_kind,
- * reliable_live, reissued_at, campaign_id, idx), shared by the D1 claim and the campaign queue
- * (queue/campaign-queue.ts), so both hand out work by one rule. ?4 now, ?14 reliable (0/1),
- * ?16 another kind is training now (0/1), ?17 a reliable volunteer other than the claimant is
- * training now (0/1).
+ * live_tier, reissued_at, campaign_id, idx), shared by the D1 claim and the campaign queue
+ * (queue/campaign-queue.ts), so both hand out work by one rule. ?4 now, ?14 the claimant's tier
+ * (trust/policy.ts: 0 newcomer, 1 vouched for, 2 reliable), ?16 another kind is training now
+ * (0/1), ?17 the highest tier of the other volunteers training now. live_tier: the highest tier
+ * among the experiment's live leases.
  */
 export const CLAIM_RANK = `
   CASE
-    WHEN c.reissued_at IS NOT NULL AND ?14 = 1 THEN 0                -- reissued work, for a reliable volunteer
-    WHEN ?17 = 1 AND c.reissued_at > ?4 - ${RELIABLE_FIRST_MS} THEN 7 -- …which others get only when nothing else is left
-    WHEN ?17 = 1 AND ?14 = 0 AND c.live > 0 AND NOT c.reliable_live  -- newcomers' work waits for a reliable replica,
-      AND c.first_live > ?4 - ${RELIABLE_FIRST_MS} THEN 6            -- newcomers do fresh work meanwhile
+    WHEN c.reissued_at IS NOT NULL AND ?14 = 2 THEN 0                -- reissued work, for a reliable volunteer
+    WHEN ?17 = 2 AND c.reissued_at > ?4 - ${RELIABLE_FIRST_MS} THEN 7 -- …which others get only when nothing else is left
+    WHEN ?14 < 2 AND c.live > 0 AND c.live_tier < 2                  -- unreliable volunteers' work waits for a reliable
+      AND (?17 = 2 OR (?17 = 1 AND ?14 = 0 AND c.live_tier = 0))     -- replica (in a cold start: newcomers' for a vouched one),
+      AND c.first_live > ?4 - ${RELIABLE_FIRST_MS} THEN 6            -- they do fresh work meanwhile
     WHEN c.live > 0 AND NOT c.same_class THEN 1                      -- a replica on another backend class
     WHEN c.live > 0 AND NOT c.same_kind THEN 2                       -- …or at least another browser
     WHEN c.live > 0 AND (?16 = 0 OR c.first_live <= ?4 - ${STEER_WAIT_MS}) THEN 3 -- nobody else to wait for, or waited enough
@@ -107,7 +112,7 @@ export const CLAIM_RANK = `
     ELSE 5                                                           -- a replica on the same kind
   END`;
 /** Within a rank: reliable volunteers replicate newcomers' work first, and newcomers reliable ones'. */
-export const CLAIM_MATCH = `CASE WHEN c.live > 0 THEN c.reliable_live = ?14 ELSE 0 END`;
+export const CLAIM_MATCH = `CASE WHEN c.live > 0 THEN (c.live_tier = 2) = (?14 = 2) ELSE 0 END`;
 
 const LIVE_SLOTS = `(SELECT coalesce(sum(CASE WHEN l.single = 1 AND e.audit = 0 THEN e.replicas_needed ELSE 1 END), 0)
       FROM leases l WHERE l.experiment_id = e.id AND ${LIVE})`;
@@ -118,8 +123,8 @@ WITH cand AS (
     (SELECT min(l.created_at) FROM leases l WHERE l.experiment_id = e.id AND ${LIVE}) AS first_live,
     EXISTS (SELECT 1 FROM leases l WHERE l.experiment_id = e.id AND ${LIVE} AND COALESCE(l.backend_class, l.backend) = ?9) AS same_class,
     EXISTS (SELECT 1 FROM leases l WHERE l.experiment_id = e.id AND ${LIVE} AND ${SAME_KIND}) AS same_kind,
-    EXISTS (SELECT 1 FROM leases l JOIN volunteers r ON r.id = l.volunteer_id
-      WHERE l.experiment_id = e.id AND ${LIVE} AND r.reputation >= ${RELIABLE_REPUTATION}) AS reliable_live
+    (SELECT coalesce(max(${tierSql('r.reputation')}), 0) FROM leases l JOIN volunteers r ON r.id = l.volunteer_id
+      WHERE l.experiment_id = e.id AND ${LIVE}) AS live_tier
   FROM experiments e
   WHERE e.status = 'open'
     AND (?7 IS NULL OR e.campaign_id = ?7)
@@ -178,7 +183,7 @@ export interface Profile extends TrustSecrets {
   openLeases: number;
   leaseCount: number;
   otherKindActive: 0 | 1;
-  reliableActive: 0 | 1;
+  activeTier: 0 | 1 | 2;
 }
 
 /** What a claim binds besides the request: derived from the profile, the same for both schedulers. */
@@ -190,9 +195,9 @@ export interface ClaimTerms {
   quota: number;
   leaseIp: string | null;
   registrationIp: string | null;
-  reliable: 0 | 1;
+  tier: 0 | 1 | 2; // the claimant's (trust/policy.ts)
   otherKindActive: 0 | 1;
-  reliableActive: 0 | 1;
+  activeTier: 0 | 1 | 2; // the highest of the other volunteers training now
   /** The replication draw lets this lease stand alone if its experiment is fresh. */
   single: boolean;
 }
@@ -209,8 +214,8 @@ export function profileStatement(db: D1Database, req: ClaimRequest): D1PreparedS
          (SELECT count(*) FROM leases l WHERE l.volunteer_id = ?1) AS leaseCount,
          EXISTS (SELECT 1 FROM leases l WHERE l.status = 'open' AND l.deadline > ?4 AND l.precision = ?5
            AND NOT ${SAME_KIND.replaceAll('?9', '?2').replaceAll('?10', '?3')}) AS otherKindActive,
-         EXISTS (SELECT 1 FROM leases l JOIN volunteers r ON r.id = l.volunteer_id
-           WHERE l.status = 'open' AND l.deadline > ?4 AND l.volunteer_id != ?1 AND r.reputation >= ${RELIABLE_REPUTATION}) AS reliableActive
+         (SELECT coalesce(max(${tierSql('r.reputation')}), 0) FROM leases l JOIN volunteers r ON r.id = l.volunteer_id
+           WHERE l.status = 'open' AND l.deadline > ?4 AND l.volunteer_id != ?1) AS activeTier
        FROM volunteers v WHERE v.id = ?1`,
     )
     .bind(req.volunteerId, backendClass(req.capabilities.backend, precision), req.capabilities.browser ?? null, req.now, precision);
@@ -234,9 +239,9 @@ export async function claimTerms(req: ClaimRequest, profile: Profile | null): Pr
     quota,
     leaseIp: await ipHash(profile.ipSalt, req.ip),
     registrationIp: profile.registrationIp,
-    reliable: profile.reputation >= RELIABLE_REPUTATION ? 1 : 0,
+    tier: tierOf(profile.reputation),
     otherKindActive: profile.otherKindActive,
-    reliableActive: profile.reliableActive,
+    activeTier: profile.activeTier,
     single: cv >= CV_TRUSTED && !shouldReplicate(cv, await draw(profile.drawKey, `replicate:${req.volunteerId}:${profile.leaseCount}`)),
   };
 }
@@ -279,7 +284,7 @@ export class D1Scheduler implements Scheduler {
       .prepare(CLAIM_SQL)
       .bind(leaseId, req.volunteerId, tokenHash, req.now, req.capabilities.backend, this.#minSeconds * 1000, req.campaignId ?? null,
         terms.tokensPerSec, terms.klass, terms.browser, terms.precision, terms.leaseIp, terms.registrationIp,
-        terms.reliable, terms.quota, terms.otherKindActive, terms.reliableActive, terms.single ? 1 : 0)
+        terms.tier, terms.quota, terms.otherKindActive, terms.activeTier, terms.single ? 1 : 0)
       .first<{ id: string; experimentId: string; deadline: number } & ExperimentRow>();
     if (!claimed) return null;
     return {

@@ -215,7 +215,7 @@ export class CampaignQueue extends DurableObject<Env> {
   #candidate(req: ClaimRequest, t: ClaimTerms): Candidate | null {
     const rows = this.#sql
       .exec<Candidate>(CANDIDATE_SQL, null, req.volunteerId, null, req.now, null, null, null, null, t.klass, t.browser, t.precision,
-        t.leaseIp, t.registrationIp, t.reliable, null, t.otherKindActive, t.reliableActive)
+        t.leaseIp, t.registrationIp, t.tier, null, t.otherKindActive, t.activeTier)
       .toArray();
     return rows[0] ?? null;
   }
@@ -230,7 +230,7 @@ export class CampaignQueue extends DurableObject<Env> {
     this.#sql.exec(
       `INSERT INTO leases (id, experiment_id, volunteer_id, backend_class, browser, precision, ip_hash, registration_ip, reliable, single, created_at, deadline, status)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open')`,
-      leaseId, c.id, req.volunteerId, t.klass, t.browser, t.precision, t.leaseIp, t.registrationIp, t.reliable, single, req.now, deadline,
+      leaseId, c.id, req.volunteerId, t.klass, t.browser, t.precision, t.leaseIp, t.registrationIp, t.tier, single, req.now, deadline,
     );
     const exp = this.#sql.exec<{ specJson: string; specHash: string }>('SELECT spec_json AS specJson, spec_hash AS specHash FROM experiments WHERE id = ?', c.id).one();
     const db = this.env.DB;

@@ -37,6 +37,20 @@ export const MAX_REPLICAS = 5;
 export const REPUTATION = { min: -100, max: 100, valid: 2, invalid: -40 } as const;
 /** From here on a volunteer is "reliable": 10 verified results and no invalid one, roughly. */
 export const RELIABLE_REPUTATION = 20;
+/** From here on a volunteer is "vouched for": at least one result verified by others. */
+export const VOUCHED_REPUTATION = REPUTATION.valid;
+
+/**
+ * SQL for a reputation's trust tier: 2 reliable, 1 vouched for, 0 newcomer. The scheduler keeps
+ * newcomers from replicating one another while someone of a higher tier is training.
+ */
+export function tierSql(reputation: string): string {
+  return `(CASE WHEN ${reputation} >= ${RELIABLE_REPUTATION} THEN 2 WHEN ${reputation} >= ${VOUCHED_REPUTATION} THEN 1 ELSE 0 END)`;
+}
+
+export function tierOf(reputation: number): 0 | 1 | 2 {
+  return reputation >= RELIABLE_REPUTATION ? 2 : reputation >= VOUCHED_REPUTATION ? 1 : 0;
+}
 
 /** Open leases a volunteer may hold (a tab, plus one being resumed after a reload)… */
 export const MAX_OPEN_LEASES = 2;
