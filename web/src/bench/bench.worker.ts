@@ -84,8 +84,8 @@ async function profile(spec: ExperimentSpec, data: TrainData, steps: number): Pr
 
 const api: BenchApi = {
   async run(req: BenchRequest, log: (line: string) => void): Promise<BenchResult> {
-    const info = await pickBackend(req.backend, { threads: req.threads });
-    if (info.backend !== req.backend) throw new Error(`asked for ${req.backend}, got ${info.backend}`);
+    const info = await pickBackend(req.backend, { threads: req.threads, probeSoftware: true });
+    if (req.backend !== 'auto' && info.backend !== req.backend) throw new Error(`asked for ${req.backend}, got ${info.backend}`);
     log(`${req.backend}: ${JSON.stringify(info)}`);
     const data = await loadData(req.datasetId);
     const stepMs: number[] = [];

@@ -3,7 +3,7 @@
 import type { ExperimentSpec } from '../../../shared/spec.ts';
 import type { BackendInfo } from '../worker/types.ts';
 
-export type BenchBackend = 'wasm' | 'webgpu' | 'cpu';
+export type BenchBackend = 'wasm' | 'webgpu' | 'webgl' | 'cpu' | 'auto'; // auto: the probe (software GPUs included)
 
 export interface BenchRequest {
   backend: BenchBackend;

@@ -136,10 +136,10 @@ export class Trainer {
     const res = await postSigned<LeaseResponse>(identity, '/api/leases', {
       campaignId: this.#campaignId,
       partnerId: this.#partnerId,
-      // float32 on every backend the worker picks (no float16 WebGL path); the engine lets the
-      // scheduler send replicas to another browser when it can.
+      // The precision (WebGL without float32 render targets trains in float16, which the edge
+      // refuses until calibrated); the engine lets the scheduler send replicas to another browser.
       // spotChecks: this client retrains the segments spot-check leases ask for.
-      capabilities: { backend: info.backend, adapter: info.adapter, tokensPerSec: this.progress?.tokensPerSec, precision: 'float32', browser: browserEngine(), spotChecks: true },
+      capabilities: { backend: info.backend, adapter: info.adapter, tokensPerSec: this.progress?.tokensPerSec, precision: info.precision ?? 'float32', browser: browserEngine(), spotChecks: true },
     });
     if (!res.lease) {
       this.phase = 'waiting';

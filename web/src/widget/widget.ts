@@ -4,7 +4,7 @@
 // the frame when that page (and only that page) asks. It runs on someone else's page, so it is
 // tiny, imports nothing, computes nothing, reads nothing of the page and posts no message: the
 // work happens inside the frame, on Tabgrid's origin, after a click there.
-// Optional: data-backend="wasm|webgpu|cpu" and data-campaign="ID" are passed to the frame.
+// Optional: data-backend="wasm|webgpu|webgl|cpu" and data-campaign="ID" are passed to the frame.
 //
 // Built by Vite as its own entry (vite.config.ts) into dist/widget.js, a classic script: hence the
 // IIFE (nothing leaks into the page's globals, and loading it twice cannot clash). Its headers

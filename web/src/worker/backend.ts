@@ -1,11 +1,13 @@
-// Picks the TensorFlow.js backend: WebGPU when a real adapter exists and computes correctly,
-// otherwise WASM (threaded under cross-origin isolation), otherwise the plain CPU backend.
+// Picks the TensorFlow.js backend: by a measured probe among WASM (threaded under cross-origin
+// isolation) and the hardware GPU backends (WebGPU, WebGL) that compute WASM's losses, or the one
+// named; the plain CPU backend last.
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
 import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
+import { agreesWith, precisionOf, probeBackend } from './probe.ts';
 import type { BackendInfo, BackendPreference } from './types.ts';
 
 interface AdapterInfoLike {
@@ -45,26 +47,108 @@ async function use(name: string): Promise<boolean> {
   return tf.getBackend() === name && (await sane());
 }
 
-/** `threads` overrides the WASM thread count (benchmarks); the default is every core. */
-export async function pickBackend(preference: BackendPreference, options: { threads?: number } = {}): Promise<BackendInfo> {
-  if (preference === 'webgpu' || preference === 'auto') {
+/**
+ * tfjs-backend-wasm 4.22 caps XNNPACK's pool at navigator.hardwareConcurrency / 2, whatever
+ * setThreadsCount asks (its backend.cc: min(asked, 8, emscripten_num_logical_cores() / 2), the
+ * core count read once while the module starts). Reporting 2 × `threads` cores only while the
+ * backend initialises lifts that cap; the pool's workers are pre-created (8) either way.
+ */
+async function withReportedCores<T>(cores: number, f: () => Promise<T>): Promise<T> {
+  const own = Object.getOwnPropertyDescriptor(navigator, 'hardwareConcurrency');
+  Object.defineProperty(navigator, 'hardwareConcurrency', { value: cores, configurable: true });
+  try {
+    return await f();
+  } finally {
+    if (own) Object.defineProperty(navigator, 'hardwareConcurrency', own);
+    else Reflect.deleteProperty(navigator, 'hardwareConcurrency'); // back to the prototype's getter
+  }
+}
+
+/**
+ * WASM threads by default: half the cores, up to 4 — the volunteer's machine stays usable. On this
+ * 2-core machine (bench:train, nanogpt-cpu, November 2026) 2 threads took 0.71–0.76× the step time
+ * of 1 while the other core was idle but 1.3–1.4× while other processes kept both busy, so a
+ * second thread pays only on an otherwise idle machine; `--threads` measures both.
+ */
+export const defaultWasmThreads = () => Math.min(4, Math.max(1, Math.floor((navigator.hardwareConcurrency || 2) / 2)));
+
+async function useWasm(threads: number | undefined): Promise<BackendInfo | null> {
+  setWasmPaths({
+    'tfjs-backend-wasm.wasm': wasmPlain,
+    'tfjs-backend-wasm-simd.wasm': wasmSimd,
+    'tfjs-backend-wasm-threaded-simd.wasm': wasmThreaded,
+  });
+  const n = self.crossOriginIsolated ? (threads ?? defaultWasmThreads()) : 1; // threads need cross-origin isolation
+  setThreadsCount(n);
+  if (!(await withReportedCores(2 * n, () => use('wasm')))) return null;
+  return { backend: 'wasm', threads: getThreadsCount() }; // what XNNPACK got
+}
+
+async function useWebgpu(adapter: AdapterInfoLike): Promise<BackendInfo | null> {
+  if (!(await use('webgpu'))) return null;
+  const label = [adapter.vendor, adapter.architecture, adapter.description].filter(Boolean).join(' ');
+  return { backend: 'webgpu', adapter: label || 'unknown adapter' };
+}
+
+/** The WebGL renderer's name (a worker's OffscreenCanvas), or null without WebGL 2. */
+function webglRenderer(): string | null {
+  const gl = typeof OffscreenCanvas === 'undefined' ? null : new OffscreenCanvas(1, 1).getContext('webgl2');
+  if (!gl) return null;
+  const debug = gl.getExtension('WEBGL_debug_renderer_info');
+  return String(gl.getParameter(debug ? debug.UNMASKED_RENDERER_WEBGL : gl.RENDERER));
+}
+
+async function useWebgl(): Promise<BackendInfo | null> {
+  const renderer = webglRenderer();
+  if (!renderer || !(await use('webgl'))) return null;
+  return { backend: 'webgl', adapter: renderer, precision: precisionOf('webgl') };
+}
+
+/**
+ * The backend to train on. A named one is used if it works (`?backend=`, benchmarks, tests). `auto`
+ * takes WASM unless a hardware GPU is there: then a short probe (probe.ts) trains three steps on
+ * WASM and on each hardware GPU backend (WebGPU; WebGL with float32 render targets) and keeps the
+ * fastest whose losses match WASM's. Software GPUs (SwiftShader) are never probed: they train
+ * 20–70× slower than WASM (PITFALLS). `threads` overrides the WASM thread count.
+ */
+export async function pickBackend(preference: BackendPreference, options: { threads?: number; probeSoftware?: boolean } = {}): Promise<BackendInfo> {
+  let picked: BackendInfo | null = null;
+  if (preference === 'webgpu') {
     const adapter = await webgpuAdapter();
-    if (adapter && (preference === 'webgpu' || !isSoftware(adapter)) && (await use('webgpu'))) {
-      const label = [adapter.vendor, adapter.architecture, adapter.description].filter(Boolean).join(' ');
-      return { backend: 'webgpu', adapter: label || 'unknown adapter' };
-    }
+    picked = adapter && (await useWebgpu(adapter));
+  } else if (preference === 'webgl') {
+    picked = await useWebgl();
+  } else if (preference === 'wasm') {
+    picked = await useWasm(options.threads);
+  } else if (preference === 'auto') {
+    picked = await probeAndPick(options.threads, options.probeSoftware ?? false);
   }
-  if (preference !== 'cpu') {
-    setWasmPaths({
-      'tfjs-backend-wasm.wasm': wasmPlain,
-      'tfjs-backend-wasm-simd.wasm': wasmSimd,
-      'tfjs-backend-wasm-threaded-simd.wasm': wasmThreaded,
-    });
-    // tfjs caps its pool at hardwareConcurrency / 2; threads need cross-origin isolation.
-    const threads = self.crossOriginIsolated ? (options.threads ?? Math.max(1, navigator.hardwareConcurrency || 1)) : 1;
-    setThreadsCount(threads);
-    if (await use('wasm')) return { backend: 'wasm', threads: getThreadsCount() }; // what XNNPACK got
-  }
+  if (picked) return picked;
+  if (preference !== 'cpu' && preference !== 'auto') throw new Error(`The ${preference} backend does not work in this browser.`);
   if (await use('cpu')) return { backend: 'cpu' };
   throw new Error('No TensorFlow.js backend works in this browser.');
+}
+
+/** `probeSoftware`: probe software GPUs too (tests: this machine has no other). */
+async function probeAndPick(threads: number | undefined, probeSoftware: boolean): Promise<BackendInfo | null> {
+  const wasm = await useWasm(threads);
+  const adapter = await webgpuAdapter();
+  const renderer = webglRenderer();
+  const gpus: (() => Promise<BackendInfo | null>)[] = [];
+  if (adapter && (probeSoftware || !isSoftware(adapter))) gpus.push(() => useWebgpu(adapter));
+  if (renderer && (probeSoftware || !/swiftshader|llvmpipe|software/i.test(renderer))) gpus.push(useWebgl);
+  if (!wasm || !gpus.length) return wasm;
+  const reference = await probeBackend();
+  let best = { info: wasm, ms: reference.msPerStep };
+  const probe: BackendInfo['probe'] = { wasm: reference.msPerStep };
+  for (const candidate of gpus) {
+    const info = await candidate().catch(() => null);
+    if (!info || info.precision === 'float16') continue; // float16 paths are not accepted yet (edge)
+    const p = await probeBackend().catch(() => null);
+    if (!p || !agreesWith(reference, p)) continue;
+    probe[info.backend] = p.msPerStep;
+    if (p.msPerStep < best.ms) best = { info, ms: p.msPerStep };
+  }
+  await tf.setBackend(best.info.backend);
+  return { ...best.info, probe };
 }

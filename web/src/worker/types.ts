@@ -5,8 +5,11 @@ export type BackendPreference = 'auto' | Backend;
 
 export interface BackendInfo {
   backend: Backend;
-  adapter?: string; // the GPU adapter's description, when WebGPU is used
+  adapter?: string; // the GPU adapter's (or WebGL renderer's) description
   threads?: number; // WASM threads, when WASM is used
+  precision?: 'float32' | 'float16'; // float16: WebGL without float32 render targets (omitted: float32)
+  /** The probe that chose it (`auto`): ms per step of each backend whose losses matched WASM's. */
+  probe?: Partial<Record<Backend, number>>;
 }
 
 export type Progress =
