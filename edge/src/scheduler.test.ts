@@ -49,30 +49,6 @@ describe('replica steering', () => {
   });
 });
 
-describe('the cold start', () => {
-  it('keeps newcomers from replicating each other while a volunteer with a verified result is training', async () => {
-    await seedCampaign('c1', 3);
-    await seedCampaign('c2', 1);
-    const [v1, v2] = [await peer({ backend: 'cpu' }), await peer({ backend: 'webgl' })];
-    for (const v of [v1, v2]) await setRecord(v.id, v.caps.backend, 1); // one verified result each: reputation 2
-    expect((await v1.lease('c2'))!.experimentId).toBe('c2-0'); // a vouched volunteer is training
-    const [n1, n2, n3] = [await peer({ backend: 'webgpu' }), await peer({ backend: 'wasm' }), await peer({ backend: 'cpu' })];
-    expect((await n1.lease('c1'))!.experimentId).toBe('c1-0');
-    const l2 = (await n2.lease('c1'))!;
-    expect(l2.experimentId).toBe('c1-1'); // not n1's, although it is another backend
-    expect((await v2.lease('c1'))!.experimentId).toBe('c1-0'); // the vouched one replicates the oldest newcomer's
-    await env.DB.prepare('UPDATE leases SET created_at = ? WHERE id = ?').bind(Date.now() - RELIABLE_FIRST_MS - 1000, l2.leaseId).run();
-    expect((await n3.lease('c1'))!.experimentId).toBe('c1-1'); // waited long enough for a vouched replica
-  });
-
-  it('lets newcomers replicate each other when nobody has a verified result yet', async () => {
-    await seedCampaign('c1', 2);
-    const [n1, n2] = [await peer({ backend: 'webgpu' }), await peer({ backend: 'wasm' })];
-    expect((await n1.lease('c1'))!.experimentId).toBe('c1-0');
-    expect((await n2.lease('c1'))!.experimentId).toBe('c1-0');
-  });
-});
-
 describe('the claim window', () => {
   /** Leases on experiments c1-[from, to) for a volunteer, written directly: open and live, or done. */
   async function leaseRange(volunteerId: string, from: number, to: number, status: 'open' | 'done'): Promise<void> {
@@ -100,20 +76,28 @@ describe('the claim window', () => {
   });
 });
 
-describe('newcomers and reliable volunteers', () => {
-  it('keeps newcomers from replicating each other while a reliable volunteer is training', async () => {
+describe('newcomers and established volunteers', () => {
+  // Reliable: 12 verified results (reputation 24); vouched for, in a cold start: one (reputation 2).
+  it.each([['reliable', 12], ['vouched-for', 1]])('keeps newcomers from replicating each other while a %s volunteer is training', async (_, verified) => {
     await seedCampaign('c1', 3);
     await seedCampaign('c2', 1);
     const [r1, r2] = [await peer({ backend: 'cpu' }), await peer({ backend: 'webgl' })];
-    for (const r of [r1, r2]) await setRecord(r.id, r.caps.backend, 12);
-    expect((await r1.lease('c2'))!.experimentId).toBe('c2-0'); // a reliable volunteer is training
+    for (const r of [r1, r2]) await setRecord(r.id, r.caps.backend, verified);
+    expect((await r1.lease('c2'))!.experimentId).toBe('c2-0'); // an established volunteer is training
     const [n1, n2, n3] = [await peer({ backend: 'webgpu' }), await peer({ backend: 'wasm' }), await peer({ backend: 'cpu' })];
     expect((await n1.lease('c1'))!.experimentId).toBe('c1-0');
     const l2 = (await n2.lease('c1'))!;
     expect(l2.experimentId).toBe('c1-1'); // not n1's, although it is another backend
-    expect((await r2.lease('c1'))!.experimentId).toBe('c1-0'); // the reliable one replicates the oldest newcomer's
+    expect((await r2.lease('c1'))!.experimentId).toBe('c1-0'); // the established one replicates the oldest newcomer's
     await env.DB.prepare('UPDATE leases SET created_at = ? WHERE id = ?').bind(Date.now() - RELIABLE_FIRST_MS - 1000, l2.leaseId).run();
-    expect((await n3.lease('c1'))!.experimentId).toBe('c1-1'); // waited long enough for a reliable replica
+    expect((await n3.lease('c1'))!.experimentId).toBe('c1-1'); // waited long enough for an established replica
+  });
+
+  it('lets newcomers replicate each other when nobody has a verified result yet', async () => {
+    await seedCampaign('c1', 2);
+    const [n1, n2] = [await peer({ backend: 'webgpu' }), await peer({ backend: 'wasm' })];
+    expect((await n1.lease('c1'))!.experimentId).toBe('c1-0');
+    expect((await n2.lease('c1'))!.experimentId).toBe('c1-0');
   });
 });
 
