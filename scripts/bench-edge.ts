@@ -48,10 +48,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { checkD1, freePort, isInterrupted, log, positiveInt, seedBenchState, startBenchEdge, stopEdge, stopEdgeOnExit } from './fleet-edge.ts';
+import { checkD1, countOverfull, freePort, isInterrupted, log, positiveInt, seedBenchState, startBenchEdge, stopEdge, stopEdgeOnExit } from './fleet-edge.ts';
 import { cpuDelta, machineCpu, processCpu } from './fleet-proc.ts';
 import { Fleet, type Identity } from './fleet.ts';
-import { queryLocal, sqlLiteral } from './local-edge.ts';
 import { ROOT } from './wrangler.ts';
 
 const { values } = parseArgs({
@@ -327,15 +326,7 @@ export default { fetch: (req, env, ctx) => app.fetch(req, { ...env, SCHEDULER: $
   const all = [...stats.leaseMs, ...stats.resultMs].sort((a, b) => a - b);
   const leaseSorted = [...stats.leaseMs].sort((a, b) => a - b);
   const resultSorted = [...stats.resultMs].sort((a, b) => a - b);
-  // The client's view: more volunteers on an experiment than it has replica slots. The validator
-  // may have asked for more replicas (a disagreement, or a quorum that needs another witness), so
-  // the bound is the experiment's replicas_needed in D1 after the run, never below --replicas.
-  const crowded = [...fleet.leasesPerExperiment].filter(([, s]) => s.size > REPLICAS);
-  const slots = new Map(crowded.length
-    ? (await queryLocal<{ id: string; n: number }>(PERSIST, `SELECT id, replicas_needed AS n FROM experiments WHERE id IN (${crowded.map(([id]) => sqlLiteral(id)).join(', ')})`))
-      .map((r) => [r.id, r.n] as const)
-    : []);
-  const clientOverfull = crowded.filter(([id, s]) => s.size > Math.max(REPLICAS, slots.get(id) ?? REPLICAS)).length;
+  const { crowded, overfull: clientOverfull } = await countOverfull(PERSIST, fleet.leasesPerExperiment, REPLICAS);
 
   log(`\n  ${elapsed.toFixed(1)} s measured: ${stats.roundTrips} round trips, ${stats.leases} leases, ${stats.results} results`);
   log(`  latency lease  p50 ${percentile(leaseSorted, 50).toFixed(1)} ms  p99 ${percentile(leaseSorted, 99).toFixed(1)} ms` +
@@ -351,7 +342,7 @@ export default { fetch: (req, env, ctx) => app.fetch(req, { ...env, SCHEDULER: $
   if (stats.pacedMs) log(`  paced ${(stats.pacedMs / 1000).toFixed(1)} volunteer-seconds waiting for rate-limit budget: use more --keys`);
   log(`  D1: ${d1.summary.leases} leases, ${d1.summary.results} results; experiments ${d1.summary.verified} verified, ` +
     `${d1.summary.open} open, ${d1.summary.disputed} disputed`);
-  log(`  overfull experiments ${d1.overfull.length} (client saw ${clientOverfull}; ${crowded.length} had more than ${REPLICAS} volunteers), volunteer twice on one experiment ${d1.twice.length}, ` +
+  log(`  overfull experiments ${d1.overfull.length} (client saw ${clientOverfull}; ${crowded} had more than ${REPLICAS} volunteers), volunteer twice on one experiment ${d1.twice.length}, ` +
     `experiments with more results than replicas ${d1.overResults.length}, lost results ${d1.lost}` +
     (d1.unacknowledged ? `, results stored although the client got an error ${d1.unacknowledged}` : ''));
 

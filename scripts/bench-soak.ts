@@ -43,7 +43,7 @@
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { checkD1, freePort, isInterrupted, log, positiveInt, seedBenchState, startBenchEdge, stopEdge, stopEdgeOnExit, strandedExperiments } from './fleet-edge.ts';
+import { checkD1, countOverfull, freePort, isInterrupted, log, positiveInt, seedBenchState, startBenchEdge, stopEdge, stopEdgeOnExit, strandedExperiments } from './fleet-edge.ts';
 import { cpuDelta, machineCpu, processCpu, sampleMemory, slope, type MemorySample } from './fleet-proc.ts';
 import { Fleet, type Identity } from './fleet.ts';
 import { ROOT } from './wrangler.ts';
@@ -197,7 +197,7 @@ async function main(): Promise<void> {
 
   const d1 = await checkD1(PERSIST, fleet.okResults, Date.now());
   const stranded = await strandedExperiments(PERSIST);
-  const clientOverfull = [...fleet.leasesPerExperiment.values()].filter((s) => s.size > REPLICAS).length;
+  const { overfull: clientOverfull } = await countOverfull(PERSIST, fleet.leasesPerExperiment, REPLICAS);
   const total = requests();
   const errorRate = total ? stats.errors / total : 0;
   const verdict = memoryVerdict(samples, requestsAt);

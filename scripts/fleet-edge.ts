@@ -9,7 +9,7 @@ import { join, relative } from 'node:path';
 import { sha256 } from '../shared/crypto.ts';
 import { PRESETS } from '../shared/model/presets.ts';
 import type { ExperimentSpec } from '../shared/spec.ts';
-import { bundleWorker, migrate, queryLocal, registerDataset, seedCampaign, startDev, waitForHealth } from './local-edge.ts';
+import { bundleWorker, migrate, queryLocal, registerDataset, seedCampaign, sqlLiteral, startDev, waitForHealth } from './local-edge.ts';
 import { ROOT } from './wrangler.ts';
 
 export const log = (line: string) => process.stderr.write(line + '\n');
@@ -202,4 +202,19 @@ export async function strandedExperiments(persist: string): Promise<{ id: string
     `SELECT e.id AS id, count(r.id) AS results FROM experiments e JOIN results r ON r.experiment_id = e.id
      WHERE e.status = 'open' GROUP BY e.id
      HAVING count(r.id) >= e.replicas_needed AND sum(r.verdict = 'pending') = count(r.id)`);
+}
+
+/**
+ * The client's view of double assignment: experiments on which more volunteers got a lease than it
+ * has replica slots. The validator may have asked for more replicas (a disagreement, or a quorum
+ * that needs another witness), so the bound is the experiment's replicas_needed in D1 after the
+ * run, never below `replicas`. `crowded`: experiments with more than `replicas` volunteers.
+ */
+export async function countOverfull(persist: string, leasesPerExperiment: Map<string, Set<string>>, replicas: number): Promise<{ crowded: number; overfull: number }> {
+  const crowded = [...leasesPerExperiment].filter(([, s]) => s.size > replicas);
+  const slots = new Map(crowded.length
+    ? (await queryLocal<{ id: string; n: number }>(persist, `SELECT id, replicas_needed AS n FROM experiments WHERE id IN (${crowded.map(([id]) => sqlLiteral(id)).join(', ')})`))
+      .map((r) => [r.id, r.n] as const)
+    : []);
+  return { crowded: crowded.length, overfull: crowded.filter(([id, s]) => s.size > Math.max(replicas, slots.get(id) ?? replicas)).length };
 }
