@@ -478,3 +478,15 @@ describe('unknown routes', () => {
     await expectRefused(() => api('/api/%0Aadmin%0D%00'), 404, 'not_found');
   });
 });
+
+describe('refusal messages', () => {
+  // Found by the fuzzer: zod names an unrecognized key in its message, newline and all.
+  it('escape the control characters of a key they name, and stay one sentence on one line', async () => {
+    const v = await newVolunteer();
+    const body = JSON.stringify({ capabilities: { backend: 'wasm' }, '\n\u2028\u0000': 1 });
+    await expectRefused(async () => api('/api/leases', await signedInit(v, '/api/leases', body)), 400, 'invalid_request', 'remembers');
+    const again = JSON.stringify({ capabilities: { backend: 'wasm' }, ['k'.repeat(5000)]: 1 });
+    const res = await api('/api/leases', await signedInit(v, '/api/leases', again));
+    expect((await readRefusal(res)).message.length).toBeLessThan(400);
+  });
+});
