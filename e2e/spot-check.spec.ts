@@ -5,6 +5,7 @@
 import { chromium, expect, test, type Page } from '@playwright/test';
 import { TAU_SPOT } from '../shared/commit.ts';
 import { sha256 } from '../shared/crypto.ts';
+import { findDrawKey } from '../shared/draw.ts';
 import { CHROMIUM_ARGS } from '../playwright.config.ts';
 import { d1 } from './d1.ts';
 
@@ -15,21 +16,6 @@ async function start(page: Page, backend: 'webgpu' | 'wasm'): Promise<void> {
   await page.goto(`/?backend=${backend}&campaign=${CAMPAIGN}`);
   await page.getByRole('button', { name: /Start/ }).click();
   await expect(page.getByTestId('backend')).toHaveText(backend, { timeout: 60_000 });
-}
-
-/** edge/src/trust/secrets.ts's draw (that module needs Workers types): uniform in [0, 1) from the key. */
-async function draw(key: string, purpose: string): Promise<number> {
-  return parseInt((await sha256(`draw:${key}:${purpose}`)).slice(0, 13), 16) / 2 ** 52;
-}
-
-/** A draw key under which these draws come out as wanted (the validator's secret draws). */
-async function drawKeyFor(wants: [string, (u: number) => boolean][]): Promise<string> {
-  for (let i = 0; ; i++) {
-    const key = `e2e-key-${i}`;
-    let ok = true;
-    for (const [purpose, want] of wants) ok &&= want(await draw(key, purpose));
-    if (ok) return key;
-  }
 }
 
 test('a second browser spot-checks a result from the checkpoint its volunteer revealed', async ({ page, baseURL }) => {
@@ -46,7 +32,7 @@ test('a second browser spot-checks a result from the checkpoint its volunteer re
   // stand alone; the validator's draws (kept secret from volunteers) then ask for a spot check
   // from a committed checkpoint of the six (50, 100, … 300): k ≥ 0 is one of the first five.
   const resultId = 'r_' + (await sha256(lease!.id)).slice(0, 24);
-  const key = await drawKeyFor([[`spot:${resultId}`, (u) => u < 0.25], [`spot-from:${resultId}`, (u) => Math.floor(u * 6) - 1 >= 0]]);
+  const key = await findDrawKey([[`spot:${resultId}`, (u) => u < 0.25], [`spot-from:${resultId}`, (u) => Math.floor(u * 6) - 1 >= 0]]);
   d1(`INSERT INTO volunteer_classes (volunteer_id, backend_class, consecutive_valid, valid, invalid, updated_at)
       VALUES ('${lease!.volunteerId}', 'wasm', 10, 10, 0, 0);
       UPDATE volunteers SET reputation = 40 WHERE id = '${lease!.volunteerId}';

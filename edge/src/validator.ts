@@ -3,7 +3,7 @@
 // volunteer's consecutive-valid count per backend class, its lease quota, audits of its earlier
 // unreplicated results when it is caught, and spot checks of trusted-single results.
 import type { Metrics, Precision } from '../../shared/protocol.ts';
-import { commitSteps, EARLY_STEPS, earlySegments } from '../../shared/commit.ts';
+import { commitSteps, EARLY_STEPS, earlySegments, stateBytes } from '../../shared/commit.ts';
 import { ExperimentSpec, parameterCount } from '../../shared/spec.ts';
 import { commitPlanned, type NewEntry, type Planned } from './ledger.ts';
 import { decayedTerm } from './trust/credit.ts';
@@ -188,7 +188,7 @@ function penaltyStatements(db: D1Database, volunteerId: string, backendClass: st
 function spotCheckStatement(db: D1Database, spec: ExperimentSpec, r: ResultRow, experimentId: string, now: number, u: number): D1PreparedStatement {
   const steps = commitSteps(spec.train);
   const metrics = JSON.parse(r.metricsJson) as Metrics;
-  const revealable = metrics.commitments?.length === steps.length && 12 * parameterCount(spec.model) <= MAX_REVEAL_BYTES // weights and AdamW's two moments, float32;
+  const revealable = metrics.commitments?.length === steps.length && stateBytes([parameterCount(spec.model)]) <= MAX_REVEAL_BYTES;
   const k = revealable ? Math.floor(u * steps.length) - 1 : -1; // -1: from the seed
   const fromStep = k < 0 ? 0 : steps[k]!;
   const toStep = steps[k + 1]!;

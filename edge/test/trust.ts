@@ -5,7 +5,6 @@ import { env } from 'cloudflare:test';
 import { exportPublicKey, generateSigningKey, signCanonical, volunteerIdFor } from '../../shared/crypto.ts';
 import { verifyChain, type LedgerEntry, type LedgerRow } from '../../shared/ledger.ts';
 import type { Capabilities, Lease, Metrics } from '../../shared/protocol.ts';
-import { draw } from '../src/trust/secrets.ts';
 import { api, honestMetrics, json, resultPayload, signedHeaders } from './helpers.ts';
 
 export interface Peer {
@@ -106,15 +105,7 @@ export async function setDrawKey(key: string): Promise<void> {
 }
 
 /** A draw key under which `want(u)` holds for every (purpose → want) pair: a seeded, known draw. */
-export async function findDrawKey(wants: [string, (u: number) => boolean][]): Promise<string> {
-  for (let i = 0; i < 10_000; i++) {
-    const key = `test-key-${i}`;
-    let ok = true;
-    for (const [purpose, want] of wants) ok &&= want(await draw(key, purpose));
-    if (ok) return key;
-  }
-  throw new Error('no draw key satisfies these draws');
-}
+export { findDrawKey } from '../../shared/draw.ts';
 
 export async function ledgerRows(): Promise<LedgerRow[]> {
   const { results } = await env.DB.prepare('SELECT seq, prev_hash AS prevHash, hash, entry FROM ledger ORDER BY seq').all<LedgerRow>();

@@ -1,27 +1,14 @@
 // One experiment in full: its spec, every replica's metrics and verdict, the tolerance it was judged
 // by, and the command that retrains it locally (scripts/reproduce.ts).
 import { Hono } from 'hono';
-import { Id, type ExperimentDetail, type ExperimentStatus, type Metrics, type ReplicaDetail, type ResultVerdict } from '../../../shared/protocol.ts';
+import { Id, type ExperimentDetail, type Metrics, type ReplicaDetail, type ResultVerdict } from '../../../shared/protocol.ts';
 import type { ExperimentSpec } from '../../../shared/spec.ts';
 import { TAU_BPB, TAU_CURVE } from '../../../shared/verify.ts';
 import type { AppEnv } from '../env.ts';
 import { fail } from '../errors.ts';
 
-interface ExperimentRow {
-  id: string;
-  campaignId: string;
-  campaignName: string;
-  idx: number;
-  status: ExperimentStatus;
-  specJson: string;
-  specHash: string;
-  valBpb: number | null;
-  verifiedAt: number | null;
-  flops: number;
-  tokens: number;
-  quorum: number;
-  replicasNeeded: number;
-}
+/** The experiment's own columns: ExperimentDetail before its spec is parsed and its replicas read. */
+type ExperimentRow = Omit<ExperimentDetail, 'spec' | 'replicas' | 'tolerance' | 'reproduce'> & { specJson: string };
 
 interface ReplicaRow {
   resultId: string;

@@ -46,14 +46,7 @@ export function network(ip: string): string {
   return `${groups.slice(0, 4).map((g) => parseInt(g, 16).toString(16)).join(':')}::/64`;
 }
 
-/**
- * A uniform number in [0, 1) from the draw key and a purpose: reproducible by the edge (so tests
- * and audits can recompute it) and unpredictable to volunteers, who never see the key.
- */
-export async function draw(key: string, purpose: string): Promise<number> {
-  const h = await sha256(`draw:${key}:${purpose}`);
-  return parseInt(h.slice(0, 13), 16) / 2 ** 52;
-}
+export { draw } from '../../../shared/draw.ts';
 
 function isLoopback(ip: string): boolean {
   const a = ip.trim().toLowerCase();
