@@ -52,20 +52,20 @@ import { rmSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { backendClass } from '../shared/backend-class.ts';
-import { checkpointCommitment, commitSteps, decodeCheckpoint, earlySegments, encodeCheckpoint, type CommittedState } from '../shared/commit.ts';
+import { checkpointCommitment, commitSteps, decodeCheckpoint, earlySegments, encodeCheckpoint } from '../shared/commit.ts';
 import { exportPublicKey, generateSigningKey, sha256, signCanonical, volunteerIdFor } from '../shared/crypto.ts';
 import { verifyChain, type LedgerEntry, type LedgerRow } from '../shared/ledger.ts';
-import { PRESETS } from '../shared/model/presets.ts';
 import {
   LEASE_TOKEN_HEADER, SIGNATURE_HEADERS, signedRequestPayload, type Backend, type Browser, type Capabilities, type Lease, type Metrics,
   type Precision, type ResultPayload, type ResultResponse, type VolunteerTrust,
 } from '../shared/protocol.ts';
 import { Rng } from '../shared/rng.ts';
-import { curveLength, tokenBudget, type ExperimentSpec } from '../shared/spec.ts';
+import { curveLength, type ExperimentSpec } from '../shared/spec.ts';
 import { TAU_BPB, TAU_CURVE } from '../shared/verify.ts';
 import { replicasAgree } from '../edge/src/trust/judge.ts';
 import { CV_TRUSTED } from '../edge/src/trust/policy.ts';
 import { migrate, queryLocal, registerDataset, seedCampaign, startDev, waitForHealth } from './local-edge.ts';
+import { BATCH_SIGMA_NATS, closeUnder, GAPS, logUniform, metricsFrom, SEED_SIGMA_BPB, stateAt, SyntheticTruth, VOCAB } from './trust-model.ts';
 import { ROOT } from './wrangler.ts';
 
 const { values } = parseArgs({
@@ -94,90 +94,12 @@ const CONCURRENCY = num('concurrency');
 const PERSIST = join(ROOT, '.wrangler', 'bench-trust');
 const CAMPAIGN = 'trust';
 const DATASET_SHA = 'b'.repeat(64);
-const VOCAB = 65;
 const log = (line: string) => process.stderr.write(line + '\n');
 const rng = Rng.derive(num('seed'), 'bench-trust');
 
-// ——— The synthetic truth ———
-
-const preset = PRESETS.demo;
-const SEED_SIGMA_BPB = 0.02;
-const BATCH_SIGMA_NATS = 0.024;
-/** Measured gaps (val_bpb, max |Δ curve|) of a run that changed one thing: [min, max] each. */
-const GAPS = {
-  seed: { bpb: [0.0049, 0.038], curve: [0.022, 0.11] },
-  order: { bpb: [0.0017, 0.021], curve: [0.019, 0.1] },
-  init: { bpb: [0.0028, 0.049], curve: [0.0069, 0.087] },
-} as const;
-const logUniform = (r: Rng, [lo, hi]: readonly [number, number]) => Math.exp(Math.log(lo) + r.next() * Math.log(hi / lo));
-
-interface Truth {
-  config: number; // f(config): what a perfect surrogate knows
-  valBpb: number;
-  curve: number[]; // nats, segment means
-  surrogateCurve: number[]; // the curve without this seed's own terms
-}
-
-function specOf(i: number): ExperimentSpec {
-  const r = Rng.derive(num('seed'), `spec:${i}`);
-  const lr = Math.exp(Math.log(5e-4) + r.next() * Math.log(10));
-  return {
-    template: 'gpt-char',
-    dataset: { id: CAMPAIGN, sha256: DATASET_SHA },
-    model: { ...preset.model, nLayer: 1 + (i % 2), vocabSize: VOCAB },
-    train: { ...preset.train, lr: Number(lr.toPrecision(3)), minLr: Number((lr / 10).toPrecision(3)) },
-    seed: 1 + i,
-    evalWindows: preset.evalWindows,
-  };
-}
-
-function curveFor(finalBpb: number, noise: number[], n: number): number[] {
-  const l0 = Math.log(VOCAB);
-  const lInf = finalBpb * Math.LN2 * 0.98;
-  return Array.from({ length: n }, (_, k) => lInf + (l0 - lInf) * Math.exp((-3 * (k + 0.5)) / n) + noise[k]!);
-}
-
-const truths = new Map<number, Truth>();
-function truth(i: number): Truth {
-  let t = truths.get(i);
-  if (!t) {
-    const spec = specOf(i);
-    const r = Rng.derive(num('seed'), `truth:${i}`);
-    const config = 2.55 + 0.3 * Math.log(spec.train.lr / 2e-3) ** 2 / Math.log(10) ** 2 - 0.08 * (spec.model.nLayer - 1);
-    const valBpb = config + SEED_SIGMA_BPB * r.normal();
-    const n = curveLength(spec.train);
-    const noise = Array.from({ length: n }, () => BATCH_SIGMA_NATS * r.normal());
-    t = { config, valBpb, curve: curveFor(valBpb, noise, n), surrogateCurve: curveFor(config, noise.map(() => 0), n) };
-    truths.set(i, t);
-  }
-  return t;
-}
-
-/** Tolerances `npm run calibrate` measured on 2026-11-27 (TAU_BPB, TAU_CURVE), for a what-if. */
-const CALIBRATED = { bpb: 0.00056, curve: 0.0022 };
-function closeUnder(a: Metrics, b: Metrics, tau: { bpb: number; curve: number }): boolean {
-  return Math.abs(a.valBpb - b.valBpb) <= tau.bpb && a.curve.every((x, i) => Math.abs(x - b.curve[i]!) <= tau.curve);
-}
-
-const indexOf = (experimentId: string) => Number(experimentId.slice(CAMPAIGN.length + 1));
-
-function metricsFrom(spec: ExperimentSpec, backend: Backend, precision: Precision, valBpb: number, curve: number[]): Metrics {
-  return {
-    valBpb, valLoss: valBpb * Math.LN2, curve, steps: spec.train.steps, tokens: tokenBudget(spec), backend,
-    wallMs: 90_000, msPerStep: 300, ...(precision === 'float16' && { precision }),
-  };
-}
-
-/** The honest metrics of experiment i on backend class `klass`: fixed per (experiment, class). */
-function honest(i: number, spec: ExperimentSpec, backend: Backend, precision: Precision): Metrics {
-  const t = truth(i);
-  const klass = backendClass(backend, precision);
-  const r = Rng.derive(num('seed'), `honest:${i}:${klass}`);
-  const scale = precision === 'float16' ? 2 : 1;
-  const offset = scale * SPREAD_BPB * (r.next() - 0.5); // pairwise gaps within the spread
-  const curve = t.curve.map((c) => c + scale * CURVE_SPREAD_NATS * (r.next() - 0.5));
-  return metricsFrom(spec, backend, precision, t.valBpb + offset, curve);
-}
+const world = new SyntheticTruth({ seed: num('seed'), spreadBpb: SPREAD_BPB, campaign: CAMPAIGN, datasetSha256: DATASET_SHA });
+const truth = (i: number) => world.truth(i);
+const indexOf = (experimentId: string) => world.indexOf(experimentId);
 
 // ——— Volunteers ———
 
@@ -298,22 +220,6 @@ const partialSegments = (spec: ExperimentSpec) => Math.ceil(curveLength(spec.tra
 
 // ——— Commitments and reveals (shared/commit.ts, edge/src/trust/spot-checks.ts) ———
 
-/**
- * A made-up training state behind a commitment: per-step losses that give the submitted curve, and
- * a weight that says whether the state came from training (1) or was forged (0) — what a real
- * checker finds out by training from it.
- */
-function stateAt(spec: ExperimentSpec, m: Metrics, step: number, trained: boolean): CommittedState {
-  const every = spec.train.curveEvery;
-  return {
-    step,
-    losses: Array.from({ length: step }, (_, s) => m.curve[Math.floor(s / every)]!),
-    weights: [Float32Array.of(trained ? 1 : 0, step)],
-    optimizer: { t: step, m: [new Float32Array(2)], v: [new Float32Array(2)] },
-    batchRng: [1, 2, 3, step],
-  };
-}
-
 /** Up to which step a volunteer's states come from training, for the result it submits now. */
 function trainedUntil(v: Volunteer, spec: ExperimentSpec): number {
   if (!v.cheating) return spec.train.steps;
@@ -324,7 +230,7 @@ function trainedUntil(v: Volunteer, spec: ExperimentSpec): number {
 function metricsFor(v: Volunteer, lease: Lease): Metrics | null {
   const i = indexOf(lease.experimentId);
   const spec = lease.spec;
-  const own = honest(i, spec, v.caps.backend, v.precision);
+  const own = world.honest(i, spec, v.caps.backend, v.precision);
   if (!v.cheating) return own;
   const r = Rng.derive(num('seed'), `attack:${v.id}:${i}`);
   const t = truth(i);
@@ -482,7 +388,7 @@ async function main() {
   await registerDataset(PERSIST, { id: CAMPAIGN, manifestSha256: DATASET_SHA, vocabSize: VOCAB, name: 'synthetic' });
   await seedCampaign(PERSIST, {
     id: CAMPAIGN, name: 'Trust bench', brief: 'Synthetic metrics.', template: 'gpt-char', datasetId: CAMPAIGN,
-    createdAt: Date.now(), specs: Array.from({ length: EXPERIMENTS }, (_, i) => specOf(i)),
+    createdAt: Date.now(), specs: Array.from({ length: EXPERIMENTS }, (_, i) => world.specOf(i)),
   });
   const port = num('port');
   base = `http://127.0.0.1:${port}`;
@@ -600,7 +506,7 @@ async function main() {
     const underCalibrated = passedIds.filter((id) => {
       const mine = byId.get(id)!;
       return results.some((o) => o.id !== id && o.experimentId === mine.experimentId && everValid.has(o.id) && !dishonestIds.has(o.id)
-        && closeUnder(JSON.parse(mine.metricsJson) as Metrics, JSON.parse(o.metricsJson) as Metrics, CALIBRATED));
+        && closeUnder(JSON.parse(mine.metricsJson) as Metrics, JSON.parse(o.metricsJson) as Metrics, { bpb: TAU_BPB, curve: TAU_CURVE }));
     }).length;
     attacks[name] = {
       tried: t.tried, refused: t.refused, verified, credited, standingAtEnd: standing,
@@ -620,7 +526,7 @@ async function main() {
   let pairs = 0;
   let disputed = 0;
   for (const [experimentId, hs] of byExperiment) {
-    const spec = specOf(indexOf(experimentId));
+    const spec = world.specOf(indexOf(experimentId));
     for (let a = 0; a < hs.length; a++) for (let b = a + 1; b < hs.length; b++) {
       if (hs[a]!.klass === hs[b]!.klass) continue;
       pairs++;
