@@ -29,7 +29,7 @@ import { randomToken, sha256 } from '../../shared/crypto.ts';
 import { backendClass } from '../../shared/backend-class.ts';
 import type { Capabilities, Lease } from '../../shared/protocol.ts';
 import { ExperimentSpec } from '../../shared/spec.ts';
-import { CV_TRUSTED, MAX_OPEN_LEASES, RELIABLE_FIRST_MS, STEER_WAIT_MS, shouldReplicate, tierOf, tierSql } from './trust/policy.ts';
+import { CV_TRUSTED, MAX_OPEN_LEASES, RELIABLE_FIRST_MS, RELIABLE_REPUTATION, STEER_WAIT_MS, VOUCHED_REPUTATION, shouldReplicate, tierOf, tierSql } from './trust/policy.ts';
 import { draw, ipHash, type TrustSecrets } from './trust/secrets.ts';
 import { checkpointPath } from './trust/spot-checks.ts';
 
@@ -202,6 +202,10 @@ export interface ClaimTerms {
   single: boolean;
 }
 
+/** Whether a volunteer other than ?1 with at least this reputation holds a live open lease (EXISTS stops at the first). */
+const ACTIVE_AT_LEAST = (reputation: number) => `EXISTS (SELECT 1 FROM leases l JOIN volunteers r ON r.id = l.volunteer_id
+           WHERE l.status = 'open' AND l.deadline > ?4 AND l.volunteer_id != ?1 AND r.reputation >= ${reputation})`;
+
 export function profileStatement(db: D1Database, req: ClaimRequest): D1PreparedStatement {
   const precision = req.capabilities.precision ?? 'float32';
   return db
@@ -214,8 +218,7 @@ export function profileStatement(db: D1Database, req: ClaimRequest): D1PreparedS
          (SELECT count(*) FROM leases l WHERE l.volunteer_id = ?1) AS leaseCount,
          EXISTS (SELECT 1 FROM leases l WHERE l.status = 'open' AND l.deadline > ?4 AND l.precision = ?5
            AND NOT ${SAME_KIND.replaceAll('?9', '?2').replaceAll('?10', '?3')}) AS otherKindActive,
-         (SELECT coalesce(max(${tierSql('r.reputation')}), 0) FROM leases l JOIN volunteers r ON r.id = l.volunteer_id
-           WHERE l.status = 'open' AND l.deadline > ?4 AND l.volunteer_id != ?1) AS activeTier
+         CASE WHEN ${ACTIVE_AT_LEAST(RELIABLE_REPUTATION)} THEN 2 WHEN ${ACTIVE_AT_LEAST(VOUCHED_REPUTATION)} THEN 1 ELSE 0 END AS activeTier
        FROM volunteers v WHERE v.id = ?1`,
     )
     .bind(req.volunteerId, backendClass(req.capabilities.backend, precision), req.capabilities.browser ?? null, req.now, precision);
