@@ -7,15 +7,8 @@ import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs
 import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
-import { agreesWith, precisionOf, probeBackend } from './probe.ts';
+import { adapterKind, agreesWith, isSoftwareRenderer, mayWin, precisionOf, probeBackend, type AdapterInfoLike } from './probe.ts';
 import type { BackendInfo, BackendPreference } from './types.ts';
-
-interface AdapterInfoLike {
-  vendor?: string;
-  architecture?: string;
-  description?: string;
-  isFallbackAdapter?: boolean;
-}
 
 async function webgpuAdapter(): Promise<AdapterInfoLike | null> {
   const gpu = (navigator as Navigator & { gpu?: { requestAdapter(): Promise<{ info?: AdapterInfoLike; isFallbackAdapter?: boolean } | null> } }).gpu;
@@ -24,11 +17,6 @@ async function webgpuAdapter(): Promise<AdapterInfoLike | null> {
   if (!adapter) return null;
   const info = adapter.info ?? {};
   return { ...info, isFallbackAdapter: info.isFallbackAdapter ?? adapter.isFallbackAdapter ?? false };
-}
-
-/** A software adapter (SwiftShader) trains 20–70× slower than WASM (PITFALLS): only when asked. */
-function isSoftware(a: AdapterInfoLike): boolean {
-  return Boolean(a.isFallbackAdapter) || /swiftshader/i.test(`${a.architecture} ${a.description} ${a.vendor}`);
 }
 
 /** The backend must compute a known matmul correctly (async read only: PITFALLS). */
@@ -108,8 +96,10 @@ async function useWebgl(): Promise<BackendInfo | null> {
  * The backend to train on. A named one is used if it works (`?backend=`, benchmarks, tests). `auto`
  * takes WASM unless a hardware GPU is there: then a short probe (probe.ts) trains three steps on
  * WASM and on each hardware GPU backend (WebGPU; WebGL with float32 render targets) and keeps the
- * fastest whose losses match WASM's. Software GPUs (SwiftShader) are never probed: they train
- * 20–70× slower than WASM (PITFALLS). `threads` overrides the WASM thread count.
+ * fastest whose losses match WASM's. Software GPUs (SwiftShader, llvmpipe/lavapipe, WARP: probe.ts's
+ * adapterKind) are never probed: they train 5–70× slower than WASM (docs/gpu.md); an adapter that
+ * names neither vendor nor architecture must beat WASM by a margin. `threads` overrides the WASM
+ * thread count.
  */
 export async function pickBackend(preference: BackendPreference, options: { threads?: number; probeSoftware?: boolean } = {}): Promise<BackendInfo> {
   let picked: BackendInfo | null = null;
@@ -134,20 +124,24 @@ async function probeAndPick(threads: number | undefined, probeSoftware: boolean)
   const wasm = await useWasm(threads);
   const adapter = await webgpuAdapter();
   const renderer = webglRenderer();
-  const gpus: (() => Promise<BackendInfo | null>)[] = [];
-  if (adapter && (probeSoftware || !isSoftware(adapter))) gpus.push(() => useWebgpu(adapter));
-  if (renderer && (probeSoftware || !/swiftshader|llvmpipe|software/i.test(renderer))) gpus.push(useWebgl);
+  // Software GPUs (probe.ts's adapterKind) are probed only when asked; an unidentified adapter must
+  // beat WASM by a margin (probe.ts's mayWin), so a CPU rasteriser that hides its name cannot win.
+  const gpus: { kind: ReturnType<typeof adapterKind>; start: () => Promise<BackendInfo | null> }[] = [];
+  const gpuKind = adapter && adapterKind(adapter);
+  if (adapter && gpuKind && (probeSoftware || gpuKind !== 'software')) gpus.push({ kind: gpuKind, start: () => useWebgpu(adapter) });
+  const glKind = renderer && isSoftwareRenderer(renderer) ? 'software' : 'hardware';
+  if (renderer && (probeSoftware || glKind !== 'software')) gpus.push({ kind: glKind, start: useWebgl });
   if (!wasm || !gpus.length) return wasm;
   const reference = await probeBackend();
   let best = { info: wasm, ms: reference.msPerStep };
   const probe: BackendInfo['probe'] = { wasm: reference.msPerStep };
   for (const candidate of gpus) {
-    const info = await candidate().catch(() => null);
+    const info = await candidate.start().catch(() => null);
     if (!info || info.precision === 'float16') continue; // float16 paths are not accepted yet (edge)
     const p = await probeBackend().catch(() => null);
     if (!p || !agreesWith(reference, p)) continue;
     probe[info.backend] = p.msPerStep;
-    if (p.msPerStep < best.ms) best = { info, ms: p.msPerStep };
+    if (p.msPerStep < best.ms && (probeSoftware || mayWin(candidate.kind, p.msPerStep, reference.msPerStep))) best = { info, ms: p.msPerStep };
   }
   await tf.setBackend(best.info.backend);
   return { ...best.info, probe };

@@ -51,6 +51,48 @@ export function agreesWith(reference: Probe, candidate: Probe): boolean {
   return candidate.losses.length === reference.losses.length && candidate.losses.every((x, i) => Math.abs(x - reference.losses[i]!) <= TAU_SPOT);
 }
 
+/** What a WebGPU adapter says about itself (GPUAdapterInfo, plus isFallbackAdapter where it lives). */
+export interface AdapterInfoLike {
+  vendor?: string;
+  architecture?: string;
+  device?: string;
+  description?: string;
+  isFallbackAdapter?: boolean;
+}
+
+/** CPU rasterisers by the names they give: SwiftShader, Mesa's llvmpipe/lavapipe/softpipe, Windows' WARP. */
+const SOFTWARE_NAMES = /swiftshader|llvmpipe|lavapipe|softpipe|\bsoftware\b|microsoft basic render|\bwarp\b/i;
+
+/**
+ * 'software': a CPU rasteriser, never probed for `auto` — it trains 5–70× slower than WASM on the
+ * same cores (docs/gpu.md). 'unidentified': no vendor and no architecture, as Chromium's ANGLE-GLES
+ * compatibility adapter over llvmpipe reports itself (with isFallbackAdapter false), so the
+ * probe decides, with a margin (UNIDENTIFIED_MARGIN). 'hardware': anything else.
+ */
+export function adapterKind(a: AdapterInfoLike): 'software' | 'unidentified' | 'hardware' {
+  if (a.isFallbackAdapter) return 'software';
+  if (SOFTWARE_NAMES.test([a.vendor, a.architecture, a.device, a.description].join(' '))) return 'software';
+  return a.vendor || a.architecture ? 'hardware' : 'unidentified';
+}
+
+/** A WebGL renderer string (UNMASKED_RENDERER_WEBGL) that names a CPU rasteriser. */
+export function isSoftwareRenderer(renderer: string): boolean {
+  return SOFTWARE_NAMES.test(renderer);
+}
+
+/**
+ * An unidentified adapter wins only if its probe is this many times faster than WASM's: the fastest
+ * software GPU measured (Dawn's GL ES over llvmpipe, nanogpt-cpu) was 5× slower than WASM on the same
+ * two cores, so a CPU rasteriser that hides its name would need 7.5× more cores than WASM uses to pass.
+ */
+export const UNIDENTIFIED_MARGIN = 1.5;
+
+/** Whether a candidate whose probe took `ms` may train instead of WASM (which took `wasmMs`). */
+export function mayWin(kind: ReturnType<typeof adapterKind>, ms: number, wasmMs: number): boolean {
+  if (kind === 'software') return false;
+  return kind === 'unidentified' ? ms * UNIDENTIFIED_MARGIN <= wasmMs : ms < wasmMs;
+}
+
 /** The current backend's float precision: WebGL without float32 render targets trains in float16. */
 export function precisionOf(backend: string): 'float32' | 'float16' {
   return backend === 'webgl' && !tf.env().getBool('WEBGL_RENDER_FLOAT32_CAPABLE') ? 'float16' : 'float32';

@@ -1,0 +1,169 @@
+// The measurement behind `npm run bench:gpu` and its carried bundle: per preset, the first steps on
+// Dawn's WebGPU (a child process on the chosen driver), optionally on WASM for the loss check, and
+// PyTorch eager on the same GPU (scripts/gpu/pytorch-gpu.py) when torch sees CUDA; one report.
+import { spawn, spawnSync } from 'node:child_process';
+import { loadavg } from 'node:os';
+import { PRESETS, type PresetName } from '../../shared/model/presets.ts';
+import type { ExperimentSpec } from '../../shared/spec.ts';
+import type { AdapterSummary } from './dawn.ts';
+import { runOnDriver, type Driver } from './drivers.ts';
+import type { StepsResult } from './steps.ts';
+
+export interface Dataset {
+  id: string;
+  sha256: string;
+  vocabSize: number;
+  dir: string;
+}
+
+export interface PytorchSteps {
+  device: string;
+  version: string;
+  msPerStep: number;
+  tokensPerSec: number;
+  losses: number[];
+  stepMs: number[];
+}
+
+export interface PresetReport {
+  steps: number;
+  tokensPerStep: number;
+  stockMsPerStep: number | null;
+  stockTokensPerSec: number | null;
+  /** Tabgrid's fused WGSL kernels: none are registered yet, so null (docs/gpu.md). */
+  tabgridMsPerStep: number | null;
+  pytorchMsPerStep: number | null;
+  wasmMsPerStep?: number | null;
+  /** max |Δloss| over the steps; against PyTorch only without dropout (its mask differs). */
+  maxLossGapVsWasm?: number | null;
+  maxLossGapVsPytorch?: number | null;
+  error?: string;
+}
+
+export interface BenchReport {
+  adapter: string | null;
+  adapterInfo: AdapterSummary | null;
+  driver: string | null;
+  dataset: string;
+  preset: string;
+  presets: Record<string, PresetReport>;
+  speedupVsStock: number | null;
+  ratioVsPytorch: number | null;
+  pytorch: { device: string; version: string } | null;
+  pytorchNote?: string;
+  loadAverage: number[];
+}
+
+export interface BenchOptions {
+  presets: string[];
+  preset: string; // the one the ratios are of
+  steps: number;
+  warmup: number;
+  seed: number;
+  data: Dataset;
+  driver: Driver | null; // null: the environment as it is (a carried run's run.sh set it)
+  child: string[]; // the command that runs steps.ts's stepsMain, after `node`
+  pytorchScript: string;
+  python: string | null;
+  pytorchDevice: string | null; // 'cuda' where torch sees CUDA; null: no PyTorch column
+  pytorchNote?: string;
+  wasm: boolean;
+  log: (line: string) => void;
+}
+
+/** The preset's spec with the full schedule, of which the bench runs only the first steps. */
+export function specFor(preset: string, data: Dataset, seed: number): ExperimentSpec {
+  const p = PRESETS[preset as PresetName];
+  if (!p) throw new Error(`unknown preset ${preset}; one of ${Object.keys(PRESETS).join(', ')}`);
+  return { template: 'gpt-char', dataset: { id: data.id, sha256: data.sha256 }, model: { ...p.model, vocabSize: data.vocabSize }, train: p.train, seed, evalWindows: 16 };
+}
+
+/** Whether this python's torch sees a CUDA device: the issue's own check. */
+export function torchDevice(python: string | null): { device: string | null; note?: string } {
+  if (!python) return { device: null, note: 'no python3' };
+  const r = spawnSync(python, ['-c', 'import torch; print(torch.cuda.is_available())'], { encoding: 'utf8' });
+  if (r.status !== 0) return { device: null, note: 'PyTorch is not importable' };
+  return r.stdout.trim() === 'True' ? { device: 'cuda' } : { device: null, note: 'torch.cuda.is_available() is False' };
+}
+
+async function runPython(o: BenchOptions, spec: ExperimentSpec): Promise<PytorchSteps> {
+  const args = [o.pytorchScript, '--data', o.data.dir, '--spec', JSON.stringify(spec), '--steps', String(o.steps), '--warmup', String(o.warmup), '--device', o.pytorchDevice!];
+  const child = spawn(o.python!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  for (const line of err.trim().split('\n').filter(Boolean).slice(-3)) o.log(line);
+  if (code !== 0) throw new Error(`pytorch-gpu.py exited ${code}: ${err.trim().slice(-400)}`);
+  return JSON.parse(out.trim().split('\n').at(-1)!) as PytorchSteps;
+}
+
+const gap = (a: number[], b: number[]) => Math.max(0, ...a.slice(0, b.length).map((x, i) => Math.abs(x - b[i]!)));
+
+export async function runBench(o: BenchOptions): Promise<BenchReport> {
+  const presets: Record<string, PresetReport> = {};
+  let adapterInfo: AdapterSummary | null = null;
+  let pytorch: BenchReport['pytorch'] = null;
+  let pytorchNote = o.pytorchNote;
+  for (const name of o.presets) {
+    const spec = specFor(name, o.data, o.seed);
+    const tokensPerStep = spec.train.batchSize * spec.model.blockSize;
+    const r: PresetReport = { steps: o.steps, tokensPerStep, stockMsPerStep: null, stockTokensPerSec: null, tabgridMsPerStep: null, pytorchMsPerStep: null };
+    presets[name] = r;
+    const stepArgs = (backend: string) => [...o.child, '--spec', JSON.stringify(spec), '--data', o.data.dir, '--steps', String(o.steps), '--warmup', String(o.warmup), '--backend', backend];
+    const [cmd, ...rest] = stepArgs('webgpu');
+    o.log(`${name}: ${o.steps} steps on WebGPU (${o.driver?.name ?? 'environment'})`);
+    let gpu: StepsResult | null = null;
+    try {
+      gpu = await runOnDriver<StepsResult>(o.driver, cmd!, rest, { log: o.log });
+      adapterInfo ??= gpu.adapter;
+      r.stockMsPerStep = gpu.msPerStep;
+      r.stockTokensPerSec = gpu.tokensPerSec;
+    } catch (err) {
+      r.error = (err as Error).message;
+      o.log(`${name}: WebGPU failed: ${r.error}`);
+    }
+    if (o.wasm) {
+      const [c, ...a] = stepArgs('wasm');
+      try {
+        const wasm = await runOnDriver<StepsResult>(null, c!, a, { log: () => {} });
+        r.wasmMsPerStep = wasm.msPerStep;
+        r.maxLossGapVsWasm = gpu ? gap(gpu.losses, wasm.losses) : null;
+      } catch (err) {
+        o.log(`${name}: WASM failed: ${(err as Error).message}`);
+      }
+    }
+    if (o.pytorchDevice && o.python) {
+      try {
+        const py = await runPython(o, spec);
+        pytorch = { device: py.device, version: py.version };
+        r.pytorchMsPerStep = py.msPerStep;
+        r.maxLossGapVsPytorch = gpu && spec.model.dropout === 0 ? gap(gpu.losses, py.losses) : null;
+      } catch (err) {
+        pytorchNote = (err as Error).message;
+        o.log(`${name}: PyTorch failed: ${pytorchNote}`);
+      }
+    }
+    o.log(`${name}: WebGPU ${fmt(r.stockMsPerStep)} ms/step, WASM ${fmt(r.wasmMsPerStep)}, PyTorch ${fmt(r.pytorchMsPerStep)}; loss gap vs WASM ${r.maxLossGapVsWasm ?? '-'}, vs PyTorch ${r.maxLossGapVsPytorch ?? '-'}`);
+  }
+  const main = presets[o.preset];
+  const best = main?.tabgridMsPerStep ?? main?.stockMsPerStep ?? null;
+  const a = adapterInfo;
+  return {
+    adapter: a ? [a.vendor, a.architecture, a.description].filter(Boolean).join(' ') || a.device : null,
+    adapterInfo: a,
+    driver: o.driver?.name ?? 'environment',
+    dataset: o.data.id,
+    preset: o.preset,
+    presets,
+    // tok/s of Tabgrid's kernels over stock's; of the best WebGPU column over PyTorch's (≥ 0.5 is the target).
+    speedupVsStock: main?.tabgridMsPerStep && main.stockMsPerStep ? main.stockMsPerStep / main.tabgridMsPerStep : null,
+    ratioVsPytorch: best && main?.pytorchMsPerStep ? main.pytorchMsPerStep / best : null,
+    pytorch,
+    ...(pytorchNote && !pytorch ? { pytorchNote } : {}),
+    loadAverage: loadavg().map((x) => Math.round(x * 100) / 100),
+  };
+}
+
+const fmt = (x: number | null | undefined) => (x == null ? '-' : x.toFixed(1));

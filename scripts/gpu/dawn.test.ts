@@ -1,0 +1,66 @@
+// The headless WebGPU harness: the shared GPT and training loop on TensorFlow.js's WebGPU backend over
+// Dawn in Node, on every driver this machine offers (lavapipe after `npm run gpu:setup`; Dawn's
+// OpenGL ES backend over the system's Mesa without it), must train to WASM's losses — and the
+// worker's probe must never take those CPU rasterisers for a GPU. Skips only where no driver starts.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadSource } from '../../datasets/build.ts';
+import { TAU_SPOT } from '../../shared/commit.ts';
+import { buildCharDataset } from '../../shared/dataset.ts';
+import { adapterKind, mayWin } from '../../web/src/worker/probe.ts';
+import { specFor, type Dataset } from './bench-core.ts';
+import type { AdapterSummary } from './dawn.ts';
+import { availableDrivers, runOnDriver, type Driver } from './drivers.ts';
+import type { StepsResult } from './steps.ts';
+
+const STEPS = 3;
+let data: Dataset;
+let dir: string;
+const working: { driver: Driver; adapter: AdapterSummary }[] = [];
+const refused: string[] = [];
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'tabgrid-dawn-'));
+  const { text } = await loadSource('sotu');
+  const built = await buildCharDataset(text.slice(0, 200_000), { id: 'sotu-slice', name: 'slice', source: 'test', license: 'PD', windows: 32, maxContext: 64 });
+  writeFileSync(join(dir, 'manifest.json'), JSON.stringify(built.manifest));
+  writeFileSync(join(dir, 'train.bin'), built.train);
+  writeFileSync(join(dir, 'val.bin'), built.val);
+  data = { id: 'sotu-slice', sha256: '0'.repeat(64), vocabSize: built.manifest.vocab.length, dir };
+  for (const driver of availableDrivers()) {
+    try {
+      const adapter = await runOnDriver<AdapterSummary>(driver, join(import.meta.dirname, 'adapter-info.ts'), [], { log: () => {}, timeoutMs: 60_000 });
+      working.push({ driver, adapter });
+    } catch (err) {
+      refused.push(`${driver.name}: ${(err as Error).message}`);
+    }
+  }
+}, 120_000);
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const steps = (driver: Driver | null, backend: string) =>
+  runOnDriver<StepsResult>(driver, join(import.meta.dirname, 'steps.ts'), ['--spec', JSON.stringify(specFor('tiny', data, 7)), '--data', dir, '--steps', String(STEPS), '--warmup', '1', '--backend', backend], {
+    log: () => {},
+    timeoutMs: 180_000,
+  });
+
+describe('Dawn in Node', () => {
+  it('trains the tiny preset on each driver with WASM losses, on an adapter the probe never picks', async (ctx) => {
+    if (!working.length) {
+      ctx.skip(`Dawn starts on no driver here (${refused.join('; ') || 'no Vulkan ICD, no lavapipe from `npm run gpu:setup`, no Mesa EGL/GLES'}): docs/gpu.md`);
+    }
+    const wasm = await steps(null, 'wasm');
+    expect(wasm.backend).toBe('wasm');
+    for (const { driver, adapter } of working) {
+      const gpu = await steps(driver, 'webgpu');
+      expect(gpu.backend, driver.name).toBe('webgpu');
+      expect(gpu.adapter?.description, driver.name).toBe(adapter.description);
+      // Measured: ≤ 3.4e-6 on demo and nanogpt-cpu, identical on tiny (docs/gpu.md); the probe's bound is TAU_SPOT.
+      gpu.losses.forEach((loss, i) => expect(Math.abs(loss - wasm.losses[i]!), `${driver.name} step ${i + 1}`).toBeLessThanOrEqual(TAU_SPOT));
+      if (driver.name !== 'vulkan') expect(mayWin(adapterKind(adapter), gpu.msPerStep, wasm.msPerStep), `${driver.name}: ${JSON.stringify(adapter)}`).toBe(false);
+    }
+  }, 600_000);
+});

@@ -1,0 +1,35 @@
+// `npm run gpu:setup [-- --force] [--json]`: installs what the headless WebGPU harness needs beyond
+// `npm install` (Mesa 25's lavapipe and the Vulkan loader, unpacked from Debian packages into
+// node_modules/.cache/tabgrid-gpu, ~12 MB downloaded), then starts Dawn on every driver found and
+// prints the adapter each gives. Nothing is installed system-wide. Without it, the harness still runs
+// on Dawn's OpenGL ES backend over the system's Mesa (docs/gpu.md).
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { availableDrivers, installLavapipe, runOnDriver } from './drivers.ts';
+import type { AdapterSummary } from './dawn.ts';
+
+const { values: opt } = parseArgs({ options: { force: { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, 'no-install': { type: 'boolean', default: false } } });
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+if (!opt['no-install'] && (opt.force || !availableDrivers().some((d) => d.name === 'lavapipe'))) {
+  try {
+    installLavapipe(log);
+  } catch (err) {
+    log(`lavapipe: not installed (${(err as Error).message}); the OpenGL ES backend remains`);
+  }
+}
+
+const found: Record<string, AdapterSummary | { error: string }> = {};
+for (const driver of availableDrivers()) {
+  try {
+    const a = await runOnDriver<AdapterSummary>(driver, join(import.meta.dirname, 'adapter-info.ts'), [], { log: () => {}, timeoutMs: 60_000 });
+    found[driver.name] = a;
+    log(`${driver.name.padEnd(9)} ${a.featureLevel.padEnd(13)} vendor "${a.vendor}" architecture "${a.architecture}" ${a.description} (${driver.note})`);
+  } catch (err) {
+    found[driver.name] = { error: (err as Error).message };
+    log(`${driver.name.padEnd(9)} does not start: ${(err as Error).message}`);
+  }
+}
+if (!Object.keys(found).length) log('no driver Dawn could use: no Vulkan ICD, no unpacked lavapipe, no Mesa EGL/GLES libraries');
+if (opt.json) console.log(JSON.stringify({ drivers: found }));
+process.exitCode = Object.values(found).some((a) => !('error' in a)) ? 0 : 1;

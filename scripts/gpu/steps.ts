@@ -1,0 +1,98 @@
+// One process trains the first steps of an ExperimentSpec with the shared training loop on one
+// backend (Dawn's WebGPU, WASM or CPU) and prints one JSON line: adapter, losses, per-step times.
+// bench-gpu.ts and the GPU test run it as a child, because Dawn's Vulkan loader is found through
+// LD_LIBRARY_PATH, which only a new process reads (drivers.ts); a carried bundle runs it as
+// `bench.mjs --child …`.
+//
+//   node scripts/gpu/steps.ts --spec '<ExperimentSpec JSON>' --data DIR --steps 5 --backend webgpu
+import * as tf from '@tensorflow/tfjs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { DatasetManifest, decodeTokens } from '../../shared/dataset.ts';
+import { ExperimentSpec } from '../../shared/spec.ts';
+import { trainSegment, type TrainData } from '../../shared/train/loop.ts';
+import { useDawn, type AdapterSummary, type FeatureLevel } from './dawn.ts';
+
+export interface StepsResult {
+  backend: string;
+  adapter: AdapterSummary | null;
+  steps: number;
+  losses: number[];
+  stepMs: number[]; // wall time of each step, the loss read back included
+  msPerStep: number; // median after the warm-up steps
+  tokensPerSec: number;
+}
+
+export async function loadData(dir: string): Promise<TrainData> {
+  const manifest = DatasetManifest.parse(JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')));
+  const tokens = async (file: string) => decodeTokens(manifest, (await readFile(join(dir, file))).buffer as ArrayBuffer);
+  return { manifest, train: await tokens(manifest.train.file), val: await tokens(manifest.val.file) };
+}
+
+export const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+/** Starts the backend; WASM's module is imported only when asked (a carried bundle has no .wasm). */
+async function start(backend: string): Promise<AdapterSummary | null> {
+  if (backend === 'webgpu') {
+    return useDawn({
+      flags: (process.env.TABGRID_DAWN_FLAGS ?? '').split(',').filter(Boolean),
+      featureLevel: (process.env.TABGRID_DAWN_FEATURE_LEVEL ?? 'core') as FeatureLevel,
+    });
+  }
+  if (backend === 'wasm') {
+    const name = '@tensorflow/tfjs-backend-wasm'; // a variable: bundlers leave it out
+    await import(name);
+  }
+  if (!(await tf.setBackend(backend))) throw new Error(`the ${backend} backend does not start here`);
+  await tf.ready();
+  return null;
+}
+
+/** Trains `steps` steps of `spec` with the shared loop (trainSegment: the worker's loop, no evaluation). */
+export async function trainSteps(o: { spec: ExperimentSpec; dataDir: string; steps: number; warmup: number; backend: string; log?: (line: string) => void }): Promise<StepsResult> {
+  const data = await loadData(o.dataDir);
+  const adapter = await start(o.backend);
+  const losses: number[] = [];
+  const stepMs: number[] = [];
+  let last = performance.now();
+  await trainSegment(o.spec, data, o.steps, {
+    onStep: (s) => {
+      const now = performance.now();
+      stepMs.push(now - last);
+      losses.push(s.loss);
+      last = now;
+      o.log?.(`${o.backend} step ${s.step}/${o.steps} loss ${s.loss.toFixed(4)} ${stepMs.at(-1)!.toFixed(0)} ms`);
+    },
+  });
+  const msPerStep = median(stepMs.slice(Math.min(o.warmup, stepMs.length - 1)));
+  return { backend: tf.getBackend(), adapter, steps: o.steps, losses, stepMs, msPerStep, tokensPerSec: (o.spec.train.batchSize * o.spec.model.blockSize * 1000) / msPerStep };
+}
+
+/** The command line above; prints the result and ends the process (Dawn's threads keep it alive). */
+export async function stepsMain(argv: string[]): Promise<never> {
+  const { values: opt } = parseArgs({
+    args: argv,
+    options: {
+      spec: { type: 'string' },
+      data: { type: 'string' },
+      steps: { type: 'string', default: '5' },
+      warmup: { type: 'string', default: '2' }, // left out of the median: the first step compiles every shader
+      backend: { type: 'string', default: 'webgpu' },
+    },
+  });
+  if (!opt.spec || !opt.data) throw new Error('--spec and --data are required');
+  const spec = ExperimentSpec.parse(JSON.parse(opt.spec.startsWith('@') ? await readFile(opt.spec.slice(1), 'utf8') : opt.spec));
+  const result = await trainSteps({ spec, dataDir: opt.data, steps: Number(opt.steps), warmup: Number(opt.warmup), backend: opt.backend, log: (l) => process.stderr.write(`${l}\n`) });
+  console.log(JSON.stringify(result));
+  process.exit(0);
+}
+
+// Run as a script, not when imported (nor inside a carried bundle, whose file has another name).
+const self = fileURLToPath(import.meta.url);
+if (self.endsWith('steps.ts') && process.argv[1] === self) await stepsMain(process.argv.slice(2));
