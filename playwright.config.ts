@@ -1,6 +1,11 @@
 // Browser tests: real Debian Chromium (never a downloaded browser) against the real local edge,
 // started fresh with the tiny e2e campaign on its own port and state directory.
+import { randomBytes } from 'node:crypto';
 import { defineConfig } from '@playwright/test';
+
+// The local front's secret (scripts/local-edge.ts), the same for the test servers (which inherit the
+// environment) and the specs that simulate volunteers' addresses with it.
+process.env.TABGRID_FRONT_SECRET ??= randomBytes(24).toString('base64url');
 
 export const E2E_PORT = 8790;
 export const CHROMIUM_ARGS = [

@@ -10,7 +10,7 @@ import type { PartnerStats } from '../shared/protocol.ts';
 import { d1 } from './d1.ts';
 import { ensureDataset } from '../datasets/build.ts';
 import { tinyCampaign } from '../scripts/campaigns.ts';
-import { seedCampaign } from '../scripts/local-edge.ts';
+import { fromAddress, seedCampaign } from '../scripts/local-edge.ts';
 import { startPartnerSite, type LongTask, type PartnerSite } from '../scripts/partner-site.ts';
 
 // playwright.config.ts's webServer: its URL, and its state directory (E2E_PERSIST when a config
@@ -70,13 +70,14 @@ interface Visitor {
 
 /**
  * A visitor in its own browser profile. `ip`: two keys from one address never replicate each
- * other (edge/src/trust), and wrangler dev stamps every local request 127.0.0.1 unless it already
- * carries a CF-Connecting-IP, so each visitor sends its own (RFC 5737 documentation addresses).
+ * other (edge/src/trust); a local edge believes a CF-Connecting-IP only from its front (the secret
+ * the test server was started with: scripts/local-edge.ts), so each visitor comes "through the
+ * front" from its own address (RFC 5737 documentation addresses).
  */
 async function visit(browser: Browser, origin: string, ip: string): Promise<Visitor> {
   const context = await browser.newContext({
     viewport: { width: 900, height: 900 },
-    extraHTTPHeaders: { 'cf-connecting-ip': ip },
+    extraHTTPHeaders: fromAddress(ip),
   });
   const page = await context.newPage();
   const tfjsRequests: string[] = [];

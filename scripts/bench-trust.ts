@@ -64,7 +64,7 @@ import { curveLength, type ExperimentSpec } from '../shared/spec.ts';
 import { TAU_BPB, TAU_CURVE } from '../shared/verify.ts';
 import { replicasAgree } from '../edge/src/trust/judge.ts';
 import { CV_TRUSTED } from '../edge/src/trust/policy.ts';
-import { migrate, queryLocal, registerDataset, seedCampaign, startDev, waitForHealth } from './local-edge.ts';
+import { fromAddress, migrate, queryLocal, registerDataset, seedCampaign, startDev, waitForHealth } from './local-edge.ts';
 import { BATCH_SIGMA_NATS, closeUnder, GAPS, logUniform, metricsFrom, SEED_SIGMA_BPB, stateAt, SyntheticTruth, VOCAB } from './trust-model.ts';
 import { ROOT } from './wrangler.ts';
 
@@ -146,7 +146,7 @@ async function signed(v: Volunteer, path: string, body: unknown): Promise<{ stat
   const text = JSON.stringify(body);
   const timestamp = Date.now();
   const headers = {
-    'cf-connecting-ip': v.ip,
+    ...fromAddress(v.ip),
     [SIGNATURE_HEADERS.volunteer]: v.id,
     [SIGNATURE_HEADERS.timestamp]: String(timestamp),
     [SIGNATURE_HEADERS.signature]: await signCanonical(v.keys.privateKey, signedRequestPayload('POST', path, timestamp, await sha256(text))),
@@ -170,7 +170,7 @@ async function register(n: number, ip: string, caps: Capabilities, attack: Attac
   const keys = await generateSigningKey();
   const publicKey = await exportPublicKey(keys.publicKey);
   const payload = { type: 'register' as const, publicKey, timestamp: Date.now() };
-  const res = await post('/api/volunteers', JSON.stringify({ payload, signature: await signCanonical(keys.privateKey, payload) }), { 'cf-connecting-ip': ip });
+  const res = await post('/api/volunteers', JSON.stringify({ payload, signature: await signCanonical(keys.privateKey, payload) }), fromAddress(ip));
   if (res.status !== 201) throw new Error(`registration failed: ${res.status} ${JSON.stringify(res.body)}`);
   return {
     n, id: await volunteerIdFor(publicKey), keys, ip, caps, precision: caps.precision ?? 'float32', attack, group, accomplice: null,
@@ -292,7 +292,7 @@ async function submit(v: Volunteer): Promise<void> {
     const { fromStep = 0, toStep, checkpointPath } = lease.spotCheck!;
     let trained = true;
     if (checkpointPath) {
-      const res = await fetch(base + checkpointPath, { headers: { [LEASE_TOKEN_HEADER]: lease.leaseToken, 'cf-connecting-ip': v.ip } });
+      const res = await fetch(base + checkpointPath, { headers: { [LEASE_TOKEN_HEADER]: lease.leaseToken, ...fromAddress(v.ip) } });
       if (!res.ok) throw new Error(`checkpoint download failed: ${res.status} ${await res.text()}`);
       trained = (await decodeCheckpoint(new Uint8Array(await res.arrayBuffer()), null)).state.weights[0]![0] === 1;
       checkpointsFetched++;
@@ -333,7 +333,7 @@ async function submit(v: Volunteer): Promise<void> {
   const reveal = (res.body as ResultResponse).reveal;
   if (reveal) {
     const { bytes } = await encodeCheckpoint(lease.specHash, stateAt(lease.spec, metrics, reveal.step, reveal.step <= until));
-    const put = await fetch(base + reveal.path, { method: 'PUT', headers: { 'content-type': 'application/octet-stream', 'cf-connecting-ip': v.ip }, body: bytes });
+    const put = await fetch(base + reveal.path, { method: 'PUT', headers: { 'content-type': 'application/octet-stream', ...fromAddress(v.ip) }, body: bytes });
     if (!put.ok) throw new Error(`reveal refused: ${put.status} ${await put.text()}`);
     revealed++;
   }

@@ -4,6 +4,7 @@
 // with what it saw counted. Shared by `npm run bench:edge` (closed loop, no training time) and
 // `npm run bench:soak` (think time, one heartbeat, retries as the browser's outbox would).
 import http from 'node:http';
+import { fromAddress } from './local-edge.ts';
 import { exportPublicKey, generateSigningKey, sha256, signCanonical, volunteerIdFor } from '../shared/crypto.ts';
 import { commitSteps } from '../shared/commit.ts';
 import {
@@ -198,7 +199,7 @@ export class Fleet {
     const ip = addressOf(n);
     const payload: RegisterPayload = { type: 'register', publicKey, timestamp: Date.now() };
     const signature = await signCanonical(keys.privateKey, payload);
-    const res = await this.post<{ volunteerId: string }>('/api/volunteers', JSON.stringify({ payload, signature }), { 'cf-connecting-ip': ip });
+    const res = await this.post<{ volunteerId: string }>('/api/volunteers', JSON.stringify({ payload, signature }), fromAddress(ip));
     const volunteerId = await volunteerIdFor(publicKey);
     if (res.status !== 201 || res.body.volunteerId !== volunteerId) {
       throw new Error(`registration failed: ${res.status} ${JSON.stringify(res.body)}`);
@@ -220,7 +221,7 @@ export class Fleet {
       [SIGNATURE_HEADERS.timestamp]: String(timestamp),
       [SIGNATURE_HEADERS.signature]: signature,
       [SIGNATURE_HEADERS.key]: id.publicKey,
-      'cf-connecting-ip': id.ip,
+      ...fromAddress(id.ip),
     });
   }
 

@@ -3,6 +3,8 @@
 import type { ChildProcess } from 'node:child_process';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { LOCAL_FRONT_HEADER } from '../shared/protocol.ts';
 import { campaignStatements, type NewCampaign } from '../edge/src/db/campaigns.ts';
 import { d1Json, QUIET_ENV, wrangler, wranglerRun } from './wrangler.ts';
 
@@ -58,9 +60,24 @@ export interface DevOptions {
   env?: Record<string, string>; // on top of QUIET_ENV
 }
 
+/**
+ * The local front's secret (edge/src/client-address.ts): whoever sends it in FRONT_HEADER may say
+ * which address a request comes from (CF-Connecting-IP), as Cloudflare's front does in production.
+ * Benchmarks and browser tests simulate many volunteers' addresses with it; nobody else learns it:
+ * it is made per process (or handed down in TABGRID_FRONT_SECRET, as to `npm start` under the
+ * browser tests) and never printed.
+ */
+export const FRONT_SECRET = process.env.TABGRID_FRONT_SECRET ?? randomBytes(24).toString('base64url');
+
+/** The headers that make a local request come from `ip`, as CF-Connecting-IP does in production. */
+export function fromAddress(ip: string): Record<string, string> {
+  return { 'cf-connecting-ip': ip, [LOCAL_FRONT_HEADER]: FRONT_SECRET };
+}
+
 /** `wrangler dev` on 127.0.0.1:`port`, persisting to `persist`. */
 export function startDev(port: number, persist: string, opts: DevOptions = {}): ChildProcess {
-  const args = ['dev', '--port', String(port), '--ip', '127.0.0.1', '--persist-to', persist, '--show-interactive-dev-session=false', ...(opts.extra ?? [])];
+  const args = ['dev', '--port', String(port), '--ip', '127.0.0.1', '--persist-to', persist, '--show-interactive-dev-session=false',
+    '--var', `ADDRESS_SOURCE:front:${FRONT_SECRET}`, ...(opts.extra ?? [])];
   return wrangler(args, {
     stdio: opts.output === 'stderr' ? ['ignore', 2, 2] : ['ignore', 'inherit', 'inherit'],
     env: { ...QUIET_ENV, ...opts.env },

@@ -24,7 +24,9 @@ function meanCurve(curves: number[][]): number[] {
 }
 
 export function compareWithVerified(e: ExperimentDetail, mine: Metrics): Reproduction {
-  const valid = e.replicas.filter((r) => r.verdict === 'valid');
+  // An open experiment's metrics are sealed (null): there is nothing to compare with yet.
+  const published = e.replicas.flatMap((r) => (r.metrics ? [{ ...r, metrics: r.metrics }] : []));
+  const valid = published.filter((r) => r.verdict === 'valid');
   const verified = e.status === 'verified' && e.valBpb != null && valid.length
     ? { valBpb: e.valBpb, replicas: valid.length, curve: meanCurve(valid.map((r) => r.metrics.curve)) }
     : null;
@@ -42,7 +44,7 @@ export function compareWithVerified(e: ExperimentDetail, mine: Metrics): Reprodu
     maxCurveDelta,
     tolerance: { bpb: TAU_BPB, curve: TAU_CURVE },
     agrees: verified ? agree(mine, verified) : null,
-    replicas: e.replicas.map((r) => ({
+    replicas: published.map((r) => ({
       resultId: r.resultId,
       backend: r.metrics.backend,
       verdict: r.verdict,

@@ -1,6 +1,7 @@
 // The wire protocol, written once: the edge validates every request with these schemas and the
 // browser builds its requests from the same types.
 import { z } from 'zod';
+import { displayText } from './display-text.ts';
 import { ExperimentSpec, Sha256Hex } from './spec.ts';
 
 export const PublicKey = z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'a base64url Ed25519 public key');
@@ -16,8 +17,19 @@ export const SIGNATURE_HEADERS = {
   timestamp: 'x-tabgrid-timestamp',
   signature: 'x-tabgrid-signature',
   key: 'x-tabgrid-key', // optional: which of the volunteer's keys signed (default: the one it registered)
+  /**
+   * An upload too large to read before it is authenticated (a revealed checkpoint) declares its
+   * bytes' SHA-256 here and signs that; the edge checks the bytes against it as they arrive.
+   */
+  bodySha256: 'x-tabgrid-body-sha256',
 } as const;
 export const MAX_CLOCK_SKEW_MS = 5 * 60 * 1000;
+/**
+ * Locally, the header in which a front standing in for Cloudflare's (a benchmark, a browser test)
+ * proves with a per-run secret that the CF-Connecting-IP it sends may be believed
+ * (edge/src/client-address.ts).
+ */
+export const LOCAL_FRONT_HEADER = 'x-tabgrid-front';
 
 export function signedRequestPayload(method: string, path: string, timestamp: number, bodySha256: string) {
   return { method: method.toUpperCase(), path, timestamp, bodySha256 };
@@ -27,7 +39,7 @@ export const RegisterPayload = z
   .object({
     type: z.literal('register'),
     publicKey: PublicKey,
-    displayName: z.string().trim().min(1).max(40).optional(),
+    displayName: displayText(1, 40).optional(),
     timestamp: z.number().int().positive(),
   })
   .strict();
@@ -252,7 +264,11 @@ export interface ReplicaDetail {
   displayName: string | null;
   verdict: ResultVerdict;
   submittedAt: number;
-  metrics: Metrics;
+  /**
+   * Null while the experiment is open: nothing of an unsettled result is readable by anyone but the
+   * edge, so that no replica can copy another's metrics (docs/trust.md, "Sealed until settled").
+   */
+  metrics: Metrics | null;
 }
 
 export interface ExperimentDetail {

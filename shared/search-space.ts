@@ -2,6 +2,7 @@
 // hyperparameters and a budget. A seeded sampler turns a brief into experiment specs (same brief
 // and seed → same experiments), and the admission policy refuses what a laptop cannot finish.
 import { z } from 'zod';
+import { displayText } from './display-text.ts';
 import { PRESETS } from './model/presets.ts';
 import { Rng } from './rng.ts';
 import { ExperimentSpec, ModelConfig, parameterCount, trainingFlops, type DatasetRef } from './spec.ts';
@@ -28,8 +29,8 @@ export type SearchSpace = z.infer<typeof SearchSpace>;
 
 export const CampaignBrief = z
   .object({
-    name: z.string().trim().min(3).max(120),
-    brief: z.string().trim().min(10).max(4000),
+    name: displayText(3, 120),
+    brief: displayText(10, 4000, { multiline: true }),
     template: z.literal('gpt-char'),
     datasetId: z.string().regex(/^[a-z0-9-]{1,40}$/),
     searchSpace: SearchSpace,

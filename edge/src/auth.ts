@@ -1,15 +1,40 @@
 // Volunteer request signatures: Ed25519 over the canonical JSON of method, path, timestamp and the
 // SHA-256 of the body bytes, so a request cannot be altered or moved to another route.
+import type { Context } from 'hono';
 import { createMiddleware } from 'hono/factory';
 import { fromBase64Url, sha256, verifyCanonical } from '../../shared/crypto.ts';
 import { MAX_CLOCK_SKEW_MS, PublicKey, SIGNATURE_HEADERS, VolunteerId, signedRequestPayload } from '../../shared/protocol.ts';
 import { readBody } from './body.ts';
-import type { AppEnv } from './env.ts';
+import type { AppEnv, SignedVolunteer } from './env.ts';
 import { fail } from './errors.ts';
 import { findVolunteer } from './db/volunteers.ts';
 import { limitVolunteer } from './rate-limit.ts';
 
+/** A signed JSON request: the body is read (size-limited) and its hash is what was signed. */
 export const signedVolunteer = createMiddleware<AppEnv>(async (c, next) => {
+  const body = c.req.method === 'GET' ? '' : await readBody(c);
+  c.set('volunteer', await authenticate(c, () => sha256(body)));
+  c.set('body', body);
+  await next();
+});
+
+/**
+ * A signed upload: authenticated before a byte of the body is read, on the SHA-256 it declares in
+ * SIGNATURE_HEADERS.bodySha256 (signed like any body hash); the route reads the body with a hard
+ * cap and refuses it unless its bytes hash to that (c.get('bodySha256')).
+ */
+export const signedUpload = createMiddleware<AppEnv>(async (c, next) => {
+  const declared = c.req.header(SIGNATURE_HEADERS.bodySha256) ?? '';
+  const valid = async () => {
+    if (!/^[0-9a-f]{64}$/.test(declared)) fail(401, 'missing_signature', `Signed uploads declare the body's SHA-256 (64 hex digits) in ${SIGNATURE_HEADERS.bodySha256}.`);
+    return declared;
+  };
+  c.set('volunteer', await authenticate(c, valid));
+  c.set('bodySha256', declared);
+  await next();
+});
+
+async function authenticate(c: Context<AppEnv>, bodySha256: () => Promise<string>): Promise<SignedVolunteer> {
   const id = c.req.header(SIGNATURE_HEADERS.volunteer);
   const ts = c.req.header(SIGNATURE_HEADERS.timestamp);
   const signature = c.req.header(SIGNATURE_HEADERS.signature);
@@ -21,13 +46,12 @@ export const signedVolunteer = createMiddleware<AppEnv>(async (c, next) => {
   if (!Number.isSafeInteger(timestamp) || Math.abs(Date.now() - timestamp) > MAX_CLOCK_SKEW_MS) {
     fail(401, 'stale_timestamp', 'The request timestamp is missing or more than 5 minutes off.');
   }
-  const body = c.req.method === 'GET' ? '' : await readBody(c);
   const key = c.req.header(SIGNATURE_HEADERS.key);
   if (key !== undefined && !PublicKey.safeParse(key).success) fail(401, 'unknown_volunteer', 'The signing key header is malformed.');
   const volunteer = await findVolunteer(c.env.DB, id, key);
   if (!volunteer) fail(401, 'unknown_volunteer', 'No volunteer is registered with this id and key.');
   const path = new URL(c.req.url).pathname;
-  const payload = signedRequestPayload(c.req.method, path, timestamp, await sha256(body));
+  const payload = signedRequestPayload(c.req.method, path, timestamp, await bodySha256());
   if (!(await verifyCanonical(volunteer.publicKey, signature, payload))) {
     fail(401, 'bad_signature', 'The request signature does not verify with the registered key.');
   }
@@ -42,7 +66,5 @@ export const signedVolunteer = createMiddleware<AppEnv>(async (c, next) => {
     c.env.DB.prepare('DELETE FROM seen_requests WHERE seen_at < ?').bind(Date.now() - 2 * MAX_CLOCK_SKEW_MS),
   ]);
   if (seen[0]!.meta.changes !== 1) fail(409, 'replayed_request', 'This signed request was already received once.');
-  c.set('volunteer', volunteer);
-  c.set('body', body);
-  await next();
-});
+  return volunteer;
+}

@@ -11,13 +11,39 @@ export async function readBody(c: Context): Promise<string> {
   if (!/^application\/json\b/i.test(type)) {
     fail(415, 'unsupported_media_type', 'Send the request body as application/json.');
   }
-  const declared = Number(c.req.header('content-length') ?? 0);
-  if (declared > MAX_BODY_BYTES) fail(413, 'payload_too_large', `Bodies are limited to ${MAX_BODY_BYTES} bytes.`);
-  const text = await c.req.text();
-  if (new TextEncoder().encode(text).length > MAX_BODY_BYTES) {
-    fail(413, 'payload_too_large', `Bodies are limited to ${MAX_BODY_BYTES} bytes.`);
+  return new TextDecoder().decode(await readCapped(c, MAX_BODY_BYTES));
+}
+
+/**
+ * The body's bytes, refused with 413 once more than `max` arrive: a declared Content-Length over it
+ * is refused before anything is read, and a chunked body (no length) is cut off as it streams past
+ * the limit, so no request holds more than `max` bytes of the edge's memory.
+ */
+export async function readCapped(c: Context, max: number): Promise<Uint8Array<ArrayBuffer>> {
+  const tooLarge = () => fail(413, 'payload_too_large', `Bodies are limited to ${max} bytes.`);
+  if (Number(c.req.header('content-length') ?? 0) > max) tooLarge();
+  const body = c.req.raw.body;
+  if (!body) return new Uint8Array(0);
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel();
+      tooLarge();
+    }
+    chunks.push(value);
   }
-  return text;
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return out;
 }
 
 export function parseBody<S extends z.ZodType>(text: string, schema: S): z.infer<S> {

@@ -5,7 +5,7 @@ import { HeartbeatRequest, LeaseRequest, RegisterRequest, ResultRequest, SpotChe
 import { CampaignBrief } from '../../shared/search-space.ts';
 
 interface Route {
-  method: 'get' | 'post';
+  method: 'get' | 'post' | 'put';
   path: string;
   summary: string;
   auth?: 'volunteer' | 'researcher';
@@ -18,11 +18,13 @@ const BODY = ['invalid_json', 'invalid_request', 'unsupported_media_type', 'payl
 
 export const ROUTES: Route[] = [
   { method: 'get', path: '/api/health', summary: 'Liveness: {"ok": true}.', errors: [] },
-  { method: 'post', path: '/api/volunteers', summary: 'Register an Ed25519 public key; the volunteer id is derived from it. Idempotent.', body: RegisterRequest, errors: [...BODY, 'stale_timestamp', 'bad_signature'] },
+  { method: 'post', path: '/api/volunteers', summary: 'Register an Ed25519 public key; the volunteer id is derived from it. Idempotent.', body: RegisterRequest, errors: [...BODY, 'stale_timestamp', 'bad_signature', 'key_unavailable'] },
   { method: 'post', path: '/api/leases', summary: 'Lease the next experiment: spec, lease token and deadline, or {lease: null, retryAfterSec}.', auth: 'volunteer', body: LeaseRequest, errors: [...SIGNED, ...BODY, 'unknown_campaign', 'unknown_partner', 'uncalibrated_precision'] },
   { method: 'post', path: '/api/leases/{id}/heartbeat', summary: 'Report progress (step, loss) and extend the lease deadline.', auth: 'volunteer', body: HeartbeatRequest, errors: [...SIGNED, ...BODY, 'unknown_lease', 'foreign_lease', 'lease_expired'] },
-  { method: 'post', path: '/api/results', summary: 'Submit a result signed over its canonical JSON, bound to the lease token, spec hash and dataset hash. Resubmitting returns the first outcome.', auth: 'volunteer', body: ResultRequest, errors: [...SIGNED, ...BODY, 'unknown_lease', 'foreign_lease', 'lease_expired', 'spec_mismatch', 'dataset_mismatch', 'budget_mismatch', 'commitment_mismatch', 'busy'] },
+  { method: 'post', path: '/api/results', summary: 'Submit a result signed over its canonical JSON, bound to the lease token, spec hash and dataset hash. Resubmitting returns the first outcome.', auth: 'volunteer', body: ResultRequest, errors: [...SIGNED, ...BODY, 'unknown_lease', 'foreign_lease', 'lease_expired', 'experiment_settled', 'spec_mismatch', 'dataset_mismatch', 'budget_mismatch', 'commitment_mismatch', 'busy'] },
   { method: 'post', path: '/api/results/spot-checks', summary: 'Submit a spot-check lease\'s outcome (the segment means over [0, toStep)), signed over its canonical JSON. Resubmitting returns duplicate: true.', auth: 'volunteer', body: SpotCheckRequest, errors: [...SIGNED, ...BODY, 'unknown_lease', 'foreign_lease', 'lease_expired', 'spec_mismatch', 'budget_mismatch'] },
+  { method: 'put', path: '/api/results/spot-checks/{id}/checkpoint', summary: "The checked result's volunteer reveals the committed checkpoint a spot check asked for (application/octet-stream, at most 64 MiB). Signed as an upload: the body's SHA-256 is declared in x-tabgrid-body-sha256 and signed, checked before a byte is read.", auth: 'volunteer', errors: [...SIGNED, 'invalid_request', 'unsupported_media_type', 'payload_too_large', 'unknown_spot_check', 'foreign_spot_check', 'reveal_expired', 'body_mismatch', 'commitment_mismatch'] },
+  { method: 'get', path: '/api/results/spot-checks/{id}/checkpoint', summary: 'The revealed checkpoint, for the volunteer the spot check is leased to (its lease token in x-tabgrid-lease-token).', errors: ['invalid_request', 'missing_token', 'unknown_spot_check', 'foreign_lease', 'lease_expired'] },
   { method: 'get', path: '/api/volunteers/{id}', summary: 'A volunteer\'s standing: reputation (−100..100), credit (FLOPs verified, and the recent average per day with a 7-day half-life), results by verdict, and per backend class the consecutive verified results that set its replication probability.', errors: ['invalid_request', 'unknown_volunteer'] },
   { method: 'get', path: '/api/ledger', summary: 'The hash-chained trust ledger (verdicts, credits, revocations, disputes) after ?after=seq, oldest first, ?limit ≤ 500, with the head. Each hash is SHA-256(previous hash ‖ canonical JSON of the entry).', errors: ['invalid_request'] },
   { method: 'get', path: '/api/campaigns', summary: 'All campaigns with experiment and verified counts.', errors: [] },

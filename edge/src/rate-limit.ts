@@ -1,11 +1,12 @@
 // Rate limits through the Workers Rate Limiting binding: per client IP on every API route, and
 // per volunteer once a request's signature is known.
 import { createMiddleware } from 'hono/factory';
+import { clientAddress } from './client-address.ts';
 import type { AppEnv } from './env.ts';
 import { fail } from './errors.ts';
 
 export const ipRateLimit = createMiddleware<AppEnv>(async (c, next) => {
-  const ip = c.req.header('cf-connecting-ip') ?? 'local';
+  const ip = clientAddress(c) ?? 'local';
   const { success } = await c.env.IP_LIMITER.limit({ key: ip });
   if (!success) fail(429, 'rate_limited', 'Too many requests from this address; slow down and retry.');
   await next();

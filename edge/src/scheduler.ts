@@ -29,7 +29,7 @@ import { randomToken, sha256 } from '../../shared/crypto.ts';
 import { backendClass } from '../../shared/backend-class.ts';
 import type { Capabilities, Lease } from '../../shared/protocol.ts';
 import { ExperimentSpec } from '../../shared/spec.ts';
-import { CV_TRUSTED, MAX_OPEN_LEASES, RELIABLE_FIRST_MS, RELIABLE_REPUTATION, STEER_WAIT_MS, VOUCHED_REPUTATION, shouldReplicate, tierOf, tierSql } from './trust/policy.ts';
+import { CV_TRUSTED, MAX_OPEN_LEASES, MAX_OPEN_LEASES_PER_ADDRESS, MIN_WITNESSES, RELIABLE_FIRST_MS, RELIABLE_REPUTATION, STEER_WAIT_MS, VOUCHED_REPUTATION, shouldReplicate, tierOf, tierSql } from './trust/policy.ts';
 import { draw, ipHash, type TrustSecrets } from './trust/secrets.ts';
 import { checkpointPath } from './trust/spot-checks.ts';
 
@@ -47,14 +47,7 @@ export interface Scheduler {
   claim(req: ClaimRequest): Promise<Lease | null>;
 }
 
-/** Slowest throughput assumed when a volunteer reports none (WASM on a small laptop). */
-const FALLBACK_TOKENS_PER_SEC = 1000;
-const MAX_LEASE_MS = 2 * 60 * 60 * 1000;
 export const SPOT_CHECK_PATH = '/api/results/spot-checks';
-
-function tokensPerSec(caps: Capabilities): number {
-  return caps.tokensPerSec && caps.tokensPerSec > 0 ? caps.tokensPerSec : FALLBACK_TOKENS_PER_SEC;
-}
 
 // "Live" leases hold a replica slot: finished ones, and open ones before their deadline.
 const LIVE = `(l.status = 'done' OR l.deadline > ?4)`;
@@ -114,8 +107,22 @@ export const CLAIM_RANK = `
 /** Within a rank: reliable volunteers replicate newcomers' work first, and newcomers reliable ones'. */
 export const CLAIM_MATCH = `CASE WHEN c.live > 0 THEN (c.live_tier = 2) = (?14 = 2) ELSE 0 END`;
 
-const LIVE_SLOTS = `(SELECT coalesce(sum(CASE WHEN l.single = 1 AND e.audit = 0 THEN e.replicas_needed ELSE 1 END), 0)
-      FROM leases l WHERE l.experiment_id = e.id AND ${LIVE})`;
+/**
+ * The claimant's lease address (?12) holds fewer than MAX_OPEN_LEASES_PER_ADDRESS open leases (a
+ * local browser, with no address, is not counted): however many keys one address registers, it
+ * holds a bounded share of the work. ?4 now. Shared by both schedulers' lease inserts.
+ */
+export const ADDRESS_UNDER_CAP = `(?12 IS NULL OR (SELECT count(*) FROM leases a WHERE a.ip_hash = ?12 AND a.status = 'open' AND a.deadline > ?4) < ${MAX_OPEN_LEASES_PER_ADDRESS})`;
+
+/**
+ * Replica slots of experiment `e` that its live leases hold (a single lease holds them all), as of
+ * `now`; `also` narrows the leases counted. The results route uses it for late results.
+ */
+export function liveSlots(now: string, also = '1'): string {
+  return `(SELECT coalesce(sum(CASE WHEN l.single = 1 AND e.audit = 0 THEN e.replicas_needed ELSE 1 END), 0)
+      FROM leases l WHERE l.experiment_id = e.id AND (l.status = 'done' OR l.deadline > ${now}) AND ${also})`;
+}
+const LIVE_SLOTS = liveSlots('?4');
 const CLAIM_SQL = `
 WITH cand AS (
   SELECT e.id, e.campaign_id, e.idx, e.tokens, e.replicas_needed, e.reissued_at, e.audit, e.quorum,
@@ -140,13 +147,13 @@ WITH cand AS (
 )
 INSERT INTO leases (id, experiment_id, volunteer_id, token_hash, backend, created_at, deadline, backend_class, precision, browser, ip_hash, single)
 SELECT ?1, c.id, ?2, ?3, ?5, ?4,
-  -- deadline: three times the expected time on this device, within [minimum, 2 h]
-  CAST(?4 + MIN(${MAX_LEASE_MS}, MAX(?6, 3000.0 * c.tokens / ?8)) AS INTEGER),
+  ?4 + ?6, -- deadline: one heartbeat window (leaseDeadline); heartbeats extend it (routes/leases.ts)
   ?9, ?11, ?10, ?12,
   CASE WHEN ?18 = 1 AND c.live = 0 AND c.audit = 0 AND c.quorum <= 2 THEN 1 ELSE 0 END
 FROM cand c
 WHERE c.live < c.replicas_needed
   AND (SELECT count(*) FROM leases l WHERE l.volunteer_id = ?2 AND l.status = 'open' AND l.deadline > ?4) < ?15
+  AND ${ADDRESS_UNDER_CAP}
 ORDER BY
   ${CLAIM_RANK},
   ${CLAIM_MATCH},
@@ -170,6 +177,8 @@ WHERE id = (
   WHERE (s.status = 'open' OR (s.status = 'leased' AND s.deadline <= ?2))
     AND s.precision = ?5 AND r.volunteer_id != ?1
     AND NOT COALESCE(l.ip_hash IN (?6, ?7) OR tv.ip_hash IN (?6, ?7), 0)
+    -- independent of the checked volunteer: never its witness, nor at a witness's address
+    AND NOT EXISTS (SELECT 1 FROM witnesses w WHERE w.volunteer_id = r.volunteer_id AND (w.witness_id = ?1 OR w.witness_ip IN (?6, ?7)))
     AND (?8 IS NULL OR e.campaign_id = ?8)
   ORDER BY s.created_at LIMIT 1)
 RETURNING id, experiment_id AS experimentId, from_step AS fromStep, to_step AS toStep, deadline`;
@@ -182,6 +191,7 @@ export interface Profile extends TrustSecrets {
   cv: number | null;
   openLeases: number;
   leaseCount: number;
+  witnesses: number; // distinct identities that verified its work, counted up to MIN_WITNESSES
   otherKindActive: 0 | 1;
   activeTier: 0 | 1 | 2;
 }
@@ -191,7 +201,6 @@ export interface ClaimTerms {
   precision: string;
   klass: string;
   browser: string | null;
-  tokensPerSec: number;
   quota: number;
   leaseIp: string | null;
   registrationIp: string | null;
@@ -216,6 +225,8 @@ export function profileStatement(db: D1Database, req: ClaimRequest): D1PreparedS
          (SELECT value FROM trust_secrets WHERE name = 'draw_key') AS drawKey,
          (SELECT count(*) FROM leases l WHERE l.volunteer_id = ?1 AND l.status = 'open' AND l.deadline > ?4) AS openLeases,
          (SELECT count(*) FROM leases l WHERE l.volunteer_id = ?1) AS leaseCount,
+         (SELECT count(DISTINCT k) FROM (SELECT coalesce(w.witness_ip, w.witness_id) AS k FROM witnesses w WHERE w.volunteer_id = ?1
+           LIMIT ${4 * MIN_WITNESSES})) AS witnesses,
          EXISTS (SELECT 1 FROM leases l WHERE l.status = 'open' AND l.deadline > ?4 AND l.precision = ?5
            AND NOT ${SAME_KIND.replaceAll('?9', '?2').replaceAll('?10', '?3')}) AS otherKindActive,
          CASE WHEN ${ACTIVE_AT_LEAST(RELIABLE_REPUTATION)} THEN 2 WHEN ${ACTIVE_AT_LEAST(VOUCHED_REPUTATION)} THEN 1 ELSE 0 END AS activeTier
@@ -238,21 +249,40 @@ export async function claimTerms(req: ClaimRequest, profile: Profile | null): Pr
     precision,
     klass: backendClass(caps.backend, precision),
     browser: caps.browser ?? null,
-    tokensPerSec: tokensPerSec(caps),
     quota,
     leaseIp: await ipHash(profile.ipSalt, req.ip),
     registrationIp: profile.registrationIp,
     tier: tierOf(profile.reputation),
     otherKindActive: profile.otherKindActive,
     activeTier: profile.activeTier,
-    single: cv >= CV_TRUSTED && !shouldReplicate(cv, await draw(profile.drawKey, `replicate:${req.volunteerId}:${profile.leaseCount}`)),
+    single: cv >= CV_TRUSTED && profile.witnesses >= MIN_WITNESSES
+      && !shouldReplicate(cv, await draw(profile.drawKey, `replicate:${req.volunteerId}:${profile.leaseCount}`)),
   };
 }
 
-/** Three times the expected time on this device, within [minimum, 2 h] (CLAIM_SQL computes the same). */
-export function leaseDeadline(now: number, minLeaseMs: number, tokens: number, tokensPerSec: number): number {
-  return Math.trunc(now + Math.min(MAX_LEASE_MS, Math.max(minLeaseMs, (3000 * tokens) / tokensPerSec)));
+/**
+ * A lease's first deadline: one heartbeat window, whatever speed the client claims (a claim of a
+ * near-zero speed once bought a two-hour hold). Heartbeats extend it (leaseExtension).
+ */
+export function leaseDeadline(now: number, windowMs: number): number {
+  return now + windowMs;
 }
+
+/**
+ * How far a heartbeat moves a deadline: one window from now, never past the lease's lifetime —
+ * three times what the experiment takes at the slowest supported speed, within [window, 2 h] — and
+ * only once less than half a window is left (a heartbeat every 30 s then writes every ~5 minutes).
+ * Null: no change.
+ */
+export function leaseExtension(l: { createdAt: number; deadline: number; tokens: number }, now: number, windowMs: number): number | null {
+  const lifetime = Math.min(MAX_LEASE_MS, Math.max(windowMs, (3000 * l.tokens) / SLOWEST_TOKENS_PER_SEC));
+  const next = Math.trunc(Math.min(l.createdAt + lifetime, now + windowMs));
+  return next - l.deadline >= windowMs / 2 ? next : null;
+}
+
+/** The slowest device a lease waits for (WASM on a small laptop, ~1,000 tokens/s on the demo preset). */
+export const SLOWEST_TOKENS_PER_SEC = 1000;
+const MAX_LEASE_MS = 2 * 60 * 60 * 1000;
 
 interface ExperimentRow {
   campaignId: string;
@@ -286,7 +316,7 @@ export class D1Scheduler implements Scheduler {
     const claimed = await db
       .prepare(CLAIM_SQL)
       .bind(leaseId, req.volunteerId, tokenHash, req.now, req.capabilities.backend, this.#minSeconds * 1000, req.campaignId ?? null,
-        terms.tokensPerSec, terms.klass, terms.browser, terms.precision, terms.leaseIp, terms.registrationIp,
+        null, terms.klass, terms.browser, terms.precision, terms.leaseIp, terms.registrationIp,
         terms.tier, terms.quota, terms.otherKindActive, terms.activeTier, terms.single ? 1 : 0)
       .first<{ id: string; experimentId: string; deadline: number } & ExperimentRow>();
     if (!claimed) return null;

@@ -7,7 +7,7 @@ import { commitSteps, EARLY_STEPS, earlySegments, stateBytes } from '../../share
 import { ExperimentSpec, parameterCount } from '../../shared/spec.ts';
 import { commitPlanned, type NewEntry, type Planned } from './ledger.ts';
 import { decayedTerm } from './trust/credit.ts';
-import { judge, type Basis, type JudgedExperiment, type JudgedResult, type Verdict } from './trust/judge.ts';
+import { judge, type Basis, type JudgedExperiment, type JudgedResult, type Transition, type Verdict } from './trust/judge.ts';
 import { CUT_OPEN_LEASES, MAX_OPEN_LEASES, MAX_REVEAL_BYTES, REPUTATION, REVEAL_WINDOW_MS, SPOT_CHECK_RATE } from './trust/policy.ts';
 import { draw, trustSecrets } from './trust/secrets.ts';
 import { reopenForAudit } from './trust/audit.ts';
@@ -42,6 +42,7 @@ interface ResultRow {
   leaseIp: string | null;
   registrationIp: string | null;
   single: number;
+  leasedAt: number;
   cv: number | null;
   reputation: number;
 }
@@ -49,7 +50,7 @@ interface ResultRow {
 const RESULTS_SQL = `
 SELECT r.id, r.lease_id AS leaseId, r.volunteer_id AS volunteerId, r.verdict, r.basis, r.credit_state AS creditState, r.credited_at AS creditedAt,
   r.metrics_json AS metricsJson, COALESCE(l.backend_class, l.backend) AS backendClass, l.precision,
-  l.ip_hash AS leaseIp, v.ip_hash AS registrationIp, l.single, v.reputation,
+  l.ip_hash AS leaseIp, v.ip_hash AS registrationIp, l.single, l.created_at AS leasedAt, v.reputation,
   (SELECT c.consecutive_valid FROM volunteer_classes c
     WHERE c.volunteer_id = r.volunteer_id AND c.backend_class = COALESCE(l.backend_class, l.backend)) AS cv
 FROM results r JOIN leases l ON l.id = r.lease_id JOIN volunteers v ON v.id = r.volunteer_id
@@ -80,6 +81,7 @@ async function plan(db: D1Database, experimentId: string, now: number): Promise<
     leaseIp: r.leaseIp,
     registrationIp: r.registrationIp,
     single: r.single === 1,
+    leasedAt: r.leasedAt,
     consecutiveValid: r.cv ?? 0,
     reputation: r.reputation,
   }));
@@ -87,6 +89,7 @@ async function plan(db: D1Database, experimentId: string, now: number): Promise<
   const before: JudgedExperiment = {
     status: exp.status, quorum: exp.quorum, replicasNeeded: exp.replicasNeeded, audit: exp.audit === 1,
     verification: exp.verification, valBpb: exp.valBpb, earlySegments: earlySegments(spec, rows[0]?.precision as Precision | undefined),
+    publishedAt: exp.verifiedAt,
   };
   const j = judge(before, results);
   const after = j.experiment;
@@ -107,9 +110,16 @@ async function plan(db: D1Database, experimentId: string, now: number): Promise<
       after.replicasNeeded, j.reissue ? now : exp.reissuedAt, experimentId),
   );
   for (const i of j.release) statements.push(db.prepare('UPDATE leases SET single = 0 WHERE id = ?').bind(rows[i]!.leaseId));
+  if (before.status === 'open' && after.status !== 'open') {
+    // Settled: its metrics become readable now, so no lease still training on it may deliver (a
+    // result must never be accepted once another replica's metrics could have been seen). The
+    // holders learn it from their next heartbeat (lease_expired) and stop.
+    statements.push(db.prepare("UPDATE leases SET deadline = ?1 WHERE experiment_id = ?2 AND status = 'open' AND deadline > ?1").bind(now, experimentId));
+  }
   if (j.disputed) {
     entries.push({ key: `dispute:${experimentId}`, kind: 'dispute', experimentId, resultId: null, volunteerId: null });
   }
+  statements.push(...witnessStatements(db, rows, j.transitions, now));
   const secrets = j.transitions.some((t) => t.basis === 'trusted-single') ? await trustSecrets(db) : null;
   for (const t of j.transitions) {
     const r = rows[t.index]!;
@@ -153,6 +163,30 @@ async function plan(db: D1Database, experimentId: string, now: number): Promise<
     );
   }
   return { statements, entries };
+}
+
+/**
+ * Who witnessed whom: every result verified by replication now, paired both ways with each other
+ * result of another volunteer that stands verified by replication beside it (trust/policy.ts
+ * MIN_WITNESSES, and spot checks' independence).
+ */
+function witnessStatements(db: D1Database, rows: ResultRow[], transitions: Transition[], now: number): D1PreparedStatement[] {
+  const byReplication = (b: Basis | null) => b === 'quorum' || b === 'late';
+  const verdict = new Map(rows.map((r, i) => [i, { to: r.verdict, basis: r.basis }]));
+  for (const t of transitions) verdict.set(t.index, { to: t.to, basis: t.basis });
+  const agreeing = rows.flatMap((_, i) => (verdict.get(i)!.to === 'valid' && byReplication(verdict.get(i)!.basis) ? [i] : []));
+  const fresh = transitions.flatMap((t) => (t.to === 'valid' && byReplication(t.basis) ? [t.index] : []));
+  const pairs = new Set<string>();
+  for (const i of fresh) for (const k of agreeing) {
+    if (rows[i]!.volunteerId === rows[k]!.volunteerId) continue;
+    pairs.add(`${i} ${k}`);
+    pairs.add(`${k} ${i}`);
+  }
+  return [...pairs].map((p) => {
+    const [a, b] = p.split(' ').map((x) => rows[Number(x)]!);
+    return db.prepare('INSERT OR IGNORE INTO witnesses (volunteer_id, witness_id, witness_ip, first_at) VALUES (?, ?, ?, ?)')
+      .bind(a!.volunteerId, b!.volunteerId, b!.registrationIp ?? b!.leaseIp, now);
+  });
 }
 
 /** A replication-verified result: reputation up, one more consecutive valid result, quota restored. */

@@ -4,7 +4,8 @@ import { expect } from 'vitest';
 import { exportPublicKey, generateSigningKey, sha256, signCanonical, volunteerIdFor } from '../../shared/crypto.ts';
 import { PRESETS } from '../../shared/model/presets.ts';
 import type { ApiError, Lease, Metrics, ResultPayload } from '../../shared/protocol.ts';
-import { resultFor, SIGNATURE_HEADERS, signedRequestPayload } from '../../shared/protocol.ts';
+import { resultFor } from '../../shared/protocol.ts';
+import { signedHeaders as sharedSignedHeaders } from '../../shared/signed-request.ts';
 import { curveLength, tokenBudget, type ExperimentSpec } from '../../shared/spec.ts';
 import { campaignStatements, type NewCampaign } from '../src/db/campaigns.ts';
 import app from '../src/index.ts';
@@ -69,12 +70,7 @@ export async function signedHeaders(
   body: string | Uint8Array<ArrayBuffer>,
   timestamp = nextTimestamp(),
 ): Promise<Record<string, string>> {
-  const signed = signedRequestPayload(method, path, timestamp, await sha256(body));
-  return {
-    [SIGNATURE_HEADERS.volunteer]: volunteerId,
-    [SIGNATURE_HEADERS.timestamp]: String(timestamp),
-    [SIGNATURE_HEADERS.signature]: await signCanonical(keys.privateKey, signed),
-  };
+  return sharedSignedHeaders({ volunteerId, privateKey: keys.privateKey }, method, path, await sha256(body), { timestamp });
 }
 
 export interface TestVolunteer {

@@ -5,6 +5,7 @@ import { env } from 'cloudflare:test';
 import { exportPublicKey, generateSigningKey, signCanonical, volunteerIdFor } from '../../shared/crypto.ts';
 import { verifyChain, type LedgerEntry, type LedgerRow } from '../../shared/ledger.ts';
 import type { Capabilities, Lease, Metrics } from '../../shared/protocol.ts';
+import { MIN_WITNESSES } from '../src/trust/policy.ts';
 import { api, honestMetrics, json, resultPayload, signedHeaders } from './helpers.ts';
 
 export interface Peer {
@@ -89,9 +90,17 @@ export function standing(volunteerId: string, backendClass = 'wasm'): Promise<St
   ).bind(volunteerId, backendClass).first<Standing>();
 }
 
-/** Gives a volunteer a record: `cv` consecutive verified results in a class, and a reputation. */
-export async function setRecord(volunteerId: string, backendClass: string, cv: number, reputation = Math.min(100, 2 * cv)): Promise<void> {
+/**
+ * Gives a volunteer a record: `cv` consecutive verified results in a class, a reputation, and
+ * `witnesses` distinct identities (placeholder volunteers on addresses of their own) that verified it.
+ */
+export async function setRecord(volunteerId: string, backendClass: string, cv: number, reputation = Math.min(100, 2 * cv), witnesses = MIN_WITNESSES): Promise<void> {
+  const others = Array.from({ length: witnesses }, (_, i) => `v_${volunteerId.slice(2, 26)}${String(i).padStart(8, '0')}`);
   await env.DB.batch([
+    ...others.flatMap((w, i) => [
+      env.DB.prepare("INSERT OR IGNORE INTO volunteers (id, public_key, created_at) VALUES (?, ?, 0)").bind(w, `witness-${w}`),
+      env.DB.prepare('INSERT OR IGNORE INTO witnesses (volunteer_id, witness_id, witness_ip, first_at) VALUES (?, ?, ?, 0)').bind(volunteerId, w, `ip-${w}-${i}`),
+    ]),
     env.DB.prepare(
       `INSERT INTO volunteer_classes (volunteer_id, backend_class, consecutive_valid, valid, invalid, updated_at) VALUES (?1, ?2, ?3, ?3, 0, 0)
        ON CONFLICT (volunteer_id, backend_class) DO UPDATE SET consecutive_valid = ?3, valid = ?3`,

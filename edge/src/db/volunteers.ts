@@ -59,7 +59,11 @@ export async function insertVolunteer(
 ): Promise<boolean> {
   const [inserted] = await db.batch([
     db
-      .prepare('INSERT OR IGNORE INTO volunteers (id, public_key, display_name, created_at, registered_ts) VALUES (?, ?, ?, ?, ?)')
+      // A key already linked to another volunteer is that volunteer's: it never becomes a second one.
+      .prepare(
+        `INSERT OR IGNORE INTO volunteers (id, public_key, display_name, created_at, registered_ts)
+         SELECT ?1, ?2, ?3, ?4, ?5 WHERE NOT EXISTS (SELECT 1 FROM volunteer_keys WHERE public_key = ?2)`,
+      )
       .bind(v.id, v.publicKey, v.displayName, v.now, v.timestamp),
     db
       .prepare(

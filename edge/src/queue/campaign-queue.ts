@@ -17,6 +17,7 @@ import { randomToken, sha256 } from '../../../shared/crypto.ts';
 import type { Lease } from '../../../shared/protocol.ts';
 import { ExperimentSpec } from '../../../shared/spec.ts';
 import {
+  ADDRESS_UNDER_CAP,
   claimTerms,
   leaseDeadline,
   profileStatement,
@@ -225,7 +226,7 @@ export class CampaignQueue extends DurableObject<Env> {
     const { req, minLeaseMs } = job.claim;
     const leaseToken = randomToken(32);
     const leaseId = 'l_' + randomToken(12);
-    const deadline = leaseDeadline(req.now, minLeaseMs, c.tokens, t.tokensPerSec);
+    const deadline = leaseDeadline(req.now, minLeaseMs);
     const single = t.single && c.live === 0 && c.audit === 0 && c.quorum <= 2 ? 1 : 0;
     this.#sql.exec(
       `INSERT INTO leases (id, experiment_id, volunteer_id, backend_class, browser, precision, ip_hash, registration_ip, reliable, single, created_at, deadline, status)
@@ -243,7 +244,8 @@ export class CampaignQueue extends DurableObject<Env> {
         .prepare(
           `INSERT OR IGNORE INTO leases (id, experiment_id, volunteer_id, token_hash, backend, created_at, deadline, backend_class, precision, browser, ip_hash, single)
            SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12
-           WHERE (SELECT count(*) FROM leases l WHERE l.volunteer_id = ?3 AND l.status = 'open' AND l.deadline > ?6) < ?13`,
+           WHERE (SELECT count(*) FROM leases l WHERE l.volunteer_id = ?3 AND l.status = 'open' AND l.deadline > ?6) < ?13
+             AND ${ADDRESS_UNDER_CAP.replaceAll('?12', '?11').replaceAll('?4', '?6')}`,
         )
         .bind(leaseId, c.id, req.volunteerId, tokenHash, req.capabilities.backend, req.now, deadline, t.klass, t.precision, t.browser,
           t.leaseIp, single, t.quota),

@@ -5,6 +5,7 @@
 import { Hono } from 'hono';
 import { PartnerId } from '../../../shared/protocol.ts';
 import { findPartner } from '../db/partners.ts';
+import { clientAddress } from '../client-address.ts';
 import type { AppEnv } from '../env.ts';
 
 /** `csp` with its frame-ancestors directive replaced by one allowing exactly `origins`. */
@@ -24,7 +25,7 @@ const NOT_FOUND_PAGE = `<!doctype html><html lang="en"><head><meta charset="utf-
 export const embed = new Hono<AppEnv>().get('/embed', async (c) => {
   // The same per-address limit as the API: each view reads D1 and the asset store.
   const { success } = await c.env.IP_LIMITER.limit({
-    key: c.req.header('cf-connecting-ip') ?? 'local',
+    key: clientAddress(c) ?? 'local',
   });
   if (!success) {
     const message = 'Too many requests from this address; retry in a few seconds.';

@@ -20,6 +20,11 @@ describe('GET /api/experiments/:id', () => {
     const [la, lb] = [(await a.lease('webgpu'))!, (await b.lease('wasm'))!];
     await a.result(la, honestMetrics(la.spec, 3.0, 'webgpu'));
     await b.result(lb, honestMetrics(lb.spec, 3.5, 'wasm')); // outvoted below
+    // Open: who replied and how it stands shows, but no metric of an unsettled result (a replica
+    // that could read them could copy them).
+    const pending = await detail('c1-0');
+    expect(pending.replicas.map((r) => [r.displayName, r.verdict, r.metrics])).toEqual([['alice', 'pending', null], ['bob', 'pending', null]]);
+    expect(JSON.stringify(pending)).not.toContain('3.5');
     const lc = (await c.lease('cpu'))!;
     await c.result(lc, honestMetrics(lc.spec, 3.0 + TAU_BPB / 4, 'cpu'));
 
@@ -28,12 +33,12 @@ describe('GET /api/experiments/:id', () => {
     expect(e.specHash).toMatch(/^[0-9a-f]{64}$/);
     expect(e.tolerance).toEqual({ bpb: TAU_BPB, curve: TAU_CURVE });
     expect(e.reproduce).toBe('npm run reproduce -- c1-0');
-    expect(e.replicas.map((r) => [r.displayName, r.metrics.backend, r.verdict])).toEqual([
+    expect(e.replicas.map((r) => [r.displayName, r.metrics?.backend, r.verdict])).toEqual([
       ['alice', 'webgpu', 'valid'],
       ['bob', 'wasm', 'invalid'],
       ['carol', 'cpu', 'valid'],
     ]);
-    expect(e.replicas[0]!.metrics.curve).toEqual(honestMetrics(tinySpec()).curve);
+    expect(e.replicas[0]!.metrics?.curve).toEqual(honestMetrics(tinySpec()).curve);
   });
 
   it('refuses an unknown or malformed id', async () => {

@@ -1,5 +1,7 @@
-// One experiment in full: its spec, every replica's metrics and verdict, the tolerance it was judged
-// by, and the command that retrains it locally (scripts/reproduce.ts).
+// One experiment in full: its spec, every replica's verdict (and, once the experiment is settled,
+// its metrics), the tolerance it was judged by, and the command that retrains it locally
+// (scripts/reproduce.ts). An open experiment's metrics stay sealed: a replica that could read them
+// could copy them instead of training.
 import { Hono } from 'hono';
 import { Id, type ExperimentDetail, type Metrics, type ReplicaDetail, type ResultVerdict } from '../../../shared/protocol.ts';
 import type { ExperimentSpec } from '../../../shared/spec.ts';
@@ -16,7 +18,7 @@ interface ReplicaRow {
   displayName: string | null;
   verdict: ResultVerdict;
   submittedAt: number;
-  metricsJson: string;
+  metricsJson: string | null;
 }
 
 export function reproduceCommand(experimentId: string): string {
@@ -33,8 +35,9 @@ export const experiments = new Hono<AppEnv>().get('/:id', async (c) => {
         e.replicas_needed AS replicasNeeded
       FROM experiments e JOIN campaigns c ON c.id = e.campaign_id WHERE e.id = ?`).bind(id),
     db.prepare(`SELECT r.id AS resultId, r.volunteer_id AS volunteerId, v.display_name AS displayName, r.verdict,
-        r.created_at AS submittedAt, r.metrics_json AS metricsJson
-      FROM results r JOIN volunteers v ON v.id = r.volunteer_id WHERE r.experiment_id = ? ORDER BY r.created_at, r.id`).bind(id),
+        r.created_at AS submittedAt, CASE WHEN e.status != 'open' THEN r.metrics_json END AS metricsJson
+      FROM results r JOIN volunteers v ON v.id = r.volunteer_id JOIN experiments e ON e.id = r.experiment_id
+      WHERE r.experiment_id = ? ORDER BY r.created_at, r.id`).bind(id),
   ]);
   const e = head!.results[0] as ExperimentRow | undefined;
   if (!e) fail(404, 'unknown_experiment', `No experiment has the id ${id}.`);
@@ -42,7 +45,7 @@ export const experiments = new Hono<AppEnv>().get('/:id', async (c) => {
   const detail: ExperimentDetail = {
     ...rest,
     spec: JSON.parse(specJson) as ExperimentSpec,
-    replicas: (replicas!.results as unknown as ReplicaRow[]).map(({ metricsJson, ...r }): ReplicaDetail => ({ ...r, metrics: JSON.parse(metricsJson) as Metrics })),
+    replicas: (replicas!.results as unknown as ReplicaRow[]).map(({ metricsJson, ...r }): ReplicaDetail => ({ ...r, metrics: metricsJson === null ? null : (JSON.parse(metricsJson) as Metrics) })),
     tolerance: { bpb: TAU_BPB, curve: TAU_CURVE },
     reproduce: reproduceCommand(e.id),
   };

@@ -3,12 +3,13 @@ import { Hono } from 'hono';
 import { sha256 } from '../../../shared/crypto.ts';
 import { HeartbeatRequest, Id, LeaseRequest, type HeartbeatResponse, type LeaseResponse } from '../../../shared/protocol.ts';
 import { signedVolunteer } from '../auth.ts';
+import { clientAddress } from '../client-address.ts';
 import { parseBody } from '../body.ts';
 import type { AppEnv } from '../env.ts';
 import { attributeLease, partnerExists } from '../db/partners.ts';
 import { fail } from '../errors.ts';
 import { QueueScheduler } from '../queue/queue-scheduler.ts';
-import { D1Scheduler, type Scheduler } from '../scheduler.ts';
+import { D1Scheduler, leaseExtension, type Scheduler } from '../scheduler.ts';
 
 export const leases = new Hono<AppEnv>();
 
@@ -55,36 +56,40 @@ leases.post('/', signedVolunteer, async (c) => {
     campaignId: req.campaignId,
     capabilities: req.capabilities,
     now: Date.now(),
-    ip: c.req.header('cf-connecting-ip') ?? null, // two keys from one address never replicate each other
+    ip: clientAddress(c), // two keys from one address never replicate each other
   });
   if (lease && req.partnerId) await attributeLease(c.env.DB, lease.leaseId, req.partnerId);
   return c.json<LeaseResponse>(lease ? { lease } : { lease: null, retryAfterSec: 30 });
 });
 
-/** A lease lives at most this long, however many heartbeats it gets. */
-const MAX_LEASE_LIFETIME_MS = 6 * 60 * 60 * 1000;
-
 leases.post('/:id/heartbeat', signedVolunteer, async (c) => {
   const leaseId = c.req.param('id');
   if (!Id.safeParse(leaseId).success) fail(400, 'invalid_request', 'A lease id is 1–64 letters, digits, _ or -.');
   const beat = parseBody(c.get('body'), HeartbeatRequest);
-  const lease = await c.env.DB.prepare('SELECT volunteer_id AS volunteerId, token_hash AS tokenHash, deadline, status, created_at AS createdAt FROM leases WHERE id = ?')
+  const lease = await c.env.DB.prepare(
+    `SELECT l.volunteer_id AS volunteerId, l.token_hash AS tokenHash, l.deadline, l.status, l.created_at AS createdAt, e.tokens
+     FROM leases l JOIN experiments e ON e.id = l.experiment_id WHERE l.id = ?`,
+  )
     .bind(leaseId)
-    .first<{ volunteerId: string; tokenHash: string; deadline: number; status: string; createdAt: number }>();
+    .first<{ volunteerId: string; tokenHash: string; deadline: number; status: string; createdAt: number; tokens: number }>();
   if (!lease) fail(404, 'unknown_lease', 'No lease has this id.');
   if (lease.volunteerId !== c.get('volunteer').id || lease.tokenHash !== (await sha256(beat.leaseToken))) {
     fail(403, 'foreign_lease', 'This lease was not issued to this volunteer with this token.');
   }
   const now = Date.now();
   if (lease.status !== 'open' || lease.deadline <= now) fail(409, 'lease_expired', 'The lease is closed or expired.');
-  const extended = Math.min(lease.createdAt + MAX_LEASE_LIFETIME_MS, Math.max(lease.deadline, now + Number(c.env.LEASE_MIN_SECONDS) * 1000));
+  // A lease is held by heartbeats, not by a claim: each moves the deadline one window on, up to the
+  // lease's lifetime (scheduler.ts leaseExtension). Progress is recorded with every beat.
+  const extended = leaseExtension(lease, now, Number(c.env.LEASE_MIN_SECONDS) * 1000);
   // Only while still open and live: it may have finished or expired since it was read, and a claim
   // that saw it expire may hold its slot already.
+  // The deadline is set only when it moves: naming it fires the campaign queue's change trigger.
+  const set = extended === null ? '' : `deadline = ${extended}, `;
   const updated = await c.env.DB.prepare(
-    "UPDATE leases SET deadline = ?, last_step = ?, last_loss = ?, heartbeat_at = ? WHERE id = ? AND status = 'open' AND deadline > ?",
+    `UPDATE leases SET ${set}last_step = ?, last_loss = ?, heartbeat_at = ? WHERE id = ? AND status = 'open' AND deadline > ?`,
   )
-    .bind(extended, beat.step, beat.loss, now, leaseId, now)
+    .bind(beat.step, beat.loss, now, leaseId, now)
     .run();
   if (updated.meta.changes === 0) fail(409, 'lease_expired', 'The lease is closed or expired.');
-  return c.json<HeartbeatResponse>({ deadline: extended });
+  return c.json<HeartbeatResponse>({ deadline: extended ?? lease.deadline });
 });

@@ -38,6 +38,16 @@ describe('POST /api/results', () => {
     expect(Object.fromEntries(results.map((r) => [r.v, r.verdict]))).toEqual({ [a.id]: 'valid', [b.id]: 'invalid', [c.id]: 'valid' });
   });
 
+  it('takes a result after its lease expired while nobody took its replica slot (a dropped network)', async () => {
+    await seedCampaign('c1', 1);
+    const a = await newVolunteer();
+    const la = (await a.lease())!;
+    await env.DB.prepare('UPDATE leases SET deadline = 1 WHERE id = ?').bind(la.leaseId).run();
+    const res = await a.result(la);
+    expect(res.status).toBe(201);
+    expect((await env.DB.prepare('SELECT status FROM leases WHERE id = ?').bind(la.leaseId).first<{ status: string }>())!.status).toBe('done');
+  });
+
   it('returns the same outcome when the same result is submitted again', async () => {
     await seedCampaign('c1', 1);
     const a = await newVolunteer();
@@ -58,9 +68,13 @@ describe('POST /api/results', () => {
     }, 404, 'unknown_lease'],
     ["someone else's lease", async (v, other) => other.result((await v.lease())!), 403, 'foreign_lease'],
     ['a wrong lease token', async (v) => v.result({ ...(await v.lease())!, leaseToken: 'x'.repeat(43) }), 403, 'foreign_lease'],
-    ['an expired lease', async (v) => {
+    ['an expired lease whose replica slot another volunteer holds now', async (v, other) => {
       const l = (await v.lease())!;
-      await env.DB.prepare('UPDATE leases SET deadline = 1 WHERE id = ?').bind(l.leaseId).run();
+      await env.DB.batch([
+        env.DB.prepare('UPDATE leases SET deadline = 1 WHERE id = ?').bind(l.leaseId),
+        env.DB.prepare('UPDATE experiments SET replicas_needed = 1 WHERE id = ?').bind(l.experimentId),
+      ]);
+      expect((await other.lease())!.experimentId).toBe(l.experimentId);
       return v.result(l);
     }, 409, 'lease_expired'],
     ['a wrong spec hash', async (v) => v.result((await v.lease())!, {}, { specHash: 'b'.repeat(64) }), 422, 'spec_mismatch'],

@@ -13,6 +13,11 @@ import { isWriteConflict } from '../ledger.ts';
 import { validateExperiment } from '../validator.ts';
 import { commitmentIssue } from '../../../shared/commit.ts';
 import { checkpointPath } from '../trust/spot-checks.ts';
+import { liveSlots } from '../scheduler.ts';
+
+/** The lease's experiment is open and its other live leases leave a replica slot (?1 lease, ?2 now). */
+const SLOT_STILL_FREE = `EXISTS (SELECT 1 FROM experiments e WHERE e.id = leases.experiment_id AND e.status = 'open'
+  AND ${liveSlots('?2', 'l.id != ?1')} < e.replicas_needed)`;
 
 interface LeaseRow {
   volunteerId: string;
@@ -23,6 +28,7 @@ interface LeaseRow {
   specJson: string;
   specHash: string;
   datasetSha256: string;
+  experimentStatus: ExperimentStatus;
   resultId: string | null;
 }
 
@@ -37,7 +43,7 @@ export const results = new Hono<AppEnv>().post('/', signedVolunteer, async (c) =
     .prepare(
       `SELECT l.volunteer_id AS volunteerId, l.experiment_id AS experimentId, l.token_hash AS tokenHash,
               l.deadline, l.status, e.spec_json AS specJson, e.spec_hash AS specHash,
-              e.dataset_sha256 AS datasetSha256, r.id AS resultId
+              e.dataset_sha256 AS datasetSha256, e.status AS experimentStatus, r.id AS resultId
        FROM leases l JOIN experiments e ON e.id = l.experiment_id
        LEFT JOIN results r ON r.lease_id = l.id
        WHERE l.id = ?`,
@@ -55,7 +61,11 @@ export const results = new Hono<AppEnv>().post('/', signedVolunteer, async (c) =
     await validateOrBusy(db, lease.experimentId);
     return c.json<ResultResponse>(await outcome(db, lease.resultId, lease.experimentId, true));
   }
-  if (lease.deadline <= Date.now()) fail(409, 'lease_expired', 'The lease expired before the result arrived.');
+  if (lease.experimentStatus !== 'open') {
+    // Settled while this replica trained: the others' metrics are readable now, so this result
+    // could be a copy of them (validator.ts expires such leases when it settles).
+    fail(409, 'experiment_settled', 'The experiment was settled by other replicas while this one trained; its result is no longer needed.');
+  }
   if (lease.specHash !== result.specHash) fail(422, 'spec_mismatch', 'The result was computed for another spec.');
   if (lease.datasetSha256 !== result.datasetSha256) {
     fail(422, 'dataset_mismatch', 'The result was computed on another dataset.');
@@ -69,10 +79,12 @@ export const results = new Hono<AppEnv>().post('/', signedVolunteer, async (c) =
   if (commitments) fail(422, 'commitment_mismatch', commitments);
   const resultId = 'r_' + (await sha256(result.leaseId)).slice(0, 24);
   const now = Date.now();
-  // The lease closes only if it is still live now (its deadline was checked above, but another
-  // request may have taken the moment since), and the result is stored only on a closed lease.
+  // The lease closes only if it is still live now, or — expired, after a dropped network or a long
+  // sleep — while its experiment is open and nobody holds its replica slot since (a late result is
+  // then no different from one in time); the result is stored only on a closed lease.
   const [, stored] = await db.batch([
-    db.prepare("UPDATE leases SET status = 'done' WHERE id = ? AND (status = 'done' OR deadline > ?)").bind(result.leaseId, now),
+    db.prepare(`UPDATE leases SET status = 'done' WHERE id = ?1 AND (status = 'done' OR deadline > ?2 OR (status = 'open' AND ${SLOT_STILL_FREE}))`)
+      .bind(result.leaseId, now),
     db
       .prepare(
         `INSERT OR IGNORE INTO results (id, lease_id, experiment_id, volunteer_id, backend, val_bpb,

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { sha256, signCanonical } from '../../../shared/crypto.ts';
 import { checkpointCommitment, encodeCheckpoint, type CommittedState } from '../../../shared/commit.ts';
 import { LEASE_TOKEN_HEADER, type Lease, type ResultResponse, type VolunteerTrust } from '../../../shared/protocol.ts';
+import { signedHeaders } from '../../../shared/signed-request.ts';
 import { REVEAL_WINDOW_MS } from '../trust/policy.ts';
 import { expireReveals } from '../trust/spot-checks.ts';
 import { api, seedCampaign } from '../../test/helpers.ts';
@@ -153,12 +154,17 @@ async function revealAsked(from: number) {
   return { t, lease, states, curve, response: (await res.json()) as ResultResponse };
 }
 
-const put = (path: string, bytes: Uint8Array) =>
-  api(path, { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body: bytes });
+/** The checked volunteer's signed upload (auth.ts signedUpload). */
+const put = async (t: Peer, path: string, bytes: Uint8Array<ArrayBuffer>) =>
+  api(path, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/octet-stream', ...(await signedHeaders({ volunteerId: t.id, privateKey: t.keys.privateKey }, 'PUT', path, await sha256(bytes), { upload: true })) },
+    body: bytes,
+  });
 
 describe('spot checks from a revealed checkpoint', () => {
   it('ask the volunteer for the drawn checkpoint, open once it matches its commitment, and serve it to the leased checker only', async () => {
-    const { lease, states, curve, response } = await revealAsked(0);
+    const { t, lease, states, curve, response } = await revealAsked(0);
     const path = `/api/results/spot-checks/${response.reveal!.spotCheckId}/checkpoint`;
     expect(response.reveal).toEqual({ spotCheckId: expect.any(String), step: 10, path });
     // A checker finds nothing to check until the checkpoint is revealed.
@@ -166,13 +172,13 @@ describe('spot checks from a revealed checkpoint', () => {
     expect((await early.lease())!.kind).toBeUndefined();
     // Bytes that do not match the commitment change nothing: another step's, or tampered ones.
     const other = await encodeCheckpoint(lease.specHash, states[1]!);
-    expect(await (await put(path, other.bytes)).json()).toMatchObject({ error: 'commitment_mismatch' });
+    expect(await (await put(t, path, other.bytes)).json()).toMatchObject({ error: 'commitment_mismatch' });
     const { bytes } = await encodeCheckpoint(lease.specHash, states[0]!);
     const tampered = bytes.slice();
     tampered[tampered.length - 1]! ^= 1;
-    expect(await (await put(path, tampered)).json()).toMatchObject({ error: 'commitment_mismatch' });
-    expect((await put(path, bytes)).status).toBe(201);
-    expect((await put(path, bytes)).status).toBe(200); // revealed once
+    expect(await (await put(t, path, tampered)).json()).toMatchObject({ error: 'commitment_mismatch' });
+    expect((await put(t, path, bytes)).status).toBe(201);
+    expect((await put(t, path, bytes)).status).toBe(200); // revealed once
     const checker = await peer({ backend: 'cpu', spotChecks: true }, '192.0.2.4');
     const spot = (await checker.lease())!;
     expect(spot).toMatchObject({ kind: 'spot-check', spotCheck: { fromStep: 10, toStep: 20, checkpointPath: path } });
@@ -186,21 +192,21 @@ describe('spot checks from a revealed checkpoint', () => {
   });
 
   it('fail when the revealed losses do not give the result’s curve, reopening the experiment', async () => {
-    const { lease, states, response } = await revealAsked(1);
+    const { t, lease, states, response } = await revealAsked(1);
     expect(response.reveal!.step).toBe(20);
     const s = states[1]!;
     const lying = { ...s, losses: s.losses.map((x, i) => (i === 3 ? x + 0.5 : x)) };
     // A result whose commitment was to these losses: the reveal matches the commitment but not the curve.
     await env.DB.prepare('UPDATE spot_checks SET commitment = ?').bind(await checkpointCommitment(lease.specHash, lying)).run();
-    expect(await (await put(response.reveal!.path, (await encodeCheckpoint(lease.specHash, lying)).bytes)).json()).toMatchObject({ opened: false });
+    expect(await (await put(t, response.reveal!.path, (await encodeCheckpoint(lease.specHash, lying)).bytes)).json()).toMatchObject({ opened: false });
     expect(await experimentState('c1-0')).toMatchObject({ status: 'open', audit: 1 });
   });
 
   it('fail when the checkpoint is not revealed in time (the cron), reopening the experiment', async () => {
-    const { lease, states, response } = await revealAsked(0);
+    const { t, lease, states, response } = await revealAsked(0);
     expect(await expireReveals(env.DB, Date.now())).toBe(0);
     expect(await expireReveals(env.DB, Date.now() + REVEAL_WINDOW_MS + 1)).toBe(1);
     expect(await experimentState('c1-0')).toMatchObject({ status: 'open', audit: 1 });
-    expect(await (await put(response.reveal!.path, (await encodeCheckpoint(lease.specHash, states[0]!)).bytes)).json()).toMatchObject({ opened: false });
+    expect(await (await put(t, response.reveal!.path, (await encodeCheckpoint(lease.specHash, states[0]!)).bytes)).json()).toMatchObject({ opened: false });
   });
 });

@@ -1,10 +1,10 @@
 // Trust routes: the ledger export, one volunteer's standing, spot-check submissions and the
 // checkpoints revealed for them.
 import { Hono } from 'hono';
-import { verifyCanonical } from '../../../shared/crypto.ts';
 import { Id, LEASE_TOKEN_HEADER, SpotCheckRequest, VolunteerId, type SpotCheckResponse } from '../../../shared/protocol.ts';
-import { signedVolunteer } from '../auth.ts';
-import { parseBody } from '../body.ts';
+import { sha256, verifyCanonical } from '../../../shared/crypto.ts';
+import { signedUpload, signedVolunteer } from '../auth.ts';
+import { parseBody, readCapped } from '../body.ts';
 import type { AppEnv } from '../env.ts';
 import { fail } from '../errors.ts';
 import { readLedger } from '../ledger.ts';
@@ -51,18 +51,24 @@ const SpotCheckId = Id;
 
 /**
  * PUT /api/results/spot-checks/:id/checkpoint: the checked result's volunteer reveals the committed
- * checkpoint. Not signed: the bytes must hash to the commitment, which only their holder can meet.
+ * checkpoint. Signed as an upload (auth.ts signedUpload) and looked up before the body is read, which
+ * is then streamed with a hard cap and must hash to what was signed, and then to the commitment.
  */
-spotChecks.put('/:id/checkpoint', async (c) => {
-  const id = c.req.param('id');
-  if (!SpotCheckId.safeParse(id).success) fail(400, 'invalid_request', 'A spot-check id is 1–64 letters, digits, _ or -.');
+spotChecks.put('/:id/checkpoint', async (c, next) => {
   if (!/^application\/octet-stream\b/i.test(c.req.header('content-type') ?? '')) {
     fail(415, 'unsupported_media_type', 'Send the checkpoint as application/octet-stream.');
   }
   if (Number(c.req.header('content-length') ?? 0) > MAX_REVEAL_BYTES) fail(413, 'payload_too_large', `Checkpoints are limited to ${MAX_REVEAL_BYTES} bytes.`);
-  const bytes = new Uint8Array(await c.req.arrayBuffer());
-  if (bytes.length > MAX_REVEAL_BYTES) fail(413, 'payload_too_large', `Checkpoints are limited to ${MAX_REVEAL_BYTES} bytes.`);
-  const { opened } = await revealCheckpoint(c.env.DB, c.env.CHECKPOINTS, id, bytes, Date.now());
+  await next();
+}, signedUpload, async (c) => {
+  const id = c.req.param('id');
+  if (!SpotCheckId.safeParse(id).success) fail(400, 'invalid_request', 'A spot-check id is 1–64 letters, digits, _ or -.');
+  const read = async () => {
+    const bytes = await readCapped(c, MAX_REVEAL_BYTES);
+    if ((await sha256(bytes)) !== c.get('bodySha256')) fail(422, 'body_mismatch', 'The uploaded bytes do not hash to the signed SHA-256.');
+    return bytes;
+  };
+  const { opened } = await revealCheckpoint(c.env.DB, c.env.CHECKPOINTS, id, c.get('volunteer').id, read, Date.now());
   return c.json({ spotCheckId: id, opened }, opened ? 201 : 200);
 });
 

@@ -3,6 +3,7 @@ import { Hono } from 'hono';
 import { verifyCanonical, volunteerIdFor } from '../../../shared/crypto.ts';
 import { MAX_CLOCK_SKEW_MS, RegisterRequest, type RegisterResponse, type VolunteerTrust } from '../../../shared/protocol.ts';
 import { parseBody, readBody } from '../body.ts';
+import { clientAddress } from '../client-address.ts';
 import { insertVolunteer } from '../db/volunteers.ts';
 import type { AppEnv } from '../env.ts';
 import { fail } from '../errors.ts';
@@ -26,8 +27,11 @@ export const volunteers = new Hono<AppEnv>().post('/', async (c) => {
     now: Date.now(),
     timestamp: payload.timestamp,
   });
+  if (!created && !(await c.env.DB.prepare('SELECT 1 FROM volunteers WHERE id = ?').bind(volunteerId).first())) {
+    fail(409, 'key_unavailable', 'This key is linked to another volunteer: it signs as that volunteer and cannot register as a new one.');
+  }
   // The salted hash of the registering address: two keys from one address never verify each other.
-  const ip = c.req.header('cf-connecting-ip');
+  const ip = clientAddress(c);
   if (created && ip) await recordRegistrationIp(c.env.DB, volunteerId, await ipHash((await trustSecrets(c.env.DB)).ipSalt, ip));
   return c.json<RegisterResponse>({ volunteerId, created }, created ? 201 : 200);
 });

@@ -5,12 +5,12 @@ import { TAU_SPOT } from '../../../shared/commit.ts';
 import { TAU_BPB, TAU_CURVE } from '../../../shared/verify.ts';
 import { copies, identities, judge, type JudgedExperiment, type JudgedResult } from './judge.ts';
 
-const OPEN: JudgedExperiment = { status: 'open', quorum: 2, replicasNeeded: 2, audit: false, verification: null, valBpb: null, earlySegments: 2 };
+const OPEN: JudgedExperiment = { status: 'open', quorum: 2, replicasNeeded: 2, audit: false, verification: null, valBpb: null, earlySegments: 2, publishedAt: null };
 
 function r(volunteerId: string, valBpb: number, over: Partial<JudgedResult> = {}): JudgedResult {
   const metrics: Metrics = { valBpb, valLoss: valBpb * Math.LN2, curve: [3.5, 3.2, 3.0], steps: 30, tokens: 3840, backend: 'wasm', wallMs: 1, msPerStep: 1 };
   return { id: `r_${volunteerId}`, volunteerId, verdict: 'pending', basis: null, metrics, backendClass: 'wasm', leaseIp: null,
-    registrationIp: null, single: false, consecutiveValid: 0, reputation: 0, ...over };
+    registrationIp: null, single: false, leasedAt: 0, consecutiveValid: 0, reputation: 0, ...over };
 }
 
 describe('judge', () => {
@@ -76,6 +76,19 @@ describe('judge', () => {
     // A reliable member is witness enough, and so is a pair of local browsers (no address).
     expect(judge(OPEN, [r('a', 3.0, at('ip1', 20)), r('b', 3.0, at('ip2'))]).experiment.status).toBe('verified');
     expect(judge(OPEN, [r('a', 3.0), r('b', 3.0)]).experiment.status).toBe('verified');
+  });
+
+  it('in an audit, counts as witnesses only results leased after the metrics were published', () => {
+    // The trusted-single result (published at t=100) and one replica leased later agree: the replica
+    // could have copied the published value, so it takes a second replica leased after publication.
+    const audit = { ...OPEN, audit: true, publishedAt: 100 };
+    const published = r('a', 3.0, { verdict: 'valid', basis: 'trusted-single', leasedAt: 50 });
+    const one = judge(audit, [published, r('b', 3.0, { leasedAt: 150 })]);
+    expect(one.experiment).toMatchObject({ status: 'open', replicasNeeded: 3 });
+    const two = judge({ ...audit, replicasNeeded: 3 }, [published, r('b', 3.0, { leasedAt: 150 }), r('c', 3.0, { leasedAt: 160 })]);
+    expect(two.experiment).toMatchObject({ status: 'verified', verification: 'quorum' });
+    // Never published: the same pair is a quorum.
+    expect(judge(OPEN, [r('a', 3.0, { leasedAt: 50 }), r('b', 3.0, { leasedAt: 150 })]).experiment.status).toBe('verified');
   });
 
   it('disputes after five results without a quorum', () => {

@@ -19,6 +19,7 @@ export interface JudgedResult {
   leaseIp: string | null; // salted hashes (trust/secrets.ts)
   registrationIp: string | null;
   single: boolean; // the lease's replication draw let it stand alone
+  leasedAt: number; // when its lease was claimed
   consecutiveValid: number; // the volunteer's CV in this backend class, now
   reputation: number;
 }
@@ -31,6 +32,12 @@ export interface JudgedExperiment {
   verification: 'quorum' | 'trusted-single' | null;
   valBpb: number | null;
   earlySegments: number; // leading curve segments that must agree to TAU_SPOT (shared/commit.ts)
+  /**
+   * When its metrics were first published (its first verification), or null. A result leased after
+   * that could have copied them: it is no witness for a result published before it (an audit needs
+   * a quorum of replicas leased after publication).
+   */
+  publishedAt: number | null;
 }
 
 export interface Transition {
@@ -95,13 +102,14 @@ export function replicasAgree(a: Metrics, b: Metrics, earlySegments: number): bo
 /**
  * The largest group of results that agree with one member (its centre) and hold at least
  * `needed(group)` distinct identities: findQuorum (shared/verify.ts) with replicasAgree and
- * identities.
+ * identities. An identity of -1 is no witness (a result that could have copied the others).
  */
 export function agreeingGroup(ms: Metrics[], ids: number[], needed: (group: number[]) => number, earlySegments: number): number[] | null {
   let best: number[] = [];
   for (let i = 0; i < ms.length; i++) {
     const group = ms.flatMap((m, j) => (replicasAgree(ms[i]!, m, earlySegments) ? [j] : []));
-    if (new Set(group.map((j) => ids[j])).size >= needed(group) && group.length > best.length) best = group;
+    const witnesses = new Set(group.map((j) => ids[j]).filter((id) => id! >= 0)).size;
+    if (witnesses >= needed(group) && group.length > best.length) best = group;
   }
   return best.length ? best : null;
 }
@@ -152,7 +160,10 @@ export function judge(e: JudgedExperiment, rs: JudgedResult[]): Judgement {
   if (e.status !== 'open') return done();
 
   const needed = (group: number[]) => witnessesNeeded(e.quorum, group.map((k) => rs[candidates[k]!]!));
-  const quorum = agreeingGroup(candidates.map((i) => rs[i]!.metrics), candidates.map((i) => ids[i]!), needed, e.earlySegments);
+  // After publication (an audit of a verified experiment), only results leased since then count as
+  // witnesses: the published ones join a group that agrees with them, but cannot form it.
+  const witness = (i: number) => e.publishedAt === null || rs[i]!.leasedAt >= e.publishedAt;
+  const quorum = agreeingGroup(candidates.map((i) => rs[i]!.metrics), candidates.map((i) => (witness(i) ? ids[i]! : -1)), needed, e.earlySegments);
   if (quorum) {
     const members = new Set(quorum.map((k) => candidates[k]!));
     for (const i of candidates) {

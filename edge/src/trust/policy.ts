@@ -30,6 +30,12 @@
 
 /** Results from distinct volunteers needed before a result may stand alone (BOINC's threshold). */
 export const CV_TRUSTED = 10;
+/**
+ * Distinct identities (addresses, or keys without one) that must have verified a volunteer's work
+ * before its results may stand alone: a reputation farmed by two colluders verifying each other
+ * never makes one of them trusted.
+ */
+export const MIN_WITNESSES = 5;
 /** Replicas an experiment may get before it is declared disputed. */
 export const MAX_REPLICAS = 5;
 
@@ -56,6 +62,12 @@ export function tierOf(reputation: number): 0 | 1 | 2 {
 export const MAX_OPEN_LEASES = 2;
 /** …and after an invalid result, until its next replication-verified one. */
 export const CUT_OPEN_LEASES = 1;
+/**
+ * Open leases one address may hold across all its keys (a household or a small office; a campus
+ * behind one NAT is the cost): keys are free, addresses are not, so a hoarder's share of the work
+ * grows only with the addresses it controls, and each lease must be heartbeated to stay held.
+ */
+export const MAX_OPEN_LEASES_PER_ADDRESS = 6;
 
 /** Reissued replicas (after a disagreement or an audit) wait this long for a reliable volunteer. */
 export const RELIABLE_FIRST_MS = 10 * 60_000;

@@ -55,6 +55,7 @@ export const checkpointPath = (spotCheckId: string) => `/api/results/spot-checks
 const blobKey = (commitment: string) => `checkpoints/${commitment}`;
 
 interface RevealRow {
+  volunteerId: string;
   status: SpotRow['status'];
   fromStep: number;
   commitment: string | null;
@@ -66,23 +67,32 @@ interface RevealRow {
 }
 
 /**
- * A revealed checkpoint: checked against the commitment (so anyone may upload it: only its holder
- * can make bytes that match), then stored in R2 and the spot check opened for a checker. Losses
- * that do not give the result's own curve up to there prove the result is not this run's: the
- * check fails at once.
+ * A revealed checkpoint, uploaded by the checked result's own volunteer (authenticated, and looked
+ * up here, before `read` takes a byte of the body): checked against the commitment, then stored in
+ * R2 and the spot check opened for a checker. Losses that do not give the result's own curve up to
+ * there prove the result is not this run's: the check fails at once.
  */
-export async function revealCheckpoint(db: D1Database, bucket: R2Bucket, spotCheckId: string, bytes: Uint8Array, now: number): Promise<{ opened: boolean }> {
+export async function revealCheckpoint(
+  db: D1Database,
+  bucket: R2Bucket,
+  spotCheckId: string,
+  volunteerId: string,
+  read: () => Promise<Uint8Array>,
+  now: number,
+): Promise<{ opened: boolean }> {
   const s = await db
     .prepare(
-      `SELECT s.status, s.from_step AS fromStep, s.commitment, s.reveal_deadline AS revealDeadline, s.experiment_id AS experimentId,
+      `SELECT r.volunteer_id AS volunteerId, s.status, s.from_step AS fromStep, s.commitment, s.reveal_deadline AS revealDeadline, s.experiment_id AS experimentId,
          e.spec_hash AS specHash, json_extract(e.spec_json, '$.train.curveEvery') AS curveEvery, r.metrics_json AS metricsJson
        FROM spot_checks s JOIN experiments e ON e.id = s.experiment_id JOIN results r ON r.id = s.result_id WHERE s.id = ?`,
     )
     .bind(spotCheckId)
     .first<RevealRow>();
   if (!s || !s.commitment) fail(404, 'unknown_spot_check', 'No spot check awaits a checkpoint with this id.');
+  if (s.volunteerId !== volunteerId) fail(403, 'foreign_spot_check', "Only the checked result's volunteer reveals its checkpoint.");
   if (s.status !== 'awaiting-reveal') return { opened: false }; // revealed already (or too late): nothing to do
   if ((s.revealDeadline ?? 0) <= now) fail(409, 'reveal_expired', 'The checkpoint was asked for earlier and is no longer awaited.');
+  const bytes = await read();
   let header;
   try {
     ({ header } = await decodeCheckpoint(bytes, s.commitment));

@@ -1,7 +1,8 @@
 // Talking to the edge: plain JSON calls and signed volunteer calls, with the edge's error sentence
 // surfaced as the Error message.
-import { sha256, signCanonical } from '../../../shared/crypto.ts';
-import { SIGNATURE_HEADERS, signedRequestPayload, type ApiError } from '../../../shared/protocol.ts';
+import { sha256 } from '../../../shared/crypto.ts';
+import type { ApiError } from '../../../shared/protocol.ts';
+import { signedHeaders, type Signer } from '../../../shared/signed-request.ts';
 import type { StoredIdentity } from './db.ts';
 
 export class EdgeError extends Error {
@@ -31,24 +32,18 @@ export async function postJson<T>(path: string, body: unknown, headers: Record<s
   return parse<T>(res);
 }
 
+const signer = (identity: StoredIdentity): Signer => ({ volunteerId: identity.volunteerId, privateKey: identity.keys.privateKey, publicKey: identity.publicKey });
+
 /** A volunteer request signed over (method, path, timestamp, SHA-256 of the exact body bytes). */
 export async function postSigned<T>(identity: StoredIdentity, path: string, body: unknown): Promise<T> {
   const text = JSON.stringify(body);
-  const timestamp = Date.now();
-  const signature = await signCanonical(
-    identity.keys.privateKey,
-    signedRequestPayload('POST', path, timestamp, await sha256(text)),
-  );
-  const res = await fetch(path, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      [SIGNATURE_HEADERS.volunteer]: identity.volunteerId,
-      [SIGNATURE_HEADERS.timestamp]: String(timestamp),
-      [SIGNATURE_HEADERS.signature]: signature,
-      [SIGNATURE_HEADERS.key]: identity.publicKey,
-    },
-    body: text,
-  });
+  const headers = await signedHeaders(signer(identity), 'POST', path, await sha256(text));
+  const res = await fetch(path, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: text });
   return parse<T>(res);
+}
+
+/** A signed upload of raw bytes (a revealed checkpoint): its hash declared and signed up front. */
+export async function putSigned(identity: StoredIdentity, path: string, bytes: Uint8Array<ArrayBuffer>): Promise<Response> {
+  const headers = await signedHeaders(signer(identity), 'PUT', path, await sha256(bytes), { upload: true });
+  return fetch(path, { method: 'PUT', headers: { 'content-type': 'application/octet-stream', ...headers }, body: bytes });
 }

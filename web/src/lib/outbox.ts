@@ -2,7 +2,7 @@
 // and deleted only once the edge has answered for it. The edge makes submission idempotent per
 // lease (a second delivery returns the first outcome), so a retry after a lost answer is safe.
 import type { ResultResponse, SpotCheckResponse } from '../../../shared/protocol.ts';
-import { EdgeError, postSigned } from './api.ts';
+import { EdgeError, postSigned, putSigned } from './api.ts';
 import { commitKey, openStore, type OutboxEntry, type StoredIdentity } from './db.ts';
 
 export type Delivery =
@@ -59,14 +59,14 @@ export function flushOutbox(identity: StoredIdentity): Promise<Delivery[]> {
  * against the commitment), then deletes every committed checkpoint no longer needed: those of
  * leases with no run, no result waiting in the outbox and no pending reveal.
  */
-export async function flushReveals(): Promise<void> {
+export async function flushReveals(identity: StoredIdentity): Promise<void> {
   const store = await openStore();
   for (const r of await store.getAll('reveals')) {
     const blob = await store.get('commits', commitKey(r.leaseId, r.step));
     if (blob) {
       let res: Response;
       try {
-        res = await fetch(r.path, { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body: blob });
+        res = await putSigned(identity, r.path, new Uint8Array(blob));
       } catch {
         break; // offline: the next flush tries again
       }

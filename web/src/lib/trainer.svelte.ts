@@ -120,7 +120,7 @@ export class Trainer {
       if (!d.delivered) this.error = `A result was refused: ${d.refused}`;
     }
     this.pending = await pendingCount();
-    await flushReveals();
+    await flushReveals(this.#identity);
   }
 
   async #pause(seconds: number): Promise<void> {
