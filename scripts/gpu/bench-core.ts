@@ -7,6 +7,7 @@ import { PRESETS, type PresetName } from '../../shared/model/presets.ts';
 import type { ExperimentSpec } from '../../shared/spec.ts';
 import type { AdapterSummary } from './dawn.ts';
 import { runOnDriver, type Driver } from './drivers.ts';
+import type { KernelCheck, ShapeCheck } from './kernel-check.ts';
 import type { StepsResult } from './steps.ts';
 
 export interface Dataset {
@@ -51,6 +52,8 @@ export interface BenchReport {
   ratioVsPytorch: number | null;
   pytorch: { device: string; version: string } | null;
   pytorchNote?: string;
+  /** Tabgrid's fused kernels alone at the presets' shapes: error against the stock formula, ms fwd+bwd. */
+  kernels: { reference: string; layerNorm: ShapeCheck[] } | { error: string } | null;
   loadAverage: number[];
 }
 
@@ -63,6 +66,7 @@ export interface BenchOptions {
   data: Dataset;
   driver: Driver | null; // null: the environment as it is (a carried run's run.sh set it)
   child: string[]; // the command that runs steps.ts's stepsMain, after `node`
+  kernelCheck: string[] | null; // the command that runs kernel-check.ts's kernelCheckMain; null: skip
   pytorchScript: string;
   python: string | null;
   pytorchDevice: string | null; // 'cuda' where torch sees CUDA; null: no PyTorch column
@@ -147,6 +151,22 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     }
     o.log(`${name}: WebGPU ${fmt(r.stockMsPerStep)} ms/step, WASM ${fmt(r.wasmMsPerStep)}, PyTorch ${fmt(r.pytorchMsPerStep)}; loss gap vs WASM ${r.maxLossGapVsWasm ?? '-'}, vs PyTorch ${r.maxLossGapVsPytorch ?? '-'}`);
   }
+  let kernels: BenchReport['kernels'] = null;
+  if (o.kernelCheck) {
+    const shapes = o.presets.map((name) => {
+      const s = specFor(name, o.data, o.seed);
+      return `${s.train.batchSize * s.model.blockSize}x${s.model.nEmbd}`;
+    });
+    const [cmd, ...rest] = [...o.kernelCheck, '--shapes', shapes.join(','), '--reference', o.wasm ? 'wasm' : 'webgpu'];
+    o.log(`kernels: fused LayerNorm at ${shapes.join(', ')}`);
+    try {
+      const k = await runOnDriver<KernelCheck>(o.driver, cmd!, rest, { log: o.log });
+      kernels = { reference: k.reference, layerNorm: k.layerNorm };
+      for (const c of k.layerNorm) o.log(`LayerNorm ${c.rows}×${c.C}: stock ${c.stockMs.toFixed(2)} ms, fused ${c.tabgridMs.toFixed(2)} ms fwd+bwd; max rel. error value ${c.value.toExponential(1)}, dx ${c.dx.toExponential(1)}, dw ${c.dw.toExponential(1)}`);
+    } catch (err) {
+      kernels = { error: (err as Error).message };
+    }
+  }
   const main = presets[o.preset];
   const best = main?.tabgridMsPerStep ?? main?.stockMsPerStep ?? null;
   const a = adapterInfo;
@@ -162,6 +182,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     ratioVsPytorch: best && main?.pytorchMsPerStep ? main.pytorchMsPerStep / best : null,
     pytorch,
     ...(pytorchNote && !pytorch ? { pytorchNote } : {}),
+    kernels,
     loadAverage: loadavg().map((x) => Math.round(x * 100) / 100),
   };
 }

@@ -22,6 +22,7 @@ const { values: opt } = parseArgs({
     dataset: { type: 'string' }, // default tinyshakespeare where its source is present, else sotu
     driver: { type: 'string', default: 'auto' },
     'no-wasm': { type: 'boolean', default: false },
+    'no-kernels': { type: 'boolean', default: false }, // skip the fused kernels' check and timing
     'pytorch-device': { type: 'string' }, // force one (cpu: to test the column here); default cuda when available
     carry: { type: 'string' },
     node: { type: 'boolean', default: false }, // --carry: also carry this Node (the GPU machines have none)
@@ -67,6 +68,7 @@ const report = await runBench({
   data,
   driver,
   child: [join(import.meta.dirname, 'steps.ts')],
+  kernelCheck: opt['no-kernels'] ? null : [join(import.meta.dirname, 'kernel-check.ts')],
   pytorchScript: join(import.meta.dirname, 'pytorch-gpu.py'),
   python: python ?? 'python3',
   pytorchDevice: torch.device,

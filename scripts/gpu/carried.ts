@@ -8,12 +8,14 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runBench, torchDevice, type Dataset } from './bench-core.ts';
+import { kernelCheckMain } from './kernel-check.ts';
 import { stepsMain } from './steps.ts';
 
 const bundle = fileURLToPath(import.meta.url);
 const here = dirname(bundle);
 
 if (process.argv[2] === '--child') await stepsMain(process.argv.slice(3));
+if (process.argv[2] === '--kernel-check') await kernelCheckMain(process.argv.slice(3));
 
 const { values: opt } = parseArgs({
   options: {
@@ -39,6 +41,7 @@ const report = await runBench({
   data: { ...meta, dir: join(here, 'data') },
   driver: null,
   child: [bundle, '--child'],
+  kernelCheck: [bundle, '--kernel-check'],
   pytorchScript: join(here, 'pytorch-gpu.py'),
   python,
   pytorchDevice: torch.device,

@@ -1,7 +1,8 @@
 // The headless WebGPU harness: the shared GPT and training loop on TensorFlow.js's WebGPU backend over
 // Dawn in Node, on every driver this machine offers (lavapipe after `npm run gpu:setup`; Dawn's
 // OpenGL ES backend over the system's Mesa without it), must train to WASM's losses — and the
-// worker's probe must never take those CPU rasterisers for a GPU. Skips only where no driver starts.
+// worker's probe must never take those CPU rasterisers for a GPU; Tabgrid's fused WGSL kernels must
+// compute what the stock ops compute on WASM. Skips only where no driver starts.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +14,7 @@ import { adapterKind, mayWin } from '../../web/src/worker/probe.ts';
 import { specFor, type Dataset } from './bench-core.ts';
 import type { AdapterSummary } from './dawn.ts';
 import { availableDrivers, runOnDriver, type Driver } from './drivers.ts';
+import type { KernelCheck } from './kernel-check.ts';
 import type { StepsResult } from './steps.ts';
 
 const STEPS = 3;
@@ -41,6 +43,8 @@ beforeAll(async () => {
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+const noDriver = () => `Dawn starts on no driver here (${refused.join('; ') || 'no Vulkan ICD, no lavapipe from `npm run gpu:setup`, no Mesa EGL/GLES'}): docs/gpu.md`;
+
 const steps = (driver: Driver | null, backend: string) =>
   runOnDriver<StepsResult>(driver, join(import.meta.dirname, 'steps.ts'), ['--spec', JSON.stringify(specFor('tiny', data, 7)), '--data', dir, '--steps', String(STEPS), '--warmup', '1', '--backend', backend], {
     log: () => {},
@@ -49,9 +53,7 @@ const steps = (driver: Driver | null, backend: string) =>
 
 describe('Dawn in Node', () => {
   it('trains the tiny preset on each driver with WASM losses, on an adapter the probe never picks', async (ctx) => {
-    if (!working.length) {
-      ctx.skip(`Dawn starts on no driver here (${refused.join('; ') || 'no Vulkan ICD, no lavapipe from `npm run gpu:setup`, no Mesa EGL/GLES'}): docs/gpu.md`);
-    }
+    if (!working.length) ctx.skip(noDriver());
     const wasm = await steps(null, 'wasm');
     expect(wasm.backend).toBe('wasm');
     for (const { driver, adapter } of working) {
@@ -61,6 +63,19 @@ describe('Dawn in Node', () => {
       // Measured: ≤ 3.4e-6 on demo and nanogpt-cpu, identical on tiny (docs/gpu.md); the probe's bound is TAU_SPOT.
       gpu.losses.forEach((loss, i) => expect(Math.abs(loss - wasm.losses[i]!), `${driver.name} step ${i + 1}`).toBeLessThanOrEqual(TAU_SPOT));
       if (driver.name !== 'vulkan') expect(mayWin(adapterKind(adapter), gpu.msPerStep, wasm.msPerStep), `${driver.name}: ${JSON.stringify(adapter)}`).toBe(false);
+    }
+  }, 600_000);
+
+  it('runs the fused LayerNorm kernels to the stock formula on WASM, value and gradients', async (ctx) => {
+    if (!working.length) ctx.skip(noDriver());
+    for (const { driver } of working) {
+      const k = await runOnDriver<KernelCheck>(driver, join(import.meta.dirname, 'kernel-check.ts'), ['--iterations', '1'], { log: () => {}, timeoutMs: 180_000 });
+      expect(k.reference).toBe('wasm');
+      expect(k.layerNorm.length).toBe(4);
+      // Measured ≤ 1.3e-6 (relative to max(1, |WASM|)) at these shapes, 5.2e-6 for dw at 16384×384 (docs/gpu.md).
+      for (const c of k.layerNorm) {
+        for (const what of ['value', 'dx', 'dw'] as const) expect(c[what], `${driver.name} ${c.rows}×${c.C} ${what}`).toBeLessThanOrEqual(1e-5);
+      }
     }
   }, 600_000);
 });

@@ -94,5 +94,5 @@ export async function stepsMain(argv: string[]): Promise<never> {
 }
 
 // Run as a script, not when imported (nor inside a carried bundle, whose file has another name).
-const self = fileURLToPath(import.meta.url);
-if (self.endsWith('steps.ts') && process.argv[1] === self) await stepsMain(process.argv.slice(2));
+const thisFile = fileURLToPath(import.meta.url);
+if (thisFile.endsWith('steps.ts') && process.argv[1] === thisFile) await stepsMain(process.argv.slice(2));

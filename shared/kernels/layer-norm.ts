@@ -1,0 +1,181 @@
+// LayerNorm (no bias, eps 1e-5: the presets' nanoGPT LayerNorm) as fused WGSL kernels for TensorFlow.js's
+// WebGPU backend, with its gradient: one dispatch forward and four backward, where the stock ops
+// (tf.moments, sub, rsqrt, mul and their autodiff) take ~8 forward and ~20 backward. Other backends
+// get the same formula from stock ops. Numbers and how it was checked: docs/gpu.md.
+import * as tf from '@tensorflow/tfjs';
+
+export const LN_EPS = 1e-5;
+const WG = 64; // threads per workgroup: one workgroup per row; C up to a few thousand
+const CHUNK = 32; // rows summed by one thread of the weight gradient's partial sums
+
+/** The stock-op LayerNorm the model has always used (shared/model/gpt.ts's formula). */
+export function layerNormReference(x: tf.Tensor, weight: tf.Tensor): tf.Tensor {
+  const { mean, variance } = tf.moments(x, -1, true);
+  return tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, LN_EPS))), weight);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The WGSL programs, in the shape tfjs-backend-webgpu's runWebGPUProgram takes (WebGPUProgram):
+// it declares the inputs as read-only storage arrays named by variableNames, `result` as the
+// output, `uniforms` (with each input's shape, e.g. uniforms.xShape) and calls main(index).
+
+interface Program {
+  variableNames: string[];
+  outputShape: number[];
+  shaderKey: string;
+  dispatchLayout: { x: number[] };
+  dispatch: [number, number, number];
+  workgroupSize: [number, number, number];
+  uniforms: string;
+  getUserCode(): string;
+}
+
+interface WebGPUBackendLike {
+  runWebGPUProgram(program: Program, inputs: tf.TensorInfo[], dtype: 'float32', uniforms: { type: 'float32' | 'int32'; data: number[] }[]): tf.TensorInfo;
+}
+
+/**
+ * WGSL that sums `v` over the workgroup (WG a power of 2) into `var name`; uniform control flow only.
+ * The barrier comes before red[] is written, not after the total is read: on Dawn's OpenGL ES
+ * backend (Mesa 22.3) a barrier after `var total = red[0]` did not keep the next sum's writes from
+ * reaching red[0] first, and the statistics came out wrong (docs/gpu.md).
+ */
+const wgSum = (name: string, v: string) => `
+    workgroupBarrier();
+    red[tid] = ${v};
+    workgroupBarrier();
+    for (var k = ${WG / 2}; k > 0; k = k >> 1) {
+      if (tid < k) { red[tid] = red[tid] + red[tid + k]; }
+      workgroupBarrier();
+    }
+    var ${name} = red[0];`;
+
+/** `let mean`, `let rstd` of the row at `base` (two passes, as tf.moments: mean, then mean of squared differences). */
+const rowStats = (base: string) => `
+    var sx = 0.0;
+    for (var c = tid; c < C; c += ${WG}) { sx += X[${base} + c]; }
+    ${wgSum('sumX', 'sx')}
+    let mean = sumX / f32(C);
+    var sq = 0.0;
+    for (var c = tid; c < C; c += ${WG}) { let d = X[${base} + c] - mean; sq += d * d; }
+    ${wgSum('sumSq', 'sq')}
+    let rstd = inverseSqrt(sumSq / f32(C) + uniforms.eps);`;
+
+function program(key: string, variableNames: string[], outputShape: number[], workgroups: number, body: string): Program {
+  return {
+    variableNames,
+    outputShape,
+    shaderKey: `tabgrid_${key}`,
+    dispatchLayout: { x: outputShape.map((_, i) => i) },
+    dispatch: [workgroups, 1, 1],
+    workgroupSize: [WG, 1, 1],
+    uniforms: 'eps : f32,',
+    getUserCode: () => `  var<workgroup> red : array<f32, ${WG}>;\n  fn main(index : i32) {\n    let tid = i32(localId.x);\n    let C = uniforms.xShape[1];\n${body}\n  }`,
+  };
+}
+
+/** y = (x − mean)·rstd·w, a workgroup per row. */
+const forward = (rows: number, C: number) =>
+  program('ln_fwd', ['X', 'W'], [rows, C], rows, `
+    let base = (index / ${WG}) * C;
+    ${rowStats('base')}
+    for (var c = tid; c < C; c += ${WG}) { result[base + c] = (X[base + c] - mean) * rstd * W[c]; }`);
+
+/** Each row's mean and 1/sqrt(variance + eps): (rows, 2), a workgroup per row; read by both gradients. */
+const stats = (rows: number, C: number) =>
+  program('ln_stats', ['X'], [rows, 2], rows, `
+    let row = index / ${WG};
+    let base = row * C;
+    ${rowStats('base')}
+    if (tid == 0) {
+      result[row * 2] = mean;
+      result[row * 2 + 1] = rstd;
+    }`);
+
+/** dx = rstd·(g − mean(g) − x̂·mean(g·x̂)), g = dy·w, a workgroup per row. */
+const gradX = (rows: number, C: number) =>
+  program('ln_dx', ['X', 'W', 'Dy', 'S'], [rows, C], rows, `
+    let row = index / ${WG};
+    let base = row * C;
+    let mean = S[row * 2];
+    let rstd = S[row * 2 + 1];
+    var a = 0.0;
+    var b = 0.0;
+    for (var c = tid; c < C; c += ${WG}) {
+      let g = Dy[base + c] * W[c];
+      a += g;
+      b += g * (X[base + c] - mean) * rstd;
+    }
+    ${wgSum('sumA', 'a')}
+    ${wgSum('sumB', 'b')}
+    let ma = sumA / f32(C);
+    let mb = sumB / f32(C);
+    for (var c = tid; c < C; c += ${WG}) {
+      let g = Dy[base + c] * W[c];
+      result[base + c] = rstd * (g - ma - (X[base + c] - mean) * rstd * mb);
+    }`);
+
+/**
+ * Partial sums of dw = Σ_rows dy·x̂, CHUNK rows each: (chunks, C), a thread per (chunk, column) and
+ * no barrier; a stock sum over the chunks finishes it.
+ */
+const gradWPartial = (rows: number, C: number) => {
+  const chunks = Math.ceil(rows / CHUNK);
+  return program('ln_dw', ['X', 'Dy', 'S'], [chunks, C], Math.ceil((chunks * C) / WG), `
+    let rows = uniforms.xShape[0];
+    if (index >= uniforms.outShape[0] * C) { return; }
+    let chunk = index / C;
+    let c = index % C;
+    var acc = 0.0;
+    for (var r = chunk * ${CHUNK}; r < min(rows, (chunk + 1) * ${CHUNK}); r++) {
+      acc += Dy[r * C + c] * (X[r * C + c] - S[r * 2]) * S[r * 2 + 1];
+    }
+    result[index] = acc;`);
+};
+
+const KERNELS = { forward: 'TabgridLayerNorm', stats: 'TabgridLayerNormStats', gradX: 'TabgridLayerNormGradX', gradW: 'TabgridLayerNormGradWPartial' } as const;
+const MAX_ROWS = 65535; // one workgroup per row, in one dispatch dimension (WebGPU's default limit)
+
+/** Registers the three kernels with tfjs's webgpu backend (once; harmless where it is absent). */
+export function registerLayerNormKernels(): void {
+  const eps = [{ type: 'float32' as const, data: [LN_EPS] }];
+  const run = (make: (rows: number, C: number) => Program) => (args: { inputs: tf.NamedTensorInfoMap; backend: unknown }) => {
+    const inputs = Object.values(args.inputs) as tf.TensorInfo[];
+    const [rows, C] = inputs[0]!.shape as [number, number];
+    return (args.backend as WebGPUBackendLike).runWebGPUProgram(make(rows, C), inputs, 'float32', eps);
+  };
+  const kernels = [
+    [KERNELS.forward, run(forward)],
+    [KERNELS.stats, run(stats)],
+    [KERNELS.gradX, run(gradX)],
+    [KERNELS.gradW, run(gradWPartial)],
+  ] as const;
+  for (const [kernelName, kernelFunc] of kernels) {
+    if (!tf.getKernel(kernelName, 'webgpu')) tf.registerKernel({ kernelName, backendName: 'webgpu', kernelFunc: kernelFunc as unknown as tf.KernelFunc });
+  }
+}
+
+const runKernel = (name: string, inputs: Record<string, tf.Tensor>) => tf.engine().runKernel(name, inputs) as tf.Tensor;
+
+/** The fused op on 2-D x (rows, C) and w (C), with its gradient. */
+const fused2d = tf.customGrad(((x: tf.Tensor2D, w: tf.Tensor1D, save: tf.GradSaveFunc) => {
+  save([x, w]);
+  return {
+    value: runKernel(KERNELS.forward, { x, w }),
+    gradFunc: (dy: tf.Tensor2D, [sx, sw]: tf.Tensor[]) => {
+      const s = runKernel(KERNELS.stats, { x: sx! });
+      return [runKernel(KERNELS.gradX, { x: sx!, w: sw!, dy, s }), tf.sum(runKernel(KERNELS.gradW, { x: sx!, dy, s }), 0)];
+    },
+  };
+}) as unknown as Parameters<typeof tf.customGrad>[0]) as (x: tf.Tensor, w: tf.Tensor) => tf.Tensor;
+
+/**
+ * LayerNorm over the last axis with weight `weight` (no bias): the fused kernels on WebGPU, the
+ * stock-op formula elsewhere (and for more rows than one dispatch holds).
+ */
+export function layerNorm(x: tf.Tensor, weight: tf.Tensor): tf.Tensor {
+  const C = x.shape[x.shape.length - 1]!;
+  const rows = x.size / C;
+  if (tf.getBackend() !== 'webgpu' || rows > MAX_ROWS || !tf.getKernel(KERNELS.forward, 'webgpu')) return layerNormReference(x, weight);
+  return tf.reshape(fused2d(tf.reshape(x, [rows, C]), weight), x.shape);
+}
