@@ -34,6 +34,18 @@
 //   on-off           honest until it is trusted (CV ≥ 10 in its class), fabricated afterwards
 //   partial          honest until it is trusted, then trains the first third honestly and
 //                    fabricates the rest: the seed's segment checks out, a later one does not
+//   free-rider       reads everything public about its leased experiment (the experiment's page,
+//                    the leaderboard, the corpus) and submits any replica's metrics it finds,
+//                    nudged; a fabrication when it finds none
+//   hoarder          eight keys on one address claiming a near-zero speed, leasing all they can,
+//                    heartbeating and never submitting (JSON adds held leases and deadlines)
+//   spot-collusion   a pair: the target is honest until trusted, then fabricates; its partner
+//                    trains honestly, declares spot checks, and passes any spot check of the
+//                    target's results with the target's own curve
+//   chosen-address   three keys on one address, each sending an address of its choice in
+//                    CF-Connecting-IP (the front overwrites it, as Cloudflare does), one fabrication
+//   linked-key       links a second key to itself, registers that key as a new volunteer on another
+//                    address, and the two submit one fabrication
 // What synthetic metrics cannot model: how real backends, GPUs and drivers differ beyond the
 // measured spread (a buggy kernel is a different class of failure), how well a real surrogate
 // model would predict a seed's outcome, and the compute an attacker saves — only whether the edge
@@ -56,7 +68,7 @@ import { checkpointCommitment, commitSteps, decodeCheckpoint, earlySegments, enc
 import { exportPublicKey, generateSigningKey, sha256, signCanonical, volunteerIdFor } from '../shared/crypto.ts';
 import { verifyChain, type LedgerEntry, type LedgerRow } from '../shared/ledger.ts';
 import {
-  LEASE_TOKEN_HEADER, SIGNATURE_HEADERS, signedRequestPayload, type Backend, type Browser, type Capabilities, type Lease, type Metrics,
+  LEASE_TOKEN_HEADER, SIGNATURE_HEADERS, type ExperimentDetail, signedRequestPayload, type Backend, type Browser, type Capabilities, type Lease, type Metrics,
   type Precision, type ResultPayload, type ResultResponse, type VolunteerTrust,
 } from '../shared/protocol.ts';
 import { Rng } from '../shared/rng.ts';
@@ -105,10 +117,14 @@ const indexOf = (experimentId: string) => world.indexOf(experimentId);
 
 type Attack =
   | 'fabricated' | 'surrogate' | 'copy' | 'copy-perturbed' | 'fewer-steps' | 'seed' | 'replay'
-  | 'replay-request' | 'wrong-key' | 'sybil' | 'colluders' | 'on-off' | 'partial';
-const ATTACKS: Attack[] = ['fabricated', 'surrogate', 'copy', 'copy-perturbed', 'fewer-steps', 'seed', 'replay', 'replay-request', 'wrong-key', 'sybil', 'colluders', 'on-off', 'partial'];
+  | 'replay-request' | 'wrong-key' | 'sybil' | 'colluders' | 'on-off' | 'partial'
+  | 'free-rider' | 'hoarder' | 'spot-collusion' | 'chosen-address' | 'linked-key';
+const ATTACKS: Attack[] = ['fabricated', 'surrogate', 'copy', 'copy-perturbed', 'fewer-steps', 'seed', 'replay', 'replay-request', 'wrong-key', 'sybil',
+  'colluders', 'on-off', 'partial', 'free-rider', 'hoarder', 'spot-collusion', 'chosen-address', 'linked-key'];
 /** Attackers that are honest until trusted. */
-const LATE_CHEATS: Attack[] = ['on-off', 'partial'];
+const LATE_CHEATS: Attack[] = ['on-off', 'partial', 'spot-collusion'];
+/** Keys of one hoarder, on one address. */
+const HOARDER_KEYS = 8;
 
 interface Volunteer {
   n: number;
@@ -119,7 +135,10 @@ interface Volunteer {
   precision: Precision;
   attack: Attack | null;
   group: number; // sybil / colluder group
-  accomplice: Volunteer | null; // a copier's partner, who computes honestly
+  accomplice: Volunteer | null; // a copier's (or a spot-check colluder's) partner, who computes honestly
+  helper: boolean; // such a partner: its own results are honest work, never tallied
+  held: Lease[]; // a hoarder's leases
+  chosenIp: string | null; // chosen-address: what it claims in CF-Connecting-IP
   lease: Lease | null;
   waited: number; // rounds a copier has waited for something to copy
   first: Metrics | null; // the replayer's first, honest result
@@ -146,6 +165,7 @@ async function signed(v: Volunteer, path: string, body: unknown): Promise<{ stat
   const text = JSON.stringify(body);
   const timestamp = Date.now();
   const headers = {
+    ...(v.chosenIp && { 'cf-connecting-ip': v.chosenIp }), // the front overwrites it below, as Cloudflare does
     ...fromAddress(v.ip),
     [SIGNATURE_HEADERS.volunteer]: v.id,
     [SIGNATURE_HEADERS.timestamp]: String(timestamp),
@@ -173,7 +193,7 @@ async function register(n: number, ip: string, caps: Capabilities, attack: Attac
   const res = await post('/api/volunteers', JSON.stringify({ payload, signature: await signCanonical(keys.privateKey, payload) }), fromAddress(ip));
   if (res.status !== 201) throw new Error(`registration failed: ${res.status} ${JSON.stringify(res.body)}`);
   return {
-    n, id: await volunteerIdFor(publicKey), keys, ip, caps, precision: caps.precision ?? 'float32', attack, group, accomplice: null,
+    n, id: await volunteerIdFor(publicKey), keys, ip, caps, precision: caps.precision ?? 'float32', attack, group, accomplice: null, helper: false, held: [], chosenIp: null,
     // on-off cheats once trusted; the replayers once they have an accepted result to replay
     lease: null, waited: 0, first: null, lastRequest: null, cheating: attack !== null && ![...LATE_CHEATS, 'replay', 'replay-request'].includes(attack),
   };
@@ -226,8 +246,25 @@ function trainedUntil(v: Volunteer, spec: ExperimentSpec): number {
   return v.attack === 'partial' ? partialSegments(spec) * spec.train.curveEvery : 0;
 }
 
+/** What a free-rider finds to copy on every public page about an experiment (null: nothing). */
+async function publishedMetrics(experimentId: string): Promise<Metrics | null> {
+  const detail = (await (await fetch(`${base}/api/experiments/${experimentId}`)).json()) as { experiment?: ExperimentDetail };
+  const seen = detail.experiment?.replicas.find((r) => r.metrics)?.metrics;
+  freeRiderReads++;
+  if (seen) return seen;
+  // The leaderboard and the corpus list verified experiments only; a hit there is a copy too.
+  const board = await (await fetch(`${base}/api/campaigns/${CAMPAIGN}/leaderboard`)).text();
+  const corpus = await (await fetch(`${base}/api/corpus?campaign=${CAMPAIGN}&limit=500`)).text();
+  freeRiderReads += 2;
+  if (board.includes(`"${experimentId}"`) || corpus.includes(`"${experimentId}"`)) freeRiderFoundVerified++;
+  return null;
+}
+let freeRiderReads = 0;
+let freeRiderFound = 0; // pending metrics a free-rider read and copied
+let freeRiderFoundVerified = 0; // its experiment already verified (published) while it held the lease
+
 /** The metrics volunteer v submits for its lease, or null to hold the lease a round (copiers). */
-function metricsFor(v: Volunteer, lease: Lease): Metrics | null {
+async function metricsFor(v: Volunteer, lease: Lease): Promise<Metrics | null> {
   const i = indexOf(lease.experimentId);
   const spec = lease.spec;
   const own = world.honest(i, spec, v.caps.backend, v.precision);
@@ -272,12 +309,21 @@ function metricsFor(v: Volunteer, lease: Lease): Metrics | null {
     case 'replay':
       return { ...(v.first ?? own), backend: v.caps.backend };
     case 'sybil':
+    case 'chosen-address':
+    case 'linked-key':
     case 'colluders': {
       const key = `${v.attack}:${v.group}:${lease.experimentId}`;
       const from = (i + 1 + Rng.derive(num('seed'), key).int(EXPERIMENTS - 1)) % EXPERIMENTS;
       if (!groupFabrications.has(key)) groupFabrications.set(key, fabricate(spec, v, from));
-      return v.attack === 'sybil' ? groupFabrications.get(key)! : nudge(groupFabrications.get(key)!, r);
+      return v.attack === 'colluders' || v.attack === 'linked-key' ? nudge(groupFabrications.get(key)!, r) : groupFabrications.get(key)!;
     }
+    case 'free-rider': {
+      const seen = await publishedMetrics(lease.experimentId);
+      if (seen) freeRiderFound++;
+      return seen ? nudge({ ...seen, backend: v.caps.backend }, r) : fabricate(spec, v, (i + 1 + r.int(EXPERIMENTS - 1)) % EXPERIMENTS);
+    }
+    case 'spot-collusion': // the target, once trusted
+      return fabricate(spec, v, (i + 1 + r.int(EXPERIMENTS - 1)) % EXPERIMENTS);
     default:
       return own; // replay-request and wrong-key cheat in how they send
   }
@@ -298,7 +344,13 @@ async function submit(v: Volunteer): Promise<void> {
       checkpointsFetched++;
     }
     const every = lease.spec.train.curveEvery;
-    const curve = truth(i).curve.slice(fromStep / every, Math.ceil(toStep / every)).map((c) => c + (trained ? 1e-6 : 0.05));
+    let curve = truth(i).curve.slice(fromStep / every, Math.ceil(toStep / every)).map((c) => c + (trained ? 1e-6 : 0.05));
+    // A colluding checker of its partner's result answers with the partner's own curve.
+    const partnerCurve = v.helper && v.attack === 'spot-collusion' ? colluderCurves.get(lease.experimentId) : undefined;
+    if (partnerCurve) {
+      curve = partnerCurve.slice(fromStep / every, Math.ceil(toStep / every));
+      collusiveSpotChecks++;
+    }
     const result = { type: 'spot-check' as const, leaseId: lease.leaseId, leaseToken: lease.leaseToken, specHash: lease.specHash, curve };
     await signed(v, lease.spotCheck!.submitPath, { result, signature: await signCanonical(v.keys.privateKey, result) });
     spotChecksDone.set(lease.experimentId, (spotChecksDone.get(lease.experimentId) ?? 0) + (toStep - fromStep) / lease.spec.train.steps);
@@ -306,7 +358,7 @@ async function submit(v: Volunteer): Promise<void> {
     v.lease = null;
     return;
   }
-  const made = metricsFor(v, lease);
+  const made = await metricsFor(v, lease);
   if (!made) return;
   const until = trainedUntil(v, lease.spec);
   const commitments = await Promise.all(commitSteps(lease.spec.train).map((step) => checkpointCommitment(lease.specHash, stateAt(lease.spec, made, step, step <= until))));
@@ -351,12 +403,42 @@ async function submit(v: Volunteer): Promise<void> {
     if (v.attack === 'replay' && !v.first) v.first = metrics;
   }
   if (res.status < 300 && !v.cheating && v.attack?.startsWith('copy')) accompliceResults.set(`${v.id}:${lease.experimentId}`, metrics);
+  if (res.status < 300 && v.cheating && v.attack === 'spot-collusion') colluderCurves.set(lease.experimentId, metrics.curve); // shared with its partner
   if (!v.cheating && (v.attack === 'replay' || v.attack === 'replay-request') && res.status < 300) {
     v.first = metrics;
     v.cheating = true;
   }
   v.lease = null;
 }
+/** Hoarders lease all they can each round and heartbeat what they hold; they never submit. */
+const hoarders: Volunteer[] = [];
+const hoarding = { attempts: 0, granted: 0, maxHeld: 0, maxLeaseSeconds: 0, heartbeats: 0 };
+async function hoard(round: number): Promise<void> {
+  await pool(hoarders, async (v) => {
+    hoarding.attempts++;
+    const t = Date.now();
+    const res = await signed(v, '/api/leases', { campaignId: CAMPAIGN, capabilities: v.caps });
+    const lease = (res.body as { lease?: Lease | null }).lease ?? null;
+    if (lease) {
+      hoarding.granted++;
+      v.held.push(lease);
+      hoarding.maxLeaseSeconds = Math.max(hoarding.maxLeaseSeconds, Math.round((lease.deadline - t) / 1000));
+    }
+    if (round % 5 === 0) {
+      for (const l of v.held) {
+        const beat = await signed(v, `/api/leases/${l.leaseId}/heartbeat`, { leaseToken: l.leaseToken, step: round, loss: 3 });
+        if (beat.status === 200) hoarding.heartbeats++;
+      }
+    }
+  });
+  const open = await queryLocal<{ n: number }>(PERSIST, `SELECT count(*) AS n FROM leases WHERE status = 'open' AND deadline > ${Date.now()}
+    AND volunteer_id IN (${hoarders.map((v) => `'${v.id}'`).join(',') || "''"})`);
+  hoarding.maxHeld = Math.max(hoarding.maxHeld, open[0]?.n ?? 0);
+}
+const linkedKeyRegistrations: number[] = []; // what registering a linked key as a new volunteer got
+
+const colluderCurves = new Map<string, number[]>(); // a spot-check colluder's fabricated curves, by experiment
+let collusiveSpotChecks = 0; // spot checks of its partner's results that a colluding checker got
 /** Spot checks done, as the fraction of an experiment each one retrained, by experiment. */
 const spotChecksDone = new Map<string, number>();
 let spotCheckCount = 0;
@@ -413,11 +495,43 @@ async function main() {
         const copier = await register(++n, address(n), dishonestCaps(fleet.length + 1), attack);
         copier.accomplice = accomplice;
         fleet.push(accomplice, copier);
-      } else if (attack === 'sybil' || attack === 'colluders') {
+      } else if (attack === 'sybil' || attack === 'colluders' || attack === 'chosen-address') {
         const shared = address(++n);
         for (let j = 0; j < 3; j++) {
-          const ip = attack === 'sybil' ? shared : address(++n);
-          fleet.push(await register(n, ip, dishonestCaps(j + k), attack, k));
+          const ip = attack === 'colluders' ? address(++n) : shared;
+          const v = await register(n, ip, dishonestCaps(j + k), attack, k);
+          if (attack === 'chosen-address') v.chosenIp = `203.0.113.${10 * k + j + 1}`; // its pick, one per key
+          fleet.push(v);
+        }
+      } else if (attack === 'spot-collusion') {
+        const target = await register(++n, address(n), dishonestCaps(fleet.length), attack);
+        const partner = await register(++n, address(n), { ...honestCaps(fleet.length + 1), spotChecks: true }, attack);
+        partner.cheating = false;
+        partner.helper = true; // trains honestly; answers its partner's spot checks with its curve
+        target.accomplice = partner;
+        fleet.push(target, partner);
+      } else if (attack === 'hoarder') {
+        const shared = address(++n);
+        for (let j = 0; j < HOARDER_KEYS; j++) {
+          const v = await register(n, shared, { ...dishonestCaps(j), tokensPerSec: 0.001 }, attack, k);
+          v.helper = true; // never submits: what it holds is counted apart
+          hoarders.push(v);
+        }
+      } else if (attack === 'linked-key') {
+        // Volunteer F links a second key, then registers that key as a volunteer of its own elsewhere.
+        const f = await register(++n, address(n), dishonestCaps(fleet.length), attack, k);
+        const second = await generateSigningKey();
+        const publicKey = await exportPublicKey(second.publicKey);
+        const link = { type: 'link-key' as const, volunteerId: f.id, publicKey, timestamp: Date.now() };
+        const linked = await signed(f, '/api/volunteers/keys', { payload: link, proof: await signCanonical(second.privateKey, link) });
+        if (linked.status !== 201) throw new Error(`linking failed: ${linked.status} ${JSON.stringify(linked.body)}`);
+        const payload = { type: 'register' as const, publicKey, timestamp: Date.now() };
+        const again = await post('/api/volunteers', JSON.stringify({ payload, signature: await signCanonical(second.privateKey, payload) }), fromAddress(address(++n)));
+        linkedKeyRegistrations.push(again.status);
+        fleet.push(f);
+        if (again.status === 201) {
+          const g = { ...f, n, id: await volunteerIdFor(publicKey), keys: second, ip: address(n), lease: null, held: [] };
+          fleet.push(g);
         }
       } else {
         fleet.push(await register(++n, address(n), dishonestCaps(fleet.length), attack));
@@ -439,6 +553,7 @@ async function main() {
       trustedPhase = Date.now();
       log(`  round ${round}: the attackers leave`);
     }
+    if (round <= ROUNDS) await hoard(round);
     const wanting = shuffle(active.filter((v) => !v.lease));
     let granted = 0;
     await pool(wanting, async (v) => {
@@ -456,7 +571,7 @@ async function main() {
     // Who is trusted now: the standing of every honest volunteer and every on-off volunteer.
     if ((round % 3 === 0 || trustedAt === null) && round <= ROUNDS) {
       let trusted = 0;
-      await pool([...honestFleet, ...fleet.filter((v) => LATE_CHEATS.includes(v.attack!))], async (v) => {
+      await pool([...honestFleet, ...fleet.filter((v) => LATE_CHEATS.includes(v.attack!) && !v.helper)], async (v) => {
         const res = await fetch(`${base}/api/volunteers/${v.id}`);
         const s = (await res.json()) as VolunteerTrust;
         const cv = s.classes.find((c) => c.backendClass === backendClass(v.caps.backend, v.precision))?.consecutiveValid ?? 0;
@@ -557,7 +672,15 @@ async function main() {
     verified: experiments.filter((e) => e.status === 'verified').length,
     disputedExperiments: experiments.filter((e) => e.status === 'disputed').length,
     trustedSingle: experiments.filter((e) => e.verification === 'trusted-single').length,
-    attacks,
+    attacks: {
+      ...attacks,
+      // Hoarders submit nothing: what they held against the per-address cap, and for how long.
+      hoarder: { ...attacks.hoarder, leaseAttempts: hoarding.attempts, leasesGranted: hoarding.granted, maxHeldAtOnce: hoarding.maxHeld,
+        keys: HOARDER_KEYS * PER_ATTACK, addresses: PER_ATTACK, maxLeaseSeconds: hoarding.maxLeaseSeconds, heartbeats: hoarding.heartbeats },
+      'free-rider': { ...attacks['free-rider'], publicReads: freeRiderReads, pendingMetricsFound: freeRiderFound, alreadyVerifiedWhileHeld: freeRiderFoundVerified },
+      'spot-collusion': { ...attacks['spot-collusion'], partnerGotSpotChecksOfTarget: collusiveSpotChecks },
+      'linked-key': { ...attacks['linked-key'], secondRegistrationRefused: linkedKeyRegistrations.filter((s) => s === 409).length, secondRegistrationTried: linkedKeyRegistrations.length },
+    },
     detectionRate: round3(dishonestTried ? 1 - dishonestPassed / dishonestTried : 1),
     detectionRateAtEnd: round3(dishonestTried ? 1 - dishonestStanding / dishonestTried : 1),
     falseDisputeRate: round3(pairs ? disputed / pairs : 0),

@@ -93,6 +93,16 @@ describe('newcomers and established volunteers', () => {
     expect((await n3.lease('c1'))!.experimentId).toBe('c1-1'); // waited long enough for an established replica
   });
 
+  it('gives a newcomer fresh work, not a vouched volunteer’s replica, while the vouched are training (a copier never picks its accomplice’s run)', async () => {
+    await seedCampaign('c1', 3);
+    const [accomplice, honest] = [await peer({ backend: 'webgpu' }), await peer({ backend: 'cpu' })];
+    for (const v of [accomplice, honest]) await setRecord(v.id, v.caps.backend, 1);
+    expect((await accomplice.lease('c1'))!.experimentId).toBe('c1-0');
+    const copier = await peer({ backend: 'wasm' });
+    expect((await copier.lease('c1'))!.experimentId).toBe('c1-1'); // fresh, though c1-0 waits for a replica on another backend
+    expect((await honest.lease('c1'))!.experimentId).toBe('c1-0'); // a peer of the accomplice's tier replicates it
+  });
+
   it('lets newcomers replicate each other when nobody has a verified result yet', async () => {
     await seedCampaign('c1', 2);
     const [n1, n2] = [await peer({ backend: 'webgpu' }), await peer({ backend: 'wasm' })];

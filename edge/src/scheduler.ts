@@ -11,13 +11,13 @@
 //   the same precision: only they could replicate) are training, an experiment whose live leases
 //   are all of the claimant's kind waits STEER_WAIT_MS for another kind and fresh work goes first
 //   (a fleet of one kind pairs at once);
-// - while a reliable volunteer is training, a newcomer's work waits RELIABLE_FIRST_MS for a
-//   reliable replica (newcomers take fresh work meanwhile), so two newcomers — two keys of one
-//   person on two addresses, or two users of one cheating client — rarely verify each other;
-//   reliable volunteers replicate newcomers' work first, and the oldest waiting slot goes first;
-//   during a cold start, before anyone is reliable, the same holds one tier down: while a
-//   volunteer with a verified result (trust/policy.ts's tiers) is training, the work of volunteers
-//   with none waits for such a replica;
+// - replica slots go to the highest trust tier training now (trust/policy.ts: reliable, or in a
+//   cold start vouched for); everyone below takes fresh work, and a replica only once its slot has
+//   waited RELIABLE_FIRST_MS. So a free-rider never picks its accomplice's experiment to copy: it
+//   gets fresh work, and its accomplice gets its work to replicate only as the oldest waiting slot
+//   (a lease just taken is the newest); two newcomers — two keys of one person on two addresses,
+//   or two users of one cheating client — rarely verify each other; reliable volunteers replicate
+//   newcomers' work first;
 // - reissued replicas (after a disagreement or an audit) go to reliable volunteers first: while a
 //   reliable volunteer is training, others get them for RELIABLE_FIRST_MS only when nothing else
 //   is left;
@@ -85,7 +85,7 @@ export const CLAIM_WINDOW = 256;
  */
 /**
  * The rank of a candidate experiment `c` (columns live, first_live, same_class, same_kind,
- * live_tier, reissued_at, campaign_id, idx), shared by the D1 claim and the campaign queue
+ * reissued_at, campaign_id, idx; live_tier for CLAIM_MATCH), shared by the D1 claim and the campaign queue
  * (queue/campaign-queue.ts), so both hand out work by one rule. ?4 now, ?14 the claimant's tier
  * (trust/policy.ts: 0 newcomer, 1 vouched for, 2 reliable), ?16 another kind is training now
  * (0/1), ?17 the highest tier of the other volunteers training now. live_tier: the highest tier
@@ -95,9 +95,8 @@ export const CLAIM_RANK = `
   CASE
     WHEN c.reissued_at IS NOT NULL AND ?14 = 2 THEN 0                -- reissued work, for a reliable volunteer
     WHEN ?17 = 2 AND c.reissued_at > ?4 - ${RELIABLE_FIRST_MS} THEN 7 -- …which others get only when nothing else is left
-    WHEN ?14 < 2 AND c.live > 0 AND c.live_tier < 2                  -- unreliable volunteers' work waits for a reliable
-      AND (?17 = 2 OR (?17 = 1 AND ?14 = 0 AND c.live_tier = 0))     -- replica (in a cold start: newcomers' for a vouched one),
-      AND c.first_live > ?4 - ${RELIABLE_FIRST_MS} THEN 6            -- they do fresh work meanwhile
+    WHEN ?14 < ?17 AND c.live > 0                                    -- replicas go to the highest tier training now (a
+      AND c.first_live > ?4 - ${RELIABLE_FIRST_MS} THEN 6            -- cold start: vouched for), others do fresh work meanwhile
     WHEN c.live > 0 AND NOT c.same_class THEN 1                      -- a replica on another backend class
     WHEN c.live > 0 AND NOT c.same_kind THEN 2                       -- …or at least another browser
     WHEN c.live > 0 AND (?16 = 0 OR c.first_live <= ?4 - ${STEER_WAIT_MS}) THEN 3 -- nobody else to wait for, or waited enough
@@ -170,7 +169,8 @@ RETURNING id, experiment_id AS experimentId, deadline,
 /** Open spot checks (or ones whose lease expired) this volunteer may take. ?1 volunteer, ?2 now … */
 const SPOT_CLAIM_SQL = `
 UPDATE spot_checks SET status = 'leased', volunteer_id = ?1, token_hash = ?3, deadline = ?4
-WHERE id = (
+WHERE NOT EXISTS (SELECT 1 FROM spot_checks h WHERE h.volunteer_id = ?1 AND h.status = 'leased' AND h.deadline > ?2) -- one at a time
+  AND id = (
   SELECT s.id FROM spot_checks s
     JOIN results r ON r.id = s.result_id JOIN leases l ON l.id = r.lease_id JOIN volunteers tv ON tv.id = r.volunteer_id
     JOIN experiments e ON e.id = s.experiment_id

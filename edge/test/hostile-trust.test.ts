@@ -134,6 +134,11 @@ describe('a trusted-single farm', () => {
     ).bind(results[0]!.id, lt.experimentId, Date.now()).run();
     expect((await partner.lease('c1'))?.kind).not.toBe('spot-check'); // its witness: never its checker
     expect((await stranger.lease('c1'))?.kind).toBe('spot-check');
+    // One spot check held at a time: a checker cannot sit on all of them.
+    await env.DB.prepare(
+      `INSERT INTO spot_checks (id, result_id, experiment_id, to_step, expected_json, status, created_at) VALUES ('s_check2', ?, ?, 20, '[3.5]', 'open', ?)`,
+    ).bind(results[0]!.id, lt.experimentId, Date.now()).run();
+    expect((await stranger.lease('c1'))?.kind).not.toBe('spot-check');
   });
 });
 

@@ -18,8 +18,12 @@
 //   gives one person a whole /64, so an IPv6 address counts by its /64 (trust/secrets.ts).
 // - Free-riding: copying a partner's honest result gets credit for work not done; replication cannot
 //   see it, since the value is right. Exact copies across backend classes are caught (backends never
-//   agree to the bit); perturbed ones are not. Pending results are never published, so a copier
-//   needs an accomplice on the same experiment, which is as rare as colluders meeting.
+//   agree to the bit); perturbed ones are not. Unsettled results are sealed, and settling ends every
+//   other lease on the experiment (docs/trust.md, "Sealed until settled"), so a copier needs an
+//   accomplice on the same experiment; replica slots go to the highest tier training, oldest first,
+//   so a copier cannot steer itself onto its accomplice's experiment.
+// - Addresses come from Cloudflare's CF-Connecting-IP, or locally from a front with a per-run secret
+//   (edge/src/client-address.ts): a client never chooses its own.
 // - float16 paths get no early-window check (not measured) and so only shared/verify.ts's
 //   tolerance; a client can claim float16 for that. Calibrate float16 separately.
 // - A trusted volunteer (CV ≥ 10) that starts cheating gets 1 − 1/CV of its results accepted
