@@ -66,10 +66,26 @@ function run(cmd: string, args: string[], cwd?: string): void {
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${(r.stderr || r.stdout || String(r.error)).trim().split('\n').slice(-3).join(' / ')}`);
 }
 
+/** The Debian archive this machine's apt already uses for bookworm (deb822 or one-line sources). */
+export function debianArchive(): string {
+  const files = ['/etc/apt/sources.list', ...(existsSync('/etc/apt/sources.list.d') ? readdirSync('/etc/apt/sources.list.d').map((f) => join('/etc/apt/sources.list.d', f)) : [])];
+  for (const file of files.filter((f) => existsSync(f) && /\.(list|sources)$/.test(f))) {
+    const text = readFileSync(file, 'utf8');
+    for (const stanza of text.split(/\n\s*\n/)) {
+      const uri = /^URIs:\s*(\S+)/m.exec(stanza)?.[1];
+      if (uri && /^Suites:.*\bbookworm\b(?!-)/m.test(stanza) && /^Components:.*\bmain\b/m.test(stanza)) return uri;
+    }
+    const line = /^deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+bookworm\s+.*\bmain\b/m.exec(text);
+    if (line) return line[1]!;
+  }
+  throw new Error('apt has no Debian bookworm source configured here');
+}
+
 /**
  * Debian 12's own lavapipe (Mesa 22.3) is refused by Dawn ("shaderUniform*ArrayDynamicIndexing
  * required"); bookworm-backports has Mesa 25, which Dawn accepts. apt reads a private source list
- * and state here, so the machine's own apt configuration and packages stay as they are.
+ * (the machine's own Debian archive, plus its backports suite) and state here, so the machine's apt
+ * configuration and packages stay as they are.
  */
 export function downloadDebs(packages: string[], dir = DEB_DIR): string[] {
   const apt = join(CACHE_DIR, 'apt');
@@ -79,7 +95,7 @@ export function downloadDebs(packages: string[], dir = DEB_DIR): string[] {
   mkdirSync(dir, { recursive: true });
   writeFileSync(
     join(apt, 'sources', 'debian.sources'),
-    'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n',
+    `Types: deb\nURIs: ${debianArchive()}\nSuites: bookworm bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n`,
   );
   const o = ['-o', 'Dir::Etc::SourceList=/dev/null', '-o', `Dir::Etc::SourceParts=${join(apt, 'sources')}`, '-o', `Dir::State::Lists=${join(apt, 'lists')}`, '-o', `Dir::Cache=${join(apt, 'cache')}`, '-o', 'APT::Sandbox::User=root'];
   run('apt-get', [...o, 'update']);
