@@ -8,7 +8,7 @@ import type { ExperimentSpec } from '../../shared/spec.ts';
 import type { AdapterSummary } from './dawn.ts';
 import { runOnDriver, type Driver } from './drivers.ts';
 import type { KernelCheck, ShapeCheck } from './kernel-check.ts';
-import type { StepsResult } from './steps.ts';
+import type { StepProfile, StepsResult } from './steps.ts';
 
 export interface Dataset {
   id: string;
@@ -38,6 +38,8 @@ export interface PresetReport {
   /** max |Δloss| over the steps; against PyTorch only without dropout (its mask differs). */
   maxLossGapVsWasm?: number | null;
   maxLossGapVsPytorch?: number | null;
+  /** One more stock step under tf.profile: kernels per step and where the GPU time goes. */
+  stockProfile?: StepProfile;
   error?: string;
 }
 
@@ -72,6 +74,7 @@ export interface BenchOptions {
   pytorchDevice: string | null; // 'cuda' where torch sees CUDA; null: no PyTorch column
   pytorchNote?: string;
   wasm: boolean;
+  profile: number; // steps profiled after the timed ones (0: none)
   log: (line: string) => void;
 }
 
@@ -115,7 +118,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     const tokensPerStep = spec.train.batchSize * spec.model.blockSize;
     const r: PresetReport = { steps: o.steps, tokensPerStep, stockMsPerStep: null, stockTokensPerSec: null, tabgridMsPerStep: null, pytorchMsPerStep: null };
     presets[name] = r;
-    const stepArgs = (backend: string) => [...o.child, '--spec', JSON.stringify(spec), '--data', o.data.dir, '--steps', String(o.steps), '--warmup', String(o.warmup), '--backend', backend];
+    const stepArgs = (backend: string) => [...o.child, '--spec', JSON.stringify(spec), '--data', o.data.dir, '--steps', String(o.steps), '--warmup', String(o.warmup), '--backend', backend, '--profile', backend === 'webgpu' ? String(o.profile) : '0'];
     const [cmd, ...rest] = stepArgs('webgpu');
     o.log(`${name}: ${o.steps} steps on WebGPU (${o.driver?.name ?? 'environment'})`);
     let gpu: StepsResult | null = null;
@@ -124,6 +127,11 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       adapterInfo ??= gpu.adapter;
       r.stockMsPerStep = gpu.msPerStep;
       r.stockTokensPerSec = gpu.tokensPerSec;
+      if (gpu.profile) {
+        r.stockProfile = gpu.profile;
+        const top = gpu.profile.top.slice(0, 4).map((k) => `${k.name} ${k.ms === null ? `${k.calls}×` : `${k.ms.toFixed(1)} ms`}`);
+        o.log(`${name}: ${gpu.profile.kernels} tfjs kernels per step${gpu.profile.kernelMs === null ? '' : `, ${gpu.profile.kernelMs.toFixed(1)} ms of GPU time`}: ${top.join(', ')}`);
+      }
     } catch (err) {
       r.error = (err as Error).message;
       o.log(`${name}: WebGPU failed: ${r.error}`);

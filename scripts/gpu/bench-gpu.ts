@@ -26,6 +26,7 @@ const { values: opt } = parseArgs({
     'pytorch-device': { type: 'string' }, // force one (cpu: to test the column here); default cuda when available
     carry: { type: 'string' },
     node: { type: 'boolean', default: false }, // --carry: also carry this Node (the GPU machines have none)
+    profile: { type: 'string', default: '1' }, // stock steps profiled after the timed ones (kernels per step, GPU time by kernel)
     json: { type: 'boolean', default: false },
   },
 });
@@ -74,6 +75,7 @@ const report = await runBench({
   pytorchDevice: torch.device,
   pytorchNote: torch.note,
   wasm: !opt['no-wasm'],
+  profile: Number(opt.profile),
   log,
 });
 log(`adapter: ${report.adapter} (${report.driver}); ratio vs PyTorch: ${report.ratioVsPytorch ?? 'n/a'}; load ${report.loadAverage.join(' ')}`);

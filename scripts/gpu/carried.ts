@@ -25,6 +25,7 @@ const { values: opt } = parseArgs({
     warmup: { type: 'string', default: '3' },
     seed: { type: 'string', default: '1' },
     'pytorch-device': { type: 'string' },
+    profile: { type: 'string', default: '1' }, // stock steps profiled after the timed ones (kernels per step, GPU time by kernel)
     json: { type: 'boolean', default: false },
   },
 });
@@ -47,6 +48,7 @@ const report = await runBench({
   pytorchDevice: torch.device,
   pytorchNote: torch.note,
   wasm: false, // no .wasm files are carried; PyTorch's losses are the check there
+  profile: Number(opt.profile),
   log,
 });
 log(`adapter: ${report.adapter}; ratio vs PyTorch: ${report.ratioVsPytorch ?? 'n/a'}; load ${report.loadAverage.join(' ')}`);

@@ -23,6 +23,14 @@ export interface StepsResult {
   stepMs: number[]; // wall time of each step, the loss read back included
   msPerStep: number; // median after the warm-up steps
   tokensPerSec: number;
+  /** `--profile N`: N more steps under tf.profile, per step (kernel times need timestamp-query). */
+  profile?: StepProfile;
+}
+
+export interface StepProfile {
+  kernels: number; // tfjs kernel calls per step (a reshape is one and dispatches nothing)
+  kernelMs: number | null; // their GPU time per step, where the adapter has timestamp-query
+  top: { name: string; calls: number; ms: number | null }[]; // by time (or calls), 12 at most
 }
 
 export async function loadData(dir: string): Promise<TrainData> {
@@ -54,8 +62,30 @@ async function start(backend: string): Promise<AdapterSummary | null> {
   return null;
 }
 
+/** N steps from the start under tf.profile (their shaders already compiled by the timed run), per step. */
+async function profileSteps(spec: ExperimentSpec, data: TrainData, n: number): Promise<StepProfile> {
+  const info = await tf.profile(async () => {
+    await trainSegment(spec, data, n);
+    return [];
+  });
+  const byName = new Map<string, { calls: number; ms: number | null }>();
+  for (const k of info.kernels) {
+    const e = byName.get(k.name) ?? { calls: 0, ms: 0 };
+    const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : null;
+    byName.set(k.name, { calls: e.calls + 1, ms: e.ms === null || ms === null ? null : e.ms + ms });
+  }
+  const all = [...byName.entries()].map(([name, e]) => ({ name, calls: e.calls / n, ms: e.ms === null ? null : e.ms / n }));
+  const timed = all.every((e) => e.ms !== null);
+  all.sort((a, b) => (timed ? b.ms! - a.ms! : b.calls - a.calls));
+  return {
+    kernels: info.kernels.length / n,
+    kernelMs: timed ? all.reduce((t, e) => t + e.ms!, 0) : null,
+    top: all.slice(0, 12),
+  };
+}
+
 /** Trains `steps` steps of `spec` with the shared loop (trainSegment: the worker's loop, no evaluation). */
-export async function trainSteps(o: { spec: ExperimentSpec; dataDir: string; steps: number; warmup: number; backend: string; log?: (line: string) => void }): Promise<StepsResult> {
+export async function trainSteps(o: { spec: ExperimentSpec; dataDir: string; steps: number; warmup: number; backend: string; profile?: number; log?: (line: string) => void }): Promise<StepsResult> {
   const data = await loadData(o.dataDir);
   const adapter = await start(o.backend);
   const losses: number[] = [];
@@ -71,7 +101,8 @@ export async function trainSteps(o: { spec: ExperimentSpec; dataDir: string; ste
     },
   });
   const msPerStep = median(stepMs.slice(Math.min(o.warmup, stepMs.length - 1)));
-  return { backend: tf.getBackend(), adapter, steps: o.steps, losses, stepMs, msPerStep, tokensPerSec: (o.spec.train.batchSize * o.spec.model.blockSize * 1000) / msPerStep };
+  const profile = o.profile ? await profileSteps(o.spec, data, o.profile) : undefined;
+  return { backend: tf.getBackend(), adapter, steps: o.steps, losses, stepMs, msPerStep, tokensPerSec: (o.spec.train.batchSize * o.spec.model.blockSize * 1000) / msPerStep, ...(profile ? { profile } : {}) };
 }
 
 /** The command line above; prints the result and ends the process (Dawn's threads keep it alive). */
@@ -84,11 +115,12 @@ export async function stepsMain(argv: string[]): Promise<never> {
       steps: { type: 'string', default: '5' },
       warmup: { type: 'string', default: '2' }, // left out of the median: the first step compiles every shader
       backend: { type: 'string', default: 'webgpu' },
+      profile: { type: 'string', default: '0' }, // profile this many more steps
     },
   });
   if (!opt.spec || !opt.data) throw new Error('--spec and --data are required');
   const spec = ExperimentSpec.parse(JSON.parse(opt.spec.startsWith('@') ? await readFile(opt.spec.slice(1), 'utf8') : opt.spec));
-  const result = await trainSteps({ spec, dataDir: opt.data, steps: Number(opt.steps), warmup: Number(opt.warmup), backend: opt.backend, log: (l) => process.stderr.write(`${l}\n`) });
+  const result = await trainSteps({ spec, dataDir: opt.data, steps: Number(opt.steps), warmup: Number(opt.warmup), backend: opt.backend, profile: Number(opt.profile), log: (l) => process.stderr.write(`${l}\n`) });
   console.log(JSON.stringify(result));
   process.exit(0);
 }
