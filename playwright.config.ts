@@ -14,7 +14,7 @@ export const CHROMIUM_ARGS = [
   '--disable-component-update',
   '--disable-sync',
   '--no-first-run',
-  '--enable-unsafe-webgpu', // SwiftShader's software WebGPU adapter (PITFALLS)
+  '--enable-unsafe-webgpu', // SwiftShader's software WebGPU adapter (docs/backends.md)
 ];
 
 export default defineConfig({

@@ -68,10 +68,11 @@ import { checkpointCommitment, commitSteps, decodeCheckpoint, earlySegments, enc
 import { exportPublicKey, generateSigningKey, sha256, signCanonical, volunteerIdFor } from '../shared/crypto.ts';
 import { verifyChain, type LedgerEntry, type LedgerRow } from '../shared/ledger.ts';
 import {
-  LEASE_TOKEN_HEADER, SIGNATURE_HEADERS, type ExperimentDetail, signedRequestPayload, type Backend, type Browser, type Capabilities, type Lease, type Metrics,
+  LEASE_TOKEN_HEADER, type ExperimentDetail, type Backend, type Browser, type Capabilities, type Lease, type Metrics,
   type Precision, type ResultPayload, type ResultResponse, type VolunteerTrust,
 } from '../shared/protocol.ts';
 import { Rng } from '../shared/rng.ts';
+import { signedHeaders } from '../shared/signed-request.ts';
 import { curveLength, type ExperimentSpec } from '../shared/spec.ts';
 import { TAU_BPB, TAU_CURVE } from '../shared/verify.ts';
 import { replicasAgree } from '../edge/src/trust/judge.ts';
@@ -163,13 +164,10 @@ async function post(path: string, text: string, headers: Record<string, string>)
 
 async function signed(v: Volunteer, path: string, body: unknown): Promise<{ status: number; body: unknown }> {
   const text = JSON.stringify(body);
-  const timestamp = Date.now();
   const headers = {
     ...(v.chosenIp && { 'cf-connecting-ip': v.chosenIp }), // the front overwrites it below, as Cloudflare does
     ...fromAddress(v.ip),
-    [SIGNATURE_HEADERS.volunteer]: v.id,
-    [SIGNATURE_HEADERS.timestamp]: String(timestamp),
-    [SIGNATURE_HEADERS.signature]: await signCanonical(v.keys.privateKey, signedRequestPayload('POST', path, timestamp, await sha256(text))),
+    ...(await signedHeaders({ volunteerId: v.id, privateKey: v.keys.privateKey }, 'POST', path, await sha256(text))),
   };
   const t = performance.now();
   const res = await post(path, text, headers);
@@ -385,7 +383,8 @@ async function submit(v: Volunteer): Promise<void> {
   const reveal = (res.body as ResultResponse).reveal;
   if (reveal) {
     const { bytes } = await encodeCheckpoint(lease.specHash, stateAt(lease.spec, metrics, reveal.step, reveal.step <= until));
-    const put = await fetch(base + reveal.path, { method: 'PUT', headers: { 'content-type': 'application/octet-stream', ...fromAddress(v.ip) }, body: bytes });
+    const signature = await signedHeaders({ volunteerId: v.id, privateKey: v.keys.privateKey }, 'PUT', reveal.path, await sha256(bytes), { upload: true });
+    const put = await fetch(base + reveal.path, { method: 'PUT', headers: { 'content-type': 'application/octet-stream', ...signature, ...fromAddress(v.ip) }, body: bytes });
     if (!put.ok) throw new Error(`reveal refused: ${put.status} ${await put.text()}`);
     revealed++;
   }

@@ -5,11 +5,10 @@
 // `npm run bench:soak` (think time, one heartbeat, retries as the browser's outbox would).
 import http from 'node:http';
 import { fromAddress } from './local-edge.ts';
+import { signedHeaders } from '../shared/signed-request.ts';
 import { exportPublicKey, generateSigningKey, sha256, signCanonical, volunteerIdFor } from '../shared/crypto.ts';
 import { commitSteps } from '../shared/commit.ts';
 import {
-  SIGNATURE_HEADERS,
-  signedRequestPayload,
   type HeartbeatResponse,
   type Lease,
   type LeaseResponse,
@@ -214,15 +213,8 @@ export class Fleet {
   /** Exactly the browser's postSigned (web/src/lib/api.ts), over node:http. */
   async postSigned<T>(id: Identity, path: string, body: unknown): Promise<Reply<T>> {
     const text = JSON.stringify(body);
-    const timestamp = Date.now();
-    const signature = await signCanonical(id.keys.privateKey, signedRequestPayload('POST', path, timestamp, await sha256(text)));
-    return this.post<T>(path, text, {
-      [SIGNATURE_HEADERS.volunteer]: id.volunteerId,
-      [SIGNATURE_HEADERS.timestamp]: String(timestamp),
-      [SIGNATURE_HEADERS.signature]: signature,
-      [SIGNATURE_HEADERS.key]: id.publicKey,
-      ...fromAddress(id.ip),
-    });
+    const signer = { volunteerId: id.volunteerId, privateKey: id.keys.privateKey, publicKey: id.publicKey };
+    return this.post<T>(path, text, { ...(await signedHeaders(signer, 'POST', path, await sha256(text))), ...fromAddress(id.ip) });
   }
 
   #error(what: string): void {

@@ -2,7 +2,7 @@
 // steps, so that a spot checker can later be handed one committed checkpoint, train the next
 // segment from it and compare. A commitment binds everything a resume needs (weights, AdamW
 // moments, the batch RNG) and every training loss so far. Weights diverge across backends
-// (PITFALLS: 38–55 % relative L2) so commitments are never compared between replicas — only a
+// (docs/backends.md: 38–55 % relative L2) so commitments are never compared between replicas — only a
 // revealed checkpoint against its own commitment.
 import { canonicalBytes } from './canonical.ts';
 import { sha256 } from './crypto.ts';
@@ -15,7 +15,7 @@ export const MAX_COMMITMENTS = 16;
 
 /**
  * The early window: float32 backends (cpu / wasm / WebGPU) stayed within ~4e-6 nats of each other
- * for the first 200 steps of the same seed and data (PITFALLS), long before weights and final
+ * for the first 200 steps of the same seed and data (docs/backends.md), long before weights and final
  * metrics drift apart (0.005–0.028 nats after 400 steps). Within it, segment means must agree to
  * TAU_SPOT — a 250× margin — while a different seed, data order or a fabricated curve moves them by
  * about the batch noise (~1e-2). This applies to replicas of each other (edge/src/trust/judge.ts)

@@ -44,7 +44,7 @@ export type CampaignBrief = z.infer<typeof CampaignBrief>;
 
 /**
  * Admission bounds, so every experiment fits a mid-range laptop in about five minutes. Measured
- * anchor (PITFALLS): the nanoGPT CPU recipe (0.8 M params, 1.5 M tokens, 7.6 TFLOP) runs at
+ * anchor (docs/backends.md, speed anchors): the nanoGPT CPU recipe (0.8 M params, 1.5 M tokens, 7.6 TFLOP) runs at
  * ≈ 2,700 tok/s on 2-core WASM, ≈ 9.5 min; a laptop GPU on WebGPU is several times faster.
  */
 export const ADMISSION = {

@@ -1,5 +1,5 @@
 // The verification rule: when do two results of the same spec agree? Backends round differently,
-// so results are compared by tolerance on metrics, never by weights (PITFALLS: weights diverge
+// so results are compared by tolerance on metrics, never by weights (docs/backends.md: weights diverge
 // 38–55 % while losses agree).
 
 /**

@@ -1,7 +1,7 @@
 // The campaign hub: one Durable Object per campaign holding the WebSockets of its open pages, with
 // the hibernation API so idle viewers cost nothing (the object sleeps; workerd keeps the sockets).
 // The results route calls `broadcast` after validation; pages answer a drop by reconnecting and
-// re-reading a snapshot (PITFALLS: every deploy drops them).
+// re-reading a snapshot (docs/edge.md: every deploy drops them).
 import { DurableObject } from 'cloudflare:workers';
 import type { LiveEvent } from '../../shared/protocol.ts';
 

@@ -26,7 +26,7 @@ import { volunteers } from './routes/volunteers.ts';
 
 const app = new Hono<AppEnv>().basePath('/api');
 
-// WebSocket upgrades first: secureHeaders throws on a 101 response (PITFALLS), and a handler that
+// WebSocket upgrades first: secureHeaders throws on a 101 response (docs/edge.md), and a handler that
 // answers without calling next() never reaches the middleware registered after it.
 app.route('/campaigns', live);
 

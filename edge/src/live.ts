@@ -1,5 +1,5 @@
 // Live campaign pages: the WebSocket upgrade route (mounted before secureHeaders, which throws on a
-// 101 response: PITFALLS) and the notification the results route sends after validation.
+// 101 response: docs/edge.md) and the notification the results route sends after validation.
 import type { Context } from 'hono';
 import { Hono } from 'hono';
 import type { LiveEvent } from '../../shared/protocol.ts';

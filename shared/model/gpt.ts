@@ -2,7 +2,7 @@
 // → loss. Written so that every tfjs backend can train it (webgpu, wasm, webgl, cpu):
 // - embeddings are one-hot × matrix, because WASM has no UnsortedSegmentSum for gather's gradient;
 // - every matmul goes through `matmul` below, whose backward uses explicit transposes and plain
-//   matMuls, the only form WASM runs on XNNPACK (PITFALLS: 4–6× faster steps, identical losses);
+//   matMuls, the only form WASM runs on XNNPACK (docs/backends.md: 4–6× faster steps, identical losses);
 // - attention's per-head matmuls go through `gmm`, a depthwise convolution on WASM (XNNPACK again);
 // - initial weights are drawn on the CPU from the spec's seeded RNG, so step 0 is identical everywhere.
 import * as tf from '@tensorflow/tfjs';
@@ -16,7 +16,7 @@ const transpose2d = (x: tf.Tensor) => tf.transpose(x as tf.Tensor2D);
 
 /**
  * a (M, K) @ b (K, N), with a backward pass made of plain (untransposed) 2-D matMuls, the only form
- * WASM runs on XNNPACK (PITFALLS). Inputs the gradient needs go through `save`: tf.variableGrads
+ * WASM runs on XNNPACK (docs/backends.md). Inputs the gradient needs go through `save`: tf.variableGrads
  * runs the forward pass in its own tidy, so anything else is disposed before the backward pass.
  */
 export const matmul = tf.customGrad(((a: tf.Tensor2D, b: tf.Tensor2D, save: tf.GradSaveFunc) => {
@@ -64,7 +64,7 @@ export function gmmBatched(x: tf.Tensor, f: tf.Tensor): tf.Tensor {
  * Grouped matmul, G independent (M×K) @ (K×N) products: out[m, g, n] = Σ_k x[m, k, g] · f[k, g, n].
  * x: (M, K, G), f: (K, G, N) → (M, G, N): the layouts of a depthwise convolution with a 1×K window
  * and N outputs per channel, which WASM runs on XNNPACK, while its batched matMul is a scalar loop
- * (PITFALLS; attention's matmuls went from ~13 to ~2 ms per layer forward, measured in Node).
+ * (docs/backends.md; attention's matmuls went from ~13 to ~2 ms per layer forward, measured in Node).
  * The other backends have fast batched matMuls, and a slow (cpu) or unmeasured depthwise kernel.
  */
 export function gmm(x: tf.Tensor, f: tf.Tensor): tf.Tensor {
@@ -107,7 +107,7 @@ function linear(x: tf.Tensor, w: tf.Variable, b: tf.Variable | null): tf.Tensor 
   return tf.reshape(out, [...shape.slice(0, -1), w.shape[1]!]);
 }
 
-/** Applies dropout with a fresh seed per call (a fixed seed would repeat one mask: PITFALLS). */
+/** Applies dropout with a fresh seed per call (a fixed seed would repeat one mask: docs/backends.md). */
 export type Dropout = (x: tf.Tensor) => tf.Tensor;
 
 // ---------------------------------------------------------------------------------------------
@@ -128,7 +128,7 @@ class Params {
   #add(name: string, shape: number[], values: Float32Array, decay: boolean): tf.Variable {
     const init = tf.tensor(values, shape);
     const variable = tf.variable(init, true); // tfjs names must be unique engine-wide: auto
-    init.dispose(); // tf.variable copies its initial value (PITFALLS)
+    init.dispose(); // tf.variable copies its initial value (docs/backends.md)
     this.list.push({ name, variable, decay });
     return variable;
   }
@@ -245,7 +245,7 @@ export class GPT {
     const [B, T] = idx.shape;
     const { vocabSize: V, nEmbd: C, blockSize } = this.config;
     if (T > blockSize) throw new Error(`sequence of length ${T} exceeds the block size ${blockSize}`);
-    const oneHot = tf.cast(tf.oneHot(tf.reshape(idx, [-1]), V), 'float32'); // (B·T, V); cast: PITFALLS
+    const oneHot = tf.cast(tf.oneHot(tf.reshape(idx, [-1]), V), 'float32'); // (B·T, V); cast: docs/backends.md
     const tok = tf.reshape(matmul(oneHot, this.#wte), [B, T, C]); // (B, T, C)
     const pos = tf.slice(this.#wpe, [0, 0], [T, C]); // (T, C)
     let x = tf.add(tok, pos);
@@ -262,7 +262,7 @@ export class GPT {
   tokenLosses(idx: tf.Tensor2D, targets: tf.Tensor2D, drop: Dropout | null): tf.Tensor1D {
     const logits = this.forward(idx, drop);
     const logp = tf.logSoftmax(logits); // (B·T, V)
-    // One-hot × log-probabilities instead of gather, whose gradient WASM lacks (PITFALLS).
+    // One-hot × log-probabilities instead of gather, whose gradient WASM lacks (docs/backends.md).
     const oneHot = tf.cast(tf.oneHot(tf.reshape(targets, [-1]), this.config.vocabSize), 'float32');
     return tf.neg(tf.sum(tf.mul(oneHot, logp), -1));
   }

@@ -1,6 +1,6 @@
 // AdamW (Loshchilov & Hutter 2019) as PyTorch implements it — decoupled weight decay, explicit
 // epsilon, bias correction — plus global-norm gradient clipping. tfjs has neither AdamW nor a
-// clip that is safe on WebGPU (addN over ≥ 8 inputs returns a stale buffer there: PITFALLS).
+// clip that is safe on WebGPU (addN over ≥ 8 inputs returns a stale buffer there: docs/backends.md).
 import * as tf from '@tensorflow/tfjs';
 import type { Param } from '../model/gpt.ts';
 import type { TrainConfig } from '../spec.ts';

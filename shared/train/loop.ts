@@ -65,7 +65,7 @@ export function sampleBatch(data: TokenArray, B: number, T: number, rng: Rng): {
 
 /**
  * One optimisation step on one batch, in one tf.tidy around the gradients and the update (tidy
- * cannot be async: PITFALLS). Returns the batch's loss before the update; the caller disposes it.
+ * cannot be async: docs/backends.md). Returns the batch's loss before the update; the caller disposes it.
  */
 export function trainStep(model: GPT, opt: AdamW, batch: { x: Int32Array; y: Int32Array }, lr: number, drop: Dropout | null): tf.Scalar {
   const T = model.config.blockSize; // sampleBatch draws full-context windows: (B, T)
@@ -203,7 +203,7 @@ async function train(spec: ExperimentSpec, data: TrainData, untilStep: number, h
       }
       const lr = learningRate(step, spec.train);
       const loss = trainStep(model, opt, sampleBatch(data.train, B, T, rng), lr, dropoutFor(spec, step));
-      const value = (await loss.data())[0]!; // async read only (WebGPU in a worker: PITFALLS)
+      const value = (await loss.data())[0]!; // async read only (WebGPU in a worker: docs/backends.md)
       loss.dispose();
       if (!Number.isFinite(value)) throw new Error(`the loss diverged at step ${step + 1} (${value})`);
       losses.push(value);

@@ -73,7 +73,7 @@ export function identities(rs: Pick<JudgedResult, 'volunteerId' | 'leaseIp' | 'r
   return rs.map((_, i) => find(i));
 }
 
-/** Bit-identical metrics. Honest runs are bit-identical only on the same backend (PITFALLS). */
+/** Bit-identical metrics. Honest runs are bit-identical only on the same backend (docs/backends.md). */
 function sameNumbers(a: Metrics, b: Metrics): boolean {
   return a.valBpb === b.valBpb && a.valLoss === b.valLoss && a.curve.length === b.curve.length && a.curve.every((x, i) => x === b.curve[i]);
 }

@@ -94,7 +94,7 @@ export function replicationProbability(consecutiveValid: number): number {
   return consecutiveValid < CV_TRUSTED ? 1 : 1 / consecutiveValid;
 }
 
-/** `u` is a uniform draw in [0, 1) the volunteer cannot predict (trust/draw.ts). */
+/** `u` is a uniform draw in [0, 1) the volunteer cannot predict (shared/draw.ts). */
 export function shouldReplicate(consecutiveValid: number, u: number): boolean {
   return u < replicationProbability(consecutiveValid);
 }

@@ -27,7 +27,7 @@ export function fieldOf(path: string | (string | number | symbol)[]): string {
 }
 
 /**
- * Effective training speed of a 2-core laptop on WASM, from PITFALLS' anchor: the nanoGPT CPU
+ * Effective training speed of a 2-core laptop on WASM, from docs/backends.md's anchor: the nanoGPT CPU
  * recipe, 7.6 TFLOP, in ≈ 9.5 min ⇒ ≈ 13 GFLOP/s. Only for the form's time estimate.
  */
 const LAPTOP_FLOPS_PER_SEC = 7.6e12 / (9.5 * 60);

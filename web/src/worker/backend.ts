@@ -19,7 +19,7 @@ async function webgpuAdapter(): Promise<AdapterInfoLike | null> {
   return { ...info, isFallbackAdapter: info.isFallbackAdapter ?? adapter.isFallbackAdapter ?? false };
 }
 
-/** The backend must compute a known matmul correctly (async read only: PITFALLS). */
+/** The backend must compute a known matmul correctly (async read only: docs/backends.md). */
 async function sane(): Promise<boolean> {
   const a = tf.tensor2d([1, 2, 3, 4], [2, 2]);
   const out = tf.matMul(a, a);
@@ -29,7 +29,7 @@ async function sane(): Promise<boolean> {
 }
 
 async function use(name: string): Promise<boolean> {
-  // setBackend's boolean is the truth; getBackend() may still name a backend that failed (PITFALLS).
+  // setBackend's boolean is the truth; getBackend() may still name a backend that failed (docs/backends.md).
   if (!(await tf.setBackend(name).catch(() => false))) return false;
   await tf.ready();
   return tf.getBackend() === name && (await sane());

@@ -32,7 +32,7 @@ export async function probeBackend(): Promise<Probe> {
     for (let i = 0; i < STEPS; i++) {
       const t0 = performance.now();
       const loss = trainStep(model, opt, sampleBatch(data, train.batchSize, m.blockSize, batches), train.lr, null);
-      losses.push((await loss.data())[0]!); // async read only (PITFALLS)
+      losses.push((await loss.data())[0]!); // async read only (docs/backends.md)
       loss.dispose();
       if (i > 0) timed += performance.now() - t0;
     }

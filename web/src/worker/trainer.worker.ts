@@ -90,7 +90,7 @@ function pacedSteps(spec: Lease['spec'], onProgress: (p: Progress) => void) {
   };
 }
 
-/** The saved checkpoint of this lease, if it was made on this backend (exact resume: PITFALLS). */
+/** The saved checkpoint of this lease, if it was made on this backend (exact resume: docs/backends.md). */
 async function savedCheckpoint(lease: Lease): Promise<TrainCheckpoint | undefined> {
   const run = await (await openStore()).get('runs', lease.leaseId);
   return run?.checkpoint && run.backend === info?.backend ? run.checkpoint : undefined;
