@@ -1,0 +1,168 @@
+// shared/train/adamw.ts's AdamW (PyTorch's order: clip, decoupled decay, Adam step) as fused WGSL
+// kernels for TensorFlow.js's WebGPU backend: per parameter one dispatch for its squared norm and
+// three for the update (m, v, then the weight), where the stock ops take ~16; the optimiser state
+// has the same layout, so checkpoints move between the two. WebGPU only; docs/gpu.md has the numbers.
+import * as tf from '@tensorflow/tfjs';
+import type { Param } from '../model/gpt.ts';
+import type { TrainConfig } from '../spec.ts';
+import type { AdamWState } from '../train/adamw.ts';
+
+const WG = 64;
+
+interface Program {
+  variableNames: string[];
+  outputShape: number[];
+  shaderKey: string;
+  dispatchLayout: { x: number[] };
+  dispatch: [number, number, number];
+  workgroupSize: [number, number, number];
+  size?: boolean;
+  uniforms?: string;
+  getUserCode(): string;
+}
+
+type Uniform = { type: 'float32'; data: number[] };
+interface WebGPUBackendLike {
+  runWebGPUProgram(program: Program, inputs: tf.TensorInfo[], dtype: 'float32', uniforms?: Uniform[]): tf.TensorInfo;
+}
+
+/** An elementwise program over N values (inputs flattened to 1-D; S is the clip scale, one value). */
+function elementwise(key: string, variableNames: string[], n: number, uniforms: string, body: string): Program {
+  return {
+    variableNames,
+    outputShape: [n],
+    shaderKey: `tabgrid_${key}`,
+    dispatchLayout: { x: [0] },
+    dispatch: [Math.ceil(n / WG), 1, 1],
+    workgroupSize: [WG, 1, 1],
+    size: true,
+    uniforms,
+    getUserCode: () => `
+  fn main(index : i32) {
+    if (index < uniforms.size) {
+${body}
+    }
+  }`,
+  };
+}
+
+/** Σ g², one workgroup striding over the whole tensor (a barrier before each write of red[]: see layer-norm.ts). */
+function sumSquares(n: number): Program {
+  return {
+    variableNames: ['G'],
+    outputShape: [1],
+    shaderKey: 'tabgrid_adamw_sumsq',
+    dispatchLayout: { x: [0] },
+    dispatch: [1, 1, 1],
+    workgroupSize: [WG, 1, 1],
+    getUserCode: () => `
+  var<workgroup> red : array<f32, ${WG}>;
+  fn main(index : i32) {
+    let tid = i32(localId.x);
+    let n = uniforms.gShape;
+    var s = 0.0;
+    for (var i = tid; i < n; i += ${WG}) { let g = G[i]; s += g * g; }
+    workgroupBarrier();
+    red[tid] = s;
+    workgroupBarrier();
+    for (var k = ${WG / 2}; k > 0; k = k >> 1) {
+      if (tid < k) { red[tid] = red[tid] + red[tid + k]; }
+      workgroupBarrier();
+    }
+    if (tid == 0) { result[0] = red[0]; }
+  }`,
+  };
+}
+
+const KERNELS = { sumSquares: 'TabgridSumSquares', m: 'TabgridAdamWM', v: 'TabgridAdamWV', p: 'TabgridAdamWP' } as const;
+
+/** Registers the kernels with tfjs's webgpu backend (once). */
+export function registerAdamWKernels(): void {
+  const n = (inputs: tf.NamedTensorInfoMap) => Object.values(inputs)[0]!.shape.reduce((a, b) => a * b, 1);
+  const kernels: [string, (inputs: tf.NamedTensorInfoMap) => Program][] = [
+    [KERNELS.sumSquares, (i) => sumSquares(n(i))],
+    // m' = β1·m + (1 − β1)·g·s; 1 − β comes from JavaScript, as the stock ops get it (1 − 0.9 in f32 differs)
+    [KERNELS.m, (i) => elementwise('adamw_m', ['M', 'G', 'S'], n(i), 'beta : f32, rest : f32,', '      result[index] = uniforms.beta * M[index] + uniforms.rest * (G[index] * S[0]);')],
+    // v' = β2·v + (1 − β2)·(g·s)²
+    [KERNELS.v, (i) => elementwise('adamw_v', ['V', 'G', 'S'], n(i), 'beta : f32, rest : f32,', '      let g = G[index] * S[0];\n      result[index] = uniforms.beta * V[index] + uniforms.rest * (g * g);')],
+    // p' = p·decay − (lr / bc1)·m' / (sqrt(v' / bc2) + eps)
+    [
+      KERNELS.p,
+      (i) =>
+        elementwise('adamw_p', ['P', 'M', 'V'], n(i), 'decay : f32, step : f32, bc2 : f32, eps : f32,', '      result[index] = P[index] * uniforms.decay - uniforms.step * (M[index] / (sqrt(V[index] / uniforms.bc2) + uniforms.eps));'),
+    ],
+  ];
+  for (const [kernelName, make] of kernels) {
+    if (tf.getKernel(kernelName, 'webgpu')) continue;
+    const kernelFunc = (args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: { uniforms?: number[] } }) =>
+      (args.backend as WebGPUBackendLike).runWebGPUProgram(make(args.inputs), Object.values(args.inputs) as tf.TensorInfo[], 'float32', (args.attrs?.uniforms ?? []).map((x) => ({ type: 'float32', data: [x] })));
+    tf.registerKernel({ kernelName, backendName: 'webgpu', kernelFunc: kernelFunc as unknown as tf.KernelFunc });
+  }
+}
+
+const run = (name: string, inputs: Record<string, tf.Tensor>, uniforms: number[] = []) =>
+  tf.engine().runKernel(name, inputs, { uniforms } as unknown as tf.NamedAttrMap) as tf.Tensor;
+
+/** Whether the fused optimiser can run here: the WebGPU backend with the kernels registered. */
+export function fusedAdamWAvailable(): boolean {
+  return tf.getBackend() === 'webgpu' && Boolean(tf.getKernel(KERNELS.p, 'webgpu'));
+}
+
+/** shared/train/adamw.ts's AdamW on the fused kernels: the same constructor, apply, state, load and dispose. */
+export class FusedAdamW {
+  readonly #params: Param[];
+  readonly #m: tf.Variable[];
+  readonly #v: tf.Variable[];
+  readonly #cfg: TrainConfig;
+  t = 0;
+
+  constructor(params: Param[], cfg: TrainConfig) {
+    if (!fusedAdamWAvailable()) throw new Error('FusedAdamW needs the webgpu backend and registerAdamWKernels()');
+    this.#params = params;
+    this.#cfg = cfg;
+    const zeros = (p: Param) => tf.tidy(() => tf.variable(tf.zerosLike(p.variable), false));
+    this.#m = params.map(zeros);
+    this.#v = params.map(zeros);
+  }
+
+  /** One update with learning rate `lr`, inside tf.tidy; `grads` in parameter order. */
+  apply(grads: tf.Tensor[], lr: number): void {
+    const { beta1, beta2, eps, weightDecay, gradClip } = this.#cfg;
+    this.t += 1;
+    const flat = grads.map((g) => tf.reshape(g, [-1]));
+    // torch.nn.utils.clip_grad_norm_: scale by clip / (norm + 1e-6) when the norm exceeds clip.
+    const scale =
+      gradClip > 0
+        ? tf.reshape(tf.minimum(1, tf.div(gradClip, tf.add(tf.sqrt(tf.sum(tf.concat(flat.map((g) => run(KERNELS.sumSquares, { g }))))), 1e-6))), [1])
+        : tf.ones([1]);
+    const bc1 = 1 - beta1 ** this.t;
+    const bc2 = 1 - beta2 ** this.t;
+    this.#params.forEach((p, i) => {
+      const g = flat[i]!;
+      const m = run(KERNELS.m, { m: tf.reshape(this.#m[i]!, [-1]), g, s: scale }, [beta1, 1 - beta1]);
+      const v = run(KERNELS.v, { v: tf.reshape(this.#v[i]!, [-1]), g, s: scale }, [beta2, 1 - beta2]);
+      const decay = p.decay && weightDecay > 0 ? 1 - lr * weightDecay : 1;
+      const w = run(KERNELS.p, { p: tf.reshape(p.variable, [-1]), m, v }, [decay, lr / bc1, bc2, eps]);
+      this.#m[i]!.assign(tf.reshape(m, this.#m[i]!.shape));
+      this.#v[i]!.assign(tf.reshape(v, this.#v[i]!.shape));
+      p.variable.assign(tf.reshape(w, p.variable.shape));
+    });
+  }
+
+  async state(): Promise<AdamWState> {
+    const read = (vs: tf.Variable[]) => Promise.all(vs.map(async (x) => (await x.data()) as Float32Array));
+    return { t: this.t, m: await read(this.#m), v: await read(this.#v) };
+  }
+
+  load(s: AdamWState): void {
+    this.t = s.t;
+    tf.tidy(() => {
+      s.m.forEach((x, i) => this.#m[i]!.assign(tf.tensor(x, this.#m[i]!.shape)));
+      s.v.forEach((x, i) => this.#v[i]!.assign(tf.tensor(x, this.#v[i]!.shape)));
+    });
+  }
+
+  dispose(): void {
+    tf.dispose([...this.#m, ...this.#v]);
+  }
+}
