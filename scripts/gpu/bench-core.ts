@@ -31,13 +31,15 @@ export interface PresetReport {
   tokensPerStep: number;
   stockMsPerStep: number | null;
   stockTokensPerSec: number | null;
-  /** Tabgrid's fused WGSL kernels: none are registered yet, so null (docs/gpu.md). */
+  /** With Tabgrid's fused kernels registered, when the step called any of them (its profile says); else null. */
   tabgridMsPerStep: number | null;
+  tabgridNote?: string;
   pytorchMsPerStep: number | null;
   wasmMsPerStep?: number | null;
   /** max |Δloss| over the steps; against PyTorch only without dropout (its mask differs). */
   maxLossGapVsWasm?: number | null;
   maxLossGapVsPytorch?: number | null;
+  maxLossGapStockVsTabgrid?: number;
   /** One more stock step under tf.profile: kernels per step and where the GPU time goes. */
   stockProfile?: StepProfile;
   error?: string;
@@ -74,7 +76,7 @@ export interface BenchOptions {
   pytorchDevice: string | null; // 'cuda' where torch sees CUDA; null: no PyTorch column
   pytorchNote?: string;
   wasm: boolean;
-  profile: number; // steps profiled after the timed ones (0: none)
+  profile: number; // steps profiled after the timed ones (at least 1: the Tabgrid column needs it)
   log: (line: string) => void;
 }
 
@@ -118,7 +120,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     const tokensPerStep = spec.train.batchSize * spec.model.blockSize;
     const r: PresetReport = { steps: o.steps, tokensPerStep, stockMsPerStep: null, stockTokensPerSec: null, tabgridMsPerStep: null, pytorchMsPerStep: null };
     presets[name] = r;
-    const stepArgs = (backend: string) => [...o.child, '--spec', JSON.stringify(spec), '--data', o.data.dir, '--steps', String(o.steps), '--warmup', String(o.warmup), '--backend', backend, '--profile', backend === 'webgpu' ? String(o.profile) : '0'];
+    const stepArgs = (backend: string, kernels = 'stock') => [...o.child, '--spec', JSON.stringify(spec), '--data', o.data.dir, '--steps', String(o.steps), '--warmup', String(o.warmup), '--backend', backend, '--profile', backend === 'webgpu' ? String(Math.max(1, o.profile)) : '0', '--kernels', kernels];
     const [cmd, ...rest] = stepArgs('webgpu');
     o.log(`${name}: ${o.steps} steps on WebGPU (${o.driver?.name ?? 'environment'})`);
     let gpu: StepsResult | null = null;
@@ -135,6 +137,19 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     } catch (err) {
       r.error = (err as Error).message;
       o.log(`${name}: WebGPU failed: ${r.error}`);
+    }
+    if (gpu) {
+      // The same steps with shared/kernels/ registered: a column only if the step used them.
+      const [c, ...a] = stepArgs('webgpu', 'tabgrid');
+      try {
+        const fused = await runOnDriver<StepsResult>(o.driver, c!, a, { log: () => {} });
+        if (fused.profile?.tabgridKernels) {
+          r.tabgridMsPerStep = fused.msPerStep;
+          r.maxLossGapStockVsTabgrid = gap(fused.losses, gpu.losses);
+        } else r.tabgridNote = 'the model calls none of the fused kernels yet (docs/gpu.md)';
+      } catch (err) {
+        r.tabgridNote = (err as Error).message;
+      }
     }
     if (o.wasm) {
       const [c, ...a] = stepArgs('wasm');

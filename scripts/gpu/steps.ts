@@ -13,6 +13,8 @@ import { parseArgs } from 'node:util';
 import { DatasetManifest, decodeTokens } from '../../shared/dataset.ts';
 import { ExperimentSpec } from '../../shared/spec.ts';
 import { trainSegment, type TrainData } from '../../shared/train/loop.ts';
+import { registerAdamWKernels } from '../../shared/kernels/adamw.ts';
+import { registerLayerNormKernels } from '../../shared/kernels/layer-norm.ts';
 import { useDawn, type AdapterSummary, type FeatureLevel } from './dawn.ts';
 
 export interface StepsResult {
@@ -29,6 +31,7 @@ export interface StepsResult {
 
 export interface StepProfile {
   kernels: number; // tfjs kernel calls per step (a reshape is one and dispatches nothing)
+  tabgridKernels: number; // of which Tabgrid's fused ones (shared/kernels/): 0 while the model calls none
   kernelMs: number | null; // their GPU time per step, where the adapter has timestamp-query
   top: { name: string; calls: number; ms: number | null }[]; // by time (or calls), 12 at most
 }
@@ -79,15 +82,21 @@ async function profileSteps(spec: ExperimentSpec, data: TrainData, n: number): P
   all.sort((a, b) => (timed ? b.ms! - a.ms! : b.calls - a.calls));
   return {
     kernels: info.kernels.length / n,
+    tabgridKernels: info.kernels.filter((k) => k.name.startsWith('Tabgrid')).length / n,
     kernelMs: timed ? all.reduce((t, e) => t + e.ms!, 0) : null,
     top: all.slice(0, 12),
   };
 }
 
 /** Trains `steps` steps of `spec` with the shared loop (trainSegment: the worker's loop, no evaluation). */
-export async function trainSteps(o: { spec: ExperimentSpec; dataDir: string; steps: number; warmup: number; backend: string; profile?: number; log?: (line: string) => void }): Promise<StepsResult> {
+export async function trainSteps(o: { spec: ExperimentSpec; dataDir: string; steps: number; warmup: number; backend: string; profile?: number; tabgridKernels?: boolean; log?: (line: string) => void }): Promise<StepsResult> {
   const data = await loadData(o.dataDir);
   const adapter = await start(o.backend);
+  if (o.tabgridKernels) {
+    // Registered, they serve whatever calls them; the profile tells whether the model did.
+    registerLayerNormKernels();
+    registerAdamWKernels();
+  }
   const losses: number[] = [];
   const stepMs: number[] = [];
   let last = performance.now();
@@ -116,11 +125,12 @@ export async function stepsMain(argv: string[]): Promise<never> {
       warmup: { type: 'string', default: '2' }, // left out of the median: the first step compiles every shader
       backend: { type: 'string', default: 'webgpu' },
       profile: { type: 'string', default: '0' }, // profile this many more steps
+      kernels: { type: 'string', default: 'stock' }, // or tabgrid: register shared/kernels/'s fused kernels first
     },
   });
   if (!opt.spec || !opt.data) throw new Error('--spec and --data are required');
   const spec = ExperimentSpec.parse(JSON.parse(opt.spec.startsWith('@') ? await readFile(opt.spec.slice(1), 'utf8') : opt.spec));
-  const result = await trainSteps({ spec, dataDir: opt.data, steps: Number(opt.steps), warmup: Number(opt.warmup), backend: opt.backend, profile: Number(opt.profile), log: (l) => process.stderr.write(`${l}\n`) });
+  const result = await trainSteps({ spec, dataDir: opt.data, steps: Number(opt.steps), warmup: Number(opt.warmup), backend: opt.backend, profile: Number(opt.profile), tabgridKernels: opt.kernels === 'tabgrid', log: (l) => process.stderr.write(`${l}\n`) });
   console.log(JSON.stringify(result));
   process.exit(0);
 }
