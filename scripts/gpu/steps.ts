@@ -78,13 +78,14 @@ async function profileSteps(spec: ExperimentSpec, data: TrainData, n: number): P
     byName.set(k.name, { calls: e.calls + 1, ms: e.ms === null || ms === null ? null : e.ms + ms });
   }
   const all = [...byName.entries()].map(([name, e]) => ({ name, calls: e.calls / n, ms: e.ms === null ? null : e.ms / n }));
-  const timed = all.every((e) => e.ms !== null);
+  // Without timestamp-query the webgpu backend reports 0 ms for every kernel: then counts only.
+  const timed = all.every((e) => e.ms !== null) && all.some((e) => e.ms! > 0);
   all.sort((a, b) => (timed ? b.ms! - a.ms! : b.calls - a.calls));
   return {
     kernels: info.kernels.length / n,
     tabgridKernels: info.kernels.filter((k) => k.name.startsWith('Tabgrid')).length / n,
     kernelMs: timed ? all.reduce((t, e) => t + e.ms!, 0) : null,
-    top: all.slice(0, 12),
+    top: all.slice(0, 12).map((e) => (timed ? e : { ...e, ms: null })),
   };
 }
 
