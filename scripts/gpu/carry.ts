@@ -51,7 +51,7 @@ export async function writeCarry(out: string, o: { data: Dataset; withNode: bool
     // tfjs's Node bundles are CommonJS that call require(): give the ESM bundle one.
     banner: { js: "import { createRequire as __tabgridRequire } from 'node:module'; const require = __tabgridRequire(import.meta.url);" },
     external: ['node-fetch'],
-    minify: true, // 5.4 → ~2.6 MB; nothing in it rebuilds code from Function.toString (only WASM's threads do, not carried)
+    minify: true, // 5.4 → 2.7 MB; nothing in it rebuilds code from Function.toString (only WASM's threads do, not carried)
     logLevel: 'warning',
   });
   const dawn = join(dirname(createRequire(import.meta.url).resolve('webgpu')), 'dist', 'linux-x64', 'dawn.node');
