@@ -1,7 +1,8 @@
 // shared/train/adamw.ts's AdamW (PyTorch's order: clip, decoupled decay, Adam step) as fused WGSL
 // kernels for TensorFlow.js's WebGPU backend: per parameter one dispatch for its squared norm and
-// three for the update (m, v, then the weight), where the stock ops take ~16; the optimiser state
-// has the same layout, so checkpoints move between the two. WebGPU only; docs/gpu.md has the numbers.
+// three for the update (m, v, then the weight), where the stock ops take 17 (counted from the code).
+// The optimiser state has the same layout, so checkpoints move between the two. WebGPU only;
+// docs/gpu.md has the numbers.
 import * as tf from '@tensorflow/tfjs';
 import type { Param } from '../model/gpt.ts';
 import type { TrainConfig } from '../spec.ts';
