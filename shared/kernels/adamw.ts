@@ -1,8 +1,8 @@
 // shared/train/adamw.ts's AdamW (PyTorch's order: clip, decoupled decay, Adam step) as fused WGSL
-// kernels for TensorFlow.js's WebGPU backend: per parameter one dispatch for its squared norm and
-// three for the update (m, v, then the weight), where the stock ops take 17 (counted from the code).
-// The optimiser state has the same layout, so checkpoints move between the two. WebGPU only;
-// docs/gpu.md has the numbers.
+// kernels for TensorFlow.js's WebGPU backend: per parameter one dispatch for partial sums of its
+// squared norm and three for the update (m, v, then the weight), where the stock ops take 17 (counted
+// from the code). The optimiser state has the same layout, so checkpoints move between the two.
+// WebGPU only; docs/gpu.md has the numbers.
 import * as tf from '@tensorflow/tfjs';
 import type { Param } from '../model/gpt.ts';
 import type { TrainConfig } from '../spec.ts';
@@ -47,22 +47,29 @@ ${body}
   };
 }
 
-/** Σ g², one workgroup striding over the whole tensor (a barrier before each write of red[]: see layer-norm.ts). */
+const PER_GROUP = 4096; // values one workgroup of the squared norm sums (64 per thread)
+
+/**
+ * Partial sums of g², one per workgroup of PER_GROUP values: (groups), summed by a stock sum with
+ * every other parameter's (a barrier before each write of red[]: see layer-norm.ts).
+ */
 function sumSquares(n: number): Program {
+  const groups = Math.ceil(n / PER_GROUP);
   return {
     variableNames: ['G'],
-    outputShape: [1],
+    outputShape: [groups],
     shaderKey: 'tabgrid_adamw_sumsq',
     dispatchLayout: { x: [0] },
-    dispatch: [1, 1, 1],
+    dispatch: [groups, 1, 1],
     workgroupSize: [WG, 1, 1],
     getUserCode: () => `
   var<workgroup> red : array<f32, ${WG}>;
   fn main(index : i32) {
     let tid = i32(localId.x);
-    let n = uniforms.gShape;
+    let group = index / ${WG};
+    let end = min(uniforms.gShape, (group + 1) * ${PER_GROUP});
     var s = 0.0;
-    for (var i = tid; i < n; i += ${WG}) { let g = G[i]; s += g * g; }
+    for (var i = group * ${PER_GROUP} + tid; i < end; i += ${WG}) { let g = G[i]; s += g * g; }
     workgroupBarrier();
     red[tid] = s;
     workgroupBarrier();
@@ -70,7 +77,7 @@ function sumSquares(n: number): Program {
       if (tid < k) { red[tid] = red[tid] + red[tid + k]; }
       workgroupBarrier();
     }
-    if (tid == 0) { result[0] = red[0]; }
+    if (tid == 0) { result[group] = red[0]; }
   }`,
   };
 }
