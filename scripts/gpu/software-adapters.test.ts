@@ -2,7 +2,7 @@
 // machines: no CPU rasteriser — SwiftShader, lavapipe, Dawn's or ANGLE's GL ES over llvmpipe — may
 // win `auto`, while a GPU that names its vendor wins whenever its probe is faster than WASM's.
 import { describe, expect, it } from 'vitest';
-import { adapterKind, isSoftwareRenderer, mayWin, UNIDENTIFIED_MARGIN } from '../../web/src/worker/probe.ts';
+import { adapterInfoOf, adapterKind, isSoftwareRenderer, mayWin, UNIDENTIFIED_MARGIN } from '../../web/src/worker/probe.ts';
 
 // What each adapter reported (GPUAdapterInfo), copied from the runs recorded in docs/gpu.md.
 const swiftshader = { vendor: 'google', architecture: 'swiftshader', description: 'SwiftShader Device (Subzero)', isFallbackAdapter: true };
@@ -58,5 +58,36 @@ describe('mayWin', () => {
   it('lets a hardware adapter win whenever it is faster than WASM', () => {
     expect(mayWin(adapterKind(nvidia), wasmMs - 1, wasmMs)).toBe(true);
     expect(mayWin(adapterKind(nvidia), wasmMs + 1, wasmMs)).toBe(false);
+  });
+});
+
+describe('adapterInfoOf', () => {
+  // GPUAdapterInfo as browsers and Dawn define it: fields are getters on the prototype, not own properties.
+  class AdapterInfo {
+    get vendor() {
+      return 'nvidia';
+    }
+    get architecture() {
+      return 'hopper';
+    }
+    get device() {
+      return '';
+    }
+    get description() {
+      return 'NVIDIA H100 80GB HBM3';
+    }
+  }
+
+  it('reads the prototype getters that a spread drops', () => {
+    const info = new AdapterInfo();
+    expect({ ...info }).toEqual({}); // why it reads each field
+    const read = adapterInfoOf({ info: info as never, isFallbackAdapter: false });
+    expect(read).toEqual({ vendor: 'nvidia', architecture: 'hopper', device: '', description: 'NVIDIA H100 80GB HBM3', isFallbackAdapter: false });
+    expect(adapterKind(read)).toBe('hardware');
+  });
+
+  it('takes isFallbackAdapter from the adapter where the info lacks it', () => {
+    expect(adapterInfoOf({ isFallbackAdapter: true }).isFallbackAdapter).toBe(true);
+    expect(adapterKind(adapterInfoOf({ isFallbackAdapter: true }))).toBe('software');
   });
 });

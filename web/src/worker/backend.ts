@@ -7,7 +7,7 @@ import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs
 import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
-import { adapterKind, agreesWith, isSoftwareRenderer, mayWin, precisionOf, probeBackend, type AdapterInfoLike } from './probe.ts';
+import { adapterInfoOf, adapterKind, agreesWith, isSoftwareRenderer, mayWin, precisionOf, probeBackend, type AdapterInfoLike } from './probe.ts';
 import type { BackendInfo, BackendPreference } from './types.ts';
 
 async function webgpuAdapter(): Promise<AdapterInfoLike | null> {
@@ -15,8 +15,7 @@ async function webgpuAdapter(): Promise<AdapterInfoLike | null> {
   if (!gpu) return null;
   const adapter = await gpu.requestAdapter().catch(() => null);
   if (!adapter) return null;
-  const info = adapter.info ?? {};
-  return { ...info, isFallbackAdapter: info.isFallbackAdapter ?? adapter.isFallbackAdapter ?? false };
+  return adapterInfoOf(adapter);
 }
 
 /** The backend must compute a known matmul correctly (async read only: docs/backends.md). */
@@ -75,7 +74,7 @@ async function useWasm(threads: number | undefined): Promise<BackendInfo | null>
 async function useWebgpu(adapter: AdapterInfoLike): Promise<BackendInfo | null> {
   if (!(await use('webgpu'))) return null;
   const label = [adapter.vendor, adapter.architecture, adapter.description].filter(Boolean).join(' ');
-  return { backend: 'webgpu', adapter: label || 'unknown adapter' };
+  return { backend: 'webgpu', adapter: (label || 'unknown adapter').slice(0, 200) }; // the protocol's bound
 }
 
 /** The WebGL renderer's name (a worker's OffscreenCanvas), or null without WebGL 2. */

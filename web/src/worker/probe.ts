@@ -60,6 +60,22 @@ export interface AdapterInfoLike {
   isFallbackAdapter?: boolean;
 }
 
+/**
+ * The adapter's info as a plain object. GPUAdapterInfo's fields are getters on its prototype (WebIDL
+ * attributes), so `{ ...adapter.info }` copies none of them: read each one (measured on Dawn, whose
+ * info spreads to `{ subgroupMatrixConfigs: [] }` only: docs/gpu.md).
+ */
+export function adapterInfoOf(adapter: { info?: AdapterInfoLike; isFallbackAdapter?: boolean }): AdapterInfoLike {
+  const info = adapter.info ?? {};
+  return {
+    vendor: info.vendor ?? '',
+    architecture: info.architecture ?? '',
+    device: info.device ?? '',
+    description: info.description ?? '',
+    isFallbackAdapter: info.isFallbackAdapter ?? adapter.isFallbackAdapter ?? false,
+  };
+}
+
 /** CPU rasterisers by the names they give: SwiftShader, Mesa's llvmpipe/lavapipe/softpipe, Windows' WARP. */
 const SOFTWARE_NAMES = /swiftshader|llvmpipe|lavapipe|softpipe|\bsoftware\b|microsoft basic render|\bwarp\b/i;
 
