@@ -54,7 +54,7 @@
 // Two phases: --rounds with everyone from a cold start (detection, false disputes), then
 // --trusted-rounds with the honest fleet alone, trusted by then (executions per verified result).
 //
-//   npm run bench:trust -- [--honest 48] [--per-attack 2] [--rounds 40] [--trusted-rounds 12] [--experiments 2400]
+//   npm run bench:trust -- [--honest 48] [--per-attack 2] [--rounds 40] [--trusted-rounds 30] [--experiments 2400]
 //                          [--spread 1e-5] [--seed 7] [--port 8802] [--json]
 // The last stdout line with --json is one JSON object:
 //   {volunteers, experiments, attacks: {<name>: {tried, verified, credited, ...}}, detectionRate,
@@ -86,7 +86,10 @@ const { values } = parseArgs({
     honest: { type: 'string', default: '48' },
     'per-attack': { type: 'string', default: '2' },
     rounds: { type: 'string', default: '40' }, // with the attackers, from a cold start
-    'trusted-rounds': { type: 'string', default: '12' }, // then the honest fleet alone, trusted
+    // then the honest fleet alone, trusted: it first replicates what the attackers' fabrications left
+    // waiting (replica slots go to the highest tier, so they pile up under a fleet half dishonest;
+    // ~13 rounds here), then opens fresh work, whose executions per verified result are measured
+    'trusted-rounds': { type: 'string', default: '30' },
     experiments: { type: 'string', default: '2400' },
     spread: { type: 'string', default: '1e-5' }, // bpb: the largest honest cross-backend gap in val_bpb (measured 7.4e-6)
     seed: { type: 'string', default: '7' },

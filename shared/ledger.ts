@@ -4,6 +4,7 @@
 // (scripts/ledger-verify.ts, GET /api/ledger).
 import { canonicalJson } from './canonical.ts';
 import { sha256 } from './crypto.ts';
+import type { VerdictBasis } from './protocol.ts';
 
 /** The `prevHash` of entry 1. */
 export const GENESIS_HASH = '0'.repeat(64);
@@ -23,7 +24,7 @@ export interface LedgerEntry {
   resultId: string | null;
   volunteerId: string | null;
   verdict?: 'valid' | 'invalid';
-  basis?: 'quorum' | 'trusted-single' | 'outvoted' | 'copy' | 'overturned' | 'late';
+  basis?: VerdictBasis;
   valBpb?: number; // the experiment's canonical (median) val_bpb, on verdicts
   flops?: number; // on credit and revoke
 }

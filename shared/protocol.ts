@@ -257,6 +257,8 @@ export type LiveEvent =
   | { type: 'verified'; campaignId: string; row: LeaderboardEntry; curve: ExperimentCurve; progress: CampaignProgress };
 
 export type ResultVerdict = 'pending' | 'valid' | 'invalid';
+/** How a verdict was reached (edge/src/trust/judge.ts). */
+export type VerdictBasis = 'quorum' | 'trusted-single' | 'outvoted' | 'copy' | 'overturned' | 'late';
 
 export interface ReplicaDetail {
   resultId: string;

@@ -8,7 +8,7 @@ import { campaignProgress } from './db/progress.ts';
 import type { AppEnv } from './env.ts';
 import { fail } from './errors.ts';
 import { ipRateLimit } from './rate-limit.ts';
-import { findCampaign } from './routes/campaigns.ts';
+import { findCampaign } from './db/campaign-rows.ts';
 
 function hub(env: Env, campaignId: string) {
   return env.CAMPAIGN_HUB.get(env.CAMPAIGN_HUB.idFromName(campaignId));

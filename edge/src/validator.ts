@@ -2,12 +2,12 @@
 // one batch with its ledger entries — verdicts, credits and revocations, reputation, the
 // volunteer's consecutive-valid count per backend class, its lease quota, audits of its earlier
 // unreplicated results when it is caught, and spot checks of trusted-single results.
-import type { Metrics, Precision } from '../../shared/protocol.ts';
+import type { Metrics, Precision, ResultVerdict, VerdictBasis } from '../../shared/protocol.ts';
 import { commitSteps, EARLY_STEPS, earlySegments, stateBytes } from '../../shared/commit.ts';
 import { ExperimentSpec, parameterCount } from '../../shared/spec.ts';
 import { commitPlanned, type NewEntry, type Planned } from './ledger.ts';
 import { decayedTerm } from './trust/credit.ts';
-import { judge, type Basis, type JudgedExperiment, type JudgedResult, type Transition, type Verdict } from './trust/judge.ts';
+import { judge, type JudgedExperiment, type JudgedResult, type Transition } from './trust/judge.ts';
 import { CUT_OPEN_LEASES, MAX_OPEN_LEASES, MAX_REVEAL_BYTES, REPUTATION, REVEAL_WINDOW_MS, SPOT_CHECK_RATE } from './trust/policy.ts';
 import { draw, trustSecrets } from './trust/secrets.ts';
 import { reopenForAudit } from './trust/audit.ts';
@@ -32,8 +32,8 @@ interface ResultRow {
   id: string;
   leaseId: string;
   volunteerId: string;
-  verdict: Verdict;
-  basis: Basis | null;
+  verdict: ResultVerdict;
+  basis: VerdictBasis | null;
   creditState: 'none' | 'granted' | 'revoked';
   creditedAt: number | null;
   metricsJson: string;
@@ -171,7 +171,7 @@ async function plan(db: D1Database, experimentId: string, now: number): Promise<
  * MIN_WITNESSES, and spot checks' independence).
  */
 function witnessStatements(db: D1Database, rows: ResultRow[], transitions: Transition[], now: number): D1PreparedStatement[] {
-  const byReplication = (b: Basis | null) => b === 'quorum' || b === 'late';
+  const byReplication = (b: VerdictBasis | null) => b === 'quorum' || b === 'late';
   const verdict = new Map(rows.map((r, i) => [i, { to: r.verdict, basis: r.basis }]));
   for (const t of transitions) verdict.set(t.index, { to: t.to, basis: t.basis });
   const agreeing = rows.flatMap((_, i) => (verdict.get(i)!.to === 'valid' && byReplication(verdict.get(i)!.basis) ? [i] : []));

@@ -9,7 +9,7 @@ import { campaignProgress } from '../db/progress.ts';
 import { volunteerStandings } from '../db/standings.ts';
 import type { AppEnv } from '../env.ts';
 import { fail } from '../errors.ts';
-import { findCampaign } from './campaigns.ts';
+import { findCampaign } from '../db/campaign-rows.ts';
 
 /** Leaders whose loss curves the page draws. */
 export const LEADERS = 5;

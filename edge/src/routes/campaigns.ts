@@ -3,19 +3,12 @@ import { Hono } from 'hono';
 import { CampaignBrief, admissionIssues, sampleExperiments } from '../../../shared/search-space.ts';
 import { randomToken } from '../../../shared/crypto.ts';
 import { parseBody, readBody } from '../body.ts';
+import { findCampaign, listCampaigns } from '../db/campaign-rows.ts';
 import { campaignStatements } from '../db/campaigns.ts';
 import { leaderboard } from '../db/leaderboard.ts';
 import { researcherAuth } from '../researcher-auth.ts';
-import type { Campaign } from '../../../shared/protocol.ts';
-import { Id } from '../../../shared/protocol.ts';
 import type { AppEnv } from '../env.ts';
 import { fail } from '../errors.ts';
-
-const CAMPAIGN_SQL = `
-SELECT c.id, c.name, c.brief, c.template, c.dataset_id AS datasetId, c.created_at AS createdAt,
-  (SELECT count(*) FROM experiments e WHERE e.campaign_id = c.id) AS experiments,
-  (SELECT count(*) FROM experiments e WHERE e.campaign_id = c.id AND e.status = 'verified') AS verified
-FROM campaigns c`;
 
 export const campaigns = new Hono<AppEnv>()
   .post('/', researcherAuth, async (c) => {
@@ -42,7 +35,7 @@ export const campaigns = new Hono<AppEnv>()
     return c.json({ campaign: await findCampaign(db, id) }, 201);
   })
   .get('/', async (c) => {
-    const { results } = await c.env.DB.prepare(`${CAMPAIGN_SQL} ORDER BY c.created_at DESC`).all<Campaign>();
+    const results = await listCampaigns(c.env.DB);
     return c.json({ campaigns: results });
   })
   .get('/:id', async (c) => {
@@ -53,10 +46,3 @@ export const campaigns = new Hono<AppEnv>()
     const campaign = await findCampaign(c.env.DB, c.req.param('id'));
     return c.json({ campaign, rows: await leaderboard(c.env.DB, campaign.id) });
   });
-
-export async function findCampaign(db: D1Database, id: string): Promise<Campaign> {
-  if (!Id.safeParse(id).success) fail(400, 'invalid_request', 'A campaign id is 1–64 letters, digits, _ or -.');
-  const row = await db.prepare(`${CAMPAIGN_SQL} WHERE c.id = ?`).bind(id).first<Campaign>();
-  if (!row) fail(404, 'unknown_campaign', `No campaign has the id ${id}.`);
-  return row;
-}

@@ -6,7 +6,7 @@ import { Hono } from 'hono';
 import { corpusPage, CSV_HEADER, csvLine, decodeCursor, encodeCursor, type CorpusCursor } from '../db/corpus.ts';
 import type { AppEnv } from '../env.ts';
 import { fail } from '../errors.ts';
-import { findCampaign } from './campaigns.ts';
+import { findCampaign } from '../db/campaign-rows.ts';
 
 export const CORPUS_PAGE = { default: 200, max: 500 };
 

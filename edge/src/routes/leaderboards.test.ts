@@ -19,7 +19,7 @@ describe('GET /api/leaderboards', () => {
     await seedCampaign('c2', 2);
     const [a, b, c] = [await newVolunteer('a'), await newVolunteer('b'), await newVolunteer('c')];
     await verifyNext(a, b, 3.0, ['wasm', 'wasm'], 'c1');
-    await verifyNext(a, c, 2.8, ['wasm', 'wasm'], 'c1');
+    await verifyNext(c, a, 2.8, ['wasm', 'wasm'], 'c1'); // the newcomer trains first: a, vouched for now, replicates it
     await verifyNext(b, c, 3.3, ['wasm', 'wasm'], 'c2');
     const disputed = await disputeNext('c1'); // five volunteers who never agree: nothing decided, no credit
 

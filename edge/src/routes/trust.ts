@@ -1,7 +1,7 @@
-// Trust routes: the ledger export, one volunteer's standing, spot-check submissions and the
+// Trust routes: the ledger export, spot-check submissions and the
 // checkpoints revealed for them.
 import { Hono } from 'hono';
-import { Id, LEASE_TOKEN_HEADER, SpotCheckRequest, VolunteerId, type SpotCheckResponse } from '../../../shared/protocol.ts';
+import { Id, LEASE_TOKEN_HEADER, SpotCheckRequest, type SpotCheckResponse } from '../../../shared/protocol.ts';
 import { sha256, verifyCanonical } from '../../../shared/crypto.ts';
 import { signedUpload, signedVolunteer } from '../auth.ts';
 import { parseBody, readCapped } from '../body.ts';
@@ -10,7 +10,6 @@ import { fail } from '../errors.ts';
 import { readLedger } from '../ledger.ts';
 import { MAX_REVEAL_BYTES } from '../trust/policy.ts';
 import { leasedCheckpoint, revealCheckpoint, submitSpotCheck } from '../trust/spot-checks.ts';
-import { volunteerTrust } from '../trust/standing.ts';
 
 const MAX_PAGE = 500;
 
@@ -27,14 +26,6 @@ export const ledger = new Hono<AppEnv>().get('/', async (c) => {
   const limit = Math.max(1, nonNegativeInt(c.req.query('limit'), 100, 'limit', MAX_PAGE));
   return c.json(await readLedger(c.env.DB, after, limit));
 });
-
-/** One volunteer's standing, for GET /api/volunteers/:id (routes/volunteers.ts). */
-export async function standingHandler(db: D1Database, id: string) {
-  if (!VolunteerId.safeParse(id).success) fail(400, 'invalid_request', 'A volunteer id is v_ followed by 32 hex digits.');
-  const standing = await volunteerTrust(db, id, Date.now());
-  if (!standing) fail(404, 'unknown_volunteer', 'No volunteer is registered with this id.');
-  return standing;
-}
 
 /** POST /api/results/spot-checks: a spot-check lease's outcome, signed like a result. */
 export const spotChecks = new Hono<AppEnv>().post('/', signedVolunteer, async (c) => {

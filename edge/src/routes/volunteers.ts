@@ -1,15 +1,14 @@
 // Volunteer registration: the browser proves it holds the private key of the public key it sends.
 import { Hono } from 'hono';
 import { verifyCanonical, volunteerIdFor } from '../../../shared/crypto.ts';
-import { MAX_CLOCK_SKEW_MS, RegisterRequest, type RegisterResponse, type VolunteerTrust } from '../../../shared/protocol.ts';
+import { MAX_CLOCK_SKEW_MS, RegisterRequest, VolunteerId, type RegisterResponse, type VolunteerTrust } from '../../../shared/protocol.ts';
 import { parseBody, readBody } from '../body.ts';
 import { clientAddress } from '../client-address.ts';
 import { insertVolunteer } from '../db/volunteers.ts';
 import type { AppEnv } from '../env.ts';
 import { fail } from '../errors.ts';
-import { standingHandler } from './trust.ts';
 import { ipHash, trustSecrets } from '../trust/secrets.ts';
-import { recordRegistrationIp } from '../trust/standing.ts';
+import { recordRegistrationIp, volunteerTrust } from '../trust/standing.ts';
 
 export const volunteers = new Hono<AppEnv>().post('/', async (c) => {
   const { payload, signature } = parseBody(await readBody(c), RegisterRequest);
@@ -37,4 +36,10 @@ export const volunteers = new Hono<AppEnv>().post('/', async (c) => {
 });
 
 /** Reputation, credit (total and recent average) and per-backend replication of one volunteer. */
-volunteers.get('/:id', async (c) => c.json<VolunteerTrust>(await standingHandler(c.env.DB, c.req.param('id'))));
+volunteers.get('/:id', async (c) => {
+  const id = c.req.param('id');
+  if (!VolunteerId.safeParse(id).success) fail(400, 'invalid_request', 'A volunteer id is v_ followed by 32 hex digits.');
+  const standing = await volunteerTrust(c.env.DB, id, Date.now());
+  if (!standing) fail(404, 'unknown_volunteer', 'No volunteer is registered with this id.');
+  return c.json<VolunteerTrust>(standing);
+});

@@ -2,18 +2,16 @@
 // address), which are copies, whether a quorum agrees, and what each result's verdict becomes.
 // edge/src/validator.ts loads the state, calls judge() and writes what it returns.
 import { earlyAgree } from '../../../shared/commit.ts';
-import type { Metrics } from '../../../shared/protocol.ts';
+import type { Metrics, ResultVerdict, VerdictBasis } from '../../../shared/protocol.ts';
 import { agree, median } from '../../../shared/verify.ts';
 import { CV_TRUSTED, MAX_REPLICAS, RELIABLE_REPUTATION } from './policy.ts';
 
-export type Verdict = 'pending' | 'valid' | 'invalid';
-export type Basis = 'quorum' | 'trusted-single' | 'outvoted' | 'copy' | 'overturned' | 'late';
 
 export interface JudgedResult {
   id: string;
   volunteerId: string;
-  verdict: Verdict;
-  basis: Basis | null;
+  verdict: ResultVerdict;
+  basis: VerdictBasis | null;
   metrics: Metrics;
   backendClass: string; // from the lease, as claimed when the work was handed out
   leaseIp: string | null; // salted hashes (trust/secrets.ts)
@@ -43,7 +41,7 @@ export interface JudgedExperiment {
 export interface Transition {
   index: number; // into the results array
   to: 'valid' | 'invalid';
-  basis: Basis;
+  basis: VerdictBasis;
 }
 
 export interface Judgement {

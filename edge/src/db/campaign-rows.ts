@@ -1,0 +1,22 @@
+// Campaign rows as the API shows them: one by id (a 400 for a malformed id, a 404 for an unknown one)
+// and all of them, newest first.
+import type { Campaign } from '../../../shared/protocol.ts';
+import { Id } from '../../../shared/protocol.ts';
+import { fail } from '../errors.ts';
+
+const CAMPAIGN_SQL = `
+SELECT c.id, c.name, c.brief, c.template, c.dataset_id AS datasetId, c.created_at AS createdAt,
+  (SELECT count(*) FROM experiments e WHERE e.campaign_id = c.id) AS experiments,
+  (SELECT count(*) FROM experiments e WHERE e.campaign_id = c.id AND e.status = 'verified') AS verified
+FROM campaigns c`;
+
+export async function findCampaign(db: D1Database, id: string): Promise<Campaign> {
+  if (!Id.safeParse(id).success) fail(400, 'invalid_request', 'A campaign id is 1–64 letters, digits, _ or -.');
+  const row = await db.prepare(`${CAMPAIGN_SQL} WHERE c.id = ?`).bind(id).first<Campaign>();
+  if (!row) fail(404, 'unknown_campaign', `No campaign has the id ${id}.`);
+  return row;
+}
+
+export async function listCampaigns(db: D1Database): Promise<Campaign[]> {
+  return (await db.prepare(`${CAMPAIGN_SQL} ORDER BY c.created_at DESC`).all<Campaign>()).results;
+}
