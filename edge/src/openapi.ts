@@ -1,7 +1,7 @@
 // The API described as OpenAPI 3.1, generated from the same zod schemas the routes validate with,
 // plus a plain reference page rendered from it.
 import { z } from 'zod';
-import { HeartbeatRequest, LeaseRequest, RegisterRequest, ResultRequest, SpotCheckRequest } from '../../shared/protocol.ts';
+import { HeartbeatRequest, LeaseRequest, LinkKeyRequest, RegisterRequest, ResultRequest, SpotCheckRequest } from '../../shared/protocol.ts';
 import { CampaignBrief } from '../../shared/search-space.ts';
 
 interface Route {
@@ -19,6 +19,7 @@ const BODY = ['invalid_json', 'invalid_request', 'unsupported_media_type', 'payl
 export const ROUTES: Route[] = [
   { method: 'get', path: '/api/health', summary: 'Liveness: {"ok": true}.', errors: [] },
   { method: 'post', path: '/api/volunteers', summary: 'Register an Ed25519 public key; the volunteer id is derived from it. Idempotent.', body: RegisterRequest, errors: [...BODY, 'stale_timestamp', 'bad_signature', 'key_unavailable'] },
+  { method: 'post', path: '/api/volunteers/keys', summary: 'Link another key to the signing volunteer (an identity moved to another browser): signed by a key it holds, with the new key\'s proof over the link payload.', auth: 'volunteer', body: LinkKeyRequest, errors: [...SIGNED, ...BODY, 'foreign_volunteer', 'key_unavailable'] },
   { method: 'post', path: '/api/leases', summary: 'Lease the next experiment: spec, lease token and deadline, or {lease: null, retryAfterSec}.', auth: 'volunteer', body: LeaseRequest, errors: [...SIGNED, ...BODY, 'unknown_campaign', 'unknown_partner', 'uncalibrated_precision'] },
   { method: 'post', path: '/api/leases/{id}/heartbeat', summary: 'Report progress (step, loss) and extend the lease deadline.', auth: 'volunteer', body: HeartbeatRequest, errors: [...SIGNED, ...BODY, 'unknown_lease', 'foreign_lease', 'lease_expired'] },
   { method: 'post', path: '/api/results', summary: 'Submit a result signed over its canonical JSON, bound to the lease token, spec hash and dataset hash. Resubmitting returns the first outcome.', auth: 'volunteer', body: ResultRequest, errors: [...SIGNED, ...BODY, 'unknown_lease', 'foreign_lease', 'lease_expired', 'experiment_settled', 'spec_mismatch', 'dataset_mismatch', 'budget_mismatch', 'commitment_mismatch', 'busy'] },

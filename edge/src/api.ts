@@ -1,0 +1,67 @@
+// The API: a Hono app under /api — every route, its middleware (security headers, no-store, the
+// per-address rate limit), one 404 and one error handler. edge/src/index.ts serves it as the Worker.
+import { Hono } from 'hono';
+import { secureHeaders } from 'hono/secure-headers';
+import type { ApiError } from '../../shared/protocol.ts';
+import type { AppEnv } from './env.ts';
+import { ApiFailure } from './errors.ts';
+import { openApiDocument, referencePage } from './openapi.ts';
+import { ipRateLimit } from './rate-limit.ts';
+import { live } from './live.ts';
+import { campaignViews } from './routes/campaign-views.ts';
+import { campaigns } from './routes/campaigns.ts';
+import { corpus } from './routes/corpus.ts';
+import { datasets } from './routes/datasets.ts';
+import { experiments } from './routes/experiments.ts';
+import { leaderboards } from './routes/leaderboards.ts';
+import { leases } from './routes/leases.ts';
+import { partners } from './routes/partners.ts';
+import { results } from './routes/results.ts';
+import { ledger, spotChecks } from './routes/trust.ts';
+import { volunteerKeys } from './routes/volunteer-keys.ts';
+import { volunteers } from './routes/volunteers.ts';
+
+export const api = new Hono<AppEnv>().basePath('/api');
+
+// WebSocket upgrades first: secureHeaders throws on a 101 response (docs/edge.md), and a handler that
+// answers without calling next() never reaches the middleware registered after it.
+api.route('/campaigns', live);
+
+api.use(secureHeaders({ crossOriginResourcePolicy: 'same-origin' }));
+api.use(async (c, next) => {
+  await next();
+  c.header('Cache-Control', 'no-store');
+});
+
+api.use(ipRateLimit);
+
+api.get('/health', (c) => c.json({ ok: true }));
+api.get('/openapi.json', (c) => c.json(openApiDocument()));
+api.get('/docs', (c) => {
+  c.header('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'");
+  return c.html(referencePage());
+});
+api.route('/volunteers/keys', volunteerKeys);
+api.route('/volunteers', volunteers);
+api.route('/leases', leases);
+api.route('/results', results);
+api.route('/results/spot-checks', spotChecks);
+api.route('/ledger', ledger);
+api.route('/campaigns', campaigns);
+api.route('/campaigns', campaignViews);
+api.route('/experiments', experiments);
+api.route('/leaderboards', leaderboards);
+api.route('/corpus', corpus);
+api.route('/datasets', datasets);
+api.route('/partners', partners);
+
+// The path as sent (still percent-encoded): c.req.path is decoded and would echo control characters.
+api.notFound((c) => c.json<ApiError>({ error: 'not_found', message: `No API route ${c.req.method} ${new URL(c.req.url).pathname}.` }, 404));
+api.onError((err, c) => {
+  if (err instanceof ApiFailure) {
+    return c.json<ApiError>({ error: err.code, message: err.message, ...(err.issues && { issues: err.issues }) }, err.status);
+  }
+  if (err instanceof SyntaxError) return c.json<ApiError>({ error: 'invalid_json', message: 'The request body is not valid JSON.' }, 400);
+  console.error(err);
+  return c.json<ApiError>({ error: 'internal', message: 'The edge failed to handle this request.' }, 500);
+});
