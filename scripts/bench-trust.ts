@@ -77,7 +77,8 @@ import { curveLength, type ExperimentSpec } from '../shared/spec.ts';
 import { TAU_BPB, TAU_CURVE } from '../shared/verify.ts';
 import { replicasAgree } from '../edge/src/trust/judge.ts';
 import { CV_TRUSTED } from '../edge/src/trust/policy.ts';
-import { fromAddress, migrate, queryLocal, registerDataset, seedCampaign, startDev, waitForHealth } from './local-edge.ts';
+import { startBenchEdge } from './fleet-edge.ts';
+import { fromAddress, migrate, queryLocal, registerDataset, seedCampaign } from './local-edge.ts';
 import { BATCH_SIGMA_NATS, closeUnder, GAPS, logUniform, metricsFrom, SEED_SIGMA_BPB, stateAt, SyntheticTruth, VOCAB } from './trust-model.ts';
 import { ROOT } from './wrangler.ts';
 
@@ -476,14 +477,15 @@ async function main() {
   });
   const port = num('port');
   base = `http://127.0.0.1:${port}`;
-  edge = startDev(port, PERSIST, { output: 'stderr' });
+  // A frozen bundle (as bench:edge serves): edits to edge/ or shared/ while it runs must not reload
+  // the Worker under the fleet (wrangler dev restarts on a change and drops every connection).
+  edge = await startBenchEdge({ persist: PERSIST, port, devTracing: false });
   const stop = () => new Promise<void>((resolve) => {
     if (!edge || edge.exitCode !== null || edge.signalCode !== null) return resolve();
     edge.once('exit', () => resolve());
     edge.kill('SIGTERM');
   });
   process.on('exit', () => edge?.kill('SIGTERM'));
-  await waitForHealth(base, edge);
 
   let n = 0;
   const fleet: Volunteer[] = [];

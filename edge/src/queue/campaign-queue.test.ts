@@ -8,7 +8,7 @@ import type { Capabilities } from '../../../shared/protocol.ts';
 import { Rng } from '../../../shared/rng.ts';
 import { newVolunteer, seedCampaign, type TestVolunteer } from '../../test/helpers.ts';
 import { peer, setRecord, type Peer } from '../../test/trust.ts';
-import { D1Scheduler } from '../scheduler.ts';
+import { D1Claim } from '../../test/d1-claim.ts';
 import { reopenExperiment } from '../trust/audit.ts';
 import { CV_TRUSTED, RELIABLE_FIRST_MS, RELIABLE_REPUTATION, STEER_WAIT_MS } from '../trust/policy.ts';
 import { QueueScheduler, campaignQueue } from './queue-scheduler.ts';
@@ -173,7 +173,7 @@ describe('the campaign queue', () => {
       peers.push(await peer(caps, pick(['198.51.100.1', '198.51.100.2', null, null, null])));
     }
     for (const p of peers.slice(0, 4)) await setRecord(p.id, p.caps.backend, CV_TRUSTED + 2); // reliable, and may stand alone
-    const d1 = new D1Scheduler(env.DB, 600);
+    const d1 = new D1Claim(env.DB, 600);
     const queue = campaignQueue(env, 'c1');
     const someLease = async (where: string) =>
       (await env.DB.prepare(`SELECT id FROM leases WHERE ${where} ORDER BY id`).all<{ id: string }>()).results.map((r) => r.id);

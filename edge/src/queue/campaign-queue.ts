@@ -16,16 +16,8 @@ import { DurableObject } from 'cloudflare:workers';
 import { randomToken, sha256 } from '../../../shared/crypto.ts';
 import type { Lease } from '../../../shared/protocol.ts';
 import { ExperimentSpec } from '../../../shared/spec.ts';
-import {
-  ADDRESS_UNDER_CAP,
-  claimTerms,
-  leaseDeadline,
-  profileStatement,
-  type ClaimRequest,
-  type ClaimTerms,
-  type Profile,
-} from '../scheduler.ts';
-import { CANDIDATE_SQL, CHANGED, EXPERIMENT_COLUMNS, LEASE_COLUMNS, SCHEMA } from './queue-sql.ts';
+import { claimTerms, leaseDeadline, profileStatement, type ClaimRequest, type ClaimTerms, type Profile } from './claim-terms.ts';
+import { ADDRESS_UNDER_CAP, CANDIDATE_SQL, CHANGED, EXPERIMENT_COLUMNS, LEASE_COLUMNS, SCHEMA } from './queue-sql.ts';
 
 /** How a claim ranks a candidate (CLAIM_RANK, CLAIM_MATCH, oldest live lease): lower goes first. */
 export interface SortKey {

@@ -1,10 +1,11 @@
-// The scheduler on campaign queues: a claim naming a campaign is one RPC into that campaign's
-// CampaignQueue; a claim without one asks every campaign with open work how its best candidate
-// ranks and claims in the best (ties to the first campaign, as D1's claim orders by campaign id).
-// Spot checks stay in D1 (their table is D1's): a client that declares them gets one first.
+// The scheduler: which experiment a volunteer trains next. A claim naming a campaign is one RPC into
+// that campaign's CampaignQueue; a claim without one asks every campaign with open work how its best
+// candidate ranks and claims in the best (ties to the first campaign by id). Spot checks stay in D1
+// (their table is D1's, trust/spot-checks.ts): a client that declares them gets one first.
 import { randomToken, sha256 } from '../../../shared/crypto.ts';
 import type { Lease } from '../../../shared/protocol.ts';
-import { claimTerms, D1Scheduler, profileStatement, type ClaimRequest, type Profile, type Scheduler } from '../scheduler.ts';
+import { claimSpotCheck } from '../trust/spot-checks.ts';
+import { claimTerms, profileStatement, type ClaimRequest, type Profile } from './claim-terms.ts';
 import { compareKeys, type QueueClaim, type SortKey } from './campaign-queue.ts';
 
 /** Rounds of (rank every queue, claim in the best) before a claim without a campaign gives up. */
@@ -14,7 +15,7 @@ export function campaignQueue(env: Env, campaignId: string) {
   return env.CAMPAIGN_QUEUE.get(env.CAMPAIGN_QUEUE.idFromName(campaignId));
 }
 
-export class QueueScheduler implements Scheduler {
+export class QueueScheduler {
   #env: Env;
   #minSeconds: number;
 
@@ -53,7 +54,7 @@ export class QueueScheduler implements Scheduler {
     const terms = await claimTerms(req, await profileStatement(db, req).first<Profile>());
     if (!terms) return null;
     const leaseToken = randomToken(32);
-    const spot = await new D1Scheduler(db, this.#minSeconds).claimSpotCheck(req, terms, await sha256(leaseToken));
+    const spot = await claimSpotCheck(db, req, terms, await sha256(leaseToken), this.#minSeconds * 1000);
     return spot && { ...spot, leaseToken };
   }
 }

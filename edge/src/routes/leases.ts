@@ -9,7 +9,7 @@ import type { AppEnv } from '../env.ts';
 import { attributeLease, partnerExists } from '../db/partners.ts';
 import { fail } from '../errors.ts';
 import { QueueScheduler } from '../queue/queue-scheduler.ts';
-import { D1Scheduler, leaseExtension, type Scheduler } from '../scheduler.ts';
+import { leaseExtension } from '../queue/claim-terms.ts';
 
 export const leases = new Hono<AppEnv>();
 
@@ -30,13 +30,6 @@ async function campaignExists(db: D1Database, id: string): Promise<boolean> {
   return true;
 }
 
-/** wrangler.toml's SCHEDULER: "queue" (campaign queues in Durable Objects) or "d1". */
-function scheduler(env: Env): Scheduler {
-  const minSeconds = Number(env.LEASE_MIN_SECONDS);
-  const kind: string = env.SCHEDULER;
-  return kind === 'd1' ? new D1Scheduler(env.DB, minSeconds) : new QueueScheduler(env, minSeconds);
-}
-
 leases.post('/', signedVolunteer, async (c) => {
   const req = parseBody(c.get('body'), LeaseRequest);
   // Float16 training paths (WebGL without float32 render targets) have no calibrated tolerance yet:
@@ -51,7 +44,7 @@ leases.post('/', signedVolunteer, async (c) => {
   if (req.partnerId && !(await partnerExists(c.env.DB, req.partnerId))) {
     fail(404, 'unknown_partner', `No partner has the id ${req.partnerId}.`);
   }
-  const lease = await scheduler(c.env).claim({
+  const lease = await new QueueScheduler(c.env, Number(c.env.LEASE_MIN_SECONDS)).claim({
     volunteerId: c.get('volunteer').id,
     campaignId: req.campaignId,
     capabilities: req.capabilities,
@@ -79,7 +72,7 @@ leases.post('/:id/heartbeat', signedVolunteer, async (c) => {
   const now = Date.now();
   if (lease.status !== 'open' || lease.deadline <= now) fail(409, 'lease_expired', 'The lease is closed or expired.');
   // A lease is held by heartbeats, not by a claim: each moves the deadline one window on, up to the
-  // lease's lifetime (scheduler.ts leaseExtension). Progress is recorded with every beat.
+  // lease's lifetime (queue/claim-terms.ts leaseExtension). Progress is recorded with every beat.
   const extended = leaseExtension(lease, now, Number(c.env.LEASE_MIN_SECONDS) * 1000);
   // Only while still open and live: it may have finished or expired since it was read, and a claim
   // that saw it expire may hold its slot already.

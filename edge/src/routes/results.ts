@@ -13,7 +13,7 @@ import { isWriteConflict } from '../ledger.ts';
 import { validateExperiment } from '../validator.ts';
 import { commitmentIssue } from '../../../shared/commit.ts';
 import { checkpointPath } from '../trust/spot-checks.ts';
-import { liveSlots } from '../scheduler.ts';
+import { liveSlots } from '../queue/queue-sql.ts';
 
 /** The lease's experiment is open and its other live leases leave a replica slot (?1 lease, ?2 now). */
 const SLOT_STILL_FREE = `EXISTS (SELECT 1 FROM experiments e WHERE e.id = leases.experiment_id AND e.status = 'open'

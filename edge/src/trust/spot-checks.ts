@@ -6,8 +6,9 @@
 // quorum, and so does a checkpoint left unrevealed past its window.
 import { sha256 } from '../../../shared/crypto.ts';
 import { CheckpointError, decodeCheckpoint, spotCheckAgrees } from '../../../shared/commit.ts';
-import type { Metrics } from '../../../shared/protocol.ts';
-import type { SpotCheckPayload } from '../../../shared/protocol.ts';
+import type { Lease, Metrics, SpotCheckPayload } from '../../../shared/protocol.ts';
+import { ExperimentSpec } from '../../../shared/spec.ts';
+import type { ClaimRequest, ClaimTerms } from '../queue/claim-terms.ts';
 import { fail } from '../errors.ts';
 import { reopenExperiment } from './audit.ts';
 
@@ -48,6 +49,62 @@ export async function submitSpotCheck(db: D1Database, volunteerId: string, p: Sp
     ...(passed ? [] : [reopenExperiment(db, s.experimentId, now)]),
   ]);
   return { duplicate: false, passed };
+}
+
+export const SPOT_CHECK_PATH = '/api/results/spot-checks';
+
+interface SpecRow {
+  campaignId: string;
+  specJson: string;
+  specHash: string;
+}
+
+/** Open spot checks (or ones whose lease expired) this volunteer may take. ?1 volunteer, ?2 now … */
+const SPOT_CLAIM_SQL = `
+UPDATE spot_checks SET status = 'leased', volunteer_id = ?1, token_hash = ?3, deadline = ?4
+WHERE NOT EXISTS (SELECT 1 FROM spot_checks h WHERE h.volunteer_id = ?1 AND h.status = 'leased' AND h.deadline > ?2) -- one at a time
+  AND id = (
+  SELECT s.id FROM spot_checks s
+    JOIN results r ON r.id = s.result_id JOIN leases l ON l.id = r.lease_id JOIN volunteers tv ON tv.id = r.volunteer_id
+    JOIN experiments e ON e.id = s.experiment_id
+  WHERE (s.status = 'open' OR (s.status = 'leased' AND s.deadline <= ?2))
+    AND s.precision = ?5 AND r.volunteer_id != ?1
+    AND NOT COALESCE(l.ip_hash IN (?6, ?7) OR tv.ip_hash IN (?6, ?7), 0)
+    -- independent of the checked volunteer: never its witness, nor at a witness's address
+    AND NOT EXISTS (SELECT 1 FROM witnesses w WHERE w.volunteer_id = r.volunteer_id AND (w.witness_id = ?1 OR w.witness_ip IN (?6, ?7)))
+    AND (?8 IS NULL OR e.campaign_id = ?8)
+  ORDER BY s.created_at LIMIT 1)
+RETURNING id, experiment_id AS experimentId, from_step AS fromStep, to_step AS toStep, deadline`;
+
+/** A pending spot check for a client that declared spotChecks, leased for one window (`windowMs`). */
+export async function claimSpotCheck(db: D1Database, req: ClaimRequest, terms: ClaimTerms, tokenHash: string, windowMs: number): Promise<Omit<Lease, 'leaseToken'> | null> {
+  // A spot check trains one segment; its deadline is sized like a lease for the whole spec would
+  // be, which is generous and keeps one rule.
+  const claimed = await db
+    .prepare(SPOT_CLAIM_SQL)
+    .bind(req.volunteerId, req.now, tokenHash, req.now + windowMs, terms.precision, terms.leaseIp, terms.registrationIp, req.campaignId ?? null)
+    .first<{ id: string; experimentId: string; fromStep: number; toStep: number; deadline: number }>();
+  if (!claimed) return null;
+  const row = await db
+    .prepare('SELECT campaign_id AS campaignId, spec_json AS specJson, spec_hash AS specHash FROM experiments WHERE id = ?')
+    .bind(claimed.experimentId)
+    .first<SpecRow>();
+  if (!row) throw new Error(`experiment ${claimed.experimentId} vanished after a spot-check claim`);
+  return {
+    leaseId: claimed.id,
+    deadline: claimed.deadline,
+    campaignId: row.campaignId,
+    experimentId: claimed.experimentId,
+    specHash: row.specHash,
+    spec: ExperimentSpec.parse(JSON.parse(row.specJson)),
+    kind: 'spot-check',
+    spotCheck: {
+      fromStep: claimed.fromStep,
+      toStep: claimed.toStep,
+      submitPath: SPOT_CHECK_PATH,
+      ...(claimed.fromStep > 0 && { checkpointPath: checkpointPath(claimed.id) }), // revealed (trust/spot-checks.ts)
+    },
+  };
 }
 
 /** Where a checked result's volunteer uploads, and a checker downloads, the revealed checkpoint. */

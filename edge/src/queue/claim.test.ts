@@ -2,12 +2,12 @@
 // result replicated below CV 10, then with probability 1/CV by a keyed draw the volunteer never sees.
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import type { Lease } from '../../shared/protocol.ts';
-import { seedCampaign } from '../test/helpers.ts';
-import { experimentState, findDrawKey, peer, setDrawKey, setRecord, standing, verdicts } from '../test/trust.ts';
-import { CLAIM_WINDOW } from './scheduler.ts';
-import { CV_TRUSTED, RELIABLE_FIRST_MS, replicationProbability, shouldReplicate, STEER_WAIT_MS } from './trust/policy.ts';
-import { draw } from './trust/secrets.ts';
+import type { Lease } from '../../../shared/protocol.ts';
+import { seedCampaign } from '../../test/helpers.ts';
+import { experimentState, findDrawKey, peer, setDrawKey, setRecord, standing, verdicts } from '../../test/trust.ts';
+import { CLAIM_WINDOW } from './queue-sql.ts';
+import { CV_TRUSTED, RELIABLE_FIRST_MS, replicationProbability, shouldReplicate, STEER_WAIT_MS } from '../trust/policy.ts';
+import { draw } from '../trust/secrets.ts';
 
 async function single(leaseId: string): Promise<number> {
   return (await env.DB.prepare('SELECT single FROM leases WHERE id = ?').bind(leaseId).first<{ single: number }>())!.single;
