@@ -76,8 +76,9 @@ export function fromAddress(ip: string): Record<string, string> {
 
 /** `wrangler dev` on 127.0.0.1:`port`, persisting to `persist`. */
 export function startDev(port: number, persist: string, opts: DevOptions = {}): ChildProcess {
+  // --var last: it takes any number of values and would swallow a positional script path after it.
   const args = ['dev', '--port', String(port), '--ip', '127.0.0.1', '--persist-to', persist, '--show-interactive-dev-session=false',
-    '--var', `ADDRESS_SOURCE:front:${FRONT_SECRET}`, ...(opts.extra ?? [])];
+    ...(opts.extra ?? []), '--var', `ADDRESS_SOURCE:front:${FRONT_SECRET}`];
   return wrangler(args, {
     stdio: opts.output === 'stderr' ? ['ignore', 2, 2] : ['ignore', 'inherit', 'inherit'],
     env: { ...QUIET_ENV, ...opts.env },
