@@ -40,7 +40,12 @@ export function edgeProcesses(rootPid: number | undefined): Map<number, EdgeProc
   const keep = new Set([rootPid]);
   for (let grew = true; grew; ) {
     grew = false;
-    for (const [pid, p] of all) if (!keep.has(pid) && keep.has(p.ppid)) (keep.add(pid), (grew = true));
+    for (const [pid, p] of all) {
+      if (!keep.has(pid) && keep.has(p.ppid)) {
+        keep.add(pid);
+        grew = true;
+      }
+    }
   }
   for (const pid of keep) {
     const p = all.get(pid);

@@ -82,7 +82,7 @@ const forward = (rows: number, C: number) =>
     for (var c = tid; c < C; c += ${WG}) { result[base + c] = (X[base + c] - mean) * rstd * W[c]; }`);
 
 /** Each row's mean and 1/sqrt(variance + eps): (rows, 2), a workgroup per row; read by both gradients. */
-const stats = (rows: number, C: number) =>
+const stats = (rows: number, _C: number) =>
   program('ln_stats', ['X'], [rows, 2], rows, `
     let row = index / ${WG};
     let base = row * C;

@@ -51,8 +51,8 @@ export class CampaignLive {
   }
 
   #connect(): void {
-    const url = new URL(`/api/campaigns/${this.#id}/live`, window.location.href);
-    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+    const { protocol, host } = window.location;
+    const url = `${protocol === 'https:' ? 'wss:' : 'ws:'}//${host}/api/campaigns/${encodeURIComponent(this.#id)}/live`;
     const ws = new WebSocket(url);
     this.#ws = ws;
     let opened = false;

@@ -86,6 +86,8 @@ export class Trainer {
       await register(identity, displayName);
       this.volunteerId = identity.volunteerId;
       void this.flush();
+      // Vite's worker import pattern: a one-off URL, not reactive state.
+      // eslint-disable-next-line svelte/prefer-svelte-reactivity
       this.#worker ??= new Worker(new URL('../worker/trainer.worker.ts', import.meta.url), { type: 'module', name: 'tabgrid-trainer' });
       this.#api ??= Comlink.wrap<TrainerWorkerApi>(this.#worker);
       this.backend = await this.#api.init(this.#preference, { checkpointEveryMs: this.#checkpointEveryMs });
