@@ -6,6 +6,7 @@
 // - attention's per-head matmuls go through `gmm`, a depthwise convolution on WASM (XNNPACK again);
 // - initial weights are drawn on the CPU from the spec's seeded RNG, so step 0 is identical everywhere.
 import * as tf from '@tensorflow/tfjs';
+import { layerNorm as fusedLayerNorm } from '../kernels/layer-norm.ts';
 import { Rng } from '../rng.ts';
 import type { ModelConfig } from '../spec.ts';
 
@@ -92,8 +93,14 @@ export const gelu = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
   };
 }) as unknown as Parameters<typeof tf.customGrad>[0]) as (x: tf.Tensor) => tf.Tensor;
 
-/** LayerNorm over the last axis with optional bias (nanoGPT's LayerNorm, eps 1e-5). */
+/**
+ * LayerNorm over the last axis with optional bias (nanoGPT's LayerNorm, eps 1e-5). Without a bias on
+ * WebGPU it is shared/kernels/layer-norm.ts's fused op (one dispatch forward where this formula takes
+ * nine: docs/gpu.md), which falls back to this same formula until registerLayerNormKernels() has run;
+ * every other backend runs the formula below.
+ */
 function layerNorm(x: tf.Tensor, weight: tf.Variable, bias: tf.Variable | null): tf.Tensor {
+  if (!bias && tf.getBackend() === 'webgpu') return fusedLayerNorm(x, weight);
   const { mean, variance } = tf.moments(x, -1, true);
   const y = tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, 1e-5))), weight);
   return bias ? tf.add(y, bias) : y;

@@ -7,8 +7,8 @@ import { DatasetManifest, datasetUrl, decodeTokens, type TokenArray } from '../.
 import { GPT } from '../../../shared/model/gpt.ts';
 import { Rng } from '../../../shared/rng.ts';
 import type { ExperimentSpec } from '../../../shared/spec.ts';
-import { AdamW, learningRate } from '../../../shared/train/adamw.ts';
-import { dropoutFor, sampleBatch, trainExperiment, trainStep, type TrainCheckpoint, type TrainData } from '../../../shared/train/loop.ts';
+import { learningRate } from '../../../shared/train/adamw.ts';
+import { dropoutFor, optimizerFor, sampleBatch, trainExperiment, trainStep, type TrainCheckpoint, type TrainData } from '../../../shared/train/loop.ts';
 import { pickBackend } from '../worker/backend.ts';
 import type { BenchApi, BenchRequest, BenchResult, KernelTime } from './types.ts';
 
@@ -46,7 +46,7 @@ async function startFrom(spec: ExperimentSpec, v: NonNullable<BenchRequest['vari
 /** Kernel time per step over `steps` profiled steps of a fresh model, slowest kernel first. */
 async function profile(spec: ExperimentSpec, data: TrainData, steps: number): Promise<NonNullable<BenchResult['profile']>> {
   const model = new GPT(spec.model, spec.seed);
-  const opt = new AdamW(model.params, spec.train);
+  const opt = optimizerFor(model.params, spec.train); // as trainExperiment: fused on WebGPU
   const rng = Rng.derive(spec.seed, 'batches');
   const { batchSize: B } = spec.train;
   const T = spec.model.blockSize;

@@ -7,8 +7,7 @@ import { TAU_SPOT } from '../../../shared/commit.ts';
 import { GPT } from '../../../shared/model/gpt.ts';
 import { PRESETS } from '../../../shared/model/presets.ts';
 import { Rng } from '../../../shared/rng.ts';
-import { AdamW } from '../../../shared/train/adamw.ts';
-import { sampleBatch, trainStep } from '../../../shared/train/loop.ts';
+import { optimizerFor, sampleBatch, trainStep } from '../../../shared/train/loop.ts';
 
 export interface Probe {
   msPerStep: number; // mean of the timed steps
@@ -22,7 +21,7 @@ const VOCAB = 65;
 export async function probeBackend(): Promise<Probe> {
   const { model: m, train } = PRESETS.demo;
   const model = new GPT({ ...m, vocabSize: VOCAB }, 1);
-  const opt = new AdamW(model.params, train);
+  const opt = optimizerFor(model.params, train); // what training will use, fused on WebGPU
   const tokenRng = new Rng(7);
   const data = Uint8Array.from({ length: 8192 }, () => tokenRng.int(VOCAB));
   const batches = new Rng(11);
