@@ -6,7 +6,16 @@ import globals from 'globals';
 import ts from 'typescript-eslint';
 
 export default ts.config(
-  { ignores: ['dist/', 'node_modules/', '.wrangler/', 'test-results/', 'public/data/', 'edge/worker-configuration.d.ts'] },
+  {
+    ignores: [
+      'dist/',
+      'node_modules/',
+      '.wrangler/',
+      'test-results/',
+      'public/data/',
+      'edge/worker-configuration.d.ts',
+    ],
+  },
   js.configs.recommended,
   ...ts.configs.recommended,
   ...svelte.configs.recommended,
@@ -14,7 +23,10 @@ export default ts.config(
     languageOptions: { globals: { ...globals.browser, ...globals.node } },
     rules: {
       // Unused names are errors, but `_` marks one kept on purpose (a positional parameter).
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' },
+      ],
     },
   },
   {

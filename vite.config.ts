@@ -21,8 +21,14 @@ export default defineConfig({
     chunkSizeWarningLimit: 4000, // TensorFlow.js lives in the worker chunk, loaded after the click
     rolldownOptions: {
       // The partner widget's loader is its own entry, at a fixed URL partners can paste: /widget.js.
-      input: { index: resolve(import.meta.dirname, 'web/index.html'), widget: resolve(import.meta.dirname, 'web/src/widget/widget.ts') },
-      output: { entryFileNames: (chunk) => (chunk.name === 'widget' ? 'widget.js' : 'assets/[name]-[hash].js') },
+      input: {
+        index: resolve(import.meta.dirname, 'web/index.html'),
+        widget: resolve(import.meta.dirname, 'web/src/widget/widget.ts'),
+      },
+      output: {
+        entryFileNames: (chunk) =>
+          chunk.name === 'widget' ? 'widget.js' : 'assets/[name]-[hash].js',
+      },
     },
   },
 });

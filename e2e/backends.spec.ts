@@ -31,7 +31,10 @@ test('the tiny GPT trains on wasm, webgpu, webgl and cpu to losses that agree', 
       const r: BenchResult = await run(backend);
       expect(r.info.backend).toBe(backend);
       expect(r.info.precision ?? 'float32').toBe('float32');
-      gaps[backend] = { loss: Math.max(...r.losses.map((x, i) => Math.abs(x - wasm.losses[i]!))), bpb: Math.abs(r.valBpb - wasm.valBpb) };
+      gaps[backend] = {
+        loss: Math.max(...r.losses.map((x, i) => Math.abs(x - wasm.losses[i]!))),
+        bpb: Math.abs(r.valBpb - wasm.valBpb),
+      };
       expect(r.losses).toHaveLength(10);
       expect(gaps[backend]!.loss).toBeLessThanOrEqual(TAU_CURVE);
       expect(gaps[backend]!.bpb).toBeLessThanOrEqual(TAU_BPB);
@@ -43,7 +46,9 @@ test('the tiny GPT trains on wasm, webgpu, webgl and cpu to losses that agree', 
     expect(Object.keys(probe).sort()).toEqual(['wasm', 'webgl', 'webgpu']);
     const fastest = Object.entries(probe).sort((a, b) => a[1] - b[1])[0]![0];
     expect(auto.info.backend).toBe(fastest);
-    expect(Math.max(...auto.losses.map((x, i) => Math.abs(x - wasm.losses[i]!)))).toBeLessThanOrEqual(TAU_CURVE);
+    expect(
+      Math.max(...auto.losses.map((x, i) => Math.abs(x - wasm.losses[i]!))),
+    ).toBeLessThanOrEqual(TAU_CURVE);
     console.log(`probe (ms/step): ${JSON.stringify(probe)} → ${auto.info.backend}`);
   } finally {
     await session.close();

@@ -7,9 +7,24 @@ export const E2E_PERSIST = '.wrangler/e2e';
 
 /** Synchronous, so that it can sit inside `expect.poll` and plain assertions. */
 export function d1<T>(sql: string, persist = E2E_PERSIST): T[] {
-  const out = execFileSync(process.execPath, ['node_modules/wrangler/bin/wrangler.js', 'd1', 'execute', 'DB', '--local', '--persist-to', persist, '--json', '--command', sql], {
-    env: { ...QUIET_ENV, WRANGLER_LOG: 'log' }, // below 'log' wrangler drops the --json output too
-    encoding: 'utf8',
-  });
+  const out = execFileSync(
+    process.execPath,
+    [
+      'node_modules/wrangler/bin/wrangler.js',
+      'd1',
+      'execute',
+      'DB',
+      '--local',
+      '--persist-to',
+      persist,
+      '--json',
+      '--command',
+      sql,
+    ],
+    {
+      env: { ...QUIET_ENV, WRANGLER_LOG: 'log' }, // below 'log' wrangler drops the --json output too
+      encoding: 'utf8',
+    },
+  );
   return (JSON.parse(out) as { results: T[] }[]).flatMap((r) => r.results);
 }

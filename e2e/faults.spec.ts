@@ -22,7 +22,8 @@ async function start(page: Page): Promise<void> {
   await expect(page.getByTestId('backend')).toHaveText('wasm', { timeout: 60_000 });
 }
 
-const stepOf = async (page: Page) => Number(((await page.getByTestId('step').textContent()) ?? '0').split(' / ')[0]) || 0;
+const stepOf = async (page: Page) =>
+  Number(((await page.getByTestId('step').textContent()) ?? '0').split(' / ')[0]) || 0;
 
 interface ResultRow {
   volunteer_id: string;
@@ -30,11 +31,15 @@ interface ResultRow {
   metrics_json: string;
 }
 const resultsOf = (experimentId: string) =>
-  d1<ResultRow>(`SELECT volunteer_id, lease_id, metrics_json FROM results WHERE experiment_id = '${experimentId}' ORDER BY created_at`);
+  d1<ResultRow>(
+    `SELECT volunteer_id, lease_id, metrics_json FROM results WHERE experiment_id = '${experimentId}' ORDER BY created_at`,
+  );
 
 test.describe.configure({ mode: 'serial' });
 
-test('a reload mid-training resumes from the checkpoint and reaches the uninterrupted result', async ({ browser }) => {
+test('a reload mid-training resumes from the checkpoint and reaches the uninterrupted result', async ({
+  browser,
+}) => {
   // A trains experiment 0 without interruption.
   const a = await volunteer(browser);
   await start(a);
@@ -53,7 +58,9 @@ test('a reload mid-training resumes from the checkpoint and reaches the uninterr
   await expect(b.getByTestId('step')).toHaveText('—'); // nothing computes before the click
   await start(b);
   await expect(b.getByTestId('phase')).toContainText('resumed from step', { timeout: 30_000 });
-  const resumedAt = Number((await b.getByTestId('phase').textContent())!.match(/resumed from step (\d+)/)![1]);
+  const resumedAt = Number(
+    (await b.getByTestId('phase').textContent())!.match(/resumed from step (\d+)/)![1],
+  );
   expect(resumedAt).toBeGreaterThan(200);
   expect(resumedAt).toBeLessThanOrEqual(before + 60);
   await expect(b.getByTestId('submitted')).toHaveText('1', { timeout: 3 * 60_000 });
@@ -69,7 +76,9 @@ test('a reload mid-training resumes from the checkpoint and reaches the uninterr
   await b.context().close();
 });
 
-test('a result finished offline waits in the outbox and is delivered exactly once', async ({ browser }) => {
+test('a result finished offline waits in the outbox and is delivered exactly once', async ({
+  browser,
+}) => {
   const c = await volunteer(browser);
   await start(c);
   await expect(c.getByTestId('experiment')).toHaveText(/e2e-faults-\d/, { timeout: 30_000 });
@@ -93,7 +102,9 @@ test('a result finished offline waits in the outbox and is delivered exactly onc
   await c.context().close();
 });
 
-test('a tab closed mid-experiment: its lease expires and another volunteer completes the work', async ({ browser }) => {
+test('a tab closed mid-experiment: its lease expires and another volunteer completes the work', async ({
+  browser,
+}) => {
   const d = await volunteer(browser);
   await start(d);
   await expect(d.getByTestId('experiment')).toHaveText(/e2e-faults-\d/, { timeout: 30_000 });
@@ -102,7 +113,9 @@ test('a tab closed mid-experiment: its lease expires and another volunteer compl
   const id = (await d.locator('code').first().textContent())!;
   await d.context().close(); // the tab is gone mid-training
 
-  const open = d1<{ id: string }>(`SELECT id FROM leases WHERE volunteer_id = '${id}' AND experiment_id = '${experiment}' AND status = 'open'`);
+  const open = d1<{ id: string }>(
+    `SELECT id FROM leases WHERE volunteer_id = '${id}' AND experiment_id = '${experiment}' AND status = 'open'`,
+  );
   expect(open).toHaveLength(1);
   // Fast-forward the clock for this lease only: its deadline passes (minutes, in real life).
   d1(`UPDATE leases SET deadline = ${Date.now() - 1000} WHERE id = '${open[0]!.id}'`);
@@ -110,7 +123,10 @@ test('a tab closed mid-experiment: its lease expires and another volunteer compl
   const others = [await volunteer(browser), await volunteer(browser)];
   for (const p of others) await start(p);
   await expect
-    .poll(() => resultsOf(experiment).length, { timeout: 4 * 60_000, message: `${experiment} completed by others` })
+    .poll(() => resultsOf(experiment).length, {
+      timeout: 4 * 60_000,
+      message: `${experiment} completed by others`,
+    })
     .toBeGreaterThanOrEqual(2);
   expect(resultsOf(experiment).every((r) => r.volunteer_id !== id)).toBe(true);
   for (const p of others) await p.context().close();

@@ -3,7 +3,9 @@
 // volunteer (signing with a linked key; the first key never leaves the first browser).
 import { expect, test } from '@playwright/test';
 
-test('export an identity, import it elsewhere, contribute as the same volunteer', async ({ browser }) => {
+test('export an identity, import it elsewhere, contribute as the same volunteer', async ({
+  browser,
+}) => {
   const a = await (await browser.newContext()).newPage();
   await a.goto('/?backend=wasm&campaign=e2e-identity');
   await a.getByRole('button', { name: /Start/ }).click();
@@ -14,7 +16,10 @@ test('export an identity, import it elsewhere, contribute as the same volunteer'
 
   await a.getByText('Move your identity to another browser').click();
   await a.getByLabel(/Passphrase/).fill('correct horse battery');
-  const [download] = await Promise.all([a.waitForEvent('download'), a.getByRole('button', { name: 'Export identity' }).click()]);
+  const [download] = await Promise.all([
+    a.waitForEvent('download'),
+    a.getByRole('button', { name: 'Export identity' }).click(),
+  ]);
   const file = await download.path();
   const text = await (await import('node:fs/promises')).readFile(file, 'utf8');
   expect(text).not.toContain('PRIVATE'); // encrypted, not a PEM

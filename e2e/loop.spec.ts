@@ -16,7 +16,10 @@ async function volunteer(page: Page, backend: 'webgpu' | 'wasm'): Promise<void> 
 test('two browsers on two backends verify an experiment together', async ({ page, baseURL }) => {
   const t0 = Date.now();
   // A second, separate browser: its own profile, so its own key in its own IndexedDB.
-  const other = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  const other = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    args: CHROMIUM_ARGS,
+  });
   const wasmPage = await (await other.newContext({ baseURL })).newPage();
   const errors: string[] = [];
   for (const p of [page, wasmPage]) p.on('pageerror', (e) => errors.push(e.message));
@@ -49,6 +52,8 @@ test('two browsers on two backends verify an experiment together', async ({ page
   await page.screenshot({ path: 'test-results/leaderboard.png', fullPage: true });
 
   expect(errors).toEqual([]);
-  console.log(`e2e loop: verified across webgpu + wasm in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  console.log(
+    `e2e loop: verified across webgpu + wasm in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+  );
   await other.close();
 });

@@ -11,16 +11,25 @@ const PERSIST = '.wrangler/e2e-restart';
 const URL = `http://localhost:${PORT}`;
 
 async function startEdge(): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['scripts/start.ts', '--port', String(PORT), '--persist', PERSIST, '--campaign', 'tiny'], {
-    detached: true, // its own process group, so the whole edge can be killed at once
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['scripts/start.ts', '--port', String(PORT), '--persist', PERSIST, '--campaign', 'tiny'],
+    {
+      detached: true, // its own process group, so the whole edge can be killed at once
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let output = '';
   const keep = (d: Buffer) => (output = (output + d.toString()).slice(-4000));
   child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);
   for (let i = 0; i < 600 && child.exitCode === null; i++) {
-    if (await fetch(`${URL}/api/health`).then((r) => r.ok).catch(() => false)) return child;
+    if (
+      await fetch(`${URL}/api/health`)
+        .then((r) => r.ok)
+        .catch(() => false)
+    )
+      return child;
     await new Promise((r) => setTimeout(r, 250));
   }
   throw new Error(`the edge did not start (exit ${child.exitCode}):\n${output}`);
@@ -38,7 +47,12 @@ async function stopEdge(child: ChildProcess): Promise<void> {
   }
   // Wait until nothing answers on the port any more (workerd children included).
   for (let i = 0; i < 100; i++) {
-    if (!(await fetch(`${URL}/api/health`).then(() => true).catch(() => false))) return;
+    if (
+      !(await fetch(`${URL}/api/health`)
+        .then(() => true)
+        .catch(() => false))
+    )
+      return;
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`something still answers on port ${PORT} after the edge was killed`);
@@ -51,19 +65,34 @@ async function volunteer(page: Page, campaign: string): Promise<void> {
 }
 
 const verified = async () =>
-  ((await (await fetch(`${URL}/api/campaigns/e2e-tiny/leaderboard`)).json()) as { rows: { experimentId: string }[] }).rows.map((r) => r.experimentId).sort();
+  (
+    (await (await fetch(`${URL}/api/campaigns/e2e-tiny/leaderboard`)).json()) as {
+      rows: { experimentId: string }[];
+    }
+  ).rows
+    .map((r) => r.experimentId)
+    .sort();
 
-test('a restarted edge loses no verified result, and running volunteers carry on', async ({ browser }) => {
+test('a restarted edge loses no verified result, and running volunteers carry on', async ({
+  browser,
+}) => {
   rmSync(PERSIST, { recursive: true, force: true });
   let edge = await startEdge();
   try {
-    const pages = await Promise.all([0, 1, 2].map(async () => (await browser.newContext()).newPage()));
+    const pages = await Promise.all(
+      [0, 1, 2].map(async () => (await browser.newContext()).newPage()),
+    );
     const [v1, v2, v3] = pages as [Page, Page, Page];
     await volunteer(v1, 'e2e-tiny');
     await volunteer(v2, 'e2e-tiny');
     await expect.poll(verified, { timeout: 3 * 60_000 }).toEqual(['e2e-tiny-0', 'e2e-tiny-1']);
     await volunteer(v3, 'e2e-faults');
-    await expect.poll(async () => Number((await v3.getByTestId('step').textContent())?.split(' / ')[0]) || 0, { timeout: 60_000 }).toBeGreaterThan(50);
+    await expect
+      .poll(
+        async () => Number((await v3.getByTestId('step').textContent())?.split(' / ')[0]) || 0,
+        { timeout: 60_000 },
+      )
+      .toBeGreaterThan(50);
 
     await stopEdge(edge);
     // Training goes on without the edge; the finished result waits in the outbox.
@@ -73,11 +102,19 @@ test('a restarted edge loses no verified result, and running volunteers carry on
     edge = await startEdge();
     expect(await verified()).toEqual(['e2e-tiny-0', 'e2e-tiny-1']);
     await expect(v3.getByTestId('pending')).toHaveCount(0, { timeout: 60_000 });
-    const mine = d1<{ n: number }>(`SELECT count(*) AS n FROM results WHERE volunteer_id = '${id}'`, PERSIST);
+    const mine = d1<{ n: number }>(
+      `SELECT count(*) AS n FROM results WHERE volunteer_id = '${id}'`,
+      PERSIST,
+    );
     expect(mine[0]!.n).toBe(1);
     // …and it carries on with the next experiment.
     await expect(v3.getByTestId('experiment')).not.toHaveText('—', { timeout: 60_000 });
-    await expect.poll(async () => Number((await v3.getByTestId('step').textContent())?.split(' / ')[0]) || 0, { timeout: 60_000 }).toBeGreaterThan(0);
+    await expect
+      .poll(
+        async () => Number((await v3.getByTestId('step').textContent())?.split(' / ')[0]) || 0,
+        { timeout: 60_000 },
+      )
+      .toBeGreaterThan(0);
     for (const p of pages) await p.context().close();
   } finally {
     await stopEdge(edge);

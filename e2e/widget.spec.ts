@@ -158,7 +158,10 @@ test('a partner page embeds the widget, which trains only after a click and is c
   // A second visitor in another profile (its own key) trains the replica: verified. Two newcomers
   // on two addresses would need a third witness (trust/judge.ts: the cold start), so the first
   // visitor is taken for an established volunteer meanwhile.
-  d1(`UPDATE volunteers SET reputation = 20 WHERE id = (SELECT volunteer_id FROM leases WHERE partner_id = '${PARTNER}')`, PERSIST);
+  d1(
+    `UPDATE volunteers SET reputation = 20 WHERE id = (SELECT volunteer_id FROM leases WHERE partner_id = '${PARTNER}')`,
+    PERSIST,
+  );
   const b = await visit(browser, site.origin, '198.51.100.2');
   await b.frame.getByRole('button', { name: 'Start' }).click();
   await expect(b.frame.getByTestId('submitted')).toHaveText('1', { timeout: 3 * 60_000 });

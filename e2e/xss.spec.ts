@@ -16,7 +16,9 @@ const RESEARCHER = `<a href="javascript:${mark(5)}">Lab</a>`;
 let campaign: Campaign;
 
 function cli(script: string, ...args: string[]): string {
-  return execFileSync(process.execPath, [script, ...args, '--persist', E2E_PERSIST], { encoding: 'utf8' });
+  return execFileSync(process.execPath, [script, ...args, '--persist', E2E_PERSIST], {
+    encoding: 'utf8',
+  });
 }
 
 async function expectInert(page: Page, path: string): Promise<void> {
@@ -31,7 +33,10 @@ async function expectInert(page: Page, path: string): Promise<void> {
   expect(csp, `no inline script on ${path}`).not.toMatch(/script-src[^;]*'unsafe-inline'/);
   await page.waitForLoadState('networkidle');
   await page.waitForTimeout(500);
-  expect(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss), `payload ran on ${path}`).toBeUndefined();
+  expect(
+    await page.evaluate(() => (window as unknown as { __xss?: number }).__xss),
+    `payload ran on ${path}`,
+  ).toBeUndefined();
   expect(dialogs).toEqual([]);
 }
 
@@ -45,7 +50,11 @@ test.beforeAll(async ({ request }) => {
       brief: BRIEF,
       template: 'gpt-char',
       datasetId: 'sotu',
-      searchSpace: { lr: { kind: 'log-uniform', min: 1e-3, max: 3e-3 }, nEmbd: { kind: 'choice', values: [32] }, nLayer: { kind: 'choice', values: [1] } },
+      searchSpace: {
+        lr: { kind: 'log-uniform', min: 1e-3, max: 3e-3 },
+        nEmbd: { kind: 'choice', values: [32] },
+        nLayer: { kind: 'choice', values: [1] },
+      },
       experiments: 1,
       steps: 30,
       replicas: 2,
@@ -59,21 +68,40 @@ test.beforeAll(async ({ request }) => {
 
 test('hostile names render as text on every page, under a CSP', async ({ browser, page }) => {
   // Two volunteers with a hostile display name verify the campaign's experiment.
-  const volunteers = await Promise.all([0, 1].map(async () => (await browser.newContext()).newPage()));
+  const volunteers = await Promise.all(
+    [0, 1].map(async () => (await browser.newContext()).newPage()),
+  );
   for (const v of volunteers) {
     await v.goto(`/?backend=wasm&campaign=${campaign.id}`);
     await v.getByLabel(/Display name/).fill(DISPLAY);
     await v.getByRole('button', { name: /Start/ }).click();
   }
   await expect
-    .poll(async () => ((await (await page.request.get(`/api/campaigns/${campaign.id}/leaderboard`)).json()) as { rows: LeaderboardRow[] }).rows.length, {
-      timeout: 3 * 60_000,
-    })
+    .poll(
+      async () =>
+        (
+          (await (await page.request.get(`/api/campaigns/${campaign.id}/leaderboard`)).json()) as {
+            rows: LeaderboardRow[];
+          }
+        ).rows.length,
+      {
+        timeout: 3 * 60_000,
+      },
+    )
     .toBe(1);
   for (const v of volunteers) await expectInert(v, `/?campaign=${campaign.id}`);
 
-  const { rows } = (await (await page.request.get(`/api/campaigns/${campaign.id}/leaderboard`)).json()) as { rows: LeaderboardRow[] };
-  for (const path of ['/', `/campaigns/${campaign.id}`, `/experiments/${rows[0]!.experimentId}`, '/leaderboards', '/campaigns/new', '/embed?partner=xss-partner']) {
+  const { rows } = (await (
+    await page.request.get(`/api/campaigns/${campaign.id}/leaderboard`)
+  ).json()) as { rows: LeaderboardRow[] };
+  for (const path of [
+    '/',
+    `/campaigns/${campaign.id}`,
+    `/experiments/${rows[0]!.experimentId}`,
+    '/leaderboards',
+    '/campaigns/new',
+    '/embed?partner=xss-partner',
+  ]) {
     await expectInert(page, path);
   }
   await page.goto(`/campaigns/${campaign.id}`);
@@ -102,7 +130,10 @@ test('the signing key cannot be read out of IndexedDB', async ({ page }) => {
       r.onsuccess = () => resolve(r.result);
     });
     const key = identity.keys.privateKey;
-    const exported = await crypto.subtle.exportKey('pkcs8', key).then(() => 'exported', (e: Error) => e.name);
+    const exported = await crypto.subtle.exportKey('pkcs8', key).then(
+      () => 'exported',
+      (e: Error) => e.name,
+    );
     return { extractable: key.extractable, exported };
   });
   expect(outcome).toEqual({ extractable: false, exported: 'InvalidAccessError' });

@@ -11,9 +11,17 @@ import type { BenchRequest, BenchResult } from '../web/src/bench/types.ts';
 import { ROOT } from './wrangler.ts';
 
 // TABGRID_BENCH_OUT: another build folder, so that two runs at once do not rebuild under each other.
-const DEFAULT_OUT = process.env.TABGRID_BENCH_OUT ?? join(ROOT, 'node_modules', '.cache', 'tabgrid-bench');
+const DEFAULT_OUT =
+  process.env.TABGRID_BENCH_OUT ?? join(ROOT, 'node_modules', '.cache', 'tabgrid-bench');
 const DATA = join(ROOT, 'public', 'data');
-const INPUTS = ['web/bench.html', 'web/src/bench', 'web/src/worker/backend.ts', 'shared', 'vite.config.ts', 'package-lock.json'];
+const INPUTS = [
+  'web/bench.html',
+  'web/src/bench',
+  'web/src/worker/backend.ts',
+  'shared',
+  'vite.config.ts',
+  'package-lock.json',
+];
 
 function newest(path: string): number {
   const st = statSync(path);
@@ -22,11 +30,23 @@ function newest(path: string): number {
 }
 
 /** Builds the benchmark page alone (the app's Vite config, one input) into `out`, unless up to date. */
-export async function buildBenchPage(log: (line: string) => void, out = DEFAULT_OUT, force = false): Promise<void> {
+export async function buildBenchPage(
+  log: (line: string) => void,
+  out = DEFAULT_OUT,
+  force = false,
+): Promise<void> {
   const built = join(out, 'bench.html');
-  if (!force && existsSync(built) && statSync(built).mtimeMs > Math.max(...INPUTS.map((p) => newest(join(ROOT, p))))) return;
+  if (
+    !force &&
+    existsSync(built) &&
+    statSync(built).mtimeMs > Math.max(...INPUTS.map((p) => newest(join(ROOT, p))))
+  )
+    return;
   const { build, loadConfigFromFile } = await import('vite');
-  const loaded = await loadConfigFromFile({ command: 'build', mode: 'production' }, join(ROOT, 'vite.config.ts'));
+  const loaded = await loadConfigFromFile(
+    { command: 'build', mode: 'production' },
+    join(ROOT, 'vite.config.ts'),
+  );
   if (!loaded) throw new Error('vite.config.ts did not load');
   const t0 = performance.now();
   await build({
@@ -59,7 +79,9 @@ function serve(out: string): Promise<Server> {
   const server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
     if (path === '/favicon.ico') return void res.writeHead(204).end();
-    const [root, rel] = path.startsWith('/data/') ? [DATA, path.slice(6)] : [out, path === '/' ? 'bench.html' : path.slice(1)];
+    const [root, rel] = path.startsWith('/data/')
+      ? [DATA, path.slice(6)]
+      : [out, path === '/' ? 'bench.html' : path.slice(1)];
     const file = normalize(join(root, rel));
     if (!file.startsWith(root + sep) || !existsSync(file) || !statSync(file).isFile()) {
       res.writeHead(404).end('not found');
@@ -92,14 +114,18 @@ export async function openBench(log: (line: string) => void, out?: string): Prom
   const { port } = server.address() as AddressInfo;
   let browser: Browser | undefined;
   try {
-    browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: CHROMIUM_ARGS });
+    browser = await chromium.launch({
+      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+      args: CHROMIUM_ARGS,
+    });
     const page: Page = await browser.newPage();
     page.on('console', (m) => log(`  [page] ${m.text()}`));
     page.on('pageerror', (e) => log(`  [page error] ${e.message}`));
     // 127.0.0.1 is a secure context, like localhost (WebGPU and crypto.subtle need one).
     await page.goto(`http://127.0.0.1:${port}/bench.html`);
     await page.waitForFunction(() => 'tabgridBench' in window);
-    if (!(await page.evaluate(() => window.tabgridBench.crossOriginIsolated))) throw new Error('the bench page is not cross-origin isolated');
+    if (!(await page.evaluate(() => window.tabgridBench.crossOriginIsolated)))
+      throw new Error('the bench page is not cross-origin isolated');
     const b = browser;
     return {
       run: (req) => page.evaluate((r) => window.tabgridBench.run(r), req),

@@ -43,8 +43,27 @@
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { checkD1, countOverfull, freePort, isInterrupted, log, positiveInt, seedBenchState, startBenchEdge, stopEdge, stopEdgeOnExit, strandedExperiments } from './fleet-edge.ts';
-import { cpuDelta, machineCpu, processCpu, sampleMemory, slope, type MemorySample } from './fleet-proc.ts';
+import {
+  checkD1,
+  countOverfull,
+  freePort,
+  isInterrupted,
+  log,
+  positiveInt,
+  seedBenchState,
+  startBenchEdge,
+  stopEdge,
+  stopEdgeOnExit,
+  strandedExperiments,
+} from './fleet-edge.ts';
+import {
+  cpuDelta,
+  machineCpu,
+  processCpu,
+  sampleMemory,
+  slope,
+  type MemorySample,
+} from './fleet-proc.ts';
 import { Fleet, type Identity } from './fleet.ts';
 import { ROOT } from './wrangler.ts';
 
@@ -71,7 +90,11 @@ const REPLICAS = positiveInt('replicas', values.replicas);
 const KEYS = positiveInt('keys', values.keys);
 const SAMPLE_S = positiveInt('sample-s', values['sample-s']);
 // Worst case every lease takes a fresh experiment (trusted volunteers' work may stand alone).
-const EXPERIMENTS = positiveInt('experiments', values.experiments ?? String(Math.ceil((1.25 * VOLUNTEERS * MINUTES * 60_000) / THINK_MS) + VOLUNTEERS));
+const EXPERIMENTS = positiveInt(
+  'experiments',
+  values.experiments ??
+    String(Math.ceil((1.25 * VOLUNTEERS * MINUTES * 60_000) / THINK_MS) + VOLUNTEERS),
+);
 const PERSIST = join(ROOT, '.wrangler', 'bench-soak');
 const CAMPAIGN = 'soak';
 const RESULT_ATTEMPTS = 3;
@@ -83,7 +106,9 @@ const mb = (x: number) => x.toFixed(1);
 
 function percentile(sorted: number[], p: number): number {
   if (!sorted.length) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+  return sorted[
+    Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))
+  ]!;
 }
 
 function latency(ms: number[]): string {
@@ -95,9 +120,12 @@ function latency(ms: number[]): string {
 async function registerAll(fleet: Fleet, n: number): Promise<Identity[][]> {
   const out: Identity[][] = Array.from({ length: n }, () => []);
   let next = 0;
-  await Promise.all(Array.from({ length: 8 }, async () => {
-    for (let v = next++; v < n; v = next++) for (let k = 0; k < KEYS; k++) out[v]!.push(await fleet.register());
-  }));
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      for (let v = next++; v < n; v = next++)
+        for (let k = 0; k < KEYS; k++) out[v]!.push(await fleet.register());
+    }),
+  );
   return out;
 }
 
@@ -110,7 +138,10 @@ async function registerAll(fleet: Fleet, n: number): Promise<Identity[][]> {
  */
 function memoryVerdict(samples: MemorySample[], requestsAt: number[]) {
   const t = samples.at(-1)?.atSec ?? 0;
-  const points = (from: number, to: number) => samples.filter((s) => s.atSec >= from && s.atSec <= to).map((s) => ({ x: s.atSec / 60, y: s.workerdMb }));
+  const points = (from: number, to: number) =>
+    samples
+      .filter((s) => s.atSec >= from && s.atSec <= to)
+      .map((s) => ({ x: s.atSec / 60, y: s.workerdMb }));
   const late = points(t / 2, t);
   const perMinLate = slope(late);
   const perMinEarly = slope(points(0, t / 2));
@@ -119,14 +150,22 @@ function memoryVerdict(samples: MemorySample[], requestsAt: number[]) {
   const flat = growth <= Math.max(10, 0.05 * level);
   const half = samples.findIndex((s) => s.atSec >= t / 2);
   const lateRequests = (requestsAt.at(-1) ?? 0) - (requestsAt[Math.max(0, half)] ?? 0);
-  return { perMinEarly, perMinLate, growth, flat, kbPerRequest: lateRequests ? (growth * 1024) / lateRequests : 0 };
+  return {
+    perMinEarly,
+    perMinLate,
+    growth,
+    flat,
+    kbPerRequest: lateRequests ? (growth * 1024) / lateRequests : 0,
+  };
 }
 
 async function main(): Promise<void> {
   const port = await freePort(Number(values.port));
   const base = new URL(`http://127.0.0.1:${port}`);
-  log(`bench:soak: ${VOLUNTEERS} volunteers × ${KEYS} keys, ${MINUTES} min, think ${THINK_MS} ms ±50 %, ` +
-    `${CONCURRENCY} sockets, ${EXPERIMENTS} experiments × ${REPLICAS} replicas, port ${port}`);
+  log(
+    `bench:soak: ${VOLUNTEERS} volunteers × ${KEYS} keys, ${MINUTES} min, think ${THINK_MS} ms ±50 %, ` +
+      `${CONCURRENCY} sockets, ${EXPERIMENTS} experiments × ${REPLICAS} replicas, port ${port}`,
+  );
   let t = performance.now();
   await seedBenchState({
     persist: PERSIST,
@@ -140,7 +179,9 @@ async function main(): Promise<void> {
   t = performance.now();
   const edge = await startBenchEdge({ persist: PERSIST, port, devTracing: values['dev-tracing'] });
   const idle = sampleMemory(edge.pid, 0);
-  log(`  edge healthy at ${base.origin} in ${((performance.now() - t) / 1000).toFixed(1)} s; idle RSS workerd ${mb(idle.workerdMb)} MB, tree ${mb(idle.treeMb)} MB`);
+  log(
+    `  edge healthy at ${base.origin} in ${((performance.now() - t) / 1000).toFixed(1)} s; idle RSS workerd ${mb(idle.workerdMb)} MB, tree ${mb(idle.treeMb)} MB`,
+  );
 
   const fleet = new Fleet(base, CONCURRENCY);
   const stats = fleet.stats;
@@ -161,32 +202,43 @@ async function main(): Promise<void> {
     const m = sampleMemory(edge.pid, (now - start) / 1000);
     samples.push(m);
     requestsAt.push(requests());
-    const lat = [...stats.leaseMs.slice(-1000), ...stats.heartbeatMs.slice(-1000), ...stats.resultMs.slice(-1000)].sort((a, b) => a - b);
+    const lat = [
+      ...stats.leaseMs.slice(-1000),
+      ...stats.heartbeatMs.slice(-1000),
+      ...stats.resultMs.slice(-1000),
+    ].sort((a, b) => a - b);
     const dt = (now - last.t) / 1000;
-    log(`  ${m.atSec.toFixed(0).padStart(4)} s  RSS workerd ${mb(m.workerdMb).padStart(6)} MB (runtime ${mb(m.runtimeMb).padStart(6)})  tree ${mb(m.treeMb).padStart(6)} MB` +
-      `  ${((stats.leases - last.leases) / dt).toFixed(1).padStart(5)} leases/s  ${((requests() - last.requests) / dt).toFixed(0).padStart(4)} req/s` +
-      `  leases ${stats.leases}  results ${stats.results}  errors ${stats.errors}  p50 ${percentile(lat, 50).toFixed(1)} ms  p99 ${percentile(lat, 99).toFixed(1)} ms` +
-      (stats.noLease ? `  no-lease ${stats.noLease}` : '') + (stats.throttled ? `  429s ${stats.throttled}` : ''));
+    log(
+      `  ${m.atSec.toFixed(0).padStart(4)} s  RSS workerd ${mb(m.workerdMb).padStart(6)} MB (runtime ${mb(m.runtimeMb).padStart(6)})  tree ${mb(m.treeMb).padStart(6)} MB` +
+        `  ${((stats.leases - last.leases) / dt).toFixed(1).padStart(5)} leases/s  ${((requests() - last.requests) / dt).toFixed(0).padStart(4)} req/s` +
+        `  leases ${stats.leases}  results ${stats.results}  errors ${stats.errors}  p50 ${percentile(lat, 50).toFixed(1)} ms  p99 ${percentile(lat, 99).toFixed(1)} ms` +
+        (stats.noLease ? `  no-lease ${stats.noLease}` : '') +
+        (stats.throttled ? `  429s ${stats.throttled}` : ''),
+    );
     last = { t: now, leases: stats.leases, requests: requests() };
   };
   const s0 = samples[0]!;
-  log(`     0 s  RSS workerd ${mb(s0.workerdMb).padStart(6)} MB (runtime ${mb(s0.runtimeMb).padStart(6)})  tree ${mb(s0.treeMb).padStart(6)} MB  (start)`);
+  log(
+    `     0 s  RSS workerd ${mb(s0.workerdMb).padStart(6)} MB (runtime ${mb(s0.runtimeMb).padStart(6)})  tree ${mb(s0.treeMb).padStart(6)} MB  (start)`,
+  );
   const ticker = setInterval(sample, SAMPLE_S * 1000);
 
-  await Promise.all(identities.map(async (ids) => {
-    await sleep(Math.random() * THINK_MS); // arrivals spread over the first think time, not one burst
-    await fleet.volunteer(ids, {
-      campaignId: CAMPAIGN,
-      end,
-      cost: 3, // lease, heartbeat, result
-      think: () => jitter(THINK_MS),
-      heartbeat: true,
-      retryThrottled: true,
-      resultAttempts: RESULT_ATTEMPTS,
-      noLeaseWaitMs: (retryAfterSec) => jitter(retryAfterSec * 1000),
-      stopped: isInterrupted,
-    });
-  }));
+  await Promise.all(
+    identities.map(async (ids) => {
+      await sleep(Math.random() * THINK_MS); // arrivals spread over the first think time, not one burst
+      await fleet.volunteer(ids, {
+        campaignId: CAMPAIGN,
+        end,
+        cost: 3, // lease, heartbeat, result
+        think: () => jitter(THINK_MS),
+        heartbeat: true,
+        retryThrottled: true,
+        resultAttempts: RESULT_ATTEMPTS,
+        noLeaseWaitMs: (retryAfterSec) => jitter(retryAfterSec * 1000),
+        stopped: isInterrupted,
+      });
+    }),
+  );
   clearInterval(ticker);
   sample(); // the end: every round trip in flight at the deadline has finished
   const elapsed = (performance.now() - start) / 1000;
@@ -197,7 +249,11 @@ async function main(): Promise<void> {
 
   const d1 = await checkD1(PERSIST, fleet.okResults, Date.now());
   const stranded = await strandedExperiments(PERSIST);
-  const { overfull: clientOverfull } = await countOverfull(PERSIST, fleet.leasesPerExperiment, REPLICAS);
+  const { overfull: clientOverfull } = await countOverfull(
+    PERSIST,
+    fleet.leasesPerExperiment,
+    REPLICAS,
+  );
   const total = requests();
   const errorRate = total ? stats.errors / total : 0;
   const verdict = memoryVerdict(samples, requestsAt);
@@ -205,28 +261,67 @@ async function main(): Promise<void> {
   const final = samples.at(-1)!;
   const peak = samples.reduce((a, s) => (s.workerdMb > a.workerdMb ? s : a), first);
 
-  log(`\n  ${elapsed.toFixed(1)} s measured (${MINUTES} min + the last round trips' drain): ${stats.leases} leases, ${stats.heartbeats} heartbeats, ${stats.results} results`);
-  log(`  latency lease ${latency(stats.leaseMs)}   heartbeat ${latency(stats.heartbeatMs)}   result ${latency(stats.resultMs)}`);
-  log(`  CPU during the run (% of one core):` + [...cpu].sort((a, b) => b[1] - a[1]).map(([name, ms]) => `\n    ${(ms / 10 / elapsed).toFixed(0).padStart(3)} %  ${name}`).join('') +
-    `\n    machine: ${cpus().length} cores, ${(machineBusy / 10 / elapsed).toFixed(0)} % of one core busy in all`);
-  log(`  requests ${total} (${[...stats.requests].map(([r, n]) => `${r} ${n}`).join(', ')}; ${stats.retries} resent)`);
-  log(`  errors ${stats.errors} = ${(errorRate * 100).toFixed(3)} % of requests` +
-    [...stats.errorSamples].sort((a, b) => b[1] - a[1]).map(([k, n]) => `\n    ${n} × ${k}`).join(''));
-  log(`  expected, not errors: ${stats.throttled} × 429 waited out and resent, ${stats.noLease} × { lease: null }` +
-    (stats.noLease ? ' (seed more --experiments if the campaign ran dry)' : ''));
-  if (stats.pacedMs) log(`  paced ${(stats.pacedMs / 1000).toFixed(1)} volunteer-seconds waiting for rate-limit budget: use more --keys`);
-  log(`  D1: ${d1.summary.leases} leases, ${d1.summary.results} results; experiments ${d1.summary.verified} verified, ` +
-    `${d1.summary.open} open, ${d1.summary.disputed} disputed`);
-  log(`  overfull experiments ${d1.overfull.length} (client saw ${clientOverfull}), volunteer twice on one experiment ${d1.twice.length}, ` +
-    `experiments with more results than replicas ${d1.overResults.length}, lost results ${d1.lost} of ${fleet.okResults.size} acknowledged` +
-    (d1.unacknowledged ? `, results stored although the client got an error ${d1.unacknowledged}` : ''));
-  log(`  stranded experiments (every replica slot filled, every result still pending, nothing will lease them again) ${stranded.length}` +
-    (stranded.length ? ` holding ${stranded.reduce((a, e) => a + e.results, 0)} acknowledged results, e.g. ${stranded.slice(0, 3).map((e) => e.id).join(', ')}` : ''));
-  log(`  memory (workerd RSS): start ${mb(first.workerdMb)} MB, peak ${mb(peak.workerdMb)} MB at ${peak.atSec.toFixed(0)} s, end ${mb(final.workerdMb)} MB ` +
-    `(runtime ${mb(first.runtimeMb)} → ${mb(final.runtimeMb)} MB); ` +
-    `tree ${mb(first.treeMb)} → ${mb(final.treeMb)} MB`);
-  log(`  memory verdict: ${verdict.flat ? 'FLAT' : 'GROWING'} — slope ${verdict.perMinLate.toFixed(2)} MB/min over the second half ` +
-    `(${verdict.growth >= 0 ? '+' : ''}${mb(verdict.growth)} MB across it, ${verdict.kbPerRequest.toFixed(1)} KB per request; first half ${verdict.perMinEarly.toFixed(2)} MB/min)`);
+  log(
+    `\n  ${elapsed.toFixed(1)} s measured (${MINUTES} min + the last round trips' drain): ${stats.leases} leases, ${stats.heartbeats} heartbeats, ${stats.results} results`,
+  );
+  log(
+    `  latency lease ${latency(stats.leaseMs)}   heartbeat ${latency(stats.heartbeatMs)}   result ${latency(stats.resultMs)}`,
+  );
+  log(
+    `  CPU during the run (% of one core):` +
+      [...cpu]
+        .sort((a, b) => b[1] - a[1])
+        .map(([name, ms]) => `\n    ${(ms / 10 / elapsed).toFixed(0).padStart(3)} %  ${name}`)
+        .join('') +
+      `\n    machine: ${cpus().length} cores, ${(machineBusy / 10 / elapsed).toFixed(0)} % of one core busy in all`,
+  );
+  log(
+    `  requests ${total} (${[...stats.requests].map(([r, n]) => `${r} ${n}`).join(', ')}; ${stats.retries} resent)`,
+  );
+  log(
+    `  errors ${stats.errors} = ${(errorRate * 100).toFixed(3)} % of requests` +
+      [...stats.errorSamples]
+        .sort((a, b) => b[1] - a[1])
+        .map(([k, n]) => `\n    ${n} × ${k}`)
+        .join(''),
+  );
+  log(
+    `  expected, not errors: ${stats.throttled} × 429 waited out and resent, ${stats.noLease} × { lease: null }` +
+      (stats.noLease ? ' (seed more --experiments if the campaign ran dry)' : ''),
+  );
+  if (stats.pacedMs)
+    log(
+      `  paced ${(stats.pacedMs / 1000).toFixed(1)} volunteer-seconds waiting for rate-limit budget: use more --keys`,
+    );
+  log(
+    `  D1: ${d1.summary.leases} leases, ${d1.summary.results} results; experiments ${d1.summary.verified} verified, ` +
+      `${d1.summary.open} open, ${d1.summary.disputed} disputed`,
+  );
+  log(
+    `  overfull experiments ${d1.overfull.length} (client saw ${clientOverfull}), volunteer twice on one experiment ${d1.twice.length}, ` +
+      `experiments with more results than replicas ${d1.overResults.length}, lost results ${d1.lost} of ${fleet.okResults.size} acknowledged` +
+      (d1.unacknowledged
+        ? `, results stored although the client got an error ${d1.unacknowledged}`
+        : ''),
+  );
+  log(
+    `  stranded experiments (every replica slot filled, every result still pending, nothing will lease them again) ${stranded.length}` +
+      (stranded.length
+        ? ` holding ${stranded.reduce((a, e) => a + e.results, 0)} acknowledged results, e.g. ${stranded
+            .slice(0, 3)
+            .map((e) => e.id)
+            .join(', ')}`
+        : ''),
+  );
+  log(
+    `  memory (workerd RSS): start ${mb(first.workerdMb)} MB, peak ${mb(peak.workerdMb)} MB at ${peak.atSec.toFixed(0)} s, end ${mb(final.workerdMb)} MB ` +
+      `(runtime ${mb(first.runtimeMb)} → ${mb(final.runtimeMb)} MB); ` +
+      `tree ${mb(first.treeMb)} → ${mb(final.treeMb)} MB`,
+  );
+  log(
+    `  memory verdict: ${verdict.flat ? 'FLAT' : 'GROWING'} — slope ${verdict.perMinLate.toFixed(2)} MB/min over the second half ` +
+      `(${verdict.growth >= 0 ? '+' : ''}${mb(verdict.growth)} MB across it, ${verdict.kbPerRequest.toFixed(1)} KB per request; first half ${verdict.perMinEarly.toFixed(2)} MB/min)`,
+  );
 
   const report = {
     volunteers: VOLUNTEERS,

@@ -35,10 +35,12 @@ const { values: opt } = parseArgs({
 });
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const preset = PRESETS[opt.preset as PresetName];
-if (!preset) throw new Error(`unknown preset ${opt.preset}; one of ${Object.keys(PRESETS).join(', ')}`);
+if (!preset)
+  throw new Error(`unknown preset ${opt.preset}; one of ${Object.keys(PRESETS).join(', ')}`);
 const steps = Number(opt.steps);
 const warmup = Number(opt.warmup);
-const datasetId = (opt.dataset ?? (opt.preset.startsWith('nanogpt') ? 'tinyshakespeare' : 'sotu')) as DatasetId;
+const datasetId = (opt.dataset ??
+  (opt.preset.startsWith('nanogpt') ? 'tinyshakespeare' : 'sotu')) as DatasetId;
 const { manifest, manifestSha256, dir } = await ensureDataset(datasetId, { log });
 
 function specFor(n: number, evalWindows = preset.evalWindows): ExperimentSpec {
@@ -59,28 +61,58 @@ const timing = (stepMs: number[]) => {
 };
 
 // --- browsers ------------------------------------------------------------------------------------
-interface BackendSummary { msPerStep: number; tokensPerSec: number; valBpb: number; steps: number; evalWindows: number; threads?: number; adapter?: string }
+interface BackendSummary {
+  msPerStep: number;
+  tokensPerSec: number;
+  valBpb: number;
+  steps: number;
+  evalWindows: number;
+  threads?: number;
+  adapter?: string;
+}
 const backends: Record<string, BackendSummary> = {};
 const raw: Record<string, BenchResult> = {};
 const threadCounts = opt.threads ? opt.threads.split(',').map(Number) : [undefined];
-const runs = (opt.backends.split(',').filter(Boolean) as BenchBackend[]).flatMap((backend): { name: string; backend: BenchBackend; threads?: number }[] =>
-  backend === 'wasm' && threadCounts.length > 1
-    ? threadCounts.map((threads) => ({ name: `wasm-${threads}t`, backend, threads }))
-    : [{ name: backend, backend, threads: backend === 'wasm' ? threadCounts[0] : undefined }],
+const runs = (opt.backends.split(',').filter(Boolean) as BenchBackend[]).flatMap(
+  (backend): { name: string; backend: BenchBackend; threads?: number }[] =>
+    backend === 'wasm' && threadCounts.length > 1
+      ? threadCounts.map((threads) => ({ name: `wasm-${threads}t`, backend, threads }))
+      : [{ name: backend, backend, threads: backend === 'wasm' ? threadCounts[0] : undefined }],
 );
 const bench = await openBench(log);
 try {
   for (const { name, backend, threads } of runs) {
     // Software WebGPU: a few steps, and 16 eval windows instead of the preset's (each ~seconds).
-    const spec = backend === 'webgpu' ? specFor(Math.min(steps, Number(opt['webgpu-steps'])), 16) : specFor(steps);
+    const spec =
+      backend === 'webgpu'
+        ? specFor(Math.min(steps, Number(opt['webgpu-steps'])), 16)
+        : specFor(steps);
     log(`${name}: ${spec.train.steps} steps of ${opt.preset} on ${datasetId}`);
     try {
-      const r = await bench.run({ backend, spec, datasetId, threads, profileSteps: Number(opt.profile) });
+      const r = await bench.run({
+        backend,
+        spec,
+        datasetId,
+        threads,
+        profileSteps: Number(opt.profile),
+      });
       raw[name] = r;
-      backends[name] = { ...timing(r.stepMs), valBpb: r.valBpb, steps: spec.train.steps, evalWindows: spec.evalWindows, threads: r.info.threads, adapter: r.info.adapter };
+      backends[name] = {
+        ...timing(r.stepMs),
+        valBpb: r.valBpb,
+        steps: spec.train.steps,
+        evalWindows: spec.evalWindows,
+        threads: r.info.threads,
+        adapter: r.info.adapter,
+      };
       if (r.profile) {
-        log(`${name} kernel profile (per step): wall ${r.profile.wallMs.toFixed(1)} ms, kernels ${r.profile.kernelMs.toFixed(1)} ms`);
-        for (const k of r.profile.kernels.slice(0, 25)) log(`  ${k.name.padEnd(24)} ${k.ms.toFixed(2).padStart(8)} ms  ${k.calls.toFixed(0).padStart(5)} calls`);
+        log(
+          `${name} kernel profile (per step): wall ${r.profile.wallMs.toFixed(1)} ms, kernels ${r.profile.kernelMs.toFixed(1)} ms`,
+        );
+        for (const k of r.profile.kernels.slice(0, 25))
+          log(
+            `  ${k.name.padEnd(24)} ${k.ms.toFixed(2).padStart(8)} ms  ${k.calls.toFixed(0).padStart(5)} calls`,
+          );
       }
     } catch (err) {
       log(`${name}: skipped (${(err as Error).message})`);
@@ -92,8 +124,12 @@ try {
 
 // --- PyTorch -------------------------------------------------------------------------------------
 // 1 thread, and each thread count the WASM runs got (or only --torch-threads).
-const wasmThreads = Object.entries(backends).filter(([k]) => k.startsWith('wasm')).map(([, b]) => b.threads ?? 1);
-const torchThreads = opt['torch-threads'] ? [Number(opt['torch-threads'])] : [...new Set([1, ...wasmThreads])];
+const wasmThreads = Object.entries(backends)
+  .filter(([k]) => k.startsWith('wasm'))
+  .map(([, b]) => b.threads ?? 1);
+const torchThreads = opt['torch-threads']
+  ? [Number(opt['torch-threads'])]
+  : [...new Set([1, ...wasmThreads])];
 const references = new Map<number, PytorchRun>();
 let note: string | undefined;
 const py = opt['no-reference'] ? null : findPython();
@@ -109,7 +145,8 @@ else {
     }
   }
 }
-const referenceFor = (b: BackendSummary) => references.get(b.threads ?? 1) ?? [...references.values()][0] ?? null;
+const referenceFor = (b: BackendSummary) =>
+  references.get(b.threads ?? 1) ?? [...references.values()][0] ?? null;
 
 // --- report --------------------------------------------------------------------------------------
 const ratios = Object.fromEntries(
@@ -119,31 +156,63 @@ const ratios = Object.fromEntries(
   }),
 );
 const best = Math.max(0, ...Object.values(backends).map((b) => b.tokensPerSec));
-const reference = [...references.values()].sort((a, b) => b.tokensPerSec - a.tokensPerSec)[0] ?? null;
+const reference =
+  [...references.values()].sort((a, b) => b.tokensPerSec - a.tokensPerSec)[0] ?? null;
 const ratio = reference && best > 0 ? best / reference.tokensPerSec : null;
 // Same weights and batches: the first losses must agree across frameworks (a whole-stack check).
 const agreement = Object.fromEntries(
   Object.entries(raw).map(([name, r]) => {
     const ref = referenceFor(backends[name]!);
     const n = Math.min(r.losses.length, ref?.losses.length ?? 0, 10);
-    const gap = Math.max(0, ...Array.from({ length: n }, (_, i) => Math.abs(r.losses[i]! - ref!.losses[i]!)));
+    const gap = Math.max(
+      0,
+      ...Array.from({ length: n }, (_, i) => Math.abs(r.losses[i]! - ref!.losses[i]!)),
+    );
     return [name, n ? { firstSteps: n, maxLossGapVsPytorch: gap } : null];
   }),
 );
 for (const [name, b] of Object.entries(backends)) {
-  log(`${name.padEnd(8)} ${b.msPerStep.toFixed(1).padStart(8)} ms/step ${b.tokensPerSec.toFixed(0).padStart(7)} tok/s  val_bpb ${b.valBpb.toFixed(4)} (${b.steps} steps, ${b.threads ?? '-'} threads)`);
+  log(
+    `${name.padEnd(8)} ${b.msPerStep.toFixed(1).padStart(8)} ms/step ${b.tokensPerSec.toFixed(0).padStart(7)} tok/s  val_bpb ${b.valBpb.toFixed(4)} (${b.steps} steps, ${b.threads ?? '-'} threads)`,
+  );
 }
-for (const r of references.values()) log(`pytorch  ${r.msPerStep.toFixed(1).padStart(8)} ms/step ${r.tokensPerSec.toFixed(0).padStart(7)} tok/s  val_bpb ${r.valBpb.toFixed(4)} (torch ${r.version}, ${r.threads} threads)`);
+for (const r of references.values())
+  log(
+    `pytorch  ${r.msPerStep.toFixed(1).padStart(8)} ms/step ${r.tokensPerSec.toFixed(0).padStart(7)} tok/s  val_bpb ${r.valBpb.toFixed(4)} (torch ${r.version}, ${r.threads} threads)`,
+  );
 if (!references.size) log(`pytorch: none (${note})`);
-if (ratio !== null) log(`ratio (best browser tok/s / fastest PyTorch tok/s): ${ratio.toFixed(3)}; each vs PyTorch with as many threads: ${JSON.stringify(ratios)}`);
+if (ratio !== null)
+  log(
+    `ratio (best browser tok/s / fastest PyTorch tok/s): ${ratio.toFixed(3)}; each vs PyTorch with as many threads: ${JSON.stringify(ratios)}`,
+  );
 log(`loss agreement with PyTorch over the first steps: ${JSON.stringify(agreement)}`);
 
-const refSummary = (r: PytorchRun) => ({ name: r.name, msPerStep: r.msPerStep, tokensPerSec: r.tokensPerSec, valBpb: r.valBpb, threads: r.threads, version: r.version });
+const refSummary = (r: PytorchRun) => ({
+  name: r.name,
+  msPerStep: r.msPerStep,
+  tokensPerSec: r.tokensPerSec,
+  valBpb: r.valBpb,
+  threads: r.threads,
+  version: r.version,
+});
 const summary = {
   preset: opt.preset,
   steps,
   dataset: datasetId,
-  backends: Object.fromEntries(Object.entries(backends).map(([k, b]) => [k, { msPerStep: b.msPerStep, tokensPerSec: b.tokensPerSec, valBpb: b.valBpb, steps: b.steps, evalWindows: b.evalWindows, threads: b.threads, adapter: b.adapter }])),
+  backends: Object.fromEntries(
+    Object.entries(backends).map(([k, b]) => [
+      k,
+      {
+        msPerStep: b.msPerStep,
+        tokensPerSec: b.tokensPerSec,
+        valBpb: b.valBpb,
+        steps: b.steps,
+        evalWindows: b.evalWindows,
+        threads: b.threads,
+        adapter: b.adapter,
+      },
+    ]),
+  ),
   reference: reference ? refSummary(reference) : null,
   ...(references.size > 1 ? { references: [...references.values()].map(refSummary) } : {}),
   ...(note ? { referenceNote: note } : {}),

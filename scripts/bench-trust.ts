@@ -64,12 +64,33 @@ import { rmSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { backendClass } from '../shared/backend-class.ts';
-import { checkpointCommitment, commitSteps, decodeCheckpoint, earlySegments, encodeCheckpoint } from '../shared/commit.ts';
-import { exportPublicKey, generateSigningKey, sha256, signCanonical, volunteerIdFor } from '../shared/crypto.ts';
+import {
+  checkpointCommitment,
+  commitSteps,
+  decodeCheckpoint,
+  earlySegments,
+  encodeCheckpoint,
+} from '../shared/commit.ts';
+import {
+  exportPublicKey,
+  generateSigningKey,
+  sha256,
+  signCanonical,
+  volunteerIdFor,
+} from '../shared/crypto.ts';
 import { verifyChain, type LedgerEntry, type LedgerRow } from '../shared/ledger.ts';
 import {
-  LEASE_TOKEN_HEADER, type ExperimentDetail, type Backend, type Browser, type Capabilities, type Lease, type Metrics,
-  type Precision, type ResultPayload, type ResultResponse, type VolunteerTrust,
+  LEASE_TOKEN_HEADER,
+  type ExperimentDetail,
+  type Backend,
+  type Browser,
+  type Capabilities,
+  type Lease,
+  type Metrics,
+  type Precision,
+  type ResultPayload,
+  type ResultResponse,
+  type VolunteerTrust,
 } from '../shared/protocol.ts';
 import { Rng } from '../shared/rng.ts';
 import { signedHeaders } from '../shared/signed-request.ts';
@@ -79,7 +100,17 @@ import { replicasAgree } from '../edge/src/trust/judge.ts';
 import { CV_TRUSTED } from '../edge/src/trust/policy.ts';
 import { startBenchEdge } from './fleet-edge.ts';
 import { fromAddress, migrate, queryLocal, registerDataset, seedCampaign } from './local-edge.ts';
-import { BATCH_SIGMA_NATS, closeUnder, GAPS, logUniform, metricsFrom, SEED_SIGMA_BPB, stateAt, SyntheticTruth, VOCAB } from './trust-model.ts';
+import {
+  BATCH_SIGMA_NATS,
+  closeUnder,
+  GAPS,
+  logUniform,
+  metricsFrom,
+  SEED_SIGMA_BPB,
+  stateAt,
+  SyntheticTruth,
+  VOCAB,
+} from './trust-model.ts';
 import { ROOT } from './wrangler.ts';
 
 const { values } = parseArgs({
@@ -114,18 +145,56 @@ const DATASET_SHA = 'b'.repeat(64);
 const log = (line: string) => process.stderr.write(line + '\n');
 const rng = Rng.derive(num('seed'), 'bench-trust');
 
-const world = new SyntheticTruth({ seed: num('seed'), spreadBpb: SPREAD_BPB, campaign: CAMPAIGN, datasetSha256: DATASET_SHA });
+const world = new SyntheticTruth({
+  seed: num('seed'),
+  spreadBpb: SPREAD_BPB,
+  campaign: CAMPAIGN,
+  datasetSha256: DATASET_SHA,
+});
 const truth = (i: number) => world.truth(i);
 const indexOf = (experimentId: string) => world.indexOf(experimentId);
 
 // ——— Volunteers ———
 
 type Attack =
-  | 'fabricated' | 'surrogate' | 'copy' | 'copy-perturbed' | 'fewer-steps' | 'seed' | 'replay'
-  | 'replay-request' | 'wrong-key' | 'sybil' | 'colluders' | 'on-off' | 'partial'
-  | 'free-rider' | 'hoarder' | 'spot-collusion' | 'chosen-address' | 'linked-key';
-const ATTACKS: Attack[] = ['fabricated', 'surrogate', 'copy', 'copy-perturbed', 'fewer-steps', 'seed', 'replay', 'replay-request', 'wrong-key', 'sybil',
-  'colluders', 'on-off', 'partial', 'free-rider', 'hoarder', 'spot-collusion', 'chosen-address', 'linked-key'];
+  | 'fabricated'
+  | 'surrogate'
+  | 'copy'
+  | 'copy-perturbed'
+  | 'fewer-steps'
+  | 'seed'
+  | 'replay'
+  | 'replay-request'
+  | 'wrong-key'
+  | 'sybil'
+  | 'colluders'
+  | 'on-off'
+  | 'partial'
+  | 'free-rider'
+  | 'hoarder'
+  | 'spot-collusion'
+  | 'chosen-address'
+  | 'linked-key';
+const ATTACKS: Attack[] = [
+  'fabricated',
+  'surrogate',
+  'copy',
+  'copy-perturbed',
+  'fewer-steps',
+  'seed',
+  'replay',
+  'replay-request',
+  'wrong-key',
+  'sybil',
+  'colluders',
+  'on-off',
+  'partial',
+  'free-rider',
+  'hoarder',
+  'spot-collusion',
+  'chosen-address',
+  'linked-key',
+];
 /** Attackers that are honest until trusted. */
 const LATE_CHEATS: Attack[] = ['on-off', 'partial', 'spot-collusion'];
 /** Keys of one hoarder, on one address. */
@@ -154,8 +223,16 @@ interface Volunteer {
 let base = '';
 let edge: ChildProcess | null = null;
 
-async function post(path: string, text: string, headers: Record<string, string>): Promise<{ status: number; body: unknown }> {
-  const res = await fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: text });
+async function post(
+  path: string,
+  text: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; body: unknown }> {
+  const res = await fetch(base + path, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: text,
+  });
   const raw = await res.text();
   let body: unknown = raw;
   try {
@@ -166,12 +243,21 @@ async function post(path: string, text: string, headers: Record<string, string>)
   return { status: res.status, body };
 }
 
-async function signed(v: Volunteer, path: string, body: unknown): Promise<{ status: number; body: unknown }> {
+async function signed(
+  v: Volunteer,
+  path: string,
+  body: unknown,
+): Promise<{ status: number; body: unknown }> {
   const text = JSON.stringify(body);
   const headers = {
     ...(v.chosenIp && { 'cf-connecting-ip': v.chosenIp }), // the front overwrites it below, as Cloudflare does
     ...fromAddress(v.ip),
-    ...(await signedHeaders({ volunteerId: v.id, privateKey: v.keys.privateKey }, 'POST', path, await sha256(text))),
+    ...(await signedHeaders(
+      { volunteerId: v.id, privateKey: v.keys.privateKey },
+      'POST',
+      path,
+      await sha256(text),
+    )),
   };
   const t = performance.now();
   const res = await post(path, text, headers);
@@ -188,25 +274,58 @@ function p50(xs: number[] | undefined): number | null {
 /** Addresses from 198.18.0.0/15 (RFC 2544, benchmarking), one per volunteer unless shared. */
 const address = (n: number) => `198.${18 + ((n >> 16) & 1)}.${(n >> 8) & 255}.${n & 255}`;
 
-async function register(n: number, ip: string, caps: Capabilities, attack: Attack | null, group = 0): Promise<Volunteer> {
+async function register(
+  n: number,
+  ip: string,
+  caps: Capabilities,
+  attack: Attack | null,
+  group = 0,
+): Promise<Volunteer> {
   const keys = await generateSigningKey();
   const publicKey = await exportPublicKey(keys.publicKey);
   const payload = { type: 'register' as const, publicKey, timestamp: Date.now() };
-  const res = await post('/api/volunteers', JSON.stringify({ payload, signature: await signCanonical(keys.privateKey, payload) }), fromAddress(ip));
-  if (res.status !== 201) throw new Error(`registration failed: ${res.status} ${JSON.stringify(res.body)}`);
+  const res = await post(
+    '/api/volunteers',
+    JSON.stringify({ payload, signature: await signCanonical(keys.privateKey, payload) }),
+    fromAddress(ip),
+  );
+  if (res.status !== 201)
+    throw new Error(`registration failed: ${res.status} ${JSON.stringify(res.body)}`);
   return {
-    n, id: await volunteerIdFor(publicKey), keys, ip, caps, precision: caps.precision ?? 'float32', attack, group, accomplice: null, helper: false, held: [], chosenIp: null,
+    n,
+    id: await volunteerIdFor(publicKey),
+    keys,
+    ip,
+    caps,
+    precision: caps.precision ?? 'float32',
+    attack,
+    group,
+    accomplice: null,
+    helper: false,
+    held: [],
+    chosenIp: null,
     // on-off cheats once trusted; the replayers once they have an accepted result to replay
-    lease: null, waited: 0, first: null, lastRequest: null, cheating: attack !== null && ![...LATE_CHEATS, 'replay', 'replay-request'].includes(attack),
+    lease: null,
+    waited: 0,
+    first: null,
+    lastRequest: null,
+    cheating: attack !== null && ![...LATE_CHEATS, 'replay', 'replay-request'].includes(attack),
   };
 }
 
 /** An honest fleet's mix of backends and browsers (float16: WebGL without float32 targets). */
 function honestCaps(i: number): Capabilities {
   const mix: [Backend, Precision, Browser][] = [
-    ['webgpu', 'float32', 'chromium'], ['wasm', 'float32', 'chromium'], ['wasm', 'float32', 'firefox'], ['webgpu', 'float32', 'chromium'],
-    ['wasm', 'float32', 'safari'], ['cpu', 'float32', 'firefox'], ['webgl', 'float32', 'chromium'], ['webgpu', 'float32', 'safari'],
-    ['wasm', 'float32', 'chromium'], ['webgl', 'float16', 'safari'],
+    ['webgpu', 'float32', 'chromium'],
+    ['wasm', 'float32', 'chromium'],
+    ['wasm', 'float32', 'firefox'],
+    ['webgpu', 'float32', 'chromium'],
+    ['wasm', 'float32', 'safari'],
+    ['cpu', 'float32', 'firefox'],
+    ['webgl', 'float32', 'chromium'],
+    ['webgpu', 'float32', 'safari'],
+    ['wasm', 'float32', 'chromium'],
+    ['webgl', 'float16', 'safari'],
   ];
   const [backend, precision, browser] = mix[i % mix.length]!;
   return { backend, precision, browser, tokensPerSec: 3000, spotChecks: true };
@@ -221,8 +340,16 @@ interface Tally {
   float16: Set<string>; // results claimed from a float16 path
   at: Map<string, number>; // when each was accepted
 }
-const tallies = new Map<Attack, Tally>(ATTACKS.map((a) => [a, { tried: 0, refused: 0, resultIds: [], float16: new Set(), at: new Map() }]));
-const honestResults = new Map<string, { experimentId: string; klass: string; metrics: Metrics; precision: Precision }>();
+const tallies = new Map<Attack, Tally>(
+  ATTACKS.map((a) => [
+    a,
+    { tried: 0, refused: 0, resultIds: [], float16: new Set(), at: new Map() },
+  ]),
+);
+const honestResults = new Map<
+  string,
+  { experimentId: string; klass: string; metrics: Metrics; precision: Precision }
+>();
 const accompliceResults = new Map<string, Metrics>(); // `${accomplice id}:${experiment}` → what it submitted
 const groupFabrications = new Map<string, Metrics>();
 
@@ -234,7 +361,12 @@ function fabricate(spec: ExperimentSpec, v: Volunteer, from: number): Metrics {
 /** Moves metrics by as much as another honest backend would. */
 function nudge(m: Metrics, r: Rng): Metrics {
   const d = SPREAD_BPB * (r.next() - 0.5);
-  return { ...m, valBpb: m.valBpb + d, valLoss: (m.valBpb + d) * Math.LN2, curve: m.curve.map((c) => c + CURVE_SPREAD_NATS * (r.next() - 0.5)) };
+  return {
+    ...m,
+    valBpb: m.valBpb + d,
+    valLoss: (m.valBpb + d) * Math.LN2,
+    curve: m.curve.map((c) => c + CURVE_SPREAD_NATS * (r.next() - 0.5)),
+  };
 }
 
 /** The segments a partial cheater trains honestly: the first third. */
@@ -250,7 +382,9 @@ function trainedUntil(v: Volunteer, spec: ExperimentSpec): number {
 
 /** What a free-rider finds to copy on every public page about an experiment (null: nothing). */
 async function publishedMetrics(experimentId: string): Promise<Metrics | null> {
-  const detail = (await (await fetch(`${base}/api/experiments/${experimentId}`)).json()) as { experiment?: ExperimentDetail };
+  const detail = (await (await fetch(`${base}/api/experiments/${experimentId}`)).json()) as {
+    experiment?: ExperimentDetail;
+  };
   const seen = detail.experiment?.replicas.find((r) => r.metrics)?.metrics;
   freeRiderReads++;
   if (seen) return seen;
@@ -258,7 +392,8 @@ async function publishedMetrics(experimentId: string): Promise<Metrics | null> {
   const board = await (await fetch(`${base}/api/campaigns/${CAMPAIGN}/leaderboard`)).text();
   const corpus = await (await fetch(`${base}/api/corpus?campaign=${CAMPAIGN}&limit=500`)).text();
   freeRiderReads += 2;
-  if (board.includes(`"${experimentId}"`) || corpus.includes(`"${experimentId}"`)) freeRiderFoundVerified++;
+  if (board.includes(`"${experimentId}"`) || corpus.includes(`"${experimentId}"`))
+    freeRiderFoundVerified++;
   return null;
 }
 let freeRiderReads = 0;
@@ -306,7 +441,12 @@ async function metricsFor(v: Volunteer, lease: Lease): Promise<Metrics | null> {
       // Segment gaps whose largest is about the drawn curve gap (the max of six |N(0, 1)| is ~2).
       const sigma = logUniform(r, gaps.curve) / 2;
       const curve = own.curve.map((c) => c + sigma * r.normal());
-      return { ...own, valBpb: own.valBpb + shift, valLoss: (own.valBpb + shift) * Math.LN2, curve };
+      return {
+        ...own,
+        valBpb: own.valBpb + shift,
+        valLoss: (own.valBpb + shift) * Math.LN2,
+        curve,
+      };
     }
     case 'replay':
       return { ...(v.first ?? own), backend: v.caps.backend };
@@ -317,12 +457,16 @@ async function metricsFor(v: Volunteer, lease: Lease): Promise<Metrics | null> {
       const key = `${v.attack}:${v.group}:${lease.experimentId}`;
       const from = (i + 1 + Rng.derive(num('seed'), key).int(EXPERIMENTS - 1)) % EXPERIMENTS;
       if (!groupFabrications.has(key)) groupFabrications.set(key, fabricate(spec, v, from));
-      return v.attack === 'colluders' || v.attack === 'linked-key' ? nudge(groupFabrications.get(key)!, r) : groupFabrications.get(key)!;
+      return v.attack === 'colluders' || v.attack === 'linked-key'
+        ? nudge(groupFabrications.get(key)!, r)
+        : groupFabrications.get(key)!;
     }
     case 'free-rider': {
       const seen = await publishedMetrics(lease.experimentId);
       if (seen) freeRiderFound++;
-      return seen ? nudge({ ...seen, backend: v.caps.backend }, r) : fabricate(spec, v, (i + 1 + r.int(EXPERIMENTS - 1)) % EXPERIMENTS);
+      return seen
+        ? nudge({ ...seen, backend: v.caps.backend }, r)
+        : fabricate(spec, v, (i + 1 + r.int(EXPERIMENTS - 1)) % EXPERIMENTS);
     }
     case 'spot-collusion': // the target, once trusted
       return fabricate(spec, v, (i + 1 + r.int(EXPERIMENTS - 1)) % EXPERIMENTS);
@@ -340,22 +484,43 @@ async function submit(v: Volunteer): Promise<void> {
     const { fromStep = 0, toStep, checkpointPath } = lease.spotCheck!;
     let trained = true;
     if (checkpointPath) {
-      const res = await fetch(base + checkpointPath, { headers: { [LEASE_TOKEN_HEADER]: lease.leaseToken, ...fromAddress(v.ip) } });
+      const res = await fetch(base + checkpointPath, {
+        headers: { [LEASE_TOKEN_HEADER]: lease.leaseToken, ...fromAddress(v.ip) },
+      });
       if (!res.ok) throw new Error(`checkpoint download failed: ${res.status} ${await res.text()}`);
-      trained = (await decodeCheckpoint(new Uint8Array(await res.arrayBuffer()), null)).state.weights[0]![0] === 1;
+      trained =
+        (await decodeCheckpoint(new Uint8Array(await res.arrayBuffer()), null)).state
+          .weights[0]![0] === 1;
       checkpointsFetched++;
     }
     const every = lease.spec.train.curveEvery;
-    let curve = truth(i).curve.slice(fromStep / every, Math.ceil(toStep / every)).map((c) => c + (trained ? 1e-6 : 0.05));
+    let curve = truth(i)
+      .curve.slice(fromStep / every, Math.ceil(toStep / every))
+      .map((c) => c + (trained ? 1e-6 : 0.05));
     // A colluding checker of its partner's result answers with the partner's own curve.
-    const partnerCurve = v.helper && v.attack === 'spot-collusion' ? colluderCurves.get(lease.experimentId) : undefined;
+    const partnerCurve =
+      v.helper && v.attack === 'spot-collusion'
+        ? colluderCurves.get(lease.experimentId)
+        : undefined;
     if (partnerCurve) {
       curve = partnerCurve.slice(fromStep / every, Math.ceil(toStep / every));
       collusiveSpotChecks++;
     }
-    const result = { type: 'spot-check' as const, leaseId: lease.leaseId, leaseToken: lease.leaseToken, specHash: lease.specHash, curve };
-    await signed(v, lease.spotCheck!.submitPath, { result, signature: await signCanonical(v.keys.privateKey, result) });
-    spotChecksDone.set(lease.experimentId, (spotChecksDone.get(lease.experimentId) ?? 0) + (toStep - fromStep) / lease.spec.train.steps);
+    const result = {
+      type: 'spot-check' as const,
+      leaseId: lease.leaseId,
+      leaseToken: lease.leaseToken,
+      specHash: lease.specHash,
+      curve,
+    };
+    await signed(v, lease.spotCheck!.submitPath, {
+      result,
+      signature: await signCanonical(v.keys.privateKey, result),
+    });
+    spotChecksDone.set(
+      lease.experimentId,
+      (spotChecksDone.get(lease.experimentId) ?? 0) + (toStep - fromStep) / lease.spec.train.steps,
+    );
     spotCheckCount++;
     v.lease = null;
     return;
@@ -363,32 +528,59 @@ async function submit(v: Volunteer): Promise<void> {
   const made = await metricsFor(v, lease);
   if (!made) return;
   const until = trainedUntil(v, lease.spec);
-  const commitments = await Promise.all(commitSteps(lease.spec.train).map((step) => checkpointCommitment(lease.specHash, stateAt(lease.spec, made, step, step <= until))));
+  const commitments = await Promise.all(
+    commitSteps(lease.spec.train).map((step) =>
+      checkpointCommitment(lease.specHash, stateAt(lease.spec, made, step, step <= until)),
+    ),
+  );
   const metrics = { ...made, commitments };
   const result: ResultPayload = {
-    type: 'result', leaseId: lease.leaseId, leaseToken: lease.leaseToken, experimentId: lease.experimentId,
-    specHash: lease.specHash, datasetSha256: lease.spec.dataset.sha256, metrics,
+    type: 'result',
+    leaseId: lease.leaseId,
+    leaseToken: lease.leaseToken,
+    experimentId: lease.experimentId,
+    specHash: lease.specHash,
+    datasetSha256: lease.spec.dataset.sha256,
+    metrics,
   };
   const cheat = v.cheating ? v.attack! : null;
-  const signWith = cheat === 'wrong-key' ? (await generateSigningKey()).privateKey : v.keys.privateKey;
+  const signWith =
+    cheat === 'wrong-key' ? (await generateSigningKey()).privateKey : v.keys.privateKey;
   if (cheat === 'replay-request' && v.lastRequest) {
     // Byte for byte: the same signature headers and body as an accepted request.
     const t = tallies.get(cheat)!;
     t.tried++;
     const again = await post(v.lastRequest.path, v.lastRequest.text, v.lastRequest.headers);
     const body = again.body as { resultId?: string; duplicate?: boolean };
-    if (again.status >= 300 || body.duplicate) t.refused++; // refused, or the first outcome again: nothing new
+    if (again.status >= 300 || body.duplicate)
+      t.refused++; // refused, or the first outcome again: nothing new
     else if (body.resultId) t.resultIds.push(body.resultId);
   }
-  const res = await signed(v, '/api/results', { result, signature: await signCanonical(signWith, result) });
+  const res = await signed(v, '/api/results', {
+    result,
+    signature: await signCanonical(signWith, result),
+  });
   const resultId = (res.body as { resultId?: string }).resultId;
   // A spot check asks for one committed checkpoint: everyone reveals (a cheater its forged state,
   // consistent with its commitment — not revealing fails the check anyway).
   const reveal = (res.body as ResultResponse).reveal;
   if (reveal) {
-    const { bytes } = await encodeCheckpoint(lease.specHash, stateAt(lease.spec, metrics, reveal.step, reveal.step <= until));
-    const signature = await signedHeaders({ volunteerId: v.id, privateKey: v.keys.privateKey }, 'PUT', reveal.path, await sha256(bytes), { upload: true });
-    const put = await fetch(base + reveal.path, { method: 'PUT', headers: { 'content-type': 'application/octet-stream', ...signature, ...fromAddress(v.ip) }, body: bytes });
+    const { bytes } = await encodeCheckpoint(
+      lease.specHash,
+      stateAt(lease.spec, metrics, reveal.step, reveal.step <= until),
+    );
+    const signature = await signedHeaders(
+      { volunteerId: v.id, privateKey: v.keys.privateKey },
+      'PUT',
+      reveal.path,
+      await sha256(bytes),
+      { upload: true },
+    );
+    const put = await fetch(base + reveal.path, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/octet-stream', ...signature, ...fromAddress(v.ip) },
+      body: bytes,
+    });
     if (!put.ok) throw new Error(`reveal refused: ${put.status} ${await put.text()}`);
     revealed++;
   }
@@ -402,11 +594,18 @@ async function submit(v: Volunteer): Promise<void> {
       if (v.precision === 'float16') t.float16.add(resultId);
     }
   } else if (res.status < 300 && resultId) {
-    honestResults.set(resultId, { experimentId: lease.experimentId, klass: backendClass(v.caps.backend, v.precision), metrics, precision: v.precision });
+    honestResults.set(resultId, {
+      experimentId: lease.experimentId,
+      klass: backendClass(v.caps.backend, v.precision),
+      metrics,
+      precision: v.precision,
+    });
     if (v.attack === 'replay' && !v.first) v.first = metrics;
   }
-  if (res.status < 300 && !v.cheating && v.attack?.startsWith('copy')) accompliceResults.set(`${v.id}:${lease.experimentId}`, metrics);
-  if (res.status < 300 && v.cheating && v.attack === 'spot-collusion') colluderCurves.set(lease.experimentId, metrics.curve); // shared with its partner
+  if (res.status < 300 && !v.cheating && v.attack?.startsWith('copy'))
+    accompliceResults.set(`${v.id}:${lease.experimentId}`, metrics);
+  if (res.status < 300 && v.cheating && v.attack === 'spot-collusion')
+    colluderCurves.set(lease.experimentId, metrics.curve); // shared with its partner
   if (!v.cheating && (v.attack === 'replay' || v.attack === 'replay-request') && res.status < 300) {
     v.first = metrics;
     v.cheating = true;
@@ -425,17 +624,27 @@ async function hoard(round: number): Promise<void> {
     if (lease) {
       hoarding.granted++;
       v.held.push(lease);
-      hoarding.maxLeaseSeconds = Math.max(hoarding.maxLeaseSeconds, Math.round((lease.deadline - t) / 1000));
+      hoarding.maxLeaseSeconds = Math.max(
+        hoarding.maxLeaseSeconds,
+        Math.round((lease.deadline - t) / 1000),
+      );
     }
     if (round % 5 === 0) {
       for (const l of v.held) {
-        const beat = await signed(v, `/api/leases/${l.leaseId}/heartbeat`, { leaseToken: l.leaseToken, step: round, loss: 3 });
+        const beat = await signed(v, `/api/leases/${l.leaseId}/heartbeat`, {
+          leaseToken: l.leaseToken,
+          step: round,
+          loss: 3,
+        });
         if (beat.status === 200) hoarding.heartbeats++;
       }
     }
   });
-  const open = await queryLocal<{ n: number }>(PERSIST, `SELECT count(*) AS n FROM leases WHERE status = 'open' AND deadline > ${Date.now()}
-    AND volunteer_id IN (${hoarders.map((v) => `'${v.id}'`).join(',') || "''"})`);
+  const open = await queryLocal<{ n: number }>(
+    PERSIST,
+    `SELECT count(*) AS n FROM leases WHERE status = 'open' AND deadline > ${Date.now()}
+    AND volunteer_id IN (${hoarders.map((v) => `'${v.id}'`).join(',') || "''"})`,
+  );
   hoarding.maxHeld = Math.max(hoarding.maxHeld, open[0]?.n ?? 0);
 }
 const linkedKeyRegistrations: number[] = []; // what registering a linked key as a new volunteer got
@@ -450,9 +659,11 @@ let checkpointsFetched = 0; // …and trained from by a checker
 
 async function pool<T>(items: T[], f: (x: T) => Promise<void>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
-    while (next < items.length) await f(items[next++]!);
-  }));
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < items.length) await f(items[next++]!);
+    }),
+  );
 }
 
 function shuffle<T>(xs: T[]): T[] {
@@ -470,21 +681,32 @@ async function main() {
   mkdirSync(PERSIST, { recursive: true });
   log(`bench:trust: migrating and seeding ${EXPERIMENTS} experiments in ${PERSIST}`);
   await migrate(PERSIST);
-  await registerDataset(PERSIST, { id: CAMPAIGN, manifestSha256: DATASET_SHA, vocabSize: VOCAB, name: 'synthetic' });
+  await registerDataset(PERSIST, {
+    id: CAMPAIGN,
+    manifestSha256: DATASET_SHA,
+    vocabSize: VOCAB,
+    name: 'synthetic',
+  });
   await seedCampaign(PERSIST, {
-    id: CAMPAIGN, name: 'Trust bench', brief: 'Synthetic metrics.', template: 'gpt-char', datasetId: CAMPAIGN,
-    createdAt: Date.now(), specs: Array.from({ length: EXPERIMENTS }, (_, i) => world.specOf(i)),
+    id: CAMPAIGN,
+    name: 'Trust bench',
+    brief: 'Synthetic metrics.',
+    template: 'gpt-char',
+    datasetId: CAMPAIGN,
+    createdAt: Date.now(),
+    specs: Array.from({ length: EXPERIMENTS }, (_, i) => world.specOf(i)),
   });
   const port = num('port');
   base = `http://127.0.0.1:${port}`;
   // A frozen bundle (as bench:edge serves): edits to edge/ or shared/ while it runs must not reload
   // the Worker under the fleet (wrangler dev restarts on a change and drops every connection).
   edge = await startBenchEdge({ persist: PERSIST, port, devTracing: false });
-  const stop = () => new Promise<void>((resolve) => {
-    if (!edge || edge.exitCode !== null || edge.signalCode !== null) return resolve();
-    edge.once('exit', () => resolve());
-    edge.kill('SIGTERM');
-  });
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      if (!edge || edge.exitCode !== null || edge.signalCode !== null) return resolve();
+      edge.once('exit', () => resolve());
+      edge.kill('SIGTERM');
+    });
   process.on('exit', () => edge?.kill('SIGTERM'));
 
   let n = 0;
@@ -509,7 +731,12 @@ async function main() {
         }
       } else if (attack === 'spot-collusion') {
         const target = await register(++n, address(n), dishonestCaps(fleet.length), attack);
-        const partner = await register(++n, address(n), { ...honestCaps(fleet.length + 1), spotChecks: true }, attack);
+        const partner = await register(
+          ++n,
+          address(n),
+          { ...honestCaps(fleet.length + 1), spotChecks: true },
+          attack,
+        );
         partner.cheating = false;
         partner.helper = true; // trains honestly; answers its partner's spot checks with its curve
         target.accomplice = partner;
@@ -517,7 +744,13 @@ async function main() {
       } else if (attack === 'hoarder') {
         const shared = address(++n);
         for (let j = 0; j < HOARDER_KEYS; j++) {
-          const v = await register(n, shared, { ...dishonestCaps(j), tokensPerSec: 0.001 }, attack, k);
+          const v = await register(
+            n,
+            shared,
+            { ...dishonestCaps(j), tokensPerSec: 0.001 },
+            attack,
+            k,
+          );
           v.helper = true; // never submits: what it holds is counted apart
           hoarders.push(v);
         }
@@ -526,15 +759,36 @@ async function main() {
         const f = await register(++n, address(n), dishonestCaps(fleet.length), attack, k);
         const second = await generateSigningKey();
         const publicKey = await exportPublicKey(second.publicKey);
-        const link = { type: 'link-key' as const, volunteerId: f.id, publicKey, timestamp: Date.now() };
-        const linked = await signed(f, '/api/volunteers/keys', { payload: link, proof: await signCanonical(second.privateKey, link) });
-        if (linked.status !== 201) throw new Error(`linking failed: ${linked.status} ${JSON.stringify(linked.body)}`);
+        const link = {
+          type: 'link-key' as const,
+          volunteerId: f.id,
+          publicKey,
+          timestamp: Date.now(),
+        };
+        const linked = await signed(f, '/api/volunteers/keys', {
+          payload: link,
+          proof: await signCanonical(second.privateKey, link),
+        });
+        if (linked.status !== 201)
+          throw new Error(`linking failed: ${linked.status} ${JSON.stringify(linked.body)}`);
         const payload = { type: 'register' as const, publicKey, timestamp: Date.now() };
-        const again = await post('/api/volunteers', JSON.stringify({ payload, signature: await signCanonical(second.privateKey, payload) }), fromAddress(address(++n)));
+        const again = await post(
+          '/api/volunteers',
+          JSON.stringify({ payload, signature: await signCanonical(second.privateKey, payload) }),
+          fromAddress(address(++n)),
+        );
         linkedKeyRegistrations.push(again.status);
         fleet.push(f);
         if (again.status === 201) {
-          const g = { ...f, n, id: await volunteerIdFor(publicKey), keys: second, ip: address(n), lease: null, held: [] };
+          const g = {
+            ...f,
+            n,
+            id: await volunteerIdFor(publicKey),
+            keys: second,
+            ip: address(n),
+            lease: null,
+            held: [],
+          };
           fleet.push(g);
         }
       } else {
@@ -575,16 +829,23 @@ async function main() {
     // Who is trusted now: the standing of every honest volunteer and every on-off volunteer.
     if ((round % 3 === 0 || trustedAt === null) && round <= ROUNDS) {
       let trusted = 0;
-      await pool([...honestFleet, ...fleet.filter((v) => LATE_CHEATS.includes(v.attack!) && !v.helper)], async (v) => {
-        const res = await fetch(`${base}/api/volunteers/${v.id}`);
-        const s = (await res.json()) as VolunteerTrust;
-        const cv = s.classes.find((c) => c.backendClass === backendClass(v.caps.backend, v.precision))?.consecutiveValid ?? 0;
-        if (v.attack && LATE_CHEATS.includes(v.attack) && cv >= CV_TRUSTED && !v.cheating) {
-          v.cheating = true;
-          log(`  round ${round}: ${v.attack} volunteer ${v.id.slice(0, 10)} is trusted (CV ${cv}) and starts cheating`);
-        }
-        if (!v.attack && cv >= CV_TRUSTED) trusted++;
-      });
+      await pool(
+        [...honestFleet, ...fleet.filter((v) => LATE_CHEATS.includes(v.attack!) && !v.helper)],
+        async (v) => {
+          const res = await fetch(`${base}/api/volunteers/${v.id}`);
+          const s = (await res.json()) as VolunteerTrust;
+          const cv =
+            s.classes.find((c) => c.backendClass === backendClass(v.caps.backend, v.precision))
+              ?.consecutiveValid ?? 0;
+          if (v.attack && LATE_CHEATS.includes(v.attack) && cv >= CV_TRUSTED && !v.cheating) {
+            v.cheating = true;
+            log(
+              `  round ${round}: ${v.attack} volunteer ${v.id.slice(0, 10)} is trusted (CV ${cv}) and starts cheating`,
+            );
+          }
+          if (!v.attack && cv >= CV_TRUSTED) trusted++;
+        },
+      );
       if (trustedAt === null && trusted >= 0.8 * honestFleet.length) {
         trustedAt = Date.now();
         log(`  round ${round}: ${trusted}/${honestFleet.length} honest volunteers trusted`);
@@ -595,15 +856,36 @@ async function main() {
   await stop();
 
   // ——— What the edge decided ———
-  const results = await queryLocal<{ id: string; experimentId: string; verdict: string; createdAt: number; metricsJson: string }>(
-    PERSIST, 'SELECT id, experiment_id AS experimentId, verdict, created_at AS createdAt, metrics_json AS metricsJson FROM results');
-  const experiments = await queryLocal<{ id: string; status: string; verification: string | null; firstLease: number | null; firstVolunteer: string | null }>(
-    PERSIST, `SELECT e.id, e.status, e.verification, f.created_at AS firstLease, f.volunteer_id AS firstVolunteer FROM experiments e
-      LEFT JOIN leases f ON f.id = (SELECT l.id FROM leases l WHERE l.experiment_id = e.id ORDER BY l.created_at LIMIT 1)`);
-  const ledgerRows = await queryLocal<LedgerRow>(PERSIST, 'SELECT seq, prev_hash AS prevHash, hash, entry FROM ledger ORDER BY seq');
+  const results = await queryLocal<{
+    id: string;
+    experimentId: string;
+    verdict: string;
+    createdAt: number;
+    metricsJson: string;
+  }>(
+    PERSIST,
+    'SELECT id, experiment_id AS experimentId, verdict, created_at AS createdAt, metrics_json AS metricsJson FROM results',
+  );
+  const experiments = await queryLocal<{
+    id: string;
+    status: string;
+    verification: string | null;
+    firstLease: number | null;
+    firstVolunteer: string | null;
+  }>(
+    PERSIST,
+    `SELECT e.id, e.status, e.verification, f.created_at AS firstLease, f.volunteer_id AS firstVolunteer FROM experiments e
+      LEFT JOIN leases f ON f.id = (SELECT l.id FROM leases l WHERE l.experiment_id = e.id ORDER BY l.created_at LIMIT 1)`,
+  );
+  const ledgerRows = await queryLocal<LedgerRow>(
+    PERSIST,
+    'SELECT seq, prev_hash AS prevHash, hash, entry FROM ledger ORDER BY seq',
+  );
   const chain = await verifyChain(ledgerRows);
   const entries = ledgerRows.map((r) => JSON.parse(r.entry) as LedgerEntry);
-  const everValid = new Set(entries.filter((e) => e.kind === 'verdict' && e.verdict === 'valid').map((e) => e.resultId));
+  const everValid = new Set(
+    entries.filter((e) => e.kind === 'verdict' && e.verdict === 'valid').map((e) => e.resultId),
+  );
   const everCredited = new Set(entries.filter((e) => e.kind === 'credit').map((e) => e.resultId));
   const revoked = new Set(entries.filter((e) => e.kind === 'revoke').map((e) => e.resultId));
   const finalVerdict = new Map(results.map((r) => [r.id, r.verdict]));
@@ -617,20 +899,38 @@ async function main() {
   for (const [name, t] of tallies) {
     const verified = t.resultIds.filter((id) => everValid.has(id)).length;
     const credited = t.resultIds.filter((id) => everCredited.has(id)).length;
-    const standing = t.resultIds.filter((id) => finalVerdict.get(id) === 'valid' && !revoked.has(id)).length;
+    const standing = t.resultIds.filter(
+      (id) => finalVerdict.get(id) === 'valid' && !revoked.has(id),
+    ).length;
     const passed = t.resultIds.filter((id) => everValid.has(id) || everCredited.has(id)).length;
     const passedIds = t.resultIds.filter((id) => everValid.has(id) || everCredited.has(id));
     // Would it still agree with an honest result under the tolerances `npm run calibrate` measured
     // (see the header)? (Colluders pass by agreeing with each other, which no tolerance changes.)
     const underCalibrated = passedIds.filter((id) => {
       const mine = byId.get(id)!;
-      return results.some((o) => o.id !== id && o.experimentId === mine.experimentId && everValid.has(o.id) && !dishonestIds.has(o.id)
-        && closeUnder(JSON.parse(mine.metricsJson) as Metrics, JSON.parse(o.metricsJson) as Metrics, { bpb: TAU_BPB, curve: TAU_CURVE }));
+      return results.some(
+        (o) =>
+          o.id !== id &&
+          o.experimentId === mine.experimentId &&
+          everValid.has(o.id) &&
+          !dishonestIds.has(o.id) &&
+          closeUnder(
+            JSON.parse(mine.metricsJson) as Metrics,
+            JSON.parse(o.metricsJson) as Metrics,
+            { bpb: TAU_BPB, curve: TAU_CURVE },
+          ),
+      );
     }).length;
     attacks[name] = {
-      tried: t.tried, refused: t.refused, verified, credited, standingAtEnd: standing,
+      tried: t.tried,
+      refused: t.refused,
+      verified,
+      credited,
+      standingAtEnd: standing,
       // of those that passed: before most of the honest fleet was trusted (a cold start), and on float16 paths
-      passedColdStart: passedIds.filter((id) => trustedAt === null || (t.at.get(id) ?? 0) < trustedAt).length,
+      passedColdStart: passedIds.filter(
+        (id) => trustedAt === null || (t.at.get(id) ?? 0) < trustedAt,
+      ).length,
       passedFloat16: passedIds.filter((id) => t.float16.has(id)).length,
       agreesWithHonestUnderCalibratedTau: underCalibrated,
     };
@@ -640,32 +940,57 @@ async function main() {
   }
 
   // Honest pairs: replicas of one experiment from two honest volunteers of different classes.
-  const byExperiment = new Map<string, { klass: string; metrics: Metrics; precision: Precision }[]>();
-  for (const h of honestResults.values()) (byExperiment.get(h.experimentId) ?? byExperiment.set(h.experimentId, []).get(h.experimentId)!).push(h);
+  const byExperiment = new Map<
+    string,
+    { klass: string; metrics: Metrics; precision: Precision }[]
+  >();
+  for (const h of honestResults.values())
+    (
+      byExperiment.get(h.experimentId) ?? byExperiment.set(h.experimentId, []).get(h.experimentId)!
+    ).push(h);
   let pairs = 0;
   let disputed = 0;
   for (const [experimentId, hs] of byExperiment) {
     const spec = world.specOf(indexOf(experimentId));
-    for (let a = 0; a < hs.length; a++) for (let b = a + 1; b < hs.length; b++) {
-      if (hs[a]!.klass === hs[b]!.klass) continue;
-      pairs++;
-      if (!replicasAgree(hs[a]!.metrics, hs[b]!.metrics, earlySegments(spec, hs[a]!.precision))) disputed++;
-    }
+    for (let a = 0; a < hs.length; a++)
+      for (let b = a + 1; b < hs.length; b++) {
+        if (hs[a]!.klass === hs[b]!.klass) continue;
+        pairs++;
+        if (!replicasAgree(hs[a]!.metrics, hs[b]!.metrics, earlySegments(spec, hs[a]!.precision)))
+          disputed++;
+      }
   }
-  const honestInvalid = [...honestResults.keys()].filter((id) => finalVerdict.get(id) === 'invalid').length;
+  const honestInvalid = [...honestResults.keys()].filter(
+    (id) => finalVerdict.get(id) === 'invalid',
+  ).length;
 
   // Executions per verified experiment, among those first leased once the honest fleet was trusted.
   const resultsPer = new Map<string, number>();
-  for (const r of results) resultsPer.set(r.experimentId, (resultsPer.get(r.experimentId) ?? 0) + 1);
-  const honestOnly = new Set([...byExperiment.keys()].filter((e) => (resultsPer.get(e) ?? 0) === byExperiment.get(e)!.length));
-  const steady = experiments.filter((e) => e.status === 'verified' && trustedAt !== null && (e.firstLease ?? 0) >= trustedAt
-    && (trustedPhase === null || (e.firstLease ?? 0) < trustedPhase));
+  for (const r of results)
+    resultsPer.set(r.experimentId, (resultsPer.get(r.experimentId) ?? 0) + 1);
+  const honestOnly = new Set(
+    [...byExperiment.keys()].filter(
+      (e) => (resultsPer.get(e) ?? 0) === byExperiment.get(e)!.length,
+    ),
+  );
+  const steady = experiments.filter(
+    (e) =>
+      e.status === 'verified' &&
+      trustedAt !== null &&
+      (e.firstLease ?? 0) >= trustedAt &&
+      (trustedPhase === null || (e.firstLease ?? 0) < trustedPhase),
+  );
   // A spot check costs the fraction of the experiment it retrains.
   const ratio = (es: typeof steady) =>
-    es.length ? es.reduce((s, e) => s + (resultsPer.get(e.id) ?? 0) + (spotChecksDone.get(e.id) ?? 0), 0) / es.length : null;
+    es.length
+      ? es.reduce((s, e) => s + (resultsPer.get(e.id) ?? 0) + (spotChecksDone.get(e.id) ?? 0), 0) /
+        es.length
+      : null;
   const steadyHonest = steady.filter((e) => honestOnly.has(e.id));
   // Once trusted: the experiments the honest fleet opened after the attackers left.
-  const phase2 = experiments.filter((e) => trustedPhase !== null && (e.firstLease ?? 0) >= trustedPhase);
+  const phase2 = experiments.filter(
+    (e) => trustedPhase !== null && (e.firstLease ?? 0) >= trustedPhase,
+  );
   const phase2Verified = phase2.filter((e) => e.status === 'verified');
   const round3 = (x: number | null) => (x === null ? null : Math.round(x * 1000) / 1000);
 
@@ -679,11 +1004,31 @@ async function main() {
     attacks: {
       ...attacks,
       // Hoarders submit nothing: what they held against the per-address cap, and for how long.
-      hoarder: { ...attacks.hoarder, leaseAttempts: hoarding.attempts, leasesGranted: hoarding.granted, maxHeldAtOnce: hoarding.maxHeld,
-        keys: HOARDER_KEYS * PER_ATTACK, addresses: PER_ATTACK, maxLeaseSeconds: hoarding.maxLeaseSeconds, heartbeats: hoarding.heartbeats },
-      'free-rider': { ...attacks['free-rider'], publicReads: freeRiderReads, pendingMetricsFound: freeRiderFound, alreadyVerifiedWhileHeld: freeRiderFoundVerified },
-      'spot-collusion': { ...attacks['spot-collusion'], partnerGotSpotChecksOfTarget: collusiveSpotChecks },
-      'linked-key': { ...attacks['linked-key'], secondRegistrationRefused: linkedKeyRegistrations.filter((s) => s === 409).length, secondRegistrationTried: linkedKeyRegistrations.length },
+      hoarder: {
+        ...attacks.hoarder,
+        leaseAttempts: hoarding.attempts,
+        leasesGranted: hoarding.granted,
+        maxHeldAtOnce: hoarding.maxHeld,
+        keys: HOARDER_KEYS * PER_ATTACK,
+        addresses: PER_ATTACK,
+        maxLeaseSeconds: hoarding.maxLeaseSeconds,
+        heartbeats: hoarding.heartbeats,
+      },
+      'free-rider': {
+        ...attacks['free-rider'],
+        publicReads: freeRiderReads,
+        pendingMetricsFound: freeRiderFound,
+        alreadyVerifiedWhileHeld: freeRiderFoundVerified,
+      },
+      'spot-collusion': {
+        ...attacks['spot-collusion'],
+        partnerGotSpotChecksOfTarget: collusiveSpotChecks,
+      },
+      'linked-key': {
+        ...attacks['linked-key'],
+        secondRegistrationRefused: linkedKeyRegistrations.filter((s) => s === 409).length,
+        secondRegistrationTried: linkedKeyRegistrations.length,
+      },
     },
     detectionRate: round3(dishonestTried ? 1 - dishonestPassed / dishonestTried : 1),
     detectionRateAtEnd: round3(dishonestTried ? 1 - dishonestStanding / dishonestTried : 1),
@@ -694,15 +1039,37 @@ async function main() {
     executionsPerVerifiedUnderAttack: round3(ratio(steady)), // phase 1 once 80 % of the honest were trusted, attackers' work included
     executionsPerVerifiedUnderAttackHonestOnly: round3(ratio(steadyHonest)), // …experiments only honest volunteers touched
     phases: {
-      withAttackers: { rounds: ROUNDS, trustedAfterSeconds: trustedAt === null ? null : Math.round((trustedAt - t0) / 1000), steadyVerified: steady.length },
-      trustedFleet: { rounds: TRUSTED_ROUNDS, opened: phase2.length, verified: phase2Verified.length, trustedSingle: phase2Verified.filter((e) => e.verification === 'trusted-single').length },
+      withAttackers: {
+        rounds: ROUNDS,
+        trustedAfterSeconds: trustedAt === null ? null : Math.round((trustedAt - t0) / 1000),
+        steadyVerified: steady.length,
+      },
+      trustedFleet: {
+        rounds: TRUSTED_ROUNDS,
+        opened: phase2.length,
+        verified: phase2Verified.length,
+        trustedSingle: phase2Verified.filter((e) => e.verification === 'trusted-single').length,
+      },
     },
     spotChecks: spotCheckCount,
     checkpointsRevealed: revealed,
     spotChecksFromCheckpoints: checkpointsFetched,
     ledger: { ok: chain.ok, entries: chain.entries, head: chain.head },
-    p50Ms: { lease: p50(latencies.get('/api/leases')), result: p50(latencies.get('/api/results')), concurrency: CONCURRENCY },
-    model: { spreadBpb: SPREAD_BPB, curveSpreadNats: CURVE_SPREAD_NATS, seedSigmaBpb: SEED_SIGMA_BPB, batchSigmaNats: BATCH_SIGMA_NATS, preset: 'demo', seed: num('seed'), tauBpb: TAU_BPB, tauCurve: TAU_CURVE },
+    p50Ms: {
+      lease: p50(latencies.get('/api/leases')),
+      result: p50(latencies.get('/api/results')),
+      concurrency: CONCURRENCY,
+    },
+    model: {
+      spreadBpb: SPREAD_BPB,
+      curveSpreadNats: CURVE_SPREAD_NATS,
+      seedSigmaBpb: SEED_SIGMA_BPB,
+      batchSigmaNats: BATCH_SIGMA_NATS,
+      preset: 'demo',
+      seed: num('seed'),
+      tauBpb: TAU_BPB,
+      tauCurve: TAU_CURVE,
+    },
     seconds: Math.round((Date.now() - t0) / 1000),
   };
   if (values.json) console.log(JSON.stringify(summary));

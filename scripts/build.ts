@@ -6,7 +6,14 @@ import { join } from 'node:path';
 import { ensureDataset } from '../datasets/build.ts';
 import { ROOT } from './wrangler.ts';
 
-const WEB_INPUTS = ['web', 'shared', 'public', 'vite.config.ts', 'svelte.config.js', 'package-lock.json'];
+const WEB_INPUTS = [
+  'web',
+  'shared',
+  'public',
+  'vite.config.ts',
+  'svelte.config.js',
+  'package-lock.json',
+];
 
 function newestMtime(path: string): number {
   const st = statSync(path);
@@ -22,7 +29,11 @@ function newestMtime(path: string): number {
 export function webIsStale(): boolean {
   const built = join(ROOT, 'dist', 'index.html');
   if (!existsSync(built) || !existsSync(join(ROOT, 'dist', 'data'))) return true;
-  const inputs = Math.max(...WEB_INPUTS.map((p) => join(ROOT, p)).filter(existsSync).map(newestMtime));
+  const inputs = Math.max(
+    ...WEB_INPUTS.map((p) => join(ROOT, p))
+      .filter(existsSync)
+      .map(newestMtime),
+  );
   return inputs > statSync(built).mtimeMs;
 }
 
@@ -34,7 +45,10 @@ export async function buildAll(): Promise<void> {
   }
   const t0 = performance.now();
   const vite = join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js');
-  const r = spawnSync(process.execPath, [vite, 'build', '--logLevel', 'warn'], { cwd: ROOT, stdio: 'inherit' });
+  const r = spawnSync(process.execPath, [vite, 'build', '--logLevel', 'warn'], {
+    cwd: ROOT,
+    stdio: 'inherit',
+  });
   if (r.status !== 0) throw new Error('the web build failed');
   console.log(`web app built in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 }

@@ -71,7 +71,8 @@ async function measure(): Promise<Measured> {
   const datasetId = opt.dataset as DatasetId;
   const { manifest, manifestSha256, dir } = await ensureDataset(datasetId, { log });
   const python = opt['no-pytorch'] ? null : findPython();
-  if (!opt['no-pytorch'] && !python) log('PyTorch is not importable: calibrating on the TensorFlow.js backends alone');
+  if (!opt['no-pytorch'] && !python)
+    log('PyTorch is not importable: calibrating on the TensorFlow.js backends alone');
   const bench = await openBench(log);
   const pairs: Pair[] = [];
   const t0 = performance.now();
@@ -86,70 +87,123 @@ async function measure(): Promise<Measured> {
         seed,
         evalWindows: preset.evalWindows,
       });
-      const run = async (backend: BenchBackend, seed: number, variant?: BenchRequest['variant']): Promise<Run> => {
+      const run = async (
+        backend: BenchBackend,
+        seed: number,
+        variant?: BenchRequest['variant'],
+      ): Promise<Run> => {
         const t = performance.now();
         const r = await bench.run({ backend, spec: spec(seed), datasetId, variant });
-        log(`${presetName} ${backend} seed ${seed}${variant ? ` ${JSON.stringify(variant)}` : ''}: val_bpb ${r.valBpb.toFixed(5)} (${((performance.now() - t) / 1000).toFixed(0)} s)`);
+        log(
+          `${presetName} ${backend} seed ${seed}${variant ? ` ${JSON.stringify(variant)}` : ''}: val_bpb ${r.valBpb.toFixed(5)} (${((performance.now() - t) / 1000).toFixed(0)} s)`,
+        );
         return { valBpb: r.valBpb, curve: r.curve };
       };
-      const backends = opt.backends.split(',').filter((b) => b !== 'webgpu' || presetName === 'tiny') as BenchBackend[];
+      const backends = opt.backends
+        .split(',')
+        .filter((b) => b !== 'webgpu' || presetName === 'tiny') as BenchBackend[];
       // Software WebGPU (~40 s per tiny run) and, beyond tiny, the JS cpu backend (minutes) run fewer seeds.
       const slow = presetName === 'tiny' ? 2 : Number(opt['slow-seeds']);
       const base = new Map<string, Run>(); // `${backend}:${seed}`
       for (const backend of backends) {
-        for (const seed of backend === 'wasm' ? seeds : seeds.slice(0, slow)) base.set(`${backend}:${seed}`, await run(backend, seed));
+        for (const seed of backend === 'wasm' ? seeds : seeds.slice(0, slow))
+          base.set(`${backend}:${seed}`, await run(backend, seed));
       }
-      const add = (kind: Kind, what: string, a: Run, b: Run) => pairs.push({ preset: presetName, kind, what, ...gap(a, b) });
+      const add = (kind: Kind, what: string, a: Run, b: Run) =>
+        pairs.push({ preset: presetName, kind, what, ...gap(a, b) });
       for (const seed of seeds) {
         const here = backends.filter((b) => base.has(`${b}:${seed}`));
         for (let i = 0; i < here.length; i++) {
-          for (let j = i + 1; j < here.length; j++) add('backend', `${here[i]} vs ${here[j]}, seed ${seed}`, base.get(`${here[i]}:${seed}`)!, base.get(`${here[j]}:${seed}`)!);
+          for (let j = i + 1; j < here.length; j++)
+            add(
+              'backend',
+              `${here[i]} vs ${here[j]}, seed ${seed}`,
+              base.get(`${here[i]}:${seed}`)!,
+              base.get(`${here[j]}:${seed}`)!,
+            );
         }
       }
       const ref = backends[0]!;
       for (const seed of python ? seeds : []) {
         const t = performance.now();
         const r = await runPytorch(python!, spec(seed), dir, { warmup: 0, threads: 1 });
-        log(`${presetName} pytorch seed ${seed}: val_bpb ${r.valBpb.toFixed(5)} (${((performance.now() - t) / 1000).toFixed(0)} s)`);
+        log(
+          `${presetName} pytorch seed ${seed}: val_bpb ${r.valBpb.toFixed(5)} (${((performance.now() - t) / 1000).toFixed(0)} s)`,
+        );
         add('pytorch', `${ref} vs pytorch, seed ${seed}`, base.get(`${ref}:${seed}`)!, r);
       }
       for (let i = 0; i < seeds.length; i++) {
-        for (let j = i + 1; j < seeds.length; j++) add('seed', `${ref} seeds ${seeds[i]} vs ${seeds[j]}`, base.get(`${ref}:${seeds[i]}`)!, base.get(`${ref}:${seeds[j]}`)!);
+        for (let j = i + 1; j < seeds.length; j++)
+          add(
+            'seed',
+            `${ref} seeds ${seeds[i]} vs ${seeds[j]}`,
+            base.get(`${ref}:${seeds[i]}`)!,
+            base.get(`${ref}:${seeds[j]}`)!,
+          );
       }
       for (const seed of seeds) {
         const a = base.get(`${ref}:${seed}`)!;
-        add('batch order', `${ref} seed ${seed}, batches of seed ${seed + 1000}`, a, await run(ref, seed, { batchSeed: seed + 1000 }));
-        add('init', `${ref} seed ${seed}, weights of seed ${seed + 1000}`, a, await run(ref, seed, { initSeed: seed + 1000 }));
+        add(
+          'batch order',
+          `${ref} seed ${seed}, batches of seed ${seed + 1000}`,
+          a,
+          await run(ref, seed, { batchSeed: seed + 1000 }),
+        );
+        add(
+          'init',
+          `${ref} seed ${seed}, weights of seed ${seed + 1000}`,
+          a,
+          await run(ref, seed, { initSeed: seed + 1000 }),
+        );
       }
       // Self-check: the variant mechanism with the spec's own seeds must reproduce the run exactly.
       const same = await run(ref, seeds[0]!, { initSeed: seeds[0]!, batchSeed: seeds[0]! });
       const d = gap(same, base.get(`${ref}:${seeds[0]}`)!);
-      if (d.dBpb !== 0 || d.dCurve !== 0) throw new Error(`a step-0 checkpoint did not reproduce the run (${JSON.stringify(d)})`);
+      if (d.dBpb !== 0 || d.dCurve !== 0)
+        throw new Error(`a step-0 checkpoint did not reproduce the run (${JSON.stringify(d)})`);
     }
   } finally {
     await bench.close();
   }
   const command = `npm run calibrate${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
-  return { command, presets: opt.presets, dataset: datasetId, backends: opt.backends, seeds, minutes: (performance.now() - t0) / 60_000, pairs };
+  return {
+    command,
+    presets: opt.presets,
+    dataset: datasetId,
+    backends: opt.backends,
+    seeds,
+    minutes: (performance.now() - t0) / 60_000,
+    pairs,
+  };
 }
 
 // The last measurement is kept beside this script (DESIGN: write the calibration down), so that the
 // tolerances can be re-derived or re-written from it with --from, without ten minutes of training.
 const MEASURED = join(ROOT, 'scripts', 'calibrate-measured.json');
-const measured: Measured = opt.from ? (JSON.parse(readFileSync(opt.from, 'utf8')) as Measured) : await measure();
+const measured: Measured = opt.from
+  ? (JSON.parse(readFileSync(opt.from, 'utf8')) as Measured)
+  : await measure();
 if (!opt.from) writeFileSync(MEASURED, `${JSON.stringify(measured, null, 1)}\n`);
 const { pairs } = measured;
 
 // --- summary and tolerances ------------------------------------------------------------------------
 const kinds: Kind[] = ['backend', 'pytorch', 'seed', 'batch order', 'init'];
-const stats = (xs: number[]) => ({ n: xs.length, min: Math.min(...xs), median: median(xs), max: Math.max(...xs) });
+const stats = (xs: number[]) => ({
+  n: xs.length,
+  min: Math.min(...xs),
+  median: median(xs),
+  max: Math.max(...xs),
+});
 const summary = Object.fromEntries(
   kinds.map((k) => {
     const ps = pairs.filter((p) => p.kind === k);
     return [k, { bpb: stats(ps.map((p) => p.dBpb)), curve: stats(ps.map((p) => p.dCurve)) }];
   }),
 ) as Record<Kind, { bpb: ReturnType<typeof stats>; curve: ReturnType<typeof stats> }>;
-for (const p of pairs) log(`${p.preset.padEnd(5)} ${p.kind.padEnd(11)} |Δ val_bpb| ${p.dBpb.toExponential(2)}  max |Δ curve| ${p.dCurve.toExponential(2)}  ${p.what}`);
+for (const p of pairs)
+  log(
+    `${p.preset.padEnd(5)} ${p.kind.padEnd(11)} |Δ val_bpb| ${p.dBpb.toExponential(2)}  max |Δ curve| ${p.dCurve.toExponential(2)}  ${p.what}`,
+  );
 
 /** Rounded down to two significant digits, so the constant reads as what it is: an estimate. */
 const round2 = (x: number) => {
@@ -163,13 +217,23 @@ const round2 = (x: number) => {
 const safety = Number(opt.safety);
 const honest = pairs.filter((p) => p.kind === 'backend' || p.kind === 'pytorch'); // same experiment
 const others = pairs.filter((p) => !honest.includes(p));
-function tolerance(metric: 'dBpb' | 'dCurve'): { tau: number; honestMax: number; othersMin: number } {
+function tolerance(metric: 'dBpb' | 'dCurve'): {
+  tau: number;
+  honestMax: number;
+  othersMin: number;
+} {
   const honestMax = Math.max(...honest.map((p) => p[metric]));
   const othersMin = Math.min(...others.map((p) => p[metric]));
   const room = othersMin / honestMax;
-  if (!(room > 1)) throw new Error(`${metric}: different experiments (${othersMin}) come as close as honest replicas (${honestMax})`);
+  if (!(room > 1))
+    throw new Error(
+      `${metric}: different experiments (${othersMin}) come as close as honest replicas (${honestMax})`,
+    );
   const tau = room >= safety * safety ? othersMin / safety : Math.sqrt(othersMin * honestMax);
-  if (room < safety * safety) log(`warning: ${metric} has little room (${room.toFixed(1)}×); tolerance at the geometric mean`);
+  if (room < safety * safety)
+    log(
+      `warning: ${metric} has little room (${room.toFixed(1)}×); tolerance at the geometric mean`,
+    );
   return { tau: round2(tau), honestMax, othersMin };
 }
 const bpbTol = tolerance('dBpb');
@@ -185,7 +249,10 @@ const result = {
   tauCurve,
   margins: {
     bpb: { overHonest: tauBpb / bpbTol.honestMax, underOthers: bpbTol.othersMin / tauBpb },
-    curve: { overHonest: tauCurve / curveTol.honestMax, underOthers: curveTol.othersMin / tauCurve },
+    curve: {
+      overHonest: tauCurve / curveTol.honestMax,
+      underOthers: curveTol.othersMin / tauCurve,
+    },
   },
   honestAgree: honest.every((p) => !caught(p)),
   rejected: `${others.filter(caught).length}/${others.length}`,
@@ -202,7 +269,8 @@ const num = (x: number) => (x === 0 ? '0' : x < 1e-3 ? x.toExponential(1) : x.to
 function row(label: string, k: Kind, end: 'max' | 'min'): string {
   const { bpb, curve } = summary[k];
   if (!bpb.n) return ` * ${label.padEnd(44)} not run`;
-  const cell = (x: ReturnType<typeof stats>) => `${num(x.median).padStart(7)} ${end} ${num(x[end]).padEnd(7)}`;
+  const cell = (x: ReturnType<typeof stats>) =>
+    `${num(x.median).padStart(7)} ${end} ${num(x[end]).padEnd(7)}`;
   return ` * ${label.padEnd(44)} ${cell(bpb)}   ${cell(curve)}  (${bpb.n})`;
 }
 

@@ -5,7 +5,12 @@ import { PRESETS, type PresetName } from '../shared/model/presets.ts';
 import type { ExperimentSpec } from '../shared/spec.ts';
 import type { NewCampaign } from '../edge/src/db/campaigns.ts';
 
-function specFrom(preset: PresetName, manifest: DatasetManifest, manifestSha256: string, seed: number): ExperimentSpec {
+function specFrom(
+  preset: PresetName,
+  manifest: DatasetManifest,
+  manifestSha256: string,
+  seed: number,
+): ExperimentSpec {
   const p = PRESETS[preset];
   return {
     template: 'gpt-char',
@@ -108,5 +113,10 @@ export function spotCampaign(manifest: DatasetManifest, manifestSha256: string):
 
 /** Everything the browser tests need, seeded by `npm start -- --campaign tiny`. */
 export function e2eCampaigns(manifest: DatasetManifest, manifestSha256: string): NewCampaign[] {
-  return [tinyCampaign(manifest, manifestSha256), faultsCampaign(manifest, manifestSha256), identityCampaign(manifest, manifestSha256), spotCampaign(manifest, manifestSha256)];
+  return [
+    tinyCampaign(manifest, manifestSha256),
+    faultsCampaign(manifest, manifestSha256),
+    identityCampaign(manifest, manifestSha256),
+    spotCampaign(manifest, manifestSha256),
+  ];
 }

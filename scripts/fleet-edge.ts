@@ -9,7 +9,16 @@ import { join, relative } from 'node:path';
 import { sha256 } from '../shared/crypto.ts';
 import { PRESETS } from '../shared/model/presets.ts';
 import type { ExperimentSpec } from '../shared/spec.ts';
-import { bundleWorker, migrate, queryLocal, registerDataset, seedCampaign, sqlLiteral, startDev, waitForHealth } from './local-edge.ts';
+import {
+  bundleWorker,
+  migrate,
+  queryLocal,
+  registerDataset,
+  seedCampaign,
+  sqlLiteral,
+  startDev,
+  waitForHealth,
+} from './local-edge.ts';
 import { ROOT } from './wrangler.ts';
 
 export const log = (line: string) => process.stderr.write(line + '\n');
@@ -105,7 +114,12 @@ export async function seedBenchState(s: BenchState): Promise<void> {
   await migrate(s.persist);
   // A synthetic dataset row: the edge only compares the dataset hash, it never reads the files.
   const datasetSha256 = await sha256('tabgrid bench dataset');
-  await registerDataset(s.persist, { id: s.campaign, manifestSha256: datasetSha256, vocabSize: 40, name: 'Benchmark (synthetic)' });
+  await registerDataset(s.persist, {
+    id: s.campaign,
+    manifestSha256: datasetSha256,
+    vocabSize: 40,
+    name: 'Benchmark (synthetic)',
+  });
   await seedCampaign(s.persist, {
     id: s.campaign,
     name: s.name,
@@ -113,7 +127,9 @@ export async function seedBenchState(s: BenchState): Promise<void> {
     template: 'gpt-char',
     datasetId: s.campaign,
     createdAt: Date.now(),
-    specs: Array.from({ length: s.experiments }, (_, i) => benchSpec(i + 1, s.campaign, datasetSha256)),
+    specs: Array.from({ length: s.experiments }, (_, i) =>
+      benchSpec(i + 1, s.campaign, datasetSha256),
+    ),
     replicas: s.replicas,
   });
 }
@@ -135,7 +151,9 @@ export async function startBenchEdge(o: EdgeOptions): Promise<ChildProcess> {
   mkdirSync(assets, { recursive: true });
   // A frozen bundle: other people's edits to edge/ or shared/ must not reload the edge mid-run.
   const bundle = await bundleWorker(join(o.persist, 'bundle'), assets, o.entry);
-  log(`  bundled ${relative(ROOT, o.entry ?? join(ROOT, 'edge', 'src', 'index.ts'))}: sha256 ${(await sha256(new Uint8Array(readFileSync(bundle)))).slice(0, 12)}`);
+  log(
+    `  bundled ${relative(ROOT, o.entry ?? join(ROOT, 'edge', 'src', 'index.ts'))}: sha256 ${(await sha256(new Uint8Array(readFileSync(bundle)))).slice(0, 12)}`,
+  );
   // wrangler dev records a trace of every request and subrequest into a local SQLite store
   // (X_LOCAL_OBSERVABILITY, on by default, dev only): off here unless devTracing, so the figures
   // are the Worker's and D1's rather than the dev tool's.
@@ -158,32 +176,51 @@ export async function startBenchEdge(o: EdgeOptions): Promise<ChildProcess> {
  */
 export async function checkD1(persist: string, okResults: Map<string, string>, now: number) {
   // More live (done, or open before the deadline) leases than replica slots on one experiment.
-  const overfull = await queryLocal<{ id: string; needed: number; live: number }>(persist,
+  const overfull = await queryLocal<{ id: string; needed: number; live: number }>(
+    persist,
     `SELECT e.id AS id, e.replicas_needed AS needed, count(l.id) AS live
      FROM experiments e JOIN leases l ON l.experiment_id = e.id
      WHERE l.status = 'done' OR l.deadline > ${now}
-     GROUP BY e.id HAVING count(l.id) > e.replicas_needed`);
+     GROUP BY e.id HAVING count(l.id) > e.replicas_needed`,
+  );
   // One volunteer holding two leases of one experiment (the UNIQUE constraint should forbid it).
-  const twice = await queryLocal<{ experimentId: string; volunteerId: string; n: number }>(persist,
+  const twice = await queryLocal<{ experimentId: string; volunteerId: string; n: number }>(
+    persist,
     `SELECT experiment_id AS experimentId, volunteer_id AS volunteerId, count(*) AS n
-     FROM leases GROUP BY experiment_id, volunteer_id HAVING count(*) > 1`);
+     FROM leases GROUP BY experiment_id, volunteer_id HAVING count(*) > 1`,
+  );
   // More results than replica slots on one experiment.
-  const overResults = await queryLocal<{ id: string; n: number }>(persist,
+  const overResults = await queryLocal<{ id: string; n: number }>(
+    persist,
     `SELECT e.id AS id, count(r.id) AS n FROM experiments e JOIN results r ON r.experiment_id = e.id
-     GROUP BY e.id HAVING count(r.id) > e.replicas_needed`);
-  const stored = await queryLocal<{ id: string; leaseId: string }>(persist, 'SELECT id, lease_id AS leaseId FROM results');
-  const summary = await queryLocal<{ leases: number; results: number; verified: number; open: number; disputed: number }>(persist,
+     GROUP BY e.id HAVING count(r.id) > e.replicas_needed`,
+  );
+  const stored = await queryLocal<{ id: string; leaseId: string }>(
+    persist,
+    'SELECT id, lease_id AS leaseId FROM results',
+  );
+  const summary = await queryLocal<{
+    leases: number;
+    results: number;
+    verified: number;
+    open: number;
+    disputed: number;
+  }>(
+    persist,
     `SELECT (SELECT count(*) FROM leases) AS leases, (SELECT count(*) FROM results) AS results,
             (SELECT count(*) FROM experiments WHERE status = 'verified') AS verified,
             (SELECT count(*) FROM experiments WHERE status = 'open') AS open,
-            (SELECT count(*) FROM experiments WHERE status = 'disputed') AS disputed`);
+            (SELECT count(*) FROM experiments WHERE status = 'disputed') AS disputed`,
+  );
   const byId = new Map(stored.map((r) => [r.id, r.leaseId]));
   let lost = 0;
   for (const [resultId, leaseId] of okResults) if (byId.get(resultId) !== leaseId) lost++;
   // Stored although the client saw an error (a failure after the write): not lost, but worth knowing.
   const unacknowledged = stored.filter((r) => !okResults.has(r.id)).length;
   return {
-    doubleAssignments: overfull.reduce((s, r) => s + (r.live - r.needed), 0) + twice.reduce((s, r) => s + (r.n - 1), 0),
+    doubleAssignments:
+      overfull.reduce((s, r) => s + (r.live - r.needed), 0) +
+      twice.reduce((s, r) => s + (r.n - 1), 0),
     overfull,
     twice,
     overResults,
@@ -197,11 +234,15 @@ export async function checkD1(persist: string, okResults: Map<string, string>, n
  * Experiments whose results fill every replica slot while all of them are still pending: nothing
  * will lease them again, so unless something validates them later their results never count.
  */
-export async function strandedExperiments(persist: string): Promise<{ id: string; results: number }[]> {
-  return queryLocal<{ id: string; results: number }>(persist,
+export async function strandedExperiments(
+  persist: string,
+): Promise<{ id: string; results: number }[]> {
+  return queryLocal<{ id: string; results: number }>(
+    persist,
     `SELECT e.id AS id, count(r.id) AS results FROM experiments e JOIN results r ON r.experiment_id = e.id
      WHERE e.status = 'open' GROUP BY e.id
-     HAVING count(r.id) >= e.replicas_needed AND sum(r.verdict = 'pending') = count(r.id)`);
+     HAVING count(r.id) >= e.replicas_needed AND sum(r.verdict = 'pending') = count(r.id)`,
+  );
 }
 
 /**
@@ -210,11 +251,25 @@ export async function strandedExperiments(persist: string): Promise<{ id: string
  * that needs another witness), so the bound is the experiment's replicas_needed in D1 after the
  * run, never below `replicas`. `crowded`: experiments with more than `replicas` volunteers.
  */
-export async function countOverfull(persist: string, leasesPerExperiment: Map<string, Set<string>>, replicas: number): Promise<{ crowded: number; overfull: number }> {
+export async function countOverfull(
+  persist: string,
+  leasesPerExperiment: Map<string, Set<string>>,
+  replicas: number,
+): Promise<{ crowded: number; overfull: number }> {
   const crowded = [...leasesPerExperiment].filter(([, s]) => s.size > replicas);
-  const slots = new Map(crowded.length
-    ? (await queryLocal<{ id: string; n: number }>(persist, `SELECT id, replicas_needed AS n FROM experiments WHERE id IN (${crowded.map(([id]) => sqlLiteral(id)).join(', ')})`))
-      .map((r) => [r.id, r.n] as const)
-    : []);
-  return { crowded: crowded.length, overfull: crowded.filter(([id, s]) => s.size > Math.max(replicas, slots.get(id) ?? replicas)).length };
+  const slots = new Map(
+    crowded.length
+      ? (
+          await queryLocal<{ id: string; n: number }>(
+            persist,
+            `SELECT id, replicas_needed AS n FROM experiments WHERE id IN (${crowded.map(([id]) => sqlLiteral(id)).join(', ')})`,
+          )
+        ).map((r) => [r.id, r.n] as const)
+      : [],
+  );
+  return {
+    crowded: crowded.length,
+    overfull: crowded.filter(([id, s]) => s.size > Math.max(replicas, slots.get(id) ?? replicas))
+      .length,
+  };
 }

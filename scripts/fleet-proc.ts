@@ -38,7 +38,7 @@ export function edgeProcesses(rootPid: number | undefined): Map<number, EdgeProc
     }
   }
   const keep = new Set([rootPid]);
-  for (let grew = true; grew; ) {
+  for (let grew = true; grew;) {
     grew = false;
     for (const [pid, p] of all) {
       if (!keep.has(pid) && keep.has(p.ppid)) {
@@ -50,7 +50,14 @@ export function edgeProcesses(rootPid: number | undefined): Map<number, EdgeProc
   for (const pid of keep) {
     const p = all.get(pid);
     if (!p) continue;
-    const role = p.name === 'workerd' ? (/entry=127\.0\.0\.1:0\b/.test(p.args) ? 'workerd (runtime: Worker, D1, rate limiters)' : 'workerd (dev proxy)') : p.name === 'esbuild' ? 'esbuild' : `${p.name} (wrangler)`;
+    const role =
+      p.name === 'workerd'
+        ? /entry=127\.0\.0\.1:0\b/.test(p.args)
+          ? 'workerd (runtime: Worker, D1, rate limiters)'
+          : 'workerd (dev proxy)'
+        : p.name === 'esbuild'
+          ? 'esbuild'
+          : `${p.name} (wrangler)`;
     out.set(pid, { role, cpuMs: p.ms, rssKb: rssKb(pid) });
   }
   return out;
@@ -58,7 +65,9 @@ export function edgeProcesses(rootPid: number | undefined): Map<number, EdgeProc
 
 function rssKb(pid: number): number {
   try {
-    return Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+    return Number(
+      /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0,
+    );
   } catch {
     return 0;
   }
@@ -66,25 +75,39 @@ function rssKb(pid: number): number {
 
 /** CPU time per process of the edge's tree, by pid: `cpuDelta` of two of these is a run's share. */
 export function processCpu(rootPid: number | undefined): Map<number, { name: string; ms: number }> {
-  return new Map([...edgeProcesses(rootPid)].map(([pid, p]) => [pid, { name: p.role, ms: p.cpuMs }]));
+  return new Map(
+    [...edgeProcesses(rootPid)].map(([pid, p]) => [pid, { name: p.role, ms: p.cpuMs }]),
+  );
 }
 
 /** Busy and total CPU time of the whole machine, in ms (all cores). */
 export function machineCpu(): { busy: number; total: number } {
   try {
-    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const f = readFileSync('/proc/stat', 'utf8')
+      .split('\n')[0]!
+      .trim()
+      .split(/\s+/)
+      .slice(1)
+      .map(Number);
     const idle = (f[3] ?? 0) + (f[4] ?? 0);
     const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
-    return { busy: ((total - idle) * 1000) / CLOCK_TICKS_PER_SEC, total: (total * 1000) / CLOCK_TICKS_PER_SEC };
+    return {
+      busy: ((total - idle) * 1000) / CLOCK_TICKS_PER_SEC,
+      total: (total * 1000) / CLOCK_TICKS_PER_SEC,
+    };
   } catch {
     return { busy: 0, total: 0 };
   }
 }
 
 /** CPU ms spent between two `processCpu` readings, summed by process role. */
-export function cpuDelta(before: Map<number, { name: string; ms: number }>, after: Map<number, { name: string; ms: number }>) {
+export function cpuDelta(
+  before: Map<number, { name: string; ms: number }>,
+  after: Map<number, { name: string; ms: number }>,
+) {
   const byName = new Map<string, number>();
-  for (const [pid, a] of after) byName.set(a.name, (byName.get(a.name) ?? 0) + a.ms - (before.get(pid)?.ms ?? 0));
+  for (const [pid, a] of after)
+    byName.set(a.name, (byName.get(a.name) ?? 0) + a.ms - (before.get(pid)?.ms ?? 0));
   return byName;
 }
 

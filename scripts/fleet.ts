@@ -6,7 +6,13 @@
 import http from 'node:http';
 import { fromAddress } from './local-edge.ts';
 import { signedHeaders } from '../shared/signed-request.ts';
-import { exportPublicKey, generateSigningKey, sha256, signCanonical, volunteerIdFor } from '../shared/crypto.ts';
+import {
+  exportPublicKey,
+  generateSigningKey,
+  sha256,
+  signCanonical,
+  volunteerIdFor,
+} from '../shared/crypto.ts';
 import { commitSteps } from '../shared/commit.ts';
 import {
   type HeartbeatResponse,
@@ -62,7 +68,9 @@ export async function metricsFor(lease: Lease, id: Identity): Promise<Metrics> {
   const spec = lease.spec;
   const drift = id.backend === 'webgpu' ? 1e-4 : 0; // far below TAU_BPB and TAU_CURVE
   const valBpb = 2.5 + (spec.seed % 1000) / 1000 + drift;
-  const commitments = await Promise.all(commitSteps(spec.train).map((step) => sha256(`${lease.leaseId}:${step}`)));
+  const commitments = await Promise.all(
+    commitSteps(spec.train).map((step) => sha256(`${lease.leaseId}:${step}`)),
+  );
   return {
     valBpb,
     valLoss: valBpb * Math.LN2,
@@ -153,7 +161,11 @@ export class Fleet {
           port: this.#base.port,
           path,
           method: 'POST',
-          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers },
+          headers: {
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(text),
+            ...headers,
+          },
         },
         (res) => {
           const chunks: Buffer[] = [];
@@ -180,12 +192,17 @@ export class Fleet {
     return new Promise((resolve, reject) => {
       const t0 = performance.now();
       http
-        .get({ agent: this.agent, host: this.#base.hostname, port: this.#base.port, path }, (res) => {
-          let text = '';
-          res.on('data', (c: Buffer) => (text += c.toString()));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, text, ms: performance.now() - t0 }));
-          res.on('error', reject);
-        })
+        .get(
+          { agent: this.agent, host: this.#base.hostname, port: this.#base.port, path },
+          (res) => {
+            let text = '';
+            res.on('data', (c: Buffer) => (text += c.toString()));
+            res.on('end', () =>
+              resolve({ status: res.statusCode ?? 0, text, ms: performance.now() - t0 }),
+            );
+            res.on('error', reject);
+          },
+        )
         .on('error', reject);
     });
   }
@@ -198,7 +215,11 @@ export class Fleet {
     const ip = addressOf(n);
     const payload: RegisterPayload = { type: 'register', publicKey, timestamp: Date.now() };
     const signature = await signCanonical(keys.privateKey, payload);
-    const res = await this.post<{ volunteerId: string }>('/api/volunteers', JSON.stringify({ payload, signature }), fromAddress(ip));
+    const res = await this.post<{ volunteerId: string }>(
+      '/api/volunteers',
+      JSON.stringify({ payload, signature }),
+      fromAddress(ip),
+    );
     const volunteerId = await volunteerIdFor(publicKey);
     if (res.status !== 201 || res.body.volunteerId !== volunteerId) {
       throw new Error(`registration failed: ${res.status} ${JSON.stringify(res.body)}`);
@@ -213,8 +234,15 @@ export class Fleet {
   /** Exactly the browser's postSigned (web/src/lib/api.ts), over node:http. */
   async postSigned<T>(id: Identity, path: string, body: unknown): Promise<Reply<T>> {
     const text = JSON.stringify(body);
-    const signer = { volunteerId: id.volunteerId, privateKey: id.keys.privateKey, publicKey: id.publicKey };
-    return this.post<T>(path, text, { ...(await signedHeaders(signer, 'POST', path, await sha256(text))), ...fromAddress(id.ip) });
+    const signer = {
+      volunteerId: id.volunteerId,
+      privateKey: id.keys.privateKey,
+      publicKey: id.publicKey,
+    };
+    return this.post<T>(path, text, {
+      ...(await signedHeaders(signer, 'POST', path, await sha256(text))),
+      ...fromAddress(id.ip),
+    });
   }
 
   #error(what: string): void {
@@ -228,7 +256,15 @@ export class Fleet {
    * another try. A 5xx or a network failure is an error, retried while attempts remain. Returns the
    * reply, or null when every attempt failed.
    */
-  async #send<T>(route: string, id: Identity, path: string, body: unknown, o: LoopOptions, attempts: number, latencies: number[]): Promise<Reply<T> | null> {
+  async #send<T>(
+    route: string,
+    id: Identity,
+    path: string,
+    body: unknown,
+    o: LoopOptions,
+    attempts: number,
+    latencies: number[],
+  ): Promise<Reply<T> | null> {
     let failed = 0;
     let throttled = 0;
     for (let first = true; ; first = false) {
@@ -292,10 +328,18 @@ export class Fleet {
     for (let turn = 0; Date.now() < o.end && !o.stopped(); turn++) {
       const id = await this.#pickIdentity(ids, turn, o);
       if (!id) return;
-      const leased = await this.#send<LeaseResponse>('lease', id, '/api/leases', {
-        campaignId: o.campaignId,
-        capabilities: { backend: id.backend, adapter: id.adapter, tokensPerSec: 5000 },
-      }, o, 1, s.leaseMs);
+      const leased = await this.#send<LeaseResponse>(
+        'lease',
+        id,
+        '/api/leases',
+        {
+          campaignId: o.campaignId,
+          capabilities: { backend: id.backend, adapter: id.adapter, tokensPerSec: 5000 },
+        },
+        o,
+        1,
+        s.leaseMs,
+      );
       if (!leased) continue;
       if (!leased.body.lease) {
         s.noLease++;
@@ -311,11 +355,19 @@ export class Fleet {
       const think = o.think?.() ?? 0;
       if (o.heartbeat) {
         await sleep(think / 2);
-        const beat = await this.#send<HeartbeatResponse>('heartbeat', id, `/api/leases/${lease.leaseId}/heartbeat`, {
-          leaseToken: lease.leaseToken,
-          step: Math.floor(lease.spec.train.steps / 2),
-          loss: 3,
-        }, o, 1, s.heartbeatMs);
+        const beat = await this.#send<HeartbeatResponse>(
+          'heartbeat',
+          id,
+          `/api/leases/${lease.leaseId}/heartbeat`,
+          {
+            leaseToken: lease.leaseToken,
+            step: Math.floor(lease.spec.train.steps / 2),
+            loss: 3,
+          },
+          o,
+          1,
+          s.heartbeatMs,
+        );
         if (beat) s.heartbeats++;
         await sleep(think / 2);
       } else if (think) {
@@ -324,7 +376,15 @@ export class Fleet {
 
       const result = resultFor(lease, await metricsFor(lease, id));
       const signature = await signCanonical(id.keys.privateKey, result);
-      const res = await this.#send<ResultResponse>('result', id, '/api/results', { result, signature }, o, o.resultAttempts ?? 1, s.resultMs);
+      const res = await this.#send<ResultResponse>(
+        'result',
+        id,
+        '/api/results',
+        { result, signature },
+        o,
+        o.resultAttempts ?? 1,
+        s.resultMs,
+      );
       if (!res) continue;
       this.okResults.set(res.body.resultId, lease.leaseId);
       s.results++;

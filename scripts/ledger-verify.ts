@@ -9,7 +9,14 @@
 // Exit status 0 when the chain holds, 1 when it does not (the first broken entry is named).
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { creditTotals, verifyChain, type ChainCheck, type LedgerEntry, type LedgerPage, type LedgerRow } from '../shared/ledger.ts';
+import {
+  creditTotals,
+  verifyChain,
+  type ChainCheck,
+  type LedgerEntry,
+  type LedgerPage,
+  type LedgerRow,
+} from '../shared/ledger.ts';
 import { queryLocal } from './local-edge.ts';
 import { ROOT } from './wrangler.ts';
 
@@ -50,16 +57,23 @@ async function fromApi(url: string): Promise<LedgerRow[]> {
 }
 
 /** Volunteers whose stored credit total differs from what the ledger grants them. */
-async function creditMismatches(persist: string, rows: LedgerRow[]): Promise<{ volunteerId: string; stored: number; ledger: number }[]> {
+async function creditMismatches(
+  persist: string,
+  rows: LedgerRow[],
+): Promise<{ volunteerId: string; stored: number; ledger: number }[]> {
   const ledger = creditTotals(rows.map((r) => JSON.parse(r.entry) as LedgerEntry));
-  const stored = await queryLocal<{ id: string; total: number }>(persist, 'SELECT id, credit_total AS total FROM volunteers WHERE credit_total != 0');
+  const stored = await queryLocal<{ id: string; total: number }>(
+    persist,
+    'SELECT id, credit_total AS total FROM volunteers WHERE credit_total != 0',
+  );
   const ids = new Set([...ledger.keys(), ...stored.map((s) => s.id)]);
   const byId = new Map(stored.map((s) => [s.id, s.total]));
   const out = [];
   for (const id of ids) {
     const a = byId.get(id) ?? 0;
     const b = ledger.get(id) ?? 0;
-    if (Math.abs(a - b) > 1e-9 * Math.max(1, Math.abs(b))) out.push({ volunteerId: id, stored: a, ledger: b });
+    if (Math.abs(a - b) > 1e-9 * Math.max(1, Math.abs(b)))
+      out.push({ volunteerId: id, stored: a, ledger: b });
   }
   return out;
 }
@@ -79,13 +93,23 @@ try {
 
 const ok = check.ok && mismatches.length === 0;
 if (values.json) {
-  console.log(JSON.stringify({ ok, source, entries: check.entries, head: check.head, problem: check.problem ?? null, creditMismatches: mismatches }));
+  console.log(
+    JSON.stringify({
+      ok,
+      source,
+      entries: check.entries,
+      head: check.head,
+      problem: check.problem ?? null,
+      creditMismatches: mismatches,
+    }),
+  );
 } else if (!check.ok) {
   console.error(`ledger BROKEN at entry ${check.problem!.seq}: ${check.problem!.message}`);
   console.error(`  the chain holds up to entry ${check.head.seq} (hash ${check.head.hash})`);
 } else {
   console.log(`ledger OK: ${check.entries} entries from ${source}`);
   console.log(`  head #${check.head.seq} ${check.head.hash}`);
-  for (const m of mismatches) console.error(`  credit mismatch for ${m.volunteerId}: stored ${m.stored}, ledger ${m.ledger}`);
+  for (const m of mismatches)
+    console.error(`  credit mismatch for ${m.volunteerId}: stored ${m.stored}, ledger ${m.ledger}`);
 }
 process.exit(ok ? 0 : 1);

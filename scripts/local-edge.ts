@@ -25,8 +25,16 @@ export interface DatasetRow {
 }
 
 export function registerDataset(persist: string, d: DatasetRow): Promise<void> {
-  return wranglerRun(['d1', 'execute', 'DB', '--local', '--persist-to', persist, '--command',
-    `INSERT OR REPLACE INTO datasets (id, manifest_sha256, vocab_size, name, registered_at) VALUES ('${d.id}', '${d.manifestSha256}', ${d.vocabSize}, ${sqlLiteral(d.name)}, ${Date.now()})`]);
+  return wranglerRun([
+    'd1',
+    'execute',
+    'DB',
+    '--local',
+    '--persist-to',
+    persist,
+    '--command',
+    `INSERT OR REPLACE INTO datasets (id, manifest_sha256, vocab_size, name, registered_at) VALUES ('${d.id}', '${d.manifestSha256}', ${d.vocabSize}, ${sqlLiteral(d.name)}, ${Date.now()})`,
+  ]);
 }
 
 /** Seeds a campaign through a SQL file (INSERT OR IGNORE: seeding twice changes nothing). */
@@ -47,10 +55,23 @@ export async function seedCampaign(persist: string, campaign: NewCampaign): Prom
  * returns the bundle's path. `wrangler dev <bundle> --no-bundle` then serves that frozen copy: edits
  * to the sources while it runs do not rebuild and restart it. `entry` replaces wrangler.toml's main.
  */
-export async function bundleWorker(outdir: string, assets: string, entry?: string): Promise<string> {
-  await wranglerRun(['deploy', '--dry-run', '--outdir', outdir, '--assets', assets, ...(entry ? [entry] : [])]);
+export async function bundleWorker(
+  outdir: string,
+  assets: string,
+  entry?: string,
+): Promise<string> {
+  await wranglerRun([
+    'deploy',
+    '--dry-run',
+    '--outdir',
+    outdir,
+    '--assets',
+    assets,
+    ...(entry ? [entry] : []),
+  ]);
   const out = readdirSync(outdir).filter((f) => /\.m?js$/.test(f)); // named after the entry point
-  if (out.length !== 1) throw new Error(`expected one bundle in ${outdir}, found: ${out.join(', ') || 'none'}`);
+  if (out.length !== 1)
+    throw new Error(`expected one bundle in ${outdir}, found: ${out.join(', ') || 'none'}`);
   return join(outdir, out[0]!);
 }
 
@@ -67,7 +88,8 @@ export interface DevOptions {
  * it is made per process (or handed down in TABGRID_FRONT_SECRET, as to `npm start` under the
  * browser tests) and never printed.
  */
-export const FRONT_SECRET = process.env.TABGRID_FRONT_SECRET ?? randomBytes(24).toString('base64url');
+export const FRONT_SECRET =
+  process.env.TABGRID_FRONT_SECRET ?? randomBytes(24).toString('base64url');
 
 /** The headers that make a local request come from `ip`, as CF-Connecting-IP does in production. */
 export function fromAddress(ip: string): Record<string, string> {
@@ -77,15 +99,29 @@ export function fromAddress(ip: string): Record<string, string> {
 /** `wrangler dev` on 127.0.0.1:`port`, persisting to `persist`. */
 export function startDev(port: number, persist: string, opts: DevOptions = {}): ChildProcess {
   // --var last: it takes any number of values and would swallow a positional script path after it.
-  const args = ['dev', '--port', String(port), '--ip', '127.0.0.1', '--persist-to', persist, '--show-interactive-dev-session=false',
-    ...(opts.extra ?? []), '--var', `ADDRESS_SOURCE:front:${FRONT_SECRET}`];
+  const args = [
+    'dev',
+    '--port',
+    String(port),
+    '--ip',
+    '127.0.0.1',
+    '--persist-to',
+    persist,
+    '--show-interactive-dev-session=false',
+    ...(opts.extra ?? []),
+    '--var',
+    `ADDRESS_SOURCE:front:${FRONT_SECRET}`,
+  ];
   return wrangler(args, {
     stdio: opts.output === 'stderr' ? ['ignore', 2, 2] : ['ignore', 'inherit', 'inherit'],
     env: { ...QUIET_ENV, ...opts.env },
   });
 }
 
-export async function waitForHealth(url: string, child: { exitCode: number | null }): Promise<void> {
+export async function waitForHealth(
+  url: string,
+  child: { exitCode: number | null },
+): Promise<void> {
   for (let i = 0; i < 600 && child.exitCode === null; i++) {
     try {
       if ((await fetch(`${url}/api/health`)).ok) return;
@@ -98,6 +134,9 @@ export async function waitForHealth(url: string, child: { exitCode: number | nul
 }
 
 /** Runs one read query on the local D1 (`wrangler d1 execute --json`) and returns its rows. */
-export function queryLocal<T = Record<string, unknown>>(persist: string, sql: string): Promise<T[]> {
+export function queryLocal<T = Record<string, unknown>>(
+  persist: string,
+  sql: string,
+): Promise<T[]> {
   return d1Json<T>(['--local', '--persist-to', persist], sql);
 }

@@ -15,7 +15,13 @@ export interface Reproduction {
   maxCurveDelta: number | null;
   tolerance: { bpb: number; curve: number };
   agrees: boolean | null; // null: nothing verified to compare with
-  replicas: { resultId: string; backend: Metrics['backend']; verdict: string; valBpb: number; agrees: boolean }[];
+  replicas: {
+    resultId: string;
+    backend: Metrics['backend'];
+    verdict: string;
+    valBpb: number;
+    agrees: boolean;
+  }[];
 }
 
 function meanCurve(curves: number[][]): number[] {
@@ -27,18 +33,30 @@ export function compareWithVerified(e: ExperimentDetail, mine: Metrics): Reprodu
   // An open experiment's metrics are sealed (null): there is nothing to compare with yet.
   const published = e.replicas.flatMap((r) => (r.metrics ? [{ ...r, metrics: r.metrics }] : []));
   const valid = published.filter((r) => r.verdict === 'valid');
-  const verified = e.status === 'verified' && e.valBpb != null && valid.length
-    ? { valBpb: e.valBpb, replicas: valid.length, curve: meanCurve(valid.map((r) => r.metrics.curve)) }
-    : null;
-  const maxCurveDelta = verified && verified.curve.length === mine.curve.length
-    ? Math.max(...mine.curve.map((x, i) => Math.abs(x - verified.curve[i]!)))
-    : null;
+  const verified =
+    e.status === 'verified' && e.valBpb != null && valid.length
+      ? {
+          valBpb: e.valBpb,
+          replicas: valid.length,
+          curve: meanCurve(valid.map((r) => r.metrics.curve)),
+        }
+      : null;
+  const maxCurveDelta =
+    verified && verified.curve.length === mine.curve.length
+      ? Math.max(...mine.curve.map((x, i) => Math.abs(x - verified.curve[i]!)))
+      : null;
   return {
     experimentId: e.id,
     specHash: e.specHash,
     status: e.status,
     backend: mine.backend,
-    reproduced: { valBpb: mine.valBpb, valLoss: mine.valLoss, curve: mine.curve, wallMs: mine.wallMs, msPerStep: mine.msPerStep },
+    reproduced: {
+      valBpb: mine.valBpb,
+      valLoss: mine.valLoss,
+      curve: mine.curve,
+      wallMs: mine.wallMs,
+      msPerStep: mine.msPerStep,
+    },
     verified,
     deltaBpb: verified ? mine.valBpb - verified.valBpb : null,
     maxCurveDelta,

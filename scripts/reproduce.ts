@@ -25,26 +25,42 @@ const base = values.url.replace(/\/+$/, '');
 
 async function fetchOk(path: string): Promise<Response> {
   const res = await fetch(base + path);
-  if (!res.ok) throw new Error(`GET ${base}${path} answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
+  if (!res.ok)
+    throw new Error(
+      `GET ${base}${path} answered ${res.status}: ${(await res.text()).slice(0, 300)}`,
+    );
   return res;
 }
 
 async function fetchChecked(path: string, expected: string): Promise<ArrayBuffer> {
   const bytes = new Uint8Array(await (await fetchOk(path)).arrayBuffer());
-  if ((await sha256(bytes)) !== expected) throw new Error(`${path} does not match its SHA-256 in the manifest`);
+  if ((await sha256(bytes)) !== expected)
+    throw new Error(`${path} does not match its SHA-256 in the manifest`);
   return bytes.buffer;
 }
 
 try {
-  const { experiment } = (await (await fetchOk(`/api/experiments/${experimentId}`)).json()) as { experiment: ExperimentDetail };
+  const { experiment } = (await (await fetchOk(`/api/experiments/${experimentId}`)).json()) as {
+    experiment: ExperimentDetail;
+  };
   const spec = experiment.spec;
-  if ((await specHash(spec)) !== experiment.specHash) throw new Error('the spec does not hash to the experiment’s spec hash');
-  const manifest = DatasetManifest.parse(await (await fetchOk(datasetUrl(spec.dataset.id, 'manifest.json'))).json());
-  if ((await manifestHash(manifest)) !== spec.dataset.sha256) throw new Error(`dataset ${spec.dataset.id} on ${base} is not the one the spec pins`);
+  if ((await specHash(spec)) !== experiment.specHash)
+    throw new Error('the spec does not hash to the experiment’s spec hash');
+  const manifest = DatasetManifest.parse(
+    await (await fetchOk(datasetUrl(spec.dataset.id, 'manifest.json'))).json(),
+  );
+  if ((await manifestHash(manifest)) !== spec.dataset.sha256)
+    throw new Error(`dataset ${spec.dataset.id} on ${base} is not the one the spec pins`);
   const data: TrainData = {
     manifest,
-    train: decodeTokens(manifest, await fetchChecked(datasetUrl(spec.dataset.id, manifest.train.file), manifest.train.sha256)),
-    val: decodeTokens(manifest, await fetchChecked(datasetUrl(spec.dataset.id, manifest.val.file), manifest.val.sha256)),
+    train: decodeTokens(
+      manifest,
+      await fetchChecked(datasetUrl(spec.dataset.id, manifest.train.file), manifest.train.sha256),
+    ),
+    val: decodeTokens(
+      manifest,
+      await fetchChecked(datasetUrl(spec.dataset.id, manifest.val.file), manifest.val.sha256),
+    ),
   };
 
   await tf.setBackend('cpu');
@@ -53,7 +69,10 @@ try {
   const every = Math.max(1, Math.round(spec.train.steps / 10));
   const out = await trainExperiment(spec, data, {
     onStep: (s) => {
-      if (s.step % every === 0 || s.step === s.steps) console.error(`  step ${s.step}/${s.steps}  loss ${s.loss.toFixed(4)}  ${s.msPerStep.toFixed(0)} ms/step`);
+      if (s.step % every === 0 || s.step === s.steps)
+        console.error(
+          `  step ${s.step}/${s.steps}  loss ${s.loss.toFixed(4)}  ${s.msPerStep.toFixed(0)} ms/step`,
+        );
     },
   });
   if (out.stopped) throw new Error('training stopped early');

@@ -7,7 +7,10 @@ import { ROOT, wranglerRun } from './wrangler.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { remote: { type: 'boolean', default: false }, persist: { type: 'string', default: '.wrangler/state' } },
+  options: {
+    remote: { type: 'boolean', default: false },
+    persist: { type: 'string', default: '.wrangler/state' },
+  },
 });
 const [command, ...names] = positionals;
 const name = names.join(' ').trim();
@@ -19,10 +22,16 @@ if (command !== 'add' || !name || name.length > 80) {
 const token = randomToken(32);
 const id = 'r_' + randomToken(9);
 const quoted = `'${name.replaceAll("'", "''")}'`;
-const target = values.remote ? ['--remote'] : ['--local', '--persist-to', join(ROOT, values.persist)];
+const target = values.remote
+  ? ['--remote']
+  : ['--local', '--persist-to', join(ROOT, values.persist)];
 if (!values.remote) await wranglerRun(['d1', 'migrations', 'apply', 'DB', ...target]);
 await wranglerRun([
-  'd1', 'execute', 'DB', ...target, '--command',
+  'd1',
+  'execute',
+  'DB',
+  ...target,
+  '--command',
   `INSERT INTO researchers (id, name, token_hash, created_at) VALUES ('${id}', ${quoted}, '${await sha256(token)}', ${Date.now()})`,
 ]);
 console.log(`researcher ${id} (${name}) created. Token — shown once, keep it secret:\n${token}`);

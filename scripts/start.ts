@@ -21,8 +21,16 @@ const persist = join(ROOT, values.persist);
 await buildAll();
 const { manifest, manifestSha256 } = await ensureDataset('sotu');
 await migrate(persist);
-await registerDataset(persist, { id: manifest.id, manifestSha256, vocabSize: manifest.vocab.length, name: manifest.name });
-const campaigns = values.campaign === 'tiny' ? e2eCampaigns(manifest, manifestSha256) : [defaultCampaign(manifest, manifestSha256)];
+await registerDataset(persist, {
+  id: manifest.id,
+  manifestSha256,
+  vocabSize: manifest.vocab.length,
+  name: manifest.name,
+});
+const campaigns =
+  values.campaign === 'tiny'
+    ? e2eCampaigns(manifest, manifestSha256)
+    : [defaultCampaign(manifest, manifestSha256)];
 for (const c of campaigns) await seedCampaign(persist, c);
 
 const child = startDev(port, persist);
@@ -35,4 +43,6 @@ child.on('exit', (code) => process.exit(code ?? 0));
 
 const url = `http://localhost:${port}`;
 await waitForHealth(url, child);
-console.log(`\n  Tabgrid is running: open ${url}\n  (Ctrl-C stops it; data persists in ${values.persist})\n`);
+console.log(
+  `\n  Tabgrid is running: open ${url}\n  (Ctrl-C stops it; data persists in ${values.persist})\n`,
+);

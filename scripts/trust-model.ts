@@ -18,7 +18,8 @@ export const GAPS = {
   order: { bpb: [0.0017, 0.021], curve: [0.019, 0.1] },
   init: { bpb: [0.0028, 0.049], curve: [0.0069, 0.087] },
 } as const;
-export const logUniform = (r: Rng, [lo, hi]: readonly [number, number]) => Math.exp(Math.log(lo) + r.next() * Math.log(hi / lo));
+export const logUniform = (r: Rng, [lo, hi]: readonly [number, number]) =>
+  Math.exp(Math.log(lo) + r.next() * Math.log(hi / lo));
 
 export interface Truth {
   config: number; // f(config): what a perfect surrogate knows
@@ -27,16 +28,32 @@ export interface Truth {
   surrogateCurve: number[]; // the curve without this seed's own terms
 }
 
-export function metricsFrom(spec: ExperimentSpec, backend: Backend, precision: Precision, valBpb: number, curve: number[]): Metrics {
+export function metricsFrom(
+  spec: ExperimentSpec,
+  backend: Backend,
+  precision: Precision,
+  valBpb: number,
+  curve: number[],
+): Metrics {
   return {
-    valBpb, valLoss: valBpb * Math.LN2, curve, steps: spec.train.steps, tokens: tokenBudget(spec), backend,
-    wallMs: 90_000, msPerStep: 300, ...(precision === 'float16' && { precision }),
+    valBpb,
+    valLoss: valBpb * Math.LN2,
+    curve,
+    steps: spec.train.steps,
+    tokens: tokenBudget(spec),
+    backend,
+    wallMs: 90_000,
+    msPerStep: 300,
+    ...(precision === 'float16' && { precision }),
   };
 }
 
 /** Whether two results agree under tolerances `tau` (a what-if against other tolerances than the edge's). */
 export function closeUnder(a: Metrics, b: Metrics, tau: { bpb: number; curve: number }): boolean {
-  return Math.abs(a.valBpb - b.valBpb) <= tau.bpb && a.curve.every((x, i) => Math.abs(x - b.curve[i]!) <= tau.curve);
+  return (
+    Math.abs(a.valBpb - b.valBpb) <= tau.bpb &&
+    a.curve.every((x, i) => Math.abs(x - b.curve[i]!) <= tau.curve)
+  );
 }
 
 /**
@@ -44,7 +61,12 @@ export function closeUnder(a: Metrics, b: Metrics, tau: { bpb: number; curve: nu
  * a weight that says whether the state came from training (1) or was forged (0) — what a real
  * checker finds out by training from it.
  */
-export function stateAt(spec: ExperimentSpec, m: Metrics, step: number, trained: boolean): CommittedState {
+export function stateAt(
+  spec: ExperimentSpec,
+  m: Metrics,
+  step: number,
+  trained: boolean,
+): CommittedState {
   const every = spec.train.curveEvery;
   return {
     step,
@@ -58,7 +80,10 @@ export function stateAt(spec: ExperimentSpec, m: Metrics, step: number, trained:
 function curveFor(finalBpb: number, noise: number[], n: number): number[] {
   const l0 = Math.log(VOCAB);
   const lInf = finalBpb * Math.LN2 * 0.98;
-  return Array.from({ length: n }, (_, k) => lInf + (l0 - lInf) * Math.exp((-3 * (k + 0.5)) / n) + noise[k]!);
+  return Array.from(
+    { length: n },
+    (_, k) => lInf + (l0 - lInf) * Math.exp((-3 * (k + 0.5)) / n) + noise[k]!,
+  );
 }
 
 /**
@@ -80,7 +105,11 @@ export class SyntheticTruth {
       template: 'gpt-char',
       dataset: { id: this.o.campaign, sha256: this.o.datasetSha256 },
       model: { ...preset.model, nLayer: 1 + (i % 2), vocabSize: VOCAB },
-      train: { ...preset.train, lr: Number(lr.toPrecision(3)), minLr: Number((lr / 10).toPrecision(3)) },
+      train: {
+        ...preset.train,
+        lr: Number(lr.toPrecision(3)),
+        minLr: Number((lr / 10).toPrecision(3)),
+      },
       seed: 1 + i,
       evalWindows: preset.evalWindows,
     };
@@ -95,11 +124,23 @@ export class SyntheticTruth {
     if (!t) {
       const spec = this.specOf(i);
       const r = Rng.derive(this.o.seed, `truth:${i}`);
-      const config = 2.55 + 0.3 * Math.log(spec.train.lr / 2e-3) ** 2 / Math.log(10) ** 2 - 0.08 * (spec.model.nLayer - 1);
+      const config =
+        2.55 +
+        (0.3 * Math.log(spec.train.lr / 2e-3) ** 2) / Math.log(10) ** 2 -
+        0.08 * (spec.model.nLayer - 1);
       const valBpb = config + SEED_SIGMA_BPB * r.normal();
       const n = curveLength(spec.train);
       const noise = Array.from({ length: n }, () => BATCH_SIGMA_NATS * r.normal());
-      t = { config, valBpb, curve: curveFor(valBpb, noise, n), surrogateCurve: curveFor(config, noise.map(() => 0), n) };
+      t = {
+        config,
+        valBpb,
+        curve: curveFor(valBpb, noise, n),
+        surrogateCurve: curveFor(
+          config,
+          noise.map(() => 0),
+          n,
+        ),
+      };
       this.#truths.set(i, t);
     }
     return t;

@@ -3,7 +3,9 @@ import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const WRANGLER = fileURLToPath(new URL('../node_modules/wrangler/bin/wrangler.js', import.meta.url));
+const WRANGLER = fileURLToPath(
+  new URL('../node_modules/wrangler/bin/wrangler.js', import.meta.url),
+);
 
 export const QUIET_ENV = {
   ...process.env,
@@ -13,7 +15,12 @@ export const QUIET_ENV = {
 };
 
 export function wrangler(args: string[], opts: SpawnOptions = {}): ChildProcess {
-  return spawn(process.execPath, [WRANGLER, ...args], { cwd: ROOT, env: QUIET_ENV, stdio: 'inherit', ...opts });
+  return spawn(process.execPath, [WRANGLER, ...args], {
+    cwd: ROOT,
+    env: QUIET_ENV,
+    stdio: 'inherit',
+    ...opts,
+  });
 }
 
 export function wranglerRun(args: string[]): Promise<void> {
@@ -21,7 +28,11 @@ export function wranglerRun(args: string[]): Promise<void> {
     const child = wrangler(args, { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`wrangler ${args.join(' ')} failed (${code}):\n${out}`))));
+    child.on('exit', (code) =>
+      code === 0
+        ? resolve()
+        : reject(new Error(`wrangler ${args.join(' ')} failed (${code}):\n${out}`)),
+    );
   });
 }
 
@@ -40,12 +51,17 @@ export function d1Json<T = Record<string, unknown>>(target: string[], sql: strin
     child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
     child.on('exit', (code) => {
-      if (code !== 0) return reject(new Error(`wrangler d1 execute failed (${code}):\n${err}${out}`));
+      if (code !== 0)
+        return reject(new Error(`wrangler d1 execute failed (${code}):\n${err}${out}`));
       try {
         const parsed = JSON.parse(out) as { results: T[] }[];
         resolve(parsed.flatMap((r) => r.results));
       } catch (e) {
-        reject(new Error(`unexpected output of wrangler d1 execute --json: ${(e as Error).message}\n${out.slice(0, 2000)}`));
+        reject(
+          new Error(
+            `unexpected output of wrangler d1 execute --json: ${(e as Error).message}\n${out.slice(0, 2000)}`,
+          ),
+        );
       }
     });
   });

@@ -26,7 +26,10 @@ export const EARLY_STEPS = 200;
 export const TAU_SPOT = 1e-3;
 
 /** How many leading loss-curve segments fall in the early window for this spec and precision. */
-export function earlySegments(spec: Pick<ExperimentSpec, 'model' | 'train'>, precision: Precision | undefined | null): number {
+export function earlySegments(
+  spec: Pick<ExperimentSpec, 'model' | 'train'>,
+  precision: Precision | undefined | null,
+): number {
   if (spec.model.dropout > 0 || precision === 'float16') return 0;
   return Math.min(curveLength(spec.train), Math.floor(EARLY_STEPS / spec.train.curveEvery));
 }
@@ -46,7 +49,9 @@ export function commitSteps(train: TrainConfig): number[] {
   const n = curveLength(train);
   const boundary = (k: number) => Math.min((k + 1) * train.curveEvery, train.steps);
   if (n <= MAX_COMMITMENTS) return Array.from({ length: n }, (_, k) => boundary(k));
-  return Array.from({ length: MAX_COMMITMENTS }, (_, j) => boundary(Math.floor(((j + 1) * n) / MAX_COMMITMENTS) - 1));
+  return Array.from({ length: MAX_COMMITMENTS }, (_, j) =>
+    boundary(Math.floor(((j + 1) * n) / MAX_COMMITMENTS) - 1),
+  );
 }
 
 /** The training state at a step: structurally the trainer's TrainCheckpoint (shared/train/loop.ts). */
@@ -88,7 +93,10 @@ export interface CheckpointHeader {
 }
 
 async function headerOf(specHash: string, s: CommittedState): Promise<CheckpointHeader> {
-  if (s.losses.length !== s.step) throw new Error(`a checkpoint at step ${s.step} must carry ${s.step} losses, not ${s.losses.length}`);
+  if (s.losses.length !== s.step)
+    throw new Error(
+      `a checkpoint at step ${s.step} must carry ${s.step} losses, not ${s.losses.length}`,
+    );
   return {
     type: 'tabgrid-checkpoint',
     version: 1,
@@ -128,7 +136,10 @@ export function stateBytes(sizes: number[]): number {
  * JSON, then every tensor's little-endian float32 bytes in the header's order. Whoever holds it
  * can check it against the commitment alone (decodeCheckpoint).
  */
-export async function encodeCheckpoint(specHash: string, s: CommittedState): Promise<{ bytes: Uint8Array<ArrayBuffer>; commitment: string }> {
+export async function encodeCheckpoint(
+  specHash: string,
+  s: CommittedState,
+): Promise<{ bytes: Uint8Array<ArrayBuffer>; commitment: string }> {
   const header = canonicalBytes(await headerOf(specHash, s));
   const tensors = [...s.weights, ...s.optimizer.m, ...s.optimizer.v];
   const out = new Uint8Array(8 + header.length + stateBytes(s.weights.map((w) => w.length)));
@@ -151,23 +162,36 @@ export class CheckpointError extends Error {}
  * the edge that checked it) and each tensor to the header's hash of it. Throws CheckpointError with
  * the reason otherwise.
  */
-export async function decodeCheckpoint(bytes: Uint8Array, commitment: string | null): Promise<{ header: CheckpointHeader; state: CommittedState }> {
+export async function decodeCheckpoint(
+  bytes: Uint8Array,
+  commitment: string | null,
+): Promise<{ header: CheckpointHeader; state: CommittedState }> {
   if (bytes.length < 8) throw new CheckpointError('The checkpoint is truncated.');
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const length = view.getUint32(4, true);
-  if (view.getUint32(0, true) !== MAGIC || 8 + length > bytes.length) throw new CheckpointError('The checkpoint is not a Tabgrid checkpoint.');
+  if (view.getUint32(0, true) !== MAGIC || 8 + length > bytes.length)
+    throw new CheckpointError('The checkpoint is not a Tabgrid checkpoint.');
   const headerBytes = bytes.slice(8, 8 + length);
-  if (commitment !== null && (await sha256(headerBytes)) !== commitment) throw new CheckpointError('The checkpoint does not match its commitment.');
+  if (commitment !== null && (await sha256(headerBytes)) !== commitment)
+    throw new CheckpointError('The checkpoint does not match its commitment.');
   const header = JSON.parse(new TextDecoder().decode(headerBytes)) as CheckpointHeader;
-  if (8 + length + stateBytes(header.sizes) !== bytes.length) throw new CheckpointError('The checkpoint’s tensors do not have the committed sizes.');
+  if (8 + length + stateBytes(header.sizes) !== bytes.length)
+    throw new CheckpointError('The checkpoint’s tensors do not have the committed sizes.');
   const hashes = [...header.weights, ...header.adamM, ...header.adamV];
   const sizes = [...header.sizes, ...header.sizes, ...header.sizes];
   const tensors: Float32Array[] = [];
   let at = 8 + length;
   for (let i = 0; i < sizes.length; i++) {
     const raw = bytes.slice(at, at + sizes[i]! * 4);
-    if ((await sha256(raw)) !== hashes[i]) throw new CheckpointError(`Tensor ${i} of the checkpoint does not match its commitment.`);
-    tensors.push(littleEndian ? new Float32Array(raw.buffer) : Float32Array.from({ length: sizes[i]! }, (_, k) => new DataView(raw.buffer).getFloat32(k * 4, true)));
+    if ((await sha256(raw)) !== hashes[i])
+      throw new CheckpointError(`Tensor ${i} of the checkpoint does not match its commitment.`);
+    tensors.push(
+      littleEndian
+        ? new Float32Array(raw.buffer)
+        : Float32Array.from({ length: sizes[i]! }, (_, k) =>
+            new DataView(raw.buffer).getFloat32(k * 4, true),
+          ),
+    );
     at += sizes[i]! * 4;
   }
   const n = header.sizes.length;
@@ -184,15 +208,23 @@ export async function decodeCheckpoint(bytes: Uint8Array, commitment: string | n
 }
 
 /** Why a result's commitments do not fit its spec, or null. Results without commitments pass. */
-export function commitmentIssue(spec: ExperimentSpec, metrics: Pick<Metrics, 'commitments'>): string | null {
+export function commitmentIssue(
+  spec: ExperimentSpec,
+  metrics: Pick<Metrics, 'commitments'>,
+): string | null {
   if (!metrics.commitments) return null;
   const want = commitSteps(spec.train).length;
-  if (metrics.commitments.length !== want) return `The result carries ${metrics.commitments.length} checkpoint commitments; the spec fixes ${want}.`;
-  if (new Set(metrics.commitments).size !== want) return 'The result commits to the same checkpoint hash twice.';
+  if (metrics.commitments.length !== want)
+    return `The result carries ${metrics.commitments.length} checkpoint commitments; the spec fixes ${want}.`;
+  if (new Set(metrics.commitments).size !== want)
+    return 'The result commits to the same checkpoint hash twice.';
   return null;
 }
 
 /** Spot-check agreement: each segment mean within TAU_SPOT of the committed result's curve. */
 export function spotCheckAgrees(expected: number[], observed: number[]): boolean {
-  return expected.length === observed.length && expected.every((x, i) => Math.abs(x - observed[i]!) <= TAU_SPOT);
+  return (
+    expected.length === observed.length &&
+    expected.every((x, i) => Math.abs(x - observed[i]!) <= TAU_SPOT)
+  );
 }

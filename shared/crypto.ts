@@ -23,7 +23,8 @@ export function fromBase64Url(text: string): Uint8Array<ArrayBuffer> {
 }
 
 export async function sha256(data: Uint8Array<ArrayBuffer> | string): Promise<string> {
-  const bytes = typeof data === 'string' ? (new TextEncoder().encode(data) as Uint8Array<ArrayBuffer>) : data;
+  const bytes =
+    typeof data === 'string' ? (new TextEncoder().encode(data) as Uint8Array<ArrayBuffer>) : data;
   return toHex(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes)));
 }
 

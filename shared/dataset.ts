@@ -4,7 +4,11 @@ import { z } from 'zod';
 import { hashCanonical, sha256 } from './crypto.ts';
 import { Sha256Hex } from './spec.ts';
 
-export const TokenFile = z.object({ file: z.string(), tokens: z.number().int().positive(), sha256: Sha256Hex });
+export const TokenFile = z.object({
+  file: z.string(),
+  tokens: z.number().int().positive(),
+  sha256: Sha256Hex,
+});
 
 export const DatasetManifest = z.object({
   id: z.string().regex(/^[a-z0-9-]{1,40}$/),
@@ -82,7 +86,11 @@ export async function buildCharDataset(text: string, o: BuildOptions): Promise<B
     vocab: chars,
     tokenBytes: chars.map((c) => new TextEncoder().encode(c).length),
     dtype,
-    train: { file: 'train.bin', tokens: train.length, sha256: await sha256(bytesOf(train).slice()) },
+    train: {
+      file: 'train.bin',
+      tokens: train.length,
+      sha256: await sha256(bytesOf(train).slice()),
+    },
     val: { file: 'val.bin', tokens: val.length, sha256: await sha256(bytesOf(val).slice()) },
     evalWindows: { maxContext, starts },
   };

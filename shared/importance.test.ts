@@ -62,6 +62,9 @@ describe('bestSoFar', () => {
       { verifiedAt: 20, valBpb: 3.1 },
       { verifiedAt: 40, valBpb: 2.6 },
     ];
-    expect(bestSoFar(pts)).toEqual([{ t: 10, best: 3 }, { t: 30, best: 2.5 }]);
+    expect(bestSoFar(pts)).toEqual([
+      { t: 10, best: 3 },
+      { t: 30, best: 2.5 },
+    ]);
   });
 });

@@ -54,7 +54,10 @@ function levelsOf(xs: number[]): { level: number[]; count: number } {
   const k = Math.min(MAX_LEVELS, Math.max(2, Math.floor(Math.sqrt(xs.length))));
   const sorted = [...xs].sort((a, b) => a - b);
   // Upper edges at the k-quantiles; equal values always land in the same bin.
-  const edges = Array.from({ length: k - 1 }, (_, i) => sorted[Math.floor(((i + 1) * xs.length) / k)]!);
+  const edges = Array.from(
+    { length: k - 1 },
+    (_, i) => sorted[Math.floor(((i + 1) * xs.length) / k)]!,
+  );
   const level = xs.map((x) => edges.filter((e) => x >= e).length);
   const used = [...new Set(level)].sort((a, b) => a - b);
   const renumber = new Map(used.map((l, i) => [l, i]));
@@ -80,7 +83,9 @@ function varianceShare(y: number[], level: number[], k: number): { share: number
 }
 
 /** The importance of every hyperparameter that varies across these verified experiments. */
-export function parameterImportance(points: { spec: ExperimentSpec; valBpb: number }[]): ImportanceReport {
+export function parameterImportance(
+  points: { spec: ExperimentSpec; valBpb: number }[],
+): ImportanceReport {
   const configs = points.map((p) => hyperparameters(p.spec));
   const y = points.map((p) => p.valBpb);
   const parameters: ParameterImportance[] = [];
@@ -95,7 +100,9 @@ export function parameterImportance(points: { spec: ExperimentSpec; valBpb: numb
 }
 
 /** Best val_bpb so far at each verification, in time order: the campaign's progress curve. */
-export function bestSoFar(points: { verifiedAt: number; valBpb: number }[]): { t: number; best: number }[] {
+export function bestSoFar(
+  points: { verifiedAt: number; valBpb: number }[],
+): { t: number; best: number }[] {
   const out: { t: number; best: number }[] = [];
   let best = Infinity;
   for (const p of [...points].sort((a, b) => a.verifiedAt - b.verifiedAt)) {

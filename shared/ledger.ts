@@ -53,21 +53,39 @@ export interface ChainCheck {
  * consecutive seq, each prevHash equal to the previous hash, each entry canonical and naming its
  * own seq, each hash recomputed. Stops at the first problem.
  */
-export async function verifyChain(rows: LedgerRow[], from = { seq: 0, hash: GENESIS_HASH }): Promise<ChainCheck> {
+export async function verifyChain(
+  rows: LedgerRow[],
+  from = { seq: 0, hash: GENESIS_HASH },
+): Promise<ChainCheck> {
   let head = from;
-  const bad = (seq: number, message: string): ChainCheck => ({ ok: false, entries: head.seq - from.seq, head, problem: { seq, message } });
+  const bad = (seq: number, message: string): ChainCheck => ({
+    ok: false,
+    entries: head.seq - from.seq,
+    head,
+    problem: { seq, message },
+  });
   for (const row of rows) {
-    if (row.seq !== head.seq + 1) return bad(row.seq, `entry ${row.seq} follows entry ${head.seq}: an entry is missing or out of order`);
-    if (row.prevHash !== head.hash) return bad(row.seq, `entry ${row.seq} does not name the hash of entry ${head.seq} as its predecessor`);
+    if (row.seq !== head.seq + 1)
+      return bad(
+        row.seq,
+        `entry ${row.seq} follows entry ${head.seq}: an entry is missing or out of order`,
+      );
+    if (row.prevHash !== head.hash)
+      return bad(
+        row.seq,
+        `entry ${row.seq} does not name the hash of entry ${head.seq} as its predecessor`,
+      );
     let entry: LedgerEntry;
     try {
       entry = JSON.parse(row.entry) as LedgerEntry;
     } catch {
       return bad(row.seq, `entry ${row.seq} is not JSON`);
     }
-    if (canonicalJson(entry) !== row.entry) return bad(row.seq, `entry ${row.seq} is not in canonical JSON`);
+    if (canonicalJson(entry) !== row.entry)
+      return bad(row.seq, `entry ${row.seq} is not in canonical JSON`);
     if (entry.seq !== row.seq) return bad(row.seq, `entry ${row.seq} names seq ${entry.seq}`);
-    if ((await entryHash(row.prevHash, row.entry)) !== row.hash) return bad(row.seq, `entry ${row.seq} does not hash to its recorded hash: it was altered`);
+    if ((await entryHash(row.prevHash, row.entry)) !== row.hash)
+      return bad(row.seq, `entry ${row.seq} does not hash to its recorded hash: it was altered`);
     head = { seq: row.seq, hash: row.hash };
   }
   return { ok: true, entries: head.seq - from.seq, head };
@@ -78,7 +96,10 @@ export function creditTotals(entries: LedgerEntry[]): Map<string, number> {
   const out = new Map<string, number>();
   for (const e of entries) {
     if (!e.volunteerId || !e.flops || (e.kind !== 'credit' && e.kind !== 'revoke')) continue;
-    out.set(e.volunteerId, (out.get(e.volunteerId) ?? 0) + (e.kind === 'credit' ? e.flops : -e.flops));
+    out.set(
+      e.volunteerId,
+      (out.get(e.volunteerId) ?? 0) + (e.kind === 'credit' ? e.flops : -e.flops),
+    );
   }
   return out;
 }

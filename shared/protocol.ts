@@ -31,7 +31,12 @@ export const MAX_CLOCK_SKEW_MS = 5 * 60 * 1000;
  */
 export const LOCAL_FRONT_HEADER = 'x-tabgrid-front';
 
-export function signedRequestPayload(method: string, path: string, timestamp: number, bodySha256: string) {
+export function signedRequestPayload(
+  method: string,
+  path: string,
+  timestamp: number,
+  bodySha256: string,
+) {
   return { method: method.toUpperCase(), path, timestamp, bodySha256 };
 }
 
@@ -44,7 +49,9 @@ export const RegisterPayload = z
   })
   .strict();
 export type RegisterPayload = z.infer<typeof RegisterPayload>;
-export const RegisterRequest = z.object({ payload: RegisterPayload, signature: Signature }).strict();
+export const RegisterRequest = z
+  .object({ payload: RegisterPayload, signature: Signature })
+  .strict();
 export type RegisterRequest = z.infer<typeof RegisterRequest>;
 
 /**
@@ -52,7 +59,12 @@ export type RegisterRequest = z.infer<typeof RegisterRequest>;
  * signed volunteer request (by a key the volunteer already has), with `proof` signed by the new key.
  */
 export const LinkKeyPayload = z
-  .object({ type: z.literal('link-key'), volunteerId: VolunteerId, publicKey: PublicKey, timestamp: z.number().int().positive() })
+  .object({
+    type: z.literal('link-key'),
+    volunteerId: VolunteerId,
+    publicKey: PublicKey,
+    timestamp: z.number().int().positive(),
+  })
   .strict();
 export type LinkKeyPayload = z.infer<typeof LinkKeyPayload>;
 export const LinkKeyRequest = z.object({ payload: LinkKeyPayload, proof: Signature }).strict();
@@ -87,9 +99,17 @@ export const Capabilities = z
   .strict();
 export type Capabilities = z.infer<typeof Capabilities>;
 
-export const PartnerId = z.string().regex(/^[a-z0-9-]{1,40}$/, 'a partner id: 1–40 lowercase letters, digits or -');
+export const PartnerId = z
+  .string()
+  .regex(/^[a-z0-9-]{1,40}$/, 'a partner id: 1–40 lowercase letters, digits or -');
 /** partnerId: the partner site whose widget the volunteer computes through, for attribution. */
-export const LeaseRequest = z.object({ campaignId: Id.optional(), partnerId: PartnerId.optional(), capabilities: Capabilities }).strict();
+export const LeaseRequest = z
+  .object({
+    campaignId: Id.optional(),
+    partnerId: PartnerId.optional(),
+    capabilities: Capabilities,
+  })
+  .strict();
 export type LeaseRequest = z.infer<typeof LeaseRequest>;
 
 export interface Lease {
@@ -110,7 +130,11 @@ export interface Lease {
   spotCheck?: { fromStep?: number; toStep: number; submitPath: string; checkpointPath?: string };
 }
 export const HeartbeatRequest = z
-  .object({ leaseToken: z.string().min(16).max(128), step: z.number().int().nonnegative(), loss: z.number().finite().nonnegative().max(64) })
+  .object({
+    leaseToken: z.string().min(16).max(128),
+    step: z.number().int().nonnegative(),
+    loss: z.number().finite().nonnegative().max(64),
+  })
   .strict();
 export type HeartbeatRequest = z.infer<typeof HeartbeatRequest>;
 export interface HeartbeatResponse {
@@ -254,11 +278,18 @@ export interface ExperimentCurve {
 /** Messages from a campaign hub to its open pages (WebSocket, JSON text frames). */
 export type LiveEvent =
   | { type: 'progress'; campaignId: string; progress: CampaignProgress }
-  | { type: 'verified'; campaignId: string; row: LeaderboardEntry; curve: ExperimentCurve; progress: CampaignProgress };
+  | {
+      type: 'verified';
+      campaignId: string;
+      row: LeaderboardEntry;
+      curve: ExperimentCurve;
+      progress: CampaignProgress;
+    };
 
 export type ResultVerdict = 'pending' | 'valid' | 'invalid';
 /** How a verdict was reached (edge/src/trust/judge.ts). */
-export type VerdictBasis = 'quorum' | 'trusted-single' | 'outvoted' | 'copy' | 'overturned' | 'late';
+export type VerdictBasis =
+  'quorum' | 'trusted-single' | 'outvoted' | 'copy' | 'overturned' | 'late';
 
 export interface ReplicaDetail {
   resultId: string;
@@ -332,7 +363,13 @@ export interface CorpusRecord {
   spec: ExperimentSpec;
   metrics: { valBpb: number; curve: number[]; curveEvery: number; tokens: number; flops: number };
   verifiedAt: number;
-  replicas: { resultId: string; volunteerId: string; verdict: ResultVerdict; submittedAt: number; metrics: Metrics }[];
+  replicas: {
+    resultId: string;
+    volunteerId: string;
+    verdict: ResultVerdict;
+    submittedAt: number;
+    metrics: Metrics;
+  }[];
 }
 
 // ——— Trust: spot checks and a volunteer's standing (edge/src/trust) ———
@@ -348,7 +385,9 @@ export const SpotCheckPayload = z
   })
   .strict();
 export type SpotCheckPayload = z.infer<typeof SpotCheckPayload>;
-export const SpotCheckRequest = z.object({ result: SpotCheckPayload, signature: Signature }).strict();
+export const SpotCheckRequest = z
+  .object({ result: SpotCheckPayload, signature: Signature })
+  .strict();
 export type SpotCheckRequest = z.infer<typeof SpotCheckRequest>;
 export interface SpotCheckResponse {
   spotCheckId: string;
@@ -369,7 +408,13 @@ export interface VolunteerTrust {
     halfLifeDays: number;
   };
   results: { valid: number; invalid: number; pending: number; trustedSingle: number };
-  classes: { backendClass: string; consecutiveValid: number; valid: number; invalid: number; replicationProbability: number }[];
+  classes: {
+    backendClass: string;
+    consecutiveValid: number;
+    valid: number;
+    invalid: number;
+    replicationProbability: number;
+  }[];
 }
 
 /** What a campaign page reads on load and after every reconnect (GET /api/campaigns/:id/snapshot). */

@@ -27,7 +27,11 @@ interface SubtleCrypto {
     usages: ('sign' | 'verify')[],
   ): Promise<CryptoKey>;
   exportKey(format: 'raw', key: CryptoKey): Promise<ArrayBuffer>;
-  sign(algorithm: { name: 'Ed25519' }, key: CryptoKey, data: BufferSourceLike): Promise<ArrayBuffer>;
+  sign(
+    algorithm: { name: 'Ed25519' },
+    key: CryptoKey,
+    data: BufferSourceLike,
+  ): Promise<ArrayBuffer>;
   verify(
     algorithm: { name: 'Ed25519' },
     key: CryptoKey,

@@ -5,26 +5,46 @@ import { z } from 'zod';
 import { displayText } from './display-text.ts';
 import { PRESETS } from './model/presets.ts';
 import { Rng } from './rng.ts';
-import { ExperimentSpec, ModelConfig, parameterCount, trainingFlops, type DatasetRef } from './spec.ts';
+import {
+  ExperimentSpec,
+  ModelConfig,
+  parameterCount,
+  trainingFlops,
+  type DatasetRef,
+} from './spec.ts';
 
 const Num = z.number().finite();
-export const Range = z.union([
-  z.object({ kind: z.literal('log-uniform'), min: Num.positive(), max: Num.positive() }).strict(),
-  z.object({ kind: z.literal('uniform'), min: Num, max: Num }).strict(),
-  z.object({ kind: z.literal('choice'), values: z.array(Num).min(1).max(32) }).strict(),
-  z.object({ kind: z.literal('fixed'), value: Num }).strict(),
-]).refine((r) => !('min' in r) || r.min <= r.max, { message: 'min must not exceed max' });
+export const Range = z
+  .union([
+    z.object({ kind: z.literal('log-uniform'), min: Num.positive(), max: Num.positive() }).strict(),
+    z.object({ kind: z.literal('uniform'), min: Num, max: Num }).strict(),
+    z.object({ kind: z.literal('choice'), values: z.array(Num).min(1).max(32) }).strict(),
+    z.object({ kind: z.literal('fixed'), value: Num }).strict(),
+  ])
+  .refine((r) => !('min' in r) || r.min <= r.max, { message: 'min must not exceed max' });
 export type Range = z.infer<typeof Range>;
 
 /** Hyperparameters a brief may range over; integers are rounded after sampling. */
 export const SEARCHABLE = {
-  lr: 'train', minLrRatio: 'train', warmupSteps: 'train', batchSize: 'train', weightDecay: 'train', beta2: 'train',
-  nLayer: 'model', nHead: 'model', nEmbd: 'model', blockSize: 'model', dropout: 'model',
+  lr: 'train',
+  minLrRatio: 'train',
+  warmupSteps: 'train',
+  batchSize: 'train',
+  weightDecay: 'train',
+  beta2: 'train',
+  nLayer: 'model',
+  nHead: 'model',
+  nEmbd: 'model',
+  blockSize: 'model',
+  dropout: 'model',
 } as const;
 const INTEGER = new Set(['warmupSteps', 'batchSize', 'nLayer', 'nHead', 'nEmbd', 'blockSize']);
 export type Searchable = keyof typeof SEARCHABLE;
 
-export const SearchSpace = z.partialRecord(z.enum(Object.keys(SEARCHABLE) as [Searchable, ...Searchable[]]), Range);
+export const SearchSpace = z.partialRecord(
+  z.enum(Object.keys(SEARCHABLE) as [Searchable, ...Searchable[]]),
+  Range,
+);
 export type SearchSpace = z.infer<typeof SearchSpace>;
 
 export const CampaignBrief = z
@@ -62,7 +82,9 @@ function sample(range: Range, rng: Rng): number {
     case 'uniform':
       return range.min + rng.next() * (range.max - range.min);
     case 'log-uniform':
-      return Math.exp(Math.log(range.min) + rng.next() * (Math.log(range.max) - Math.log(range.min)));
+      return Math.exp(
+        Math.log(range.min) + rng.next() * (Math.log(range.max) - Math.log(range.min)),
+      );
   }
 }
 
@@ -124,33 +146,50 @@ export interface AdmissionIssue {
 export function admissionIssues(brief: CampaignBrief, specs: ExperimentSpec[]): AdmissionIssue[] {
   const issues = new Map<string, string>();
   const blame = () =>
-    (['nEmbd', 'nLayer', 'blockSize', 'batchSize'] as const).find((k) => brief.searchSpace[k]) ?? 'steps';
+    (['nEmbd', 'nLayer', 'blockSize', 'batchSize'] as const).find((k) => brief.searchSpace[k]) ??
+    'steps';
   for (const spec of specs) {
     const model = ModelConfig.safeParse(spec.model);
     if (!model.success) {
       const field = model.error.issues[0]?.path[0] ?? 'nEmbd';
-      issues.set(`searchSpace.${String(field)}`, `A sampled model is invalid: ${model.error.issues[0]?.message}.`);
+      issues.set(
+        `searchSpace.${String(field)}`,
+        `A sampled model is invalid: ${model.error.issues[0]?.message}.`,
+      );
       continue;
     }
     const full = ExperimentSpec.safeParse(spec);
     if (!full.success) {
       const issue = full.error.issues[0]!;
-      issues.set(`searchSpace.${String(issue.path.at(-1))}`, `A sampled value is out of range: ${issue.message}.`);
+      issues.set(
+        `searchSpace.${String(issue.path.at(-1))}`,
+        `A sampled value is out of range: ${issue.message}.`,
+      );
       continue;
     }
     const params = parameterCount(spec.model);
     if (params > ADMISSION.maxParams) {
-      issues.set(`searchSpace.${blame()}`, `A sampled model has ${(params / 1e6).toFixed(1)} M parameters; the limit is ${ADMISSION.maxParams / 1e6} M.`);
+      issues.set(
+        `searchSpace.${blame()}`,
+        `A sampled model has ${(params / 1e6).toFixed(1)} M parameters; the limit is ${ADMISSION.maxParams / 1e6} M.`,
+      );
     }
     const flops = trainingFlops(spec);
     if (flops > ADMISSION.maxFlops) {
-      issues.set('steps', `A sampled experiment needs ${(flops / 1e12).toFixed(1)} TFLOP; the limit is ${ADMISSION.maxFlops / 1e12} TFLOP (about five minutes on a mid-range laptop).`);
+      issues.set(
+        'steps',
+        `A sampled experiment needs ${(flops / 1e12).toFixed(1)} TFLOP; the limit is ${ADMISSION.maxFlops / 1e12} TFLOP (about five minutes on a mid-range laptop).`,
+      );
     }
     const m = spec.model;
     const b = spec.train.batchSize;
-    const activations = b * m.blockSize * m.nEmbd * m.nLayer * 16 + b * m.nHead * m.blockSize ** 2 * m.nLayer * 3;
+    const activations =
+      b * m.blockSize * m.nEmbd * m.nLayer * 16 + b * m.nHead * m.blockSize ** 2 * m.nLayer * 3;
     if (activations > ADMISSION.maxActivationFloats) {
-      issues.set(`searchSpace.${brief.searchSpace.batchSize ? 'batchSize' : 'blockSize'}`, 'A sampled experiment needs more memory for activations than a mid-range laptop gives a tab.');
+      issues.set(
+        `searchSpace.${brief.searchSpace.batchSize ? 'batchSize' : 'blockSize'}`,
+        'A sampled experiment needs more memory for activations than a mid-range laptop gives a tab.',
+      );
     }
   }
   return [...issues].map(([path, message]) => ({ path, message }));

@@ -25,7 +25,10 @@ export async function signedHeaders(
   return {
     [SIGNATURE_HEADERS.volunteer]: signer.volunteerId,
     [SIGNATURE_HEADERS.timestamp]: String(timestamp),
-    [SIGNATURE_HEADERS.signature]: await signCanonical(signer.privateKey, signedRequestPayload(method, path, timestamp, bodySha256)),
+    [SIGNATURE_HEADERS.signature]: await signCanonical(
+      signer.privateKey,
+      signedRequestPayload(method, path, timestamp, bodySha256),
+    ),
     ...(signer.publicKey && { [SIGNATURE_HEADERS.key]: signer.publicKey }),
     ...(opts.upload && { [SIGNATURE_HEADERS.bodySha256]: bodySha256 }),
   };

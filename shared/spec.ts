@@ -36,7 +36,9 @@ export const TrainConfig = z
   .strict();
 export type TrainConfig = z.infer<typeof TrainConfig>;
 
-export const DatasetRef = z.object({ id: z.string().regex(/^[a-z0-9-]{1,40}$/), sha256: Sha256Hex }).strict();
+export const DatasetRef = z
+  .object({ id: z.string().regex(/^[a-z0-9-]{1,40}$/), sha256: Sha256Hex })
+  .strict();
 export type DatasetRef = z.infer<typeof DatasetRef>;
 
 export const ExperimentSpec = z
@@ -70,8 +72,12 @@ export function tokenBudget(spec: ExperimentSpec): number {
 export function parameterCount(m: ModelConfig): number {
   const b = m.bias ? 1 : 0;
   const ln = m.nEmbd * (1 + b);
-  const block = 2 * ln + (m.nEmbd * 3 * m.nEmbd + b * 3 * m.nEmbd) + (m.nEmbd * m.nEmbd + b * m.nEmbd)
-    + (m.nEmbd * 4 * m.nEmbd + b * 4 * m.nEmbd) + (4 * m.nEmbd * m.nEmbd + b * m.nEmbd);
+  const block =
+    2 * ln +
+    (m.nEmbd * 3 * m.nEmbd + b * 3 * m.nEmbd) +
+    (m.nEmbd * m.nEmbd + b * m.nEmbd) +
+    (m.nEmbd * 4 * m.nEmbd + b * 4 * m.nEmbd) +
+    (4 * m.nEmbd * m.nEmbd + b * m.nEmbd);
   return m.vocabSize * m.nEmbd + m.blockSize * m.nEmbd + m.nLayer * block + ln;
 }
 

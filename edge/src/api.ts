@@ -56,12 +56,27 @@ api.route('/datasets', datasets);
 api.route('/partners', partners);
 
 // The path as sent (still percent-encoded): c.req.path is decoded and would echo control characters.
-api.notFound((c) => c.json<ApiError>({ error: 'not_found', message: `No API route ${c.req.method} ${new URL(c.req.url).pathname}.` }, 404));
+api.notFound((c) =>
+  c.json<ApiError>(
+    { error: 'not_found', message: `No API route ${c.req.method} ${new URL(c.req.url).pathname}.` },
+    404,
+  ),
+);
 api.onError((err, c) => {
   if (err instanceof ApiFailure) {
-    return c.json<ApiError>({ error: err.code, message: err.message, ...(err.issues && { issues: err.issues }) }, err.status);
+    return c.json<ApiError>(
+      { error: err.code, message: err.message, ...(err.issues && { issues: err.issues }) },
+      err.status,
+    );
   }
-  if (err instanceof SyntaxError) return c.json<ApiError>({ error: 'invalid_json', message: 'The request body is not valid JSON.' }, 400);
+  if (err instanceof SyntaxError)
+    return c.json<ApiError>(
+      { error: 'invalid_json', message: 'The request body is not valid JSON.' },
+      400,
+    );
   console.error(err);
-  return c.json<ApiError>({ error: 'internal', message: 'The edge failed to handle this request.' }, 500);
+  return c.json<ApiError>(
+    { error: 'internal', message: 'The edge failed to handle this request.' },
+    500,
+  );
 });

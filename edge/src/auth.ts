@@ -3,7 +3,13 @@
 import type { Context } from 'hono';
 import { createMiddleware } from 'hono/factory';
 import { fromBase64Url, sha256, verifyCanonical } from '../../shared/crypto.ts';
-import { MAX_CLOCK_SKEW_MS, PublicKey, SIGNATURE_HEADERS, VolunteerId, signedRequestPayload } from '../../shared/protocol.ts';
+import {
+  MAX_CLOCK_SKEW_MS,
+  PublicKey,
+  SIGNATURE_HEADERS,
+  VolunteerId,
+  signedRequestPayload,
+} from '../../shared/protocol.ts';
 import { readBody } from './body.ts';
 import type { AppEnv, SignedVolunteer } from './env.ts';
 import { fail } from './errors.ts';
@@ -26,7 +32,12 @@ export const signedVolunteer = createMiddleware<AppEnv>(async (c, next) => {
 export const signedUpload = createMiddleware<AppEnv>(async (c, next) => {
   const declared = c.req.header(SIGNATURE_HEADERS.bodySha256) ?? '';
   const valid = async () => {
-    if (!/^[0-9a-f]{64}$/.test(declared)) fail(401, 'missing_signature', `Signed uploads declare the body's SHA-256 (64 hex digits) in ${SIGNATURE_HEADERS.bodySha256}.`);
+    if (!/^[0-9a-f]{64}$/.test(declared))
+      fail(
+        401,
+        'missing_signature',
+        `Signed uploads declare the body's SHA-256 (64 hex digits) in ${SIGNATURE_HEADERS.bodySha256}.`,
+      );
     return declared;
   };
   c.set('volunteer', await authenticate(c, valid));
@@ -34,22 +45,32 @@ export const signedUpload = createMiddleware<AppEnv>(async (c, next) => {
   await next();
 });
 
-async function authenticate(c: Context<AppEnv>, bodySha256: () => Promise<string>): Promise<SignedVolunteer> {
+async function authenticate(
+  c: Context<AppEnv>,
+  bodySha256: () => Promise<string>,
+): Promise<SignedVolunteer> {
   const id = c.req.header(SIGNATURE_HEADERS.volunteer);
   const ts = c.req.header(SIGNATURE_HEADERS.timestamp);
   const signature = c.req.header(SIGNATURE_HEADERS.signature);
   if (!id || !ts || !signature) {
-    fail(401, 'missing_signature', 'Volunteer requests must be signed (x-tabgrid-volunteer, -timestamp, -signature).');
+    fail(
+      401,
+      'missing_signature',
+      'Volunteer requests must be signed (x-tabgrid-volunteer, -timestamp, -signature).',
+    );
   }
-  if (!VolunteerId.safeParse(id).success) fail(401, 'unknown_volunteer', 'The volunteer id is malformed.');
+  if (!VolunteerId.safeParse(id).success)
+    fail(401, 'unknown_volunteer', 'The volunteer id is malformed.');
   const timestamp = Number(ts);
   if (!Number.isSafeInteger(timestamp) || Math.abs(Date.now() - timestamp) > MAX_CLOCK_SKEW_MS) {
     fail(401, 'stale_timestamp', 'The request timestamp is missing or more than 5 minutes off.');
   }
   const key = c.req.header(SIGNATURE_HEADERS.key);
-  if (key !== undefined && !PublicKey.safeParse(key).success) fail(401, 'unknown_volunteer', 'The signing key header is malformed.');
+  if (key !== undefined && !PublicKey.safeParse(key).success)
+    fail(401, 'unknown_volunteer', 'The signing key header is malformed.');
   const volunteer = await findVolunteer(c.env.DB, id, key);
-  if (!volunteer) fail(401, 'unknown_volunteer', 'No volunteer is registered with this id and key.');
+  if (!volunteer)
+    fail(401, 'unknown_volunteer', 'No volunteer is registered with this id and key.');
   const path = new URL(c.req.url).pathname;
   const payload = signedRequestPayload(c.req.method, path, timestamp, await bodySha256());
   if (!(await verifyCanonical(volunteer.publicKey, signature, payload))) {
@@ -62,9 +83,14 @@ async function authenticate(c: Context<AppEnv>, bodySha256: () => Promise<string
   // 86 base64url characters carry 4 spare bits, so 16 spellings decode to the same signature.
   // Entries older than the clock-skew window can go, because a request that old is refused as stale.
   const seen = await c.env.DB.batch([
-    c.env.DB.prepare('INSERT OR IGNORE INTO seen_requests (signature_hash, seen_at) VALUES (?, ?)').bind(await sha256(fromBase64Url(signature)), Date.now()),
-    c.env.DB.prepare('DELETE FROM seen_requests WHERE seen_at < ?').bind(Date.now() - 2 * MAX_CLOCK_SKEW_MS),
+    c.env.DB.prepare(
+      'INSERT OR IGNORE INTO seen_requests (signature_hash, seen_at) VALUES (?, ?)',
+    ).bind(await sha256(fromBase64Url(signature)), Date.now()),
+    c.env.DB.prepare('DELETE FROM seen_requests WHERE seen_at < ?').bind(
+      Date.now() - 2 * MAX_CLOCK_SKEW_MS,
+    ),
   ]);
-  if (seen[0]!.meta.changes !== 1) fail(409, 'replayed_request', 'This signed request was already received once.');
+  if (seen[0]!.meta.changes !== 1)
+    fail(409, 'replayed_request', 'This signed request was already received once.');
   return volunteer;
 }

@@ -56,10 +56,18 @@ export function parseBody<S extends z.ZodType>(text: string, schema: S): z.infer
   const parsed = schema.safeParse(json);
   if (!parsed.success) {
     // zod quotes offending keys in its messages: a key may hold control characters or be huge.
-    const issues = parsed.error.issues.map((i) => ({ path: printable(i.path.join('.')), message: printable(i.message) }));
+    const issues = parsed.error.issues.map((i) => ({
+      path: printable(i.path.join('.')),
+      message: printable(i.message),
+    }));
     const first = issues[0];
     const where = first?.path ? ` at ${first.path}` : '';
-    fail(400, 'invalid_request', `Invalid request${where}: ${first?.message ?? 'schema mismatch'}.`, issues);
+    fail(
+      400,
+      'invalid_request',
+      `Invalid request${where}: ${first?.message ?? 'schema mismatch'}.`,
+      issues,
+    );
   }
   return parsed.data;
 }
@@ -67,7 +75,10 @@ export function parseBody<S extends z.ZodType>(text: string, schema: S): z.infer
 /** Text from a request made safe to echo in one line: control characters escaped, at most 200 characters. */
 export function printable(text: string): string {
   // Matching control characters is the point here.
-  // eslint-disable-next-line no-control-regex
-  const escaped = text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  const escaped = text.replace(
+    // eslint-disable-next-line no-control-regex
+    /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g,
+    (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
   return escaped.length > 200 ? `${escaped.slice(0, 199)}…` : escaped;
 }

@@ -6,5 +6,10 @@ export interface SignedVolunteer {
 
 export interface AppEnv {
   Bindings: Env;
-  Variables: { volunteer: SignedVolunteer; body: string; bodySha256: string; researcher: { id: string; name: string } };
+  Variables: {
+    volunteer: SignedVolunteer;
+    body: string;
+    bodySha256: string;
+    researcher: { id: string; name: string };
+  };
 }

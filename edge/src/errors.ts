@@ -44,7 +44,12 @@ export type ErrorCode =
 export class ApiFailure extends HTTPException {
   readonly code: ErrorCode;
   readonly issues: { path: string; message: string }[] | undefined;
-  constructor(status: ContentfulStatusCode, code: ErrorCode, message: string, issues?: { path: string; message: string }[]) {
+  constructor(
+    status: ContentfulStatusCode,
+    code: ErrorCode,
+    message: string,
+    issues?: { path: string; message: string }[],
+  ) {
     super(status, { message });
     this.code = code;
     this.issues = issues;

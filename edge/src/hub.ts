@@ -22,7 +22,8 @@ export class CampaignHub extends DurableObject<Env> {
     if (request.headers.get('upgrade')?.toLowerCase() !== 'websocket') {
       return new Response('Expected a WebSocket upgrade.', { status: 426 });
     }
-    if (this.ctx.getWebSockets().length >= MAX_SOCKETS) return new Response('This campaign has too many open pages.', { status: 503 });
+    if (this.ctx.getWebSockets().length >= MAX_SOCKETS)
+      return new Response('This campaign has too many open pages.', { status: 503 });
     const { 0: client, 1: server } = new WebSocketPair();
     this.ctx.acceptWebSocket(server);
     return new Response(null, { status: 101, webSocket: client });

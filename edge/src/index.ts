@@ -22,7 +22,9 @@ export { CampaignQueue } from './queue/campaign-queue.ts';
 // The Worker: /embed first, then everything else to the API app unchanged (its 404s and errors);
 // and a cron (wrangler.toml [triggers]) that fails spot checks whose checkpoint was not revealed
 // in time (trust/spot-checks.ts).
-const worker = new Hono<AppEnv>().route('/', embed).all('*', (c) => api.fetch(c.req.raw, c.env, executionCtx(c)));
+const worker = new Hono<AppEnv>()
+  .route('/', embed)
+  .all('*', (c) => api.fetch(c.req.raw, c.env, executionCtx(c)));
 export default Object.assign(worker, {
   scheduled(_controller: ScheduledController, env: Env, ctx: ExecutionContext) {
     ctx.waitUntil(expireReveals(env.DB, Date.now()));

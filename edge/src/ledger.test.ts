@@ -10,7 +10,11 @@ import { ledgerRows, peer } from '../test/trust.ts';
 /** Two experiments: one agreed at once, one after a disagreement and a third replica. */
 async function history(): Promise<void> {
   await seedCampaign('c1', 2);
-  const [a, b, c] = [await peer({ backend: 'webgpu' }), await peer({ backend: 'wasm' }), await peer({ backend: 'cpu' })];
+  const [a, b, c] = [
+    await peer({ backend: 'webgpu' }),
+    await peer({ backend: 'wasm' }),
+    await peer({ backend: 'cpu' }),
+  ];
   const [la, lb] = [(await a.lease())!, (await b.lease())!];
   await a.submit(la, 3.0);
   await b.submit(lb, 3.0 + TAU_BPB / 4);
@@ -52,21 +56,41 @@ describe('the ledger', () => {
 
   it('refuses updates and deletes', async () => {
     await history();
-    await expect(env.DB.prepare("UPDATE ledger SET entry = '{}' WHERE seq = 1").run()).rejects.toThrow(/append-only/);
-    await expect(env.DB.prepare('DELETE FROM ledger WHERE seq = 1').run()).rejects.toThrow(/append-only/);
+    await expect(
+      env.DB.prepare("UPDATE ledger SET entry = '{}' WHERE seq = 1").run(),
+    ).rejects.toThrow(/append-only/);
+    await expect(env.DB.prepare('DELETE FROM ledger WHERE seq = 1').run()).rejects.toThrow(
+      /append-only/,
+    );
   });
 
   it('detects an entry rewritten or removed by someone who dropped the guards', async () => {
     await history();
-    await env.DB.batch([env.DB.prepare('DROP TRIGGER ledger_no_update'), env.DB.prepare('DROP TRIGGER ledger_no_delete')]);
+    await env.DB.batch([
+      env.DB.prepare('DROP TRIGGER ledger_no_update'),
+      env.DB.prepare('DROP TRIGGER ledger_no_delete'),
+    ]);
     const credit = (await ledgerRows()).find((r) => r.entry.includes('"kind":"credit"'))!;
-    const inflated = credit.entry.replace(/"flops":(\d+)/, (_m, f: string) => `"flops":${Number(f) * 10}`);
-    await env.DB.prepare('UPDATE ledger SET entry = ? WHERE seq = ?').bind(inflated, credit.seq).run();
-    expect((await verifyChain(await ledgerRows())).problem).toEqual({ seq: credit.seq, message: expect.stringMatching(/altered/) });
-    await env.DB.prepare('UPDATE ledger SET entry = ? WHERE seq = ?').bind(credit.entry, credit.seq).run();
+    const inflated = credit.entry.replace(
+      /"flops":(\d+)/,
+      (_m, f: string) => `"flops":${Number(f) * 10}`,
+    );
+    await env.DB.prepare('UPDATE ledger SET entry = ? WHERE seq = ?')
+      .bind(inflated, credit.seq)
+      .run();
+    expect((await verifyChain(await ledgerRows())).problem).toEqual({
+      seq: credit.seq,
+      message: expect.stringMatching(/altered/),
+    });
+    await env.DB.prepare('UPDATE ledger SET entry = ? WHERE seq = ?')
+      .bind(credit.entry, credit.seq)
+      .run();
     expect((await verifyChain(await ledgerRows())).ok).toBe(true);
     await env.DB.prepare('DELETE FROM ledger WHERE seq = 3').run();
-    expect((await verifyChain(await ledgerRows())).problem).toEqual({ seq: 4, message: expect.stringMatching(/missing/) });
+    expect((await verifyChain(await ledgerRows())).problem).toEqual({
+      seq: 4,
+      message: expect.stringMatching(/missing/),
+    });
   });
 
   it('refuses malformed paging parameters', async () => {
@@ -75,6 +99,10 @@ describe('the ledger', () => {
       expect(res.status).toBe(400);
       expect(await res.json()).toMatchObject({ error: 'invalid_request' });
     }
-    expect(await (await api('/api/ledger')).json()).toEqual({ entries: [], head: { seq: 0, hash: '0'.repeat(64) }, next: null });
+    expect(await (await api('/api/ledger')).json()).toEqual({
+      entries: [],
+      head: { seq: 0, hash: '0'.repeat(64) },
+      next: null,
+    });
   });
 });

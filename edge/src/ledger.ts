@@ -16,11 +16,18 @@ export interface Planned {
 const MAX_ATTEMPTS = 24; // D1 is single-writer: under a burst of verdicts, races resolve within a few rounds
 
 export async function ledgerHead(db: D1Database): Promise<{ seq: number; hash: string }> {
-  const row = await db.prepare('SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1').first<{ seq: number; hash: string }>();
+  const row = await db
+    .prepare('SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1')
+    .first<{ seq: number; hash: string }>();
   return row ?? { seq: 0, hash: GENESIS_HASH };
 }
 
-async function appendStatements(db: D1Database, head: { seq: number; hash: string }, entries: NewEntry[], at: number): Promise<D1PreparedStatement[]> {
+async function appendStatements(
+  db: D1Database,
+  head: { seq: number; hash: string },
+  entries: NewEntry[],
+  at: number,
+): Promise<D1PreparedStatement[]> {
   const out: D1PreparedStatement[] = [];
   let prev = head;
   for (const { key, ...fields } of entries) {
@@ -33,7 +40,18 @@ async function appendStatements(db: D1Database, head: { seq: number; hash: strin
           `INSERT INTO ledger (seq, key, kind, experiment_id, result_id, volunteer_id, entry, prev_hash, hash, created_at)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
-        .bind(entry.seq, key, entry.kind, entry.experimentId, entry.resultId, entry.volunteerId, json, prev.hash, hash, at),
+        .bind(
+          entry.seq,
+          key,
+          entry.kind,
+          entry.experimentId,
+          entry.resultId,
+          entry.volunteerId,
+          json,
+          prev.hash,
+          hash,
+          at,
+        ),
     );
     prev = { seq: entry.seq, hash };
   }
@@ -42,7 +60,10 @@ async function appendStatements(db: D1Database, head: { seq: number; hash: strin
 
 /** A batch lost a race: the experiment's trust_version moved, or another entry took this seq or key. */
 export function isWriteConflict(e: unknown): boolean {
-  const message = e instanceof Error ? `${e.message} ${String((e as { cause?: unknown }).cause ?? '')}` : String(e);
+  const message =
+    e instanceof Error
+      ? `${e.message} ${String((e as { cause?: unknown }).cause ?? '')}`
+      : String(e);
   return /constraint failed: (experiments\.trust_version|ledger\.(seq|key|hash))/i.test(message);
 }
 
@@ -50,7 +71,11 @@ export function isWriteConflict(e: unknown): boolean {
  * Plans from fresh state and commits the plan with its ledger entries in one batch, retrying
  * when a concurrent writer got there first. `plan` returns null when there is nothing to do.
  */
-export async function commitPlanned(db: D1Database, plan: () => Promise<Planned | null>, now: number): Promise<void> {
+export async function commitPlanned(
+  db: D1Database,
+  plan: () => Promise<Planned | null>,
+  now: number,
+): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     const planned = await plan();
     if (!planned || (!planned.statements.length && !planned.entries.length)) return;
@@ -66,13 +91,24 @@ export async function commitPlanned(db: D1Database, plan: () => Promise<Planned 
 }
 
 /** One page of the ledger after `after`, oldest first, and the current head. */
-export async function readLedger(db: D1Database, after: number, limit: number): Promise<LedgerPage> {
+export async function readLedger(
+  db: D1Database,
+  after: number,
+  limit: number,
+): Promise<LedgerPage> {
   const [page, head] = await db.batch([
-    db.prepare('SELECT seq, prev_hash AS prevHash, hash, entry FROM ledger WHERE seq > ? ORDER BY seq LIMIT ?').bind(after, limit),
+    db
+      .prepare(
+        'SELECT seq, prev_hash AS prevHash, hash, entry FROM ledger WHERE seq > ? ORDER BY seq LIMIT ?',
+      )
+      .bind(after, limit),
     db.prepare('SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1'),
   ]);
   const entries = (page!.results ?? []) as LedgerPage['entries'];
-  const top = ((head!.results ?? [])[0] as { seq: number; hash: string } | undefined) ?? { seq: 0, hash: GENESIS_HASH };
+  const top = ((head!.results ?? [])[0] as { seq: number; hash: string } | undefined) ?? {
+    seq: 0,
+    hash: GENESIS_HASH,
+  };
   const last = entries.at(-1)?.seq ?? after;
   return { entries, head: top, next: last < top.seq ? last : null };
 }

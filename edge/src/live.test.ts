@@ -49,10 +49,19 @@ describe('GET /api/campaigns/:id/live', () => {
 
     for (const page of pages) {
       const [first, second] = (await page.next(2)).map((f) => JSON.parse(f) as LiveEvent);
-      expect(first).toMatchObject({ type: 'progress', campaignId: 'c1', progress: { awaitingReplica: 1, verified: 0 } });
-      if (second?.type !== 'verified') throw new Error(`expected a verified event, got ${JSON.stringify(second)}`);
+      expect(first).toMatchObject({
+        type: 'progress',
+        campaignId: 'c1',
+        progress: { awaitingReplica: 1, verified: 0 },
+      });
+      if (second?.type !== 'verified')
+        throw new Error(`expected a verified event, got ${JSON.stringify(second)}`);
       expect(second.progress).toMatchObject({ verified: 1, awaitingReplica: 0, experiments: 2 });
-      expect(second.row).toMatchObject({ experimentId: 'c1-0', replicas: 2, valBpb: 3.0 + TAU_BPB / 4 });
+      expect(second.row).toMatchObject({
+        experimentId: 'c1-0',
+        replicas: 2,
+        valBpb: 3.0 + TAU_BPB / 4,
+      });
       expect(second.row.backends.sort()).toEqual(['wasm', 'webgpu']);
       expect(second.curve).toMatchObject({ experimentId: 'c1-0', curveEvery: 10 });
       expect(second.curve.curve).toHaveLength(3);
@@ -115,6 +124,8 @@ describe('GET /api/campaigns/:id/live', () => {
     const unknown = await api('/api/campaigns/nope/live', { headers: { Upgrade: 'websocket' } });
     expect(unknown.status).toBe(404);
     expect((await readRefusal(unknown)).error).toBe('unknown_campaign');
-    expect((await api('/api/campaigns/%3Cx%3E/live', { headers: { Upgrade: 'websocket' } })).status).toBe(400);
+    expect(
+      (await api('/api/campaigns/%3Cx%3E/live', { headers: { Upgrade: 'websocket' } })).status,
+    ).toBe(400);
   });
 });

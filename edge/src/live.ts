@@ -58,7 +58,9 @@ export async function notifyCampaign(
   now = Date.now(),
   later?: (task: Promise<void>) => void,
 ): Promise<void> {
-  const exp = await env.DB.prepare('SELECT campaign_id AS campaignId, status FROM experiments WHERE id = ?')
+  const exp = await env.DB.prepare(
+    'SELECT campaign_id AS campaignId, status FROM experiments WHERE id = ?',
+  )
     .bind(experimentId)
     .first<{ campaignId: string; status: string }>();
   if (!exp) return;
@@ -85,12 +87,20 @@ export async function notifyCampaign(
   await pushProgress(env, campaignId, exp.status === 'verified' ? experimentId : null, now);
 }
 
-async function pushProgress(env: Env, campaignId: string, verifiedId: string | null, now: number): Promise<void> {
+async function pushProgress(
+  env: Env,
+  campaignId: string,
+  verifiedId: string | null,
+  now: number,
+): Promise<void> {
   clockOf(campaignId).at = now;
   const progress = await campaignProgress(env.DB, campaignId, now);
   let event: LiveEvent = { type: 'progress', campaignId, progress };
   if (verifiedId) {
-    const [row, curve] = await Promise.all([leaderboardEntry(env.DB, verifiedId), experimentCurve(env.DB, verifiedId)]);
+    const [row, curve] = await Promise.all([
+      leaderboardEntry(env.DB, verifiedId),
+      experimentCurve(env.DB, verifiedId),
+    ]);
     if (row && curve) event = { type: 'verified', campaignId, row, curve, progress };
   }
   await hub(env, campaignId).broadcast(event);
@@ -104,7 +114,8 @@ export function laterOf(c: Context<AppEnv>): ((task: Promise<void>) => void) | u
   } catch {
     return undefined;
   }
-  return (task) => ctx.waitUntil(task.catch((err: unknown) => console.error('campaign live update failed', err)));
+  return (task) =>
+    ctx.waitUntil(task.catch((err: unknown) => console.error('campaign live update failed', err)));
 }
 
 /**

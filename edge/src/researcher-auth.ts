@@ -8,7 +8,8 @@ import { fail } from './errors.ts';
 export const researcherAuth = createMiddleware<AppEnv>(async (c, next) => {
   const header = c.req.header('authorization') ?? '';
   const token = /^Bearer ([A-Za-z0-9_-]{20,100})$/.exec(header)?.[1];
-  if (!token) fail(401, 'missing_token', 'Researcher actions need an Authorization: Bearer <token> header.');
+  if (!token)
+    fail(401, 'missing_token', 'Researcher actions need an Authorization: Bearer <token> header.');
   const row = await c.env.DB.prepare('SELECT id, name FROM researchers WHERE token_hash = ?')
     .bind(await sha256(token))
     .first<{ id: string; name: string }>();

@@ -8,7 +8,14 @@ import { ExperimentSpec, parameterCount } from '../../shared/spec.ts';
 import { commitPlanned, type NewEntry, type Planned } from './ledger.ts';
 import { decayedTerm } from './trust/credit.ts';
 import { judge, type JudgedExperiment, type JudgedResult, type Transition } from './trust/judge.ts';
-import { CUT_OPEN_LEASES, MAX_OPEN_LEASES, MAX_REVEAL_BYTES, REPUTATION, REVEAL_WINDOW_MS, SPOT_CHECK_RATE } from './trust/policy.ts';
+import {
+  CUT_OPEN_LEASES,
+  MAX_OPEN_LEASES,
+  MAX_REVEAL_BYTES,
+  REPUTATION,
+  REVEAL_WINDOW_MS,
+  SPOT_CHECK_RATE,
+} from './trust/policy.ts';
 import { draw, trustSecrets } from './trust/secrets.ts';
 import { reopenForAudit } from './trust/audit.ts';
 
@@ -56,16 +63,22 @@ SELECT r.id, r.lease_id AS leaseId, r.volunteer_id AS volunteerId, r.verdict, r.
 FROM results r JOIN leases l ON l.id = r.lease_id JOIN volunteers v ON v.id = r.volunteer_id
 WHERE r.experiment_id = ? ORDER BY r.created_at, r.id`;
 
-export async function validateExperiment(db: D1Database, experimentId: string, now: number): Promise<void> {
+export async function validateExperiment(
+  db: D1Database,
+  experimentId: string,
+  now: number,
+): Promise<void> {
   await commitPlanned(db, () => plan(db, experimentId, now), now);
 }
 
 async function plan(db: D1Database, experimentId: string, now: number): Promise<Planned | null> {
   const [expRes, resRes] = await db.batch([
-    db.prepare(
-      `SELECT status, quorum, replicas_needed AS replicasNeeded, audit, verification, val_bpb AS valBpb, verified_at AS verifiedAt,
+    db
+      .prepare(
+        `SELECT status, quorum, replicas_needed AS replicasNeeded, audit, verification, val_bpb AS valBpb, verified_at AS verifiedAt,
          reissued_at AS reissuedAt, flops, trust_version AS trustVersion, spec_json AS specJson FROM experiments WHERE id = ?`,
-    ).bind(experimentId),
+      )
+      .bind(experimentId),
     db.prepare(RESULTS_SQL).bind(experimentId),
   ]);
   const exp = (expRes!.results as ExperimentRow[])[0];
@@ -87,13 +100,22 @@ async function plan(db: D1Database, experimentId: string, now: number): Promise<
   }));
   const spec = ExperimentSpec.parse(JSON.parse(exp.specJson));
   const before: JudgedExperiment = {
-    status: exp.status, quorum: exp.quorum, replicasNeeded: exp.replicasNeeded, audit: exp.audit === 1,
-    verification: exp.verification, valBpb: exp.valBpb, earlySegments: earlySegments(spec, rows[0]?.precision as Precision | undefined),
+    status: exp.status,
+    quorum: exp.quorum,
+    replicasNeeded: exp.replicasNeeded,
+    audit: exp.audit === 1,
+    verification: exp.verification,
+    valBpb: exp.valBpb,
+    earlySegments: earlySegments(spec, rows[0]?.precision as Precision | undefined),
     publishedAt: exp.verifiedAt,
   };
   const j = judge(before, results);
   const after = j.experiment;
-  const changed = j.transitions.length > 0 || j.release.length > 0 || after.status !== before.status || after.replicasNeeded !== before.replicasNeeded;
+  const changed =
+    j.transitions.length > 0 ||
+    j.release.length > 0 ||
+    after.status !== before.status ||
+    after.replicasNeeded !== before.replicasNeeded;
   if (!changed) return null;
 
   const statements: D1PreparedStatement[] = [];
@@ -102,48 +124,104 @@ async function plan(db: D1Database, experimentId: string, now: number): Promise<
   // The optimistic lock: a concurrent writer bumped trust_version, so this write sets NULL into a
   // NOT NULL column, and the whole batch rolls back and is planned again (ledger.ts).
   statements.push(
-    db.prepare(
-      `UPDATE experiments SET trust_version = CASE WHEN trust_version = ?1 THEN ?1 + 1 END,
+    db
+      .prepare(
+        `UPDATE experiments SET trust_version = CASE WHEN trust_version = ?1 THEN ?1 + 1 END,
          status = ?2, val_bpb = ?3, verified_at = ?4, verification = ?5, replicas_needed = ?6, reissued_at = ?7
        WHERE id = ?8`,
-    ).bind(exp.trustVersion, after.status, after.valBpb, verifiedNow ? now : exp.verifiedAt, after.verification,
-      after.replicasNeeded, j.reissue ? now : exp.reissuedAt, experimentId),
+      )
+      .bind(
+        exp.trustVersion,
+        after.status,
+        after.valBpb,
+        verifiedNow ? now : exp.verifiedAt,
+        after.verification,
+        after.replicasNeeded,
+        j.reissue ? now : exp.reissuedAt,
+        experimentId,
+      ),
   );
-  for (const i of j.release) statements.push(db.prepare('UPDATE leases SET single = 0 WHERE id = ?').bind(rows[i]!.leaseId));
+  for (const i of j.release)
+    statements.push(db.prepare('UPDATE leases SET single = 0 WHERE id = ?').bind(rows[i]!.leaseId));
   if (before.status === 'open' && after.status !== 'open') {
     // Settled: its metrics become readable now, so no lease still training on it may deliver (a
     // result must never be accepted once another replica's metrics could have been seen). The
     // holders learn it from their next heartbeat (lease_expired) and stop.
-    statements.push(db.prepare("UPDATE leases SET deadline = ?1 WHERE experiment_id = ?2 AND status = 'open' AND deadline > ?1").bind(now, experimentId));
+    statements.push(
+      db
+        .prepare(
+          "UPDATE leases SET deadline = ?1 WHERE experiment_id = ?2 AND status = 'open' AND deadline > ?1",
+        )
+        .bind(now, experimentId),
+    );
   }
   if (j.disputed) {
-    entries.push({ key: `dispute:${experimentId}`, kind: 'dispute', experimentId, resultId: null, volunteerId: null });
+    entries.push({
+      key: `dispute:${experimentId}`,
+      kind: 'dispute',
+      experimentId,
+      resultId: null,
+      volunteerId: null,
+    });
   }
   statements.push(...witnessStatements(db, rows, j.transitions, now));
-  const secrets = j.transitions.some((t) => t.basis === 'trusted-single') ? await trustSecrets(db) : null;
+  const secrets = j.transitions.some((t) => t.basis === 'trusted-single')
+    ? await trustSecrets(db)
+    : null;
   for (const t of j.transitions) {
     const r = rows[t.index]!;
     const verdictEntry: NewEntry = {
-      key: `verdict:${r.id}:${t.to}:${t.basis}`, kind: 'verdict', experimentId, resultId: r.id, volunteerId: r.volunteerId,
-      verdict: t.to, basis: t.basis, ...(after.valBpb !== null && { valBpb: after.valBpb }),
+      key: `verdict:${r.id}:${t.to}:${t.basis}`,
+      kind: 'verdict',
+      experimentId,
+      resultId: r.id,
+      volunteerId: r.volunteerId,
+      verdict: t.to,
+      basis: t.basis,
+      ...(after.valBpb !== null && { valBpb: after.valBpb }),
     };
     entries.push(verdictEntry);
     let creditState = r.creditState;
     let creditedAt = r.creditedAt;
     if (t.to === 'valid') {
-      if (t.basis !== 'trusted-single') statements.push(...rewardStatements(db, r.volunteerId, r.backendClass, now));
+      if (t.basis !== 'trusted-single')
+        statements.push(...rewardStatements(db, r.volunteerId, r.backendClass, now));
       if (creditState === 'none') {
         creditState = 'granted';
         creditedAt = now;
         statements.push(
-          db.prepare('UPDATE volunteers SET credit_total = credit_total + ?, credit_decayed = credit_decayed + ? WHERE id = ?')
+          db
+            .prepare(
+              'UPDATE volunteers SET credit_total = credit_total + ?, credit_decayed = credit_decayed + ? WHERE id = ?',
+            )
             .bind(exp.flops, decayedTerm(exp.flops, now), r.volunteerId),
         );
-        entries.push({ key: `credit:${r.id}`, kind: 'credit', experimentId, resultId: r.id, volunteerId: r.volunteerId, flops: exp.flops });
+        entries.push({
+          key: `credit:${r.id}`,
+          kind: 'credit',
+          experimentId,
+          resultId: r.id,
+          volunteerId: r.volunteerId,
+          flops: exp.flops,
+        });
       }
       const checkable = before.earlySegments > 0 && commitSteps(spec.train)[0]! <= EARLY_STEPS;
-      if (t.basis === 'trusted-single' && secrets && checkable && (await draw(secrets.drawKey, `spot:${r.id}`)) < SPOT_CHECK_RATE) {
-        statements.push(spotCheckStatement(db, spec, r, experimentId, now, await draw(secrets.drawKey, `spot-from:${r.id}`)));
+      if (
+        t.basis === 'trusted-single' &&
+        secrets &&
+        checkable &&
+        (await draw(secrets.drawKey, `spot:${r.id}`)) < SPOT_CHECK_RATE
+      ) {
+        statements.push(
+          spotCheckStatement(
+            db,
+            spec,
+            r,
+            experimentId,
+            now,
+            await draw(secrets.drawKey, `spot-from:${r.id}`),
+          ),
+        );
       }
     } else {
       statements.push(...penaltyStatements(db, r.volunteerId, r.backendClass, now));
@@ -151,14 +229,27 @@ async function plan(db: D1Database, experimentId: string, now: number): Promise<
       if (creditState === 'granted') {
         creditState = 'revoked';
         statements.push(
-          db.prepare('UPDATE volunteers SET credit_total = credit_total - ?, credit_decayed = credit_decayed - ? WHERE id = ?')
+          db
+            .prepare(
+              'UPDATE volunteers SET credit_total = credit_total - ?, credit_decayed = credit_decayed - ? WHERE id = ?',
+            )
             .bind(exp.flops, decayedTerm(exp.flops, creditedAt ?? now), r.volunteerId),
         );
-        entries.push({ key: `revoke:${r.id}`, kind: 'revoke', experimentId, resultId: r.id, volunteerId: r.volunteerId, flops: exp.flops });
+        entries.push({
+          key: `revoke:${r.id}`,
+          kind: 'revoke',
+          experimentId,
+          resultId: r.id,
+          volunteerId: r.volunteerId,
+          flops: exp.flops,
+        });
       }
     }
     statements.push(
-      db.prepare('UPDATE results SET verdict = ?, basis = ?, credit_state = ?, credited_at = ? WHERE id = ?')
+      db
+        .prepare(
+          'UPDATE results SET verdict = ?, basis = ?, credit_state = ?, credited_at = ? WHERE id = ?',
+        )
         .bind(t.to, t.basis, creditState, creditedAt, r.id),
     );
   }
@@ -170,46 +261,79 @@ async function plan(db: D1Database, experimentId: string, now: number): Promise<
  * result of another volunteer that stands verified by replication beside it (trust/policy.ts
  * MIN_WITNESSES, and spot checks' independence).
  */
-function witnessStatements(db: D1Database, rows: ResultRow[], transitions: Transition[], now: number): D1PreparedStatement[] {
+function witnessStatements(
+  db: D1Database,
+  rows: ResultRow[],
+  transitions: Transition[],
+  now: number,
+): D1PreparedStatement[] {
   const byReplication = (b: VerdictBasis | null) => b === 'quorum' || b === 'late';
   const verdict = new Map(rows.map((r, i) => [i, { to: r.verdict, basis: r.basis }]));
   for (const t of transitions) verdict.set(t.index, { to: t.to, basis: t.basis });
-  const agreeing = rows.flatMap((_, i) => (verdict.get(i)!.to === 'valid' && byReplication(verdict.get(i)!.basis) ? [i] : []));
-  const fresh = transitions.flatMap((t) => (t.to === 'valid' && byReplication(t.basis) ? [t.index] : []));
+  const agreeing = rows.flatMap((_, i) =>
+    verdict.get(i)!.to === 'valid' && byReplication(verdict.get(i)!.basis) ? [i] : [],
+  );
+  const fresh = transitions.flatMap((t) =>
+    t.to === 'valid' && byReplication(t.basis) ? [t.index] : [],
+  );
   const pairs = new Set<string>();
-  for (const i of fresh) for (const k of agreeing) {
-    if (rows[i]!.volunteerId === rows[k]!.volunteerId) continue;
-    pairs.add(`${i} ${k}`);
-    pairs.add(`${k} ${i}`);
-  }
+  for (const i of fresh)
+    for (const k of agreeing) {
+      if (rows[i]!.volunteerId === rows[k]!.volunteerId) continue;
+      pairs.add(`${i} ${k}`);
+      pairs.add(`${k} ${i}`);
+    }
   return [...pairs].map((p) => {
     const [a, b] = p.split(' ').map((x) => rows[Number(x)]!);
-    return db.prepare('INSERT OR IGNORE INTO witnesses (volunteer_id, witness_id, witness_ip, first_at) VALUES (?, ?, ?, ?)')
+    return db
+      .prepare(
+        'INSERT OR IGNORE INTO witnesses (volunteer_id, witness_id, witness_ip, first_at) VALUES (?, ?, ?, ?)',
+      )
       .bind(a!.volunteerId, b!.volunteerId, b!.registrationIp ?? b!.leaseIp, now);
   });
 }
 
 /** A replication-verified result: reputation up, one more consecutive valid result, quota restored. */
-function rewardStatements(db: D1Database, volunteerId: string, backendClass: string, now: number): D1PreparedStatement[] {
+function rewardStatements(
+  db: D1Database,
+  volunteerId: string,
+  backendClass: string,
+  now: number,
+): D1PreparedStatement[] {
   return [
-    db.prepare('UPDATE volunteers SET reputation = MIN(?, reputation + ?), lease_quota = MIN(?, lease_quota + 1) WHERE id = ?')
+    db
+      .prepare(
+        'UPDATE volunteers SET reputation = MIN(?, reputation + ?), lease_quota = MIN(?, lease_quota + 1) WHERE id = ?',
+      )
       .bind(REPUTATION.max, REPUTATION.valid, MAX_OPEN_LEASES, volunteerId),
-    db.prepare(
-      `INSERT INTO volunteer_classes (volunteer_id, backend_class, consecutive_valid, valid, invalid, updated_at) VALUES (?, ?, 1, 1, 0, ?)
+    db
+      .prepare(
+        `INSERT INTO volunteer_classes (volunteer_id, backend_class, consecutive_valid, valid, invalid, updated_at) VALUES (?, ?, 1, 1, 0, ?)
        ON CONFLICT (volunteer_id, backend_class) DO UPDATE SET consecutive_valid = consecutive_valid + 1, valid = valid + 1, updated_at = excluded.updated_at`,
-    ).bind(volunteerId, backendClass, now),
+      )
+      .bind(volunteerId, backendClass, now),
   ];
 }
 
 /** An invalid result: reputation cut hard, consecutive valid count reset, open-lease quota cut. */
-function penaltyStatements(db: D1Database, volunteerId: string, backendClass: string, now: number): D1PreparedStatement[] {
+function penaltyStatements(
+  db: D1Database,
+  volunteerId: string,
+  backendClass: string,
+  now: number,
+): D1PreparedStatement[] {
   return [
-    db.prepare('UPDATE volunteers SET reputation = MAX(?, reputation + ?), lease_quota = ? WHERE id = ?')
+    db
+      .prepare(
+        'UPDATE volunteers SET reputation = MAX(?, reputation + ?), lease_quota = ? WHERE id = ?',
+      )
       .bind(REPUTATION.min, REPUTATION.invalid, CUT_OPEN_LEASES, volunteerId),
-    db.prepare(
-      `INSERT INTO volunteer_classes (volunteer_id, backend_class, consecutive_valid, valid, invalid, updated_at) VALUES (?, ?, 0, 0, 1, ?)
+    db
+      .prepare(
+        `INSERT INTO volunteer_classes (volunteer_id, backend_class, consecutive_valid, valid, invalid, updated_at) VALUES (?, ?, 0, 0, 1, ?)
        ON CONFLICT (volunteer_id, backend_class) DO UPDATE SET consecutive_valid = 0, invalid = invalid + 1, updated_at = excluded.updated_at`,
-    ).bind(volunteerId, backendClass, now),
+      )
+      .bind(volunteerId, backendClass, now),
   ];
 }
 
@@ -219,18 +343,40 @@ function penaltyStatements(db: D1Database, volunteerId: string, backendClass: st
  * but the last — which its volunteer must then reveal (trust/spot-checks.ts). The checker trains
  * up to the next commit step and must match the result's curve over that segment.
  */
-function spotCheckStatement(db: D1Database, spec: ExperimentSpec, r: ResultRow, experimentId: string, now: number, u: number): D1PreparedStatement {
+function spotCheckStatement(
+  db: D1Database,
+  spec: ExperimentSpec,
+  r: ResultRow,
+  experimentId: string,
+  now: number,
+  u: number,
+): D1PreparedStatement {
   const steps = commitSteps(spec.train);
   const metrics = JSON.parse(r.metricsJson) as Metrics;
-  const revealable = metrics.commitments?.length === steps.length && stateBytes([parameterCount(spec.model)]) <= MAX_REVEAL_BYTES;
+  const revealable =
+    metrics.commitments?.length === steps.length &&
+    stateBytes([parameterCount(spec.model)]) <= MAX_REVEAL_BYTES;
   const k = revealable ? Math.floor(u * steps.length) - 1 : -1; // -1: from the seed
   const fromStep = k < 0 ? 0 : steps[k]!;
   const toStep = steps[k + 1]!;
   const every = spec.train.curveEvery;
   const expected = metrics.curve.slice(fromStep / every, Math.ceil(toStep / every));
-  return db.prepare(
-    `INSERT OR IGNORE INTO spot_checks (id, result_id, experiment_id, from_step, to_step, commitment, reveal_deadline, expected_json, precision, status, created_at)
+  return db
+    .prepare(
+      `INSERT OR IGNORE INTO spot_checks (id, result_id, experiment_id, from_step, to_step, commitment, reveal_deadline, expected_json, precision, status, created_at)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-  ).bind(`s_${r.id.slice(2)}`, r.id, experimentId, fromStep, toStep, k < 0 ? null : metrics.commitments![k]!,
-    k < 0 ? null : now + REVEAL_WINDOW_MS, JSON.stringify(expected), r.precision, k < 0 ? 'open' : 'awaiting-reveal', now);
+    )
+    .bind(
+      `s_${r.id.slice(2)}`,
+      r.id,
+      experimentId,
+      fromStep,
+      toStep,
+      k < 0 ? null : metrics.commitments![k]!,
+      k < 0 ? null : now + REVEAL_WINDOW_MS,
+      JSON.stringify(expected),
+      r.precision,
+      k < 0 ? 'open' : 'awaiting-reveal',
+      now,
+    );
 }

@@ -16,8 +16,17 @@ export async function verifyNext(
   const la = (await a.lease(backends[0], campaignId))!;
   const lb = (await b.lease(backends[1], campaignId))!;
   expect(lb.experimentId).toBe(la.experimentId);
-  expect((await a.result(la, { ...honestMetrics(la.spec, valBpb, backends[0]), wallMs: 2000 })).status).toBe(201);
-  expect((await b.result(lb, { ...honestMetrics(lb.spec, valBpb + TAU_BPB / 2, backends[1]), wallMs: 4000 })).status).toBe(201);
+  expect(
+    (await a.result(la, { ...honestMetrics(la.spec, valBpb, backends[0]), wallMs: 2000 })).status,
+  ).toBe(201);
+  expect(
+    (
+      await b.result(lb, {
+        ...honestMetrics(lb.spec, valBpb + TAU_BPB / 2, backends[1]),
+        wallMs: 4000,
+      })
+    ).status,
+  ).toBe(201);
   return la.experimentId;
 }
 

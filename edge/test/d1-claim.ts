@@ -5,8 +5,19 @@
 import { randomToken, sha256 } from '../../shared/crypto.ts';
 import type { Lease } from '../../shared/protocol.ts';
 import { ExperimentSpec } from '../../shared/spec.ts';
-import { claimTerms, profileStatement, type ClaimRequest, type Profile } from '../src/queue/claim-terms.ts';
-import { ADDRESS_UNDER_CAP, CLAIM_MATCH, CLAIM_RANK, CLAIM_WINDOW, liveSlots } from '../src/queue/queue-sql.ts';
+import {
+  claimTerms,
+  profileStatement,
+  type ClaimRequest,
+  type Profile,
+} from '../src/queue/claim-terms.ts';
+import {
+  ADDRESS_UNDER_CAP,
+  CLAIM_MATCH,
+  CLAIM_RANK,
+  CLAIM_WINDOW,
+  liveSlots,
+} from '../src/queue/queue-sql.ts';
 import { tierSql } from '../src/trust/policy.ts';
 
 // "Live" leases hold a replica slot: finished ones, and open ones before their deadline.
@@ -97,9 +108,26 @@ export class D1Claim {
     const leaseId = 'l_' + randomToken(12);
     const claimed = await db
       .prepare(CLAIM_SQL)
-      .bind(leaseId, req.volunteerId, tokenHash, req.now, req.capabilities.backend, this.#minSeconds * 1000, req.campaignId ?? null,
-        null, terms.klass, terms.browser, terms.precision, terms.leaseIp, terms.registrationIp,
-        terms.tier, terms.quota, terms.otherKindActive, terms.activeTier, terms.single ? 1 : 0)
+      .bind(
+        leaseId,
+        req.volunteerId,
+        tokenHash,
+        req.now,
+        req.capabilities.backend,
+        this.#minSeconds * 1000,
+        req.campaignId ?? null,
+        null,
+        terms.klass,
+        terms.browser,
+        terms.precision,
+        terms.leaseIp,
+        terms.registrationIp,
+        terms.tier,
+        terms.quota,
+        terms.otherKindActive,
+        terms.activeTier,
+        terms.single ? 1 : 0,
+      )
       .first<{ id: string; experimentId: string; deadline: number } & ExperimentRow>();
     if (!claimed) return null;
     return {

@@ -1,7 +1,13 @@
 // Test helpers: real Ed25519 volunteers, signed requests against the real app and D1.
 import { env } from 'cloudflare:test';
 import { expect } from 'vitest';
-import { exportPublicKey, generateSigningKey, sha256, signCanonical, volunteerIdFor } from '../../shared/crypto.ts';
+import {
+  exportPublicKey,
+  generateSigningKey,
+  sha256,
+  signCanonical,
+  volunteerIdFor,
+} from '../../shared/crypto.ts';
 import { PRESETS } from '../../shared/model/presets.ts';
 import type { ApiError, Lease, Metrics, ResultPayload } from '../../shared/protocol.ts';
 import { resultFor } from '../../shared/protocol.ts';
@@ -47,7 +53,11 @@ export async function api(path: string, init?: RequestInit): Promise<Response> {
 }
 
 export function json(body: unknown, extra: Record<string, string> = {}): RequestInit {
-  return { method: 'POST', headers: { 'content-type': 'application/json', ...extra }, body: JSON.stringify(body) };
+  return {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...extra },
+    body: JSON.stringify(body),
+  };
 }
 
 let lastTimestamp = 0;
@@ -70,23 +80,45 @@ export async function signedHeaders(
   body: string | Uint8Array<ArrayBuffer>,
   timestamp = nextTimestamp(),
 ): Promise<Record<string, string>> {
-  return sharedSignedHeaders({ volunteerId, privateKey: keys.privateKey }, method, path, await sha256(body), { timestamp });
+  return sharedSignedHeaders(
+    { volunteerId, privateKey: keys.privateKey },
+    method,
+    path,
+    await sha256(body),
+    { timestamp },
+  );
 }
 
 export interface TestVolunteer {
   id: string;
   publicKey: string;
   keys: CryptoKeyPair;
-  post(path: string, body: unknown, opts?: { timestamp?: number; signWith?: CryptoKeyPair; alter?: (body: string) => string; raw?: string }): Promise<Response>;
+  post(
+    path: string,
+    body: unknown,
+    opts?: {
+      timestamp?: number;
+      signWith?: CryptoKeyPair;
+      alter?: (body: string) => string;
+      raw?: string;
+    },
+  ): Promise<Response>;
   lease(backend?: Metrics['backend'], campaignId?: string): Promise<Lease | null>;
-  result(lease: Lease, metrics?: Partial<Metrics>, patch?: Partial<ResultPayload>): Promise<Response>;
+  result(
+    lease: Lease,
+    metrics?: Partial<Metrics>,
+    patch?: Partial<ResultPayload>,
+  ): Promise<Response>;
 }
 
 export async function newVolunteer(displayName = 'tester'): Promise<TestVolunteer> {
   const keys = await generateSigningKey();
   const publicKey = await exportPublicKey(keys.publicKey);
   const payload = { type: 'register' as const, publicKey, displayName, timestamp: Date.now() };
-  const res = await api('/api/volunteers', json({ payload, signature: await signCanonical(keys.privateKey, payload) }));
+  const res = await api(
+    '/api/volunteers',
+    json({ payload, signature: await signCanonical(keys.privateKey, payload) }),
+  );
   if (res.status !== 201) throw new Error(`registration failed: ${res.status} ${await res.text()}`);
   const id = await volunteerIdFor(publicKey);
   const v: TestVolunteer = {
@@ -95,7 +127,14 @@ export async function newVolunteer(displayName = 'tester'): Promise<TestVoluntee
     keys,
     async post(path, body, opts = {}) {
       const text = opts.raw ?? JSON.stringify(body);
-      const headers = await signedHeaders(id, opts.signWith ?? keys, 'POST', path, text, opts.timestamp);
+      const headers = await signedHeaders(
+        id,
+        opts.signWith ?? keys,
+        'POST',
+        path,
+        text,
+        opts.timestamp,
+      );
       return api(path, {
         method: 'POST',
         headers: { 'content-type': 'application/json', ...headers },
@@ -103,19 +142,29 @@ export async function newVolunteer(displayName = 'tester'): Promise<TestVoluntee
       });
     },
     async lease(backend = 'wasm', campaignId) {
-      const res = await v.post('/api/leases', { campaignId, capabilities: { backend, tokensPerSec: 5000 } });
+      const res = await v.post('/api/leases', {
+        campaignId,
+        capabilities: { backend, tokensPerSec: 5000 },
+      });
       if (res.status !== 200) throw new Error(`lease failed: ${res.status} ${await res.text()}`);
       return ((await res.json()) as { lease: Lease | null }).lease;
     },
     async result(lease, metrics = {}, patch = {}) {
       const result = resultPayload(lease, metrics, patch);
-      return v.post('/api/results', { result, signature: await signCanonical(keys.privateKey, result) });
+      return v.post('/api/results', {
+        result,
+        signature: await signCanonical(keys.privateKey, result),
+      });
     },
   };
   return v;
 }
 
-export function honestMetrics(spec: ExperimentSpec, valBpb = 3.1, backend: Metrics['backend'] = 'wasm'): Metrics {
+export function honestMetrics(
+  spec: ExperimentSpec,
+  valBpb = 3.1,
+  backend: Metrics['backend'] = 'wasm',
+): Metrics {
   return {
     valBpb,
     valLoss: valBpb * Math.LN2,
@@ -128,7 +177,11 @@ export function honestMetrics(spec: ExperimentSpec, valBpb = 3.1, backend: Metri
   };
 }
 
-export function resultPayload(lease: Lease, metrics: Partial<Metrics> = {}, patch: Partial<ResultPayload> = {}): ResultPayload {
+export function resultPayload(
+  lease: Lease,
+  metrics: Partial<Metrics> = {},
+  patch: Partial<ResultPayload> = {},
+): ResultPayload {
   return { ...resultFor(lease, { ...honestMetrics(lease.spec), ...metrics }), ...patch };
 }
 
@@ -145,10 +198,12 @@ export const RESEARCHER_TOKEN = 'researcher-token-for-tests-0123456789';
 /** A researcher with a known token and the `test` dataset registered. */
 export async function seedResearcher(): Promise<void> {
   await env.DB.batch([
-    env.DB.prepare('INSERT INTO researchers (id, name, token_hash, created_at) VALUES (?, ?, ?, ?)')
-      .bind('r_test', 'Test Lab', await sha256(RESEARCHER_TOKEN), Date.now()),
-    env.DB.prepare('INSERT INTO datasets (id, manifest_sha256, vocab_size, name, registered_at) VALUES (?, ?, ?, ?, ?)')
-      .bind('test', DATASET_SHA, 40, 'Test text', Date.now()),
+    env.DB.prepare(
+      'INSERT INTO researchers (id, name, token_hash, created_at) VALUES (?, ?, ?, ?)',
+    ).bind('r_test', 'Test Lab', await sha256(RESEARCHER_TOKEN), Date.now()),
+    env.DB.prepare(
+      'INSERT INTO datasets (id, manifest_sha256, vocab_size, name, registered_at) VALUES (?, ?, ?, ?, ?)',
+    ).bind('test', DATASET_SHA, 40, 'Test text', Date.now()),
   ]);
 }
 

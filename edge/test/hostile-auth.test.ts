@@ -6,7 +6,14 @@ import { env } from 'cloudflare:test';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { signCanonical } from '../../shared/crypto.ts';
 import type { Lease } from '../../shared/protocol.ts';
-import { api, json, newVolunteer, resultPayload, seedCampaign, type TestVolunteer } from './helpers.ts';
+import {
+  api,
+  json,
+  newVolunteer,
+  resultPayload,
+  seedCampaign,
+  type TestVolunteer,
+} from './helpers.ts';
 import { expectRefused, signedInit } from './refusals.ts';
 import { tableSnapshot } from './snapshot.ts';
 

@@ -6,7 +6,17 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { sha256, signCanonical } from '../../shared/crypto.ts';
 import type { Lease } from '../../shared/protocol.ts';
 import { MAX_BODY_BYTES } from '../src/body.ts';
-import { api, json, newVolunteer, RESEARCHER_TOKEN, readRefusal, resultPayload, seedCampaign, seedResearcher, type TestVolunteer } from './helpers.ts';
+import {
+  api,
+  json,
+  newVolunteer,
+  RESEARCHER_TOKEN,
+  readRefusal,
+  resultPayload,
+  seedCampaign,
+  seedResearcher,
+  type TestVolunteer,
+} from './helpers.ts';
 import { expectRefused, signedInit } from './refusals.ts';
 
 const LEASE_BODY = JSON.stringify({ capabilities: { backend: 'wasm' } });
@@ -263,7 +273,12 @@ describe('refusal messages', () => {
   it('escape the control characters of a key they name, and stay one sentence on one line', async () => {
     const v = await newVolunteer();
     const body = JSON.stringify({ capabilities: { backend: 'wasm' }, '\n\u2028\u0000': 1 });
-    await expectRefused(async () => api('/api/leases', await signedInit(v, '/api/leases', body)), 400, 'invalid_request', 'remembers');
+    await expectRefused(
+      async () => api('/api/leases', await signedInit(v, '/api/leases', body)),
+      400,
+      'invalid_request',
+      'remembers',
+    );
     const again = JSON.stringify({ capabilities: { backend: 'wasm' }, ['k'.repeat(5000)]: 1 });
     const res = await api('/api/leases', await signedInit(v, '/api/leases', again));
     expect((await readRefusal(res)).message.length).toBeLessThan(400);

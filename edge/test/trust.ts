@@ -2,7 +2,12 @@
 // direct reads of the trust state, and shortcuts that set a volunteer's record without replaying
 // dozens of experiments.
 import { env } from 'cloudflare:test';
-import { exportPublicKey, generateSigningKey, signCanonical, volunteerIdFor } from '../../shared/crypto.ts';
+import {
+  exportPublicKey,
+  generateSigningKey,
+  signCanonical,
+  volunteerIdFor,
+} from '../../shared/crypto.ts';
 import { verifyChain, type LedgerEntry, type LedgerRow } from '../../shared/ledger.ts';
 import type { Capabilities, Lease, Metrics } from '../../shared/protocol.ts';
 import { MIN_WITNESSES } from '../src/trust/policy.ts';
@@ -20,12 +25,23 @@ export interface Peer {
 }
 
 /** A registered volunteer that sends `ip` as CF-Connecting-IP on every request (null: none). */
-export async function peer(caps: Capabilities = { backend: 'wasm' }, ip: string | null = null): Promise<Peer> {
+export async function peer(
+  caps: Capabilities = { backend: 'wasm' },
+  ip: string | null = null,
+): Promise<Peer> {
   const keys = await generateSigningKey();
   const publicKey = await exportPublicKey(keys.publicKey);
-  const payload = { type: 'register' as const, publicKey, displayName: 'peer', timestamp: Date.now() };
+  const payload = {
+    type: 'register' as const,
+    publicKey,
+    displayName: 'peer',
+    timestamp: Date.now(),
+  };
   const address: Record<string, string> = ip ? { 'cf-connecting-ip': ip } : {};
-  const reg = await api('/api/volunteers', json({ payload, signature: await signCanonical(keys.privateKey, payload) }, address));
+  const reg = await api(
+    '/api/volunteers',
+    json({ payload, signature: await signCanonical(keys.privateKey, payload) }, address),
+  );
   if (reg.status !== 201) throw new Error(`registration failed: ${reg.status} ${await reg.text()}`);
   const id = await volunteerIdFor(publicKey);
   const p: Peer = {
@@ -36,17 +52,31 @@ export async function peer(caps: Capabilities = { backend: 'wasm' }, ip: string 
     async post(path, body) {
       const text = JSON.stringify(body);
       const headers = await signedHeaders(id, keys, 'POST', path, text);
-      return api(path, { method: 'POST', headers: { 'content-type': 'application/json', ...address, ...headers }, body: text });
+      return api(path, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...address, ...headers },
+        body: text,
+      });
     },
     async lease(campaignId) {
-      const res = await p.post('/api/leases', { campaignId, capabilities: { tokensPerSec: 5000, ...caps } });
+      const res = await p.post('/api/leases', {
+        campaignId,
+        capabilities: { tokensPerSec: 5000, ...caps },
+      });
       if (res.status !== 200) throw new Error(`lease failed: ${res.status} ${await res.text()}`);
       return ((await res.json()) as { lease: Lease | null }).lease;
     },
     async submit(lease, valBpb = 3.1, metrics = {}) {
-      const m = { ...honestMetrics(lease.spec, valBpb, caps.backend), ...(caps.precision && { precision: caps.precision }), ...metrics };
+      const m = {
+        ...honestMetrics(lease.spec, valBpb, caps.backend),
+        ...(caps.precision && { precision: caps.precision }),
+        ...metrics,
+      };
       const result = resultPayload(lease, m);
-      return p.post('/api/results', { result, signature: await signCanonical(keys.privateKey, result) });
+      return p.post('/api/results', {
+        result,
+        signature: await signCanonical(keys.privateKey, result),
+      });
     },
   };
   return p;
@@ -65,11 +95,17 @@ export function experimentState(id: string): Promise<ExperimentState | null> {
   return env.DB.prepare(
     `SELECT status, val_bpb AS valBpb, replicas_needed AS replicasNeeded, verification, audit, reissued_at AS reissuedAt
      FROM experiments WHERE id = ?`,
-  ).bind(id).first<ExperimentState>();
+  )
+    .bind(id)
+    .first<ExperimentState>();
 }
 
-export async function verdicts(experimentId: string): Promise<Record<string, { verdict: string; basis: string | null; credit: string }>> {
-  const { results } = await env.DB.prepare('SELECT volunteer_id AS v, verdict, basis, credit_state AS credit FROM results WHERE experiment_id = ?')
+export async function verdicts(
+  experimentId: string,
+): Promise<Record<string, { verdict: string; basis: string | null; credit: string }>> {
+  const { results } = await env.DB.prepare(
+    'SELECT volunteer_id AS v, verdict, basis, credit_state AS credit FROM results WHERE experiment_id = ?',
+  )
     .bind(experimentId)
     .all<{ v: string; verdict: string; basis: string | null; credit: string }>();
   return Object.fromEntries(results.map(({ v, ...rest }) => [v, rest]));
@@ -87,37 +123,59 @@ export function standing(volunteerId: string, backendClass = 'wasm'): Promise<St
     `SELECT reputation, lease_quota AS quota, credit_total AS creditTotal,
        (SELECT consecutive_valid FROM volunteer_classes WHERE volunteer_id = v.id AND backend_class = ?2) AS cv
      FROM volunteers v WHERE id = ?1`,
-  ).bind(volunteerId, backendClass).first<Standing>();
+  )
+    .bind(volunteerId, backendClass)
+    .first<Standing>();
 }
 
 /**
  * Gives a volunteer a record: `cv` consecutive verified results in a class, a reputation, and
  * `witnesses` distinct identities (placeholder volunteers on addresses of their own) that verified it.
  */
-export async function setRecord(volunteerId: string, backendClass: string, cv: number, reputation = Math.min(100, 2 * cv), witnesses = MIN_WITNESSES): Promise<void> {
-  const others = Array.from({ length: witnesses }, (_, i) => `v_${volunteerId.slice(2, 26)}${String(i).padStart(8, '0')}`);
+export async function setRecord(
+  volunteerId: string,
+  backendClass: string,
+  cv: number,
+  reputation = Math.min(100, 2 * cv),
+  witnesses = MIN_WITNESSES,
+): Promise<void> {
+  const others = Array.from(
+    { length: witnesses },
+    (_, i) => `v_${volunteerId.slice(2, 26)}${String(i).padStart(8, '0')}`,
+  );
   await env.DB.batch([
     ...others.flatMap((w, i) => [
-      env.DB.prepare("INSERT OR IGNORE INTO volunteers (id, public_key, created_at) VALUES (?, ?, 0)").bind(w, `witness-${w}`),
-      env.DB.prepare('INSERT OR IGNORE INTO witnesses (volunteer_id, witness_id, witness_ip, first_at) VALUES (?, ?, ?, 0)').bind(volunteerId, w, `ip-${w}-${i}`),
+      env.DB.prepare(
+        'INSERT OR IGNORE INTO volunteers (id, public_key, created_at) VALUES (?, ?, 0)',
+      ).bind(w, `witness-${w}`),
+      env.DB.prepare(
+        'INSERT OR IGNORE INTO witnesses (volunteer_id, witness_id, witness_ip, first_at) VALUES (?, ?, ?, 0)',
+      ).bind(volunteerId, w, `ip-${w}-${i}`),
     ]),
     env.DB.prepare(
       `INSERT INTO volunteer_classes (volunteer_id, backend_class, consecutive_valid, valid, invalid, updated_at) VALUES (?1, ?2, ?3, ?3, 0, 0)
        ON CONFLICT (volunteer_id, backend_class) DO UPDATE SET consecutive_valid = ?3, valid = ?3`,
     ).bind(volunteerId, backendClass, cv),
-    env.DB.prepare('UPDATE volunteers SET reputation = ? WHERE id = ?').bind(reputation, volunteerId),
+    env.DB.prepare('UPDATE volunteers SET reputation = ? WHERE id = ?').bind(
+      reputation,
+      volunteerId,
+    ),
   ]);
 }
 
 export async function setDrawKey(key: string): Promise<void> {
-  await env.DB.prepare("UPDATE trust_secrets SET value = ? WHERE name = 'draw_key'").bind(key).run();
+  await env.DB.prepare("UPDATE trust_secrets SET value = ? WHERE name = 'draw_key'")
+    .bind(key)
+    .run();
 }
 
 /** A draw key under which `want(u)` holds for every (purpose → want) pair: a seeded, known draw. */
 export { findDrawKey } from '../../shared/draw.ts';
 
 export async function ledgerRows(): Promise<LedgerRow[]> {
-  const { results } = await env.DB.prepare('SELECT seq, prev_hash AS prevHash, hash, entry FROM ledger ORDER BY seq').all<LedgerRow>();
+  const { results } = await env.DB.prepare(
+    'SELECT seq, prev_hash AS prevHash, hash, entry FROM ledger ORDER BY seq',
+  ).all<LedgerRow>();
   return results;
 }
 

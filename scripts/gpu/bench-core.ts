@@ -57,7 +57,8 @@ export interface BenchReport {
   pytorch: { device: string; version: string } | null;
   pytorchNote?: string;
   /** Tabgrid's fused kernels alone at the presets' shapes: error against the stock formula, ms fwd+bwd. */
-  kernels: { reference: string; layerNorm: ShapeCheck[]; adamw: AdamWCheck } | { error: string } | null;
+  kernels:
+    { reference: string; layerNorm: ShapeCheck[]; adamw: AdamWCheck } | { error: string } | null;
   loadAverage: number[];
 }
 
@@ -84,19 +85,42 @@ export interface BenchOptions {
 export function specFor(preset: string, data: Dataset, seed: number): ExperimentSpec {
   const p = PRESETS[preset as PresetName];
   if (!p) throw new Error(`unknown preset ${preset}; one of ${Object.keys(PRESETS).join(', ')}`);
-  return { template: 'gpt-char', dataset: { id: data.id, sha256: data.sha256 }, model: { ...p.model, vocabSize: data.vocabSize }, train: p.train, seed, evalWindows: 16 };
+  return {
+    template: 'gpt-char',
+    dataset: { id: data.id, sha256: data.sha256 },
+    model: { ...p.model, vocabSize: data.vocabSize },
+    train: p.train,
+    seed,
+    evalWindows: 16,
+  };
 }
 
 /** Whether this python's torch sees a CUDA device: the issue's own check. */
 export function torchDevice(python: string | null): { device: string | null; note?: string } {
   if (!python) return { device: null, note: 'no python3' };
-  const r = spawnSync(python, ['-c', 'import torch; print(torch.cuda.is_available())'], { encoding: 'utf8' });
+  const r = spawnSync(python, ['-c', 'import torch; print(torch.cuda.is_available())'], {
+    encoding: 'utf8',
+  });
   if (r.status !== 0) return { device: null, note: 'PyTorch is not importable' };
-  return r.stdout.trim() === 'True' ? { device: 'cuda' } : { device: null, note: 'torch.cuda.is_available() is False' };
+  return r.stdout.trim() === 'True'
+    ? { device: 'cuda' }
+    : { device: null, note: 'torch.cuda.is_available() is False' };
 }
 
 async function runPython(o: BenchOptions, spec: ExperimentSpec): Promise<PytorchSteps> {
-  const args = [o.pytorchScript, '--data', o.data.dir, '--spec', JSON.stringify(spec), '--steps', String(o.steps), '--warmup', String(o.warmup), '--device', o.pytorchDevice!];
+  const args = [
+    o.pytorchScript,
+    '--data',
+    o.data.dir,
+    '--spec',
+    JSON.stringify(spec),
+    '--steps',
+    String(o.steps),
+    '--warmup',
+    String(o.warmup),
+    '--device',
+    o.pytorchDevice!,
+  ];
   const child = spawn(o.python!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
@@ -108,7 +132,8 @@ async function runPython(o: BenchOptions, spec: ExperimentSpec): Promise<Pytorch
   return JSON.parse(out.trim().split('\n').at(-1)!) as PytorchSteps;
 }
 
-const gap = (a: number[], b: number[]) => Math.max(0, ...a.slice(0, b.length).map((x, i) => Math.abs(x - b[i]!)));
+const gap = (a: number[], b: number[]) =>
+  Math.max(0, ...a.slice(0, b.length).map((x, i) => Math.abs(x - b[i]!)));
 
 export async function runBench(o: BenchOptions): Promise<BenchReport> {
   const presets: Record<string, PresetReport> = {};
@@ -118,9 +143,32 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   for (const name of o.presets) {
     const spec = specFor(name, o.data, o.seed);
     const tokensPerStep = spec.train.batchSize * spec.model.blockSize;
-    const r: PresetReport = { steps: o.steps, tokensPerStep, stockMsPerStep: null, stockTokensPerSec: null, tabgridMsPerStep: null, pytorchMsPerStep: null };
+    const r: PresetReport = {
+      steps: o.steps,
+      tokensPerStep,
+      stockMsPerStep: null,
+      stockTokensPerSec: null,
+      tabgridMsPerStep: null,
+      pytorchMsPerStep: null,
+    };
     presets[name] = r;
-    const stepArgs = (backend: string, kernels = 'stock') => [...o.child, '--spec', JSON.stringify(spec), '--data', o.data.dir, '--steps', String(o.steps), '--warmup', String(o.warmup), '--backend', backend, '--profile', backend === 'webgpu' ? String(Math.max(1, o.profile)) : '0', '--kernels', kernels];
+    const stepArgs = (backend: string, kernels = 'stock') => [
+      ...o.child,
+      '--spec',
+      JSON.stringify(spec),
+      '--data',
+      o.data.dir,
+      '--steps',
+      String(o.steps),
+      '--warmup',
+      String(o.warmup),
+      '--backend',
+      backend,
+      '--profile',
+      backend === 'webgpu' ? String(Math.max(1, o.profile)) : '0',
+      '--kernels',
+      kernels,
+    ];
     const [cmd, ...rest] = stepArgs('webgpu');
     o.log(`${name}: ${o.steps} steps on WebGPU (${o.driver?.name ?? 'environment'})`);
     let gpu: StepsResult | null = null;
@@ -131,8 +179,12 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       r.stockTokensPerSec = gpu.tokensPerSec;
       if (gpu.profile) {
         r.stockProfile = gpu.profile;
-        const top = gpu.profile.top.slice(0, 4).map((k) => `${k.name} ${k.ms === null ? `${k.calls}×` : `${k.ms.toFixed(1)} ms`}`);
-        o.log(`${name}: ${gpu.profile.kernels} tfjs kernels per step${gpu.profile.kernelMs === null ? '' : `, ${gpu.profile.kernelMs.toFixed(1)} ms of GPU time`}: ${top.join(', ')}`);
+        const top = gpu.profile.top
+          .slice(0, 4)
+          .map((k) => `${k.name} ${k.ms === null ? `${k.calls}×` : `${k.ms.toFixed(1)} ms`}`);
+        o.log(
+          `${name}: ${gpu.profile.kernels} tfjs kernels per step${gpu.profile.kernelMs === null ? '' : `, ${gpu.profile.kernelMs.toFixed(1)} ms of GPU time`}: ${top.join(', ')}`,
+        );
       }
     } catch (err) {
       r.error = (err as Error).message;
@@ -172,7 +224,9 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
         o.log(`${name}: PyTorch failed: ${pytorchNote}`);
       }
     }
-    o.log(`${name}: WebGPU ${fmt(r.stockMsPerStep)} ms/step, WASM ${fmt(r.wasmMsPerStep)}, PyTorch ${fmt(r.pytorchMsPerStep)}; loss gap vs WASM ${r.maxLossGapVsWasm ?? '-'}, vs PyTorch ${r.maxLossGapVsPytorch ?? '-'}`);
+    o.log(
+      `${name}: WebGPU ${fmt(r.stockMsPerStep)} ms/step, WASM ${fmt(r.wasmMsPerStep)}, PyTorch ${fmt(r.pytorchMsPerStep)}; loss gap vs WASM ${r.maxLossGapVsWasm ?? '-'}, vs PyTorch ${r.maxLossGapVsPytorch ?? '-'}`,
+    );
   }
   let kernels: BenchReport['kernels'] = null;
   if (o.kernelCheck) {
@@ -180,14 +234,29 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       const s = specFor(name, o.data, o.seed);
       return `${s.train.batchSize * s.model.blockSize}x${s.model.nEmbd}`;
     });
-    const [cmd, ...rest] = [...o.kernelCheck, '--shapes', shapes.join(','), '--reference', o.wasm ? 'wasm' : 'webgpu', '--adamw-preset', o.preset];
-    o.log(`kernels: fused LayerNorm at ${shapes.join(', ')}, fused AdamW on ${o.preset}'s parameters`);
+    const [cmd, ...rest] = [
+      ...o.kernelCheck,
+      '--shapes',
+      shapes.join(','),
+      '--reference',
+      o.wasm ? 'wasm' : 'webgpu',
+      '--adamw-preset',
+      o.preset,
+    ];
+    o.log(
+      `kernels: fused LayerNorm at ${shapes.join(', ')}, fused AdamW on ${o.preset}'s parameters`,
+    );
     try {
       const k = await runOnDriver<KernelCheck>(o.driver, cmd!, rest, { log: o.log });
       kernels = { reference: k.reference, layerNorm: k.layerNorm, adamw: k.adamw };
       const a = k.adamw;
-      o.log(`AdamW on ${a.preset}: stock ${a.stockMs.toFixed(2)} ms, fused ${a.tabgridMs.toFixed(2)} ms per update; max error after ${a.updates} updates: weights ${a.weights.toExponential(1)}, m ${a.m.toExponential(1)}, v ${a.v.toExponential(1)}`);
-      for (const c of k.layerNorm) o.log(`LayerNorm ${c.rows}×${c.C}: stock ${c.stockMs.toFixed(2)} ms, fused ${c.tabgridMs.toFixed(2)} ms fwd+bwd; max rel. error value ${c.value.toExponential(1)}, dx ${c.dx.toExponential(1)}, dw ${c.dw.toExponential(1)}`);
+      o.log(
+        `AdamW on ${a.preset}: stock ${a.stockMs.toFixed(2)} ms, fused ${a.tabgridMs.toFixed(2)} ms per update; max error after ${a.updates} updates: weights ${a.weights.toExponential(1)}, m ${a.m.toExponential(1)}, v ${a.v.toExponential(1)}`,
+      );
+      for (const c of k.layerNorm)
+        o.log(
+          `LayerNorm ${c.rows}×${c.C}: stock ${c.stockMs.toFixed(2)} ms, fused ${c.tabgridMs.toFixed(2)} ms fwd+bwd; max rel. error value ${c.value.toExponential(1)}, dx ${c.dx.toExponential(1)}, dw ${c.dw.toExponential(1)}`,
+        );
     } catch (err) {
       kernels = { error: (err as Error).message };
     }
@@ -196,14 +265,19 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   const best = main?.tabgridMsPerStep ?? main?.stockMsPerStep ?? null;
   const a = adapterInfo;
   return {
-    adapter: a ? [a.vendor, a.architecture, a.description].filter(Boolean).join(' ') || a.device : null,
+    adapter: a
+      ? [a.vendor, a.architecture, a.description].filter(Boolean).join(' ') || a.device
+      : null,
     adapterInfo: a,
     driver: o.driver?.name ?? 'environment',
     dataset: o.data.id,
     preset: o.preset,
     presets,
     // tok/s of Tabgrid's kernels over stock's; of the best WebGPU column over PyTorch's (≥ 0.5 is the target).
-    speedupVsStock: main?.tabgridMsPerStep && main.stockMsPerStep ? main.stockMsPerStep / main.tabgridMsPerStep : null,
+    speedupVsStock:
+      main?.tabgridMsPerStep && main.stockMsPerStep
+        ? main.stockMsPerStep / main.tabgridMsPerStep
+        : null,
     ratioVsPytorch: best && main?.pytorchMsPerStep ? main.pytorchMsPerStep / best : null,
     pytorch,
     ...(pytorchNote && !pytorch ? { pytorchNote } : {}),

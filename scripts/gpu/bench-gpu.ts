@@ -54,12 +54,16 @@ if (opt.carry) {
 
 const driver = pickDriver(opt.driver as DriverName | 'auto');
 if (!driver) {
-  log(`no ${opt.driver === 'auto' ? '' : `${opt.driver} `}driver for Dawn here: run \`npm run gpu:setup\` (docs/gpu.md)`);
+  log(
+    `no ${opt.driver === 'auto' ? '' : `${opt.driver} `}driver for Dawn here: run \`npm run gpu:setup\` (docs/gpu.md)`,
+  );
   process.exit(2);
 }
 const software = driver.name !== 'vulkan';
 const python = findPython();
-const torch = opt['pytorch-device'] ? { device: opt['pytorch-device'] } : torchDevice(python ?? 'python3');
+const torch = opt['pytorch-device']
+  ? { device: opt['pytorch-device'] }
+  : torchDevice(python ?? 'python3');
 const report = await runBench({
   presets: (opt.presets ?? (software ? 'demo,nanogpt-cpu' : 'nanogpt-cpu,nanogpt-gpu')).split(','),
   preset: opt.preset,
@@ -78,5 +82,7 @@ const report = await runBench({
   profile: Number(opt.profile),
   log,
 });
-log(`adapter: ${report.adapter} (${report.driver}); ratio vs PyTorch: ${report.ratioVsPytorch ?? 'n/a'}; load ${report.loadAverage.join(' ')}`);
+log(
+  `adapter: ${report.adapter} (${report.driver}); ratio vs PyTorch: ${report.ratioVsPytorch ?? 'n/a'}; load ${report.loadAverage.join(' ')}`,
+);
 if (opt.json) console.log(JSON.stringify(report));

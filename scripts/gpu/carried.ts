@@ -51,6 +51,8 @@ const report = await runBench({
   profile: Number(opt.profile),
   log,
 });
-log(`adapter: ${report.adapter}; ratio vs PyTorch: ${report.ratioVsPytorch ?? 'n/a'}; load ${report.loadAverage.join(' ')}`);
+log(
+  `adapter: ${report.adapter}; ratio vs PyTorch: ${report.ratioVsPytorch ?? 'n/a'}; load ${report.loadAverage.join(' ')}`,
+);
 if (opt.json) console.log(JSON.stringify(report));
 process.exit(0);

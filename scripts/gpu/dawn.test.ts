@@ -26,14 +26,26 @@ const refused: string[] = [];
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tabgrid-dawn-'));
   const { text } = await loadSource('sotu');
-  const built = await buildCharDataset(text.slice(0, 200_000), { id: 'sotu-slice', name: 'slice', source: 'test', license: 'PD', windows: 32, maxContext: 64 });
+  const built = await buildCharDataset(text.slice(0, 200_000), {
+    id: 'sotu-slice',
+    name: 'slice',
+    source: 'test',
+    license: 'PD',
+    windows: 32,
+    maxContext: 64,
+  });
   writeFileSync(join(dir, 'manifest.json'), JSON.stringify(built.manifest));
   writeFileSync(join(dir, 'train.bin'), built.train);
   writeFileSync(join(dir, 'val.bin'), built.val);
   data = { id: 'sotu-slice', sha256: '0'.repeat(64), vocabSize: built.manifest.vocab.length, dir };
   for (const driver of availableDrivers()) {
     try {
-      const adapter = await runOnDriver<AdapterSummary>(driver, join(import.meta.dirname, 'adapter-info.ts'), [], { log: () => {}, timeoutMs: 60_000 });
+      const adapter = await runOnDriver<AdapterSummary>(
+        driver,
+        join(import.meta.dirname, 'adapter-info.ts'),
+        [],
+        { log: () => {}, timeoutMs: 60_000 },
+      );
       working.push({ driver, adapter });
     } catch (err) {
       refused.push(`${driver.name}: ${(err as Error).message}`);
@@ -43,13 +55,30 @@ beforeAll(async () => {
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const noDriver = () => `Dawn starts on no driver here (${refused.join('; ') || 'no Vulkan ICD, no lavapipe from `npm run gpu:setup`, no Mesa EGL/GLES'}): docs/gpu.md`;
+const noDriver = () =>
+  `Dawn starts on no driver here (${refused.join('; ') || 'no Vulkan ICD, no lavapipe from `npm run gpu:setup`, no Mesa EGL/GLES'}): docs/gpu.md`;
 
 const steps = (driver: Driver | null, backend: string) =>
-  runOnDriver<StepsResult>(driver, join(import.meta.dirname, 'steps.ts'), ['--spec', JSON.stringify(specFor('tiny', data, 7)), '--data', dir, '--steps', String(STEPS), '--warmup', '1', '--backend', backend], {
-    log: () => {},
-    timeoutMs: 180_000,
-  });
+  runOnDriver<StepsResult>(
+    driver,
+    join(import.meta.dirname, 'steps.ts'),
+    [
+      '--spec',
+      JSON.stringify(specFor('tiny', data, 7)),
+      '--data',
+      dir,
+      '--steps',
+      String(STEPS),
+      '--warmup',
+      '1',
+      '--backend',
+      backend,
+    ],
+    {
+      log: () => {},
+      timeoutMs: 180_000,
+    },
+  );
 
 describe('Dawn in Node', () => {
   it('trains the tiny preset on each driver with WASM losses, on an adapter the probe never picks', async (ctx) => {
@@ -61,23 +90,39 @@ describe('Dawn in Node', () => {
       expect(gpu.backend, driver.name).toBe('webgpu');
       expect(gpu.adapter?.description, driver.name).toBe(adapter.description);
       // Measured: ≤ 3.4e-6 on demo and nanogpt-cpu, identical on tiny (docs/gpu.md); the probe's bound is TAU_SPOT.
-      gpu.losses.forEach((loss, i) => expect(Math.abs(loss - wasm.losses[i]!), `${driver.name} step ${i + 1}`).toBeLessThanOrEqual(TAU_SPOT));
-      if (driver.name !== 'vulkan') expect(mayWin(adapterKind(adapter), gpu.msPerStep, wasm.msPerStep), `${driver.name}: ${JSON.stringify(adapter)}`).toBe(false);
+      gpu.losses.forEach((loss, i) =>
+        expect(
+          Math.abs(loss - wasm.losses[i]!),
+          `${driver.name} step ${i + 1}`,
+        ).toBeLessThanOrEqual(TAU_SPOT),
+      );
+      if (driver.name !== 'vulkan')
+        expect(
+          mayWin(adapterKind(adapter), gpu.msPerStep, wasm.msPerStep),
+          `${driver.name}: ${JSON.stringify(adapter)}`,
+        ).toBe(false);
     }
   }, 600_000);
 
   it('runs the fused kernels to the stock ops on WASM: LayerNorm value and gradients, AdamW updates', async (ctx) => {
     if (!working.length) ctx.skip(noDriver());
     for (const { driver } of working) {
-      const k = await runOnDriver<KernelCheck>(driver, join(import.meta.dirname, 'kernel-check.ts'), ['--iterations', '1'], { log: () => {}, timeoutMs: 180_000 });
+      const k = await runOnDriver<KernelCheck>(
+        driver,
+        join(import.meta.dirname, 'kernel-check.ts'),
+        ['--iterations', '1'],
+        { log: () => {}, timeoutMs: 180_000 },
+      );
       expect(k.reference).toBe('wasm');
       expect(k.layerNorm.length).toBe(4);
       // Measured ≤ 1.3e-6 (relative to max(1, |WASM|)) at these shapes, 5.2e-6 for dw at 16384×384 (docs/gpu.md).
       for (const c of k.layerNorm) {
-        for (const what of ['value', 'dx', 'dw'] as const) expect(c[what], `${driver.name} ${c.rows}×${c.C} ${what}`).toBeLessThanOrEqual(1e-5);
+        for (const what of ['value', 'dx', 'dw'] as const)
+          expect(c[what], `${driver.name} ${c.rows}×${c.C} ${what}`).toBeLessThanOrEqual(1e-5);
       }
       // Three clipped updates of nanogpt-cpu's parameters: measured ≤ 1.2e-7 (weights), 2.8e-9 (m).
-      for (const what of ['weights', 'm', 'v'] as const) expect(k.adamw[what], `${driver.name} AdamW ${what}`).toBeLessThanOrEqual(1e-6);
+      for (const what of ['weights', 'm', 'v'] as const)
+        expect(k.adamw[what], `${driver.name} AdamW ${what}`).toBeLessThanOrEqual(1e-6);
     }
   }, 600_000);
 });

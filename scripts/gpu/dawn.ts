@@ -25,7 +25,8 @@ export interface AdapterSummary {
 
 /** TypeScript's DOM types predate featureLevel ('core' | 'compatibility'); Dawn takes it. */
 type AdapterOptions = GPURequestAdapterOptions & { featureLevel?: FeatureLevel };
-const requestAdapter = (gpu: GPU, o: AdapterOptions) => (gpu.requestAdapter as (o: AdapterOptions) => Promise<GPUAdapter | null>).call(gpu, o);
+const requestAdapter = (gpu: GPU, o: AdapterOptions) =>
+  (gpu.requestAdapter as (o: AdapterOptions) => Promise<GPUAdapter | null>).call(gpu, o);
 
 interface DawnModule {
   create(flags: string[]): GPU;
@@ -72,7 +73,10 @@ function raiseStorageLimit(adapter: GPUAdapter): GPUAdapter {
         return (d: GPUDeviceDescriptor = {}) =>
           requestDevice({
             ...d,
-            requiredLimits: { ...d.requiredLimits, maxStorageBuffersPerShaderStage: target.limits.maxStorageBuffersPerShaderStage },
+            requiredLimits: {
+              ...d.requiredLimits,
+              maxStorageBuffersPerShaderStage: target.limits.maxStorageBuffersPerShaderStage,
+            },
           });
       }
       const v = Reflect.get(target, key) as unknown;
@@ -90,12 +94,17 @@ export async function useDawn(o: DawnOptions): Promise<AdapterSummary> {
   Object.assign(globalThis, dawn.globals); // GPUBufferUsage, GPUShaderStage, … that tfjs reads
   const gpu = dawn.create(o.flags);
   const probe = await requestAdapter(gpu, { featureLevel: o.featureLevel });
-  if (!probe) throw new Error(`Dawn offers no ${o.featureLevel} adapter with flags [${o.flags.join(' ')}]`);
+  if (!probe)
+    throw new Error(`Dawn offers no ${o.featureLevel} adapter with flags [${o.flags.join(' ')}]`);
   const info = probe.info;
   // Node 22's navigator has no gpu, and assigning one to it is ignored: define it.
-  Object.defineProperty(globalThis.navigator, 'gpu', { value: wrapGpu(gpu, o.featureLevel), configurable: true });
+  Object.defineProperty(globalThis.navigator, 'gpu', {
+    value: wrapGpu(gpu, o.featureLevel),
+    configurable: true,
+  });
   await import('@tensorflow/tfjs-backend-webgpu'); // registers 'webgpu' only where navigator.gpu exists
-  if (!(await tf.setBackend('webgpu'))) throw new Error('tfjs could not initialise the webgpu backend on Dawn');
+  if (!(await tf.setBackend('webgpu')))
+    throw new Error('tfjs could not initialise the webgpu backend on Dawn');
   await tf.ready();
   if (tf.getBackend() !== 'webgpu') throw new Error(`tfjs fell back to ${tf.getBackend()}`);
   return {
@@ -103,7 +112,9 @@ export async function useDawn(o: DawnOptions): Promise<AdapterSummary> {
     architecture: info.architecture,
     device: info.device,
     description: info.description,
-    isFallbackAdapter: Boolean((info as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter),
+    isFallbackAdapter: Boolean(
+      (info as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter,
+    ),
     featureLevel: o.featureLevel,
     features: [...probe.features].sort(),
   };

@@ -9,7 +9,11 @@ import * as tf from '@tensorflow/tfjs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { FusedAdamW, registerAdamWKernels } from '../../shared/kernels/adamw.ts';
-import { layerNorm, layerNormReference, registerLayerNormKernels } from '../../shared/kernels/layer-norm.ts';
+import {
+  layerNorm,
+  layerNormReference,
+  registerLayerNormKernels,
+} from '../../shared/kernels/layer-norm.ts';
 import { GPT } from '../../shared/model/gpt.ts';
 import { PRESETS, type PresetName } from '../../shared/model/presets.ts';
 import { Rng } from '../../shared/rng.ts';
@@ -47,14 +51,25 @@ export interface KernelCheck {
 }
 
 /** The model's parameters with seeded gradients, `updates` AdamW steps, then weights and moments as arrays. */
-async function adamwRun(make: typeof AdamW | typeof FusedAdamW, preset: PresetName, grads: Float32Array[][]) {
+async function adamwRun(
+  make: typeof AdamW | typeof FusedAdamW,
+  preset: PresetName,
+  grads: Float32Array[][],
+) {
   const p = PRESETS[preset];
   const model = new GPT({ ...p.model, vocabSize: 65 }, 3);
   const opt = new make(model.params, p.train);
   for (const [step, gs] of grads.entries()) {
-    tf.tidy(() => opt.apply(gs.map((g, i) => tf.tensor(g, model.params[i]!.variable.shape)), 1e-3 * (step + 1)));
+    tf.tidy(() =>
+      opt.apply(
+        gs.map((g, i) => tf.tensor(g, model.params[i]!.variable.shape)),
+        1e-3 * (step + 1),
+      ),
+    );
   }
-  const weights = await Promise.all(model.params.map(async (q) => (await q.variable.data()) as Float32Array));
+  const weights = await Promise.all(
+    model.params.map(async (q) => (await q.variable.data()) as Float32Array),
+  );
   const state = await opt.state();
   opt.dispose();
   model.dispose();
@@ -62,7 +77,12 @@ async function adamwRun(make: typeof AdamW | typeof FusedAdamW, preset: PresetNa
 }
 
 /** ms for one update of every parameter on the current backend, median over `n` after one warm-up. */
-async function timeUpdate(make: typeof AdamW | typeof FusedAdamW, preset: PresetName, grads: Float32Array[], n: number): Promise<number> {
+async function timeUpdate(
+  make: typeof AdamW | typeof FusedAdamW,
+  preset: PresetName,
+  grads: Float32Array[],
+  n: number,
+): Promise<number> {
   const p = PRESETS[preset];
   const model = new GPT({ ...p.model, vocabSize: 65 }, 3);
   const opt = new make(model.params, p.train);
@@ -80,28 +100,48 @@ async function timeUpdate(make: typeof AdamW | typeof FusedAdamW, preset: Preset
   return median(ms);
 }
 
-const maxOver = (a: Float32Array[], b: Float32Array[]) => Math.max(...a.map((x, i) => relMax(x, b[i]!)));
+const maxOver = (a: Float32Array[], b: Float32Array[]) =>
+  Math.max(...a.map((x, i) => relMax(x, b[i]!)));
 
 function data(n: number, rng: Rng, offset = 0): Float32Array {
   return Float32Array.from({ length: n }, () => offset + rng.normal());
 }
 
 /** Value and gradients of Σ f(x, w)·r, as arrays, on the current backend. */
-async function valueAndGrads(f: (x: tf.Tensor, w: tf.Tensor) => tf.Tensor, x: Float32Array, w: Float32Array, r: Float32Array, rows: number, C: number) {
+async function valueAndGrads(
+  f: (x: tf.Tensor, w: tf.Tensor) => tf.Tensor,
+  x: Float32Array,
+  w: Float32Array,
+  r: Float32Array,
+  rows: number,
+  C: number,
+) {
   const [value, dx, dw] = tf.tidy(() => {
     const xt = tf.tensor2d(x, [rows, C]);
     const wt = tf.tensor1d(w);
     const rt = tf.tensor2d(r, [rows, C]);
-    const [gx, gw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(f(a, b), rt)))([xt, wt]);
+    const [gx, gw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(f(a, b), rt)))([
+      xt,
+      wt,
+    ]);
     return [f(xt, wt), gx!, gw!];
   });
-  const out = { value: (await value.data()) as Float32Array, dx: (await dx.data()) as Float32Array, dw: (await dw.data()) as Float32Array };
+  const out = {
+    value: (await value.data()) as Float32Array,
+    dx: (await dx.data()) as Float32Array,
+    dw: (await dw.data()) as Float32Array,
+  };
   tf.dispose([value, dx, dw]);
   return out;
 }
 
 /** ms for one forward + backward, the result read back (the whole queue done), median over `n`. */
-async function time(f: (x: tf.Tensor, w: tf.Tensor) => tf.Tensor, rows: number, C: number, n: number): Promise<number> {
+async function time(
+  f: (x: tf.Tensor, w: tf.Tensor) => tf.Tensor,
+  rows: number,
+  C: number,
+  n: number,
+): Promise<number> {
   const x = tf.randomNormal([rows, C], 0, 1, 'float32', 1);
   const w = tf.randomNormal([C], 1, 0.1, 'float32', 2);
   const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(f(a, b)));
@@ -150,7 +190,13 @@ export async function kernelCheckMain(argv: string[]): Promise<never> {
   registerAdamWKernels();
   const shapes = opt.shapes.split(',').map((s) => s.split('x').map(Number) as [number, number]);
   const rng = new Rng(5);
-  const inputs = shapes.map(([rows, C]) => ({ rows, C, x: data(rows * C, rng, 0.5), w: data(C, rng, 1), r: data(rows * C, rng) }));
+  const inputs = shapes.map(([rows, C]) => ({
+    rows,
+    C,
+    x: data(rows * C, rng, 0.5),
+    w: data(C, rng, 1),
+    r: data(rows * C, rng),
+  }));
   const gpu = [];
   for (const s of inputs) {
     gpu.push({
@@ -167,7 +213,10 @@ export async function kernelCheckMain(argv: string[]): Promise<never> {
   const updates = 3;
   const grads = Array.from({ length: updates }, () => sizes.map((n) => data(n, rng)));
   const fusedAdamW = await adamwRun(FusedAdamW, preset, grads);
-  const adamwTimes = { stockMs: await timeUpdate(AdamW, preset, grads[0]!, Number(opt.iterations)), tabgridMs: await timeUpdate(FusedAdamW, preset, grads[0]!, Number(opt.iterations)) };
+  const adamwTimes = {
+    stockMs: await timeUpdate(AdamW, preset, grads[0]!, Number(opt.iterations)),
+    tabgridMs: await timeUpdate(FusedAdamW, preset, grads[0]!, Number(opt.iterations)),
+  };
   if (opt.reference === 'wasm') {
     const name = '@tensorflow/tfjs-backend-wasm'; // a variable: bundlers leave it out
     await import(name);
@@ -177,15 +226,36 @@ export async function kernelCheckMain(argv: string[]): Promise<never> {
   for (const [i, s] of inputs.entries()) {
     const ref = await valueAndGrads(layerNormReference, s.x, s.w, s.r, s.rows, s.C);
     const g = gpu[i]!;
-    layerNormChecks.push({ rows: s.rows, C: s.C, value: relMax(g.fused.value, ref.value), dx: relMax(g.fused.dx, ref.dx), dw: relMax(g.fused.dw, ref.dw), stockMs: g.stockMs, tabgridMs: g.tabgridMs });
+    layerNormChecks.push({
+      rows: s.rows,
+      C: s.C,
+      value: relMax(g.fused.value, ref.value),
+      dx: relMax(g.fused.dx, ref.dx),
+      dw: relMax(g.fused.dw, ref.dw),
+      stockMs: g.stockMs,
+      tabgridMs: g.tabgridMs,
+    });
   }
   const stock = await adamwRun(AdamW, preset, grads);
-  const adamw: AdamWCheck = { preset, updates, weights: maxOver(fusedAdamW.weights, stock.weights), m: maxOver(fusedAdamW.m, stock.m), v: maxOver(fusedAdamW.v, stock.v), ...adamwTimes };
-  const result: KernelCheck = { adapter, reference: opt.reference, layerNorm: layerNormChecks, adamw };
+  const adamw: AdamWCheck = {
+    preset,
+    updates,
+    weights: maxOver(fusedAdamW.weights, stock.weights),
+    m: maxOver(fusedAdamW.m, stock.m),
+    v: maxOver(fusedAdamW.v, stock.v),
+    ...adamwTimes,
+  };
+  const result: KernelCheck = {
+    adapter,
+    reference: opt.reference,
+    layerNorm: layerNormChecks,
+    adamw,
+  };
   console.log(JSON.stringify(result));
   process.exit(0);
 }
 
 // Run as a script, not when imported (nor inside a carried bundle, whose file has another name).
 const thisFile = fileURLToPath(import.meta.url);
-if (thisFile.endsWith('kernel-check.ts') && process.argv[1] === thisFile) await kernelCheckMain(process.argv.slice(2));
+if (thisFile.endsWith('kernel-check.ts') && process.argv[1] === thisFile)
+  await kernelCheckMain(process.argv.slice(2));

@@ -8,7 +8,13 @@ import { parseArgs } from 'node:util';
 import { availableDrivers, installLavapipe, runOnDriver } from './drivers.ts';
 import type { AdapterSummary } from './dawn.ts';
 
-const { values: opt } = parseArgs({ options: { force: { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, 'no-install': { type: 'boolean', default: false } } });
+const { values: opt } = parseArgs({
+  options: {
+    force: { type: 'boolean', default: false },
+    json: { type: 'boolean', default: false },
+    'no-install': { type: 'boolean', default: false },
+  },
+});
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
 if (!opt['no-install'] && (opt.force || !availableDrivers().some((d) => d.name === 'lavapipe'))) {
@@ -22,14 +28,22 @@ if (!opt['no-install'] && (opt.force || !availableDrivers().some((d) => d.name =
 const found: Record<string, AdapterSummary | { error: string }> = {};
 for (const driver of availableDrivers()) {
   try {
-    const a = await runOnDriver<AdapterSummary>(driver, join(import.meta.dirname, 'adapter-info.ts'), [], { log: () => {}, timeoutMs: 60_000 });
+    const a = await runOnDriver<AdapterSummary>(
+      driver,
+      join(import.meta.dirname, 'adapter-info.ts'),
+      [],
+      { log: () => {}, timeoutMs: 60_000 },
+    );
     found[driver.name] = a;
-    log(`${driver.name.padEnd(9)} ${a.featureLevel.padEnd(13)} vendor "${a.vendor}" architecture "${a.architecture}" ${a.description} (${driver.note})`);
+    log(
+      `${driver.name.padEnd(9)} ${a.featureLevel.padEnd(13)} vendor "${a.vendor}" architecture "${a.architecture}" ${a.description} (${driver.note})`,
+    );
   } catch (err) {
     found[driver.name] = { error: (err as Error).message };
     log(`${driver.name.padEnd(9)} does not start: ${(err as Error).message}`);
   }
 }
-if (!Object.keys(found).length) log('no driver Dawn could use: no Vulkan ICD, no unpacked lavapipe, no Mesa EGL/GLES libraries');
+if (!Object.keys(found).length)
+  log('no driver Dawn could use: no Vulkan ICD, no unpacked lavapipe, no Mesa EGL/GLES libraries');
 if (opt.json) console.log(JSON.stringify({ drivers: found }));
 process.exitCode = Object.values(found).some((a) => !('error' in a)) ? 0 : 1;

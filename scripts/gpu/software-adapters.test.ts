@@ -2,15 +2,50 @@
 // machines: no CPU rasteriser — SwiftShader, lavapipe, Dawn's or ANGLE's GL ES over llvmpipe — may
 // win `auto`, while a GPU that names its vendor wins whenever its probe is faster than WASM's.
 import { describe, expect, it } from 'vitest';
-import { adapterInfoOf, adapterKind, isSoftwareRenderer, mayWin, UNIDENTIFIED_MARGIN } from '../../web/src/worker/probe.ts';
+import {
+  adapterInfoOf,
+  adapterKind,
+  isSoftwareRenderer,
+  mayWin,
+  UNIDENTIFIED_MARGIN,
+} from '../../web/src/worker/probe.ts';
 
 // What each adapter reported (GPUAdapterInfo), copied from the runs recorded in docs/gpu.md.
-const swiftshader = { vendor: 'google', architecture: 'swiftshader', description: 'SwiftShader Device (Subzero)', isFallbackAdapter: true };
-const lavapipe = { vendor: 'mesa', architecture: 'software', device: 'llvmpipe-llvm-15-0-6-256-bits-', description: 'llvmpipe: Mesa 25.0.7-2~bpo12+1 (LLVM 15.0.6) 0.0.1', isFallbackAdapter: true };
-const dawnGles = { vendor: '', architecture: '', device: 'llvmpipe-llvm-15-0-6-256-bits-', description: 'OpenGL version OpenGL ES 3.2 Mesa 22.3.6', isFallbackAdapter: false };
+const swiftshader = {
+  vendor: 'google',
+  architecture: 'swiftshader',
+  description: 'SwiftShader Device (Subzero)',
+  isFallbackAdapter: true,
+};
+const lavapipe = {
+  vendor: 'mesa',
+  architecture: 'software',
+  device: 'llvmpipe-llvm-15-0-6-256-bits-',
+  description: 'llvmpipe: Mesa 25.0.7-2~bpo12+1 (LLVM 15.0.6) 0.0.1',
+  isFallbackAdapter: true,
+};
+const dawnGles = {
+  vendor: '',
+  architecture: '',
+  device: 'llvmpipe-llvm-15-0-6-256-bits-',
+  description: 'OpenGL version OpenGL ES 3.2 Mesa 22.3.6',
+  isFallbackAdapter: false,
+};
 // Chromium's ANGLE-GLES compatibility adapter over llvmpipe: nothing but isFallbackAdapter false.
-const angleGles = { vendor: '', architecture: '', device: '', description: '', isFallbackAdapter: false };
-const nvidia = { vendor: 'nvidia', architecture: 'hopper', device: '', description: 'NVIDIA H100 80GB HBM3', isFallbackAdapter: false };
+const angleGles = {
+  vendor: '',
+  architecture: '',
+  device: '',
+  description: '',
+  isFallbackAdapter: false,
+};
+const nvidia = {
+  vendor: 'nvidia',
+  architecture: 'hopper',
+  device: '',
+  description: 'NVIDIA H100 80GB HBM3',
+  isFallbackAdapter: false,
+};
 const apple = { vendor: 'apple', architecture: 'metal-3', isFallbackAdapter: false };
 
 describe('adapterKind', () => {
@@ -20,7 +55,13 @@ describe('adapterKind', () => {
     expect(adapterKind(lavapipe)).toBe('software');
     expect(adapterKind({ ...lavapipe, isFallbackAdapter: false })).toBe('software');
     expect(adapterKind(dawnGles)).toBe('software'); // its device names llvmpipe
-    expect(adapterKind({ vendor: 'microsoft', architecture: '', description: 'Microsoft Basic Render Driver' })).toBe('software');
+    expect(
+      adapterKind({
+        vendor: 'microsoft',
+        architecture: '',
+        description: 'Microsoft Basic Render Driver',
+      }),
+    ).toBe('software');
   });
 
   it('cannot name an adapter that says nothing about itself: unidentified, not hardware', () => {
@@ -31,13 +72,27 @@ describe('adapterKind', () => {
   it('takes a GPU that names its vendor for hardware', () => {
     expect(adapterKind(nvidia)).toBe('hardware');
     expect(adapterKind(apple)).toBe('hardware');
-    expect(adapterKind({ vendor: 'intel', architecture: 'gen-12lp', description: 'Intel(R) UHD Graphics 770 (ADL-S GT1)' })).toBe('hardware');
+    expect(
+      adapterKind({
+        vendor: 'intel',
+        architecture: 'gen-12lp',
+        description: 'Intel(R) UHD Graphics 770 (ADL-S GT1)',
+      }),
+    ).toBe('hardware');
   });
 
   it('reads WebGL renderer strings the same way', () => {
-    expect(isSoftwareRenderer('ANGLE (Mesa, llvmpipe (LLVM 15.0.6, 256 bits), OpenGL ES 3.2)')).toBe(true);
-    expect(isSoftwareRenderer('ANGLE (Google, Vulkan 1.3.0 (SwiftShader Device (Subzero) (0x0000C0DE)), SwiftShader driver)')).toBe(true);
-    expect(isSoftwareRenderer('ANGLE (NVIDIA, NVIDIA GeForce RTX 3060 Direct3D11 vs_5_0 ps_5_0, D3D11)')).toBe(false);
+    expect(
+      isSoftwareRenderer('ANGLE (Mesa, llvmpipe (LLVM 15.0.6, 256 bits), OpenGL ES 3.2)'),
+    ).toBe(true);
+    expect(
+      isSoftwareRenderer(
+        'ANGLE (Google, Vulkan 1.3.0 (SwiftShader Device (Subzero) (0x0000C0DE)), SwiftShader driver)',
+      ),
+    ).toBe(true);
+    expect(
+      isSoftwareRenderer('ANGLE (NVIDIA, NVIDIA GeForce RTX 3060 Direct3D11 vs_5_0 ps_5_0, D3D11)'),
+    ).toBe(false);
   });
 });
 
@@ -82,7 +137,13 @@ describe('adapterInfoOf', () => {
     const info = new AdapterInfo();
     expect({ ...info }).toEqual({}); // why it reads each field
     const read = adapterInfoOf({ info: info as never, isFallbackAdapter: false });
-    expect(read).toEqual({ vendor: 'nvidia', architecture: 'hopper', device: '', description: 'NVIDIA H100 80GB HBM3', isFallbackAdapter: false });
+    expect(read).toEqual({
+      vendor: 'nvidia',
+      architecture: 'hopper',
+      device: '',
+      description: 'NVIDIA H100 80GB HBM3',
+      isFallbackAdapter: false,
+    });
     expect(adapterKind(read)).toBe('hardware');
   });
 

@@ -37,9 +37,16 @@ export interface StepProfile {
 }
 
 export async function loadData(dir: string): Promise<TrainData> {
-  const manifest = DatasetManifest.parse(JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')));
-  const tokens = async (file: string) => decodeTokens(manifest, (await readFile(join(dir, file))).buffer as ArrayBuffer);
-  return { manifest, train: await tokens(manifest.train.file), val: await tokens(manifest.val.file) };
+  const manifest = DatasetManifest.parse(
+    JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')),
+  );
+  const tokens = async (file: string) =>
+    decodeTokens(manifest, (await readFile(join(dir, file))).buffer as ArrayBuffer);
+  return {
+    manifest,
+    train: await tokens(manifest.train.file),
+    val: await tokens(manifest.val.file),
+  };
 }
 
 export const median = (xs: number[]): number => {
@@ -60,13 +67,18 @@ async function start(backend: string): Promise<AdapterSummary | null> {
     const name = '@tensorflow/tfjs-backend-wasm'; // a variable: bundlers leave it out
     await import(name);
   }
-  if (!(await tf.setBackend(backend))) throw new Error(`the ${backend} backend does not start here`);
+  if (!(await tf.setBackend(backend)))
+    throw new Error(`the ${backend} backend does not start here`);
   await tf.ready();
   return null;
 }
 
 /** N steps from the start under tf.profile (their shaders already compiled by the timed run), per step. */
-async function profileSteps(spec: ExperimentSpec, data: TrainData, n: number): Promise<StepProfile> {
+async function profileSteps(
+  spec: ExperimentSpec,
+  data: TrainData,
+  n: number,
+): Promise<StepProfile> {
   const info = await tf.profile(async () => {
     await trainSegment(spec, data, n);
     return [];
@@ -77,7 +89,11 @@ async function profileSteps(spec: ExperimentSpec, data: TrainData, n: number): P
     const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : null;
     byName.set(k.name, { calls: e.calls + 1, ms: e.ms === null || ms === null ? null : e.ms + ms });
   }
-  const all = [...byName.entries()].map(([name, e]) => ({ name, calls: e.calls / n, ms: e.ms === null ? null : e.ms / n }));
+  const all = [...byName.entries()].map(([name, e]) => ({
+    name,
+    calls: e.calls / n,
+    ms: e.ms === null ? null : e.ms / n,
+  }));
   // Without timestamp-query the webgpu backend reports 0 ms for every kernel: then counts only.
   const timed = all.every((e) => e.ms !== null) && all.some((e) => e.ms! > 0);
   all.sort((a, b) => (timed ? b.ms! - a.ms! : b.calls - a.calls));
@@ -90,7 +106,16 @@ async function profileSteps(spec: ExperimentSpec, data: TrainData, n: number): P
 }
 
 /** Trains `steps` steps of `spec` with the shared loop (trainSegment: the worker's loop, no evaluation). */
-export async function trainSteps(o: { spec: ExperimentSpec; dataDir: string; steps: number; warmup: number; backend: string; profile?: number; tabgridKernels?: boolean; log?: (line: string) => void }): Promise<StepsResult> {
+export async function trainSteps(o: {
+  spec: ExperimentSpec;
+  dataDir: string;
+  steps: number;
+  warmup: number;
+  backend: string;
+  profile?: number;
+  tabgridKernels?: boolean;
+  log?: (line: string) => void;
+}): Promise<StepsResult> {
   const data = await loadData(o.dataDir);
   const adapter = await start(o.backend);
   if (o.tabgridKernels) {
@@ -107,12 +132,23 @@ export async function trainSteps(o: { spec: ExperimentSpec; dataDir: string; ste
       stepMs.push(now - last);
       losses.push(s.loss);
       last = now;
-      o.log?.(`${o.backend} step ${s.step}/${o.steps} loss ${s.loss.toFixed(4)} ${stepMs.at(-1)!.toFixed(0)} ms`);
+      o.log?.(
+        `${o.backend} step ${s.step}/${o.steps} loss ${s.loss.toFixed(4)} ${stepMs.at(-1)!.toFixed(0)} ms`,
+      );
     },
   });
   const msPerStep = median(stepMs.slice(Math.min(o.warmup, stepMs.length - 1)));
   const profile = o.profile ? await profileSteps(o.spec, data, o.profile) : undefined;
-  return { backend: tf.getBackend(), adapter, steps: o.steps, losses, stepMs, msPerStep, tokensPerSec: (o.spec.train.batchSize * o.spec.model.blockSize * 1000) / msPerStep, ...(profile ? { profile } : {}) };
+  return {
+    backend: tf.getBackend(),
+    adapter,
+    steps: o.steps,
+    losses,
+    stepMs,
+    msPerStep,
+    tokensPerSec: (o.spec.train.batchSize * o.spec.model.blockSize * 1000) / msPerStep,
+    ...(profile ? { profile } : {}),
+  };
 }
 
 /** The command line above; prints the result and ends the process (Dawn's threads keep it alive). */
@@ -130,12 +166,24 @@ export async function stepsMain(argv: string[]): Promise<never> {
     },
   });
   if (!opt.spec || !opt.data) throw new Error('--spec and --data are required');
-  const spec = ExperimentSpec.parse(JSON.parse(opt.spec.startsWith('@') ? await readFile(opt.spec.slice(1), 'utf8') : opt.spec));
-  const result = await trainSteps({ spec, dataDir: opt.data, steps: Number(opt.steps), warmup: Number(opt.warmup), backend: opt.backend, profile: Number(opt.profile), tabgridKernels: opt.kernels === 'tabgrid', log: (l) => process.stderr.write(`${l}\n`) });
+  const spec = ExperimentSpec.parse(
+    JSON.parse(opt.spec.startsWith('@') ? await readFile(opt.spec.slice(1), 'utf8') : opt.spec),
+  );
+  const result = await trainSteps({
+    spec,
+    dataDir: opt.data,
+    steps: Number(opt.steps),
+    warmup: Number(opt.warmup),
+    backend: opt.backend,
+    profile: Number(opt.profile),
+    tabgridKernels: opt.kernels === 'tabgrid',
+    log: (l) => process.stderr.write(`${l}\n`),
+  });
   console.log(JSON.stringify(result));
   process.exit(0);
 }
 
 // Run as a script, not when imported (nor inside a carried bundle, whose file has another name).
 const thisFile = fileURLToPath(import.meta.url);
-if (thisFile.endsWith('steps.ts') && process.argv[1] === thisFile) await stepsMain(process.argv.slice(2));
+if (thisFile.endsWith('steps.ts') && process.argv[1] === thisFile)
+  await stepsMain(process.argv.slice(2));

@@ -19,18 +19,36 @@ export interface PytorchRun {
 
 /** A Python with torch (TABGRID_PYTHON, python3, or Debian's /usr/bin/python3), or null. */
 export function findPython(): string | null {
-  for (const py of [process.env.TABGRID_PYTHON, 'python3', '/usr/bin/python3'].filter(Boolean) as string[]) {
+  for (const py of [process.env.TABGRID_PYTHON, 'python3', '/usr/bin/python3'].filter(
+    Boolean,
+  ) as string[]) {
     if (spawnSync(py, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0) return py;
   }
   return null;
 }
 
-export const NO_TORCH = 'PyTorch is not importable (apt-get install -y python3-torch libopenblas0-pthread)';
+export const NO_TORCH =
+  'PyTorch is not importable (apt-get install -y python3-torch libopenblas0-pthread)';
 
 /** Trains `spec` on the dataset built in `dataDir`; progress goes to stderr. */
-export async function runPytorch(py: string, spec: ExperimentSpec, dataDir: string, o: { warmup: number; threads: number }): Promise<PytorchRun> {
+export async function runPytorch(
+  py: string,
+  spec: ExperimentSpec,
+  dataDir: string,
+  o: { warmup: number; threads: number },
+): Promise<PytorchRun> {
   const script = join(ROOT, 'scripts', 'reference', 'nanogpt_cpu.py');
-  const args = [script, '--data', dataDir, '--spec', JSON.stringify(spec), '--warmup', String(o.warmup), '--threads', String(o.threads)];
+  const args = [
+    script,
+    '--data',
+    dataDir,
+    '--spec',
+    JSON.stringify(spec),
+    '--warmup',
+    String(o.warmup),
+    '--threads',
+    String(o.threads),
+  ];
   const child = spawn(py, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));

@@ -24,11 +24,22 @@ interface Program {
 
 type Uniform = { type: 'float32'; data: number[] };
 interface WebGPUBackendLike {
-  runWebGPUProgram(program: Program, inputs: tf.TensorInfo[], dtype: 'float32', uniforms?: Uniform[]): tf.TensorInfo;
+  runWebGPUProgram(
+    program: Program,
+    inputs: tf.TensorInfo[],
+    dtype: 'float32',
+    uniforms?: Uniform[],
+  ): tf.TensorInfo;
 }
 
 /** An elementwise program over N values (inputs flattened to 1-D; S is the clip scale, one value). */
-function elementwise(key: string, variableNames: string[], n: number, uniforms: string, body: string): Program {
+function elementwise(
+  key: string,
+  variableNames: string[],
+  n: number,
+  uniforms: string,
+  body: string,
+): Program {
   return {
     variableNames,
     outputShape: [n],
@@ -82,29 +93,74 @@ function sumSquares(n: number): Program {
   };
 }
 
-const KERNELS = { sumSquares: 'TabgridSumSquares', m: 'TabgridAdamWM', v: 'TabgridAdamWV', p: 'TabgridAdamWP' } as const;
+const KERNELS = {
+  sumSquares: 'TabgridSumSquares',
+  m: 'TabgridAdamWM',
+  v: 'TabgridAdamWV',
+  p: 'TabgridAdamWP',
+} as const;
 
 /** Registers the kernels with tfjs's webgpu backend (once). */
 export function registerAdamWKernels(): void {
-  const n = (inputs: tf.NamedTensorInfoMap) => Object.values(inputs)[0]!.shape.reduce((a, b) => a * b, 1);
+  const n = (inputs: tf.NamedTensorInfoMap) =>
+    Object.values(inputs)[0]!.shape.reduce((a, b) => a * b, 1);
   const kernels: [string, (inputs: tf.NamedTensorInfoMap) => Program][] = [
     [KERNELS.sumSquares, (i) => sumSquares(n(i))],
     // m' = β1·m + (1 − β1)·g·s; 1 − β comes from JavaScript, as the stock ops get it (1 − 0.9 in f32 differs)
-    [KERNELS.m, (i) => elementwise('adamw_m', ['M', 'G', 'S'], n(i), 'beta : f32, rest : f32,', '      result[index] = uniforms.beta * M[index] + uniforms.rest * (G[index] * S[0]);')],
+    [
+      KERNELS.m,
+      (i) =>
+        elementwise(
+          'adamw_m',
+          ['M', 'G', 'S'],
+          n(i),
+          'beta : f32, rest : f32,',
+          '      result[index] = uniforms.beta * M[index] + uniforms.rest * (G[index] * S[0]);',
+        ),
+    ],
     // v' = β2·v + (1 − β2)·(g·s)²
-    [KERNELS.v, (i) => elementwise('adamw_v', ['V', 'G', 'S'], n(i), 'beta : f32, rest : f32,', '      let g = G[index] * S[0];\n      result[index] = uniforms.beta * V[index] + uniforms.rest * (g * g);')],
+    [
+      KERNELS.v,
+      (i) =>
+        elementwise(
+          'adamw_v',
+          ['V', 'G', 'S'],
+          n(i),
+          'beta : f32, rest : f32,',
+          '      let g = G[index] * S[0];\n      result[index] = uniforms.beta * V[index] + uniforms.rest * (g * g);',
+        ),
+    ],
     // p' = p·decay − (lr / bc1)·m' / (sqrt(v' / bc2) + eps)
     [
       KERNELS.p,
       (i) =>
-        elementwise('adamw_p', ['P', 'M', 'V'], n(i), 'decay : f32, step : f32, bc2 : f32, eps : f32,', '      result[index] = P[index] * uniforms.decay - uniforms.step * (M[index] / (sqrt(V[index] / uniforms.bc2) + uniforms.eps));'),
+        elementwise(
+          'adamw_p',
+          ['P', 'M', 'V'],
+          n(i),
+          'decay : f32, step : f32, bc2 : f32, eps : f32,',
+          '      result[index] = P[index] * uniforms.decay - uniforms.step * (M[index] / (sqrt(V[index] / uniforms.bc2) + uniforms.eps));',
+        ),
     ],
   ];
   for (const [kernelName, make] of kernels) {
     if (tf.getKernel(kernelName, 'webgpu')) continue;
-    const kernelFunc = (args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: { uniforms?: number[] } }) =>
-      (args.backend as WebGPUBackendLike).runWebGPUProgram(make(args.inputs), Object.values(args.inputs) as tf.TensorInfo[], 'float32', (args.attrs?.uniforms ?? []).map((x) => ({ type: 'float32', data: [x] })));
-    tf.registerKernel({ kernelName, backendName: 'webgpu', kernelFunc: kernelFunc as unknown as tf.KernelFunc });
+    const kernelFunc = (args: {
+      inputs: tf.NamedTensorInfoMap;
+      backend: unknown;
+      attrs?: { uniforms?: number[] };
+    }) =>
+      (args.backend as WebGPUBackendLike).runWebGPUProgram(
+        make(args.inputs),
+        Object.values(args.inputs) as tf.TensorInfo[],
+        'float32',
+        (args.attrs?.uniforms ?? []).map((x) => ({ type: 'float32', data: [x] })),
+      );
+    tf.registerKernel({
+      kernelName,
+      backendName: 'webgpu',
+      kernelFunc: kernelFunc as unknown as tf.KernelFunc,
+    });
   }
 }
 
@@ -125,7 +181,8 @@ export class FusedAdamW {
   t = 0;
 
   constructor(params: Param[], cfg: TrainConfig) {
-    if (!fusedAdamWAvailable()) throw new Error('FusedAdamW needs the webgpu backend and registerAdamWKernels()');
+    if (!fusedAdamWAvailable())
+      throw new Error('FusedAdamW needs the webgpu backend and registerAdamWKernels()');
     this.#params = params;
     this.#cfg = cfg;
     const zeros = (p: Param) => tf.tidy(() => tf.variable(tf.zerosLike(p.variable), false));
@@ -141,16 +198,39 @@ export class FusedAdamW {
     // torch.nn.utils.clip_grad_norm_: scale by clip / (norm + 1e-6) when the norm exceeds clip.
     const scale =
       gradClip > 0
-        ? tf.reshape(tf.minimum(1, tf.div(gradClip, tf.add(tf.sqrt(tf.sum(tf.concat(flat.map((g) => run(KERNELS.sumSquares, { g }))))), 1e-6))), [1])
+        ? tf.reshape(
+            tf.minimum(
+              1,
+              tf.div(
+                gradClip,
+                tf.add(
+                  tf.sqrt(tf.sum(tf.concat(flat.map((g) => run(KERNELS.sumSquares, { g }))))),
+                  1e-6,
+                ),
+              ),
+            ),
+            [1],
+          )
         : tf.ones([1]);
     const bc1 = 1 - beta1 ** this.t;
     const bc2 = 1 - beta2 ** this.t;
     this.#params.forEach((p, i) => {
       const g = flat[i]!;
-      const m = run(KERNELS.m, { m: tf.reshape(this.#m[i]!, [-1]), g, s: scale }, [beta1, 1 - beta1]);
-      const v = run(KERNELS.v, { v: tf.reshape(this.#v[i]!, [-1]), g, s: scale }, [beta2, 1 - beta2]);
+      const m = run(KERNELS.m, { m: tf.reshape(this.#m[i]!, [-1]), g, s: scale }, [
+        beta1,
+        1 - beta1,
+      ]);
+      const v = run(KERNELS.v, { v: tf.reshape(this.#v[i]!, [-1]), g, s: scale }, [
+        beta2,
+        1 - beta2,
+      ]);
       const decay = p.decay && weightDecay > 0 ? 1 - lr * weightDecay : 1;
-      const w = run(KERNELS.p, { p: tf.reshape(p.variable, [-1]), m, v }, [decay, lr / bc1, bc2, eps]);
+      const w = run(KERNELS.p, { p: tf.reshape(p.variable, [-1]), m, v }, [
+        decay,
+        lr / bc1,
+        bc2,
+        eps,
+      ]);
       this.#m[i]!.assign(tf.reshape(m, this.#m[i]!.shape));
       this.#v[i]!.assign(tf.reshape(v, this.#v[i]!.shape));
       p.variable.assign(tf.reshape(w, p.variable.shape));
@@ -158,7 +238,8 @@ export class FusedAdamW {
   }
 
   async state(): Promise<AdamWState> {
-    const read = (vs: tf.Variable[]) => Promise.all(vs.map(async (x) => (await x.data()) as Float32Array));
+    const read = (vs: tf.Variable[]) =>
+      Promise.all(vs.map(async (x) => (await x.data()) as Float32Array));
     return { t: this.t, m: await read(this.#m), v: await read(this.#v) };
   }
 

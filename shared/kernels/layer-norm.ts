@@ -31,7 +31,12 @@ interface Program {
 }
 
 interface WebGPUBackendLike {
-  runWebGPUProgram(program: Program, inputs: tf.TensorInfo[], dtype: 'float32', uniforms: { type: 'float32' | 'int32'; data: number[] }[]): tf.TensorInfo;
+  runWebGPUProgram(
+    program: Program,
+    inputs: tf.TensorInfo[],
+    dtype: 'float32',
+    uniforms: { type: 'float32' | 'int32'; data: number[] }[],
+  ): tf.TensorInfo;
 }
 
 /**
@@ -61,7 +66,13 @@ const rowStats = (base: string) => `
     ${wgSum('sumSq', 'sq')}
     let rstd = inverseSqrt(sumSq / f32(C) + uniforms.eps);`;
 
-function program(key: string, variableNames: string[], outputShape: number[], workgroups: number, body: string): Program {
+function program(
+  key: string,
+  variableNames: string[],
+  outputShape: number[],
+  workgroups: number,
+  body: string,
+): Program {
   return {
     variableNames,
     outputShape,
@@ -70,31 +81,49 @@ function program(key: string, variableNames: string[], outputShape: number[], wo
     dispatch: [workgroups, 1, 1],
     workgroupSize: [WG, 1, 1],
     uniforms: 'eps : f32,',
-    getUserCode: () => `  var<workgroup> red : array<f32, ${WG}>;\n  fn main(index : i32) {\n    let tid = i32(localId.x);\n    let C = uniforms.xShape[1];\n${body}\n  }`,
+    getUserCode: () =>
+      `  var<workgroup> red : array<f32, ${WG}>;\n  fn main(index : i32) {\n    let tid = i32(localId.x);\n    let C = uniforms.xShape[1];\n${body}\n  }`,
   };
 }
 
 /** y = (x − mean)·rstd·w, a workgroup per row. */
 const forward = (rows: number, C: number) =>
-  program('ln_fwd', ['X', 'W'], [rows, C], rows, `
+  program(
+    'ln_fwd',
+    ['X', 'W'],
+    [rows, C],
+    rows,
+    `
     let base = (index / ${WG}) * C;
     ${rowStats('base')}
-    for (var c = tid; c < C; c += ${WG}) { result[base + c] = (X[base + c] - mean) * rstd * W[c]; }`);
+    for (var c = tid; c < C; c += ${WG}) { result[base + c] = (X[base + c] - mean) * rstd * W[c]; }`,
+  );
 
 /** Each row's mean and 1/sqrt(variance + eps): (rows, 2), a workgroup per row; read by both gradients. */
 const stats = (rows: number, _C: number) =>
-  program('ln_stats', ['X'], [rows, 2], rows, `
+  program(
+    'ln_stats',
+    ['X'],
+    [rows, 2],
+    rows,
+    `
     let row = index / ${WG};
     let base = row * C;
     ${rowStats('base')}
     if (tid == 0) {
       result[row * 2] = mean;
       result[row * 2 + 1] = rstd;
-    }`);
+    }`,
+  );
 
 /** dx = rstd·(g − mean(g) − x̂·mean(g·x̂)), g = dy·w, a workgroup per row. */
 const gradX = (rows: number, C: number) =>
-  program('ln_dx', ['X', 'W', 'Dy', 'S'], [rows, C], rows, `
+  program(
+    'ln_dx',
+    ['X', 'W', 'Dy', 'S'],
+    [rows, C],
+    rows,
+    `
     let row = index / ${WG};
     let base = row * C;
     let mean = S[row * 2];
@@ -113,7 +142,8 @@ const gradX = (rows: number, C: number) =>
     for (var c = tid; c < C; c += ${WG}) {
       let g = Dy[base + c] * W[c];
       result[base + c] = rstd * (g - ma - (X[base + c] - mean) * rstd * mb);
-    }`);
+    }`,
+  );
 
 /**
  * Partial sums of dw = Σ_rows dy·x̂, CHUNK rows each: (chunks, C), a thread per (chunk, column) and
@@ -121,7 +151,12 @@ const gradX = (rows: number, C: number) =>
  */
 const gradWPartial = (rows: number, C: number) => {
   const chunks = Math.ceil(rows / CHUNK);
-  return program('ln_dw', ['X', 'Dy', 'S'], [chunks, C], Math.ceil((chunks * C) / WG), `
+  return program(
+    'ln_dw',
+    ['X', 'Dy', 'S'],
+    [chunks, C],
+    Math.ceil((chunks * C) / WG),
+    `
     let rows = uniforms.xShape[0];
     if (index >= uniforms.outShape[0] * C) { return; }
     let chunk = index / C;
@@ -130,20 +165,33 @@ const gradWPartial = (rows: number, C: number) => {
     for (var r = chunk * ${CHUNK}; r < min(rows, (chunk + 1) * ${CHUNK}); r++) {
       acc += Dy[r * C + c] * (X[r * C + c] - S[r * 2]) * S[r * 2 + 1];
     }
-    result[index] = acc;`);
+    result[index] = acc;`,
+  );
 };
 
-const KERNELS = { forward: 'TabgridLayerNorm', stats: 'TabgridLayerNormStats', gradX: 'TabgridLayerNormGradX', gradW: 'TabgridLayerNormGradWPartial' } as const;
+const KERNELS = {
+  forward: 'TabgridLayerNorm',
+  stats: 'TabgridLayerNormStats',
+  gradX: 'TabgridLayerNormGradX',
+  gradW: 'TabgridLayerNormGradWPartial',
+} as const;
 const MAX_ROWS = 65535; // one workgroup per row, in one dispatch dimension (WebGPU's default limit)
 
 /** Registers the three kernels with tfjs's webgpu backend (once; harmless where it is absent). */
 export function registerLayerNormKernels(): void {
   const eps = [{ type: 'float32' as const, data: [LN_EPS] }];
-  const run = (make: (rows: number, C: number) => Program) => (args: { inputs: tf.NamedTensorInfoMap; backend: unknown }) => {
-    const inputs = Object.values(args.inputs) as tf.TensorInfo[];
-    const [rows, C] = inputs[0]!.shape as [number, number];
-    return (args.backend as WebGPUBackendLike).runWebGPUProgram(make(rows, C), inputs, 'float32', eps);
-  };
+  const run =
+    (make: (rows: number, C: number) => Program) =>
+    (args: { inputs: tf.NamedTensorInfoMap; backend: unknown }) => {
+      const inputs = Object.values(args.inputs) as tf.TensorInfo[];
+      const [rows, C] = inputs[0]!.shape as [number, number];
+      return (args.backend as WebGPUBackendLike).runWebGPUProgram(
+        make(rows, C),
+        inputs,
+        'float32',
+        eps,
+      );
+    };
   const kernels = [
     [KERNELS.forward, run(forward)],
     [KERNELS.stats, run(stats)],
@@ -151,11 +199,17 @@ export function registerLayerNormKernels(): void {
     [KERNELS.gradW, run(gradWPartial)],
   ] as const;
   for (const [kernelName, kernelFunc] of kernels) {
-    if (!tf.getKernel(kernelName, 'webgpu')) tf.registerKernel({ kernelName, backendName: 'webgpu', kernelFunc: kernelFunc as unknown as tf.KernelFunc });
+    if (!tf.getKernel(kernelName, 'webgpu'))
+      tf.registerKernel({
+        kernelName,
+        backendName: 'webgpu',
+        kernelFunc: kernelFunc as unknown as tf.KernelFunc,
+      });
   }
 }
 
-const runKernel = (name: string, inputs: Record<string, tf.Tensor>) => tf.engine().runKernel(name, inputs) as tf.Tensor;
+const runKernel = (name: string, inputs: Record<string, tf.Tensor>) =>
+  tf.engine().runKernel(name, inputs) as tf.Tensor;
 
 /** The fused op on 2-D x (rows, C) and w (C), with its gradient. */
 const fused2d = tf.customGrad(((x: tf.Tensor2D, w: tf.Tensor1D, save: tf.GradSaveFunc) => {
@@ -164,7 +218,10 @@ const fused2d = tf.customGrad(((x: tf.Tensor2D, w: tf.Tensor1D, save: tf.GradSav
     value: runKernel(KERNELS.forward, { x, w }),
     gradFunc: (dy: tf.Tensor2D, [sx, sw]: tf.Tensor[]) => {
       const s = runKernel(KERNELS.stats, { x: sx! });
-      return [runKernel(KERNELS.gradX, { x: sx!, w: sw!, dy, s }), tf.sum(runKernel(KERNELS.gradW, { x: sx!, dy, s }), 0)];
+      return [
+        runKernel(KERNELS.gradX, { x: sx!, w: sw!, dy, s }),
+        tf.sum(runKernel(KERNELS.gradW, { x: sx!, dy, s }), 0),
+      ];
     },
   };
 }) as unknown as Parameters<typeof tf.customGrad>[0]) as (x: tf.Tensor, w: tf.Tensor) => tf.Tensor;
@@ -176,6 +233,7 @@ const fused2d = tf.customGrad(((x: tf.Tensor2D, w: tf.Tensor1D, save: tf.GradSav
 export function layerNorm(x: tf.Tensor, weight: tf.Tensor): tf.Tensor {
   const C = x.shape[x.shape.length - 1]!;
   const rows = x.size / C;
-  if (tf.getBackend() !== 'webgpu' || rows > MAX_ROWS || !tf.getKernel(KERNELS.forward, 'webgpu')) return layerNormReference(x, weight);
+  if (tf.getBackend() !== 'webgpu' || rows > MAX_ROWS || !tf.getKernel(KERNELS.forward, 'webgpu'))
+    return layerNormReference(x, weight);
   return tf.reshape(fused2d(tf.reshape(x, [rows, C]), weight), x.shape);
 }

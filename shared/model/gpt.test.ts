@@ -28,7 +28,11 @@ async function compareBinary(
   const f = (mm: typeof op) => (x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(mm(x, y), w));
   const [ga, gb] = tf.grads(f(op))([a, b]);
   const [ra, rb] = tf.grads(f(ref))([a, b]);
-  const out = { value: await maxAbsDiff(op(a, b), ref(a, b)), ga: await maxAbsDiff(ga!, ra!), gb: await maxAbsDiff(gb!, rb!) };
+  const out = {
+    value: await maxAbsDiff(op(a, b), ref(a, b)),
+    ga: await maxAbsDiff(ga!, ra!),
+    gb: await maxAbsDiff(gb!, rb!),
+  };
   tf.dispose([w, ga!, gb!, ra!, rb!]);
   return out;
 }
@@ -37,7 +41,12 @@ describe('matmul', () => {
   it('has the value and gradients of tf.matMul', async () => {
     const a = tf.randomNormal([5, 7], 0, 1, 'float32', 1);
     const b = tf.randomNormal([7, 3], 0, 1, 'float32', 2);
-    const d = await compareBinary(matmul, (x, y) => tf.matMul(x as tf.Tensor2D, y as tf.Tensor2D), a, b);
+    const d = await compareBinary(
+      matmul,
+      (x, y) => tf.matMul(x as tf.Tensor2D, y as tf.Tensor2D),
+      a,
+      b,
+    );
     expect(Math.max(d.value, d.ga, d.gb)).toBeLessThan(1e-5);
     tf.dispose([a, b]);
   });
@@ -46,7 +55,13 @@ describe('matmul', () => {
 describe('gmm (grouped matmul)', () => {
   // out[m, g, n] = Σ_k x[m, k, g] · f[k, g, n], written as a batched matMul over g.
   const reference = (x: tf.Tensor, f: tf.Tensor) =>
-    tf.transpose(tf.matMul(tf.transpose(x, [2, 0, 1]) as tf.Tensor3D, tf.transpose(f, [1, 0, 2]) as tf.Tensor3D), [1, 0, 2]);
+    tf.transpose(
+      tf.matMul(
+        tf.transpose(x, [2, 0, 1]) as tf.Tensor3D,
+        tf.transpose(f, [1, 0, 2]) as tf.Tensor3D,
+      ),
+      [1, 0, 2],
+    );
   const [M, K, G, N] = [6, 5, 4, 3];
 
   it.each([
@@ -61,14 +76,23 @@ describe('gmm (grouped matmul)', () => {
     expect(Math.max(d.value, d.ga, d.gb)).toBeLessThan(1e-5);
     // and group g really is x[:, :, g] @ f[:, g, :]
     const g = 2;
-    const direct = tf.matMul(tf.squeeze(tf.slice(x, [0, 0, g], [M, K, 1]), [2]) as tf.Tensor2D, tf.squeeze(tf.slice(f, [0, g, 0], [K, 1, N]), [1]) as tf.Tensor2D);
-    expect(await maxAbsDiff(tf.squeeze(tf.slice(op(x, f), [0, g, 0], [M, 1, N]), [1]), direct)).toBeLessThan(1e-5);
+    const direct = tf.matMul(
+      tf.squeeze(tf.slice(x, [0, 0, g], [M, K, 1]), [2]) as tf.Tensor2D,
+      tf.squeeze(tf.slice(f, [0, g, 0], [K, 1, N]), [1]) as tf.Tensor2D,
+    );
+    expect(
+      await maxAbsDiff(tf.squeeze(tf.slice(op(x, f), [0, g, 0], [M, 1, N]), [1]), direct),
+    ).toBeLessThan(1e-5);
     tf.dispose([x, f]);
   });
 });
 
 describe('gelu', () => {
-  const tanhGelu = (x: tf.Tensor) => tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.pow(x, 3)))))));
+  const tanhGelu = (x: tf.Tensor) =>
+    tf.mul(
+      tf.mul(0.5, x),
+      tf.add(1, tf.tanh(tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.pow(x, 3)))))),
+    );
 
   it("is GPT-2's tanh approximation, with its gradient", async () => {
     const x = tf.linspace(-8, 8, 101);
@@ -79,7 +103,15 @@ describe('gelu', () => {
 });
 
 describe('GPT', () => {
-  const config: ModelConfig = { nLayer: 2, nHead: 2, nEmbd: 16, blockSize: 8, vocabSize: 11, bias: true, dropout: 0 };
+  const config: ModelConfig = {
+    nLayer: 2,
+    nHead: 2,
+    nEmbd: 16,
+    blockSize: 8,
+    vocabSize: 11,
+    bias: true,
+    dropout: 0,
+  };
 
   it('has exactly the parameters nanoGPT counts, in a weight-tied model', () => {
     const model = new GPT(config, 1);
@@ -111,30 +143,62 @@ describe('GPT', () => {
     const hs = C / nh;
     const ln = (x: tf.Tensor, name: string) => {
       const { mean, variance } = tf.moments(x, -1, true);
-      return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, 1e-5))), w[`${name}.weight`]!), w[`${name}.bias`]!);
+      return tf.add(
+        tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, 1e-5))), w[`${name}.weight`]!),
+        w[`${name}.bias`]!,
+      );
     };
-    const lin = (x: tf.Tensor, name: string) => tf.add(tf.matMul(x as tf.Tensor3D, w[`${name}.weight`]! as tf.Tensor3D), w[`${name}.bias`]!);
-    const heads = (t: tf.Tensor) => tf.transpose(tf.reshape(t, [B, T, nh, hs]), [0, 2, 1, 3]) as tf.Tensor4D; // (B, nh, T, hs)
+    const lin = (x: tf.Tensor, name: string) =>
+      tf.add(tf.matMul(x as tf.Tensor3D, w[`${name}.weight`]! as tf.Tensor3D), w[`${name}.bias`]!);
+    const heads = (t: tf.Tensor) =>
+      tf.transpose(tf.reshape(t, [B, T, nh, hs]), [0, 2, 1, 3]) as tf.Tensor4D; // (B, nh, T, hs)
     const causal = tf.linalg.bandPart(tf.ones([T, T]), -1, 0);
     let x = tf.add(tf.gather(w['wte']!, idx), tf.slice(w['wpe']!, [0, 0], [T, C]));
     for (let i = 0; i < nLayer; i++) {
-      const [q, k, v] = tf.split(lin(ln(x, `h.${i}.ln_1`), `h.${i}.attn.c_attn`), 3, 2).map(heads) as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
+      const [q, k, v] = tf
+        .split(lin(ln(x, `h.${i}.ln_1`), `h.${i}.attn.c_attn`), 3, 2)
+        .map(heads) as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
       const scores = tf.div(tf.matMul(q, k, false, true), Math.sqrt(hs));
-      const att = tf.softmax(tf.where(tf.equal(causal, 1), scores, tf.fill(scores.shape, -Infinity)));
+      const att = tf.softmax(
+        tf.where(tf.equal(causal, 1), scores, tf.fill(scores.shape, -Infinity)),
+      );
       const y = tf.reshape(tf.transpose(tf.matMul(att, v), [0, 2, 1, 3]), [B, T, C]);
       x = tf.add(x, lin(y, `h.${i}.attn.c_proj`));
       const h = lin(ln(x, `h.${i}.ln_2`), `h.${i}.mlp.c_fc`);
-      const g = tf.mul(tf.mul(0.5, h), tf.add(1, tf.tanh(tf.mul(Math.sqrt(2 / Math.PI), tf.add(h, tf.mul(0.044715, tf.pow(h, 3)))))));
+      const g = tf.mul(
+        tf.mul(0.5, h),
+        tf.add(
+          1,
+          tf.tanh(tf.mul(Math.sqrt(2 / Math.PI), tf.add(h, tf.mul(0.044715, tf.pow(h, 3))))),
+        ),
+      );
       x = tf.add(x, lin(g, `h.${i}.mlp.c_proj`));
     }
-    return tf.reshape(tf.matMul(ln(x, 'ln_f') as tf.Tensor3D, tf.transpose(w['wte']!) as unknown as tf.Tensor3D), [B * T, V]);
+    return tf.reshape(
+      tf.matMul(ln(x, 'ln_f') as tf.Tensor3D, tf.transpose(w['wte']!) as unknown as tf.Tensor3D),
+      [B * T, V],
+    );
   }
 
   it("computes nanoGPT's forward pass (against a direct transcription)", async () => {
     const model = new GPT(config, 2);
     // LayerNorm weights and biases start at 1 and 0: perturb them so that a mix-up would show.
-    tf.tidy(() => model.params.filter((p) => !p.decay).forEach((p, i) => p.variable.assign(tf.randomNormal(p.variable.shape, 1, 0.3, 'float32', 10 + i))));
-    const idx = tf.tensor2d([[1, 2, 3, 4, 5, 6, 7, 8], [0, 10, 9, 3, 3, 1, 2, 4], [5, 5, 5, 5, 6, 6, 6, 6]], [3, 8], 'int32');
+    tf.tidy(() =>
+      model.params
+        .filter((p) => !p.decay)
+        .forEach((p, i) =>
+          p.variable.assign(tf.randomNormal(p.variable.shape, 1, 0.3, 'float32', 10 + i)),
+        ),
+    );
+    const idx = tf.tensor2d(
+      [
+        [1, 2, 3, 4, 5, 6, 7, 8],
+        [0, 10, 9, 3, 3, 1, 2, 4],
+        [5, 5, 5, 5, 6, 6, 6, 6],
+      ],
+      [3, 8],
+      'int32',
+    );
     const ours = model.forward(idx, null);
     const ref = referenceLogits(model, idx);
     expect(ours.shape).toEqual([24, 11]);
@@ -156,18 +220,39 @@ describe('GPT', () => {
 });
 
 describe('on the WASM backend (XNNPACK paths: depthwise gmm, 2-D matmuls)', () => {
-  const config: ModelConfig = { nLayer: 2, nHead: 4, nEmbd: 32, blockSize: 16, vocabSize: 13, bias: false, dropout: 0 };
+  const config: ModelConfig = {
+    nLayer: 2,
+    nHead: 4,
+    nEmbd: 32,
+    blockSize: 16,
+    vocabSize: 13,
+    bias: false,
+    dropout: 0,
+  };
 
   /** Loss and flattened gradients of one batch on a backend, from the same seed. */
   async function lossAndGrads(backend: string): Promise<{ loss: number; grads: Float32Array[] }> {
     await tf.setBackend(backend);
     const model = new GPT(config, 9);
     const ids = Array.from({ length: 3 * 17 }, (_, i) => (i * 7 + 3) % 13);
-    const x = tf.tensor2d(ids.filter((_, i) => i % 17 !== 16), [3, 16], 'int32');
-    const y = tf.tensor2d(ids.filter((_, i) => i % 17 !== 0), [3, 16], 'int32');
+    const x = tf.tensor2d(
+      ids.filter((_, i) => i % 17 !== 16),
+      [3, 16],
+      'int32',
+    );
+    const y = tf.tensor2d(
+      ids.filter((_, i) => i % 17 !== 0),
+      [3, 16],
+      'int32',
+    );
     const vars = model.params.map((p) => p.variable);
     const { value, grads } = tf.variableGrads(() => model.loss(x, y, null), vars);
-    const out = { loss: (await value.data())[0]!, grads: await Promise.all(vars.map(async (v) => (await grads[v.name]!.data()) as Float32Array)) };
+    const out = {
+      loss: (await value.data())[0]!,
+      grads: await Promise.all(
+        vars.map(async (v) => (await grads[v.name]!.data()) as Float32Array),
+      ),
+    };
     tf.dispose([x, y, value, ...Object.values(grads)]);
     model.dispose();
     return out;
@@ -178,7 +263,9 @@ describe('on the WASM backend (XNNPACK paths: depthwise gmm, 2-D matmuls)', () =
     expect(tf.getBackend()).toBe('wasm');
     const cpu = await lossAndGrads('cpu');
     expect(Math.abs(wasm.loss - cpu.loss)).toBeLessThan(1e-5);
-    const worst = Math.max(...wasm.grads.flatMap((g, i) => Array.from(g, (v, j) => Math.abs(v - cpu.grads[i]![j]!))));
+    const worst = Math.max(
+      ...wasm.grads.flatMap((g, i) => Array.from(g, (v, j) => Math.abs(v - cpu.grads[i]![j]!))),
+    );
     expect(worst).toBeLessThan(1e-5);
   });
 });

@@ -39,7 +39,11 @@ function depthwiseGroups(x: tf.Tensor, f: tf.Tensor, [M, K, G, N]: number[]): tf
 }
 
 /** gmm on WASM: depthwise convolutions forward and backward, all on XNNPACK. */
-export const gmmDepthwise = tf.customGrad(((x: tf.Tensor3D, f: tf.Tensor3D, save: tf.GradSaveFunc) => {
+export const gmmDepthwise = tf.customGrad(((
+  x: tf.Tensor3D,
+  f: tf.Tensor3D,
+  save: tf.GradSaveFunc,
+) => {
   const [M, K, G] = x.shape;
   const N = f.shape[2];
   save([x, f]);
@@ -47,7 +51,10 @@ export const gmmDepthwise = tf.customGrad(((x: tf.Tensor3D, f: tf.Tensor3D, save
     value: depthwiseGroups(x, f, [M, K, G, N]),
     gradFunc: (dy: tf.Tensor3D, [sx, sf]: tf.Tensor[]) => [
       // dx_g = dy_g (M×N) @ f_gᵀ (N×K): x' (M, N, G), f' (N, G, K) → (M, G, K) → (M, K, G)
-      tf.transpose(depthwiseGroups(tf.transpose(dy, [0, 2, 1]), tf.transpose(sf!, [2, 1, 0]), [M, N, G, K]), [0, 2, 1]),
+      tf.transpose(
+        depthwiseGroups(tf.transpose(dy, [0, 2, 1]), tf.transpose(sf!, [2, 1, 0]), [M, N, G, K]),
+        [0, 2, 1],
+      ),
       // df_g = x_gᵀ (K×M) @ dy_g (M×N): x' (K, M, G), f' = dy (M, G, N) → (K, G, N)
       depthwiseGroups(tf.transpose(sx!, [1, 0, 2]), dy, [K, M, G, N]),
     ],
@@ -145,7 +152,12 @@ class Params {
     return this.#add(name, shape, values, true);
   }
   constant(name: string, shape: number[], value: number): tf.Variable {
-    return this.#add(name, shape, new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(value), false);
+    return this.#add(
+      name,
+      shape,
+      new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(value),
+      false,
+    );
   }
 }
 
@@ -228,7 +240,11 @@ export class GPT {
     const hs = C / nh;
     const G = B * nh; // one group of gmm per (batch row, head)
     const qkv = linear(x, b.attnW, b.attnB); // (B, T, 3C)
-    const [q, k, v] = tf.split(qkv, 3, 2).map((t) => tf.reshape(t, [B, T, nh, hs])) as [tf.Tensor, tf.Tensor, tf.Tensor]; // (B, T, nh, hs)
+    const [q, k, v] = tf.split(qkv, 3, 2).map((t) => tf.reshape(t, [B, T, nh, hs])) as [
+      tf.Tensor,
+      tf.Tensor,
+      tf.Tensor,
+    ]; // (B, T, nh, hs)
     const qx = tf.reshape(tf.transpose(q, [1, 3, 0, 2]), [T, hs, G]); // (T, hs, B·nh)
     const kf = tf.reshape(tf.transpose(k, [3, 0, 2, 1]), [hs, G, T]); // (hs, B·nh, T): kᵀ per head
     let att = tf.mul(gmm(qx, kf), 1 / Math.sqrt(hs)); // (T, B·nh, T): query, head, key
@@ -251,7 +267,8 @@ export class GPT {
   forward(idx: tf.Tensor2D, drop: Dropout | null): tf.Tensor2D {
     const [B, T] = idx.shape;
     const { vocabSize: V, nEmbd: C, blockSize } = this.config;
-    if (T > blockSize) throw new Error(`sequence of length ${T} exceeds the block size ${blockSize}`);
+    if (T > blockSize)
+      throw new Error(`sequence of length ${T} exceeds the block size ${blockSize}`);
     const oneHot = tf.cast(tf.oneHot(tf.reshape(idx, [-1]), V), 'float32'); // (B·T, V); cast: docs/backends.md
     const tok = tf.reshape(matmul(oneHot, this.#wte), [B, T, C]); // (B, T, C)
     const pos = tf.slice(this.#wpe, [0, 0], [T, C]); // (T, C)

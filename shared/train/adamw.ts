@@ -53,14 +53,16 @@ export class AdamW {
       const v = tf.add(tf.mul(beta2, this.#v[i]!), tf.mul(1 - beta2, tf.square(g)));
       this.#m[i]!.assign(m);
       this.#v[i]!.assign(v);
-      const decayed = p.decay && weightDecay > 0 ? tf.mul(p.variable, 1 - lr * weightDecay) : p.variable;
+      const decayed =
+        p.decay && weightDecay > 0 ? tf.mul(p.variable, 1 - lr * weightDecay) : p.variable;
       const denom = tf.add(tf.sqrt(tf.div(v, bc2)), eps);
       p.variable.assign(tf.sub(decayed, tf.mul(lr / bc1, tf.div(m, denom))));
     });
   }
 
   async state(): Promise<AdamWState> {
-    const read = (vs: tf.Variable[]) => Promise.all(vs.map(async (x) => (await x.data()) as Float32Array));
+    const read = (vs: tf.Variable[]) =>
+      Promise.all(vs.map(async (x) => (await x.data()) as Float32Array));
     return { t: this.t, m: await read(this.#m), v: await read(this.#v) };
   }
 

@@ -12,7 +12,11 @@ import { trainExperiment, trainSegment, type TrainCheckpoint, type TrainData } f
 
 let data: TrainData;
 
-function tinySpec(overrides: Partial<ExperimentSpec['train']> = {}, seed = 7, dropout = 0): ExperimentSpec {
+function tinySpec(
+  overrides: Partial<ExperimentSpec['train']> = {},
+  seed = 7,
+  dropout = 0,
+): ExperimentSpec {
   const p = PRESETS.tiny;
   return {
     template: 'gpt-char',
@@ -28,7 +32,14 @@ beforeAll(async () => {
   await tf.setBackend('cpu');
   const { text } = await loadSource('sotu');
   // The first 200k characters of the State of the Union addresses: enough for tiny runs.
-  const built = await buildCharDataset(text.slice(0, 200_000), { id: 'sotu-slice', name: 'slice', source: 'test', license: 'PD', windows: 32, maxContext: 64 });
+  const built = await buildCharDataset(text.slice(0, 200_000), {
+    id: 'sotu-slice',
+    name: 'slice',
+    source: 'test',
+    license: 'PD',
+    windows: 32,
+    maxContext: 64,
+  });
   data = built;
 });
 
@@ -62,7 +73,9 @@ describe('trainExperiment', () => {
   it('is deterministic: the same spec gives bit-identical losses; another seed does not', async () => {
     const run = async (seed: number) => {
       const losses: number[] = [];
-      await trainExperiment(tinySpec({ steps: 8 }, seed, 0.1), data, { onStep: (s) => void losses.push(s.loss) });
+      await trainExperiment(tinySpec({ steps: 8 }, seed, 0.1), data, {
+        onStep: (s) => void losses.push(s.loss),
+      });
       return losses;
     };
     const a = await run(3);
@@ -92,7 +105,9 @@ describe('trainExperiment', () => {
   it('commits to its state at the commit steps, and a spot check retrains a segment to the same segment means', async () => {
     const spec = tinySpec({ steps: 20, curveEvery: 5 }, 13);
     const committed: TrainCheckpoint[] = [];
-    const full = await trainExperiment(spec, data, { onCommit: async (c) => void committed.push(c) });
+    const full = await trainExperiment(spec, data, {
+      onCommit: async (c) => void committed.push(c),
+    });
     if (full.stopped) throw new Error('not stopped');
     expect(committed.map((c) => c.step)).toEqual(commitSteps(spec.train));
     // Commitments are reproducible from the same state, and differ between states.
@@ -101,16 +116,24 @@ describe('trainExperiment', () => {
     expect(await checkpointCommitment('a'.repeat(64), committed[1]!)).toBe(hashes[1]);
     // From the seed: the first segment; from a committed checkpoint: the next two.
     expect(await trainSegment(spec, data, 5)).toEqual(full.metrics.curve.slice(0, 1));
-    expect(await trainSegment(spec, data, 15, { resumeFrom: committed[0] })).toEqual(full.metrics.curve.slice(1, 3));
-    await expect(trainSegment(spec, data, 12, { resumeFrom: committed[0] })).resolves.toHaveLength(2);
-    await expect(trainSegment(spec, data, 5, { resumeFrom: committed[1] })).rejects.toThrow(/segment/);
+    expect(await trainSegment(spec, data, 15, { resumeFrom: committed[0] })).toEqual(
+      full.metrics.curve.slice(1, 3),
+    );
+    await expect(trainSegment(spec, data, 12, { resumeFrom: committed[0] })).resolves.toHaveLength(
+      2,
+    );
+    await expect(trainSegment(spec, data, 5, { resumeFrom: committed[1] })).rejects.toThrow(
+      /segment/,
+    );
   });
 
   it('keeps the tensor count flat across steps and experiments', async () => {
     const counts: number[] = [];
     const before = tf.memory().numTensors;
     for (let i = 0; i < 2; i++) {
-      await trainExperiment(tinySpec({ steps: 6 }), data, { onStep: () => void counts.push(tf.memory().numTensors) });
+      await trainExperiment(tinySpec({ steps: 6 }), data, {
+        onStep: () => void counts.push(tf.memory().numTensors),
+      });
     }
     expect(new Set(counts).size).toBe(1);
     expect(tf.memory().numTensors).toBe(before);

@@ -47,11 +47,15 @@ export interface LoopHooks {
 }
 
 export type TrainOutcome =
-  | { stopped: true }
-  | { stopped: false; metrics: Omit<Metrics, 'backend'> };
+  { stopped: true } | { stopped: false; metrics: Omit<Metrics, 'backend'> };
 
 /** A batch of B random windows of T+1 tokens: inputs (B, T) and targets shifted by one (B, T). */
-export function sampleBatch(data: TokenArray, B: number, T: number, rng: Rng): { x: Int32Array; y: Int32Array } {
+export function sampleBatch(
+  data: TokenArray,
+  B: number,
+  T: number,
+  rng: Rng,
+): { x: Int32Array; y: Int32Array } {
   const x = new Int32Array(B * T);
   const y = new Int32Array(B * T);
   for (let b = 0; b < B; b++) {
@@ -77,7 +81,13 @@ export function optimizerFor(params: Param[], cfg: TrainConfig): AdamW | FusedAd
  * One optimisation step on one batch, in one tf.tidy around the gradients and the update (tidy
  * cannot be async: docs/backends.md). Returns the batch's loss before the update; the caller disposes it.
  */
-export function trainStep(model: GPT, opt: Pick<AdamW, 'apply'>, batch: { x: Int32Array; y: Int32Array }, lr: number, drop: Dropout | null): tf.Scalar {
+export function trainStep(
+  model: GPT,
+  opt: Pick<AdamW, 'apply'>,
+  batch: { x: Int32Array; y: Int32Array },
+  lr: number,
+  drop: Dropout | null,
+): tf.Scalar {
   const T = model.config.blockSize; // sampleBatch draws full-context windows: (B, T)
   const B = batch.x.length / T;
   const vars = model.params.map((p) => p.variable);
@@ -85,7 +95,10 @@ export function trainStep(model: GPT, opt: Pick<AdamW, 'apply'>, batch: { x: Int
     const xs = tf.tensor2d(batch.x, [B, T], 'int32');
     const ys = tf.tensor2d(batch.y, [B, T], 'int32');
     const { value, grads } = tf.variableGrads(() => model.loss(xs, ys, drop), vars);
-    opt.apply(vars.map((v) => grads[v.name]!), lr);
+    opt.apply(
+      vars.map((v) => grads[v.name]!),
+      lr,
+    );
     return value;
   });
 }
@@ -102,11 +115,19 @@ export function dropoutFor(spec: ExperimentSpec, step: number): Dropout | null {
  * val_bpb = Σ nats / (ln 2 × Σ UTF-8 bytes of the targets) over the first `spec.evalWindows` pinned
  * windows, each of blockSize inputs. Returns val_bpb and the mean loss per token (nats).
  */
-export async function evaluate(model: GPT, spec: ExperimentSpec, data: TrainData): Promise<{ valBpb: number; valLoss: number }> {
+export async function evaluate(
+  model: GPT,
+  spec: ExperimentSpec,
+  data: TrainData,
+): Promise<{ valBpb: number; valLoss: number }> {
   const T = spec.model.blockSize;
   const { starts, maxContext } = data.manifest.evalWindows;
-  if (T > maxContext) throw new Error(`context ${T} exceeds the dataset's pinned windows (${maxContext})`);
-  if (spec.evalWindows > starts.length) throw new Error(`the dataset pins ${starts.length} windows, the spec asks for ${spec.evalWindows}`);
+  if (T > maxContext)
+    throw new Error(`context ${T} exceeds the dataset's pinned windows (${maxContext})`);
+  if (spec.evalWindows > starts.length)
+    throw new Error(
+      `the dataset pins ${starts.length} windows, the spec asks for ${spec.evalWindows}`,
+    );
   const windows = starts.slice(0, spec.evalWindows);
   let nats = 0;
   let bytes = 0;
@@ -124,7 +145,13 @@ export async function evaluate(model: GPT, spec: ExperimentSpec, data: TrainData
       }
     });
     const sum = tf.tidy(() =>
-      tf.sum(model.tokenLosses(tf.tensor2d(x, [group.length, T], 'int32'), tf.tensor2d(y, [group.length, T], 'int32'), null)),
+      tf.sum(
+        model.tokenLosses(
+          tf.tensor2d(x, [group.length, T], 'int32'),
+          tf.tensor2d(y, [group.length, T], 'int32'),
+          null,
+        ),
+      ),
     );
     nats += (await sum.data())[0]!;
     sum.dispose();
@@ -142,14 +169,25 @@ export function lossCurve(losses: number[], spec: ExperimentSpec): number[] {
   });
 }
 
-export async function trainExperiment(spec: ExperimentSpec, data: TrainData, hooks: LoopHooks = {}): Promise<TrainOutcome> {
+export async function trainExperiment(
+  spec: ExperimentSpec,
+  data: TrainData,
+  hooks: LoopHooks = {},
+): Promise<TrainOutcome> {
   const run = await train(spec, data, spec.train.steps, hooks);
   if (run.stopped) return run;
   const wallMs = run.wallMs;
   const { steps, batchSize: B } = spec.train;
   return {
     stopped: false,
-    metrics: { ...run.eval!, curve: lossCurve(run.losses, spec), steps, tokens: steps * B * spec.model.blockSize, wallMs, msPerStep: wallMs / steps },
+    metrics: {
+      ...run.eval!,
+      curve: lossCurve(run.losses, spec),
+      steps,
+      tokens: steps * B * spec.model.blockSize,
+      wallMs,
+      msPerStep: wallMs / steps,
+    },
   };
 }
 
@@ -159,10 +197,16 @@ export async function trainExperiment(spec: ExperimentSpec, data: TrainData, hoo
  * the numbers the checked result's curve must match (edge/src/trust/spot-checks.ts). Null when
  * stopped.
  */
-export async function trainSegment(spec: ExperimentSpec, data: TrainData, toStep: number, hooks: Pick<LoopHooks, 'resumeFrom' | 'onStep' | 'shouldStop'> = {}): Promise<number[] | null> {
+export async function trainSegment(
+  spec: ExperimentSpec,
+  data: TrainData,
+  toStep: number,
+  hooks: Pick<LoopHooks, 'resumeFrom' | 'onStep' | 'shouldStop'> = {},
+): Promise<number[] | null> {
   const from = hooks.resumeFrom?.step ?? 0;
   const every = spec.train.curveEvery;
-  if (from % every !== 0 || toStep <= from || toStep > spec.train.steps) throw new Error(`a segment runs between curve boundaries, not [${from}, ${toStep})`);
+  if (from % every !== 0 || toStep <= from || toStep > spec.train.steps)
+    throw new Error(`a segment runs between curve boundaries, not [${from}, ${toStep})`);
   const run = await train(spec, data, toStep, hooks);
   if (run.stopped) return null;
   const losses = run.losses.slice(from);
@@ -172,13 +216,26 @@ export async function trainSegment(spec: ExperimentSpec, data: TrainData, toStep
   });
 }
 
-type Run = { stopped: true } | { stopped: false; losses: number[]; wallMs: number; eval: { valBpb: number; valLoss: number } | null };
+type Run =
+  | { stopped: true }
+  | {
+      stopped: false;
+      losses: number[];
+      wallMs: number;
+      eval: { valBpb: number; valLoss: number } | null;
+    };
 
 /** Trains up to `untilStep` (evaluating only a full run) with the hooks: the one loop behind both. */
-async function train(spec: ExperimentSpec, data: TrainData, untilStep: number, hooks: LoopHooks): Promise<Run> {
+async function train(
+  spec: ExperimentSpec,
+  data: TrainData,
+  untilStep: number,
+  hooks: LoopHooks,
+): Promise<Run> {
   const { batchSize: B, steps } = spec.train;
   const T = spec.model.blockSize;
-  if (spec.model.vocabSize !== data.manifest.vocab.length) throw new Error('the spec and the dataset disagree on the vocabulary');
+  if (spec.model.vocabSize !== data.manifest.vocab.length)
+    throw new Error('the spec and the dataset disagree on the vocabulary');
   const model = new GPT(spec.model, spec.seed);
   const opt = optimizerFor(model.params, spec.train);
   const vars = model.params.map((p) => p.variable);
@@ -189,7 +246,9 @@ async function train(spec: ExperimentSpec, data: TrainData, untilStep: number, h
   try {
     const resume = hooks.resumeFrom;
     if (resume) {
-      tf.tidy(() => resume.weights.forEach((w, i) => vars[i]!.assign(tf.tensor(w, vars[i]!.shape))));
+      tf.tidy(() =>
+        resume.weights.forEach((w, i) => vars[i]!.assign(tf.tensor(w, vars[i]!.shape))),
+      );
       opt.load(resume.optimizer);
       rng = new Rng(resume.batchRng);
       losses = [...resume.losses];
@@ -212,21 +271,36 @@ async function train(spec: ExperimentSpec, data: TrainData, untilStep: number, h
         return { stopped: true };
       }
       const lr = learningRate(step, spec.train);
-      const loss = trainStep(model, opt, sampleBatch(data.train, B, T, rng), lr, dropoutFor(spec, step));
+      const loss = trainStep(
+        model,
+        opt,
+        sampleBatch(data.train, B, T, rng),
+        lr,
+        dropoutFor(spec, step),
+      );
       const value = (await loss.data())[0]!; // async read only (WebGPU in a worker: docs/backends.md)
       loss.dispose();
-      if (!Number.isFinite(value)) throw new Error(`the loss diverged at step ${step + 1} (${value})`);
+      if (!Number.isFinite(value))
+        throw new Error(`the loss diverged at step ${step + 1} (${value})`);
       losses.push(value);
       const msPerStep = (performance.now() - t0) / (step + 1 - (resume?.step ?? 0));
       await hooks.onStep?.({ step: step + 1, steps, loss: value, lr, msPerStep });
       if (commits.has(step + 1)) await hooks.onCommit!(await snapshot());
-      if (hooks.onCheckpoint && performance.now() - lastCheckpoint >= (hooks.checkpointEveryMs ?? 30_000)) {
+      if (
+        hooks.onCheckpoint &&
+        performance.now() - lastCheckpoint >= (hooks.checkpointEveryMs ?? 30_000)
+      ) {
         await hooks.onCheckpoint(await snapshot());
         lastCheckpoint = performance.now();
       }
     }
     const evaluated = untilStep === steps ? await evaluate(model, spec, data) : null;
-    return { stopped: false, losses, wallMs: priorWallMs + performance.now() - t0, eval: evaluated };
+    return {
+      stopped: false,
+      losses,
+      wallMs: priorWallMs + performance.now() - t0,
+      eval: evaluated,
+    };
   } finally {
     opt.dispose();
     model.dispose();

@@ -11,7 +11,8 @@ SELECT c.id, c.name, c.brief, c.template, c.dataset_id AS datasetId, c.created_a
 FROM campaigns c`;
 
 export async function findCampaign(db: D1Database, id: string): Promise<Campaign> {
-  if (!Id.safeParse(id).success) fail(400, 'invalid_request', 'A campaign id is 1–64 letters, digits, _ or -.');
+  if (!Id.safeParse(id).success)
+    fail(400, 'invalid_request', 'A campaign id is 1–64 letters, digits, _ or -.');
   const row = await db.prepare(`${CAMPAIGN_SQL} WHERE c.id = ?`).bind(id).first<Campaign>();
   if (!row) fail(404, 'unknown_campaign', `No campaign has the id ${id}.`);
   return row;

@@ -29,8 +29,18 @@ export async function campaignStatements(c: NewCampaign): Promise<Statement[]> {
     out.push({
       sql: `INSERT OR IGNORE INTO experiments (id, campaign_id, idx, spec_json, spec_hash, dataset_sha256, flops, tokens, replicas_needed, quorum)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      params: [`${c.id}-${idx}`, c.id, idx, JSON.stringify(spec), await specHash(spec), spec.dataset.sha256,
-        trainingFlops(spec), tokenBudget(spec), c.replicas ?? 2, c.replicas ?? 2],
+      params: [
+        `${c.id}-${idx}`,
+        c.id,
+        idx,
+        JSON.stringify(spec),
+        await specHash(spec),
+        spec.dataset.sha256,
+        trainingFlops(spec),
+        tokenBudget(spec),
+        c.replicas ?? 2,
+        c.replicas ?? 2,
+      ],
     });
   }
   return out;

@@ -12,13 +12,18 @@ export interface CorpusCursor {
 }
 
 export function encodeCursor(c: CorpusCursor): string {
-  return btoa(JSON.stringify([c.verifiedAt, c.id])).replaceAll('+', '-').replaceAll('/', '_').replace(/=+$/, '');
+  return btoa(JSON.stringify([c.verifiedAt, c.id]))
+    .replaceAll('+', '-')
+    .replaceAll('/', '_')
+    .replace(/=+$/, '');
 }
 
 /** The cursor, or null when it was not made by encodeCursor. */
 export function decodeCursor(text: string): CorpusCursor | null {
   try {
-    const [verifiedAt, id] = JSON.parse(atob(text.replaceAll('-', '+').replaceAll('_', '/'))) as unknown[];
+    const [verifiedAt, id] = JSON.parse(
+      atob(text.replaceAll('-', '+').replaceAll('_', '/')),
+    ) as unknown[];
     if (!Number.isSafeInteger(verifiedAt) || typeof id !== 'string' || id.length > 64) return null;
     return { verifiedAt: verifiedAt as number, id };
   } catch {
@@ -56,14 +61,27 @@ export async function corpusPage(
   db: D1Database,
   opts: { campaignId?: string; after?: CorpusCursor; limit: number },
 ): Promise<{ records: CorpusRecord[]; next: CorpusCursor | null }> {
-  const params = [opts.campaignId ?? null, opts.after?.verifiedAt ?? -1, opts.after?.id ?? '', opts.limit + 1];
+  const params = [
+    opts.campaignId ?? null,
+    opts.after?.verifiedAt ?? -1,
+    opts.after?.id ?? '',
+    opts.limit + 1,
+  ];
   const [exps, results] = await db.batch<Record<string, unknown>>([
-    db.prepare(`SELECT e.id, e.campaign_id AS campaignId, e.spec_hash AS specHash, e.spec_json AS specJson, e.val_bpb AS valBpb,
+    db
+      .prepare(
+        `SELECT e.id, e.campaign_id AS campaignId, e.spec_hash AS specHash, e.spec_json AS specJson, e.val_bpb AS valBpb,
         e.verified_at AS verifiedAt, e.flops, e.tokens
-      FROM experiments e WHERE e.id IN (${PAGE}) ORDER BY e.verified_at, e.id`).bind(...params),
-    db.prepare(`SELECT r.experiment_id AS experimentId, r.id AS resultId, r.volunteer_id AS volunteerId, r.verdict,
+      FROM experiments e WHERE e.id IN (${PAGE}) ORDER BY e.verified_at, e.id`,
+      )
+      .bind(...params),
+    db
+      .prepare(
+        `SELECT r.experiment_id AS experimentId, r.id AS resultId, r.volunteer_id AS volunteerId, r.verdict,
         r.created_at AS submittedAt, r.metrics_json AS metricsJson
-      FROM results r WHERE r.experiment_id IN (${PAGE}) ORDER BY r.created_at, r.id`).bind(...params),
+      FROM results r WHERE r.experiment_id IN (${PAGE}) ORDER BY r.created_at, r.id`,
+      )
+      .bind(...params),
   ]);
   const replicas = new Map<string, CorpusRecord['replicas']>();
   for (const { experimentId, metricsJson, ...r } of results!.results as unknown as ResultRow[]) {
@@ -84,13 +102,22 @@ export async function corpusPage(
       seed: spec.seed,
       config: hyperparameters(spec),
       spec,
-      metrics: { valBpb: e.valBpb, curve: agreeing.length ? meanCurve(agreeing) : [], curveEvery: spec.train.curveEvery, tokens: e.tokens, flops: e.flops },
+      metrics: {
+        valBpb: e.valBpb,
+        curve: agreeing.length ? meanCurve(agreeing) : [],
+        curveEvery: spec.train.curveEvery,
+        tokens: e.tokens,
+        flops: e.flops,
+      },
       verifiedAt: e.verifiedAt,
       replicas: reps,
     };
   });
   const last = page.at(-1);
-  return { records, next: rows.length > opts.limit && last ? { verifiedAt: last.verifiedAt, id: last.id } : null };
+  return {
+    records,
+    next: rows.length > opts.limit && last ? { verifiedAt: last.verifiedAt, id: last.id } : null,
+  };
 }
 
 /** Flat CSV columns: identity, the spec's fields, the verified metrics and a summary of the replicas. */
@@ -125,8 +152,18 @@ const COLUMNS: [string, (r: CorpusRecord) => string | number | boolean][] = [
   ['verified_at', (r) => new Date(r.verifiedAt).toISOString()],
   ['replicas', (r) => r.replicas.filter((x) => x.verdict === 'valid').length],
   ['results', (r) => r.replicas.length],
-  ['backends', (r) => [...new Set(r.replicas.filter((x) => x.verdict === 'valid').map((x) => x.metrics.backend))].join(';')],
-  ['replica_val_bpb', (r) => r.replicas.map((x) => `${x.metrics.valBpb}${x.verdict === 'valid' ? '' : '*'}`).join(';')],
+  [
+    'backends',
+    (r) =>
+      [
+        ...new Set(r.replicas.filter((x) => x.verdict === 'valid').map((x) => x.metrics.backend)),
+      ].join(';'),
+  ],
+  [
+    'replica_val_bpb',
+    (r) =>
+      r.replicas.map((x) => `${x.metrics.valBpb}${x.verdict === 'valid' ? '' : '*'}`).join(';'),
+  ],
   ['curve_every', (r) => r.metrics.curveEvery],
   ['curve', (r) => r.metrics.curve.map((x) => Number(x.toPrecision(6))).join(';')],
 ];

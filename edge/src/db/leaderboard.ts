@@ -1,6 +1,11 @@
 // Reading verified experiments: a campaign's leaderboard (all of it, or one row for a live
 // update) and the mean loss curves of its leaders.
-import type { Backend, ExperimentCurve, LeaderboardEntry, Metrics } from '../../../shared/protocol.ts';
+import type {
+  Backend,
+  ExperimentCurve,
+  LeaderboardEntry,
+  Metrics,
+} from '../../../shared/protocol.ts';
 import type { ExperimentSpec } from '../../../shared/spec.ts';
 
 /** Rows a leaderboard returns at most: the page virtualises them, 10,000 stay smooth. */
@@ -48,15 +53,20 @@ function toEntry(r: EntrySqlRow): LeaderboardEntry {
 /** A campaign's verified experiments, best (lowest val_bpb) first. */
 export async function leaderboard(db: D1Database, campaignId: string): Promise<LeaderboardEntry[]> {
   const { results } = await db
-    .prepare(`${ENTRY_SQL} WHERE e.campaign_id = ? AND e.status = 'verified'
-      GROUP BY e.id ORDER BY e.val_bpb ASC, e.idx ASC LIMIT ${LEADERBOARD_LIMIT}`)
+    .prepare(
+      `${ENTRY_SQL} WHERE e.campaign_id = ? AND e.status = 'verified'
+      GROUP BY e.id ORDER BY e.val_bpb ASC, e.idx ASC LIMIT ${LEADERBOARD_LIMIT}`,
+    )
     .bind(campaignId)
     .all<EntrySqlRow>();
   return results.map(toEntry);
 }
 
 /** One verified experiment's leaderboard row, or null when it is not verified. */
-export async function leaderboardEntry(db: D1Database, experimentId: string): Promise<LeaderboardEntry | null> {
+export async function leaderboardEntry(
+  db: D1Database,
+  experimentId: string,
+): Promise<LeaderboardEntry | null> {
   const row = await db
     .prepare(`${ENTRY_SQL} WHERE e.id = ? AND e.status = 'verified' GROUP BY e.id`)
     .bind(experimentId)
@@ -96,23 +106,34 @@ const CURVE_COLUMNS = `r.experiment_id AS experimentId, e.val_bpb AS valBpb,
   json_extract(e.spec_json, '$.train.curveEvery') AS curveEvery, r.metrics_json AS metricsJson`;
 
 /** Mean loss curves of the `top` best verified experiments of a campaign, best first. */
-export async function leaderCurves(db: D1Database, campaignId: string, top: number): Promise<ExperimentCurve[]> {
+export async function leaderCurves(
+  db: D1Database,
+  campaignId: string,
+  top: number,
+): Promise<ExperimentCurve[]> {
   const { results } = await db
-    .prepare(`SELECT ${CURVE_COLUMNS}
+    .prepare(
+      `SELECT ${CURVE_COLUMNS}
       FROM (SELECT id, idx, val_bpb, spec_json FROM experiments WHERE campaign_id = ? AND status = 'verified'
             ORDER BY val_bpb, idx LIMIT ?) e
       JOIN results r ON r.experiment_id = e.id AND r.verdict = 'valid'
-      ORDER BY e.val_bpb, e.idx, r.created_at`)
+      ORDER BY e.val_bpb, e.idx, r.created_at`,
+    )
     .bind(campaignId, top)
     .all<CurveSqlRow>();
   return toCurves(results);
 }
 
 /** The mean loss curve of one verified experiment. */
-export async function experimentCurve(db: D1Database, experimentId: string): Promise<ExperimentCurve | null> {
+export async function experimentCurve(
+  db: D1Database,
+  experimentId: string,
+): Promise<ExperimentCurve | null> {
   const { results } = await db
-    .prepare(`SELECT ${CURVE_COLUMNS} FROM experiments e JOIN results r ON r.experiment_id = e.id AND r.verdict = 'valid'
-      WHERE e.id = ? AND e.status = 'verified' ORDER BY r.created_at`)
+    .prepare(
+      `SELECT ${CURVE_COLUMNS} FROM experiments e JOIN results r ON r.experiment_id = e.id AND r.verdict = 'valid'
+      WHERE e.id = ? AND e.status = 'verified' ORDER BY r.created_at`,
+    )
     .bind(experimentId)
     .all<CurveSqlRow>();
   return toCurves(results)[0] ?? null;

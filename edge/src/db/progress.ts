@@ -34,7 +34,11 @@ WHERE e.campaign_id = ?1 AND e.status = 'open' AND l.status = 'open' AND l.deadl
 
 type Counts = Omit<CampaignProgress, 'fleet' | 'etaSeconds' | 'updatedAt'>;
 
-export async function campaignProgress(db: D1Database, campaignId: string, now: number): Promise<CampaignProgress> {
+export async function campaignProgress(
+  db: D1Database,
+  campaignId: string,
+  now: number,
+): Promise<CampaignProgress> {
   const [counts, fleet] = await db.batch<Record<string, unknown>>([
     db.prepare(COUNTS_SQL).bind(campaignId, now),
     db.prepare(FLEET_SQL).bind(campaignId, now),
@@ -42,16 +46,26 @@ export async function campaignProgress(db: D1Database, campaignId: string, now: 
   const c = counts!.results[0] as unknown as Counts;
   // A volunteer with two leases here still trains one at a time: count its rate once.
   const rates = new Map<string, number>();
-  for (const row of fleet!.results as { volunteerId: string; heartbeatRate: number | null; resultRate: number | null }[]) {
+  for (const row of fleet!.results as {
+    volunteerId: string;
+    heartbeatRate: number | null;
+    resultRate: number | null;
+  }[]) {
     const rate = row.heartbeatRate ?? row.resultRate;
-    if (rate && Number.isFinite(rate)) rates.set(row.volunteerId, Math.max(rates.get(row.volunteerId) ?? 0, rate));
+    if (rate && Number.isFinite(rate))
+      rates.set(row.volunteerId, Math.max(rates.get(row.volunteerId) ?? 0, rate));
     else if (!rates.has(row.volunteerId)) rates.set(row.volunteerId, 0);
   }
   const tokensPerSec = [...rates.values()].reduce((a, b) => a + b, 0);
   return {
     ...c,
     fleet: { volunteers: rates.size, tokensPerSec },
-    etaSeconds: c.remainingTokens === 0 ? 0 : tokensPerSec > 0 ? Math.ceil(c.remainingTokens / tokensPerSec) : null,
+    etaSeconds:
+      c.remainingTokens === 0
+        ? 0
+        : tokensPerSec > 0
+          ? Math.ceil(c.remainingTokens / tokensPerSec)
+          : null,
     updatedAt: now,
   };
 }

@@ -42,10 +42,18 @@ GROUP BY r.volunteer_id, e.verified_at`;
 
 type Totals = Omit<VolunteerStanding, 'recentAverageCredit'>;
 
-export async function volunteerStandings(db: D1Database, now: number, campaignId?: string): Promise<VolunteerStanding[]> {
+export async function volunteerStandings(
+  db: D1Database,
+  now: number,
+  campaignId?: string,
+): Promise<VolunteerStanding[]> {
   if (campaignId === undefined) {
     const { results } = await db.prepare(GLOBAL_SQL).all<Totals & { creditDecayed: number }>();
-    return results.map(({ creditDecayed, ...v }) => ({ ...v, credit: Math.max(0, v.credit), recentAverageCredit: recentAverageCredit(creditDecayed, now) }));
+    return results.map(({ creditDecayed, ...v }) => ({
+      ...v,
+      credit: Math.max(0, v.credit),
+      recentAverageCredit: recentAverageCredit(creditDecayed, now),
+    }));
   }
   const since = now - 8 * RAC_HALF_LIFE_DAYS * DAY_MS;
   const [totals, recent] = await db.batch<Record<string, unknown>>([
@@ -55,11 +63,21 @@ export async function volunteerStandings(db: D1Database, now: number, campaignId
   // The same average as the ledger's (credit.ts), summed from this campaign's grants.
   const rate = Math.LN2 / RAC_HALF_LIFE_DAYS; // per day
   const rac = new Map<string, number>();
-  for (const r of recent!.results as unknown as { volunteerId: string; at: number; flops: number }[]) {
+  for (const r of recent!.results as unknown as {
+    volunteerId: string;
+    at: number;
+    flops: number;
+  }[]) {
     const ageDays = Math.max(0, (now - r.at) / DAY_MS);
-    rac.set(r.volunteerId, (rac.get(r.volunteerId) ?? 0) + r.flops * rate * 2 ** (-ageDays / RAC_HALF_LIFE_DAYS));
+    rac.set(
+      r.volunteerId,
+      (rac.get(r.volunteerId) ?? 0) + r.flops * rate * 2 ** (-ageDays / RAC_HALF_LIFE_DAYS),
+    );
   }
-  return (totals!.results as unknown as Totals[]).map((v) => ({ ...v, recentAverageCredit: rac.get(v.volunteerId) ?? 0 }));
+  return (totals!.results as unknown as Totals[]).map((v) => ({
+    ...v,
+    recentAverageCredit: rac.get(v.volunteerId) ?? 0,
+  }));
 }
 
 const CAMPAIGNS_SQL = `

@@ -15,7 +15,11 @@ const keyCache = new Map<string, string>();
  * The volunteer and the key its request is signed with: the registered key, or — when `key` names
  * another — one linked to it (an identity moved to another browser).
  */
-export async function findVolunteer(db: D1Database, id: string, key?: string): Promise<SignedVolunteer | null> {
+export async function findVolunteer(
+  db: D1Database,
+  id: string,
+  key?: string,
+): Promise<SignedVolunteer | null> {
   const cacheKey = key === undefined ? id : `${id} ${key}`;
   const cached = keyCache.get(cacheKey);
   if (cached !== undefined) return { id, publicKey: cached };
@@ -27,15 +31,31 @@ export async function findVolunteer(db: D1Database, id: string, key?: string): P
   return found;
 }
 
-async function lookUpVolunteer(db: D1Database, id: string, key?: string): Promise<SignedVolunteer | null> {
-  const v = await db.prepare('SELECT id, public_key AS publicKey FROM volunteers WHERE id = ?').bind(id).first<SignedVolunteer>();
+async function lookUpVolunteer(
+  db: D1Database,
+  id: string,
+  key?: string,
+): Promise<SignedVolunteer | null> {
+  const v = await db
+    .prepare('SELECT id, public_key AS publicKey FROM volunteers WHERE id = ?')
+    .bind(id)
+    .first<SignedVolunteer>();
   if (!v || key === undefined || key === v.publicKey) return v;
-  const linked = await db.prepare('SELECT 1 FROM volunteer_keys WHERE public_key = ? AND volunteer_id = ?').bind(key, id).first();
+  const linked = await db
+    .prepare('SELECT 1 FROM volunteer_keys WHERE public_key = ? AND volunteer_id = ?')
+    .bind(key, id)
+    .first();
   return linked ? { id, publicKey: key } : null;
 }
 
 /** Links a new key; false when the key already belongs to someone or the volunteer has too many. */
-export async function linkKey(db: D1Database, volunteerId: string, publicKey: string, maxKeys: number, now: number): Promise<boolean> {
+export async function linkKey(
+  db: D1Database,
+  volunteerId: string,
+  publicKey: string,
+  maxKeys: number,
+  now: number,
+): Promise<boolean> {
   const r = await db
     .prepare(
       `INSERT OR IGNORE INTO volunteer_keys (public_key, volunteer_id, created_at)

@@ -10,7 +10,12 @@ import { newVolunteer, seedCampaign, type TestVolunteer } from '../../test/helpe
 import { peer, setRecord, type Peer } from '../../test/trust.ts';
 import { D1Claim } from '../../test/d1-claim.ts';
 import { reopenExperiment } from '../trust/audit.ts';
-import { CV_TRUSTED, RELIABLE_FIRST_MS, RELIABLE_REPUTATION, STEER_WAIT_MS } from '../trust/policy.ts';
+import {
+  CV_TRUSTED,
+  RELIABLE_FIRST_MS,
+  RELIABLE_REPUTATION,
+  STEER_WAIT_MS,
+} from '../trust/policy.ts';
 import { QueueScheduler, campaignQueue } from './queue-scheduler.ts';
 import type { CampaignQueue } from './campaign-queue.ts';
 
@@ -18,7 +23,12 @@ const scheduler = new QueueScheduler(env, 600);
 
 /** A claim straight through the queue scheduler (the route may run the D1 scheduler). */
 function claim(v: TestVolunteer | { id: string }, campaignId?: string) {
-  return scheduler.claim({ volunteerId: v.id, campaignId, capabilities: { backend: 'wasm', tokensPerSec: 5000 }, now: Date.now() });
+  return scheduler.claim({
+    volunteerId: v.id,
+    campaignId,
+    capabilities: { backend: 'wasm', tokensPerSec: 5000 },
+    now: Date.now(),
+  });
 }
 
 /**
@@ -27,16 +37,24 @@ function claim(v: TestVolunteer | { id: string }, campaignId?: string) {
  */
 async function expectInStep(campaignId: string): Promise<void> {
   const queue = campaignQueue(env, campaignId);
-  await queue.best({ campaignId, req: { volunteerId: 'v_nobody', capabilities: { backend: 'wasm' }, now: Date.now() }, minLeaseMs: 0 });
+  await queue.best({
+    campaignId,
+    req: { volunteerId: 'v_nobody', capabilities: { backend: 'wasm' }, now: Date.now() },
+    minLeaseMs: 0,
+  });
   const held = await queue.held();
   const exps = await env.DB.prepare(
     `SELECT id, replicas_needed AS replicasNeeded, reissued_at AS reissuedAt, audit, quorum FROM experiments
      WHERE campaign_id = ? AND status = 'open' ORDER BY id`,
-  ).bind(campaignId).all();
+  )
+    .bind(campaignId)
+    .all();
   const leases = await env.DB.prepare(
     `SELECT l.id, l.experiment_id AS experimentId, l.status, l.deadline, l.single FROM leases l JOIN experiments e ON e.id = l.experiment_id
      WHERE e.campaign_id = ? AND e.status = 'open' ORDER BY l.id`,
-  ).bind(campaignId).all();
+  )
+    .bind(campaignId)
+    .all();
   expect(held.experiments).toEqual(exps.results);
   expect(held.leases).toEqual(leases.results);
 }
@@ -48,7 +66,11 @@ describe('the campaign queue', () => {
     const leases = (await Promise.all(fleet.map((v) => claim(v, 'c1')))).filter((l) => l !== null);
     expect(leases).toHaveLength(10);
     const perExperiment = new Map<string, Set<string>>();
-    for (const l of leases) perExperiment.set(l.experimentId, (perExperiment.get(l.experimentId) ?? new Set()).add(l.leaseId));
+    for (const l of leases)
+      perExperiment.set(
+        l.experimentId,
+        (perExperiment.get(l.experimentId) ?? new Set()).add(l.leaseId),
+      );
     expect([...perExperiment.values()].map((s) => s.size)).toEqual([2, 2, 2, 2, 2]);
     const d1 = await env.DB.prepare('SELECT id FROM leases ORDER BY id').all<{ id: string }>();
     expect(d1.results.map((r) => r.id)).toEqual(leases.map((l) => l.leaseId).sort());
@@ -60,7 +82,9 @@ describe('the campaign queue', () => {
     await seedCampaign('c2', 3);
     const v = await newVolunteer();
     // Four claims at once, two per campaign: each queue grants both, D1 keeps two (MAX_OPEN_LEASES).
-    const got = (await Promise.all([claim(v, 'c1'), claim(v, 'c1'), claim(v, 'c2'), claim(v, 'c2')])).filter((l) => l !== null);
+    const got = (
+      await Promise.all([claim(v, 'c1'), claim(v, 'c1'), claim(v, 'c2'), claim(v, 'c2')])
+    ).filter((l) => l !== null);
     expect(got).toHaveLength(2);
     await expectInStep('c1');
     await expectInStep('c2');
@@ -73,7 +97,9 @@ describe('the campaign queue', () => {
     expect((await a.result(la)).status).toBe(201);
     await env.DB.prepare('UPDATE leases SET deadline = 1 WHERE id = ?').bind(la.leaseId).run();
     await expectInStep('c1');
-    expect((await campaignQueue(env, 'c1').held()).leases.find((l) => l.id === la.leaseId)?.status).toBe('done');
+    expect(
+      (await campaignQueue(env, 'c1').held()).leases.find((l) => l.id === la.leaseId)?.status,
+    ).toBe('done');
     expect((await claim(b, 'c1'))?.experimentId).toBe('c1-0');
     expect(await claim(c, 'c1')).toBeNull(); // a's finished replica still counts
   });
@@ -84,9 +110,15 @@ describe('the campaign queue', () => {
     await a.lease('wasm', 'c1');
     const lb = (await b.lease('wasm', 'c1'))!;
     // b's lease runs out in 300 ms, but a heartbeat extends it: the slot stays b's.
-    await env.DB.prepare('UPDATE leases SET deadline = ? WHERE id = ?').bind(Date.now() + 300, lb.leaseId).run();
+    await env.DB.prepare('UPDATE leases SET deadline = ? WHERE id = ?')
+      .bind(Date.now() + 300, lb.leaseId)
+      .run();
     expect(await claim(c, 'c1')).toBeNull();
-    const beat = await b.post(`/api/leases/${lb.leaseId}/heartbeat`, { leaseToken: lb.leaseToken, step: 1, loss: 4 });
+    const beat = await b.post(`/api/leases/${lb.leaseId}/heartbeat`, {
+      leaseToken: lb.leaseToken,
+      step: 1,
+      loss: 4,
+    });
     expect(beat.status).toBe(200);
     await new Promise((r) => setTimeout(r, 400));
     expect(await claim(c, 'c1')).toBeNull();
@@ -102,15 +134,25 @@ describe('the campaign queue', () => {
     const [a, b] = [await newVolunteer(), await newVolunteer()];
     const la = (await a.lease('wasm', 'c1'))!;
     await b.lease('wasm', 'c1');
-    await env.DB.prepare(`UPDATE experiments SET status = 'verified', verification = 'trusted-single' WHERE id = ?`).bind(la.experimentId).run();
+    await env.DB.prepare(
+      `UPDATE experiments SET status = 'verified', verification = 'trusted-single' WHERE id = ?`,
+    )
+      .bind(la.experimentId)
+      .run();
     await expectInStep('c1');
     expect((await campaignQueue(env, 'c1').held()).experiments.map((e) => e.id)).toEqual(['c1-1']);
     await env.DB.batch([reopenExperiment(env.DB, la.experimentId, Date.now())]);
     await expectInStep('c1');
-    expect((await campaignQueue(env, 'c1').held()).experiments.find((e) => e.id === la.experimentId)).toMatchObject({ audit: 1, replicasNeeded: 2 });
-    await env.DB.prepare('UPDATE leases SET deadline = 1 WHERE experiment_id = ?').bind(la.experimentId).run(); // its replicas left
+    expect(
+      (await campaignQueue(env, 'c1').held()).experiments.find((e) => e.id === la.experimentId),
+    ).toMatchObject({ audit: 1, replicasNeeded: 2 });
+    await env.DB.prepare('UPDATE leases SET deadline = 1 WHERE experiment_id = ?')
+      .bind(la.experimentId)
+      .run(); // its replicas left
     const reliable = await peer({ backend: 'webgpu' });
-    await env.DB.prepare('UPDATE volunteers SET reputation = 40 WHERE id = ?').bind(reliable.id).run();
+    await env.DB.prepare('UPDATE volunteers SET reputation = 40 WHERE id = ?')
+      .bind(reliable.id)
+      .run();
     expect((await reliable.lease('c1'))!.experimentId).toBe(la.experimentId);
   });
 
@@ -121,7 +163,9 @@ describe('the campaign queue', () => {
     await seedCampaign('c1', 2); // a second experiment, inserted after the queue loaded
     await env.DB.prepare(
       `INSERT INTO leases (id, experiment_id, volunteer_id, token_hash, backend, created_at, deadline) VALUES ('l_direct', 'c1-0', ?, 'x', 'wasm', ?, ?)`,
-    ).bind(b.id, Date.now(), Date.now() + 600_000).run();
+    )
+      .bind(b.id, Date.now(), Date.now() + 600_000)
+      .run();
     expect((await claim(c, 'c1'))!.experimentId).toBe('c1-1'); // c1-0 is full now
     await expectInStep('c1');
   });
@@ -169,14 +213,22 @@ describe('the campaign queue', () => {
     await seedCampaign('c1', 24);
     const peers: Peer[] = [];
     for (let i = 0; i < 12; i++) {
-      const caps: Capabilities = { backend: pick(['wasm', 'webgpu', 'cpu'] as const), tokensPerSec: 5000, ...(i % 3 ? { browser: pick(['chromium', 'firefox'] as const) } : {}) };
+      const caps: Capabilities = {
+        backend: pick(['wasm', 'webgpu', 'cpu'] as const),
+        tokensPerSec: 5000,
+        ...(i % 3 ? { browser: pick(['chromium', 'firefox'] as const) } : {}),
+      };
       peers.push(await peer(caps, pick(['198.51.100.1', '198.51.100.2', null, null, null])));
     }
     for (const p of peers.slice(0, 4)) await setRecord(p.id, p.caps.backend, CV_TRUSTED + 2); // reliable, and may stand alone
     const d1 = new D1Claim(env.DB, 600);
     const queue = campaignQueue(env, 'c1');
     const someLease = async (where: string) =>
-      (await env.DB.prepare(`SELECT id FROM leases WHERE ${where} ORDER BY id`).all<{ id: string }>()).results.map((r) => r.id);
+      (
+        await env.DB.prepare(`SELECT id FROM leases WHERE ${where} ORDER BY id`).all<{
+          id: string;
+        }>()
+      ).results.map((r) => r.id);
     let claims = 0;
     for (let step = 0; step < 160; step++) {
       const now = Date.now();
@@ -191,21 +243,45 @@ describe('the campaign queue', () => {
         continue;
       }
       const open = await someLease(`status = 'open' AND deadline > ${now}`);
-      const exps = (await env.DB.prepare("SELECT id FROM experiments WHERE status = 'open' ORDER BY id").all<{ id: string }>()).results.map((r) => r.id);
-      if (u < 0.7 && open.length) await env.DB.prepare("UPDATE leases SET status = 'done' WHERE id = ?").bind(pick(open)).run();
-      else if (u < 0.8 && open.length) await env.DB.prepare('UPDATE leases SET deadline = ? WHERE id = ?').bind(now - 1, pick(open)).run();
+      const exps = (
+        await env.DB.prepare("SELECT id FROM experiments WHERE status = 'open' ORDER BY id").all<{
+          id: string;
+        }>()
+      ).results.map((r) => r.id);
+      if (u < 0.7 && open.length)
+        await env.DB.prepare("UPDATE leases SET status = 'done' WHERE id = ?")
+          .bind(pick(open))
+          .run();
+      else if (u < 0.8 && open.length)
+        await env.DB.prepare('UPDATE leases SET deadline = ? WHERE id = ?')
+          .bind(now - 1, pick(open))
+          .run();
       else if (u < 0.9 && open.length) {
         const age = pick([STEER_WAIT_MS, RELIABLE_FIRST_MS]) + 1000;
-        await env.DB.prepare('UPDATE leases SET created_at = created_at - ? WHERE id = ?').bind(age, pick(open)).run();
+        await env.DB.prepare('UPDATE leases SET created_at = created_at - ? WHERE id = ?')
+          .bind(age, pick(open))
+          .run();
       } else if (u < 0.93) {
         // A leaseholder turns reliable or loses it, or its registration address becomes known.
         const p = pick(peers);
-        if (rng.next() < 0.5) await env.DB.prepare('UPDATE volunteers SET reputation = ? WHERE id = ?').bind(pick([0, 40]), p.id).run();
-        else await env.DB.prepare('UPDATE volunteers SET ip_hash = ? WHERE id = ?').bind(pick(['a'.repeat(32), 'b'.repeat(32)]), p.id).run();
+        if (rng.next() < 0.5)
+          await env.DB.prepare('UPDATE volunteers SET reputation = ? WHERE id = ?')
+            .bind(pick([0, 40]), p.id)
+            .run();
+        else
+          await env.DB.prepare('UPDATE volunteers SET ip_hash = ? WHERE id = ?')
+            .bind(pick(['a'.repeat(32), 'b'.repeat(32)]), p.id)
+            .run();
       } else if (u < 0.96 && exps.length) {
-        await env.DB.prepare('UPDATE experiments SET replicas_needed = 3, reissued_at = ? WHERE id = ?').bind(now - pick([0, RELIABLE_FIRST_MS + 1000]), pick(exps)).run();
+        await env.DB.prepare(
+          'UPDATE experiments SET replicas_needed = 3, reissued_at = ? WHERE id = ?',
+        )
+          .bind(now - pick([0, RELIABLE_FIRST_MS + 1000]), pick(exps))
+          .run();
       } else if (exps.length) {
-        await env.DB.prepare("UPDATE experiments SET status = 'verified' WHERE id = ?").bind(pick(exps)).run();
+        await env.DB.prepare("UPDATE experiments SET status = 'verified' WHERE id = ?")
+          .bind(pick(exps))
+          .run();
       }
     }
     expect(claims).toBeGreaterThan(30);

@@ -16,8 +16,22 @@ import { DurableObject } from 'cloudflare:workers';
 import { randomToken, sha256 } from '../../../shared/crypto.ts';
 import type { Lease } from '../../../shared/protocol.ts';
 import { ExperimentSpec } from '../../../shared/spec.ts';
-import { claimTerms, leaseDeadline, profileStatement, type ClaimRequest, type ClaimTerms, type Profile } from './claim-terms.ts';
-import { ADDRESS_UNDER_CAP, CANDIDATE_SQL, CHANGED, EXPERIMENT_COLUMNS, LEASE_COLUMNS, SCHEMA } from './queue-sql.ts';
+import {
+  claimTerms,
+  leaseDeadline,
+  profileStatement,
+  type ClaimRequest,
+  type ClaimTerms,
+  type Profile,
+} from './claim-terms.ts';
+import {
+  ADDRESS_UNDER_CAP,
+  CANDIDATE_SQL,
+  CHANGED,
+  EXPERIMENT_COLUMNS,
+  LEASE_COLUMNS,
+  SCHEMA,
+} from './queue-sql.ts';
 
 /** How a claim ranks a candidate (CLAIM_RANK, CLAIM_MATCH, oldest live lease): lower goes first. */
 export interface SortKey {
@@ -63,8 +77,20 @@ interface ExperimentRow {
 
 type LeaseRow = Record<string, string | number | null> & { experiment_id: string };
 
-export type HeldExperiment = { id: string; replicasNeeded: number; reissuedAt: number | null; audit: number; quorum: number };
-export type HeldLease = { id: string; experimentId: string; status: string; deadline: number; single: number };
+export type HeldExperiment = {
+  id: string;
+  replicasNeeded: number;
+  reissuedAt: number | null;
+  audit: number;
+  quorum: number;
+};
+export type HeldLease = {
+  id: string;
+  experimentId: string;
+  status: string;
+  deadline: number;
+  single: number;
+};
 export interface Held {
   experiments: HeldExperiment[];
   leases: HeldLease[];
@@ -110,8 +136,16 @@ export class CampaignQueue extends DurableObject<Env> {
   /** What this queue holds (its copy of D1 as of the last claim), for tests and inspection. */
   held(): Held {
     return {
-      experiments: this.#sql.exec<HeldExperiment>('SELECT id, replicas_needed AS replicasNeeded, reissued_at AS reissuedAt, audit, quorum FROM experiments ORDER BY id').toArray(),
-      leases: this.#sql.exec<HeldLease>('SELECT id, experiment_id AS experimentId, status, deadline, single FROM leases ORDER BY id').toArray(),
+      experiments: this.#sql
+        .exec<HeldExperiment>(
+          'SELECT id, replicas_needed AS replicasNeeded, reissued_at AS reissuedAt, audit, quorum FROM experiments ORDER BY id',
+        )
+        .toArray(),
+      leases: this.#sql
+        .exec<HeldLease>(
+          'SELECT id, experiment_id AS experimentId, status, deadline, single FROM leases ORDER BY id',
+        )
+        .toArray(),
       feed: this.#meta<number>('feed'),
     };
   }
@@ -143,34 +177,57 @@ export class CampaignQueue extends DurableObject<Env> {
   async #run(jobs: Job[]): Promise<void> {
     const db = this.env.DB;
     const campaignId = jobs[0]!.claim.campaignId;
-    if (jobs.some((j) => j.claim.campaignId !== campaignId)) throw new Error('a campaign queue serves one campaign');
+    if (jobs.some((j) => j.claim.campaignId !== campaignId))
+      throw new Error('a campaign queue serves one campaign');
     const stored = this.#meta('campaign');
-    if (stored !== null && stored !== campaignId) throw new Error(`this queue serves ${stored}, not ${campaignId}`);
+    if (stored !== null && stored !== campaignId)
+      throw new Error(`this queue serves ${stored}, not ${campaignId}`);
     if (this.#meta('feed') === null) await this.#load(campaignId);
 
     // One read: the feed since the stored position (and whether D1 still knows this queue: a wiped
     // D1 starts its feed again), then every claimant's profile.
     const feed = this.#meta<number>('feed')!;
     const reads = await db.batch<Record<string, unknown>>([
-      db.prepare('DELETE FROM queue_changes WHERE campaign_id = ?1 AND seq <= ?2').bind(campaignId, feed),
-      db.prepare(
-        `SELECT EXISTS (SELECT 1 FROM queue_consumers WHERE campaign_id = ?1) AS registered,
+      db
+        .prepare('DELETE FROM queue_changes WHERE campaign_id = ?1 AND seq <= ?2')
+        .bind(campaignId, feed),
+      db
+        .prepare(
+          `SELECT EXISTS (SELECT 1 FROM queue_consumers WHERE campaign_id = ?1) AS registered,
            (SELECT max(seq) FROM queue_changes WHERE campaign_id = ?1) AS head,
            coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'queue_changes'), 0) AS counter`,
-      ).bind(campaignId),
-      db.prepare(`SELECT ${EXPERIMENT_COLUMNS} FROM experiments e WHERE e.id IN ${CHANGED}`).bind(campaignId, feed),
-      db.prepare(`SELECT ${LEASE_COLUMNS} FROM leases l JOIN volunteers v ON v.id = l.volunteer_id WHERE l.experiment_id IN ${CHANGED}`)
+        )
+        .bind(campaignId),
+      db
+        .prepare(`SELECT ${EXPERIMENT_COLUMNS} FROM experiments e WHERE e.id IN ${CHANGED}`)
+        .bind(campaignId, feed),
+      db
+        .prepare(
+          `SELECT ${LEASE_COLUMNS} FROM leases l JOIN volunteers v ON v.id = l.volunteer_id WHERE l.experiment_id IN ${CHANGED}`,
+        )
         .bind(campaignId, feed),
       ...jobs.map((j) => profileStatement(db, j.claim.req)),
     ]);
-    const state = reads[1]!.results[0] as { registered: number; head: number | null; counter: number };
+    const state = reads[1]!.results[0] as {
+      registered: number;
+      head: number | null;
+      counter: number;
+    };
     if (!state.registered || state.counter < feed) {
       this.#forget();
       return this.#run(jobs);
     }
-    await this.#apply(reads[2]!.results as unknown as ExperimentRow[], reads[3]!.results as LeaseRow[], state.head ?? feed);
+    await this.#apply(
+      reads[2]!.results as unknown as ExperimentRow[],
+      reads[3]!.results as LeaseRow[],
+      state.head ?? feed,
+    );
 
-    const terms = await Promise.all(jobs.map((j, i) => claimTerms(j.claim.req, (reads[4 + i]!.results[0] as Profile | undefined) ?? null)));
+    const terms = await Promise.all(
+      jobs.map((j, i) =>
+        claimTerms(j.claim.req, (reads[4 + i]!.results[0] as Profile | undefined) ?? null),
+      ),
+    );
     const granted: Granted[] = [];
     for (const [i, job] of jobs.entries()) {
       const t = terms[i];
@@ -179,9 +236,15 @@ export class CampaignQueue extends DurableObject<Env> {
         continue;
       }
       const best = this.#candidate(job.claim.req, t);
-      const key: Ranked | null = best && { rank: best.rank, match: best.match, firstLive: best.firstLive, experimentId: best.id };
+      const key: Ranked | null = best && {
+        rank: best.rank,
+        match: best.match,
+        firstLive: best.firstLive,
+        experimentId: best.id,
+      };
       if (job.peek) job.resolve(key);
-      else if (best && key && (!job.claim.bound || compareKeys(key, job.claim.bound) <= 0)) granted.push(await this.#grant(job, t, best, campaignId));
+      else if (best && key && (!job.claim.bound || compareKeys(key, job.claim.bound) <= 0))
+        granted.push(await this.#grant(job, t, best, campaignId));
       else job.resolve(null);
     }
     if (!granted.length) return;
@@ -195,7 +258,8 @@ export class CampaignQueue extends DurableObject<Env> {
       throw err;
     }
     for (const [i, g] of granted.entries()) {
-      if (written[i]!.meta.changes > 0) { // counts the feed trigger's row too: > 0 means the lease went in
+      if (written[i]!.meta.changes > 0) {
+        // counts the feed trigger's row too: > 0 means the lease went in
         g.job.resolve(g.lease);
       } else {
         this.#sql.exec('DELETE FROM leases WHERE id = ?', g.lease.leaseId);
@@ -207,8 +271,26 @@ export class CampaignQueue extends DurableObject<Env> {
   /** The best candidate for this claimant in the window, or null. */
   #candidate(req: ClaimRequest, t: ClaimTerms): Candidate | null {
     const rows = this.#sql
-      .exec<Candidate>(CANDIDATE_SQL, null, req.volunteerId, null, req.now, null, null, null, null, t.klass, t.browser, t.precision,
-        t.leaseIp, t.registrationIp, t.tier, null, t.otherKindActive, t.activeTier)
+      .exec<Candidate>(
+        CANDIDATE_SQL,
+        null,
+        req.volunteerId,
+        null,
+        req.now,
+        null,
+        null,
+        null,
+        null,
+        t.klass,
+        t.browser,
+        t.precision,
+        t.leaseIp,
+        t.registrationIp,
+        t.tier,
+        null,
+        t.otherKindActive,
+        t.activeTier,
+      )
       .toArray();
     return rows[0] ?? null;
   }
@@ -223,15 +305,39 @@ export class CampaignQueue extends DurableObject<Env> {
     this.#sql.exec(
       `INSERT INTO leases (id, experiment_id, volunteer_id, backend_class, browser, precision, ip_hash, registration_ip, reliable, single, created_at, deadline, status)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open')`,
-      leaseId, c.id, req.volunteerId, t.klass, t.browser, t.precision, t.leaseIp, t.registrationIp, t.tier, single, req.now, deadline,
+      leaseId,
+      c.id,
+      req.volunteerId,
+      t.klass,
+      t.browser,
+      t.precision,
+      t.leaseIp,
+      t.registrationIp,
+      t.tier,
+      single,
+      req.now,
+      deadline,
     );
-    const exp = this.#sql.exec<{ specJson: string; specHash: string }>('SELECT spec_json AS specJson, spec_hash AS specHash FROM experiments WHERE id = ?', c.id).one();
+    const exp = this.#sql
+      .exec<{ specJson: string; specHash: string }>(
+        'SELECT spec_json AS specJson, spec_hash AS specHash FROM experiments WHERE id = ?',
+        c.id,
+      )
+      .one();
     const db = this.env.DB;
     // Awaited only after the slot is taken: the token's hash is not something the claim reads.
     const tokenHash = await sha256(leaseToken);
     return {
       job,
-      lease: { leaseId, leaseToken, deadline, campaignId, experimentId: c.id, specHash: exp.specHash, spec: ExperimentSpec.parse(JSON.parse(exp.specJson)) },
+      lease: {
+        leaseId,
+        leaseToken,
+        deadline,
+        campaignId,
+        experimentId: c.id,
+        specHash: exp.specHash,
+        spec: ExperimentSpec.parse(JSON.parse(exp.specJson)),
+      },
       insert: db
         .prepare(
           `INSERT OR IGNORE INTO leases (id, experiment_id, volunteer_id, token_hash, backend, created_at, deadline, backend_class, precision, browser, ip_hash, single)
@@ -239,8 +345,21 @@ export class CampaignQueue extends DurableObject<Env> {
            WHERE (SELECT count(*) FROM leases l WHERE l.volunteer_id = ?3 AND l.status = 'open' AND l.deadline > ?6) < ?13
              AND ${ADDRESS_UNDER_CAP.replaceAll('?12', '?11').replaceAll('?4', '?6')}`,
         )
-        .bind(leaseId, c.id, req.volunteerId, tokenHash, req.capabilities.backend, req.now, deadline, t.klass, t.precision, t.browser,
-          t.leaseIp, single, t.quota),
+        .bind(
+          leaseId,
+          c.id,
+          req.volunteerId,
+          tokenHash,
+          req.capabilities.backend,
+          req.now,
+          deadline,
+          t.klass,
+          t.precision,
+          t.browser,
+          t.leaseIp,
+          single,
+          t.quota,
+        ),
     };
   }
 
@@ -252,19 +371,38 @@ export class CampaignQueue extends DurableObject<Env> {
     const db = this.env.DB;
     const [, head, exps, leases] = await db.batch<Record<string, unknown>>([
       db.prepare('INSERT OR IGNORE INTO queue_consumers (campaign_id) VALUES (?)').bind(campaignId),
-      db.prepare("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'queue_changes'), 0) AS seq"),
-      db.prepare(`SELECT ${EXPERIMENT_COLUMNS}, e.spec_json, e.spec_hash FROM experiments e WHERE e.campaign_id = ? AND e.status = 'open'`).bind(campaignId),
       db.prepare(
-        `SELECT ${LEASE_COLUMNS} FROM leases l JOIN experiments e ON e.id = l.experiment_id JOIN volunteers v ON v.id = l.volunteer_id
+        "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'queue_changes'), 0) AS seq",
+      ),
+      db
+        .prepare(
+          `SELECT ${EXPERIMENT_COLUMNS}, e.spec_json, e.spec_hash FROM experiments e WHERE e.campaign_id = ? AND e.status = 'open'`,
+        )
+        .bind(campaignId),
+      db
+        .prepare(
+          `SELECT ${LEASE_COLUMNS} FROM leases l JOIN experiments e ON e.id = l.experiment_id JOIN volunteers v ON v.id = l.volunteer_id
          WHERE e.campaign_id = ? AND e.status = 'open'`,
-      ).bind(campaignId),
+        )
+        .bind(campaignId),
     ]);
     this.ctx.storage.transactionSync(() => {
       this.#forget();
-      for (const e of exps!.results as unknown as (ExperimentRow & { spec_json: string; spec_hash: string })[]) {
+      for (const e of exps!.results as unknown as (ExperimentRow & {
+        spec_json: string;
+        spec_hash: string;
+      })[]) {
         this.#sql.exec(
           'INSERT INTO experiments (id, idx, tokens, replicas_needed, reissued_at, audit, quorum, spec_json, spec_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-          e.id, e.idx, e.tokens, e.replicas_needed, e.reissued_at, e.audit, e.quorum, e.spec_json, e.spec_hash,
+          e.id,
+          e.idx,
+          e.tokens,
+          e.replicas_needed,
+          e.reissued_at,
+          e.audit,
+          e.quorum,
+          e.spec_json,
+          e.spec_hash,
         );
       }
       for (const l of leases!.results as LeaseRow[]) this.#upsertLease(l);
@@ -279,14 +417,21 @@ export class CampaignQueue extends DurableObject<Env> {
    */
   async #apply(exps: ExperimentRow[], leases: LeaseRow[], head: number): Promise<void> {
     const known = new Set(
-      this.#sql.exec<{ id: string }>(`SELECT id FROM experiments WHERE id IN (SELECT value FROM json_each(?))`, JSON.stringify(exps.map((e) => e.id)))
-        .toArray().map((r) => r.id),
+      this.#sql
+        .exec<{ id: string }>(
+          `SELECT id FROM experiments WHERE id IN (SELECT value FROM json_each(?))`,
+          JSON.stringify(exps.map((e) => e.id)),
+        )
+        .toArray()
+        .map((r) => r.id),
     );
     // New or reopened experiments need their specs, which the feed does not carry (they never change).
     const missing = exps.filter((e) => e.status === 'open' && !known.has(e.id)).map((e) => e.id);
     const specs = new Map<string, { spec_json: string; spec_hash: string }>();
     if (missing.length) {
-      const { results } = await this.env.DB.prepare('SELECT id, spec_json, spec_hash FROM experiments WHERE id IN (SELECT value FROM json_each(?))')
+      const { results } = await this.env.DB.prepare(
+        'SELECT id, spec_json, spec_hash FROM experiments WHERE id IN (SELECT value FROM json_each(?))',
+      )
         .bind(JSON.stringify(missing))
         .all<{ id: string; spec_json: string; spec_hash: string }>();
       for (const r of results) specs.set(r.id, r);
@@ -304,11 +449,25 @@ export class CampaignQueue extends DurableObject<Env> {
         if (spec) {
           this.#sql.exec(
             'INSERT OR REPLACE INTO experiments (id, idx, tokens, replicas_needed, reissued_at, audit, quorum, spec_json, spec_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-            e.id, e.idx, e.tokens, e.replicas_needed, e.reissued_at, e.audit, e.quorum, spec.spec_json, spec.spec_hash,
+            e.id,
+            e.idx,
+            e.tokens,
+            e.replicas_needed,
+            e.reissued_at,
+            e.audit,
+            e.quorum,
+            spec.spec_json,
+            spec.spec_hash,
           );
         } else {
-          this.#sql.exec('UPDATE experiments SET replicas_needed = ?, reissued_at = ?, audit = ?, quorum = ? WHERE id = ?',
-            e.replicas_needed, e.reissued_at, e.audit, e.quorum, e.id);
+          this.#sql.exec(
+            'UPDATE experiments SET replicas_needed = ?, reissued_at = ?, audit = ?, quorum = ? WHERE id = ?',
+            e.replicas_needed,
+            e.reissued_at,
+            e.audit,
+            e.quorum,
+            e.id,
+          );
         }
       }
       for (const l of leases) if (open.has(l.experiment_id)) this.#upsertLease(l);
@@ -323,8 +482,19 @@ export class CampaignQueue extends DurableObject<Env> {
        ON CONFLICT (id) DO UPDATE SET volunteer_id = excluded.volunteer_id, backend_class = excluded.backend_class, browser = excluded.browser,
          precision = excluded.precision, ip_hash = excluded.ip_hash, registration_ip = excluded.registration_ip, reliable = excluded.reliable,
          single = excluded.single, created_at = excluded.created_at, deadline = excluded.deadline, status = excluded.status`,
-      l.id, l.experiment_id, l.volunteer_id, l.backend_class, l.browser, l.precision, l.ip_hash, l.registration_ip, l.reliable, l.single,
-      l.created_at, l.deadline, l.status,
+      l.id,
+      l.experiment_id,
+      l.volunteer_id,
+      l.backend_class,
+      l.browser,
+      l.precision,
+      l.ip_hash,
+      l.registration_ip,
+      l.reliable,
+      l.single,
+      l.created_at,
+      l.deadline,
+      l.status,
     );
   }
 
@@ -336,7 +506,8 @@ export class CampaignQueue extends DurableObject<Env> {
   }
 
   #meta<T extends SqlStorageValue>(key: string): T | null {
-    return (this.#sql.exec<{ value: T }>('SELECT value FROM meta WHERE key = ?', key).toArray()[0]?.value ?? null) as T | null;
+    return (this.#sql.exec<{ value: T }>('SELECT value FROM meta WHERE key = ?', key).toArray()[0]
+      ?.value ?? null) as T | null;
   }
 
   #setMeta(key: string, value: SqlStorageValue): void {
@@ -346,5 +517,10 @@ export class CampaignQueue extends DurableObject<Env> {
 
 /** Lexicographic order of sort keys; a missing first live lease sorts first, as NULL does in SQLite. */
 export function compareKeys(a: SortKey, b: SortKey): number {
-  return a.rank - b.rank || a.match - b.match || (a.firstLive ?? -Infinity) - (b.firstLive ?? -Infinity) || 0;
+  return (
+    a.rank - b.rank ||
+    a.match - b.match ||
+    (a.firstLive ?? -Infinity) - (b.firstLive ?? -Infinity) ||
+    0
+  );
 }

@@ -26,7 +26,15 @@
 // - clients that declare spotChecks get pending spot checks first.
 import { backendClass } from '../../../shared/backend-class.ts';
 import type { Capabilities } from '../../../shared/protocol.ts';
-import { CV_TRUSTED, MAX_OPEN_LEASES, MIN_WITNESSES, RELIABLE_REPUTATION, VOUCHED_REPUTATION, shouldReplicate, tierOf } from '../trust/policy.ts';
+import {
+  CV_TRUSTED,
+  MAX_OPEN_LEASES,
+  MIN_WITNESSES,
+  RELIABLE_REPUTATION,
+  VOUCHED_REPUTATION,
+  shouldReplicate,
+  tierOf,
+} from '../trust/policy.ts';
 import { draw, ipHash, type TrustSecrets } from '../trust/secrets.ts';
 
 export interface ClaimRequest {
@@ -70,7 +78,9 @@ export interface ClaimTerms {
 }
 
 /** Whether a volunteer other than ?1 with at least this reputation holds a live open lease (EXISTS stops at the first). */
-const ACTIVE_AT_LEAST = (reputation: number) => `EXISTS (SELECT 1 FROM leases l JOIN volunteers r ON r.id = l.volunteer_id
+const ACTIVE_AT_LEAST = (
+  reputation: number,
+) => `EXISTS (SELECT 1 FROM leases l JOIN volunteers r ON r.id = l.volunteer_id
            WHERE l.status = 'open' AND l.deadline > ?4 AND l.volunteer_id != ?1 AND r.reputation >= ${reputation})`;
 
 export function profileStatement(db: D1Database, req: ClaimRequest): D1PreparedStatement {
@@ -90,11 +100,20 @@ export function profileStatement(db: D1Database, req: ClaimRequest): D1PreparedS
          CASE WHEN ${ACTIVE_AT_LEAST(RELIABLE_REPUTATION)} THEN 2 WHEN ${ACTIVE_AT_LEAST(VOUCHED_REPUTATION)} THEN 1 ELSE 0 END AS activeTier
        FROM volunteers v WHERE v.id = ?1`,
     )
-    .bind(req.volunteerId, backendClass(req.capabilities.backend, precision), req.capabilities.browser ?? null, req.now, precision);
+    .bind(
+      req.volunteerId,
+      backendClass(req.capabilities.backend, precision),
+      req.capabilities.browser ?? null,
+      req.now,
+      precision,
+    );
 }
 
 /** The claim's terms, or null when the volunteer is unknown or already holds its quota of open leases. */
-export async function claimTerms(req: ClaimRequest, profile: Profile | null): Promise<ClaimTerms | null> {
+export async function claimTerms(
+  req: ClaimRequest,
+  profile: Profile | null,
+): Promise<ClaimTerms | null> {
   if (!profile) return null;
   const quota = Math.min(profile.quota, MAX_OPEN_LEASES);
   if (profile.openLeases >= quota) return null;
@@ -113,8 +132,13 @@ export async function claimTerms(req: ClaimRequest, profile: Profile | null): Pr
     tier: tierOf(profile.reputation),
     otherKindActive: profile.otherKindActive,
     activeTier: profile.activeTier,
-    single: cv >= CV_TRUSTED && profile.witnesses >= MIN_WITNESSES
-      && !shouldReplicate(cv, await draw(profile.drawKey, `replicate:${req.volunteerId}:${profile.leaseCount}`)),
+    single:
+      cv >= CV_TRUSTED &&
+      profile.witnesses >= MIN_WITNESSES &&
+      !shouldReplicate(
+        cv,
+        await draw(profile.drawKey, `replicate:${req.volunteerId}:${profile.leaseCount}`),
+      ),
   };
 }
 
@@ -132,8 +156,15 @@ export function leaseDeadline(now: number, windowMs: number): number {
  * only once less than half a window is left (a heartbeat every 30 s then writes every ~5 minutes).
  * Null: no change.
  */
-export function leaseExtension(l: { createdAt: number; deadline: number; tokens: number }, now: number, windowMs: number): number | null {
-  const lifetime = Math.min(MAX_LEASE_MS, Math.max(windowMs, (3000 * l.tokens) / SLOWEST_TOKENS_PER_SEC));
+export function leaseExtension(
+  l: { createdAt: number; deadline: number; tokens: number },
+  now: number,
+  windowMs: number,
+): number | null {
+  const lifetime = Math.min(
+    MAX_LEASE_MS,
+    Math.max(windowMs, (3000 * l.tokens) / SLOWEST_TOKENS_PER_SEC),
+  );
   const next = Math.trunc(Math.min(l.createdAt + lifetime, now + windowMs));
   return next - l.deadline >= windowMs / 2 ? next : null;
 }

@@ -29,21 +29,32 @@ export class QueueScheduler {
       const spot = await this.#spotCheck(req);
       if (spot) return spot;
     }
-    const claim = (campaignId: string): QueueClaim => ({ campaignId, req, minLeaseMs: this.#minSeconds * 1000 });
-    if (req.campaignId) return campaignQueue(this.#env, req.campaignId).claim(claim(req.campaignId));
+    const claim = (campaignId: string): QueueClaim => ({
+      campaignId,
+      req,
+      minLeaseMs: this.#minSeconds * 1000,
+    });
+    if (req.campaignId)
+      return campaignQueue(this.#env, req.campaignId).claim(claim(req.campaignId));
 
     const { results } = await this.#env.DB.prepare(
       `SELECT c.id FROM campaigns c WHERE EXISTS (SELECT 1 FROM experiments e WHERE e.status = 'open' AND e.campaign_id = c.id) ORDER BY c.id`,
     ).all<{ id: string }>();
     for (let round = 0; round < MAX_ROUNDS; round++) {
-      const keys = await Promise.all(results.map((c) => campaignQueue(this.#env, c.id).best(claim(c.id))));
+      const keys = await Promise.all(
+        results.map((c) => campaignQueue(this.#env, c.id).best(claim(c.id))),
+      );
       let best: { campaignId: string; key: SortKey } | null = null;
       for (const [i, key] of keys.entries()) {
-        if (key && (!best || compareKeys(key, best.key) < 0)) best = { campaignId: results[i]!.id, key };
+        if (key && (!best || compareKeys(key, best.key) < 0))
+          best = { campaignId: results[i]!.id, key };
       }
       if (!best) return null;
       // Another claim may take that candidate meanwhile: then this round found nothing as good.
-      const lease = await campaignQueue(this.#env, best.campaignId).claim({ ...claim(best.campaignId), bound: best.key });
+      const lease = await campaignQueue(this.#env, best.campaignId).claim({
+        ...claim(best.campaignId),
+        bound: best.key,
+      });
       if (lease) return lease;
     }
     return null;
@@ -54,7 +65,13 @@ export class QueueScheduler {
     const terms = await claimTerms(req, await profileStatement(db, req).first<Profile>());
     if (!terms) return null;
     const leaseToken = randomToken(32);
-    const spot = await claimSpotCheck(db, req, terms, await sha256(leaseToken), this.#minSeconds * 1000);
+    const spot = await claimSpotCheck(
+      db,
+      req,
+      terms,
+      await sha256(leaseToken),
+      this.#minSeconds * 1000,
+    );
     return spot && { ...spot, leaseToken };
   }
 }

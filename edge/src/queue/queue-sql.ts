@@ -2,7 +2,12 @@
 // listed in queue/claim-terms.ts), the columns the queue reads from D1 to fill them, and the D1
 // conditions that go with a lease: the per-address cap on its insert, and the replica slots a late
 // result may still take (routes/results.ts).
-import { MAX_OPEN_LEASES_PER_ADDRESS, RELIABLE_FIRST_MS, STEER_WAIT_MS, tierSql } from '../trust/policy.ts';
+import {
+  MAX_OPEN_LEASES_PER_ADDRESS,
+  RELIABLE_FIRST_MS,
+  STEER_WAIT_MS,
+  tierSql,
+} from '../trust/policy.ts';
 
 /**
  * How many experiments one claim ranks: the first this many open experiments the volunteer may

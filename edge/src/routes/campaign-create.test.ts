@@ -28,8 +28,15 @@ describe('POST /api/campaigns', () => {
     const res = await api('/api/campaigns', json(brief, auth));
     expect(res.status).toBe(201);
     const { campaign } = (await res.json()) as { campaign: Campaign };
-    expect(campaign).toMatchObject({ name: 'Width sweep', experiments: 6, verified: 0, datasetId: 'test' });
-    const { results } = await env.DB.prepare('SELECT spec_json AS s FROM experiments WHERE campaign_id = ? ORDER BY idx')
+    expect(campaign).toMatchObject({
+      name: 'Width sweep',
+      experiments: 6,
+      verified: 0,
+      datasetId: 'test',
+    });
+    const { results } = await env.DB.prepare(
+      'SELECT spec_json AS s FROM experiments WHERE campaign_id = ? ORDER BY idx',
+    )
       .bind(campaign.id)
       .all<{ s: string }>();
     const specs = results.map((r) => ExperimentSpec.parse(JSON.parse(r.s)));
@@ -42,21 +49,95 @@ describe('POST /api/campaigns', () => {
       expect(s.dataset.sha256).toBe('a'.repeat(64));
     }
     // Same brief and seed → the same experiments.
-    const again = (await (await api('/api/campaigns', json(brief, auth))).json()) as { campaign: Campaign };
-    const second = await env.DB.prepare('SELECT spec_json AS s FROM experiments WHERE campaign_id = ? ORDER BY idx').bind(again.campaign.id).all<{ s: string }>();
+    const again = (await (await api('/api/campaigns', json(brief, auth))).json()) as {
+      campaign: Campaign;
+    };
+    const second = await env.DB.prepare(
+      'SELECT spec_json AS s FROM experiments WHERE campaign_id = ? ORDER BY idx',
+    )
+      .bind(again.campaign.id)
+      .all<{ s: string }>();
     expect(second.results.map((r) => r.s)).toEqual(results.map((r) => r.s));
   });
 
   const refusals: [string, RequestInit, number, string, string?][] = [
     ['no token', json(brief), 401, 'missing_token'],
-    ['a wrong token', json(brief, { authorization: 'Bearer not-the-researcher-token-000' }), 401, 'bad_token'],
+    [
+      'a wrong token',
+      json(brief, { authorization: 'Bearer not-the-researcher-token-000' }),
+      401,
+      'bad_token',
+    ],
     ['a brief without a name', json({ ...brief, name: '' }, auth), 400, 'invalid_request', 'name'],
-    ['an unknown hyperparameter', json({ ...brief, searchSpace: { momentum: { kind: 'fixed', value: 1 } } }, auth), 400, 'invalid_request'],
-    ['an inverted range', json({ ...brief, searchSpace: { lr: { kind: 'log-uniform', min: 1e-2, max: 1e-3 } } }, auth), 400, 'invalid_request'],
-    ['an unknown dataset', json({ ...brief, datasetId: 'nope' }, auth), 422, 'unknown_dataset', 'datasetId'],
-    ['models too large for a laptop', json({ ...brief, searchSpace: { nEmbd: { kind: 'choice', values: [768] }, nLayer: { kind: 'fixed', value: 12 }, nHead: { kind: 'fixed', value: 12 } } }, auth), 422, 'not_admitted', 'searchSpace.nEmbd'],
-    ['too many steps for five minutes', json({ ...brief, steps: 20000, searchSpace: { nEmbd: { kind: 'fixed', value: 256 }, nLayer: { kind: 'fixed', value: 4 }, nHead: { kind: 'fixed', value: 4 }, blockSize: { kind: 'fixed', value: 256 }, batchSize: { kind: 'fixed', value: 32 } } }, auth), 422, 'not_admitted', 'steps'],
-    ['heads that do not divide the width', json({ ...brief, searchSpace: { nEmbd: { kind: 'fixed', value: 30 }, nHead: { kind: 'fixed', value: 4 } } }, auth), 422, 'not_admitted', 'searchSpace.nEmbd'],
+    [
+      'an unknown hyperparameter',
+      json({ ...brief, searchSpace: { momentum: { kind: 'fixed', value: 1 } } }, auth),
+      400,
+      'invalid_request',
+    ],
+    [
+      'an inverted range',
+      json({ ...brief, searchSpace: { lr: { kind: 'log-uniform', min: 1e-2, max: 1e-3 } } }, auth),
+      400,
+      'invalid_request',
+    ],
+    [
+      'an unknown dataset',
+      json({ ...brief, datasetId: 'nope' }, auth),
+      422,
+      'unknown_dataset',
+      'datasetId',
+    ],
+    [
+      'models too large for a laptop',
+      json(
+        {
+          ...brief,
+          searchSpace: {
+            nEmbd: { kind: 'choice', values: [768] },
+            nLayer: { kind: 'fixed', value: 12 },
+            nHead: { kind: 'fixed', value: 12 },
+          },
+        },
+        auth,
+      ),
+      422,
+      'not_admitted',
+      'searchSpace.nEmbd',
+    ],
+    [
+      'too many steps for five minutes',
+      json(
+        {
+          ...brief,
+          steps: 20000,
+          searchSpace: {
+            nEmbd: { kind: 'fixed', value: 256 },
+            nLayer: { kind: 'fixed', value: 4 },
+            nHead: { kind: 'fixed', value: 4 },
+            blockSize: { kind: 'fixed', value: 256 },
+            batchSize: { kind: 'fixed', value: 32 },
+          },
+        },
+        auth,
+      ),
+      422,
+      'not_admitted',
+      'steps',
+    ],
+    [
+      'heads that do not divide the width',
+      json(
+        {
+          ...brief,
+          searchSpace: { nEmbd: { kind: 'fixed', value: 30 }, nHead: { kind: 'fixed', value: 4 } },
+        },
+        auth,
+      ),
+      422,
+      'not_admitted',
+      'searchSpace.nEmbd',
+    ],
   ];
 
   it.each(refusals)('refuses %s and changes nothing', async (_name, init, status, code, field) => {

@@ -1,11 +1,24 @@
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import type { CampaignProgress, CampaignSnapshot, ExperimentCurve, LeaderboardEntry, VolunteerStanding } from '../../../shared/protocol.ts';
+import type {
+  CampaignProgress,
+  CampaignSnapshot,
+  ExperimentCurve,
+  LeaderboardEntry,
+  VolunteerStanding,
+} from '../../../shared/protocol.ts';
 import type { ImportanceReport } from '../../../shared/importance.ts';
 import { tokenBudget } from '../../../shared/spec.ts';
 import { TAU_BPB } from '../../../shared/verify.ts';
 import { disputeNext, verifyNext } from '../../test/campaign-fixtures.ts';
-import { api, honestMetrics, insertCampaign, newVolunteer, seedCampaign, tinySpec } from '../../test/helpers.ts';
+import {
+  api,
+  honestMetrics,
+  insertCampaign,
+  newVolunteer,
+  seedCampaign,
+  tinySpec,
+} from '../../test/helpers.ts';
 
 async function get<T>(path: string): Promise<T> {
   const res = await api(path);
@@ -13,15 +26,23 @@ async function get<T>(path: string): Promise<T> {
   return (await res.json()) as T;
 }
 
-const progress = async (id = 'c1') => (await get<{ progress: CampaignProgress }>(`/api/campaigns/${id}/progress`)).progress;
+const progress = async (id = 'c1') =>
+  (await get<{ progress: CampaignProgress }>(`/api/campaigns/${id}/progress`)).progress;
 
 describe('campaign progress', () => {
   it('follows experiments from queued to running, awaiting a replica, verified and disputed', async () => {
     await seedCampaign('c1', 4);
     const tokens = tokenBudget(tinySpec());
     expect(await progress()).toMatchObject({
-      experiments: 4, queued: 4, running: 0, awaitingReplica: 0, verified: 0, disputed: 0,
-      remainingTokens: 4 * 2 * tokens, fleet: { volunteers: 0, tokensPerSec: 0 }, etaSeconds: null,
+      experiments: 4,
+      queued: 4,
+      running: 0,
+      awaitingReplica: 0,
+      verified: 0,
+      disputed: 0,
+      remainingTokens: 4 * 2 * tokens,
+      fleet: { volunteers: 0, tokensPerSec: 0 },
+      etaSeconds: null,
     });
 
     const [a, b] = [await newVolunteer('a'), await newVolunteer('b')];
@@ -29,13 +50,23 @@ describe('campaign progress', () => {
     expect(await progress()).toMatchObject({ queued: 3, running: 1, fleet: { volunteers: 1 } });
 
     await a.result(la, { ...honestMetrics(la.spec), wallMs: 1000 }); // a's measured rate: tokens per second
-    expect(await progress()).toMatchObject({ queued: 3, running: 0, awaitingReplica: 1, remainingTokens: 7 * tokens });
+    expect(await progress()).toMatchObject({
+      queued: 3,
+      running: 0,
+      awaitingReplica: 1,
+      remainingTokens: 7 * tokens,
+    });
 
     const lb = (await b.lease('webgpu'))!;
     expect(lb.experimentId).toBe(la.experimentId);
     await a.lease('wasm'); // a takes the next experiment: two volunteers in the fleet now
     const mid = await progress();
-    expect(mid).toMatchObject({ queued: 2, running: 1, awaitingReplica: 1, fleet: { volunteers: 2 } });
+    expect(mid).toMatchObject({
+      queued: 2,
+      running: 1,
+      awaitingReplica: 1,
+      fleet: { volunteers: 2 },
+    });
     // b has no result yet and sent no heartbeat: only a's rate (tokens / 1 s) is known.
     expect(mid.fleet.tokensPerSec).toBeCloseTo(tokens, 6);
     expect(mid.etaSeconds).toBe(Math.ceil(mid.remainingTokens / tokens));
@@ -47,7 +78,13 @@ describe('campaign progress', () => {
   it('counts a disputed experiment and reaches zero remaining work', async () => {
     await seedCampaign('c1', 1);
     await disputeNext();
-    expect(await progress()).toMatchObject({ experiments: 1, disputed: 1, queued: 0, remainingTokens: 0, etaSeconds: 0 });
+    expect(await progress()).toMatchObject({
+      experiments: 1,
+      disputed: 1,
+      queued: 0,
+      remainingTokens: 0,
+      etaSeconds: 0,
+    });
   });
 
   it('estimates a volunteer’s rate from its heartbeats while it trains', async () => {
@@ -56,7 +93,15 @@ describe('campaign progress', () => {
     const lease = (await a.lease('wasm'))!;
     // Pretend the lease was claimed 10 s ago and 15 of 30 steps are done.
     await env.DB.prepare('UPDATE leases SET created_at = created_at - 10000').run();
-    expect((await a.post(`/api/leases/${lease.leaseId}/heartbeat`, { leaseToken: lease.leaseToken, step: 15, loss: 3 })).status).toBe(200);
+    expect(
+      (
+        await a.post(`/api/leases/${lease.leaseId}/heartbeat`, {
+          leaseToken: lease.leaseToken,
+          step: 15,
+          loss: 3,
+        })
+      ).status,
+    ).toBe(200);
     const p = await progress();
     const perStep = tokenBudget(lease.spec) / lease.spec.train.steps;
     expect(p.fleet.tokensPerSec).toBeGreaterThan((15 * perStep) / 11);
@@ -93,13 +138,23 @@ describe('campaign snapshot, leaderboard, curves, importance', () => {
   it('decomposes val_bpb over the hyperparameters that vary, naming the method', async () => {
     const lrs = [1e-3, 1e-3, 3e-3, 3e-3, 1e-2, 1e-2];
     await insertCampaign(env.DB, {
-      id: 'c1', name: 'LR sweep', brief: 'Learning rates.', template: 'gpt-char', datasetId: 'test', createdAt: Date.now(),
-      specs: lrs.map((lr, i) => ({ ...tinySpec(i + 1), train: { ...tinySpec().train, lr, minLr: lr / 10 } })),
+      id: 'c1',
+      name: 'LR sweep',
+      brief: 'Learning rates.',
+      template: 'gpt-char',
+      datasetId: 'test',
+      createdAt: Date.now(),
+      specs: lrs.map((lr, i) => ({
+        ...tinySpec(i + 1),
+        train: { ...tinySpec().train, lr, minLr: lr / 10 },
+      })),
     });
     const [a, b] = [await newVolunteer('a'), await newVolunteer('b')];
     // val_bpb follows the learning rate exactly: lr explains (nearly) all of it.
     for (const lr of lrs) await verifyNext(a, b, 2 + 100 * lr);
-    const { importance } = await get<{ importance: ImportanceReport }>('/api/campaigns/c1/importance');
+    const { importance } = await get<{ importance: ImportanceReport }>(
+      '/api/campaigns/c1/importance',
+    );
     expect(importance.method).toMatch(/variance decomposition/);
     expect(importance.n).toBe(6);
     expect(importance.parameters.map((p) => p.parameter)).toEqual(['lr']);
@@ -113,10 +168,20 @@ describe('campaign snapshot, leaderboard, curves, importance', () => {
     await verifyNext(a, b, 3, ['wasm', 'wasm'], 'c1');
     await verifyNext(a, c, 3, ['wasm', 'wasm'], 'c1');
     await verifyNext(b, c, 3, ['wasm', 'wasm'], 'c2');
-    const { volunteers } = await get<{ volunteers: VolunteerStanding[] }>('/api/campaigns/c1/volunteers');
+    const { volunteers } = await get<{ volunteers: VolunteerStanding[] }>(
+      '/api/campaigns/c1/volunteers',
+    );
     expect(volunteers[0]).toMatchObject({ displayName: 'a', verifiedExperiments: 2 });
     // b and c tie (one each here; c's other one was in c2), in volunteer-id order.
-    expect(volunteers.slice(1).map((v) => [v.displayName, v.verifiedExperiments]).sort()).toEqual([['b', 1], ['c', 1]]);
+    expect(
+      volunteers
+        .slice(1)
+        .map((v) => [v.displayName, v.verifiedExperiments])
+        .sort(),
+    ).toEqual([
+      ['b', 1],
+      ['c', 1],
+    ]);
   });
 
   it('refuses unknown and malformed campaigns on every view', async () => {

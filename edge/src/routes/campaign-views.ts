@@ -17,7 +17,8 @@ export const LEADERS = 5;
 function topParam(raw: string | undefined): number {
   if (raw === undefined) return LEADERS;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > 20) fail(400, 'invalid_request', 'The top parameter must be an integer from 1 to 20.');
+  if (!Number.isInteger(n) || n < 1 || n > 20)
+    fail(400, 'invalid_request', 'The top parameter must be an integer from 1 to 20.');
   return n;
 }
 
@@ -37,12 +38,16 @@ export const campaignViews = new Hono<AppEnv>()
   })
   .get('/:id/curves', async (c) => {
     const campaign = await findCampaign(c.env.DB, c.req.param('id'));
-    return c.json({ curves: await leaderCurves(c.env.DB, campaign.id, topParam(c.req.query('top'))) });
+    return c.json({
+      curves: await leaderCurves(c.env.DB, campaign.id, topParam(c.req.query('top'))),
+    });
   })
   .get('/:id/importance', async (c) => {
     const campaign = await findCampaign(c.env.DB, c.req.param('id'));
     const rows = await leaderboard(c.env.DB, campaign.id);
-    return c.json({ importance: parameterImportance(rows.map((r) => ({ spec: r.config, valBpb: r.valBpb }))) });
+    return c.json({
+      importance: parameterImportance(rows.map((r) => ({ spec: r.config, valBpb: r.valBpb }))),
+    });
   })
   .get('/:id/volunteers', async (c) => {
     const campaign = await findCampaign(c.env.DB, c.req.param('id'));

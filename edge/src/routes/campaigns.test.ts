@@ -11,7 +11,12 @@ describe('campaigns', () => {
     expect(res.status).toBe(200);
     const { campaigns } = (await res.json()) as { campaigns: Campaign[] };
     expect(campaigns).toHaveLength(1);
-    expect(campaigns[0]).toMatchObject({ id: 'c1', name: 'Campaign c1', experiments: 3, verified: 0 });
+    expect(campaigns[0]).toMatchObject({
+      id: 'c1',
+      name: 'Campaign c1',
+      experiments: 3,
+      verified: 0,
+    });
   });
 
   it('refuses an unknown or malformed campaign id', async () => {
@@ -26,7 +31,10 @@ describe('campaigns', () => {
   it('ranks verified experiments by val_bpb on the leaderboard', async () => {
     await seedCampaign('c1', 2);
     const [a, b] = [await newVolunteer('a'), await newVolunteer('b')];
-    for (const [bpbA, bpbB] of [[3.2, 3.2 + TAU_BPB / 4], [2.9, 2.9 + TAU_BPB / 8]] as const) {
+    for (const [bpbA, bpbB] of [
+      [3.2, 3.2 + TAU_BPB / 4],
+      [2.9, 2.9 + TAU_BPB / 8],
+    ] as const) {
       const la = (await a.lease('webgpu'))!;
       const lb = (await b.lease('wasm'))!;
       expect(la.experimentId).toBe(lb.experimentId);

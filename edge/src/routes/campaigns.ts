@@ -13,24 +13,39 @@ import { fail } from '../errors.ts';
 export const campaigns = new Hono<AppEnv>()
   .post('/', researcherAuth, async (c) => {
     const brief = parseBody(await readBody(c), CampaignBrief);
-    const dataset = await c.env.DB.prepare('SELECT manifest_sha256 AS sha256, vocab_size AS vocabSize FROM datasets WHERE id = ?')
+    const dataset = await c.env.DB.prepare(
+      'SELECT manifest_sha256 AS sha256, vocab_size AS vocabSize FROM datasets WHERE id = ?',
+    )
       .bind(brief.datasetId)
       .first<{ sha256: string; vocabSize: number }>();
     if (!dataset) {
-      fail(422, 'unknown_dataset', `No dataset ${brief.datasetId} is registered on this edge.`, [{ path: 'datasetId', message: 'Unknown dataset.' }]);
+      fail(422, 'unknown_dataset', `No dataset ${brief.datasetId} is registered on this edge.`, [
+        { path: 'datasetId', message: 'Unknown dataset.' },
+      ]);
     }
-    const specs = sampleExperiments(brief, { ref: { id: brief.datasetId, sha256: dataset.sha256 }, vocabSize: dataset.vocabSize });
+    const specs = sampleExperiments(brief, {
+      ref: { id: brief.datasetId, sha256: dataset.sha256 },
+      vocabSize: dataset.vocabSize,
+    });
     const issues = admissionIssues(brief, specs);
     if (issues.length) fail(422, 'not_admitted', issues[0]!.message, issues);
     const id = 'c_' + randomToken(9);
     const statements = await campaignStatements({
-      id, name: brief.name, brief: brief.brief, template: brief.template, datasetId: brief.datasetId,
-      createdAt: Date.now(), specs, replicas: brief.replicas,
+      id,
+      name: brief.name,
+      brief: brief.brief,
+      template: brief.template,
+      datasetId: brief.datasetId,
+      createdAt: Date.now(),
+      specs,
+      replicas: brief.replicas,
     });
     const db = c.env.DB;
     await db.batch([
       ...statements.map((s) => db.prepare(s.sql).bind(...s.params)),
-      db.prepare('UPDATE campaigns SET researcher_id = ?, brief_json = ? WHERE id = ?').bind(c.get('researcher').id, JSON.stringify(brief), id),
+      db
+        .prepare('UPDATE campaigns SET researcher_id = ?, brief_json = ? WHERE id = ?')
+        .bind(c.get('researcher').id, JSON.stringify(brief), id),
     ]);
     return c.json({ campaign: await findCampaign(db, id) }, 201);
   })

@@ -2,10 +2,21 @@ import { describe, expect, it } from 'vitest';
 import type { CorpusRecord } from '../../../shared/protocol.ts';
 import { TAU_BPB } from '../../../shared/verify.ts';
 import { verifyNext } from '../../test/campaign-fixtures.ts';
-import { api, honestMetrics, newVolunteer, readRefusal, seedCampaign, tinySpec } from '../../test/helpers.ts';
+import {
+  api,
+  honestMetrics,
+  newVolunteer,
+  readRefusal,
+  seedCampaign,
+  tinySpec,
+} from '../../test/helpers.ts';
 import { CSV_HEADER } from '../db/corpus.ts';
 
-const jsonl = (text: string) => text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as CorpusRecord);
+const jsonl = (text: string) =>
+  text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as CorpusRecord);
 
 /** Follows the Link headers from `first` to the end; returns every page's body. */
 async function walk(first: string): Promise<string[]> {
@@ -27,7 +38,8 @@ describe('GET /api/corpus', () => {
     await seedCampaign('c2', 2);
     const [a, b, c] = [await newVolunteer('a'), await newVolunteer('b'), await newVolunteer('c')];
     const order: string[] = [];
-    for (const bpb of [3.0, 2.9, 3.1]) order.push(await verifyNext(a, b, bpb, ['webgpu', 'wasm'], 'c1'));
+    for (const bpb of [3.0, 2.9, 3.1])
+      order.push(await verifyNext(a, b, bpb, ['webgpu', 'wasm'], 'c1'));
     // c2-0: a disagreeing third result is part of the record, marked invalid.
     const [la, lb] = [(await a.lease('wasm', 'c2'))!, (await b.lease('wasm', 'c2'))!];
     await a.result(la, honestMetrics(la.spec, 3.0));
@@ -46,17 +58,27 @@ describe('GET /api/corpus', () => {
     expect(records.map((r) => r.experimentId)).toEqual(order);
 
     const r0 = records[0]!;
-    expect(r0).toMatchObject({ campaignId: 'c1', seed: 1, spec: tinySpec(1), metrics: { valBpb: 3.0 + TAU_BPB / 4, curveEvery: 10 } });
+    expect(r0).toMatchObject({
+      campaignId: 'c1',
+      seed: 1,
+      spec: tinySpec(1),
+      metrics: { valBpb: 3.0 + TAU_BPB / 4, curveEvery: 10 },
+    });
     expect(r0.specHash).toMatch(/^[0-9a-f]{64}$/);
     expect(r0.config).toMatchObject({ lr: tinySpec().train.lr, nLayer: 1, nEmbd: 32 });
     expect(r0.metrics.curve).toEqual(honestMetrics(tinySpec()).curve);
-    expect(r0.replicas.map((x) => [x.metrics.backend, x.verdict])).toEqual([['webgpu', 'valid'], ['wasm', 'valid']]);
+    expect(r0.replicas.map((x) => [x.metrics.backend, x.verdict])).toEqual([
+      ['webgpu', 'valid'],
+      ['wasm', 'valid'],
+    ]);
     const disputed = records[3]!;
     expect(disputed.replicas.map((x) => x.verdict)).toEqual(['valid', 'invalid', 'valid']);
     expect(disputed.metrics.valBpb).toBeCloseTo(3.0 + TAU_BPB / 4, 9);
 
     // One campaign only, and a cursor keeps its place while new verifications arrive.
-    expect((await walk('/api/corpus?campaign=c2')).flatMap(jsonl).map((r) => r.experimentId)).toEqual(['c2-0']);
+    expect(
+      (await walk('/api/corpus?campaign=c2')).flatMap(jsonl).map((r) => r.experimentId),
+    ).toEqual(['c2-0']);
     const firstPage = await api('/api/corpus?limit=4');
     const cursor = firstPage.headers.get('x-next-cursor');
     expect(cursor).toBeNull(); // four records, four asked: nothing follows
@@ -81,7 +103,15 @@ describe('GET /api/corpus', () => {
     expect(lines).toHaveLength(4);
     const header = lines[0]!.split(',');
     const first = Object.fromEntries(lines[1]!.split(',').map((v, i) => [header[i], v]));
-    expect(first).toMatchObject({ experiment_id: 'c1-0', campaign_id: 'c1', n_layer: '1', val_bpb: String(3.0 + TAU_BPB / 4), replicas: '2', backends: 'webgpu;wasm', bias: 'false' });
+    expect(first).toMatchObject({
+      experiment_id: 'c1-0',
+      campaign_id: 'c1',
+      n_layer: '1',
+      val_bpb: String(3.0 + TAU_BPB / 4),
+      replicas: '2',
+      backends: 'webgpu;wasm',
+      bias: 'false',
+    });
     expect(first.replica_val_bpb).toBe(`3;${3.0 + TAU_BPB / 2}`);
     expect(first.curve!.split(';')).toHaveLength(3);
     expect(lines.every((l) => l.split(',').length === header.length)).toBe(true);

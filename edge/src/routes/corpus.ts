@@ -3,7 +3,14 @@
 // and its cursor in X-Next-Cursor; neither is sent on the last page. CSV pages after the first
 // carry no header line, so the pages concatenate into one file.
 import { Hono } from 'hono';
-import { corpusPage, CSV_HEADER, csvLine, decodeCursor, encodeCursor, type CorpusCursor } from '../db/corpus.ts';
+import {
+  corpusPage,
+  CSV_HEADER,
+  csvLine,
+  decodeCursor,
+  encodeCursor,
+  type CorpusCursor,
+} from '../db/corpus.ts';
 import type { AppEnv } from '../env.ts';
 import { fail } from '../errors.ts';
 import { findCampaign } from '../db/campaign-rows.ts';
@@ -12,7 +19,8 @@ export const CORPUS_PAGE = { default: 200, max: 500 };
 
 export const corpus = new Hono<AppEnv>().get('/', async (c) => {
   const format = c.req.query('format') ?? 'jsonl';
-  if (format !== 'jsonl' && format !== 'csv') fail(400, 'invalid_request', 'The format must be jsonl or csv.');
+  if (format !== 'jsonl' && format !== 'csv')
+    fail(400, 'invalid_request', 'The format must be jsonl or csv.');
   const limitText = c.req.query('limit');
   const limit = limitText === undefined ? CORPUS_PAGE.default : Number(limitText);
   if (!Number.isInteger(limit) || limit < 1 || limit > CORPUS_PAGE.max) {
@@ -21,10 +29,13 @@ export const corpus = new Hono<AppEnv>().get('/', async (c) => {
   const cursorText = c.req.query('cursor');
   let after: CorpusCursor | undefined;
   if (cursorText !== undefined) {
-    after = decodeCursor(cursorText) ?? fail(400, 'invalid_request', 'The cursor is not one this edge handed out.');
+    after =
+      decodeCursor(cursorText) ??
+      fail(400, 'invalid_request', 'The cursor is not one this edge handed out.');
   }
   const campaignText = c.req.query('campaign');
-  const campaignId = campaignText === undefined ? undefined : (await findCampaign(c.env.DB, campaignText)).id;
+  const campaignId =
+    campaignText === undefined ? undefined : (await findCampaign(c.env.DB, campaignText)).id;
 
   const { records, next } = await corpusPage(c.env.DB, { campaignId, after, limit });
   if (next) {
@@ -38,5 +49,7 @@ export const corpus = new Hono<AppEnv>().get('/', async (c) => {
     const body = (after ? '' : CSV_HEADER) + records.map(csvLine).join('');
     return c.body(body, 200, { 'Content-Type': 'text/csv; charset=utf-8; header=present' });
   }
-  return c.body(records.map((r) => JSON.stringify(r) + '\n').join(''), 200, { 'Content-Type': 'application/x-ndjson; charset=utf-8' });
+  return c.body(records.map((r) => JSON.stringify(r) + '\n').join(''), 200, {
+    'Content-Type': 'application/x-ndjson; charset=utf-8',
+  });
 });

@@ -21,10 +21,27 @@ describe('API description', () => {
   it('serves an OpenAPI 3.1 document whose request schemas come from the shared zod schemas', async () => {
     const res = await api('/api/openapi.json');
     expect(res.status).toBe(200);
-    const doc = (await res.json()) as { openapi: string; paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: { properties?: Record<string, unknown> } }> } }>> };
+    const doc = (await res.json()) as {
+      openapi: string;
+      paths: Record<
+        string,
+        Record<
+          string,
+          {
+            requestBody?: {
+              content: Record<string, { schema: { properties?: Record<string, unknown> } }>;
+            };
+          }
+        >
+      >;
+    };
     expect(doc.openapi).toBe('3.1.0');
     const lease = doc.paths['/api/leases']!.post!.requestBody!.content['application/json']!.schema;
-    expect(Object.keys(lease.properties ?? {})).toEqual(['campaignId', 'partnerId', 'capabilities']);
+    expect(Object.keys(lease.properties ?? {})).toEqual([
+      'campaignId',
+      'partnerId',
+      'capabilities',
+    ]);
     expect(Object.keys(doc.paths)).toContain('/api/results');
   });
 

@@ -31,7 +31,9 @@ describe('POST /api/leases', () => {
     const la = (await a.lease())!;
     await b.lease();
     expect(await c.lease()).toBeNull();
-    await env.DB.prepare('UPDATE leases SET deadline = ? WHERE id = ?').bind(Date.now() - 1, la.leaseId).run();
+    await env.DB.prepare('UPDATE leases SET deadline = ? WHERE id = ?')
+      .bind(Date.now() - 1, la.leaseId)
+      .run();
     expect((await c.lease())!.experimentId).toBe(la.experimentId);
   });
 
@@ -42,29 +44,90 @@ describe('POST /api/leases', () => {
     const granted = leases.filter((l) => l !== null);
     expect(granted).toHaveLength(10);
     const perExperiment = new Map<string, number>();
-    for (const l of granted) perExperiment.set(l.experimentId, (perExperiment.get(l.experimentId) ?? 0) + 1);
+    for (const l of granted)
+      perExperiment.set(l.experimentId, (perExperiment.get(l.experimentId) ?? 0) + 1);
     expect([...perExperiment.values()]).toEqual([2, 2, 2, 2, 2]);
-    const { results } = await env.DB.prepare('SELECT count(*) AS n FROM leases').all<{ n: number }>();
+    const { results } = await env.DB.prepare('SELECT count(*) AS n FROM leases').all<{
+      n: number;
+    }>();
     expect(results[0]!.n).toBe(10);
   });
 
   it('refuses an unknown campaign', async () => {
     await seedCampaign('c1', 1);
     const a = await newVolunteer();
-    const res = await a.post('/api/leases', { campaignId: 'nope', capabilities: { backend: 'wasm' } });
+    const res = await a.post('/api/leases', {
+      campaignId: 'nope',
+      capabilities: { backend: 'wasm' },
+    });
     expect(res.status).toBe(404);
     expect(await res.json()).toMatchObject({ error: 'unknown_campaign' });
   });
 
   const body = { capabilities: { backend: 'wasm' } };
-  const refusals: [string, (v: Awaited<ReturnType<typeof newVolunteer>>) => Promise<Response>, number, string][] = [
-    ['no signature', () => api('/api/leases', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }), 401, 'missing_signature'],
-    ['a signature by another key', async (v) => v.post('/api/leases', body, { signWith: await generateSigningKey() }), 401, 'bad_signature'],
-    ['a timestamp ten minutes old', (v) => v.post('/api/leases', body, { timestamp: Date.now() - 600_000 }), 401, 'stale_timestamp'],
-    ['an unknown backend', (v) => v.post('/api/leases', { capabilities: { backend: 'tpu' } }), 400, 'invalid_request'],
-    ['an extra field', (v) => v.post('/api/leases', { ...body, admin: true }), 400, 'invalid_request'],
-    ['a body altered after signing', (v) => v.post('/api/leases', body, { alter: (t) => t.replace('wasm', 'cpu') }), 401, 'bad_signature'],
-    ['an unregistered volunteer id', () => api('/api/leases', { method: 'POST', headers: { 'content-type': 'application/json', 'x-tabgrid-volunteer': 'v_' + '0'.repeat(32), 'x-tabgrid-timestamp': String(Date.now()), 'x-tabgrid-signature': 'A'.repeat(86) }, body: JSON.stringify(body) }), 401, 'unknown_volunteer'],
+  const refusals: [
+    string,
+    (v: Awaited<ReturnType<typeof newVolunteer>>) => Promise<Response>,
+    number,
+    string,
+  ][] = [
+    [
+      'no signature',
+      () =>
+        api('/api/leases', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        }),
+      401,
+      'missing_signature',
+    ],
+    [
+      'a signature by another key',
+      async (v) => v.post('/api/leases', body, { signWith: await generateSigningKey() }),
+      401,
+      'bad_signature',
+    ],
+    [
+      'a timestamp ten minutes old',
+      (v) => v.post('/api/leases', body, { timestamp: Date.now() - 600_000 }),
+      401,
+      'stale_timestamp',
+    ],
+    [
+      'an unknown backend',
+      (v) => v.post('/api/leases', { capabilities: { backend: 'tpu' } }),
+      400,
+      'invalid_request',
+    ],
+    [
+      'an extra field',
+      (v) => v.post('/api/leases', { ...body, admin: true }),
+      400,
+      'invalid_request',
+    ],
+    [
+      'a body altered after signing',
+      (v) => v.post('/api/leases', body, { alter: (t) => t.replace('wasm', 'cpu') }),
+      401,
+      'bad_signature',
+    ],
+    [
+      'an unregistered volunteer id',
+      () =>
+        api('/api/leases', {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            'x-tabgrid-volunteer': 'v_' + '0'.repeat(32),
+            'x-tabgrid-timestamp': String(Date.now()),
+            'x-tabgrid-signature': 'A'.repeat(86),
+          },
+          body: JSON.stringify(body),
+        }),
+      401,
+      'unknown_volunteer',
+    ],
   ];
 
   it.each(refusals)('refuses %s and changes nothing', async (_name, send, status, code) => {
@@ -83,12 +146,22 @@ describe('POST /api/leases/:id/heartbeat', () => {
     await seedCampaign('c1', 1);
     const a = await newVolunteer();
     const lease = (await a.lease())!;
-    await env.DB.prepare('UPDATE leases SET deadline = ? WHERE id = ?').bind(Date.now() + 1000, lease.leaseId).run();
-    const res = await a.post(`/api/leases/${lease.leaseId}/heartbeat`, { leaseToken: lease.leaseToken, step: 12, loss: 3.25 });
+    await env.DB.prepare('UPDATE leases SET deadline = ? WHERE id = ?')
+      .bind(Date.now() + 1000, lease.leaseId)
+      .run();
+    const res = await a.post(`/api/leases/${lease.leaseId}/heartbeat`, {
+      leaseToken: lease.leaseToken,
+      step: 12,
+      loss: 3.25,
+    });
     expect(res.status).toBe(200);
     const { deadline } = (await res.json()) as { deadline: number };
     expect(deadline).toBeGreaterThan(Date.now() + 5 * 60_000);
-    const row = await env.DB.prepare('SELECT last_step AS step, last_loss AS loss, deadline FROM leases WHERE id = ?').bind(lease.leaseId).first();
+    const row = await env.DB.prepare(
+      'SELECT last_step AS step, last_loss AS loss, deadline FROM leases WHERE id = ?',
+    )
+      .bind(lease.leaseId)
+      .first();
     expect(row).toEqual({ step: 12, loss: 3.25, deadline });
   });
 
@@ -101,7 +174,9 @@ describe('POST /api/leases/:id/heartbeat', () => {
     expect(foreign.status).toBe(403);
     expect(await foreign.json()).toMatchObject({ error: 'foreign_lease' });
     const timestamp = Date.now();
-    expect((await a.post(`/api/leases/${lease.leaseId}/heartbeat`, beat, { timestamp })).status).toBe(200);
+    expect(
+      (await a.post(`/api/leases/${lease.leaseId}/heartbeat`, beat, { timestamp })).status,
+    ).toBe(200);
     const replay = await a.post(`/api/leases/${lease.leaseId}/heartbeat`, beat, { timestamp });
     expect(replay.status).toBe(409);
     expect(await replay.json()).toMatchObject({ error: 'replayed_request' });
@@ -119,7 +194,9 @@ describe('rate limits', () => {
     // All at once, so that they land in one 10 s window however slow the machine is.
     const t0 = Date.now();
     const responses = await Promise.all(
-      Array.from({ length: 260 }, (_, i) => a.post('/api/leases', { capabilities: { backend: 'wasm' } }, { timestamp: t0 + i })),
+      Array.from({ length: 260 }, (_, i) =>
+        a.post('/api/leases', { capabilities: { backend: 'wasm' } }, { timestamp: t0 + i }),
+      ),
     );
     const statuses = responses.map((r) => r.status);
     expect(statuses.filter((s) => s === 200).length).toBeGreaterThanOrEqual(100);

@@ -1,7 +1,13 @@
 // Leasing work: a signed volunteer asks for the next experiment and gets a spec, a token and a deadline.
 import { Hono } from 'hono';
 import { sha256 } from '../../../shared/crypto.ts';
-import { HeartbeatRequest, Id, LeaseRequest, type HeartbeatResponse, type LeaseResponse } from '../../../shared/protocol.ts';
+import {
+  HeartbeatRequest,
+  Id,
+  LeaseRequest,
+  type HeartbeatResponse,
+  type LeaseResponse,
+} from '../../../shared/protocol.ts';
 import { signedVolunteer } from '../auth.ts';
 import { clientAddress } from '../client-address.ts';
 import { parseBody } from '../body.ts';
@@ -25,7 +31,8 @@ const knownCampaigns = new Set<string>();
 async function campaignExists(db: D1Database, id: string): Promise<boolean> {
   if (knownCampaigns.has(id)) return true;
   if (!(await db.prepare('SELECT 1 FROM campaigns WHERE id = ?').bind(id).first())) return false;
-  if (knownCampaigns.size >= MAX_KNOWN_CAMPAIGNS) knownCampaigns.delete(knownCampaigns.values().next().value!);
+  if (knownCampaigns.size >= MAX_KNOWN_CAMPAIGNS)
+    knownCampaigns.delete(knownCampaigns.values().next().value!);
   knownCampaigns.add(id);
   return true;
 }
@@ -35,7 +42,11 @@ leases.post('/', signedVolunteer, async (c) => {
   // Float16 training paths (WebGL without float32 render targets) have no calibrated tolerance yet:
   // verifying them with float32's would dispute honest work, with a loose one would admit forgeries.
   if (req.capabilities.precision === 'float16') {
-    fail(422, 'uncalibrated_precision', 'Float16 training paths are not accepted until their tolerance is calibrated; use WASM or WebGPU.');
+    fail(
+      422,
+      'uncalibrated_precision',
+      'Float16 training paths are not accepted until their tolerance is calibrated; use WASM or WebGPU.',
+    );
   }
   if (req.campaignId && !(await campaignExists(c.env.DB, req.campaignId))) {
     fail(404, 'unknown_campaign', `No campaign has the id ${req.campaignId}.`);
@@ -57,20 +68,32 @@ leases.post('/', signedVolunteer, async (c) => {
 
 leases.post('/:id/heartbeat', signedVolunteer, async (c) => {
   const leaseId = c.req.param('id');
-  if (!Id.safeParse(leaseId).success) fail(400, 'invalid_request', 'A lease id is 1–64 letters, digits, _ or -.');
+  if (!Id.safeParse(leaseId).success)
+    fail(400, 'invalid_request', 'A lease id is 1–64 letters, digits, _ or -.');
   const beat = parseBody(c.get('body'), HeartbeatRequest);
   const lease = await c.env.DB.prepare(
     `SELECT l.volunteer_id AS volunteerId, l.token_hash AS tokenHash, l.deadline, l.status, l.created_at AS createdAt, e.tokens
      FROM leases l JOIN experiments e ON e.id = l.experiment_id WHERE l.id = ?`,
   )
     .bind(leaseId)
-    .first<{ volunteerId: string; tokenHash: string; deadline: number; status: string; createdAt: number; tokens: number }>();
+    .first<{
+      volunteerId: string;
+      tokenHash: string;
+      deadline: number;
+      status: string;
+      createdAt: number;
+      tokens: number;
+    }>();
   if (!lease) fail(404, 'unknown_lease', 'No lease has this id.');
-  if (lease.volunteerId !== c.get('volunteer').id || lease.tokenHash !== (await sha256(beat.leaseToken))) {
+  if (
+    lease.volunteerId !== c.get('volunteer').id ||
+    lease.tokenHash !== (await sha256(beat.leaseToken))
+  ) {
     fail(403, 'foreign_lease', 'This lease was not issued to this volunteer with this token.');
   }
   const now = Date.now();
-  if (lease.status !== 'open' || lease.deadline <= now) fail(409, 'lease_expired', 'The lease is closed or expired.');
+  if (lease.status !== 'open' || lease.deadline <= now)
+    fail(409, 'lease_expired', 'The lease is closed or expired.');
   // A lease is held by heartbeats, not by a claim: each moves the deadline one window on, up to the
   // lease's lifetime (queue/claim-terms.ts leaseExtension). Progress is recorded with every beat.
   const extended = leaseExtension(lease, now, Number(c.env.LEASE_MIN_SECONDS) * 1000);

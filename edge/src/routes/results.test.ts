@@ -2,10 +2,19 @@ import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { generateSigningKey, signCanonical } from '../../../shared/crypto.ts';
 import { TAU_BPB } from '../../../shared/verify.ts';
-import { honestMetrics, newVolunteer, resultPayload, seedCampaign, snapshot, type TestVolunteer } from '../../test/helpers.ts';
+import {
+  honestMetrics,
+  newVolunteer,
+  resultPayload,
+  seedCampaign,
+  snapshot,
+  type TestVolunteer,
+} from '../../test/helpers.ts';
 
 async function experiment(id: string) {
-  return env.DB.prepare('SELECT status, val_bpb AS valBpb, replicas_needed AS replicasNeeded FROM experiments WHERE id = ?')
+  return env.DB.prepare(
+    'SELECT status, val_bpb AS valBpb, replicas_needed AS replicasNeeded FROM experiments WHERE id = ?',
+  )
     .bind(id)
     .first<{ status: string; valBpb: number | null; replicasNeeded: number }>();
 }
@@ -20,7 +29,10 @@ describe('POST /api/results', () => {
     expect(await first.json()).toMatchObject({ duplicate: false, experimentStatus: 'open' });
     const second = await b.result(lb, honestMetrics(lb.spec, 3.0 + TAU_BPB / 2, 'wasm'));
     expect(await second.json()).toMatchObject({ duplicate: false, experimentStatus: 'verified' });
-    expect(await experiment('c1-0')).toMatchObject({ status: 'verified', valBpb: 3.0 + TAU_BPB / 4 });
+    expect(await experiment('c1-0')).toMatchObject({
+      status: 'verified',
+      valBpb: 3.0 + TAU_BPB / 4,
+    });
   });
 
   it('asks for a third replica when two results disagree, and lets the majority decide', async () => {
@@ -33,9 +45,19 @@ describe('POST /api/results', () => {
     const lc = (await c.lease())!;
     expect(lc.experimentId).toBe('c1-0');
     await c.result(lc, honestMetrics(lc.spec, 3.0 + TAU_BPB / 2));
-    expect(await experiment('c1-0')).toMatchObject({ status: 'verified', valBpb: 3.0 + TAU_BPB / 4 });
-    const { results } = await env.DB.prepare('SELECT volunteer_id AS v, verdict FROM results').all<{ v: string; verdict: string }>();
-    expect(Object.fromEntries(results.map((r) => [r.v, r.verdict]))).toEqual({ [a.id]: 'valid', [b.id]: 'invalid', [c.id]: 'valid' });
+    expect(await experiment('c1-0')).toMatchObject({
+      status: 'verified',
+      valBpb: 3.0 + TAU_BPB / 4,
+    });
+    const { results } = await env.DB.prepare('SELECT volunteer_id AS v, verdict FROM results').all<{
+      v: string;
+      verdict: string;
+    }>();
+    expect(Object.fromEntries(results.map((r) => [r.v, r.verdict]))).toEqual({
+      [a.id]: 'valid',
+      [b.id]: 'invalid',
+      [c.id]: 'valid',
+    });
   });
 
   it('takes a result after its lease expired while nobody took its replica slot (a dropped network)', async () => {
@@ -45,7 +67,11 @@ describe('POST /api/results', () => {
     await env.DB.prepare('UPDATE leases SET deadline = 1 WHERE id = ?').bind(la.leaseId).run();
     const res = await a.result(la);
     expect(res.status).toBe(201);
-    expect((await env.DB.prepare('SELECT status FROM leases WHERE id = ?').bind(la.leaseId).first<{ status: string }>())!.status).toBe('done');
+    expect(
+      (await env.DB.prepare('SELECT status FROM leases WHERE id = ?')
+        .bind(la.leaseId)
+        .first<{ status: string }>())!.status,
+    ).toBe('done');
   });
 
   it('returns the same outcome when the same result is submitted again', async () => {
@@ -56,49 +82,128 @@ describe('POST /api/results', () => {
     const before = await snapshot();
     const again = await a.result(la);
     expect(again.status).toBe(200);
-    expect(await again.json()).toEqual({ resultId: first.resultId, duplicate: true, experimentStatus: 'open' });
+    expect(await again.json()).toEqual({
+      resultId: first.resultId,
+      duplicate: true,
+      experimentStatus: 'open',
+    });
     expect(await snapshot()).toEqual(before);
   });
 
-  type Case = [string, (v: TestVolunteer, other: TestVolunteer) => Promise<Response>, number, string];
+  type Case = [
+    string,
+    (v: TestVolunteer, other: TestVolunteer) => Promise<Response>,
+    number,
+    string,
+  ];
   const refusals: Case[] = [
-    ['an unknown lease', async (v) => {
-      const l = (await v.lease())!;
-      return v.result({ ...l, leaseId: 'l_nope' });
-    }, 404, 'unknown_lease'],
-    ["someone else's lease", async (v, other) => other.result((await v.lease())!), 403, 'foreign_lease'],
-    ['a wrong lease token', async (v) => v.result({ ...(await v.lease())!, leaseToken: 'x'.repeat(43) }), 403, 'foreign_lease'],
-    ['an expired lease whose replica slot another volunteer holds now', async (v, other) => {
-      const l = (await v.lease())!;
-      await env.DB.batch([
-        env.DB.prepare('UPDATE leases SET deadline = 1 WHERE id = ?').bind(l.leaseId),
-        env.DB.prepare('UPDATE experiments SET replicas_needed = 1 WHERE id = ?').bind(l.experimentId),
-      ]);
-      expect((await other.lease())!.experimentId).toBe(l.experimentId);
-      return v.result(l);
-    }, 409, 'lease_expired'],
-    ['a wrong spec hash', async (v) => v.result((await v.lease())!, {}, { specHash: 'b'.repeat(64) }), 422, 'spec_mismatch'],
-    ['a wrong dataset hash', async (v) => v.result((await v.lease())!, {}, { datasetSha256: 'c'.repeat(64) }), 422, 'dataset_mismatch'],
-    ['fewer steps than the budget', async (v) => {
-      const l = (await v.lease())!;
-      return v.result(l, { steps: l.spec.train.steps - 1 });
-    }, 422, 'budget_mismatch'],
-    ['a negative val_bpb', async (v) => v.result((await v.lease())!, { valBpb: -1 }), 400, 'invalid_request'],
-    ['a result signed by another key', async (v) => {
-      const result = resultPayload((await v.lease())!);
-      const other = await generateSigningKey();
-      return v.post('/api/results', { result, signature: await signCanonical(other.privateKey, result) });
-    }, 401, 'bad_signature'],
-    ['NaN metrics', async (v) => {
-      const result = resultPayload((await v.lease())!);
-      const text = JSON.stringify({ result, signature: await signCanonical(v.keys.privateKey, result) });
-      return v.post('/api/results', null, { raw: text.replace(/"valBpb":[0-9.]+/, '"valBpb":NaN') });
-    }, 400, 'invalid_json'],
-    ['a string where a number belongs', async (v) => {
-      const result = resultPayload((await v.lease())!);
-      const text = JSON.stringify({ result, signature: await signCanonical(v.keys.privateKey, result) });
-      return v.post('/api/results', null, { raw: text.replace(/"steps":([0-9]+)/, '"steps":"$1"') });
-    }, 400, 'invalid_request'],
+    [
+      'an unknown lease',
+      async (v) => {
+        const l = (await v.lease())!;
+        return v.result({ ...l, leaseId: 'l_nope' });
+      },
+      404,
+      'unknown_lease',
+    ],
+    [
+      "someone else's lease",
+      async (v, other) => other.result((await v.lease())!),
+      403,
+      'foreign_lease',
+    ],
+    [
+      'a wrong lease token',
+      async (v) => v.result({ ...(await v.lease())!, leaseToken: 'x'.repeat(43) }),
+      403,
+      'foreign_lease',
+    ],
+    [
+      'an expired lease whose replica slot another volunteer holds now',
+      async (v, other) => {
+        const l = (await v.lease())!;
+        await env.DB.batch([
+          env.DB.prepare('UPDATE leases SET deadline = 1 WHERE id = ?').bind(l.leaseId),
+          env.DB.prepare('UPDATE experiments SET replicas_needed = 1 WHERE id = ?').bind(
+            l.experimentId,
+          ),
+        ]);
+        expect((await other.lease())!.experimentId).toBe(l.experimentId);
+        return v.result(l);
+      },
+      409,
+      'lease_expired',
+    ],
+    [
+      'a wrong spec hash',
+      async (v) => v.result((await v.lease())!, {}, { specHash: 'b'.repeat(64) }),
+      422,
+      'spec_mismatch',
+    ],
+    [
+      'a wrong dataset hash',
+      async (v) => v.result((await v.lease())!, {}, { datasetSha256: 'c'.repeat(64) }),
+      422,
+      'dataset_mismatch',
+    ],
+    [
+      'fewer steps than the budget',
+      async (v) => {
+        const l = (await v.lease())!;
+        return v.result(l, { steps: l.spec.train.steps - 1 });
+      },
+      422,
+      'budget_mismatch',
+    ],
+    [
+      'a negative val_bpb',
+      async (v) => v.result((await v.lease())!, { valBpb: -1 }),
+      400,
+      'invalid_request',
+    ],
+    [
+      'a result signed by another key',
+      async (v) => {
+        const result = resultPayload((await v.lease())!);
+        const other = await generateSigningKey();
+        return v.post('/api/results', {
+          result,
+          signature: await signCanonical(other.privateKey, result),
+        });
+      },
+      401,
+      'bad_signature',
+    ],
+    [
+      'NaN metrics',
+      async (v) => {
+        const result = resultPayload((await v.lease())!);
+        const text = JSON.stringify({
+          result,
+          signature: await signCanonical(v.keys.privateKey, result),
+        });
+        return v.post('/api/results', null, {
+          raw: text.replace(/"valBpb":[0-9.]+/, '"valBpb":NaN'),
+        });
+      },
+      400,
+      'invalid_json',
+    ],
+    [
+      'a string where a number belongs',
+      async (v) => {
+        const result = resultPayload((await v.lease())!);
+        const text = JSON.stringify({
+          result,
+          signature: await signCanonical(v.keys.privateKey, result),
+        });
+        return v.post('/api/results', null, {
+          raw: text.replace(/"steps":([0-9]+)/, '"steps":"$1"'),
+        });
+      },
+      400,
+      'invalid_request',
+    ],
   ];
 
   it.each(refusals)('refuses %s and changes nothing', async (_name, send, status, code) => {

@@ -2,7 +2,11 @@
 // dataset hash. Submitting the same lease's result again returns the first outcome (idempotent).
 import { Hono } from 'hono';
 import { sha256, verifyCanonical } from '../../../shared/crypto.ts';
-import { ResultRequest, type ExperimentStatus, type ResultResponse } from '../../../shared/protocol.ts';
+import {
+  ResultRequest,
+  type ExperimentStatus,
+  type ResultResponse,
+} from '../../../shared/protocol.ts';
 import { curveLength, ExperimentSpec, tokenBudget } from '../../../shared/spec.ts';
 import { signedVolunteer } from '../auth.ts';
 import { parseBody } from '../body.ts';
@@ -54,7 +58,8 @@ export const results = new Hono<AppEnv>().post('/', signedVolunteer, async (c) =
   if (lease.volunteerId !== volunteer.id || lease.tokenHash !== (await sha256(result.leaseToken))) {
     fail(403, 'foreign_lease', 'This lease was not issued to this volunteer with this token.');
   }
-  if (lease.experimentId !== result.experimentId) fail(422, 'spec_mismatch', 'The lease is for another experiment.');
+  if (lease.experimentId !== result.experimentId)
+    fail(422, 'spec_mismatch', 'The lease is for another experiment.');
   if (lease.resultId) {
     // A re-delivery (the outbox retries after a lost answer or a 503): finish any verdict the first
     // delivery could not record. Planning reads fresh state, so this is a no-op when nothing is due.
@@ -64,16 +69,29 @@ export const results = new Hono<AppEnv>().post('/', signedVolunteer, async (c) =
   if (lease.experimentStatus !== 'open') {
     // Settled while this replica trained: the others' metrics are readable now, so this result
     // could be a copy of them (validator.ts expires such leases when it settles).
-    fail(409, 'experiment_settled', 'The experiment was settled by other replicas while this one trained; its result is no longer needed.');
+    fail(
+      409,
+      'experiment_settled',
+      'The experiment was settled by other replicas while this one trained; its result is no longer needed.',
+    );
   }
-  if (lease.specHash !== result.specHash) fail(422, 'spec_mismatch', 'The result was computed for another spec.');
+  if (lease.specHash !== result.specHash)
+    fail(422, 'spec_mismatch', 'The result was computed for another spec.');
   if (lease.datasetSha256 !== result.datasetSha256) {
     fail(422, 'dataset_mismatch', 'The result was computed on another dataset.');
   }
   const spec = ExperimentSpec.parse(JSON.parse(lease.specJson));
   const m = result.metrics;
-  if (m.steps !== spec.train.steps || m.tokens !== tokenBudget(spec) || m.curve.length !== curveLength(spec.train)) {
-    fail(422, 'budget_mismatch', 'The result does not cover the experiment’s step and token budget.');
+  if (
+    m.steps !== spec.train.steps ||
+    m.tokens !== tokenBudget(spec) ||
+    m.curve.length !== curveLength(spec.train)
+  ) {
+    fail(
+      422,
+      'budget_mismatch',
+      'The result does not cover the experiment’s step and token budget.',
+    );
   }
   const commitments = commitmentIssue(spec, m);
   if (commitments) fail(422, 'commitment_mismatch', commitments);
@@ -83,7 +101,10 @@ export const results = new Hono<AppEnv>().post('/', signedVolunteer, async (c) =
   // sleep — while its experiment is open and nobody holds its replica slot since (a late result is
   // then no different from one in time); the result is stored only on a closed lease.
   const [, stored] = await db.batch([
-    db.prepare(`UPDATE leases SET status = 'done' WHERE id = ?1 AND (status = 'done' OR deadline > ?2 OR (status = 'open' AND ${SLOT_STILL_FREE}))`)
+    db
+      .prepare(
+        `UPDATE leases SET status = 'done' WHERE id = ?1 AND (status = 'done' OR deadline > ?2 OR (status = 'open' AND ${SLOT_STILL_FREE}))`,
+      )
       .bind(result.leaseId, now),
     db
       .prepare(
@@ -91,10 +112,23 @@ export const results = new Hono<AppEnv>().post('/', signedVolunteer, async (c) =
            metrics_json, payload_json, signature, created_at)
          SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 WHERE EXISTS (SELECT 1 FROM leases WHERE id = ?2 AND status = 'done')`,
       )
-      .bind(resultId, result.leaseId, lease.experimentId, volunteer.id, m.backend, m.valBpb,
-        JSON.stringify(m), JSON.stringify(result), signature, now),
+      .bind(
+        resultId,
+        result.leaseId,
+        lease.experimentId,
+        volunteer.id,
+        m.backend,
+        m.valBpb,
+        JSON.stringify(m),
+        JSON.stringify(result),
+        signature,
+        now,
+      ),
   ]);
-  if (stored!.meta.changes === 0 && !(await db.prepare('SELECT 1 FROM results WHERE id = ?').bind(resultId).first())) {
+  if (
+    stored!.meta.changes === 0 &&
+    !(await db.prepare('SELECT 1 FROM results WHERE id = ?').bind(resultId).first())
+  ) {
     fail(409, 'lease_expired', 'The lease expired before the result arrived.');
   }
   await validateOrBusy(db, lease.experimentId, now);
@@ -107,16 +141,29 @@ export const results = new Hono<AppEnv>().post('/', signedVolunteer, async (c) =
  * ledger's head), answers 503 `busy` instead of a 500: the result is already stored, and the
  * client's retry re-runs the validation through the duplicate path above.
  */
-async function validateOrBusy(db: D1Database, experimentId: string, now = Date.now()): Promise<void> {
+async function validateOrBusy(
+  db: D1Database,
+  experimentId: string,
+  now = Date.now(),
+): Promise<void> {
   try {
     await validateExperiment(db, experimentId, now);
   } catch (e) {
     if (!isWriteConflict(e)) throw e;
-    fail(503, 'busy', 'The result is stored, but its verdict could not be recorded yet: send it again shortly.');
+    fail(
+      503,
+      'busy',
+      'The result is stored, but its verdict could not be recorded yet: send it again shortly.',
+    );
   }
 }
 
-async function outcome(db: D1Database, resultId: string, experimentId: string, duplicate: boolean): Promise<ResultResponse> {
+async function outcome(
+  db: D1Database,
+  resultId: string,
+  experimentId: string,
+  duplicate: boolean,
+): Promise<ResultResponse> {
   // A spot check awaiting this result's checkpoint rides on the answer (and on every re-delivery).
   const row = await db
     .prepare(
@@ -125,6 +172,13 @@ async function outcome(db: D1Database, resultId: string, experimentId: string, d
     )
     .bind(experimentId, resultId)
     .first<{ status: ExperimentStatus; spotCheckId: string | null; step: number | null }>();
-  const reveal = row?.spotCheckId ? { spotCheckId: row.spotCheckId, step: row.step!, path: checkpointPath(row.spotCheckId) } : undefined;
-  return { resultId, duplicate, experimentStatus: row?.status ?? 'open', ...(reveal && { reveal }) };
+  const reveal = row?.spotCheckId
+    ? { spotCheckId: row.spotCheckId, step: row.step!, path: checkpointPath(row.spotCheckId) }
+    : undefined;
+  return {
+    resultId,
+    duplicate,
+    experimentStatus: row?.status ?? 'open',
+    ...(reveal && { reveal }),
+  };
 }

@@ -2,13 +2,29 @@
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { sha256, signCanonical } from '../../../shared/crypto.ts';
-import { checkpointCommitment, encodeCheckpoint, type CommittedState } from '../../../shared/commit.ts';
-import { LEASE_TOKEN_HEADER, type Lease, type ResultResponse, type VolunteerTrust } from '../../../shared/protocol.ts';
+import {
+  checkpointCommitment,
+  encodeCheckpoint,
+  type CommittedState,
+} from '../../../shared/commit.ts';
+import {
+  LEASE_TOKEN_HEADER,
+  type Lease,
+  type ResultResponse,
+  type VolunteerTrust,
+} from '../../../shared/protocol.ts';
 import { signedHeaders } from '../../../shared/signed-request.ts';
 import { REVEAL_WINDOW_MS } from '../trust/policy.ts';
 import { expireReveals } from '../trust/spot-checks.ts';
 import { api, seedCampaign } from '../../test/helpers.ts';
-import { experimentState, findDrawKey, peer, setDrawKey, setRecord, type Peer } from '../../test/trust.ts';
+import {
+  experimentState,
+  findDrawKey,
+  peer,
+  setDrawKey,
+  setRecord,
+  type Peer,
+} from '../../test/trust.ts';
 import { TAU_BPB } from '../../../shared/verify.ts';
 import { RAC_HALF_LIFE_DAYS } from '../trust/credit.ts';
 
@@ -19,7 +35,9 @@ describe('GET /api/volunteers/:id', () => {
     const [la, lb] = [(await a.lease())!, (await b.lease())!];
     await a.submit(la, 3.0);
     await b.submit(lb, 3.0 + TAU_BPB / 4);
-    const { flops } = (await env.DB.prepare('SELECT flops FROM experiments').first<{ flops: number }>())!;
+    const { flops } = (await env.DB.prepare('SELECT flops FROM experiments').first<{
+      flops: number;
+    }>())!;
     const res = await api(`/api/volunteers/${a.id}`);
     expect(res.status).toBe(200);
     const t = (await res.json()) as VolunteerTrust;
@@ -28,12 +46,22 @@ describe('GET /api/volunteers/:id', () => {
       reputation: 2,
       openLeaseQuota: 2,
       results: { valid: 1, invalid: 0, pending: 0, trustedSingle: 0 },
-      classes: [{ backendClass: 'webgpu', consecutiveValid: 1, valid: 1, invalid: 0, replicationProbability: 1 }],
+      classes: [
+        {
+          backendClass: 'webgpu',
+          consecutiveValid: 1,
+          valid: 1,
+          invalid: 0,
+          replicationProbability: 1,
+        },
+      ],
     });
     expect(t.credit.total).toBe(flops);
     expect(t.rank).toBe(1); // a and b share the top credit
     const newcomer = await peer({ backend: 'cpu' });
-    expect(((await (await api(`/api/volunteers/${newcomer.id}`)).json()) as VolunteerTrust).rank).toBeNull();
+    expect(
+      ((await (await api(`/api/volunteers/${newcomer.id}`)).json()) as VolunteerTrust).rank,
+    ).toBeNull();
     // Just granted: the decayed sum's rate is credit · ln 2 / half-life per day.
     expect(t.credit.recentAverage).toBeCloseTo((flops * Math.LN2) / RAC_HALF_LIFE_DAYS, -3);
   });
@@ -66,13 +94,24 @@ async function spotChecked(): Promise<void> {
 }
 
 async function expectedFirst(): Promise<number> {
-  const row = await env.DB.prepare('SELECT expected_json AS e FROM spot_checks').first<{ e: string }>();
+  const row = await env.DB.prepare('SELECT expected_json AS e FROM spot_checks').first<{
+    e: string;
+  }>();
   return (JSON.parse(row!.e) as number[])[0]!;
 }
 
 async function submitSpot(v: Peer, lease: Lease, curve: number[]): Promise<Response> {
-  const result = { type: 'spot-check' as const, leaseId: lease.leaseId, leaseToken: lease.leaseToken, specHash: lease.specHash, curve };
-  return v.post('/api/results/spot-checks', { result, signature: await signCanonical(v.keys.privateKey, result) });
+  const result = {
+    type: 'spot-check' as const,
+    leaseId: lease.leaseId,
+    leaseToken: lease.leaseToken,
+    specHash: lease.specHash,
+    curve,
+  };
+  return v.post('/api/results/spot-checks', {
+    result,
+    signature: await signCanonical(v.keys.privateKey, result),
+  });
 }
 
 describe('spot checks', () => {
@@ -82,7 +121,11 @@ describe('spot checks', () => {
     expect((await plain.lease())!.kind).toBeUndefined();
     const checker = await peer({ backend: 'cpu', spotChecks: true }, '192.0.2.3');
     const lease = (await checker.lease())!;
-    expect(lease).toMatchObject({ kind: 'spot-check', experimentId: 'c1-0', spotCheck: { toStep: 10, submitPath: '/api/results/spot-checks' } });
+    expect(lease).toMatchObject({
+      kind: 'spot-check',
+      experimentId: 'c1-0',
+      spotCheck: { toStep: 10, submitPath: '/api/results/spot-checks' },
+    });
     const again = await peer({ backend: 'cpu', spotChecks: true }, '192.0.2.4');
     expect((await again.lease())!.kind).toBeUndefined(); // the one spot check is taken
   });
@@ -94,7 +137,9 @@ describe('spot checks', () => {
     const lease = (await checker.lease())!;
     expect((await submitSpot(checker, lease, [first, 1])).status).toBe(422); // one segment, not two
     expect((await submitSpot(checker, lease, [first + 2e-4])).status).toBe(201);
-    expect(await (await submitSpot(checker, lease, [first + 2e-4])).json()).toMatchObject({ duplicate: true });
+    expect(await (await submitSpot(checker, lease, [first + 2e-4])).json()).toMatchObject({
+      duplicate: true,
+    });
     expect(await experimentState('c1-0')).toMatchObject({ status: 'verified', audit: 0 });
   });
 
@@ -103,7 +148,11 @@ describe('spot checks', () => {
     const checker = await peer({ backend: 'webgpu', spotChecks: true }, '192.0.2.5');
     const lease = (await checker.lease())!;
     expect((await submitSpot(checker, lease, [(await expectedFirst()) + 0.05])).status).toBe(201);
-    expect(await experimentState('c1-0')).toMatchObject({ status: 'open', audit: 1, replicasNeeded: 2 });
+    expect(await experimentState('c1-0')).toMatchObject({
+      status: 'open',
+      audit: 1,
+      replicasNeeded: 2,
+    });
   });
 
   it('refuses a spot check from another volunteer or with a wrong token', async () => {
@@ -111,8 +160,12 @@ describe('spot checks', () => {
     const checker = await peer({ backend: 'cpu', spotChecks: true }, '192.0.2.3');
     const lease = (await checker.lease())!;
     const thief = await peer({ backend: 'cpu' }, '192.0.2.9');
-    expect(await (await submitSpot(thief, lease, [3])).json()).toMatchObject({ error: 'foreign_lease' });
-    expect(await (await submitSpot(checker, { ...lease, leaseToken: 'x'.repeat(43) }, [3])).json()).toMatchObject({ error: 'foreign_lease' });
+    expect(await (await submitSpot(thief, lease, [3])).json()).toMatchObject({
+      error: 'foreign_lease',
+    });
+    expect(
+      await (await submitSpot(checker, { ...lease, leaseToken: 'x'.repeat(43) }, [3])).json(),
+    ).toMatchObject({ error: 'foreign_lease' });
   });
 });
 
@@ -126,7 +179,9 @@ describe('checkpoint commitments', () => {
     expect(await bad.json()).toMatchObject({ error: 'commitment_mismatch' });
     const commitments = ['a', 'b', 'c'].map((x) => x.repeat(64));
     expect((await a.submit(lease, 3.0, { commitments })).status).toBe(201);
-    const row = await env.DB.prepare('SELECT metrics_json AS m FROM results').first<{ m: string }>();
+    const row = await env.DB.prepare('SELECT metrics_json AS m FROM results').first<{
+      m: string;
+    }>();
     expect(JSON.parse(row!.m).commitments).toEqual(commitments);
   });
 });
@@ -138,16 +193,27 @@ describe('checkpoint commitments', () => {
  */
 async function revealAsked(from: number) {
   const { t, lease, resultId } = await trustedSingleLease();
-  await setDrawKey(await findDrawKey([[`spot:${resultId}`, (u) => u < 0.1], [`spot-from:${resultId}`, (u) => Math.floor(u * 3) - 1 === from]]));
+  await setDrawKey(
+    await findDrawKey([
+      [`spot:${resultId}`, (u) => u < 0.1],
+      [`spot-from:${resultId}`, (u) => Math.floor(u * 3) - 1 === from],
+    ]),
+  );
   const losses = Array.from({ length: 30 }, (_, i) => 4 - i * 0.03 + (i % 3) * 0.01);
   const states: CommittedState[] = [10, 20, 30].map((step): CommittedState => ({
     step,
     losses: losses.slice(0, step),
     weights: [Float32Array.from([step, 1, 2]), Float32Array.from([0.5, -0.25])],
-    optimizer: { t: step, m: [new Float32Array(3), new Float32Array(2)], v: [new Float32Array(3).fill(1e-3), new Float32Array(2)] },
+    optimizer: {
+      t: step,
+      m: [new Float32Array(3), new Float32Array(2)],
+      v: [new Float32Array(3).fill(1e-3), new Float32Array(2)],
+    },
     batchRng: [1, 2, 3, step],
   }));
-  const curve = [0, 1, 2].map((i) => losses.slice(i * 10, (i + 1) * 10).reduce((a, b) => a + b, 0) / 10);
+  const curve = [0, 1, 2].map(
+    (i) => losses.slice(i * 10, (i + 1) * 10).reduce((a, b) => a + b, 0) / 10,
+  );
   const commitments = await Promise.all(states.map((s) => checkpointCommitment(lease.specHash, s)));
   const res = await t.submit(lease, 3.1, { curve, commitments });
   expect(res.status).toBe(201);
@@ -158,7 +224,16 @@ async function revealAsked(from: number) {
 const put = async (t: Peer, path: string, bytes: Uint8Array<ArrayBuffer>) =>
   api(path, {
     method: 'PUT',
-    headers: { 'content-type': 'application/octet-stream', ...(await signedHeaders({ volunteerId: t.id, privateKey: t.keys.privateKey }, 'PUT', path, await sha256(bytes), { upload: true })) },
+    headers: {
+      'content-type': 'application/octet-stream',
+      ...(await signedHeaders(
+        { volunteerId: t.id, privateKey: t.keys.privateKey },
+        'PUT',
+        path,
+        await sha256(bytes),
+        { upload: true },
+      )),
+    },
     body: bytes,
   });
 
@@ -172,18 +247,27 @@ describe('spot checks from a revealed checkpoint', () => {
     expect((await early.lease())!.kind).toBeUndefined();
     // Bytes that do not match the commitment change nothing: another step's, or tampered ones.
     const other = await encodeCheckpoint(lease.specHash, states[1]!);
-    expect(await (await put(t, path, other.bytes)).json()).toMatchObject({ error: 'commitment_mismatch' });
+    expect(await (await put(t, path, other.bytes)).json()).toMatchObject({
+      error: 'commitment_mismatch',
+    });
     const { bytes } = await encodeCheckpoint(lease.specHash, states[0]!);
     const tampered = bytes.slice();
     tampered[tampered.length - 1]! ^= 1;
-    expect(await (await put(t, path, tampered)).json()).toMatchObject({ error: 'commitment_mismatch' });
+    expect(await (await put(t, path, tampered)).json()).toMatchObject({
+      error: 'commitment_mismatch',
+    });
     expect((await put(t, path, bytes)).status).toBe(201);
     expect((await put(t, path, bytes)).status).toBe(200); // revealed once
     const checker = await peer({ backend: 'cpu', spotChecks: true }, '192.0.2.4');
     const spot = (await checker.lease())!;
-    expect(spot).toMatchObject({ kind: 'spot-check', spotCheck: { fromStep: 10, toStep: 20, checkpointPath: path } });
+    expect(spot).toMatchObject({
+      kind: 'spot-check',
+      spotCheck: { fromStep: 10, toStep: 20, checkpointPath: path },
+    });
     expect((await api(path)).status).toBe(401);
-    expect((await api(path, { headers: { [LEASE_TOKEN_HEADER]: 'x'.repeat(43) } })).status).toBe(403);
+    expect((await api(path, { headers: { [LEASE_TOKEN_HEADER]: 'x'.repeat(43) } })).status).toBe(
+      403,
+    );
     const got = await api(path, { headers: { [LEASE_TOKEN_HEADER]: spot.leaseToken } });
     expect(new Uint8Array(await got.arrayBuffer())).toEqual(bytes);
     // The checker's segment is the result's second curve point.
@@ -197,8 +281,14 @@ describe('spot checks from a revealed checkpoint', () => {
     const s = states[1]!;
     const lying = { ...s, losses: s.losses.map((x, i) => (i === 3 ? x + 0.5 : x)) };
     // A result whose commitment was to these losses: the reveal matches the commitment but not the curve.
-    await env.DB.prepare('UPDATE spot_checks SET commitment = ?').bind(await checkpointCommitment(lease.specHash, lying)).run();
-    expect(await (await put(t, response.reveal!.path, (await encodeCheckpoint(lease.specHash, lying)).bytes)).json()).toMatchObject({ opened: false });
+    await env.DB.prepare('UPDATE spot_checks SET commitment = ?')
+      .bind(await checkpointCommitment(lease.specHash, lying))
+      .run();
+    expect(
+      await (
+        await put(t, response.reveal!.path, (await encodeCheckpoint(lease.specHash, lying)).bytes)
+      ).json(),
+    ).toMatchObject({ opened: false });
     expect(await experimentState('c1-0')).toMatchObject({ status: 'open', audit: 1 });
   });
 
@@ -207,6 +297,14 @@ describe('spot checks from a revealed checkpoint', () => {
     expect(await expireReveals(env.DB, Date.now())).toBe(0);
     expect(await expireReveals(env.DB, Date.now() + REVEAL_WINDOW_MS + 1)).toBe(1);
     expect(await experimentState('c1-0')).toMatchObject({ status: 'open', audit: 1 });
-    expect(await (await put(t, response.reveal!.path, (await encodeCheckpoint(lease.specHash, states[0]!)).bytes)).json()).toMatchObject({ opened: false });
+    expect(
+      await (
+        await put(
+          t,
+          response.reveal!.path,
+          (await encodeCheckpoint(lease.specHash, states[0]!)).bytes,
+        )
+      ).json(),
+    ).toMatchObject({ opened: false });
   });
 });

@@ -1,7 +1,12 @@
 // Trust routes: the ledger export, spot-check submissions and the
 // checkpoints revealed for them.
 import { Hono } from 'hono';
-import { Id, LEASE_TOKEN_HEADER, SpotCheckRequest, type SpotCheckResponse } from '../../../shared/protocol.ts';
+import {
+  Id,
+  LEASE_TOKEN_HEADER,
+  SpotCheckRequest,
+  type SpotCheckResponse,
+} from '../../../shared/protocol.ts';
 import { sha256, verifyCanonical } from '../../../shared/crypto.ts';
 import { signedUpload, signedVolunteer } from '../auth.ts';
 import { parseBody, readCapped } from '../body.ts';
@@ -13,10 +18,16 @@ import { leasedCheckpoint, revealCheckpoint, submitSpotCheck } from '../trust/sp
 
 const MAX_PAGE = 500;
 
-function nonNegativeInt(v: string | undefined, fallback: number, name: string, max = Number.MAX_SAFE_INTEGER): number {
+function nonNegativeInt(
+  v: string | undefined,
+  fallback: number,
+  name: string,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
   if (v === undefined) return fallback;
   const n = Number(v);
-  if (!/^\d{1,15}$/.test(v) || n > max) fail(400, 'invalid_request', `The ${name} parameter must be an integer from 0 to ${max}.`);
+  if (!/^\d{1,15}$/.test(v) || n > max)
+    fail(400, 'invalid_request', `The ${name} parameter must be an integer from 0 to ${max}.`);
   return n;
 }
 
@@ -35,7 +46,10 @@ export const spotChecks = new Hono<AppEnv>().post('/', signedVolunteer, async (c
     fail(401, 'bad_signature', 'The spot check is not signed by the submitting volunteer.');
   }
   const { duplicate } = await submitSpotCheck(c.env.DB, volunteer.id, result, Date.now());
-  return c.json<SpotCheckResponse>({ spotCheckId: result.leaseId, duplicate }, duplicate ? 200 : 201);
+  return c.json<SpotCheckResponse>(
+    { spotCheckId: result.leaseId, duplicate },
+    duplicate ? 200 : 201,
+  );
 });
 
 const SpotCheckId = Id;
@@ -45,30 +59,53 @@ const SpotCheckId = Id;
  * checkpoint. Signed as an upload (auth.ts signedUpload) and looked up before the body is read, which
  * is then streamed with a hard cap and must hash to what was signed, and then to the commitment.
  */
-spotChecks.put('/:id/checkpoint', async (c, next) => {
-  if (!/^application\/octet-stream\b/i.test(c.req.header('content-type') ?? '')) {
-    fail(415, 'unsupported_media_type', 'Send the checkpoint as application/octet-stream.');
-  }
-  if (Number(c.req.header('content-length') ?? 0) > MAX_REVEAL_BYTES) fail(413, 'payload_too_large', `Checkpoints are limited to ${MAX_REVEAL_BYTES} bytes.`);
-  await next();
-}, signedUpload, async (c) => {
-  const id = c.req.param('id');
-  if (!SpotCheckId.safeParse(id).success) fail(400, 'invalid_request', 'A spot-check id is 1–64 letters, digits, _ or -.');
-  const read = async () => {
-    const bytes = await readCapped(c, MAX_REVEAL_BYTES);
-    if ((await sha256(bytes)) !== c.get('bodySha256')) fail(422, 'body_mismatch', 'The uploaded bytes do not hash to the signed SHA-256.');
-    return bytes;
-  };
-  const { opened } = await revealCheckpoint(c.env.DB, c.env.CHECKPOINTS, id, c.get('volunteer').id, read, Date.now());
-  return c.json({ spotCheckId: id, opened }, opened ? 201 : 200);
-});
+spotChecks.put(
+  '/:id/checkpoint',
+  async (c, next) => {
+    if (!/^application\/octet-stream\b/i.test(c.req.header('content-type') ?? '')) {
+      fail(415, 'unsupported_media_type', 'Send the checkpoint as application/octet-stream.');
+    }
+    if (Number(c.req.header('content-length') ?? 0) > MAX_REVEAL_BYTES)
+      fail(413, 'payload_too_large', `Checkpoints are limited to ${MAX_REVEAL_BYTES} bytes.`);
+    await next();
+  },
+  signedUpload,
+  async (c) => {
+    const id = c.req.param('id');
+    if (!SpotCheckId.safeParse(id).success)
+      fail(400, 'invalid_request', 'A spot-check id is 1–64 letters, digits, _ or -.');
+    const read = async () => {
+      const bytes = await readCapped(c, MAX_REVEAL_BYTES);
+      if ((await sha256(bytes)) !== c.get('bodySha256'))
+        fail(422, 'body_mismatch', 'The uploaded bytes do not hash to the signed SHA-256.');
+      return bytes;
+    };
+    const { opened } = await revealCheckpoint(
+      c.env.DB,
+      c.env.CHECKPOINTS,
+      id,
+      c.get('volunteer').id,
+      read,
+      Date.now(),
+    );
+    return c.json({ spotCheckId: id, opened }, opened ? 201 : 200);
+  },
+);
 
 /** GET /api/results/spot-checks/:id/checkpoint: the revealed checkpoint, for the leased checker. */
 spotChecks.get('/:id/checkpoint', async (c) => {
   const id = c.req.param('id');
-  if (!SpotCheckId.safeParse(id).success) fail(400, 'invalid_request', 'A spot-check id is 1–64 letters, digits, _ or -.');
+  if (!SpotCheckId.safeParse(id).success)
+    fail(400, 'invalid_request', 'A spot-check id is 1–64 letters, digits, _ or -.');
   const token = c.req.header(LEASE_TOKEN_HEADER);
-  if (!token) fail(401, 'missing_token', `Send the spot check's lease token in ${LEASE_TOKEN_HEADER}.`);
+  if (!token)
+    fail(401, 'missing_token', `Send the spot check's lease token in ${LEASE_TOKEN_HEADER}.`);
   const blob = await leasedCheckpoint(c.env.DB, c.env.CHECKPOINTS, id, token, Date.now());
-  return new Response(blob.body, { headers: { 'content-type': 'application/octet-stream', 'content-length': String(blob.size), 'cache-control': 'no-store' } });
+  return new Response(blob.body, {
+    headers: {
+      'content-type': 'application/octet-stream',
+      'content-length': String(blob.size),
+      'cache-control': 'no-store',
+    },
+  });
 });

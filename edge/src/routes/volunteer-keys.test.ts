@@ -3,12 +3,29 @@
 import { describe, expect, it } from 'vitest';
 import { exportPublicKey, generateSigningKey, signCanonical } from '../../../shared/crypto.ts';
 import { SIGNATURE_HEADERS, type LinkKeyPayload } from '../../../shared/protocol.ts';
-import { api, newVolunteer, seedCampaign, signedHeaders, snapshot, type TestVolunteer } from '../../test/helpers.ts';
+import {
+  api,
+  newVolunteer,
+  seedCampaign,
+  signedHeaders,
+  snapshot,
+  type TestVolunteer,
+} from '../../test/helpers.ts';
 
-async function linkRequest(v: TestVolunteer, overrides: Partial<LinkKeyPayload> = {}, proofKeys?: CryptoKeyPair) {
+async function linkRequest(
+  v: TestVolunteer,
+  overrides: Partial<LinkKeyPayload> = {},
+  proofKeys?: CryptoKeyPair,
+) {
   const keys = await generateSigningKey();
   const publicKey = await exportPublicKey(keys.publicKey);
-  const payload: LinkKeyPayload = { type: 'link-key', volunteerId: v.id, publicKey, timestamp: Date.now(), ...overrides };
+  const payload: LinkKeyPayload = {
+    type: 'link-key',
+    volunteerId: v.id,
+    publicKey,
+    timestamp: Date.now(),
+    ...overrides,
+  };
   const proof = await signCanonical((proofKeys ?? keys).privateKey, payload);
   return { keys, publicKey, body: { payload, proof } };
 }
@@ -22,14 +39,25 @@ describe('POST /api/volunteers/keys', () => {
     expect(res.status).toBe(201);
 
     const body = JSON.stringify({ campaignId: 'keys', capabilities: { backend: 'wasm' } });
-    const headers = { ...(await signedHeaders(v.id, link.keys, 'POST', '/api/leases', body)), [SIGNATURE_HEADERS.key]: link.publicKey };
-    const lease = await api('/api/leases', { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+    const headers = {
+      ...(await signedHeaders(v.id, link.keys, 'POST', '/api/leases', body)),
+      [SIGNATURE_HEADERS.key]: link.publicKey,
+    };
+    const lease = await api('/api/leases', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body,
+    });
     expect(lease.status).toBe(200);
     expect(((await lease.json()) as { lease: { leaseId: string } | null }).lease).not.toBeNull();
 
     // Without the key header, the registered key is expected: the new key's signature fails.
     const plain = await signedHeaders(v.id, link.keys, 'POST', '/api/leases', body);
-    const refused = await api('/api/leases', { method: 'POST', headers: { 'content-type': 'application/json', ...plain }, body });
+    const refused = await api('/api/leases', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...plain },
+      body,
+    });
     expect(refused.status).toBe(401);
   });
 
@@ -39,8 +67,15 @@ describe('POST /api/volunteers/keys', () => {
     const link = await linkRequest(v);
     const lease = async () => {
       const body = JSON.stringify({ campaignId: 'keys', capabilities: { backend: 'wasm' } });
-      const headers = { ...(await signedHeaders(v.id, link.keys, 'POST', '/api/leases', body)), [SIGNATURE_HEADERS.key]: link.publicKey };
-      return api('/api/leases', { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+      const headers = {
+        ...(await signedHeaders(v.id, link.keys, 'POST', '/api/leases', body)),
+        [SIGNATURE_HEADERS.key]: link.publicKey,
+      };
+      return api('/api/leases', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body,
+      });
     };
     expect((await lease()).status).toBe(401); // not linked yet
     expect((await v.post('/api/volunteers/keys', link.body)).status).toBe(201);
@@ -52,21 +87,53 @@ describe('POST /api/volunteers/keys', () => {
     const v = await newVolunteer();
     const other = await newVolunteer();
     const body = JSON.stringify({ capabilities: { backend: 'wasm' } });
-    const headers = { ...(await signedHeaders(v.id, other.keys, 'POST', '/api/leases', body)), [SIGNATURE_HEADERS.key]: other.publicKey };
-    const res = await api('/api/leases', { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+    const headers = {
+      ...(await signedHeaders(v.id, other.keys, 'POST', '/api/leases', body)),
+      [SIGNATURE_HEADERS.key]: other.publicKey,
+    };
+    const res = await api('/api/leases', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body,
+    });
     expect(res.status).toBe(401);
     expect(((await res.json()) as { error: string }).error).toBe('unknown_volunteer');
   });
 
   const refusals: [string, (v: TestVolunteer) => Promise<{ body: unknown }>, number, string][] = [
-    ['a proof signed by another key', async (v) => linkRequest(v, {}, await generateSigningKey()), 401, 'bad_signature'],
-    ['a link for another volunteer', async (v) => linkRequest(v, { volunteerId: (await newVolunteer()).id }), 403, 'foreign_volunteer'],
-    ['a stale link', async (v) => linkRequest(v, { timestamp: Date.now() - 3_600_000 }), 401, 'stale_timestamp'],
-    ['a key already registered by someone', async (v) => {
-      const other = await newVolunteer();
-      const payload = { type: 'link-key' as const, volunteerId: v.id, publicKey: other.publicKey, timestamp: Date.now() };
-      return { body: { payload, proof: await signCanonical(other.keys.privateKey, payload) } };
-    }, 409, 'key_unavailable'],
+    [
+      'a proof signed by another key',
+      async (v) => linkRequest(v, {}, await generateSigningKey()),
+      401,
+      'bad_signature',
+    ],
+    [
+      'a link for another volunteer',
+      async (v) => linkRequest(v, { volunteerId: (await newVolunteer()).id }),
+      403,
+      'foreign_volunteer',
+    ],
+    [
+      'a stale link',
+      async (v) => linkRequest(v, { timestamp: Date.now() - 3_600_000 }),
+      401,
+      'stale_timestamp',
+    ],
+    [
+      'a key already registered by someone',
+      async (v) => {
+        const other = await newVolunteer();
+        const payload = {
+          type: 'link-key' as const,
+          volunteerId: v.id,
+          publicKey: other.publicKey,
+          timestamp: Date.now(),
+        };
+        return { body: { payload, proof: await signCanonical(other.keys.privateKey, payload) } };
+      },
+      409,
+      'key_unavailable',
+    ],
   ];
 
   it.each(refusals)('refuses %s and changes nothing', async (_name, make, status, code) => {
@@ -82,7 +149,8 @@ describe('POST /api/volunteers/keys', () => {
   it('caps the number of keys per volunteer', async () => {
     const v = await newVolunteer();
     const codes: number[] = [];
-    for (let i = 0; i < 8; i++) codes.push((await v.post('/api/volunteers/keys', (await linkRequest(v)).body)).status);
+    for (let i = 0; i < 8; i++)
+      codes.push((await v.post('/api/volunteers/keys', (await linkRequest(v)).body)).status);
     expect(codes.slice(0, 7)).toEqual(Array(7).fill(201));
     expect(codes[7]).toBe(409);
   });

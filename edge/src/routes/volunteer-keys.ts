@@ -3,7 +3,11 @@
 // link payload itself. Private keys never travel through the edge.
 import { Hono } from 'hono';
 import { verifyCanonical } from '../../../shared/crypto.ts';
-import { LinkKeyRequest, MAX_CLOCK_SKEW_MS, MAX_KEYS_PER_VOLUNTEER } from '../../../shared/protocol.ts';
+import {
+  LinkKeyRequest,
+  MAX_CLOCK_SKEW_MS,
+  MAX_KEYS_PER_VOLUNTEER,
+} from '../../../shared/protocol.ts';
 import { signedVolunteer } from '../auth.ts';
 import { parseBody } from '../body.ts';
 import { linkKey } from '../db/volunteers.ts';
@@ -13,15 +17,22 @@ import { fail } from '../errors.ts';
 export const volunteerKeys = new Hono<AppEnv>().post('/', signedVolunteer, async (c) => {
   const { payload, proof } = parseBody(c.get('body'), LinkKeyRequest);
   const volunteer = c.get('volunteer');
-  if (payload.volunteerId !== volunteer.id) fail(403, 'foreign_volunteer', 'A volunteer can only link keys to itself.');
+  if (payload.volunteerId !== volunteer.id)
+    fail(403, 'foreign_volunteer', 'A volunteer can only link keys to itself.');
   if (Math.abs(Date.now() - payload.timestamp) > MAX_CLOCK_SKEW_MS) {
     fail(401, 'stale_timestamp', 'The link timestamp is more than 5 minutes off.');
   }
   if (!(await verifyCanonical(payload.publicKey, proof, payload))) {
     fail(401, 'bad_signature', 'The link is not signed by the key it links.');
   }
-  if (!(await linkKey(c.env.DB, volunteer.id, payload.publicKey, MAX_KEYS_PER_VOLUNTEER, Date.now()))) {
-    fail(409, 'key_unavailable', `This key already belongs to a volunteer, or this volunteer has ${MAX_KEYS_PER_VOLUNTEER} keys.`);
+  if (
+    !(await linkKey(c.env.DB, volunteer.id, payload.publicKey, MAX_KEYS_PER_VOLUNTEER, Date.now()))
+  ) {
+    fail(
+      409,
+      'key_unavailable',
+      `This key already belongs to a volunteer, or this volunteer has ${MAX_KEYS_PER_VOLUNTEER} keys.`,
+    );
   }
   return c.json({ volunteerId: volunteer.id, publicKey: payload.publicKey }, 201);
 });

@@ -1,7 +1,13 @@
 // Volunteer registration: the browser proves it holds the private key of the public key it sends.
 import { Hono } from 'hono';
 import { verifyCanonical, volunteerIdFor } from '../../../shared/crypto.ts';
-import { MAX_CLOCK_SKEW_MS, RegisterRequest, VolunteerId, type RegisterResponse, type VolunteerTrust } from '../../../shared/protocol.ts';
+import {
+  MAX_CLOCK_SKEW_MS,
+  RegisterRequest,
+  VolunteerId,
+  type RegisterResponse,
+  type VolunteerTrust,
+} from '../../../shared/protocol.ts';
 import { parseBody, readBody } from '../body.ts';
 import { clientAddress } from '../client-address.ts';
 import { insertVolunteer } from '../db/volunteers.ts';
@@ -26,19 +32,32 @@ export const volunteers = new Hono<AppEnv>().post('/', async (c) => {
     now: Date.now(),
     timestamp: payload.timestamp,
   });
-  if (!created && !(await c.env.DB.prepare('SELECT 1 FROM volunteers WHERE id = ?').bind(volunteerId).first())) {
-    fail(409, 'key_unavailable', 'This key is linked to another volunteer: it signs as that volunteer and cannot register as a new one.');
+  if (
+    !created &&
+    !(await c.env.DB.prepare('SELECT 1 FROM volunteers WHERE id = ?').bind(volunteerId).first())
+  ) {
+    fail(
+      409,
+      'key_unavailable',
+      'This key is linked to another volunteer: it signs as that volunteer and cannot register as a new one.',
+    );
   }
   // The salted hash of the registering address: two keys from one address never verify each other.
   const ip = clientAddress(c);
-  if (created && ip) await recordRegistrationIp(c.env.DB, volunteerId, await ipHash((await trustSecrets(c.env.DB)).ipSalt, ip));
+  if (created && ip)
+    await recordRegistrationIp(
+      c.env.DB,
+      volunteerId,
+      await ipHash((await trustSecrets(c.env.DB)).ipSalt, ip),
+    );
   return c.json<RegisterResponse>({ volunteerId, created }, created ? 201 : 200);
 });
 
 /** Reputation, credit (total and recent average) and per-backend replication of one volunteer. */
 volunteers.get('/:id', async (c) => {
   const id = c.req.param('id');
-  if (!VolunteerId.safeParse(id).success) fail(400, 'invalid_request', 'A volunteer id is v_ followed by 32 hex digits.');
+  if (!VolunteerId.safeParse(id).success)
+    fail(400, 'invalid_request', 'A volunteer id is v_ followed by 32 hex digits.');
   const standing = await volunteerTrust(c.env.DB, id, Date.now());
   if (!standing) fail(404, 'unknown_volunteer', 'No volunteer is registered with this id.');
   return c.json<VolunteerTrust>(standing);

@@ -4,20 +4,33 @@
 // reliable volunteers first; the original result keeps its credit until a quorum overturns it.
 
 /** Reopens every trusted-single experiment of this volunteer, but `except` (being judged now). */
-export function reopenForAudit(db: D1Database, volunteerId: string, now: number, except: string): D1PreparedStatement {
-  return db.prepare(
-    `UPDATE experiments SET status = 'open', audit = 1, verification = NULL, replicas_needed = MAX(quorum, 2),
+export function reopenForAudit(
+  db: D1Database,
+  volunteerId: string,
+  now: number,
+  except: string,
+): D1PreparedStatement {
+  return db
+    .prepare(
+      `UPDATE experiments SET status = 'open', audit = 1, verification = NULL, replicas_needed = MAX(quorum, 2),
        reissued_at = ?1, trust_version = trust_version + 1
      WHERE status = 'verified' AND verification = 'trusted-single' AND id != ?3
        AND id IN (SELECT experiment_id FROM results WHERE volunteer_id = ?2 AND verdict = 'valid' AND basis = 'trusted-single')`,
-  ).bind(now, volunteerId, except);
+    )
+    .bind(now, volunteerId, except);
 }
 
 /** Reopens one trusted-single experiment (a failed spot check). */
-export function reopenExperiment(db: D1Database, experimentId: string, now: number): D1PreparedStatement {
-  return db.prepare(
-    `UPDATE experiments SET status = 'open', audit = 1, verification = NULL, replicas_needed = MAX(quorum, 2),
+export function reopenExperiment(
+  db: D1Database,
+  experimentId: string,
+  now: number,
+): D1PreparedStatement {
+  return db
+    .prepare(
+      `UPDATE experiments SET status = 'open', audit = 1, verification = NULL, replicas_needed = MAX(quorum, 2),
        reissued_at = ?1, trust_version = trust_version + 1
      WHERE id = ?2 AND status = 'verified' AND verification = 'trusted-single'`,
-  ).bind(now, experimentId);
+    )
+    .bind(now, experimentId);
 }

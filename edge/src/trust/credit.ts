@@ -16,6 +16,7 @@ export function decayedTerm(flops: number, at: number): number {
 
 /** Recent-average credit in FLOPs per day at `now`, from the decayed sum. */
 export function recentAverageCredit(decayedSum: number, now: number): number {
-  const v = (decayedSum * 2 ** (-(now - CREDIT_EPOCH_MS) / HALF_LIFE_MS) * Math.LN2) / RAC_HALF_LIFE_DAYS;
+  const v =
+    (decayedSum * 2 ** (-(now - CREDIT_EPOCH_MS) / HALF_LIFE_MS) * Math.LN2) / RAC_HALF_LIFE_DAYS;
   return v > 0 ? v : 0; // rounding after a revocation may leave a hair below zero
 }

@@ -6,7 +6,6 @@ import type { Metrics, ResultVerdict, VerdictBasis } from '../../../shared/proto
 import { agree, median } from '../../../shared/verify.ts';
 import { CV_TRUSTED, MAX_REPLICAS, RELIABLE_REPUTATION } from './policy.ts';
 
-
 export interface JudgedResult {
   id: string;
   volunteerId: string;
@@ -56,12 +55,18 @@ export interface Judgement {
  * Identity classes: results of one volunteer, or whose leases or registrations came from one
  * address, count as one witness (union-find over volunteer ids and salted IP hashes).
  */
-export function identities(rs: Pick<JudgedResult, 'volunteerId' | 'leaseIp' | 'registrationIp'>[]): number[] {
+export function identities(
+  rs: Pick<JudgedResult, 'volunteerId' | 'leaseIp' | 'registrationIp'>[],
+): number[] {
   const parent = rs.map((_, i) => i);
   const find = (i: number): number => (parent[i] === i ? i : (parent[i] = find(parent[i]!)));
   const owner = new Map<string, number>();
   rs.forEach((r, i) => {
-    for (const tag of [`v:${r.volunteerId}`, r.leaseIp && `ip:${r.leaseIp}`, r.registrationIp && `ip:${r.registrationIp}`]) {
+    for (const tag of [
+      `v:${r.volunteerId}`,
+      r.leaseIp && `ip:${r.leaseIp}`,
+      r.registrationIp && `ip:${r.registrationIp}`,
+    ]) {
       if (!tag) continue;
       const j = owner.get(tag);
       if (j === undefined) owner.set(tag, i);
@@ -73,17 +78,34 @@ export function identities(rs: Pick<JudgedResult, 'volunteerId' | 'leaseIp' | 'r
 
 /** Bit-identical metrics. Honest runs are bit-identical only on the same backend (docs/backends.md). */
 function sameNumbers(a: Metrics, b: Metrics): boolean {
-  return a.valBpb === b.valBpb && a.valLoss === b.valLoss && a.curve.length === b.curve.length && a.curve.every((x, i) => x === b.curve[i]);
+  return (
+    a.valBpb === b.valBpb &&
+    a.valLoss === b.valLoss &&
+    a.curve.length === b.curve.length &&
+    a.curve.every((x, i) => x === b.curve[i])
+  );
 }
 
 /**
  * Copies: a result bit-identical to an earlier one from another backend class. Backends round
  * differently, so such a pair means one was copied; the later one is taken for the copy.
  */
-export function copies(rs: Pick<JudgedResult, 'metrics' | 'backendClass' | 'volunteerId'>[]): Set<number> {
+export function copies(
+  rs: Pick<JudgedResult, 'metrics' | 'backendClass' | 'volunteerId'>[],
+): Set<number> {
   const out = new Set<number>();
   rs.forEach((r, j) => {
-    if (rs.slice(0, j).some((e) => e.volunteerId !== r.volunteerId && e.backendClass !== r.backendClass && sameNumbers(e.metrics, r.metrics))) out.add(j);
+    if (
+      rs
+        .slice(0, j)
+        .some(
+          (e) =>
+            e.volunteerId !== r.volunteerId &&
+            e.backendClass !== r.backendClass &&
+            sameNumbers(e.metrics, r.metrics),
+        )
+    )
+      out.add(j);
   });
   return out;
 }
@@ -102,7 +124,12 @@ export function replicasAgree(a: Metrics, b: Metrics, earlySegments: number): bo
  * `needed(group)` distinct identities: findQuorum (shared/verify.ts) with replicasAgree and
  * identities. An identity of -1 is no witness (a result that could have copied the others).
  */
-export function agreeingGroup(ms: Metrics[], ids: number[], needed: (group: number[]) => number, earlySegments: number): number[] | null {
+export function agreeingGroup(
+  ms: Metrics[],
+  ids: number[],
+  needed: (group: number[]) => number,
+  earlySegments: number,
+): number[] | null {
   let best: number[] = [];
   for (let i = 0; i < ms.length; i++) {
     const group = ms.flatMap((m, j) => (replicasAgree(ms[i]!, m, earlySegments) ? [j] : []));
@@ -122,62 +149,108 @@ export function agreeingGroup(ms: Metrics[], ids: number[], needed: (group: numb
  * so the extra replica costs only the cold start. Browsers on a local edge have no address
  * (trust/secrets.ts: loopback is no identity), so two local browsers still verify each other.
  */
-export function witnessesNeeded(quorum: number, members: Pick<JudgedResult, 'reputation' | 'leaseIp' | 'registrationIp'>[]): number {
-
-  const coldStart = members.every((r) => r.reputation < RELIABLE_REPUTATION && (r.leaseIp !== null || r.registrationIp !== null));
+export function witnessesNeeded(
+  quorum: number,
+  members: Pick<JudgedResult, 'reputation' | 'leaseIp' | 'registrationIp'>[],
+): number {
+  const coldStart = members.every(
+    (r) => r.reputation < RELIABLE_REPUTATION && (r.leaseIp !== null || r.registrationIp !== null),
+  );
   return quorum + (coldStart ? 1 : 0);
 }
 
 /** Whether a pending result may stand alone as trusted-single (its volunteer still earns it). */
 function trustedSingle(e: JudgedExperiment, rs: JudgedResult[]): boolean {
   const r = rs[0]!;
-  return rs.length === 1 && !e.audit && r.verdict === 'pending' && r.single && r.consecutiveValid >= CV_TRUSTED && r.reputation >= 0;
+  return (
+    rs.length === 1 &&
+    !e.audit &&
+    r.verdict === 'pending' &&
+    r.single &&
+    r.consecutiveValid >= CV_TRUSTED &&
+    r.reputation >= 0
+  );
 }
 
 export function judge(e: JudgedExperiment, rs: JudgedResult[]): Judgement {
   const transitions: Transition[] = [];
   const next: JudgedExperiment = { ...e };
   const copied = copies(rs);
-  for (const j of copied) if (rs[j]!.verdict !== 'invalid') transitions.push({ index: j, to: 'invalid', basis: 'copy' });
+  for (const j of copied)
+    if (rs[j]!.verdict !== 'invalid') transitions.push({ index: j, to: 'invalid', basis: 'copy' });
   const candidates = rs.flatMap((r, i) => (r.verdict !== 'invalid' && !copied.has(i) ? [i] : []));
   const ids = identities(rs);
-  const done = (extra: Partial<Judgement> = {}): Judgement => ({ transitions, experiment: next, reissue: false, disputed: false, release: [], ...extra });
+  const done = (extra: Partial<Judgement> = {}): Judgement => ({
+    transitions,
+    experiment: next,
+    reissue: false,
+    disputed: false,
+    release: [],
+    ...extra,
+  });
 
   if (e.status === 'verified') {
     // Late results (leases that were live when the quorum formed) are judged against the member
     // closest to the canonical value.
     const members = candidates.filter((i) => rs[i]!.verdict === 'valid');
-    const canon = members.sort((a, b) => Math.abs(rs[a]!.metrics.valBpb - (e.valBpb ?? 0)) - Math.abs(rs[b]!.metrics.valBpb - (e.valBpb ?? 0)))[0];
+    const canon = members.sort(
+      (a, b) =>
+        Math.abs(rs[a]!.metrics.valBpb - (e.valBpb ?? 0)) -
+        Math.abs(rs[b]!.metrics.valBpb - (e.valBpb ?? 0)),
+    )[0];
     for (const i of candidates) {
       if (rs[i]!.verdict !== 'pending' || canon === undefined) continue;
-      const ok = replicasAgree(rs[i]!.metrics, rs[canon]!.metrics, e.earlySegments) && ids[i] !== ids[canon];
+      const ok =
+        replicasAgree(rs[i]!.metrics, rs[canon]!.metrics, e.earlySegments) && ids[i] !== ids[canon];
       transitions.push({ index: i, to: ok ? 'valid' : 'invalid', basis: ok ? 'late' : 'outvoted' });
     }
     return done();
   }
   if (e.status !== 'open') return done();
 
-  const needed = (group: number[]) => witnessesNeeded(e.quorum, group.map((k) => rs[candidates[k]!]!));
+  const needed = (group: number[]) =>
+    witnessesNeeded(
+      e.quorum,
+      group.map((k) => rs[candidates[k]!]!),
+    );
   // After publication (an audit of a verified experiment), only results leased since then count as
   // witnesses: the published ones join a group that agrees with them, but cannot form it.
   const witness = (i: number) => e.publishedAt === null || rs[i]!.leasedAt >= e.publishedAt;
-  const quorum = agreeingGroup(candidates.map((i) => rs[i]!.metrics), candidates.map((i) => (witness(i) ? ids[i]! : -1)), needed, e.earlySegments);
+  const quorum = agreeingGroup(
+    candidates.map((i) => rs[i]!.metrics),
+    candidates.map((i) => (witness(i) ? ids[i]! : -1)),
+    needed,
+    e.earlySegments,
+  );
   if (quorum) {
     const members = new Set(quorum.map((k) => candidates[k]!));
     for (const i of candidates) {
       const r = rs[i]!;
       if (members.has(i)) {
-        if (r.verdict === 'pending' || r.basis !== 'quorum') transitions.push({ index: i, to: 'valid', basis: 'quorum' });
+        if (r.verdict === 'pending' || r.basis !== 'quorum')
+          transitions.push({ index: i, to: 'valid', basis: 'quorum' });
       } else {
-        transitions.push({ index: i, to: 'invalid', basis: r.verdict === 'valid' ? 'overturned' : 'outvoted' });
+        transitions.push({
+          index: i,
+          to: 'invalid',
+          basis: r.verdict === 'valid' ? 'overturned' : 'outvoted',
+        });
       }
     }
-    Object.assign(next, { status: 'verified', verification: 'quorum', valBpb: median([...members].map((i) => rs[i]!.metrics.valBpb)) });
+    Object.assign(next, {
+      status: 'verified',
+      verification: 'quorum',
+      valBpb: median([...members].map((i) => rs[i]!.metrics.valBpb)),
+    });
     return done();
   }
   if (trustedSingle(e, rs)) {
     transitions.push({ index: 0, to: 'valid', basis: 'trusted-single' });
-    Object.assign(next, { status: 'verified', verification: 'trusted-single', valBpb: rs[0]!.metrics.valBpb });
+    Object.assign(next, {
+      status: 'verified',
+      verification: 'trusted-single',
+      valBpb: rs[0]!.metrics.valBpb,
+    });
     return done();
   }
   if (rs.length >= MAX_REPLICAS) {

@@ -10,7 +10,8 @@ describe('ipHash', () => {
     expect(network('2001:db8:0:0:ffff::9%eth0')).toBe('2001:db8:0:0::/64');
     expect(network('::ffff:198.51.100.7')).toBe('198.51.100.7');
     expect(network(' 198.51.100.7 ')).toBe('198.51.100.7');
-    for (const junk of ['1:2:3:4:5:6:7:8:9::1', ':::', '1::2::3', 'zz::1', '1:2:3']) expect(network(junk)).toBe(junk); // as text, never a throw
+    for (const junk of ['1:2:3:4:5:6:7:8:9::1', ':::', '1::2::3', 'zz::1', '1:2:3'])
+      expect(network(junk)).toBe(junk); // as text, never a throw
   });
 
   it('joins two addresses of one /64 and keeps two /64s and two IPv4 addresses apart', async () => {
@@ -23,6 +24,7 @@ describe('ipHash', () => {
   });
 
   it('gives loopback and missing addresses no identity', async () => {
-    for (const ip of ['127.0.0.1', '::1', '::ffff:127.0.0.1', '', null, undefined]) expect(await ipHash('salt', ip)).toBeNull();
+    for (const ip of ['127.0.0.1', '::1', '::ffff:127.0.0.1', '', null, undefined])
+      expect(await ipHash('salt', ip)).toBeNull();
   });
 });

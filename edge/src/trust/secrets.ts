@@ -8,7 +8,9 @@ export interface TrustSecrets {
 }
 
 export async function trustSecrets(db: D1Database): Promise<TrustSecrets> {
-  const { results } = await db.prepare("SELECT name, value FROM trust_secrets WHERE name IN ('ip_salt', 'draw_key')").all<{ name: string; value: string }>();
+  const { results } = await db
+    .prepare("SELECT name, value FROM trust_secrets WHERE name IN ('ip_salt', 'draw_key')")
+    .all<{ name: string; value: string }>();
   const get = (name: string) => {
     const v = results.find((r) => r.name === name)?.value;
     if (!v) throw new Error(`trust secret ${name} is missing: apply migration 0004`);
@@ -40,10 +42,17 @@ export function network(ip: string): string {
   const part = (s: string) => (s ? s.split(':') : []);
   const [head, tail] = [part(halves[0]!), part(halves[1] ?? '')];
   const missing = 8 - head.length - tail.length;
-  const groups = halves.length === 2 && missing > 0 ? [...head, ...Array<string>(missing).fill('0'), ...tail] : head;
+  const groups =
+    halves.length === 2 && missing > 0
+      ? [...head, ...Array<string>(missing).fill('0'), ...tail]
+      : head;
   // Not an IPv6 address this parser knows (CF-Connecting-IP always is one): the text itself.
-  if (halves.length > 2 || groups.length !== 8 || !groups.every((g) => /^[0-9a-f]{1,4}$/.test(g))) return a;
-  return `${groups.slice(0, 4).map((g) => parseInt(g, 16).toString(16)).join(':')}::/64`;
+  if (halves.length > 2 || groups.length !== 8 || !groups.every((g) => /^[0-9a-f]{1,4}$/.test(g)))
+    return a;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => parseInt(g, 16).toString(16))
+    .join(':')}::/64`;
 }
 
 export { draw } from '../../../shared/draw.ts';

@@ -23,7 +23,12 @@ interface SpotRow {
   specHash: string;
 }
 
-export async function submitSpotCheck(db: D1Database, volunteerId: string, p: SpotCheckPayload, now: number): Promise<{ duplicate: boolean; passed: boolean }> {
+export async function submitSpotCheck(
+  db: D1Database,
+  volunteerId: string,
+  p: SpotCheckPayload,
+  now: number,
+): Promise<{ duplicate: boolean; passed: boolean }> {
   const s = await db
     .prepare(
       `SELECT s.id, s.experiment_id AS experimentId, s.volunteer_id AS volunteerId, s.token_hash AS tokenHash, s.deadline,
@@ -36,15 +41,23 @@ export async function submitSpotCheck(db: D1Database, volunteerId: string, p: Sp
   if (s.volunteerId !== volunteerId || s.tokenHash !== (await sha256(p.leaseToken))) {
     fail(403, 'foreign_lease', 'This spot check was not leased to this volunteer with this token.');
   }
-  if (s.status === 'passed' || s.status === 'failed') return { duplicate: true, passed: s.status === 'passed' };
-  if ((s.deadline ?? 0) <= now) fail(409, 'lease_expired', 'The spot-check lease expired before its result arrived.');
-  if (s.specHash !== p.specHash) fail(422, 'spec_mismatch', 'The spot check was computed for another spec.');
+  if (s.status === 'passed' || s.status === 'failed')
+    return { duplicate: true, passed: s.status === 'passed' };
+  if ((s.deadline ?? 0) <= now)
+    fail(409, 'lease_expired', 'The spot-check lease expired before its result arrived.');
+  if (s.specHash !== p.specHash)
+    fail(422, 'spec_mismatch', 'The spot check was computed for another spec.');
   const expected = JSON.parse(s.expectedJson) as number[];
-  if (s.status === 'awaiting-reveal' || s.status === 'unrevealed') fail(409, 'lease_expired', 'This spot check is not leased.');
-  if (p.curve.length !== expected.length) fail(422, 'budget_mismatch', `The spot check covers ${expected.length} loss-curve segments.`);
+  if (s.status === 'awaiting-reveal' || s.status === 'unrevealed')
+    fail(409, 'lease_expired', 'This spot check is not leased.');
+  if (p.curve.length !== expected.length)
+    fail(422, 'budget_mismatch', `The spot check covers ${expected.length} loss-curve segments.`);
   const passed = spotCheckAgrees(expected, p.curve);
   await db.batch([
-    db.prepare("UPDATE spot_checks SET status = ?, observed_json = ?, decided_at = ? WHERE id = ? AND status = 'leased'")
+    db
+      .prepare(
+        "UPDATE spot_checks SET status = ?, observed_json = ?, decided_at = ? WHERE id = ? AND status = 'leased'",
+      )
       .bind(passed ? 'passed' : 'failed', JSON.stringify(p.curve), now, s.id),
     ...(passed ? [] : [reopenExperiment(db, s.experimentId, now)]),
   ]);
@@ -77,16 +90,39 @@ WHERE NOT EXISTS (SELECT 1 FROM spot_checks h WHERE h.volunteer_id = ?1 AND h.st
 RETURNING id, experiment_id AS experimentId, from_step AS fromStep, to_step AS toStep, deadline`;
 
 /** A pending spot check for a client that declared spotChecks, leased for one window (`windowMs`). */
-export async function claimSpotCheck(db: D1Database, req: ClaimRequest, terms: ClaimTerms, tokenHash: string, windowMs: number): Promise<Omit<Lease, 'leaseToken'> | null> {
+export async function claimSpotCheck(
+  db: D1Database,
+  req: ClaimRequest,
+  terms: ClaimTerms,
+  tokenHash: string,
+  windowMs: number,
+): Promise<Omit<Lease, 'leaseToken'> | null> {
   // A spot check trains one segment; its deadline is sized like a lease for the whole spec would
   // be, which is generous and keeps one rule.
   const claimed = await db
     .prepare(SPOT_CLAIM_SQL)
-    .bind(req.volunteerId, req.now, tokenHash, req.now + windowMs, terms.precision, terms.leaseIp, terms.registrationIp, req.campaignId ?? null)
-    .first<{ id: string; experimentId: string; fromStep: number; toStep: number; deadline: number }>();
+    .bind(
+      req.volunteerId,
+      req.now,
+      tokenHash,
+      req.now + windowMs,
+      terms.precision,
+      terms.leaseIp,
+      terms.registrationIp,
+      req.campaignId ?? null,
+    )
+    .first<{
+      id: string;
+      experimentId: string;
+      fromStep: number;
+      toStep: number;
+      deadline: number;
+    }>();
   if (!claimed) return null;
   const row = await db
-    .prepare('SELECT campaign_id AS campaignId, spec_json AS specJson, spec_hash AS specHash FROM experiments WHERE id = ?')
+    .prepare(
+      'SELECT campaign_id AS campaignId, spec_json AS specJson, spec_hash AS specHash FROM experiments WHERE id = ?',
+    )
     .bind(claimed.experimentId)
     .first<SpecRow>();
   if (!row) throw new Error(`experiment ${claimed.experimentId} vanished after a spot-check claim`);
@@ -108,7 +144,8 @@ export async function claimSpotCheck(db: D1Database, req: ClaimRequest, terms: C
 }
 
 /** Where a checked result's volunteer uploads, and a checker downloads, the revealed checkpoint. */
-export const checkpointPath = (spotCheckId: string) => `/api/results/spot-checks/${spotCheckId}/checkpoint`;
+export const checkpointPath = (spotCheckId: string) =>
+  `/api/results/spot-checks/${spotCheckId}/checkpoint`;
 const blobKey = (commitment: string) => `checkpoints/${commitment}`;
 
 interface RevealRow {
@@ -145,10 +182,13 @@ export async function revealCheckpoint(
     )
     .bind(spotCheckId)
     .first<RevealRow>();
-  if (!s || !s.commitment) fail(404, 'unknown_spot_check', 'No spot check awaits a checkpoint with this id.');
-  if (s.volunteerId !== volunteerId) fail(403, 'foreign_spot_check', "Only the checked result's volunteer reveals its checkpoint.");
+  if (!s || !s.commitment)
+    fail(404, 'unknown_spot_check', 'No spot check awaits a checkpoint with this id.');
+  if (s.volunteerId !== volunteerId)
+    fail(403, 'foreign_spot_check', "Only the checked result's volunteer reveals its checkpoint.");
   if (s.status !== 'awaiting-reveal') return { opened: false }; // revealed already (or too late): nothing to do
-  if ((s.revealDeadline ?? 0) <= now) fail(409, 'reveal_expired', 'The checkpoint was asked for earlier and is no longer awaited.');
+  if ((s.revealDeadline ?? 0) <= now)
+    fail(409, 'reveal_expired', 'The checkpoint was asked for earlier and is no longer awaited.');
   const bytes = await read();
   let header;
   try {
@@ -157,33 +197,59 @@ export async function revealCheckpoint(
     if (e instanceof CheckpointError) fail(422, 'commitment_mismatch', e.message);
     throw e;
   }
-  if (header.step !== s.fromStep || header.specHash !== s.specHash) fail(422, 'commitment_mismatch', 'The checkpoint is of another step or spec.');
+  if (header.step !== s.fromStep || header.specHash !== s.specHash)
+    fail(422, 'commitment_mismatch', 'The checkpoint is of another step or spec.');
   const curve = (JSON.parse(s.metricsJson) as Metrics).curve;
   const consistent = curve.slice(0, s.fromStep / s.curveEvery).every((c, i) => {
     const seg = header.losses.slice(i * s.curveEvery, (i + 1) * s.curveEvery);
-    return Math.abs(seg.reduce((a, b) => a + b, 0) / seg.length - c) <= 1e-9 * Math.max(1, Math.abs(c));
+    return (
+      Math.abs(seg.reduce((a, b) => a + b, 0) / seg.length - c) <= 1e-9 * Math.max(1, Math.abs(c))
+    );
   });
   if (!consistent) {
     await db.batch([
-      db.prepare("UPDATE spot_checks SET status = 'failed', decided_at = ? WHERE id = ? AND status = 'awaiting-reveal'").bind(now, spotCheckId),
+      db
+        .prepare(
+          "UPDATE spot_checks SET status = 'failed', decided_at = ? WHERE id = ? AND status = 'awaiting-reveal'",
+        )
+        .bind(now, spotCheckId),
       reopenExperiment(db, s.experimentId, now),
     ]);
     return { opened: false };
   }
   await bucket.put(blobKey(s.commitment), bytes);
-  await db.prepare("UPDATE spot_checks SET status = 'open' WHERE id = ? AND status = 'awaiting-reveal'").bind(spotCheckId).run();
+  await db
+    .prepare("UPDATE spot_checks SET status = 'open' WHERE id = ? AND status = 'awaiting-reveal'")
+    .bind(spotCheckId)
+    .run();
   return { opened: true };
 }
 
 /** The revealed checkpoint, for the volunteer the spot check is leased to (by its lease token). */
-export async function leasedCheckpoint(db: D1Database, bucket: R2Bucket, spotCheckId: string, leaseToken: string, now: number): Promise<R2ObjectBody> {
+export async function leasedCheckpoint(
+  db: D1Database,
+  bucket: R2Bucket,
+  spotCheckId: string,
+  leaseToken: string,
+  now: number,
+): Promise<R2ObjectBody> {
   const s = await db
-    .prepare('SELECT status, token_hash AS tokenHash, deadline, commitment FROM spot_checks WHERE id = ?')
+    .prepare(
+      'SELECT status, token_hash AS tokenHash, deadline, commitment FROM spot_checks WHERE id = ?',
+    )
     .bind(spotCheckId)
-    .first<{ status: SpotRow['status']; tokenHash: string | null; deadline: number | null; commitment: string | null }>();
-  if (!s || !s.commitment) fail(404, 'unknown_spot_check', 'No spot check from a checkpoint has this id.');
-  if (s.tokenHash !== (await sha256(leaseToken))) fail(403, 'foreign_lease', 'This spot check is not leased with this token.');
-  if (s.status !== 'leased' || (s.deadline ?? 0) <= now) fail(409, 'lease_expired', 'The spot-check lease is closed or expired.');
+    .first<{
+      status: SpotRow['status'];
+      tokenHash: string | null;
+      deadline: number | null;
+      commitment: string | null;
+    }>();
+  if (!s || !s.commitment)
+    fail(404, 'unknown_spot_check', 'No spot check from a checkpoint has this id.');
+  if (s.tokenHash !== (await sha256(leaseToken)))
+    fail(403, 'foreign_lease', 'This spot check is not leased with this token.');
+  if (s.status !== 'leased' || (s.deadline ?? 0) <= now)
+    fail(409, 'lease_expired', 'The spot-check lease is closed or expired.');
   const blob = await bucket.get(blobKey(s.commitment));
   if (!blob) throw new Error(`the revealed checkpoint of ${spotCheckId} is missing from R2`);
   return blob;
@@ -192,13 +258,21 @@ export async function leasedCheckpoint(db: D1Database, bucket: R2Bucket, spotChe
 /** Spot checks whose checkpoint was not revealed in time: failed as unrevealed, experiments reopened. */
 export async function expireReveals(db: D1Database, now: number): Promise<number> {
   const { results } = await db
-    .prepare("SELECT id, experiment_id AS experimentId FROM spot_checks WHERE status = 'awaiting-reveal' AND reveal_deadline <= ?")
+    .prepare(
+      "SELECT id, experiment_id AS experimentId FROM spot_checks WHERE status = 'awaiting-reveal' AND reveal_deadline <= ?",
+    )
     .bind(now)
     .all<{ id: string; experimentId: string }>();
   if (!results.length) return 0;
-  await db.batch(results.flatMap((s) => [
-    db.prepare("UPDATE spot_checks SET status = 'unrevealed', decided_at = ? WHERE id = ? AND status = 'awaiting-reveal'").bind(now, s.id),
-    reopenExperiment(db, s.experimentId, now),
-  ]));
+  await db.batch(
+    results.flatMap((s) => [
+      db
+        .prepare(
+          "UPDATE spot_checks SET status = 'unrevealed', decided_at = ? WHERE id = ? AND status = 'awaiting-reveal'",
+        )
+        .bind(now, s.id),
+      reopenExperiment(db, s.experimentId, now),
+    ]),
+  );
   return results.length;
 }

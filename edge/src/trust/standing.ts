@@ -14,21 +14,35 @@ interface VolunteerRow {
   creditDecayed: number;
 }
 
-export async function volunteerTrust(db: D1Database, id: string, now: number): Promise<VolunteerTrust | null> {
+export async function volunteerTrust(
+  db: D1Database,
+  id: string,
+  now: number,
+): Promise<VolunteerTrust | null> {
   const [v, counts, classes, ahead] = await db.batch([
-    db.prepare(
-      `SELECT id, display_name AS displayName, created_at AS createdAt, reputation, lease_quota AS quota,
+    db
+      .prepare(
+        `SELECT id, display_name AS displayName, created_at AS createdAt, reputation, lease_quota AS quota,
          credit_total AS creditTotal, credit_decayed AS creditDecayed FROM volunteers WHERE id = ?`,
-    ).bind(id),
-    db.prepare(
-      `SELECT sum(verdict = 'valid') AS valid, sum(verdict = 'invalid') AS invalid, sum(verdict = 'pending') AS pending,
+      )
+      .bind(id),
+    db
+      .prepare(
+        `SELECT sum(verdict = 'valid') AS valid, sum(verdict = 'invalid') AS invalid, sum(verdict = 'pending') AS pending,
          sum(verdict = 'valid' AND basis = 'trusted-single') AS trustedSingle FROM results WHERE volunteer_id = ?`,
-    ).bind(id),
-    db.prepare(
-      `SELECT backend_class AS backendClass, consecutive_valid AS consecutiveValid, valid, invalid
+      )
+      .bind(id),
+    db
+      .prepare(
+        `SELECT backend_class AS backendClass, consecutive_valid AS consecutiveValid, valid, invalid
        FROM volunteer_classes WHERE volunteer_id = ? ORDER BY backend_class`,
-    ).bind(id),
-    db.prepare('SELECT count(*) AS n FROM volunteers WHERE credit_total > (SELECT credit_total FROM volunteers WHERE id = ?)').bind(id),
+      )
+      .bind(id),
+    db
+      .prepare(
+        'SELECT count(*) AS n FROM volunteers WHERE credit_total > (SELECT credit_total FROM volunteers WHERE id = ?)',
+      )
+      .bind(id),
   ]);
   const row = (v!.results as VolunteerRow[])[0];
   if (!row) return null;
@@ -45,8 +59,15 @@ export async function volunteerTrust(db: D1Database, id: string, now: number): P
       recentAverage: recentAverageCredit(row.creditDecayed, now),
       halfLifeDays: RAC_HALF_LIFE_DAYS,
     },
-    results: { valid: c.valid ?? 0, invalid: c.invalid ?? 0, pending: c.pending ?? 0, trustedSingle: c.trustedSingle ?? 0 },
-    classes: (classes!.results as Omit<VolunteerTrust['classes'][number], 'replicationProbability'>[]).map((k) => ({
+    results: {
+      valid: c.valid ?? 0,
+      invalid: c.invalid ?? 0,
+      pending: c.pending ?? 0,
+      trustedSingle: c.trustedSingle ?? 0,
+    },
+    classes: (
+      classes!.results as Omit<VolunteerTrust['classes'][number], 'replicationProbability'>[]
+    ).map((k) => ({
       ...k,
       replicationProbability: replicationProbability(k.consecutiveValid),
     })),
@@ -54,7 +75,14 @@ export async function volunteerTrust(db: D1Database, id: string, now: number): P
 }
 
 /** Records the salted hash of the address a volunteer registered from (first registration only). */
-export function recordRegistrationIp(db: D1Database, volunteerId: string, hash: string | null): Promise<unknown> | null {
+export function recordRegistrationIp(
+  db: D1Database,
+  volunteerId: string,
+  hash: string | null,
+): Promise<unknown> | null {
   if (!hash) return null;
-  return db.prepare('UPDATE volunteers SET ip_hash = ? WHERE id = ? AND ip_hash IS NULL').bind(hash, volunteerId).run();
+  return db
+    .prepare('UPDATE volunteers SET ip_hash = ? WHERE id = ? AND ip_hash IS NULL')
+    .bind(hash, volunteerId)
+    .run();
 }

@@ -20,4 +20,6 @@ async function run(req: BenchRequest): Promise<BenchResult> {
 }
 
 window.tabgridBench = { run, crossOriginIsolated: self.crossOriginIsolated };
-log(`ready; cross-origin isolated: ${self.crossOriginIsolated}, ${navigator.hardwareConcurrency} cores`);
+log(
+  `ready; cross-origin isolated: ${self.crossOriginIsolated}, ${navigator.hardwareConcurrency} cores`,
+);

@@ -3,20 +3,37 @@
 import * as tf from '@tensorflow/tfjs';
 import * as Comlink from 'comlink';
 import { sha256 } from '../../../shared/crypto.ts';
-import { DatasetManifest, datasetUrl, decodeTokens, type TokenArray } from '../../../shared/dataset.ts';
+import {
+  DatasetManifest,
+  datasetUrl,
+  decodeTokens,
+  type TokenArray,
+} from '../../../shared/dataset.ts';
 import { GPT } from '../../../shared/model/gpt.ts';
 import { Rng } from '../../../shared/rng.ts';
 import type { ExperimentSpec } from '../../../shared/spec.ts';
 import { learningRate } from '../../../shared/train/adamw.ts';
-import { dropoutFor, optimizerFor, sampleBatch, trainExperiment, trainStep, type TrainCheckpoint, type TrainData } from '../../../shared/train/loop.ts';
+import {
+  dropoutFor,
+  optimizerFor,
+  sampleBatch,
+  trainExperiment,
+  trainStep,
+  type TrainCheckpoint,
+  type TrainData,
+} from '../../../shared/train/loop.ts';
 import { pickBackend } from '../worker/backend.ts';
 import type { BenchApi, BenchRequest, BenchResult, KernelTime } from './types.ts';
 
-async function fetchTokens(manifest: DatasetManifest, file: { file: string; sha256: string }): Promise<TokenArray> {
+async function fetchTokens(
+  manifest: DatasetManifest,
+  file: { file: string; sha256: string },
+): Promise<TokenArray> {
   const res = await fetch(datasetUrl(manifest.id, file.file));
   if (!res.ok) throw new Error(`${file.file}: HTTP ${res.status}`);
   const bytes = new Uint8Array(await res.arrayBuffer());
-  if ((await sha256(bytes)) !== file.sha256) throw new Error(`${file.file} does not match its SHA-256`);
+  if ((await sha256(bytes)) !== file.sha256)
+    throw new Error(`${file.file} does not match its SHA-256`);
   return decodeTokens(manifest, bytes.buffer);
 }
 
@@ -24,13 +41,22 @@ async function loadData(id: string): Promise<TrainData> {
   const res = await fetch(datasetUrl(id, 'manifest.json'));
   if (!res.ok) throw new Error(`dataset ${id}: HTTP ${res.status}`);
   const manifest = DatasetManifest.parse(await res.json());
-  return { manifest, train: await fetchTokens(manifest, manifest.train), val: await fetchTokens(manifest, manifest.val) };
+  return {
+    manifest,
+    train: await fetchTokens(manifest, manifest.train),
+    val: await fetchTokens(manifest, manifest.val),
+  };
 }
 
 /** A step-0 checkpoint with initSeed's weights and batchSeed's batch order (calibration variants). */
-async function startFrom(spec: ExperimentSpec, v: NonNullable<BenchRequest['variant']>): Promise<TrainCheckpoint> {
+async function startFrom(
+  spec: ExperimentSpec,
+  v: NonNullable<BenchRequest['variant']>,
+): Promise<TrainCheckpoint> {
   const model = new GPT(spec.model, v.initSeed ?? spec.seed);
-  const weights = await Promise.all(model.params.map(async (p) => (await p.variable.data()) as Float32Array));
+  const weights = await Promise.all(
+    model.params.map(async (p) => (await p.variable.data()) as Float32Array),
+  );
   model.dispose();
   const zeros = weights.map((w) => new Float32Array(w.length));
   return {
@@ -44,13 +70,24 @@ async function startFrom(spec: ExperimentSpec, v: NonNullable<BenchRequest['vari
 }
 
 /** Kernel time per step over `steps` profiled steps of a fresh model, slowest kernel first. */
-async function profile(spec: ExperimentSpec, data: TrainData, steps: number): Promise<NonNullable<BenchResult['profile']>> {
+async function profile(
+  spec: ExperimentSpec,
+  data: TrainData,
+  steps: number,
+): Promise<NonNullable<BenchResult['profile']>> {
   const model = new GPT(spec.model, spec.seed);
   const opt = optimizerFor(model.params, spec.train); // as trainExperiment: fused on WebGPU
   const rng = Rng.derive(spec.seed, 'batches');
   const { batchSize: B } = spec.train;
   const T = spec.model.blockSize;
-  const step = (i: number) => trainStep(model, opt, sampleBatch(data.train, B, T, rng), learningRate(i, spec.train), dropoutFor(spec, i));
+  const step = (i: number) =>
+    trainStep(
+      model,
+      opt,
+      sampleBatch(data.train, B, T, rng),
+      learningRate(i, spec.train),
+      dropoutFor(spec, i),
+    );
   try {
     for (let i = 0; i < 2; i++) tf.dispose(await step(i).data()); // warm-up: kernels, caches
     const byName = new Map<string, KernelTime>();
@@ -85,7 +122,8 @@ async function profile(spec: ExperimentSpec, data: TrainData, steps: number): Pr
 const api: BenchApi = {
   async run(req: BenchRequest, log: (line: string) => void): Promise<BenchResult> {
     const info = await pickBackend(req.backend, { threads: req.threads, probeSoftware: true });
-    if (req.backend !== 'auto' && info.backend !== req.backend) throw new Error(`asked for ${req.backend}, got ${info.backend}`);
+    if (req.backend !== 'auto' && info.backend !== req.backend)
+      throw new Error(`asked for ${req.backend}, got ${info.backend}`);
     log(`${req.backend}: ${JSON.stringify(info)}`);
     const data = await loadData(req.datasetId);
     const stepMs: number[] = [];
@@ -101,7 +139,10 @@ const api: BenchApi = {
         stepMs.push(now - last);
         losses.push(s.loss);
         last = now;
-        if (s.step % every === 0 || s.step === 1) log(`${req.backend} step ${s.step}/${steps} loss ${s.loss.toFixed(4)} ${stepMs.at(-1)!.toFixed(0)} ms`);
+        if (s.step % every === 0 || s.step === 1)
+          log(
+            `${req.backend} step ${s.step}/${steps} loss ${s.loss.toFixed(4)} ${stepMs.at(-1)!.toFixed(0)} ms`,
+          );
       },
     });
     if (outcome.stopped) throw new Error('training stopped unexpectedly');
@@ -109,7 +150,9 @@ const api: BenchApi = {
     const result: BenchResult = { info, stepMs, losses, ...outcome.metrics, evalMs };
     if (req.profileSteps) {
       result.profile = await profile(req.spec, data, req.profileSteps);
-      log(`${req.backend} profile: ${result.profile.wallMs.toFixed(0)} ms/step wall, ${result.profile.kernelMs.toFixed(0)} ms in kernels`);
+      log(
+        `${req.backend} profile: ${result.profile.wallMs.toFixed(0)} ms/step wall, ${result.profile.kernelMs.toFixed(0)} ms in kernels`,
+      );
     }
     return result;
   },

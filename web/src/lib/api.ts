@@ -27,23 +27,53 @@ export async function getJson<T>(path: string): Promise<T> {
   return parse<T>(await fetch(path, { headers: { accept: 'application/json' } }));
 }
 
-export async function postJson<T>(path: string, body: unknown, headers: Record<string, string> = {}): Promise<T> {
-  const res = await fetch(path, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+export async function postJson<T>(
+  path: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<T> {
+  const res = await fetch(path, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
   return parse<T>(res);
 }
 
-const signer = (identity: StoredIdentity): Signer => ({ volunteerId: identity.volunteerId, privateKey: identity.keys.privateKey, publicKey: identity.publicKey });
+const signer = (identity: StoredIdentity): Signer => ({
+  volunteerId: identity.volunteerId,
+  privateKey: identity.keys.privateKey,
+  publicKey: identity.publicKey,
+});
 
 /** A volunteer request signed over (method, path, timestamp, SHA-256 of the exact body bytes). */
-export async function postSigned<T>(identity: StoredIdentity, path: string, body: unknown): Promise<T> {
+export async function postSigned<T>(
+  identity: StoredIdentity,
+  path: string,
+  body: unknown,
+): Promise<T> {
   const text = JSON.stringify(body);
   const headers = await signedHeaders(signer(identity), 'POST', path, await sha256(text));
-  const res = await fetch(path, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: text });
+  const res = await fetch(path, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: text,
+  });
   return parse<T>(res);
 }
 
 /** A signed upload of raw bytes (a revealed checkpoint): its hash declared and signed up front. */
-export async function putSigned(identity: StoredIdentity, path: string, bytes: Uint8Array<ArrayBuffer>): Promise<Response> {
-  const headers = await signedHeaders(signer(identity), 'PUT', path, await sha256(bytes), { upload: true });
-  return fetch(path, { method: 'PUT', headers: { 'content-type': 'application/octet-stream', ...headers }, body: bytes });
+export async function putSigned(
+  identity: StoredIdentity,
+  path: string,
+  bytes: Uint8Array<ArrayBuffer>,
+): Promise<Response> {
+  const headers = await signedHeaders(signer(identity), 'PUT', path, await sha256(bytes), {
+    upload: true,
+  });
+  return fetch(path, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/octet-stream', ...headers },
+    body: bytes,
+  });
 }

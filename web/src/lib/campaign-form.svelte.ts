@@ -3,7 +3,12 @@
 // token. Every problem, local or from the edge's `issues`, is keyed by the field it belongs to.
 import type { Campaign, DatasetSummary } from '../../../shared/protocol.ts';
 import {
-  admissionIssues, CampaignBrief, sampleExperiments, SEARCHABLE, type Range, type Searchable,
+  admissionIssues,
+  CampaignBrief,
+  sampleExperiments,
+  SEARCHABLE,
+  type Range,
+  type Searchable,
 } from '../../../shared/search-space.ts';
 import { parameterCount, trainingFlops } from '../../../shared/spec.ts';
 import { EdgeError, getJson, postJson } from './api.ts';
@@ -48,7 +53,9 @@ export class CampaignForm {
   replicas = $state<number | null>(2);
   seed = $state<number | null>(1 + Math.floor(Math.random() * 1_000_000));
   space = $state<Record<Searchable, RangeDraft>>(
-    Object.fromEntries((Object.keys(SEARCHABLE) as Searchable[]).map((k) => [k, blank()])) as Record<Searchable, RangeDraft>,
+    Object.fromEntries(
+      (Object.keys(SEARCHABLE) as Searchable[]).map((k) => [k, blank()]),
+    ) as Record<Searchable, RangeDraft>,
   );
   datasets = $state.raw<DatasetSummary[]>([]);
   errors = $state.raw<Record<string, string>>({});
@@ -81,14 +88,24 @@ export class CampaignForm {
       if (r.kind === 'off') continue;
       if (r.kind === 'fixed') searchSpace[key] = { kind: 'fixed', value: num(field, r.value) };
       else if (r.kind === 'choice') {
-        const values = r.values.split(/[\s,;]+/).filter(Boolean).map((v) => num(field, v));
+        const values = r.values
+          .split(/[\s,;]+/)
+          .filter(Boolean)
+          .map((v) => num(field, v));
         if (!values.length) problems[field] = 'List at least one value, separated by commas.';
         searchSpace[key] = { kind: 'choice', values };
       } else searchSpace[key] = { kind: r.kind, min: num(field, r.min), max: num(field, r.max) };
     }
     const draft = {
-      name: this.name, brief: this.brief, template: 'gpt-char', datasetId: this.datasetId, searchSpace,
-      experiments: this.experiments ?? NaN, steps: this.steps ?? NaN, replicas: this.replicas ?? NaN, seed: this.seed ?? NaN,
+      name: this.name,
+      brief: this.brief,
+      template: 'gpt-char',
+      datasetId: this.datasetId,
+      searchSpace,
+      experiments: this.experiments ?? NaN,
+      steps: this.steps ?? NaN,
+      replicas: this.replicas ?? NaN,
+      seed: this.seed ?? NaN,
     };
     return { draft, problems };
   }
@@ -105,8 +122,12 @@ export class CampaignForm {
     }
     const dataset = this.datasets.find((d) => d.id === parsed.data.datasetId);
     if (dataset) {
-      const specs = sampleExperiments(parsed.data, { ref: { id: dataset.id, sha256: dataset.manifestSha256 }, vocabSize: dataset.vocabSize });
-      for (const issue of admissionIssues(parsed.data, specs)) errors[fieldOf(issue.path)] ??= issue.message;
+      const specs = sampleExperiments(parsed.data, {
+        ref: { id: dataset.id, sha256: dataset.manifestSha256 },
+        vocabSize: dataset.vocabSize,
+      });
+      for (const issue of admissionIssues(parsed.data, specs))
+        errors[fieldOf(issue.path)] ??= issue.message;
     }
     return { brief: Object.keys(errors).length ? null : parsed.data, errors };
   }
@@ -116,7 +137,10 @@ export class CampaignForm {
     const { brief } = this.check();
     const dataset = this.datasets.find((d) => d.id === brief?.datasetId);
     if (!brief || !dataset) return null;
-    const specs = sampleExperiments(brief, { ref: { id: dataset.id, sha256: dataset.manifestSha256 }, vocabSize: dataset.vocabSize });
+    const specs = sampleExperiments(brief, {
+      ref: { id: dataset.id, sha256: dataset.manifestSha256 },
+      vocabSize: dataset.vocabSize,
+    });
     const params = specs.map((s) => parameterCount(s.model));
     const flops = specs.map(trainingFlops);
     const most = Math.max(...flops);
@@ -138,7 +162,9 @@ export class CampaignForm {
     else sessionStorage.removeItem(TOKEN_KEY);
     this.submitting = true;
     try {
-      const { campaign } = await postJson<{ campaign: Campaign }>('/api/campaigns', brief, { authorization: `Bearer ${this.token.trim()}` });
+      const { campaign } = await postJson<{ campaign: Campaign }>('/api/campaigns', brief, {
+        authorization: `Bearer ${this.token.trim()}`,
+      });
       return campaign;
     } catch (err) {
       const e = err as Error;

@@ -1,7 +1,14 @@
 // A campaign page's live state: one snapshot read, then the campaign hub's WebSocket events applied
 // as they come. On a drop it reconnects with exponential backoff and jitter and re-reads the
 // snapshot, since anything could have happened while it was away (docs/edge.md: deploys drop sockets).
-import type { Campaign, CampaignProgress, CampaignSnapshot, ExperimentCurve, LeaderboardEntry, LiveEvent } from '../../../shared/protocol.ts';
+import type {
+  Campaign,
+  CampaignProgress,
+  CampaignSnapshot,
+  ExperimentCurve,
+  LeaderboardEntry,
+  LiveEvent,
+} from '../../../shared/protocol.ts';
 import { getJson } from './api.ts';
 
 export type LiveStatus = 'connecting' | 'live' | 'reconnecting';

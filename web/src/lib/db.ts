@@ -80,7 +80,10 @@ export function openStore(): Promise<IDBPDatabase<TabgridDB>> {
 export async function resumableRun(now: number, marginMs = 10_000): Promise<SavedRun | null> {
   const store = await openStore();
   const runs = await store.getAll('runs');
-  for (const r of runs) if (r.lease.deadline <= now + marginMs) await store.delete('runs', r.lease.leaseId);
-  const live = runs.filter((r) => r.lease.deadline > now + marginMs).sort((a, b) => b.savedAt - a.savedAt);
+  for (const r of runs)
+    if (r.lease.deadline <= now + marginMs) await store.delete('runs', r.lease.leaseId);
+  const live = runs
+    .filter((r) => r.lease.deadline > now + marginMs)
+    .sort((a, b) => b.savedAt - a.savedAt);
   return live[0] ?? null;
 }

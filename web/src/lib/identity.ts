@@ -1,6 +1,11 @@
 // The volunteer's identity: an Ed25519 key made in this browser and kept in IndexedDB, registered
 // once with the edge, which derives the volunteer id from the public key.
-import { exportPublicKey, generateSigningKey, signCanonical, volunteerIdFor } from '../../../shared/crypto.ts';
+import {
+  exportPublicKey,
+  generateSigningKey,
+  signCanonical,
+  volunteerIdFor,
+} from '../../../shared/crypto.ts';
 import type { RegisterPayload, RegisterResponse } from '../../../shared/protocol.ts';
 import { postJson } from './api.ts';
 import { openStore, type StoredIdentity } from './db.ts';
@@ -11,7 +16,11 @@ export async function loadOrCreateIdentity(): Promise<StoredIdentity> {
   if (existing) return existing;
   const keys = await generateSigningKey();
   const publicKey = await exportPublicKey(keys.publicKey);
-  const identity: StoredIdentity = { volunteerId: await volunteerIdFor(publicKey), publicKey, keys };
+  const identity: StoredIdentity = {
+    volunteerId: await volunteerIdFor(publicKey),
+    publicKey,
+    keys,
+  };
   await store.put('identity', identity, 'self');
   return identity;
 }
@@ -27,8 +36,14 @@ export async function register(identity: StoredIdentity, displayName?: string): 
     identity.displayName = name;
     await (await openStore()).put('identity', identity, 'self');
   }
-  const payload: RegisterPayload = { type: 'register', publicKey: identity.publicKey, timestamp: Date.now(), ...(name && { displayName: name }) };
+  const payload: RegisterPayload = {
+    type: 'register',
+    publicKey: identity.publicKey,
+    timestamp: Date.now(),
+    ...(name && { displayName: name }),
+  };
   const signature = await signCanonical(identity.keys.privateKey, payload);
   const res = await postJson<RegisterResponse>('/api/volunteers', { payload, signature });
-  if (res.volunteerId !== identity.volunteerId) throw new Error('the edge derived another volunteer id');
+  if (res.volunteerId !== identity.volunteerId)
+    throw new Error('the edge derived another volunteer id');
 }

@@ -10,7 +10,9 @@ export type Delivery =
   | { entry: OutboxEntry; delivered: false; refused: string }; // the edge will never take it
 
 export async function enqueue(entry: Omit<OutboxEntry, 'createdAt'>): Promise<void> {
-  await (await openStore()).put('outbox', { ...entry, createdAt: Date.now() } as OutboxEntry, entry.leaseId);
+  await (
+    await openStore()
+  ).put('outbox', { ...entry, createdAt: Date.now() } as OutboxEntry, entry.leaseId);
 }
 
 export async function pendingCount(): Promise<number> {
@@ -19,7 +21,13 @@ export async function pendingCount(): Promise<number> {
 
 /** A refusal that no retry can change (4xx but throttling or timeouts). */
 function isFinal(err: unknown): err is EdgeError {
-  return err instanceof EdgeError && err.status >= 400 && err.status < 500 && err.status !== 408 && err.status !== 429;
+  return (
+    err instanceof EdgeError &&
+    err.status >= 400 &&
+    err.status < 500 &&
+    err.status !== 408 &&
+    err.status !== 429
+  );
 }
 
 let flushing: Promise<Delivery[]> | undefined;
@@ -35,11 +43,19 @@ export function flushOutbox(identity: StoredIdentity): Promise<Delivery[]> {
     const out: Delivery[] = [];
     for (const entry of entries) {
       try {
-        const response = await postSigned<ResultResponse | SpotCheckResponse>(identity, entry.path ?? '/api/results', entry.request);
+        const response = await postSigned<ResultResponse | SpotCheckResponse>(
+          identity,
+          entry.path ?? '/api/results',
+          entry.request,
+        );
         // A spot check asks to see a committed checkpoint: remembered before the entry goes.
         if ('reveal' in response && response.reveal) {
           const { spotCheckId, step, path } = response.reveal;
-          await store.put('reveals', { spotCheckId, leaseId: entry.leaseId, step, path, createdAt: Date.now() }, spotCheckId);
+          await store.put(
+            'reveals',
+            { spotCheckId, leaseId: entry.leaseId, step, path, createdAt: Date.now() },
+            spotCheckId,
+          );
         }
         await store.delete('outbox', entry.leaseId);
         out.push({ entry, delivered: true, response });
@@ -74,7 +90,11 @@ export async function flushReveals(identity: StoredIdentity): Promise<void> {
     }
     await store.delete('reveals', r.spotCheckId); // uploaded, or refused for good (expired, or no blob kept)
   }
-  const keep = new Set([...(await store.getAllKeys('runs')), ...(await store.getAllKeys('outbox')), ...(await store.getAll('reveals')).map((r) => r.leaseId)]);
+  const keep = new Set([
+    ...(await store.getAllKeys('runs')),
+    ...(await store.getAllKeys('outbox')),
+    ...(await store.getAll('reveals')).map((r) => r.leaseId),
+  ]);
   for (const key of await store.getAllKeys('commits')) {
     if (!keep.has(key.slice(0, key.lastIndexOf(':')))) await store.delete('commits', key);
   }

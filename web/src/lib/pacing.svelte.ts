@@ -21,7 +21,9 @@ interface BatteryLike extends EventTarget {
 interface PressureRecordLike {
   state: PressureState;
 }
-type PressureObserverCtor = new (cb: (records: PressureRecordLike[]) => void) => { observe(source: 'cpu'): Promise<void> };
+type PressureObserverCtor = new (cb: (records: PressureRecordLike[]) => void) => {
+  observe(source: 'cpu'): Promise<void>;
+};
 
 interface Settings {
   duty: number;
@@ -57,30 +59,38 @@ export class Pacing {
       this.#emit();
     });
     const nav = navigator as Navigator & { getBattery?: () => Promise<BatteryLike> };
-    nav.getBattery?.().then((b) => {
-      const update = () => {
-        this.onBattery = !b.charging;
-        this.#emit();
-      };
-      b.addEventListener('chargingchange', update);
-      update();
-    }).catch(() => {});
+    nav
+      .getBattery?.()
+      .then((b) => {
+        const update = () => {
+          this.onBattery = !b.charging;
+          this.#emit();
+        };
+        b.addEventListener('chargingchange', update);
+        update();
+      })
+      .catch(() => {});
     const PO = (globalThis as { PressureObserver?: PressureObserverCtor }).PressureObserver;
     if (PO) {
       new PO((records) => {
         this.pressure = records.at(-1)?.state ?? null;
         this.#emit();
-      }).observe('cpu').catch(() => {});
+      })
+        .observe('cpu')
+        .catch(() => {});
     }
   }
 
   /** What the worker may do now, and why it is less than the volunteer's setting. */
   get limits(): Limits & { reason: string | null } {
-    if (this.hidden && !this.background) return { duty: this.duty, paused: true, reason: 'paused while this tab is hidden' };
+    if (this.hidden && !this.background)
+      return { duty: this.duty, paused: true, reason: 'paused while this tab is hidden' };
     let duty = this.duty;
     let reason: string | null = null;
-    if (this.onBattery && duty > ON_BATTERY_DUTY) [duty, reason] = [ON_BATTERY_DUTY, 'slowed down: running on battery'];
-    if (this.pressure === 'critical' && duty > CRITICAL_PRESSURE_DUTY) [duty, reason] = [CRITICAL_PRESSURE_DUTY, 'slowed down: the device is under heavy load'];
+    if (this.onBattery && duty > ON_BATTERY_DUTY)
+      [duty, reason] = [ON_BATTERY_DUTY, 'slowed down: running on battery'];
+    if (this.pressure === 'critical' && duty > CRITICAL_PRESSURE_DUTY)
+      [duty, reason] = [CRITICAL_PRESSURE_DUTY, 'slowed down: the device is under heavy load'];
     return { duty, paused: false, reason };
   }
 
@@ -95,7 +105,10 @@ export class Pacing {
   }
 
   #save(): void {
-    localStorage.setItem(KEY, JSON.stringify({ duty: this.duty, background: this.background } satisfies Settings));
+    localStorage.setItem(
+      KEY,
+      JSON.stringify({ duty: this.duty, background: this.background } satisfies Settings),
+    );
     this.#emit();
   }
 

@@ -3,15 +3,35 @@
 // outbox, deliver it, lease again. Components read this class; only it sees the Worker.
 import * as Comlink from 'comlink';
 import { signCanonical } from '../../../shared/crypto.ts';
-import { resultFor, type HeartbeatResponse, type Lease, type LeaseResponse, type ResultResponse } from '../../../shared/protocol.ts';
-import type { BackendInfo, BackendPreference, Progress, TrainerWorkerApi } from '../worker/types.ts';
+import {
+  resultFor,
+  type HeartbeatResponse,
+  type Lease,
+  type LeaseResponse,
+  type ResultResponse,
+} from '../../../shared/protocol.ts';
+import type {
+  BackendInfo,
+  BackendPreference,
+  Progress,
+  TrainerWorkerApi,
+} from '../worker/types.ts';
 import { EdgeError, postSigned } from './api.ts';
 import { openStore, resumableRun, type StoredIdentity } from './db.ts';
 import { loadOrCreateIdentity, register } from './identity.ts';
 import { enqueue, flushOutbox, flushReveals, pendingCount } from './outbox.ts';
 import { Pacing } from './pacing.svelte.ts';
 
-export type Phase = 'idle' | 'starting' | 'downloading' | 'training' | 'submitting' | 'waiting' | 'offline' | 'stopping' | 'error';
+export type Phase =
+  | 'idle'
+  | 'starting'
+  | 'downloading'
+  | 'training'
+  | 'submitting'
+  | 'waiting'
+  | 'offline'
+  | 'stopping'
+  | 'error';
 
 export interface Submitted {
   experimentId: string;
@@ -54,7 +74,12 @@ export class Trainer {
 
   readonly #checkpointEveryMs: number | undefined;
 
-  constructor(preference: BackendPreference = 'auto', campaignId?: string, partnerId?: string, checkpointEveryMs?: number) {
+  constructor(
+    preference: BackendPreference = 'auto',
+    campaignId?: string,
+    partnerId?: string,
+    checkpointEveryMs?: number,
+  ) {
     this.#preference = preference;
     this.#checkpointEveryMs = checkpointEveryMs;
     this.#campaignId = campaignId;
@@ -88,9 +113,14 @@ export class Trainer {
       void this.flush();
       // Vite's worker import pattern: a one-off URL, not reactive state.
       // eslint-disable-next-line svelte/prefer-svelte-reactivity
-      this.#worker ??= new Worker(new URL('../worker/trainer.worker.ts', import.meta.url), { type: 'module', name: 'tabgrid-trainer' });
+      this.#worker ??= new Worker(new URL('../worker/trainer.worker.ts', import.meta.url), {
+        type: 'module',
+        name: 'tabgrid-trainer',
+      });
       this.#api ??= Comlink.wrap<TrainerWorkerApi>(this.#worker);
-      this.backend = await this.#api.init(this.#preference, { checkpointEveryMs: this.#checkpointEveryMs });
+      this.backend = await this.#api.init(this.#preference, {
+        checkpointEveryMs: this.#checkpointEveryMs,
+      });
       const { duty, paused } = this.pacing.limits;
       await this.#api.setLimits({ duty, paused });
       while (this.#running) await this.#contributeOnce(identity, this.#api, this.backend);
@@ -117,8 +147,11 @@ export class Trainer {
     const deliveries = await flushOutbox(this.#identity);
     for (const d of deliveries) {
       if (d.delivered && !('experimentStatus' in d.response)) continue; // a spot check's answer
-      const status = d.delivered && 'experimentStatus' in d.response ? d.response.experimentStatus : 'open';
-      this.submitted = this.submitted.map((s) => (s.experimentId === d.entry.experimentId ? { ...s, status } : s));
+      const status =
+        d.delivered && 'experimentStatus' in d.response ? d.response.experimentStatus : 'open';
+      this.submitted = this.submitted.map((s) =>
+        s.experimentId === d.entry.experimentId ? { ...s, status } : s,
+      );
       if (!d.delivered) this.error = `A result was refused: ${d.refused}`;
     }
     this.pending = await pendingCount();
@@ -141,18 +174,35 @@ export class Trainer {
       // The precision (WebGL without float32 render targets trains in float16, which the edge
       // refuses until calibrated); the engine lets the scheduler send replicas to another browser.
       // spotChecks: this client retrains the segments spot-check leases ask for.
-      capabilities: { backend: info.backend, adapter: info.adapter, tokensPerSec: this.progress?.tokensPerSec, precision: info.precision ?? 'float32', browser: browserEngine(), spotChecks: true },
+      capabilities: {
+        backend: info.backend,
+        adapter: info.adapter,
+        tokensPerSec: this.progress?.tokensPerSec,
+        precision: info.precision ?? 'float32',
+        browser: browserEngine(),
+        spotChecks: true,
+      },
     });
     if (!res.lease) {
       this.phase = 'waiting';
       await this.#pause(res.retryAfterSec);
       return null;
     }
-    await (await openStore()).put('runs', { lease: res.lease, backend: info.backend, checkpoint: null, savedAt: Date.now() }, res.lease.leaseId);
+    await (
+      await openStore()
+    ).put(
+      'runs',
+      { lease: res.lease, backend: info.backend, checkpoint: null, savedAt: Date.now() },
+      res.lease.leaseId,
+    );
     return res.lease;
   }
 
-  async #contributeOnce(identity: StoredIdentity, api: Comlink.Remote<TrainerWorkerApi>, info: BackendInfo): Promise<void> {
+  async #contributeOnce(
+    identity: StoredIdentity,
+    api: Comlink.Remote<TrainerWorkerApi>,
+    info: BackendInfo,
+  ): Promise<void> {
     let lease: Lease | null;
     try {
       lease = await this.#nextLease(identity, info);
@@ -173,7 +223,10 @@ export class Trainer {
     const beat = setInterval(() => void this.#heartbeat(identity, lease), HEARTBEAT_MS);
     let outcome;
     try {
-      outcome = await api.train(lease, Comlink.proxy((p: Progress) => this.#onProgress(p)));
+      outcome = await api.train(
+        lease,
+        Comlink.proxy((p: Progress) => this.#onProgress(p)),
+      );
     } finally {
       clearInterval(beat);
     }
@@ -182,8 +235,16 @@ export class Trainer {
     const result = resultFor(lease, outcome.metrics);
     const signature = await signCanonical(identity.keys.privateKey, result);
     // Outbox first, then drop the checkpoint: at every instant the work exists in IndexedDB.
-    await enqueue({ leaseId: lease.leaseId, experimentId: lease.experimentId, request: { result, signature } });
-    await this.#finish(lease, { experimentId: lease.experimentId, valBpb: outcome.metrics.valBpb, status: 'queued' });
+    await enqueue({
+      leaseId: lease.leaseId,
+      experimentId: lease.experimentId,
+      request: { result, signature },
+    });
+    await this.#finish(lease, {
+      experimentId: lease.experimentId,
+      valBpb: outcome.metrics.valBpb,
+      status: 'queued',
+    });
   }
 
   /**
@@ -191,13 +252,31 @@ export class Trainer {
    * It is short (the first commit step), so it is neither checkpointed nor heartbeated; a stopped one
    * is left to expire and be leased again.
    */
-  async #spotCheck(identity: StoredIdentity, api: Comlink.Remote<TrainerWorkerApi>, lease: Lease): Promise<void> {
-    const curve = await api.spotCheck(lease, Comlink.proxy((p: Progress) => this.#onProgress(p)));
+  async #spotCheck(
+    identity: StoredIdentity,
+    api: Comlink.Remote<TrainerWorkerApi>,
+    lease: Lease,
+  ): Promise<void> {
+    const curve = await api.spotCheck(
+      lease,
+      Comlink.proxy((p: Progress) => this.#onProgress(p)),
+    );
     if (!curve) return;
     this.phase = 'submitting';
-    const result = { type: 'spot-check' as const, leaseId: lease.leaseId, leaseToken: lease.leaseToken, specHash: lease.specHash, curve };
+    const result = {
+      type: 'spot-check' as const,
+      leaseId: lease.leaseId,
+      leaseToken: lease.leaseToken,
+      specHash: lease.specHash,
+      curve,
+    };
     const signature = await signCanonical(identity.keys.privateKey, result);
-    await enqueue({ leaseId: lease.leaseId, experimentId: lease.experimentId, path: lease.spotCheck!.submitPath, request: { result, signature } });
+    await enqueue({
+      leaseId: lease.leaseId,
+      experimentId: lease.experimentId,
+      path: lease.spotCheck!.submitPath,
+      request: { result, signature },
+    });
     await this.#finish(lease, null);
   }
 
@@ -221,14 +300,23 @@ export class Trainer {
   async #heartbeat(identity: StoredIdentity, lease: Lease): Promise<void> {
     const p = this.progress;
     try {
-      const res = await postSigned<HeartbeatResponse>(identity, `/api/leases/${lease.leaseId}/heartbeat`, {
-        leaseToken: lease.leaseToken,
-        step: p?.step ?? 0,
-        loss: p?.loss ?? 0,
-      });
+      const res = await postSigned<HeartbeatResponse>(
+        identity,
+        `/api/leases/${lease.leaseId}/heartbeat`,
+        {
+          leaseToken: lease.leaseToken,
+          step: p?.step ?? 0,
+          loss: p?.loss ?? 0,
+        },
+      );
       const store = await openStore();
       const run = await store.get('runs', lease.leaseId);
-      if (run) await store.put('runs', { ...run, lease: { ...run.lease, deadline: res.deadline } }, lease.leaseId);
+      if (run)
+        await store.put(
+          'runs',
+          { ...run, lease: { ...run.lease, deadline: res.deadline } },
+          lease.leaseId,
+        );
     } catch (err) {
       if (err instanceof EdgeError && err.code === 'lease_expired') {
         await (await openStore()).delete('runs', lease.leaseId);

@@ -3,7 +3,12 @@
 // one), and writes only that new key to a file encrypted with the volunteer's passphrase
 // (PBKDF2-SHA-256 → AES-GCM, WebCrypto). Import decrypts it into a non-extractable key.
 import { z } from 'zod';
-import { exportPublicKey, fromBase64Url, signCanonical, toBase64Url } from '../../../shared/crypto.ts';
+import {
+  exportPublicKey,
+  fromBase64Url,
+  signCanonical,
+  toBase64Url,
+} from '../../../shared/crypto.ts';
 import { PublicKey, VolunteerId, type LinkKeyPayload } from '../../../shared/protocol.ts';
 import { postSigned } from './api.ts';
 import { openStore, type StoredIdentity } from './db.ts';
@@ -18,28 +23,68 @@ const IdentityFile = z.object({
   volunteerId: VolunteerId,
   publicKey: PublicKey,
   displayName: z.string().max(40).optional(),
-  kdf: z.object({ name: z.literal('PBKDF2'), hash: z.literal('SHA-256'), iterations: z.number().int().min(100_000).max(10_000_000), salt: z.string() }),
+  kdf: z.object({
+    name: z.literal('PBKDF2'),
+    hash: z.literal('SHA-256'),
+    iterations: z.number().int().min(100_000).max(10_000_000),
+    salt: z.string(),
+  }),
   iv: z.string(),
   ciphertext: z.string(), // AES-GCM of the new key's PKCS#8 bytes
 });
 type IdentityFile = z.infer<typeof IdentityFile>;
 
-async function wrappingKey(passphrase: string, salt: Uint8Array<ArrayBuffer>, iterations: number): Promise<CryptoKey> {
-  const material = await crypto.subtle.importKey('raw', new TextEncoder().encode(passphrase), 'PBKDF2', false, ['deriveKey']);
-  return crypto.subtle.deriveKey({ name: 'PBKDF2', hash: 'SHA-256', salt, iterations }, material, { name: 'AES-GCM', length: 256 }, false, ['encrypt', 'decrypt']);
+async function wrappingKey(
+  passphrase: string,
+  salt: Uint8Array<ArrayBuffer>,
+  iterations: number,
+): Promise<CryptoKey> {
+  const material = await crypto.subtle.importKey(
+    'raw',
+    new TextEncoder().encode(passphrase),
+    'PBKDF2',
+    false,
+    ['deriveKey'],
+  );
+  return crypto.subtle.deriveKey(
+    { name: 'PBKDF2', hash: 'SHA-256', salt, iterations },
+    material,
+    { name: 'AES-GCM', length: 256 },
+    false,
+    ['encrypt', 'decrypt'],
+  );
 }
 
 /** Links a new key to this volunteer and returns the encrypted file that carries it. */
-export async function exportIdentity(identity: StoredIdentity, passphrase: string): Promise<string> {
-  if (passphrase.length < MIN_PASSPHRASE) throw new Error(`Choose a passphrase of at least ${MIN_PASSPHRASE} characters.`);
-  const next = (await crypto.subtle.generateKey({ name: 'Ed25519' }, true, ['sign', 'verify'])) as CryptoKeyPair;
+export async function exportIdentity(
+  identity: StoredIdentity,
+  passphrase: string,
+): Promise<string> {
+  if (passphrase.length < MIN_PASSPHRASE)
+    throw new Error(`Choose a passphrase of at least ${MIN_PASSPHRASE} characters.`);
+  const next = (await crypto.subtle.generateKey({ name: 'Ed25519' }, true, [
+    'sign',
+    'verify',
+  ])) as CryptoKeyPair;
   const publicKey = await exportPublicKey(next.publicKey);
-  const payload: LinkKeyPayload = { type: 'link-key', volunteerId: identity.volunteerId, publicKey, timestamp: Date.now() };
-  await postSigned(identity, '/api/volunteers/keys', { payload, proof: await signCanonical(next.privateKey, payload) });
+  const payload: LinkKeyPayload = {
+    type: 'link-key',
+    volunteerId: identity.volunteerId,
+    publicKey,
+    timestamp: Date.now(),
+  };
+  await postSigned(identity, '/api/volunteers/keys', {
+    payload,
+    proof: await signCanonical(next.privateKey, payload),
+  });
   const salt = crypto.getRandomValues(new Uint8Array(16));
   const iv = crypto.getRandomValues(new Uint8Array(12));
   const pkcs8 = await crypto.subtle.exportKey('pkcs8', next.privateKey);
-  const ciphertext = await crypto.subtle.encrypt({ name: 'AES-GCM', iv }, await wrappingKey(passphrase, salt, ITERATIONS), pkcs8);
+  const ciphertext = await crypto.subtle.encrypt(
+    { name: 'AES-GCM', iv },
+    await wrappingKey(passphrase, salt, ITERATIONS),
+    pkcs8,
+  );
   const file: IdentityFile = {
     format: 'tabgrid-identity',
     version: 1,
@@ -64,12 +109,24 @@ export async function importIdentity(text: string, passphrase: string): Promise<
   let pkcs8: ArrayBuffer;
   try {
     const key = await wrappingKey(passphrase, fromBase64Url(file.kdf.salt), file.kdf.iterations);
-    pkcs8 = await crypto.subtle.decrypt({ name: 'AES-GCM', iv: fromBase64Url(file.iv) }, key, fromBase64Url(file.ciphertext));
+    pkcs8 = await crypto.subtle.decrypt(
+      { name: 'AES-GCM', iv: fromBase64Url(file.iv) },
+      key,
+      fromBase64Url(file.ciphertext),
+    );
   } catch {
     throw new Error('The passphrase does not open this identity file.');
   }
-  const privateKey = await crypto.subtle.importKey('pkcs8', pkcs8, { name: 'Ed25519' }, false, ['sign']);
-  const publicKey = await crypto.subtle.importKey('raw', fromBase64Url(file.publicKey), { name: 'Ed25519' }, true, ['verify']);
+  const privateKey = await crypto.subtle.importKey('pkcs8', pkcs8, { name: 'Ed25519' }, false, [
+    'sign',
+  ]);
+  const publicKey = await crypto.subtle.importKey(
+    'raw',
+    fromBase64Url(file.publicKey),
+    { name: 'Ed25519' },
+    true,
+    ['verify'],
+  );
   const identity: StoredIdentity = {
     volunteerId: file.volunteerId,
     publicKey: file.publicKey,

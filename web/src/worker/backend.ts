@@ -9,11 +9,26 @@ import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.
 import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
 import { registerAdamWKernels } from '../../../shared/kernels/adamw.ts';
 import { registerLayerNormKernels } from '../../../shared/kernels/layer-norm.ts';
-import { adapterInfoOf, adapterKind, agreesWith, isSoftwareRenderer, mayWin, precisionOf, probeBackend, type AdapterInfoLike } from './probe.ts';
+import {
+  adapterInfoOf,
+  adapterKind,
+  agreesWith,
+  isSoftwareRenderer,
+  mayWin,
+  precisionOf,
+  probeBackend,
+  type AdapterInfoLike,
+} from './probe.ts';
 import type { BackendInfo, BackendPreference } from './types.ts';
 
 async function webgpuAdapter(): Promise<AdapterInfoLike | null> {
-  const gpu = (navigator as Navigator & { gpu?: { requestAdapter(): Promise<{ info?: AdapterInfoLike; isFallbackAdapter?: boolean } | null> } }).gpu;
+  const gpu = (
+    navigator as Navigator & {
+      gpu?: {
+        requestAdapter(): Promise<{ info?: AdapterInfoLike; isFallbackAdapter?: boolean } | null>;
+      };
+    }
+  ).gpu;
   if (!gpu) return null;
   const adapter = await gpu.requestAdapter().catch(() => null);
   if (!adapter) return null;
@@ -59,7 +74,8 @@ async function withReportedCores<T>(cores: number, f: () => Promise<T>): Promise
  * of 1 while the other core was idle but 1.3–1.4× while other processes kept both busy, so a
  * second thread pays only on an otherwise idle machine; `--threads` measures both.
  */
-export const defaultWasmThreads = () => Math.min(4, Math.max(1, Math.floor((navigator.hardwareConcurrency || 2) / 2)));
+export const defaultWasmThreads = () =>
+  Math.min(4, Math.max(1, Math.floor((navigator.hardwareConcurrency || 2) / 2)));
 
 async function useWasm(threads: number | undefined): Promise<BackendInfo | null> {
   setWasmPaths({
@@ -79,13 +95,16 @@ async function useWebgpu(adapter: AdapterInfoLike): Promise<BackendInfo | null> 
   // once registered, ~1.1–1.2× faster steps with 1,181 kernels where the stock ops take 1,792 (docs/gpu.md).
   registerLayerNormKernels();
   registerAdamWKernels();
-  const label = [adapter.vendor, adapter.architecture, adapter.description].filter(Boolean).join(' ');
+  const label = [adapter.vendor, adapter.architecture, adapter.description]
+    .filter(Boolean)
+    .join(' ');
   return { backend: 'webgpu', adapter: (label || 'unknown adapter').slice(0, 200) }; // the protocol's bound
 }
 
 /** The WebGL renderer's name (a worker's OffscreenCanvas), or null without WebGL 2. */
 function webglRenderer(): string | null {
-  const gl = typeof OffscreenCanvas === 'undefined' ? null : new OffscreenCanvas(1, 1).getContext('webgl2');
+  const gl =
+    typeof OffscreenCanvas === 'undefined' ? null : new OffscreenCanvas(1, 1).getContext('webgl2');
   if (!gl) return null;
   const debug = gl.getExtension('WEBGL_debug_renderer_info');
   return String(gl.getParameter(debug ? debug.UNMASKED_RENDERER_WEBGL : gl.RENDERER));
@@ -106,7 +125,10 @@ async function useWebgl(): Promise<BackendInfo | null> {
  * names neither vendor nor architecture must beat WASM by a margin. `threads` overrides the WASM
  * thread count.
  */
-export async function pickBackend(preference: BackendPreference, options: { threads?: number; probeSoftware?: boolean } = {}): Promise<BackendInfo> {
+export async function pickBackend(
+  preference: BackendPreference,
+  options: { threads?: number; probeSoftware?: boolean } = {},
+): Promise<BackendInfo> {
   let picked: BackendInfo | null = null;
   if (preference === 'webgpu') {
     const adapter = await webgpuAdapter();
@@ -119,23 +141,30 @@ export async function pickBackend(preference: BackendPreference, options: { thre
     picked = await probeAndPick(options.threads, options.probeSoftware ?? false);
   }
   if (picked) return picked;
-  if (preference !== 'cpu' && preference !== 'auto') throw new Error(`The ${preference} backend does not work in this browser.`);
+  if (preference !== 'cpu' && preference !== 'auto')
+    throw new Error(`The ${preference} backend does not work in this browser.`);
   if (await use('cpu')) return { backend: 'cpu' };
   throw new Error('No TensorFlow.js backend works in this browser.');
 }
 
 /** `probeSoftware`: probe software GPUs too (tests: this machine has no other). */
-async function probeAndPick(threads: number | undefined, probeSoftware: boolean): Promise<BackendInfo | null> {
+async function probeAndPick(
+  threads: number | undefined,
+  probeSoftware: boolean,
+): Promise<BackendInfo | null> {
   const wasm = await useWasm(threads);
   const adapter = await webgpuAdapter();
   const renderer = webglRenderer();
   // Software GPUs (probe.ts's adapterKind) are probed only when asked; an unidentified adapter must
   // beat WASM by a margin (probe.ts's mayWin), so a CPU rasteriser that hides its name cannot win.
-  const gpus: { kind: ReturnType<typeof adapterKind>; start: () => Promise<BackendInfo | null> }[] = [];
+  const gpus: { kind: ReturnType<typeof adapterKind>; start: () => Promise<BackendInfo | null> }[] =
+    [];
   const gpuKind = adapter && adapterKind(adapter);
-  if (adapter && gpuKind && (probeSoftware || gpuKind !== 'software')) gpus.push({ kind: gpuKind, start: () => useWebgpu(adapter) });
+  if (adapter && gpuKind && (probeSoftware || gpuKind !== 'software'))
+    gpus.push({ kind: gpuKind, start: () => useWebgpu(adapter) });
   const glKind = renderer && isSoftwareRenderer(renderer) ? 'software' : 'hardware';
-  if (renderer && (probeSoftware || glKind !== 'software')) gpus.push({ kind: glKind, start: useWebgl });
+  if (renderer && (probeSoftware || glKind !== 'software'))
+    gpus.push({ kind: glKind, start: useWebgl });
   if (!wasm || !gpus.length) return wasm;
   const reference = await probeBackend();
   let best = { info: wasm, ms: reference.msPerStep };
@@ -146,7 +175,11 @@ async function probeAndPick(threads: number | undefined, probeSoftware: boolean)
     const p = await probeBackend().catch(() => null);
     if (!p || !agreesWith(reference, p)) continue;
     probe[info.backend] = p.msPerStep;
-    if (p.msPerStep < best.ms && (probeSoftware || mayWin(candidate.kind, p.msPerStep, reference.msPerStep))) best = { info, ms: p.msPerStep };
+    if (
+      p.msPerStep < best.ms &&
+      (probeSoftware || mayWin(candidate.kind, p.msPerStep, reference.msPerStep))
+    )
+      best = { info, ms: p.msPerStep };
   }
   await tf.setBackend(best.info.backend);
   return { ...best.info, probe };

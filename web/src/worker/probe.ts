@@ -30,7 +30,13 @@ export async function probeBackend(): Promise<Probe> {
   try {
     for (let i = 0; i < STEPS; i++) {
       const t0 = performance.now();
-      const loss = trainStep(model, opt, sampleBatch(data, train.batchSize, m.blockSize, batches), train.lr, null);
+      const loss = trainStep(
+        model,
+        opt,
+        sampleBatch(data, train.batchSize, m.blockSize, batches),
+        train.lr,
+        null,
+      );
       losses.push((await loss.data())[0]!); // async read only (docs/backends.md)
       loss.dispose();
       if (i > 0) timed += performance.now() - t0;
@@ -47,7 +53,10 @@ export async function probeBackend(): Promise<Probe> {
  * three steps float32 backends differ by ~1e-6 (calibration), far inside TAU_SPOT.
  */
 export function agreesWith(reference: Probe, candidate: Probe): boolean {
-  return candidate.losses.length === reference.losses.length && candidate.losses.every((x, i) => Math.abs(x - reference.losses[i]!) <= TAU_SPOT);
+  return (
+    candidate.losses.length === reference.losses.length &&
+    candidate.losses.every((x, i) => Math.abs(x - reference.losses[i]!) <= TAU_SPOT)
+  );
 }
 
 /** What a WebGPU adapter says about itself (GPUAdapterInfo, plus isFallbackAdapter where it lives). */
@@ -64,7 +73,10 @@ export interface AdapterInfoLike {
  * attributes), so `{ ...adapter.info }` copies none of them: read each one (measured on Dawn, whose
  * info spreads to `{ subgroupMatrixConfigs: [] }` only: docs/gpu.md).
  */
-export function adapterInfoOf(adapter: { info?: AdapterInfoLike; isFallbackAdapter?: boolean }): AdapterInfoLike {
+export function adapterInfoOf(adapter: {
+  info?: AdapterInfoLike;
+  isFallbackAdapter?: boolean;
+}): AdapterInfoLike {
   const info = adapter.info ?? {};
   return {
     vendor: info.vendor ?? '',
@@ -76,7 +88,8 @@ export function adapterInfoOf(adapter: { info?: AdapterInfoLike; isFallbackAdapt
 }
 
 /** CPU rasterisers by the names they give: SwiftShader, Mesa's llvmpipe/lavapipe/softpipe, Windows' WARP. */
-const SOFTWARE_NAMES = /swiftshader|llvmpipe|lavapipe|softpipe|\bsoftware\b|microsoft basic render|\bwarp\b/i;
+const SOFTWARE_NAMES =
+  /swiftshader|llvmpipe|lavapipe|softpipe|\bsoftware\b|microsoft basic render|\bwarp\b/i;
 
 /**
  * 'software': a CPU rasteriser, never probed for `auto` — it trains 5–70× slower than WASM on the
@@ -86,7 +99,8 @@ const SOFTWARE_NAMES = /swiftshader|llvmpipe|lavapipe|softpipe|\bsoftware\b|micr
  */
 export function adapterKind(a: AdapterInfoLike): 'software' | 'unidentified' | 'hardware' {
   if (a.isFallbackAdapter) return 'software';
-  if (SOFTWARE_NAMES.test([a.vendor, a.architecture, a.device, a.description].join(' '))) return 'software';
+  if (SOFTWARE_NAMES.test([a.vendor, a.architecture, a.device, a.description].join(' ')))
+    return 'software';
   return a.vendor || a.architecture ? 'hardware' : 'unidentified';
 }
 
@@ -110,5 +124,7 @@ export function mayWin(kind: ReturnType<typeof adapterKind>, ms: number, wasmMs:
 
 /** The current backend's float precision: WebGL without float32 render targets trains in float16. */
 export function precisionOf(backend: string): 'float32' | 'float16' {
-  return backend === 'webgl' && !tf.env().getBool('WEBGL_RENDER_FLOAT32_CAPABLE') ? 'float16' : 'float32';
+  return backend === 'webgl' && !tf.env().getBool('WEBGL_RENDER_FLOAT32_CAPABLE')
+    ? 'float16'
+    : 'float32';
 }

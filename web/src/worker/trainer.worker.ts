@@ -6,11 +6,23 @@
 import * as Comlink from 'comlink';
 import { commitSteps, decodeCheckpoint, encodeCheckpoint } from '../../../shared/commit.ts';
 import { LEASE_TOKEN_HEADER, type Lease } from '../../../shared/protocol.ts';
-import { trainExperiment, trainSegment, type StepInfo, type TrainCheckpoint } from '../../../shared/train/loop.ts';
+import {
+  trainExperiment,
+  trainSegment,
+  type StepInfo,
+  type TrainCheckpoint,
+} from '../../../shared/train/loop.ts';
 import { commitKey, openStore } from '../lib/db.ts';
 import { pickBackend } from './backend.ts';
 import { loadDataset } from './dataset-cache.ts';
-import type { BackendInfo, BackendPreference, Limits, Progress, TrainerWorkerApi, TrainResult } from './types.ts';
+import type {
+  BackendInfo,
+  BackendPreference,
+  Limits,
+  Progress,
+  TrainerWorkerApi,
+  TrainResult,
+} from './types.ts';
 
 let checkpointEveryMs = 30_000;
 
@@ -32,7 +44,11 @@ async function saveCheckpoint(lease: Lease, checkpoint: TrainCheckpoint): Promis
   const store = await openStore();
   const run = await store.get('runs', lease.leaseId);
   if (!run || !info) return; // the page dropped the run (submitted or abandoned): nothing to keep
-  await store.put('runs', { ...run, backend: info.backend, checkpoint, savedAt: Date.now() }, lease.leaseId);
+  await store.put(
+    'runs',
+    { ...run, backend: info.backend, checkpoint, savedAt: Date.now() },
+    lease.leaseId,
+  );
 }
 
 /**
@@ -47,7 +63,11 @@ async function saveCommitment(lease: Lease, checkpoint: TrainCheckpoint): Promis
   const run = await store.get('runs', lease.leaseId);
   if (!run) return;
   await store.put('commits', bytes.buffer, commitKey(lease.leaseId, checkpoint.step));
-  await store.put('runs', { ...run, commitments: { ...run.commitments, [checkpoint.step]: commitment } }, lease.leaseId);
+  await store.put(
+    'runs',
+    { ...run, commitments: { ...run.commitments, [checkpoint.step]: commitment } },
+    lease.leaseId,
+  );
 }
 
 /** A spot check's starting point: the revealed checkpoint it names (null: from the seed). */
@@ -82,7 +102,14 @@ function pacedSteps(spec: Lease['spec'], onProgress: (p: Progress) => void) {
     onStep: async (s: StepInfo) => {
       const lastStepMs = performance.now() - stepStart;
       computeMs = computeMs === 0 ? lastStepMs : 0.9 * computeMs + 0.1 * lastStepMs;
-      onProgress({ type: 'step', step: s.step, steps: s.steps, loss: s.loss, msPerStep: computeMs, tokensPerSec: (tokensPerStep * 1000) / computeMs });
+      onProgress({
+        type: 'step',
+        step: s.step,
+        steps: s.steps,
+        loss: s.loss,
+        msPerStep: computeMs,
+        tokensPerSec: (tokensPerStep * 1000) / computeMs,
+      });
       const duty = Math.min(1, Math.max(0.05, limits.duty));
       await sleep(duty < 1 ? (lastStepMs * (1 - duty)) / duty : 0);
       stepStart = performance.now();
@@ -132,18 +159,27 @@ const api: TrainerWorkerApi = {
       },
     });
     if (outcome.stopped) return { stopped: true };
-    return { stopped: false, metrics: { ...outcome.metrics, backend, commitments: await commitmentsOf(lease) } };
+    return {
+      stopped: false,
+      metrics: { ...outcome.metrics, backend, commitments: await commitmentsOf(lease) },
+    };
   },
 
   async spotCheck(lease: Lease, onProgress: (p: Progress) => void): Promise<number[] | null> {
     if (!info) throw new Error('init() must pick a backend first');
     if (!lease.spotCheck) throw new Error('not a spot-check lease');
     stopRequested = false;
-    const data = await loadDataset(lease.spec.dataset, (p) => onProgress({ type: 'dataset', ...p }));
+    const data = await loadDataset(lease.spec.dataset, (p) =>
+      onProgress({ type: 'dataset', ...p }),
+    );
     const pace = pacedSteps(lease.spec, onProgress);
     const resumeFrom = await revealedCheckpoint(lease);
     const { toStep } = lease.spotCheck;
-    return trainSegment(lease.spec, data, toStep, { resumeFrom, shouldStop: () => stopRequested, onStep: (s) => pace.onStep({ ...s, steps: toStep }) });
+    return trainSegment(lease.spec, data, toStep, {
+      resumeFrom,
+      shouldStop: () => stopRequested,
+      onStep: (s) => pace.onStep({ ...s, steps: toStep }),
+    });
   },
 
   setLimits(next: Limits) {

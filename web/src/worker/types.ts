@@ -16,7 +16,14 @@ export type Progress =
   | { type: 'dataset'; loaded: number; total: number; cached: boolean }
   | { type: 'resumed'; step: number }
   | { type: 'checkpoint'; step: number }
-  | { type: 'step'; step: number; steps: number; loss: number; msPerStep: number; tokensPerSec: number };
+  | {
+      type: 'step';
+      step: number;
+      steps: number;
+      loss: number;
+      msPerStep: number;
+      tokensPerSec: number;
+    };
 
 export type TrainResult = { stopped: true } | { stopped: false; metrics: Metrics };
 
