@@ -6,31 +6,10 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Param } from '../model/gpt.ts';
 import type { TrainConfig } from '../spec.ts';
-import type { AdamWState } from '../train/adamw.ts';
+import { AdamW } from '../train/adamw.ts';
+import type { Program, WebGPUBackendLike } from './program.ts';
 
 const WG = 64;
-
-interface Program {
-  variableNames: string[];
-  outputShape: number[];
-  shaderKey: string;
-  dispatchLayout: { x: number[] };
-  dispatch: [number, number, number];
-  workgroupSize: [number, number, number];
-  size?: boolean;
-  uniforms?: string;
-  getUserCode(): string;
-}
-
-type Uniform = { type: 'float32'; data: number[] };
-interface WebGPUBackendLike {
-  runWebGPUProgram(
-    program: Program,
-    inputs: tf.TensorInfo[],
-    dtype: 'float32',
-    uniforms?: Uniform[],
-  ): tf.TensorInfo;
-}
 
 /** An elementwise program over N values (inputs flattened to 1-D; S is the clip scale, one value). */
 function elementwise(
@@ -172,27 +151,17 @@ export function fusedAdamWAvailable(): boolean {
   return tf.getBackend() === 'webgpu' && Boolean(tf.getKernel(KERNELS.p, 'webgpu'));
 }
 
-/** shared/train/adamw.ts's AdamW on the fused kernels: the same constructor, apply, state, load and dispose. */
-export class FusedAdamW {
-  readonly #params: Param[];
-  readonly #m: tf.Variable[];
-  readonly #v: tf.Variable[];
-  readonly #cfg: TrainConfig;
-  t = 0;
-
+/** shared/train/adamw.ts's AdamW with its update on the fused kernels: the same state, load and dispose. */
+export class FusedAdamW extends AdamW {
   constructor(params: Param[], cfg: TrainConfig) {
     if (!fusedAdamWAvailable())
       throw new Error('FusedAdamW needs the webgpu backend and registerAdamWKernels()');
-    this.#params = params;
-    this.#cfg = cfg;
-    const zeros = (p: Param) => tf.tidy(() => tf.variable(tf.zerosLike(p.variable), false));
-    this.#m = params.map(zeros);
-    this.#v = params.map(zeros);
+    super(params, cfg);
   }
 
   /** One update with learning rate `lr`, inside tf.tidy; `grads` in parameter order. */
-  apply(grads: tf.Tensor[], lr: number): void {
-    const { beta1, beta2, eps, weightDecay, gradClip } = this.#cfg;
+  override apply(grads: tf.Tensor[], lr: number): void {
+    const { beta1, beta2, eps, weightDecay, gradClip } = this.cfg;
     this.t += 1;
     const flat = grads.map((g) => tf.reshape(g, [-1]));
     // torch.nn.utils.clip_grad_norm_: scale by clip / (norm + 1e-6) when the norm exceeds clip.
@@ -214,13 +183,13 @@ export class FusedAdamW {
         : tf.ones([1]);
     const bc1 = 1 - beta1 ** this.t;
     const bc2 = 1 - beta2 ** this.t;
-    this.#params.forEach((p, i) => {
+    this.params.forEach((p, i) => {
       const g = flat[i]!;
-      const m = run(KERNELS.m, { m: tf.reshape(this.#m[i]!, [-1]), g, s: scale }, [
+      const m = run(KERNELS.m, { m: tf.reshape(this.m[i]!, [-1]), g, s: scale }, [
         beta1,
         1 - beta1,
       ]);
-      const v = run(KERNELS.v, { v: tf.reshape(this.#v[i]!, [-1]), g, s: scale }, [
+      const v = run(KERNELS.v, { v: tf.reshape(this.v[i]!, [-1]), g, s: scale }, [
         beta2,
         1 - beta2,
       ]);
@@ -231,27 +200,9 @@ export class FusedAdamW {
         bc2,
         eps,
       ]);
-      this.#m[i]!.assign(tf.reshape(m, this.#m[i]!.shape));
-      this.#v[i]!.assign(tf.reshape(v, this.#v[i]!.shape));
+      this.m[i]!.assign(tf.reshape(m, this.m[i]!.shape));
+      this.v[i]!.assign(tf.reshape(v, this.v[i]!.shape));
       p.variable.assign(tf.reshape(w, p.variable.shape));
     });
-  }
-
-  async state(): Promise<AdamWState> {
-    const read = (vs: tf.Variable[]) =>
-      Promise.all(vs.map(async (x) => (await x.data()) as Float32Array));
-    return { t: this.t, m: await read(this.#m), v: await read(this.#v) };
-  }
-
-  load(s: AdamWState): void {
-    this.t = s.t;
-    tf.tidy(() => {
-      s.m.forEach((x, i) => this.#m[i]!.assign(tf.tensor(x, this.#m[i]!.shape)));
-      s.v.forEach((x, i) => this.#v[i]!.assign(tf.tensor(x, this.#v[i]!.shape)));
-    });
-  }
-
-  dispose(): void {
-    tf.dispose([...this.#m, ...this.#v]);
   }
 }

@@ -3,6 +3,7 @@
 // stock formula (tf.moments, sub, add, rsqrt, mul) is nine kernels forward plus their autodiff. Other
 // backends get the stock formula. Numbers and how it was checked: docs/gpu.md.
 import * as tf from '@tensorflow/tfjs';
+import type { Program, WebGPUBackendLike } from './program.ts';
 
 export const LN_EPS = 1e-5;
 const WG = 64; // threads per workgroup: one workgroup per row; C up to a few thousand
@@ -15,29 +16,7 @@ export function layerNormReference(x: tf.Tensor, weight: tf.Tensor): tf.Tensor {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The WGSL programs, in the shape tfjs-backend-webgpu's runWebGPUProgram takes (WebGPUProgram):
-// it declares the inputs as read-only storage arrays named by variableNames, `result` as the
-// output, `uniforms` (with each input's shape, e.g. uniforms.xShape) and calls main(index).
-
-interface Program {
-  variableNames: string[];
-  outputShape: number[];
-  shaderKey: string;
-  dispatchLayout: { x: number[] };
-  dispatch: [number, number, number];
-  workgroupSize: [number, number, number];
-  uniforms: string;
-  getUserCode(): string;
-}
-
-interface WebGPUBackendLike {
-  runWebGPUProgram(
-    program: Program,
-    inputs: tf.TensorInfo[],
-    dtype: 'float32',
-    uniforms: { type: 'float32' | 'int32'; data: number[] }[],
-  ): tf.TensorInfo;
-}
+// The WGSL programs (program.ts: the shape runWebGPUProgram takes).
 
 /**
  * WGSL that sums `v` over the workgroup (WG a power of 2) into `var name`; uniform control flow only.

@@ -12,18 +12,19 @@ export interface AdamWState {
 }
 
 export class AdamW {
-  readonly #params: Param[];
-  readonly #m: tf.Variable[];
-  readonly #v: tf.Variable[];
-  readonly #cfg: TrainConfig;
+  // Protected, not #private: shared/kernels/adamw.ts's FusedAdamW replaces apply() on the same state.
+  protected readonly params: Param[];
+  protected readonly m: tf.Variable[];
+  protected readonly v: tf.Variable[];
+  protected readonly cfg: TrainConfig;
   t = 0;
 
   constructor(params: Param[], cfg: TrainConfig) {
-    this.#params = params;
-    this.#cfg = cfg;
+    this.params = params;
+    this.cfg = cfg;
     const zeros = (p: Param) => tf.tidy(() => tf.variable(tf.zerosLike(p.variable), false));
-    this.#m = params.map(zeros);
-    this.#v = params.map(zeros);
+    this.m = params.map(zeros);
+    this.v = params.map(zeros);
   }
 
   /** Global L2 norm of the gradients, as a scalar tensor (stack + sum, never addN). */
@@ -36,7 +37,7 @@ export class AdamW {
    * PyTorch's order: clip, then p ← p·(1 − lr·wd) for decayed params, then the Adam step.
    */
   apply(grads: tf.Tensor[], lr: number): void {
-    const { beta1, beta2, eps, weightDecay, gradClip } = this.#cfg;
+    const { beta1, beta2, eps, weightDecay, gradClip } = this.cfg;
     this.t += 1;
     let gs = grads;
     if (gradClip > 0) {
@@ -47,12 +48,12 @@ export class AdamW {
     }
     const bc1 = 1 - beta1 ** this.t;
     const bc2 = 1 - beta2 ** this.t;
-    this.#params.forEach((p, i) => {
+    this.params.forEach((p, i) => {
       const g = gs[i]!;
-      const m = tf.add(tf.mul(beta1, this.#m[i]!), tf.mul(1 - beta1, g));
-      const v = tf.add(tf.mul(beta2, this.#v[i]!), tf.mul(1 - beta2, tf.square(g)));
-      this.#m[i]!.assign(m);
-      this.#v[i]!.assign(v);
+      const m = tf.add(tf.mul(beta1, this.m[i]!), tf.mul(1 - beta1, g));
+      const v = tf.add(tf.mul(beta2, this.v[i]!), tf.mul(1 - beta2, tf.square(g)));
+      this.m[i]!.assign(m);
+      this.v[i]!.assign(v);
       const decayed =
         p.decay && weightDecay > 0 ? tf.mul(p.variable, 1 - lr * weightDecay) : p.variable;
       const denom = tf.add(tf.sqrt(tf.div(v, bc2)), eps);
@@ -63,19 +64,19 @@ export class AdamW {
   async state(): Promise<AdamWState> {
     const read = (vs: tf.Variable[]) =>
       Promise.all(vs.map(async (x) => (await x.data()) as Float32Array));
-    return { t: this.t, m: await read(this.#m), v: await read(this.#v) };
+    return { t: this.t, m: await read(this.m), v: await read(this.v) };
   }
 
   load(s: AdamWState): void {
     this.t = s.t;
     tf.tidy(() => {
-      s.m.forEach((x, i) => this.#m[i]!.assign(tf.tensor(x, this.#m[i]!.shape)));
-      s.v.forEach((x, i) => this.#v[i]!.assign(tf.tensor(x, this.#v[i]!.shape)));
+      s.m.forEach((x, i) => this.m[i]!.assign(tf.tensor(x, this.m[i]!.shape)));
+      s.v.forEach((x, i) => this.v[i]!.assign(tf.tensor(x, this.v[i]!.shape)));
     });
   }
 
   dispose(): void {
-    tf.dispose([...this.#m, ...this.#v]);
+    tf.dispose([...this.m, ...this.v]);
   }
 }
 
