@@ -1,6 +1,8 @@
-// Two test projects: shared/ and datasets/ in Node, the edge in real workerd with D1 migrated.
+// Three test projects: shared/ and datasets/ in Node, the edge in real workerd with D1 migrated,
+// and web/'s state classes in happy-dom (a DOM, localStorage) with fake-indexeddb's IndexedDB.
 import { defineConfig } from 'vitest/config';
 import { cloudflareTest, readD1Migrations } from '@cloudflare/vitest-plugin';
+import { svelte } from '@sveltejs/vite-plugin-svelte';
 
 export default defineConfig({
   test: {
@@ -26,6 +28,19 @@ export default defineConfig({
           name: 'edge',
           include: ['edge/**/*.test.ts'],
           setupFiles: ['./edge/test/apply-migrations.ts'],
+          testTimeout: 30_000,
+        },
+      },
+      {
+        // The Svelte plugin compiles the runes in *.svelte.ts; `browser` picks Svelte's client runtime.
+        plugins: [svelte()],
+        resolve: { conditions: ['browser'] },
+        test: {
+          name: 'web',
+          environment: 'happy-dom',
+          environmentOptions: { happyDOM: { url: 'http://localhost:8787/' } },
+          include: ['web/**/*.test.ts'],
+          setupFiles: ['fake-indexeddb/auto'],
           testTimeout: 30_000,
         },
       },
