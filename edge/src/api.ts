@@ -5,7 +5,7 @@ import { secureHeaders } from 'hono/secure-headers';
 import type { ApiError } from '../../shared/protocol.ts';
 import type { AppEnv } from './env.ts';
 import { ApiFailure } from './errors.ts';
-import { openApiDocument, referencePage } from './openapi.ts';
+import { doc, openApiDocument, referencePage } from './openapi.ts';
 import { ipRateLimit } from './rate-limit.ts';
 import { live } from './live.ts';
 import { campaignViews } from './routes/campaign-views.ts';
@@ -35,11 +35,13 @@ api.use(async (c, next) => {
 
 api.use(ipRateLimit);
 
-api.get('/health', (c) => c.json({ ok: true }));
-api.get('/openapi.json', (c) => c.json(openApiDocument()));
-api.get('/docs', (c) => {
+api.get('/health', doc({ summary: 'Liveness: {"ok": true}.', errors: [] }), (c) =>
+  c.json({ ok: true }),
+);
+api.get('/openapi.json', async (c) => c.json(await openApiDocument(api)));
+api.get('/docs', async (c) => {
   c.header('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'");
-  return c.html(referencePage());
+  return c.html(referencePage(await openApiDocument(api)));
 });
 api.route('/volunteers/keys', volunteerKeys);
 api.route('/volunteers', volunteers);

@@ -9,18 +9,28 @@ import type { AppEnv } from './env.ts';
 import { fail } from './errors.ts';
 import { ipRateLimit } from './rate-limit.ts';
 import { findCampaign } from './db/campaign-rows.ts';
+import { doc } from './openapi.ts';
 
 function hub(env: Env, campaignId: string) {
   return env.CAMPAIGN_HUB.get(env.CAMPAIGN_HUB.idFromName(campaignId));
 }
 
-export const live = new Hono<AppEnv>().get('/:id/live', ipRateLimit, async (c) => {
-  const campaign = await findCampaign(c.env.DB, c.req.param('id'));
-  if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') {
-    fail(426, 'upgrade_required', 'This route is a WebSocket: send Upgrade: websocket.');
-  }
-  return hub(c.env, campaign.id).fetch(c.req.raw);
-});
+export const live = new Hono<AppEnv>().get(
+  '/:id/live',
+  doc({
+    summary:
+      'WebSocket (Upgrade: websocket): LiveEvent JSON frames when results arrive and experiments verify; send "ping" to get "pong".',
+    errors: ['invalid_request', 'unknown_campaign', 'upgrade_required'],
+  }),
+  ipRateLimit,
+  async (c) => {
+    const campaign = await findCampaign(c.env.DB, c.req.param('id'));
+    if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') {
+      fail(426, 'upgrade_required', 'This route is a WebSocket: send Upgrade: websocket.');
+    }
+    return hub(c.env, campaign.id).fetch(c.req.raw);
+  },
+);
 
 /** A campaign's progress goes out at most once per this long per isolate (verifications at once). */
 export const PROGRESS_EVERY_MS = 1000;

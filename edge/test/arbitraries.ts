@@ -2,7 +2,7 @@
 // bodies of every shape and encoding, content types, path segments and header values.
 import fc from 'fast-check';
 import { MAX_BODY_BYTES } from '../src/body.ts';
-import { ROUTES } from '../src/openapi.ts';
+import { ROUTES } from './routes.ts';
 import { RESEARCHER_TOKEN } from './helpers.ts';
 
 /** Number literals JSON forbids, overflows or reads oddly, and numbers hidden in strings. */

@@ -2,7 +2,7 @@
 // a snake_case code that the OpenAPI document lists for its route and a sentence; and no table
 // changed by a refusal, except that the replay guard remembers a signature that verified.
 import { expect } from 'vitest';
-import { ROUTES } from '../src/openapi.ts';
+import { ROUTES } from './routes.ts';
 import { readRefusal } from './helpers.ts';
 import {
   REPLAY_GUARD_TABLE,

@@ -10,6 +10,7 @@ import { volunteerStandings } from '../db/standings.ts';
 import type { AppEnv } from '../env.ts';
 import { fail } from '../errors.ts';
 import { findCampaign } from '../db/campaign-rows.ts';
+import { doc } from '../openapi.ts';
 
 /** Leaders whose loss curves the page draws. */
 export const LEADERS = 5;
@@ -23,33 +24,71 @@ function topParam(raw: string | undefined): number {
 }
 
 export const campaignViews = new Hono<AppEnv>()
-  .get('/:id/snapshot', async (c) => {
-    const campaign = await findCampaign(c.env.DB, c.req.param('id'));
-    const [progress, rows, leaders] = await Promise.all([
-      campaignProgress(c.env.DB, campaign.id, Date.now()),
-      leaderboard(c.env.DB, campaign.id),
-      leaderCurves(c.env.DB, campaign.id, LEADERS),
-    ]);
-    return c.json<CampaignSnapshot>({ campaign, progress, rows, leaders });
-  })
-  .get('/:id/progress', async (c) => {
-    const campaign = await findCampaign(c.env.DB, c.req.param('id'));
-    return c.json({ progress: await campaignProgress(c.env.DB, campaign.id, Date.now()) });
-  })
-  .get('/:id/curves', async (c) => {
-    const campaign = await findCampaign(c.env.DB, c.req.param('id'));
-    return c.json({
-      curves: await leaderCurves(c.env.DB, campaign.id, topParam(c.req.query('top'))),
-    });
-  })
-  .get('/:id/importance', async (c) => {
-    const campaign = await findCampaign(c.env.DB, c.req.param('id'));
-    const rows = await leaderboard(c.env.DB, campaign.id);
-    return c.json({
-      importance: parameterImportance(rows.map((r) => ({ spec: r.config, valBpb: r.valBpb }))),
-    });
-  })
-  .get('/:id/volunteers', async (c) => {
-    const campaign = await findCampaign(c.env.DB, c.req.param('id'));
-    return c.json({ volunteers: await volunteerStandings(c.env.DB, Date.now(), campaign.id) });
-  });
+  .get(
+    '/:id/snapshot',
+    doc({
+      summary:
+        'What a campaign page shows: the campaign, its progress and ETA, the leaderboard and the leaders’ loss curves. Re-read it after every reconnect.',
+      errors: ['invalid_request', 'unknown_campaign'],
+    }),
+    async (c) => {
+      const campaign = await findCampaign(c.env.DB, c.req.param('id'));
+      const [progress, rows, leaders] = await Promise.all([
+        campaignProgress(c.env.DB, campaign.id, Date.now()),
+        leaderboard(c.env.DB, campaign.id),
+        leaderCurves(c.env.DB, campaign.id, LEADERS),
+      ]);
+      return c.json<CampaignSnapshot>({ campaign, progress, rows, leaders });
+    },
+  )
+  .get(
+    '/:id/progress',
+    doc({
+      summary:
+        'Experiments queued, running, awaiting a replica, verified and disputed, the active fleet and an ETA.',
+      errors: ['invalid_request', 'unknown_campaign'],
+    }),
+    async (c) => {
+      const campaign = await findCampaign(c.env.DB, c.req.param('id'));
+      return c.json({ progress: await campaignProgress(c.env.DB, campaign.id, Date.now()) });
+    },
+  )
+  .get(
+    '/:id/curves',
+    doc({
+      summary: 'Mean loss curves of the best verified experiments (?top=1–20, default 5).',
+      errors: ['invalid_request', 'unknown_campaign'],
+    }),
+    async (c) => {
+      const campaign = await findCampaign(c.env.DB, c.req.param('id'));
+      return c.json({
+        curves: await leaderCurves(c.env.DB, campaign.id, topParam(c.req.query('top'))),
+      });
+    },
+  )
+  .get(
+    '/:id/importance',
+    doc({
+      summary:
+        'How much of val_bpb each hyperparameter explains: a one-way variance decomposition (ε²), the method named in the response.',
+      errors: ['invalid_request', 'unknown_campaign'],
+    }),
+    async (c) => {
+      const campaign = await findCampaign(c.env.DB, c.req.param('id'));
+      const rows = await leaderboard(c.env.DB, campaign.id);
+      return c.json({
+        importance: parameterImportance(rows.map((r) => ({ spec: r.config, valBpb: r.valBpb }))),
+      });
+    },
+  )
+  .get(
+    '/:id/volunteers',
+    doc({
+      summary: 'Volunteers ranked by the credit they earned in this campaign.',
+      errors: ['invalid_request', 'unknown_campaign'],
+    }),
+    async (c) => {
+      const campaign = await findCampaign(c.env.DB, c.req.param('id'));
+      return c.json({ volunteers: await volunteerStandings(c.env.DB, Date.now(), campaign.id) });
+    },
+  );

@@ -14,42 +14,51 @@ import {
 import type { AppEnv } from '../env.ts';
 import { fail } from '../errors.ts';
 import { findCampaign } from '../db/campaign-rows.ts';
+import { doc } from '../openapi.ts';
 
 export const CORPUS_PAGE = { default: 200, max: 500 };
 
-export const corpus = new Hono<AppEnv>().get('/', async (c) => {
-  const format = c.req.query('format') ?? 'jsonl';
-  if (format !== 'jsonl' && format !== 'csv')
-    fail(400, 'invalid_request', 'The format must be jsonl or csv.');
-  const limitText = c.req.query('limit');
-  const limit = limitText === undefined ? CORPUS_PAGE.default : Number(limitText);
-  if (!Number.isInteger(limit) || limit < 1 || limit > CORPUS_PAGE.max) {
-    fail(400, 'invalid_request', `The limit must be an integer from 1 to ${CORPUS_PAGE.max}.`);
-  }
-  const cursorText = c.req.query('cursor');
-  let after: CorpusCursor | undefined;
-  if (cursorText !== undefined) {
-    after =
-      decodeCursor(cursorText) ??
-      fail(400, 'invalid_request', 'The cursor is not one this edge handed out.');
-  }
-  const campaignText = c.req.query('campaign');
-  const campaignId =
-    campaignText === undefined ? undefined : (await findCampaign(c.env.DB, campaignText)).id;
+export const corpus = new Hono<AppEnv>().get(
+  '/',
+  doc({
+    summary:
+      'Every verified record (spec, seed, config, metrics, replicas) as JSON lines or CSV (?format=jsonl|csv, ?campaign, ?limit ≤ 500, ?cursor). The next page is in the Link header.',
+    errors: ['invalid_request', 'unknown_campaign'],
+  }),
+  async (c) => {
+    const format = c.req.query('format') ?? 'jsonl';
+    if (format !== 'jsonl' && format !== 'csv')
+      fail(400, 'invalid_request', 'The format must be jsonl or csv.');
+    const limitText = c.req.query('limit');
+    const limit = limitText === undefined ? CORPUS_PAGE.default : Number(limitText);
+    if (!Number.isInteger(limit) || limit < 1 || limit > CORPUS_PAGE.max) {
+      fail(400, 'invalid_request', `The limit must be an integer from 1 to ${CORPUS_PAGE.max}.`);
+    }
+    const cursorText = c.req.query('cursor');
+    let after: CorpusCursor | undefined;
+    if (cursorText !== undefined) {
+      after =
+        decodeCursor(cursorText) ??
+        fail(400, 'invalid_request', 'The cursor is not one this edge handed out.');
+    }
+    const campaignText = c.req.query('campaign');
+    const campaignId =
+      campaignText === undefined ? undefined : (await findCampaign(c.env.DB, campaignText)).id;
 
-  const { records, next } = await corpusPage(c.env.DB, { campaignId, after, limit });
-  if (next) {
-    const url = new URL(c.req.url);
-    url.searchParams.set('cursor', encodeCursor(next));
-    c.header('Link', `<${url.pathname}${url.search}>; rel="next"`);
-    c.header('X-Next-Cursor', encodeCursor(next));
-  }
-  c.header('Content-Disposition', `inline; filename="tabgrid-corpus.${format}"`);
-  if (format === 'csv') {
-    const body = (after ? '' : CSV_HEADER) + records.map(csvLine).join('');
-    return c.body(body, 200, { 'Content-Type': 'text/csv; charset=utf-8; header=present' });
-  }
-  return c.body(records.map((r) => JSON.stringify(r) + '\n').join(''), 200, {
-    'Content-Type': 'application/x-ndjson; charset=utf-8',
-  });
-});
+    const { records, next } = await corpusPage(c.env.DB, { campaignId, after, limit });
+    if (next) {
+      const url = new URL(c.req.url);
+      url.searchParams.set('cursor', encodeCursor(next));
+      c.header('Link', `<${url.pathname}${url.search}>; rel="next"`);
+      c.header('X-Next-Cursor', encodeCursor(next));
+    }
+    c.header('Content-Disposition', `inline; filename="tabgrid-corpus.${format}"`);
+    if (format === 'csv') {
+      const body = (after ? '' : CSV_HEADER) + records.map(csvLine).join('');
+      return c.body(body, 200, { 'Content-Type': 'text/csv; charset=utf-8; header=present' });
+    }
+    return c.body(records.map((r) => JSON.stringify(r) + '\n').join(''), 200, {
+      'Content-Type': 'application/x-ndjson; charset=utf-8',
+    });
+  },
+);

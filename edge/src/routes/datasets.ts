@@ -3,10 +3,18 @@
 import { Hono } from 'hono';
 import type { DatasetSummary } from '../../../shared/protocol.ts';
 import type { AppEnv } from '../env.ts';
+import { doc } from '../openapi.ts';
 
-export const datasets = new Hono<AppEnv>().get('/', async (c) => {
-  const { results } = await c.env.DB.prepare(
-    'SELECT id, name, vocab_size AS vocabSize, manifest_sha256 AS manifestSha256 FROM datasets ORDER BY id',
-  ).all<DatasetSummary>();
-  return c.json({ datasets: results });
-});
+export const datasets = new Hono<AppEnv>().get(
+  '/',
+  doc({
+    summary: 'The datasets campaigns may use, with their vocabulary size and manifest SHA-256.',
+    errors: [],
+  }),
+  async (c) => {
+    const { results } = await c.env.DB.prepare(
+      'SELECT id, name, vocab_size AS vocabSize, manifest_sha256 AS manifestSha256 FROM datasets ORDER BY id',
+    ).all<DatasetSummary>();
+    return c.json({ datasets: results });
+  },
+);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { api as apiApp } from '../api.ts';
-import { ROUTES } from '../openapi.ts';
+import { ROUTES } from '../../test/routes.ts';
 import { api } from '../../test/helpers.ts';
 
 describe('GET /api/health', () => {
@@ -56,6 +56,9 @@ describe('API description', () => {
     const documented = new Set(ROUTES.map((r) => `${r.method.toUpperCase()} ${r.path}`));
     expect([...mounted].filter((r) => !documented.has(r)).sort()).toEqual([]);
     expect([...documented].filter((r) => !mounted.has(r)).sort()).toEqual([]);
+    // …each through its own doc(): a summary, and the refusal codes the fuzzer's oracle checks.
+    expect(ROUTES.filter((r) => !r.summary).map((r) => `${r.method} ${r.path}`)).toEqual([]);
+    expect(ROUTES.find((r) => r.path === '/api/results')?.errors).toContain('experiment_settled');
   });
 
   it('serves a readable reference page', async () => {

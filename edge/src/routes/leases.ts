@@ -16,6 +16,7 @@ import { attributeLease, partnerExists } from '../db/partners.ts';
 import { fail } from '../errors.ts';
 import { QueueScheduler } from '../queue/queue-scheduler.ts';
 import { leaseExtension } from '../queue/claim-terms.ts';
+import { BODY, SIGNED, doc } from '../openapi.ts';
 
 export const leases = new Hono<AppEnv>();
 
@@ -37,75 +38,96 @@ async function campaignExists(db: D1Database, id: string): Promise<boolean> {
   return true;
 }
 
-leases.post('/', signedVolunteer, async (c) => {
-  const req = parseBody(c.get('body'), LeaseRequest);
-  // Float16 training paths (WebGL without float32 render targets) have no calibrated tolerance yet:
-  // verifying them with float32's would dispute honest work, with a loose one would admit forgeries.
-  if (req.capabilities.precision === 'float16') {
-    fail(
-      422,
-      'uncalibrated_precision',
-      'Float16 training paths are not accepted until their tolerance is calibrated; use WASM or WebGPU.',
-    );
-  }
-  if (req.campaignId && !(await campaignExists(c.env.DB, req.campaignId))) {
-    fail(404, 'unknown_campaign', `No campaign has the id ${req.campaignId}.`);
-  }
-  // A widget's lease names its partner site: refused before claiming when it is not registered.
-  if (req.partnerId && !(await partnerExists(c.env.DB, req.partnerId))) {
-    fail(404, 'unknown_partner', `No partner has the id ${req.partnerId}.`);
-  }
-  const lease = await new QueueScheduler(c.env, Number(c.env.LEASE_MIN_SECONDS)).claim({
-    volunteerId: c.get('volunteer').id,
-    campaignId: req.campaignId,
-    capabilities: req.capabilities,
-    now: Date.now(),
-    ip: clientAddress(c), // two keys from one address never replicate each other
-  });
-  if (lease && req.partnerId) await attributeLease(c.env.DB, lease.leaseId, req.partnerId);
-  return c.json<LeaseResponse>(lease ? { lease } : { lease: null, retryAfterSec: 30 });
-});
+leases.post(
+  '/',
+  doc({
+    summary:
+      'Lease the next experiment: spec, lease token and deadline, or {lease: null, retryAfterSec}.',
+    auth: 'volunteer',
+    body: LeaseRequest,
+    errors: [...SIGNED, ...BODY, 'unknown_campaign', 'unknown_partner', 'uncalibrated_precision'],
+  }),
+  signedVolunteer,
+  async (c) => {
+    const req = parseBody(c.get('body'), LeaseRequest);
+    // Float16 training paths (WebGL without float32 render targets) have no calibrated tolerance yet:
+    // verifying them with float32's would dispute honest work, with a loose one would admit forgeries.
+    if (req.capabilities.precision === 'float16') {
+      fail(
+        422,
+        'uncalibrated_precision',
+        'Float16 training paths are not accepted until their tolerance is calibrated; use WASM or WebGPU.',
+      );
+    }
+    if (req.campaignId && !(await campaignExists(c.env.DB, req.campaignId))) {
+      fail(404, 'unknown_campaign', `No campaign has the id ${req.campaignId}.`);
+    }
+    // A widget's lease names its partner site: refused before claiming when it is not registered.
+    if (req.partnerId && !(await partnerExists(c.env.DB, req.partnerId))) {
+      fail(404, 'unknown_partner', `No partner has the id ${req.partnerId}.`);
+    }
+    const lease = await new QueueScheduler(c.env, Number(c.env.LEASE_MIN_SECONDS)).claim({
+      volunteerId: c.get('volunteer').id,
+      campaignId: req.campaignId,
+      capabilities: req.capabilities,
+      now: Date.now(),
+      ip: clientAddress(c), // two keys from one address never replicate each other
+    });
+    if (lease && req.partnerId) await attributeLease(c.env.DB, lease.leaseId, req.partnerId);
+    return c.json<LeaseResponse>(lease ? { lease } : { lease: null, retryAfterSec: 30 });
+  },
+);
 
-leases.post('/:id/heartbeat', signedVolunteer, async (c) => {
-  const leaseId = c.req.param('id');
-  if (!Id.safeParse(leaseId).success)
-    fail(400, 'invalid_request', 'A lease id is 1–64 letters, digits, _ or -.');
-  const beat = parseBody(c.get('body'), HeartbeatRequest);
-  const lease = await c.env.DB.prepare(
-    `SELECT l.volunteer_id AS volunteerId, l.token_hash AS tokenHash, l.deadline, l.status, l.created_at AS createdAt, e.tokens
+leases.post(
+  '/:id/heartbeat',
+  doc({
+    summary: 'Report progress (step, loss) and extend the lease deadline.',
+    auth: 'volunteer',
+    body: HeartbeatRequest,
+    errors: [...SIGNED, ...BODY, 'unknown_lease', 'foreign_lease', 'lease_expired'],
+  }),
+  signedVolunteer,
+  async (c) => {
+    const leaseId = c.req.param('id');
+    if (!Id.safeParse(leaseId).success)
+      fail(400, 'invalid_request', 'A lease id is 1–64 letters, digits, _ or -.');
+    const beat = parseBody(c.get('body'), HeartbeatRequest);
+    const lease = await c.env.DB.prepare(
+      `SELECT l.volunteer_id AS volunteerId, l.token_hash AS tokenHash, l.deadline, l.status, l.created_at AS createdAt, e.tokens
      FROM leases l JOIN experiments e ON e.id = l.experiment_id WHERE l.id = ?`,
-  )
-    .bind(leaseId)
-    .first<{
-      volunteerId: string;
-      tokenHash: string;
-      deadline: number;
-      status: string;
-      createdAt: number;
-      tokens: number;
-    }>();
-  if (!lease) fail(404, 'unknown_lease', 'No lease has this id.');
-  if (
-    lease.volunteerId !== c.get('volunteer').id ||
-    lease.tokenHash !== (await sha256(beat.leaseToken))
-  ) {
-    fail(403, 'foreign_lease', 'This lease was not issued to this volunteer with this token.');
-  }
-  const now = Date.now();
-  if (lease.status !== 'open' || lease.deadline <= now)
-    fail(409, 'lease_expired', 'The lease is closed or expired.');
-  // A lease is held by heartbeats, not by a claim: each moves the deadline one window on, up to the
-  // lease's lifetime (queue/claim-terms.ts leaseExtension). Progress is recorded with every beat.
-  const extended = leaseExtension(lease, now, Number(c.env.LEASE_MIN_SECONDS) * 1000);
-  // Only while still open and live: it may have finished or expired since it was read, and a claim
-  // that saw it expire may hold its slot already.
-  // The deadline is set only when it moves: naming it fires the campaign queue's change trigger.
-  const set = extended === null ? '' : `deadline = ${extended}, `;
-  const updated = await c.env.DB.prepare(
-    `UPDATE leases SET ${set}last_step = ?, last_loss = ?, heartbeat_at = ? WHERE id = ? AND status = 'open' AND deadline > ?`,
-  )
-    .bind(beat.step, beat.loss, now, leaseId, now)
-    .run();
-  if (updated.meta.changes === 0) fail(409, 'lease_expired', 'The lease is closed or expired.');
-  return c.json<HeartbeatResponse>({ deadline: extended ?? lease.deadline });
-});
+    )
+      .bind(leaseId)
+      .first<{
+        volunteerId: string;
+        tokenHash: string;
+        deadline: number;
+        status: string;
+        createdAt: number;
+        tokens: number;
+      }>();
+    if (!lease) fail(404, 'unknown_lease', 'No lease has this id.');
+    if (
+      lease.volunteerId !== c.get('volunteer').id ||
+      lease.tokenHash !== (await sha256(beat.leaseToken))
+    ) {
+      fail(403, 'foreign_lease', 'This lease was not issued to this volunteer with this token.');
+    }
+    const now = Date.now();
+    if (lease.status !== 'open' || lease.deadline <= now)
+      fail(409, 'lease_expired', 'The lease is closed or expired.');
+    // A lease is held by heartbeats, not by a claim: each moves the deadline one window on, up to the
+    // lease's lifetime (queue/claim-terms.ts leaseExtension). Progress is recorded with every beat.
+    const extended = leaseExtension(lease, now, Number(c.env.LEASE_MIN_SECONDS) * 1000);
+    // Only while still open and live: it may have finished or expired since it was read, and a claim
+    // that saw it expire may hold its slot already.
+    // The deadline is set only when it moves: naming it fires the campaign queue's change trigger.
+    const set = extended === null ? '' : `deadline = ${extended}, `;
+    const updated = await c.env.DB.prepare(
+      `UPDATE leases SET ${set}last_step = ?, last_loss = ?, heartbeat_at = ? WHERE id = ? AND status = 'open' AND deadline > ?`,
+    )
+      .bind(beat.step, beat.loss, now, leaseId, now)
+      .run();
+    if (updated.meta.changes === 0) fail(409, 'lease_expired', 'The lease is closed or expired.');
+    return c.json<HeartbeatResponse>({ deadline: extended ?? lease.deadline });
+  },
+);

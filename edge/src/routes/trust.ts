@@ -15,6 +15,7 @@ import { fail } from '../errors.ts';
 import { readLedger } from '../ledger.ts';
 import { MAX_REVEAL_BYTES } from '../trust/policy.ts';
 import { leasedCheckpoint, revealCheckpoint, submitSpotCheck } from '../trust/spot-checks.ts';
+import { BODY, SIGNED, doc } from '../openapi.ts';
 
 const MAX_PAGE = 500;
 
@@ -32,25 +33,52 @@ function nonNegativeInt(
 }
 
 /** GET /api/ledger?after=N&limit=M: entries after seq N, oldest first, with the head. */
-export const ledger = new Hono<AppEnv>().get('/', async (c) => {
-  const after = nonNegativeInt(c.req.query('after'), 0, 'after');
-  const limit = Math.max(1, nonNegativeInt(c.req.query('limit'), 100, 'limit', MAX_PAGE));
-  return c.json(await readLedger(c.env.DB, after, limit));
-});
+export const ledger = new Hono<AppEnv>().get(
+  '/',
+  doc({
+    summary:
+      'The hash-chained trust ledger (verdicts, credits, revocations, disputes) after ?after=seq, oldest first, ?limit ≤ 500, with the head. Each hash is SHA-256(previous hash ‖ canonical JSON of the entry).',
+    errors: ['invalid_request'],
+  }),
+  async (c) => {
+    const after = nonNegativeInt(c.req.query('after'), 0, 'after');
+    const limit = Math.max(1, nonNegativeInt(c.req.query('limit'), 100, 'limit', MAX_PAGE));
+    return c.json(await readLedger(c.env.DB, after, limit));
+  },
+);
 
 /** POST /api/results/spot-checks: a spot-check lease's outcome, signed like a result. */
-export const spotChecks = new Hono<AppEnv>().post('/', signedVolunteer, async (c) => {
-  const { result, signature } = parseBody(c.get('body'), SpotCheckRequest);
-  const volunteer = c.get('volunteer');
-  if (!(await verifyCanonical(volunteer.publicKey, signature, result))) {
-    fail(401, 'bad_signature', 'The spot check is not signed by the submitting volunteer.');
-  }
-  const { duplicate } = await submitSpotCheck(c.env.DB, volunteer.id, result, Date.now());
-  return c.json<SpotCheckResponse>(
-    { spotCheckId: result.leaseId, duplicate },
-    duplicate ? 200 : 201,
-  );
-});
+export const spotChecks = new Hono<AppEnv>().post(
+  '/',
+  doc({
+    summary:
+      "Submit a spot-check lease's outcome (the segment means over [0, toStep)), signed over its canonical JSON. Resubmitting returns duplicate: true.",
+    auth: 'volunteer',
+    body: SpotCheckRequest,
+    errors: [
+      ...SIGNED,
+      ...BODY,
+      'unknown_lease',
+      'foreign_lease',
+      'lease_expired',
+      'spec_mismatch',
+      'budget_mismatch',
+    ],
+  }),
+  signedVolunteer,
+  async (c) => {
+    const { result, signature } = parseBody(c.get('body'), SpotCheckRequest);
+    const volunteer = c.get('volunteer');
+    if (!(await verifyCanonical(volunteer.publicKey, signature, result))) {
+      fail(401, 'bad_signature', 'The spot check is not signed by the submitting volunteer.');
+    }
+    const { duplicate } = await submitSpotCheck(c.env.DB, volunteer.id, result, Date.now());
+    return c.json<SpotCheckResponse>(
+      { spotCheckId: result.leaseId, duplicate },
+      duplicate ? 200 : 201,
+    );
+  },
+);
 
 const SpotCheckId = Id;
 
@@ -61,6 +89,22 @@ const SpotCheckId = Id;
  */
 spotChecks.put(
   '/:id/checkpoint',
+  doc({
+    summary:
+      "The checked result's volunteer reveals the committed checkpoint a spot check asked for (application/octet-stream, at most 64 MiB). Signed as an upload: the body's SHA-256 is declared in x-tabgrid-body-sha256 and signed, checked before a byte is read.",
+    auth: 'volunteer',
+    errors: [
+      ...SIGNED,
+      'invalid_request',
+      'unsupported_media_type',
+      'payload_too_large',
+      'unknown_spot_check',
+      'foreign_spot_check',
+      'reveal_expired',
+      'body_mismatch',
+      'commitment_mismatch',
+    ],
+  }),
   async (c, next) => {
     if (!/^application\/octet-stream\b/i.test(c.req.header('content-type') ?? '')) {
       fail(415, 'unsupported_media_type', 'Send the checkpoint as application/octet-stream.');
@@ -93,19 +137,33 @@ spotChecks.put(
 );
 
 /** GET /api/results/spot-checks/:id/checkpoint: the revealed checkpoint, for the leased checker. */
-spotChecks.get('/:id/checkpoint', async (c) => {
-  const id = c.req.param('id');
-  if (!SpotCheckId.safeParse(id).success)
-    fail(400, 'invalid_request', 'A spot-check id is 1–64 letters, digits, _ or -.');
-  const token = c.req.header(LEASE_TOKEN_HEADER);
-  if (!token)
-    fail(401, 'missing_token', `Send the spot check's lease token in ${LEASE_TOKEN_HEADER}.`);
-  const blob = await leasedCheckpoint(c.env.DB, c.env.CHECKPOINTS, id, token, Date.now());
-  return new Response(blob.body, {
-    headers: {
-      'content-type': 'application/octet-stream',
-      'content-length': String(blob.size),
-      'cache-control': 'no-store',
-    },
-  });
-});
+spotChecks.get(
+  '/:id/checkpoint',
+  doc({
+    summary:
+      'The revealed checkpoint, for the volunteer the spot check is leased to (its lease token in x-tabgrid-lease-token).',
+    errors: [
+      'invalid_request',
+      'missing_token',
+      'unknown_spot_check',
+      'foreign_lease',
+      'lease_expired',
+    ],
+  }),
+  async (c) => {
+    const id = c.req.param('id');
+    if (!SpotCheckId.safeParse(id).success)
+      fail(400, 'invalid_request', 'A spot-check id is 1–64 letters, digits, _ or -.');
+    const token = c.req.header(LEASE_TOKEN_HEADER);
+    if (!token)
+      fail(401, 'missing_token', `Send the spot check's lease token in ${LEASE_TOKEN_HEADER}.`);
+    const blob = await leasedCheckpoint(c.env.DB, c.env.CHECKPOINTS, id, token, Date.now());
+    return new Response(blob.body, {
+      headers: {
+        'content-type': 'application/octet-stream',
+        'content-length': String(blob.size),
+        'cache-control': 'no-store',
+      },
+    });
+  },
+);

@@ -15,50 +15,67 @@ import type { AppEnv } from '../env.ts';
 import { fail } from '../errors.ts';
 import { ipHash, trustSecrets } from '../trust/secrets.ts';
 import { recordRegistrationIp, volunteerTrust } from '../trust/standing.ts';
+import { BODY, doc } from '../openapi.ts';
 
-export const volunteers = new Hono<AppEnv>().post('/', async (c) => {
-  const { payload, signature } = parseBody(await readBody(c), RegisterRequest);
-  if (Math.abs(Date.now() - payload.timestamp) > MAX_CLOCK_SKEW_MS) {
-    fail(401, 'stale_timestamp', 'The registration timestamp is more than 5 minutes off.');
-  }
-  if (!(await verifyCanonical(payload.publicKey, signature, payload))) {
-    fail(401, 'bad_signature', 'The registration is not signed by the key it registers.');
-  }
-  const volunteerId = await volunteerIdFor(payload.publicKey);
-  const created = await insertVolunteer(c.env.DB, {
-    id: volunteerId,
-    publicKey: payload.publicKey,
-    displayName: payload.displayName ?? null,
-    now: Date.now(),
-    timestamp: payload.timestamp,
-  });
-  if (
-    !created &&
-    !(await c.env.DB.prepare('SELECT 1 FROM volunteers WHERE id = ?').bind(volunteerId).first())
-  ) {
-    fail(
-      409,
-      'key_unavailable',
-      'This key is linked to another volunteer: it signs as that volunteer and cannot register as a new one.',
-    );
-  }
-  // The salted hash of the registering address: two keys from one address never verify each other.
-  const ip = clientAddress(c);
-  if (created && ip)
-    await recordRegistrationIp(
-      c.env.DB,
-      volunteerId,
-      await ipHash((await trustSecrets(c.env.DB)).ipSalt, ip),
-    );
-  return c.json<RegisterResponse>({ volunteerId, created }, created ? 201 : 200);
-});
+export const volunteers = new Hono<AppEnv>().post(
+  '/',
+  doc({
+    summary: 'Register an Ed25519 public key; the volunteer id is derived from it. Idempotent.',
+    body: RegisterRequest,
+    errors: [...BODY, 'stale_timestamp', 'bad_signature', 'key_unavailable'],
+  }),
+  async (c) => {
+    const { payload, signature } = parseBody(await readBody(c), RegisterRequest);
+    if (Math.abs(Date.now() - payload.timestamp) > MAX_CLOCK_SKEW_MS) {
+      fail(401, 'stale_timestamp', 'The registration timestamp is more than 5 minutes off.');
+    }
+    if (!(await verifyCanonical(payload.publicKey, signature, payload))) {
+      fail(401, 'bad_signature', 'The registration is not signed by the key it registers.');
+    }
+    const volunteerId = await volunteerIdFor(payload.publicKey);
+    const created = await insertVolunteer(c.env.DB, {
+      id: volunteerId,
+      publicKey: payload.publicKey,
+      displayName: payload.displayName ?? null,
+      now: Date.now(),
+      timestamp: payload.timestamp,
+    });
+    if (
+      !created &&
+      !(await c.env.DB.prepare('SELECT 1 FROM volunteers WHERE id = ?').bind(volunteerId).first())
+    ) {
+      fail(
+        409,
+        'key_unavailable',
+        'This key is linked to another volunteer: it signs as that volunteer and cannot register as a new one.',
+      );
+    }
+    // The salted hash of the registering address: two keys from one address never verify each other.
+    const ip = clientAddress(c);
+    if (created && ip)
+      await recordRegistrationIp(
+        c.env.DB,
+        volunteerId,
+        await ipHash((await trustSecrets(c.env.DB)).ipSalt, ip),
+      );
+    return c.json<RegisterResponse>({ volunteerId, created }, created ? 201 : 200);
+  },
+);
 
 /** Reputation, credit (total and recent average) and per-backend replication of one volunteer. */
-volunteers.get('/:id', async (c) => {
-  const id = c.req.param('id');
-  if (!VolunteerId.safeParse(id).success)
-    fail(400, 'invalid_request', 'A volunteer id is v_ followed by 32 hex digits.');
-  const standing = await volunteerTrust(c.env.DB, id, Date.now());
-  if (!standing) fail(404, 'unknown_volunteer', 'No volunteer is registered with this id.');
-  return c.json<VolunteerTrust>(standing);
-});
+volunteers.get(
+  '/:id',
+  doc({
+    summary:
+      "A volunteer's standing: reputation (−100..100), credit (FLOPs verified, and the recent average per day with a 7-day half-life), results by verdict, and per backend class the consecutive verified results that set its replication probability.",
+    errors: ['invalid_request', 'unknown_volunteer'],
+  }),
+  async (c) => {
+    const id = c.req.param('id');
+    if (!VolunteerId.safeParse(id).success)
+      fail(400, 'invalid_request', 'A volunteer id is v_ followed by 32 hex digits.');
+    const standing = await volunteerTrust(c.env.DB, id, Date.now());
+    if (!standing) fail(404, 'unknown_volunteer', 'No volunteer is registered with this id.');
+    return c.json<VolunteerTrust>(standing);
+  },
+);
