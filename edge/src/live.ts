@@ -4,6 +4,7 @@ import type { Context } from 'hono';
 import { Hono } from 'hono';
 import type { LiveEvent } from '../../shared/protocol.ts';
 import { experimentCurve, leaderboardEntry } from './db/leaderboard.ts';
+import { experimentCampaign } from './db/experiments.ts';
 import { campaignProgress } from './db/progress.ts';
 import type { AppEnv } from './env.ts';
 import { fail } from './errors.ts';
@@ -68,11 +69,7 @@ export async function notifyCampaign(
   now = Date.now(),
   later?: (task: Promise<void>) => void,
 ): Promise<void> {
-  const exp = await env.DB.prepare(
-    'SELECT campaign_id AS campaignId, status FROM experiments WHERE id = ?',
-  )
-    .bind(experimentId)
-    .first<{ campaignId: string; status: string }>();
+  const exp = await experimentCampaign(env.DB, experimentId);
   if (!exp) return;
   const { campaignId } = exp;
   const clock = clockOf(campaignId);

@@ -1,8 +1,10 @@
 // Campaign rows as the API shows them: one by id (a 400 for a malformed id, a 404 for an unknown one)
-// and all of them, newest first.
+// and all of them, newest first; and a researcher's new campaign written.
 import type { Campaign } from '../../../shared/protocol.ts';
 import { Id } from '../../../shared/protocol.ts';
+import type { CampaignBrief } from '../../../shared/search-space.ts';
 import { fail } from '../errors.ts';
+import type { Statement } from './campaigns.ts';
 
 const CAMPAIGN_SQL = `
 SELECT c.id, c.name, c.brief, c.template, c.dataset_id AS datasetId, c.created_at AS createdAt,
@@ -16,6 +18,20 @@ export async function findCampaign(db: D1Database, id: string): Promise<Campaign
   const row = await db.prepare(`${CAMPAIGN_SQL} WHERE c.id = ?`).bind(id).first<Campaign>();
   if (!row) fail(404, 'unknown_campaign', `No campaign has the id ${id}.`);
   return row;
+}
+
+/** A researcher's new campaign and its experiments, all or nothing, with the brief it came from. */
+export async function insertCampaign(
+  db: D1Database,
+  statements: Statement[],
+  c: { id: string; researcherId: string; brief: CampaignBrief },
+): Promise<void> {
+  await db.batch([
+    ...statements.map((s) => db.prepare(s.sql).bind(...s.params)),
+    db
+      .prepare('UPDATE campaigns SET researcher_id = ?, brief_json = ? WHERE id = ?')
+      .bind(c.researcherId, JSON.stringify(c.brief), c.id),
+  ]);
 }
 
 export async function listCampaigns(db: D1Database): Promise<Campaign[]> {

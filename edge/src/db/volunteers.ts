@@ -94,3 +94,7 @@ export async function insertVolunteer(
   ]);
   return inserted!.meta.changes === 1;
 }
+
+export async function volunteerExists(db: D1Database, id: string): Promise<boolean> {
+  return (await db.prepare('SELECT 1 FROM volunteers WHERE id = ?').bind(id).first()) !== null;
+}

@@ -3,7 +3,8 @@ import { Hono } from 'hono';
 import { CampaignBrief, admissionIssues, sampleExperiments } from '../../../shared/search-space.ts';
 import { randomToken } from '../../../shared/crypto.ts';
 import { parseBody, readBody } from '../body.ts';
-import { findCampaign, listCampaigns } from '../db/campaign-rows.ts';
+import { findCampaign, insertCampaign, listCampaigns } from '../db/campaign-rows.ts';
+import { datasetRef } from '../db/datasets.ts';
 import { campaignStatements } from '../db/campaigns.ts';
 import { leaderboard } from '../db/leaderboard.ts';
 import { researcherAuth } from '../researcher-auth.ts';
@@ -23,11 +24,7 @@ export const campaigns = new Hono<AppEnv>()
     researcherAuth,
     async (c) => {
       const brief = parseBody(await readBody(c), CampaignBrief);
-      const dataset = await c.env.DB.prepare(
-        'SELECT manifest_sha256 AS sha256, vocab_size AS vocabSize FROM datasets WHERE id = ?',
-      )
-        .bind(brief.datasetId)
-        .first<{ sha256: string; vocabSize: number }>();
+      const dataset = await datasetRef(c.env.DB, brief.datasetId);
       if (!dataset) {
         fail(422, 'unknown_dataset', `No dataset ${brief.datasetId} is registered on this edge.`, [
           { path: 'datasetId', message: 'Unknown dataset.' },
@@ -50,14 +47,12 @@ export const campaigns = new Hono<AppEnv>()
         specs,
         replicas: brief.replicas,
       });
-      const db = c.env.DB;
-      await db.batch([
-        ...statements.map((s) => db.prepare(s.sql).bind(...s.params)),
-        db
-          .prepare('UPDATE campaigns SET researcher_id = ?, brief_json = ? WHERE id = ?')
-          .bind(c.get('researcher').id, JSON.stringify(brief), id),
-      ]);
-      return c.json({ campaign: await findCampaign(db, id) }, 201);
+      await insertCampaign(c.env.DB, statements, {
+        id,
+        researcherId: c.get('researcher').id,
+        brief,
+      });
+      return c.json({ campaign: await findCampaign(c.env.DB, id) }, 201);
     },
   )
   .get(

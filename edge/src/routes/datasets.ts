@@ -1,7 +1,7 @@
 // The datasets registered on this edge: what a campaign brief may name (and what the campaign
 // form needs to run the admission policy in the browser before it submits).
 import { Hono } from 'hono';
-import type { DatasetSummary } from '../../../shared/protocol.ts';
+import { listDatasets } from '../db/datasets.ts';
 import type { AppEnv } from '../env.ts';
 import { doc } from '../openapi.ts';
 
@@ -12,9 +12,6 @@ export const datasets = new Hono<AppEnv>().get(
     errors: [],
   }),
   async (c) => {
-    const { results } = await c.env.DB.prepare(
-      'SELECT id, name, vocab_size AS vocabSize, manifest_sha256 AS manifestSha256 FROM datasets ORDER BY id',
-    ).all<DatasetSummary>();
-    return c.json({ datasets: results });
+    return c.json({ datasets: await listDatasets(c.env.DB) });
   },
 );

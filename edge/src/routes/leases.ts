@@ -12,6 +12,7 @@ import { signedVolunteer } from '../auth.ts';
 import { clientAddress } from '../client-address.ts';
 import { parseBody } from '../body.ts';
 import type { AppEnv } from '../env.ts';
+import { campaignExists, heartbeatLease, recordHeartbeat } from '../db/leases.ts';
 import { attributeLease, partnerExists } from '../db/partners.ts';
 import { fail } from '../errors.ts';
 import { QueueScheduler } from '../queue/queue-scheduler.ts';
@@ -19,24 +20,6 @@ import { leaseExtension } from '../queue/claim-terms.ts';
 import { BODY, SIGNED, doc } from '../openapi.ts';
 
 export const leases = new Hono<AppEnv>();
-
-/** Most campaign ids remembered per isolate; past it the oldest goes. */
-const MAX_KNOWN_CAMPAIGNS = 1000;
-
-/**
- * Per isolate: campaigns known to exist. Safe to keep, because nothing deletes a campaign; only
- * found ids are kept, so a campaign created after a miss is found on the next request.
- */
-const knownCampaigns = new Set<string>();
-
-async function campaignExists(db: D1Database, id: string): Promise<boolean> {
-  if (knownCampaigns.has(id)) return true;
-  if (!(await db.prepare('SELECT 1 FROM campaigns WHERE id = ?').bind(id).first())) return false;
-  if (knownCampaigns.size >= MAX_KNOWN_CAMPAIGNS)
-    knownCampaigns.delete(knownCampaigns.values().next().value!);
-  knownCampaigns.add(id);
-  return true;
-}
 
 leases.post(
   '/',
@@ -92,19 +75,7 @@ leases.post(
     if (!Id.safeParse(leaseId).success)
       fail(400, 'invalid_request', 'A lease id is 1–64 letters, digits, _ or -.');
     const beat = parseBody(c.get('body'), HeartbeatRequest);
-    const lease = await c.env.DB.prepare(
-      `SELECT l.volunteer_id AS volunteerId, l.token_hash AS tokenHash, l.deadline, l.status, l.created_at AS createdAt, e.tokens
-     FROM leases l JOIN experiments e ON e.id = l.experiment_id WHERE l.id = ?`,
-    )
-      .bind(leaseId)
-      .first<{
-        volunteerId: string;
-        tokenHash: string;
-        deadline: number;
-        status: string;
-        createdAt: number;
-        tokens: number;
-      }>();
+    const lease = await heartbeatLease(c.env.DB, leaseId);
     if (!lease) fail(404, 'unknown_lease', 'No lease has this id.');
     if (
       lease.volunteerId !== c.get('volunteer').id ||
@@ -118,16 +89,8 @@ leases.post(
     // A lease is held by heartbeats, not by a claim: each moves the deadline one window on, up to the
     // lease's lifetime (queue/claim-terms.ts leaseExtension). Progress is recorded with every beat.
     const extended = leaseExtension(lease, now, Number(c.env.LEASE_MIN_SECONDS) * 1000);
-    // Only while still open and live: it may have finished or expired since it was read, and a claim
-    // that saw it expire may hold its slot already.
-    // The deadline is set only when it moves: naming it fires the campaign queue's change trigger.
-    const set = extended === null ? '' : `deadline = ${extended}, `;
-    const updated = await c.env.DB.prepare(
-      `UPDATE leases SET ${set}last_step = ?, last_loss = ?, heartbeat_at = ? WHERE id = ? AND status = 'open' AND deadline > ?`,
-    )
-      .bind(beat.step, beat.loss, now, leaseId, now)
-      .run();
-    if (updated.meta.changes === 0) fail(409, 'lease_expired', 'The lease is closed or expired.');
+    if (!(await recordHeartbeat(c.env.DB, leaseId, beat, now, extended)))
+      fail(409, 'lease_expired', 'The lease is closed or expired.');
     return c.json<HeartbeatResponse>({ deadline: extended ?? lease.deadline });
   },
 );

@@ -10,7 +10,7 @@ import {
 } from '../../../shared/protocol.ts';
 import { parseBody, readBody } from '../body.ts';
 import { clientAddress } from '../client-address.ts';
-import { insertVolunteer } from '../db/volunteers.ts';
+import { insertVolunteer, volunteerExists } from '../db/volunteers.ts';
 import type { AppEnv } from '../env.ts';
 import { fail } from '../errors.ts';
 import { ipHash, trustSecrets } from '../trust/secrets.ts';
@@ -40,10 +40,7 @@ export const volunteers = new Hono<AppEnv>().post(
       now: Date.now(),
       timestamp: payload.timestamp,
     });
-    if (
-      !created &&
-      !(await c.env.DB.prepare('SELECT 1 FROM volunteers WHERE id = ?').bind(volunteerId).first())
-    ) {
+    if (!created && !(await volunteerExists(c.env.DB, volunteerId))) {
       fail(
         409,
         'key_unavailable',

@@ -1,0 +1,79 @@
+// One experiment as the API shows it: its columns, its spec, and every replica's verdict — with the
+// replica's metrics only once the experiment is settled (docs/trust.md, "Sealed until settled").
+import type {
+  ExperimentDetail,
+  Metrics,
+  ReplicaDetail,
+  ResultVerdict,
+} from '../../../shared/protocol.ts';
+import type { ExperimentSpec } from '../../../shared/spec.ts';
+import { TAU_BPB, TAU_CURVE } from '../../../shared/verify.ts';
+
+/** The experiment's own columns: ExperimentDetail before its spec is parsed and its replicas read. */
+type ExperimentRow = Omit<ExperimentDetail, 'spec' | 'replicas' | 'tolerance' | 'reproduce'> & {
+  specJson: string;
+};
+
+interface ReplicaRow {
+  resultId: string;
+  volunteerId: string;
+  displayName: string | null;
+  verdict: ResultVerdict;
+  submittedAt: number;
+  metricsJson: string | null;
+}
+
+export function reproduceCommand(experimentId: string): string {
+  return `npm run reproduce -- ${experimentId}`;
+}
+
+/** The experiment in full, or null when no experiment has this id. */
+export async function experimentDetail(
+  db: D1Database,
+  id: string,
+): Promise<ExperimentDetail | null> {
+  const [head, replicas] = await db.batch<Record<string, unknown>>([
+    db
+      .prepare(
+        `SELECT e.id, e.campaign_id AS campaignId, c.name AS campaignName, e.idx, e.status, e.spec_json AS specJson,
+        e.spec_hash AS specHash, e.val_bpb AS valBpb, e.verified_at AS verifiedAt, e.flops, e.tokens, e.quorum,
+        e.replicas_needed AS replicasNeeded
+      FROM experiments e JOIN campaigns c ON c.id = e.campaign_id WHERE e.id = ?`,
+      )
+      .bind(id),
+    db
+      .prepare(
+        `SELECT r.id AS resultId, r.volunteer_id AS volunteerId, v.display_name AS displayName, r.verdict,
+        r.created_at AS submittedAt, CASE WHEN e.status != 'open' THEN r.metrics_json END AS metricsJson
+      FROM results r JOIN volunteers v ON v.id = r.volunteer_id JOIN experiments e ON e.id = r.experiment_id
+      WHERE r.experiment_id = ? ORDER BY r.created_at, r.id`,
+      )
+      .bind(id),
+  ]);
+  const e = head!.results[0] as ExperimentRow | undefined;
+  if (!e) return null;
+  const { specJson, ...rest } = e;
+  return {
+    ...rest,
+    spec: JSON.parse(specJson) as ExperimentSpec,
+    replicas: (replicas!.results as unknown as ReplicaRow[]).map(
+      ({ metricsJson, ...r }): ReplicaDetail => ({
+        ...r,
+        metrics: metricsJson === null ? null : (JSON.parse(metricsJson) as Metrics),
+      }),
+    ),
+    tolerance: { bpb: TAU_BPB, curve: TAU_CURVE },
+    reproduce: reproduceCommand(e.id),
+  };
+}
+
+/** An experiment's campaign and status, or null. */
+export function experimentCampaign(
+  db: D1Database,
+  id: string,
+): Promise<{ campaignId: string; status: string } | null> {
+  return db
+    .prepare('SELECT campaign_id AS campaignId, status FROM experiments WHERE id = ?')
+    .bind(id)
+    .first<{ campaignId: string; status: string }>();
+}

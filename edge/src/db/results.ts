@@ -1,0 +1,111 @@
+// Result rows: the lease a result claims (with its experiment), storing a result on the lease it
+// closes, and what the submitter is told afterwards (the experiment's status, a reveal a spot check
+// asks for).
+import type { ExperimentStatus, ResultPayload, ResultResponse } from '../../../shared/protocol.ts';
+import { liveSlots } from '../queue/queue-sql.ts';
+import { checkpointPath } from '../trust/spot-checks.ts';
+
+export interface ResultLease {
+  volunteerId: string;
+  experimentId: string;
+  tokenHash: string;
+  deadline: number;
+  status: 'open' | 'done';
+  specJson: string;
+  specHash: string;
+  datasetSha256: string;
+  experimentStatus: ExperimentStatus;
+  resultId: string | null; // a result already stored on this lease
+}
+
+export function resultLease(db: D1Database, leaseId: string): Promise<ResultLease | null> {
+  return db
+    .prepare(
+      `SELECT l.volunteer_id AS volunteerId, l.experiment_id AS experimentId, l.token_hash AS tokenHash,
+              l.deadline, l.status, e.spec_json AS specJson, e.spec_hash AS specHash,
+              e.dataset_sha256 AS datasetSha256, e.status AS experimentStatus, r.id AS resultId
+       FROM leases l JOIN experiments e ON e.id = l.experiment_id
+       LEFT JOIN results r ON r.lease_id = l.id
+       WHERE l.id = ?`,
+    )
+    .bind(leaseId)
+    .first<ResultLease>();
+}
+
+/** The lease's experiment is open and its other live leases leave a replica slot (?1 lease, ?2 now). */
+const SLOT_STILL_FREE = `EXISTS (SELECT 1 FROM experiments e WHERE e.id = leases.experiment_id AND e.status = 'open'
+  AND ${liveSlots('?2', 'l.id != ?1')} < e.replicas_needed)`;
+
+/**
+ * Closes the lease and stores the result on it, in one batch; false when the lease could not close.
+ * It closes only if it is still live now, or — expired, after a dropped network or a long sleep —
+ * while its experiment is open and nobody holds its replica slot since (a late result is then no
+ * different from one in time); the result is stored only on a closed lease.
+ */
+export async function storeResult(
+  db: D1Database,
+  r: {
+    id: string;
+    experimentId: string;
+    volunteerId: string;
+    payload: ResultPayload;
+    signature: string;
+    now: number;
+  },
+): Promise<boolean> {
+  const m = r.payload.metrics;
+  const [, stored] = await db.batch([
+    db
+      .prepare(
+        `UPDATE leases SET status = 'done' WHERE id = ?1 AND (status = 'done' OR deadline > ?2 OR (status = 'open' AND ${SLOT_STILL_FREE}))`,
+      )
+      .bind(r.payload.leaseId, r.now),
+    db
+      .prepare(
+        `INSERT OR IGNORE INTO results (id, lease_id, experiment_id, volunteer_id, backend, val_bpb,
+           metrics_json, payload_json, signature, created_at)
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 WHERE EXISTS (SELECT 1 FROM leases WHERE id = ?2 AND status = 'done')`,
+      )
+      .bind(
+        r.id,
+        r.payload.leaseId,
+        r.experimentId,
+        r.volunteerId,
+        m.backend,
+        m.valBpb,
+        JSON.stringify(m),
+        JSON.stringify(r.payload),
+        r.signature,
+        r.now,
+      ),
+  ]);
+  return (
+    stored!.meta.changes > 0 ||
+    (await db.prepare('SELECT 1 FROM results WHERE id = ?').bind(r.id).first()) !== null
+  );
+}
+
+/** What the submitter is told: the experiment's status, and a reveal a spot check awaits (on every re-delivery too). */
+export async function resultOutcome(
+  db: D1Database,
+  resultId: string,
+  experimentId: string,
+  duplicate: boolean,
+): Promise<ResultResponse> {
+  const row = await db
+    .prepare(
+      `SELECT e.status, s.id AS spotCheckId, s.from_step AS step FROM experiments e
+       LEFT JOIN spot_checks s ON s.result_id = ?2 AND s.status = 'awaiting-reveal' WHERE e.id = ?1`,
+    )
+    .bind(experimentId, resultId)
+    .first<{ status: ExperimentStatus; spotCheckId: string | null; step: number | null }>();
+  const reveal = row?.spotCheckId
+    ? { spotCheckId: row.spotCheckId, step: row.step!, path: checkpointPath(row.spotCheckId) }
+    : undefined;
+  return {
+    resultId,
+    duplicate,
+    experimentStatus: row?.status ?? 'open',
+    ...(reveal && { reveal }),
+  };
+}
