@@ -36,6 +36,7 @@ describe('format', () => {
     [42.4, '42 s'],
     [600, '10 min'],
     [3 * 3600 + 25 * 60, '3 h 25 min'],
+    [30 * 3600, '30 h 0 min'],
     [50 * 3600, '2 d 2 h'],
   ])('fmtDuration(%d) = %s', (s, text) => expect(fmtDuration(s)).toBe(text));
 
@@ -49,6 +50,6 @@ describe('format', () => {
 
   test('ids shortened to a prefix only when long', () => {
     expect(shortId('v_0123456789abcdef')).toBe('v_012345');
-    expect(shortId('c1')).toBe('c1');
+    expect(shortId('v_01234567')).toBe('v_01234567');
   });
 });
