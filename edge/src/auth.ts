@@ -10,7 +10,8 @@ import {
   VolunteerId,
   signedRequestPayload,
 } from '../../shared/protocol.ts';
-import { readBody } from './body.ts';
+import type { z } from 'zod';
+import { parseBody, readBody } from './body.ts';
 import type { AppEnv, SignedVolunteer } from './env.ts';
 import { fail } from './errors.ts';
 import { findVolunteer } from './db/volunteers.ts';
@@ -93,4 +94,21 @@ async function authenticate(
   if (seen[0]!.meta.changes !== 1)
     fail(409, 'replayed_request', 'This signed request was already received once.');
   return volunteer;
+}
+
+/**
+ * The body of a signed request that carries its own signed `result` (a result, a spot check's
+ * outcome): parsed with `schema`, and the result's signature checked with the request's key, so a
+ * stored result can be verified later without the request around it.
+ */
+export async function signedResult<R, S extends z.ZodType<{ result: R; signature: string }>>(
+  c: Context<AppEnv>,
+  schema: S,
+  what: string,
+): Promise<z.infer<S>> {
+  const body = parseBody(c.get('body'), schema);
+  if (!(await verifyCanonical(c.get('volunteer').publicKey, body.signature, body.result))) {
+    fail(401, 'bad_signature', `The ${what} is not signed by the submitting volunteer.`);
+  }
+  return body;
 }

@@ -185,7 +185,7 @@ async function plan(db: D1Database, experimentId: string, now: number): Promise<
     let creditedAt = r.creditedAt;
     if (t.to === 'valid') {
       if (t.basis !== 'trusted-single')
-        statements.push(...rewardStatements(db, r.volunteerId, r.backendClass, now));
+        statements.push(...standingStatements(db, r.volunteerId, r.backendClass, now, true));
       if (creditState === 'none') {
         creditState = 'granted';
         creditedAt = now;
@@ -224,7 +224,7 @@ async function plan(db: D1Database, experimentId: string, now: number): Promise<
         );
       }
     } else {
-      statements.push(...penaltyStatements(db, r.volunteerId, r.backendClass, now));
+      statements.push(...standingStatements(db, r.volunteerId, r.backendClass, now, false));
       statements.push(reopenForAudit(db, r.volunteerId, now, experimentId));
       if (creditState === 'granted') {
         creditState = 'revoked';
@@ -293,47 +293,39 @@ function witnessStatements(
   });
 }
 
-/** A replication-verified result: reputation up, one more consecutive valid result, quota restored. */
-function rewardStatements(
+/**
+ * A result judged by replication: valid — reputation up, one more consecutive valid result, the
+ * open-lease quota restored by one; invalid — reputation cut hard, the consecutive count reset, the
+ * quota cut (trust/policy.ts).
+ */
+function standingStatements(
   db: D1Database,
   volunteerId: string,
   backendClass: string,
   now: number,
+  valid: boolean,
 ): D1PreparedStatement[] {
+  const volunteer = valid
+    ? db
+        .prepare(
+          'UPDATE volunteers SET reputation = MIN(?, reputation + ?), lease_quota = MIN(?, lease_quota + 1) WHERE id = ?',
+        )
+        .bind(REPUTATION.max, REPUTATION.valid, MAX_OPEN_LEASES, volunteerId)
+    : db
+        .prepare(
+          'UPDATE volunteers SET reputation = MAX(?, reputation + ?), lease_quota = ? WHERE id = ?',
+        )
+        .bind(REPUTATION.min, REPUTATION.invalid, CUT_OPEN_LEASES, volunteerId);
+  const [cv, v, inv] = valid ? ['consecutive_valid + 1', 1, 0] : ['0', 0, 1];
   return [
+    volunteer,
     db
       .prepare(
-        'UPDATE volunteers SET reputation = MIN(?, reputation + ?), lease_quota = MIN(?, lease_quota + 1) WHERE id = ?',
+        `INSERT INTO volunteer_classes (volunteer_id, backend_class, consecutive_valid, valid, invalid, updated_at) VALUES (?1, ?2, ?3, ?3, ?4, ?5)
+         ON CONFLICT (volunteer_id, backend_class) DO UPDATE SET consecutive_valid = ${cv}, valid = valid + ?3, invalid = invalid + ?4,
+           updated_at = excluded.updated_at`,
       )
-      .bind(REPUTATION.max, REPUTATION.valid, MAX_OPEN_LEASES, volunteerId),
-    db
-      .prepare(
-        `INSERT INTO volunteer_classes (volunteer_id, backend_class, consecutive_valid, valid, invalid, updated_at) VALUES (?, ?, 1, 1, 0, ?)
-       ON CONFLICT (volunteer_id, backend_class) DO UPDATE SET consecutive_valid = consecutive_valid + 1, valid = valid + 1, updated_at = excluded.updated_at`,
-      )
-      .bind(volunteerId, backendClass, now),
-  ];
-}
-
-/** An invalid result: reputation cut hard, consecutive valid count reset, open-lease quota cut. */
-function penaltyStatements(
-  db: D1Database,
-  volunteerId: string,
-  backendClass: string,
-  now: number,
-): D1PreparedStatement[] {
-  return [
-    db
-      .prepare(
-        'UPDATE volunteers SET reputation = MAX(?, reputation + ?), lease_quota = ? WHERE id = ?',
-      )
-      .bind(REPUTATION.min, REPUTATION.invalid, CUT_OPEN_LEASES, volunteerId),
-    db
-      .prepare(
-        `INSERT INTO volunteer_classes (volunteer_id, backend_class, consecutive_valid, valid, invalid, updated_at) VALUES (?, ?, 0, 0, 1, ?)
-       ON CONFLICT (volunteer_id, backend_class) DO UPDATE SET consecutive_valid = 0, invalid = invalid + 1, updated_at = excluded.updated_at`,
-      )
-      .bind(volunteerId, backendClass, now),
+      .bind(volunteerId, backendClass, v, inv, now),
   ];
 }
 

@@ -1,11 +1,10 @@
 // Submitting a result: signed by the volunteer, bound to its live lease, the spec hash and the
 // dataset hash. Submitting the same lease's result again returns the first outcome (idempotent).
 import { Hono } from 'hono';
-import { sha256, verifyCanonical } from '../../../shared/crypto.ts';
+import { sha256 } from '../../../shared/crypto.ts';
 import { ResultRequest, type ResultResponse } from '../../../shared/protocol.ts';
 import { curveLength, ExperimentSpec, tokenBudget } from '../../../shared/spec.ts';
-import { signedVolunteer } from '../auth.ts';
-import { parseBody } from '../body.ts';
+import { signedResult, signedVolunteer } from '../auth.ts';
 import type { AppEnv } from '../env.ts';
 import { fail } from '../errors.ts';
 import { afterResponse, laterOf, notifyCampaign } from '../live.ts';
@@ -38,12 +37,9 @@ export const results = new Hono<AppEnv>().post(
   }),
   signedVolunteer,
   async (c) => {
-    const { result, signature } = parseBody(c.get('body'), ResultRequest);
+    const { result, signature } = await signedResult(c, ResultRequest, 'result');
     const volunteer = c.get('volunteer');
     const db = c.env.DB;
-    if (!(await verifyCanonical(volunteer.publicKey, signature, result))) {
-      fail(401, 'bad_signature', 'The result is not signed by the submitting volunteer.');
-    }
     const lease = await resultLease(db, result.leaseId);
     if (!lease) fail(404, 'unknown_lease', 'No lease has this id.');
     if (

@@ -7,9 +7,9 @@ import {
   SpotCheckRequest,
   type SpotCheckResponse,
 } from '../../../shared/protocol.ts';
-import { sha256, verifyCanonical } from '../../../shared/crypto.ts';
-import { signedUpload, signedVolunteer } from '../auth.ts';
-import { parseBody, readCapped } from '../body.ts';
+import { sha256 } from '../../../shared/crypto.ts';
+import { signedResult, signedUpload, signedVolunteer } from '../auth.ts';
+import { readCapped } from '../body.ts';
 import type { AppEnv } from '../env.ts';
 import { fail } from '../errors.ts';
 import { readLedger } from '../ledger.ts';
@@ -67,11 +67,8 @@ export const spotChecks = new Hono<AppEnv>().post(
   }),
   signedVolunteer,
   async (c) => {
-    const { result, signature } = parseBody(c.get('body'), SpotCheckRequest);
+    const { result } = await signedResult(c, SpotCheckRequest, 'spot check');
     const volunteer = c.get('volunteer');
-    if (!(await verifyCanonical(volunteer.publicKey, signature, result))) {
-      fail(401, 'bad_signature', 'The spot check is not signed by the submitting volunteer.');
-    }
     const { duplicate } = await submitSpotCheck(c.env.DB, volunteer.id, result, Date.now());
     return c.json<SpotCheckResponse>(
       { spotCheckId: result.leaseId, duplicate },
