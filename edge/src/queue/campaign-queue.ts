@@ -392,18 +392,7 @@ export class CampaignQueue extends DurableObject<Env> {
         spec_json: string;
         spec_hash: string;
       })[]) {
-        this.#sql.exec(
-          'INSERT INTO experiments (id, idx, tokens, replicas_needed, reissued_at, audit, quorum, spec_json, spec_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-          e.id,
-          e.idx,
-          e.tokens,
-          e.replicas_needed,
-          e.reissued_at,
-          e.audit,
-          e.quorum,
-          e.spec_json,
-          e.spec_hash,
-        );
+        this.#putExperiment(e, e);
       }
       for (const l of leases!.results as LeaseRow[]) this.#upsertLease(l);
       this.#setMeta('campaign', campaignId);
@@ -447,18 +436,7 @@ export class CampaignQueue extends DurableObject<Env> {
         open.add(e.id);
         const spec = specs.get(e.id);
         if (spec) {
-          this.#sql.exec(
-            'INSERT OR REPLACE INTO experiments (id, idx, tokens, replicas_needed, reissued_at, audit, quorum, spec_json, spec_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-            e.id,
-            e.idx,
-            e.tokens,
-            e.replicas_needed,
-            e.reissued_at,
-            e.audit,
-            e.quorum,
-            spec.spec_json,
-            spec.spec_hash,
-          );
+          this.#putExperiment(e, spec);
         } else {
           this.#sql.exec(
             'UPDATE experiments SET replicas_needed = ?, reissued_at = ?, audit = ?, quorum = ? WHERE id = ?',
@@ -473,6 +451,22 @@ export class CampaignQueue extends DurableObject<Env> {
       for (const l of leases) if (open.has(l.experiment_id)) this.#upsertLease(l);
       this.#setMeta('feed', head);
     });
+  }
+
+  /** An open experiment with its spec, new or replacing the copy held. */
+  #putExperiment(e: ExperimentRow, spec: { spec_json: string; spec_hash: string }): void {
+    this.#sql.exec(
+      'INSERT OR REPLACE INTO experiments (id, idx, tokens, replicas_needed, reissued_at, audit, quorum, spec_json, spec_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      e.id,
+      e.idx,
+      e.tokens,
+      e.replicas_needed,
+      e.reissued_at,
+      e.audit,
+      e.quorum,
+      spec.spec_json,
+      spec.spec_hash,
+    );
   }
 
   #upsertLease(l: LeaseRow): void {
