@@ -71,13 +71,7 @@ import {
   earlySegments,
   encodeCheckpoint,
 } from '../shared/commit.ts';
-import {
-  exportPublicKey,
-  generateSigningKey,
-  sha256,
-  signCanonical,
-  volunteerIdFor,
-} from '../shared/crypto.ts';
+import { generateSigningKey } from '../shared/crypto.ts';
 import { verifyChain, type LedgerEntry, type LedgerRow } from '../shared/ledger.ts';
 import {
   LEASE_TOKEN_HEADER,
@@ -88,14 +82,22 @@ import {
   type Lease,
   type Metrics,
   type Precision,
-  type ResultPayload,
+  resultFor,
   type ResultResponse,
   type VolunteerTrust,
 } from '../shared/protocol.ts';
 import { Rng } from '../shared/rng.ts';
-import { signedHeaders } from '../shared/signed-request.ts';
 import { curveLength, type ExperimentSpec } from '../shared/spec.ts';
 import { TAU_BPB, TAU_CURVE } from '../shared/verify.ts';
+import {
+  newVolunteer,
+  parseBody,
+  register as registerKey,
+  type Transport,
+  type VolunteerClient,
+  type WireRequest,
+  type WireResponse,
+} from '../shared/volunteer-client.ts';
 import { replicasAgree } from '../edge/src/trust/judge.ts';
 import { CV_TRUSTED } from '../edge/src/trust/policy.ts';
 import { startBenchEdge } from './fleet-edge.ts';
@@ -203,7 +205,7 @@ const HOARDER_KEYS = 8;
 interface Volunteer {
   n: number;
   id: string;
-  keys: CryptoKeyPair;
+  client: VolunteerClient<Reply>;
   ip: string;
   caps: Capabilities;
   precision: Precision;
@@ -216,54 +218,46 @@ interface Volunteer {
   lease: Lease | null;
   waited: number; // rounds a copier has waited for something to copy
   first: Metrics | null; // the replayer's first, honest result
-  lastRequest: { path: string; text: string; headers: Record<string, string> } | null;
+  lastRequest: { path: string; init: WireRequest } | null; // as sent, for a byte-for-byte replay
   cheating: boolean; // on-off: switched
 }
 
 let base = '';
 let edge: ChildProcess | null = null;
 
-async function post(
-  path: string,
-  text: string,
-  headers: Record<string, string>,
-): Promise<{ status: number; body: unknown }> {
-  const res = await fetch(base + path, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
-    body: text,
-  });
-  const raw = await res.text();
-  let body: unknown = raw;
-  try {
-    body = JSON.parse(raw);
-  } catch {
-    // keep the text
-  }
-  return { status: res.status, body };
+/** A reply, its body read (JSON, or the text when not JSON). */
+interface Reply extends WireResponse {
+  body: unknown;
 }
 
-async function signed(
-  v: Volunteer,
-  path: string,
-  body: unknown,
-): Promise<{ status: number; body: unknown }> {
-  const text = JSON.stringify(body);
-  const headers = {
-    ...(v.chosenIp && { 'cf-connecting-ip': v.chosenIp }), // the front overwrites it below, as Cloudflare does
-    ...fromAddress(v.ip),
-    ...(await signedHeaders(
-      { volunteerId: v.id, privateKey: v.keys.privateKey },
-      'POST',
-      path,
-      await sha256(text),
-    )),
+async function post(path: string, init: WireRequest): Promise<Reply> {
+  const res = await fetch(base + path, init);
+  const raw = await res.text();
+  return { status: res.status, body: parseBody(raw), text: async () => raw };
+}
+
+/**
+ * How a volunteer reaches the edge: through the local front from its address (`ip` until `self`
+ * exists), timed by path, its last accepted result request kept for the replay attack.
+ */
+function reach(ip: string, self: { v: Volunteer | null }): Transport<Reply> {
+  return async (path, signed) => {
+    const v = self.v;
+    const init = {
+      ...signed,
+      headers: {
+        ...signed.headers,
+        ...(v?.chosenIp && { 'cf-connecting-ip': v.chosenIp }), // the front overwrites it below, as Cloudflare does
+        ...fromAddress(v?.ip ?? ip),
+      },
+    };
+    if (!v) return post(path, init);
+    const t = performance.now();
+    const res = await post(path, init);
+    if (path === '/api/results' && res.status < 300) v.lastRequest = { path, init }; // an accepted request
+    (latencies.get(path) ?? latencies.set(path, []).get(path)!).push(performance.now() - t);
+    return res;
   };
-  const t = performance.now();
-  const res = await post(path, text, headers);
-  if (path === '/api/results' && res.status < 300) v.lastRequest = { path, text, headers }; // an accepted request
-  (latencies.get(path) ?? latencies.set(path, []).get(path)!).push(performance.now() - t);
-  return res;
 }
 const latencies = new Map<string, number[]>();
 function p50(xs: number[] | undefined): number | null {
@@ -281,20 +275,12 @@ async function register(
   attack: Attack | null,
   group = 0,
 ): Promise<Volunteer> {
-  const keys = await generateSigningKey();
-  const publicKey = await exportPublicKey(keys.publicKey);
-  const payload = { type: 'register' as const, publicKey, timestamp: Date.now() };
-  const res = await post(
-    '/api/volunteers',
-    JSON.stringify({ payload, signature: await signCanonical(keys.privateKey, payload) }),
-    fromAddress(ip),
-  );
-  if (res.status !== 201)
-    throw new Error(`registration failed: ${res.status} ${JSON.stringify(res.body)}`);
-  return {
+  const self: { v: Volunteer | null } = { v: null };
+  const client = await newVolunteer(reach(ip, self));
+  self.v = {
     n,
-    id: await volunteerIdFor(publicKey),
-    keys,
+    id: client.id,
+    client,
     ip,
     caps,
     precision: caps.precision ?? 'float32',
@@ -311,6 +297,7 @@ async function register(
     lastRequest: null,
     cheating: attack !== null && ![...LATE_CHEATS, 'replay', 'replay-request'].includes(attack),
   };
+  return self.v;
 }
 
 /** An honest fleet's mix of backends and browsers (float16: WebGL without float32 targets). */
@@ -506,17 +493,7 @@ async function submit(v: Volunteer): Promise<void> {
       curve = partnerCurve.slice(fromStep / every, Math.ceil(toStep / every));
       collusiveSpotChecks++;
     }
-    const result = {
-      type: 'spot-check' as const,
-      leaseId: lease.leaseId,
-      leaseToken: lease.leaseToken,
-      specHash: lease.specHash,
-      curve,
-    };
-    await signed(v, lease.spotCheck!.submitPath, {
-      result,
-      signature: await signCanonical(v.keys.privateKey, result),
-    });
+    await v.client.spotCheck(lease, curve);
     spotChecksDone.set(
       lease.experimentId,
       (spotChecksDone.get(lease.experimentId) ?? 0) + (toStep - fromStep) / lease.spec.train.steps,
@@ -534,32 +511,20 @@ async function submit(v: Volunteer): Promise<void> {
     ),
   );
   const metrics = { ...made, commitments };
-  const result: ResultPayload = {
-    type: 'result',
-    leaseId: lease.leaseId,
-    leaseToken: lease.leaseToken,
-    experimentId: lease.experimentId,
-    specHash: lease.specHash,
-    datasetSha256: lease.spec.dataset.sha256,
-    metrics,
-  };
+  const result = resultFor(lease, metrics);
   const cheat = v.cheating ? v.attack! : null;
-  const signWith =
-    cheat === 'wrong-key' ? (await generateSigningKey()).privateKey : v.keys.privateKey;
+  const signWith = cheat === 'wrong-key' ? (await generateSigningKey()).privateKey : undefined;
   if (cheat === 'replay-request' && v.lastRequest) {
     // Byte for byte: the same signature headers and body as an accepted request.
     const t = tallies.get(cheat)!;
     t.tried++;
-    const again = await post(v.lastRequest.path, v.lastRequest.text, v.lastRequest.headers);
+    const again = await post(v.lastRequest.path, v.lastRequest.init);
     const body = again.body as { resultId?: string; duplicate?: boolean };
     if (again.status >= 300 || body.duplicate)
       t.refused++; // refused, or the first outcome again: nothing new
     else if (body.resultId) t.resultIds.push(body.resultId);
   }
-  const res = await signed(v, '/api/results', {
-    result,
-    signature: await signCanonical(signWith, result),
-  });
+  const res = await v.client.submitPayload(result, { signWith });
   const resultId = (res.body as { resultId?: string }).resultId;
   // A spot check asks for one committed checkpoint: everyone reveals (a cheater its forged state,
   // consistent with its commitment — not revealing fails the check anyway).
@@ -569,19 +534,8 @@ async function submit(v: Volunteer): Promise<void> {
       lease.specHash,
       stateAt(lease.spec, metrics, reveal.step, reveal.step <= until),
     );
-    const signature = await signedHeaders(
-      { volunteerId: v.id, privateKey: v.keys.privateKey },
-      'PUT',
-      reveal.path,
-      await sha256(bytes),
-      { upload: true },
-    );
-    const put = await fetch(base + reveal.path, {
-      method: 'PUT',
-      headers: { 'content-type': 'application/octet-stream', ...signature, ...fromAddress(v.ip) },
-      body: bytes,
-    });
-    if (!put.ok) throw new Error(`reveal refused: ${put.status} ${await put.text()}`);
+    const put = await v.client.reveal(reveal.path, bytes);
+    if (put.status >= 300) throw new Error(`reveal refused: ${put.status} ${await put.text()}`);
     revealed++;
   }
   if (cheat && cheat !== 'replay-request') {
@@ -619,7 +573,7 @@ async function hoard(round: number): Promise<void> {
   await pool(hoarders, async (v) => {
     hoarding.attempts++;
     const t = Date.now();
-    const res = await signed(v, '/api/leases', { campaignId: CAMPAIGN, capabilities: v.caps });
+    const res = await v.client.lease(v.caps, { campaignId: CAMPAIGN });
     const lease = (res.body as { lease?: Lease | null }).lease ?? null;
     if (lease) {
       hoarding.granted++;
@@ -631,11 +585,7 @@ async function hoard(round: number): Promise<void> {
     }
     if (round % 5 === 0) {
       for (const l of v.held) {
-        const beat = await signed(v, `/api/leases/${l.leaseId}/heartbeat`, {
-          leaseToken: l.leaseToken,
-          step: round,
-          loss: 3,
-        });
+        const beat = await v.client.heartbeat(l, round, 3);
         if (beat.status === 200) hoarding.heartbeats++;
       }
     }
@@ -758,38 +708,24 @@ async function main() {
         // Volunteer F links a second key, then registers that key as a volunteer of its own elsewhere.
         const f = await register(++n, address(n), dishonestCaps(fleet.length), attack, k);
         const second = await generateSigningKey();
-        const publicKey = await exportPublicKey(second.publicKey);
-        const link = {
-          type: 'link-key' as const,
-          volunteerId: f.id,
-          publicKey,
-          timestamp: Date.now(),
-        };
-        const linked = await signed(f, '/api/volunteers/keys', {
-          payload: link,
-          proof: await signCanonical(second.privateKey, link),
-        });
+        const linked = await f.client.linkKey(second);
         if (linked.status !== 201)
           throw new Error(`linking failed: ${linked.status} ${JSON.stringify(linked.body)}`);
-        const payload = { type: 'register' as const, publicKey, timestamp: Date.now() };
-        const again = await post(
-          '/api/volunteers',
-          JSON.stringify({ payload, signature: await signCanonical(second.privateKey, payload) }),
-          fromAddress(address(++n)),
-        );
-        linkedKeyRegistrations.push(again.status);
+        const self: { v: Volunteer | null } = { v: null };
+        const again = await registerKey(reach(address(++n), self), { keys: second });
+        linkedKeyRegistrations.push(again.response.status);
         fleet.push(f);
-        if (again.status === 201) {
-          const g = {
+        if (again.response.status === 201) {
+          self.v = {
             ...f,
             n,
-            id: await volunteerIdFor(publicKey),
-            keys: second,
+            id: again.client.id,
+            client: again.client,
             ip: address(n),
             lease: null,
             held: [],
           };
-          fleet.push(g);
+          fleet.push(self.v);
         }
       } else {
         fleet.push(await register(++n, address(n), dishonestCaps(fleet.length), attack));
@@ -815,7 +751,7 @@ async function main() {
     const wanting = shuffle(active.filter((v) => !v.lease));
     let granted = 0;
     await pool(wanting, async (v) => {
-      const res = await signed(v, '/api/leases', { campaignId: CAMPAIGN, capabilities: v.caps });
+      const res = await v.client.lease(v.caps, { campaignId: CAMPAIGN });
       const lease = (res.body as { lease?: Lease | null }).lease ?? null;
       if (lease) granted++;
       v.lease = lease;

@@ -5,25 +5,23 @@
 // `npm run bench:soak` (think time, one heartbeat, retries as the browser's outbox would).
 import http from 'node:http';
 import { fromAddress } from './local-edge.ts';
-import { signedHeaders } from '../shared/signed-request.ts';
-import {
-  exportPublicKey,
-  generateSigningKey,
-  sha256,
-  signCanonical,
-  volunteerIdFor,
-} from '../shared/crypto.ts';
+import { sha256 } from '../shared/crypto.ts';
 import { commitSteps } from '../shared/commit.ts';
 import {
   type HeartbeatResponse,
   type Lease,
   type LeaseResponse,
   type Metrics,
-  type RegisterPayload,
-  resultFor,
   type ResultResponse,
 } from '../shared/protocol.ts';
 import { curveLength, tokenBudget } from '../shared/spec.ts';
+import {
+  newVolunteer,
+  parseBody,
+  type VolunteerClient,
+  type WireRequest,
+  type WireResponse,
+} from '../shared/volunteer-client.ts';
 
 /** VOLUNTEER_LIMITER in wrangler.toml: 200 requests per 10 s window, windows aligned to the clock. */
 export const LIMIT_WINDOW_MS = 10_000;
@@ -36,10 +34,16 @@ export interface Reply<T> {
   ms: number;
 }
 
+/** A reply over node:http: its body read (JSON, or the text when not JSON) and timed. */
+interface TimedResponse extends WireResponse {
+  body: unknown;
+  ms: number;
+}
+
 export interface Identity {
   volunteerId: string;
   publicKey: string;
-  keys: CryptoKeyPair;
+  client: VolunteerClient<TimedResponse>;
   ip: string; // this volunteer's address, as CF-Connecting-IP
   backend: 'webgpu' | 'wasm';
   adapter: string;
@@ -119,6 +123,12 @@ export interface LoopOptions {
   stopped: () => boolean;
 }
 
+/** A transport's reply as a typed one. */
+const reply = <T>({ status, body, ms }: TimedResponse): Reply<T> => ({
+  status,
+  body: body as T,
+  ms,
+});
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const errorCode = (body: unknown) => (body as { error?: string } | null)?.error ?? '';
 
@@ -151,8 +161,9 @@ export class Fleet {
     this.agent = new http.Agent({ keepAlive: true, maxSockets });
   }
 
-  post<T>(path: string, text: string, headers: Record<string, string> = {}): Promise<Reply<T>> {
-    return new Promise((resolve, reject) => {
+  /** The simulated volunteers' transport: one request over the keep-alive agent, timed. */
+  #request = (path: string, init: WireRequest): Promise<TimedResponse> =>
+    new Promise((resolve, reject) => {
       const t0 = performance.now();
       const req = http.request(
         {
@@ -160,33 +171,27 @@ export class Fleet {
           host: this.#base.hostname,
           port: this.#base.port,
           path,
-          method: 'POST',
-          headers: {
-            'content-type': 'application/json',
-            'content-length': Buffer.byteLength(text),
-            ...headers,
-          },
+          method: init.method,
+          headers: { ...init.headers, 'content-length': Buffer.byteLength(init.body) },
         },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('end', () => {
             const raw = Buffer.concat(chunks).toString();
-            let body: unknown = raw;
-            try {
-              body = JSON.parse(raw);
-            } catch {
-              // keep the text
-            }
-            resolve({ status: res.statusCode ?? 0, body: body as T, ms: performance.now() - t0 });
+            resolve({
+              status: res.statusCode ?? 0,
+              body: parseBody(raw),
+              ms: performance.now() - t0,
+              text: async () => raw,
+            });
           });
           res.on('error', reject);
         },
       );
       req.on('error', reject);
-      req.end(text);
+      req.end(init.body);
     });
-  }
 
   get(path: string): Promise<{ status: number; text: string; ms: number }> {
     return new Promise((resolve, reject) => {
@@ -210,39 +215,21 @@ export class Fleet {
   /** A new key, registered (POST /api/volunteers) with its own address; half WebGPU, half WASM. */
   async register(): Promise<Identity> {
     const n = ++this.#identities;
-    const keys = await generateSigningKey();
-    const publicKey = await exportPublicKey(keys.publicKey);
     const ip = addressOf(n);
-    const payload: RegisterPayload = { type: 'register', publicKey, timestamp: Date.now() };
-    const signature = await signCanonical(keys.privateKey, payload);
-    const res = await this.post<{ volunteerId: string }>(
-      '/api/volunteers',
-      JSON.stringify({ payload, signature }),
-      fromAddress(ip),
-    );
-    const volunteerId = await volunteerIdFor(publicKey);
-    if (res.status !== 201 || res.body.volunteerId !== volunteerId) {
-      throw new Error(`registration failed: ${res.status} ${JSON.stringify(res.body)}`);
-    }
+    // The key is named in every request and the address sent with it, as the browser behind
+    // Cloudflare would (web/src/lib/api.ts's postSigned).
+    const client = await newVolunteer(this.#request, { headers: fromAddress(ip), namesKey: true });
     // A mixed fleet, half WebGPU and half WASM, so replicas meet another backend class as the
     // scheduler prefers (a same-class replica waits for STEER_WAIT_MS).
     const backend = n % 2 ? 'webgpu' : 'wasm';
     const adapter = backend === 'webgpu' ? 'bench (simulated GPU)' : 'bench (simulated CPU)';
-    return { volunteerId, publicKey, keys, ip, backend, adapter, window: 0, used: 0 };
+    const { id: volunteerId, publicKey } = client;
+    return { volunteerId, publicKey, client, ip, backend, adapter, window: 0, used: 0 };
   }
 
-  /** Exactly the browser's postSigned (web/src/lib/api.ts), over node:http. */
+  /** A signed POST as the browser sends it (web/src/lib/api.ts's postSigned), over node:http. */
   async postSigned<T>(id: Identity, path: string, body: unknown): Promise<Reply<T>> {
-    const text = JSON.stringify(body);
-    const signer = {
-      volunteerId: id.volunteerId,
-      privateKey: id.keys.privateKey,
-      publicKey: id.publicKey,
-    };
-    return this.post<T>(path, text, {
-      ...(await signedHeaders(signer, 'POST', path, await sha256(text))),
-      ...fromAddress(id.ip),
-    });
+    return reply<T>(await id.client.post(path, body));
   }
 
   #error(what: string): void {
@@ -258,9 +245,7 @@ export class Fleet {
    */
   async #send<T>(
     route: string,
-    id: Identity,
-    path: string,
-    body: unknown,
+    request: () => Promise<TimedResponse>,
     o: LoopOptions,
     attempts: number,
     latencies: number[],
@@ -272,7 +257,7 @@ export class Fleet {
       this.stats.requests.set(route, (this.stats.requests.get(route) ?? 0) + 1);
       let res: Reply<T>;
       try {
-        res = await this.postSigned<T>(id, path, body);
+        res = reply<T>(await request());
       } catch (err) {
         this.#error(`${route} network ${(err as Error).message}`);
         if (++failed >= attempts || o.stopped()) return null;
@@ -330,12 +315,11 @@ export class Fleet {
       if (!id) return;
       const leased = await this.#send<LeaseResponse>(
         'lease',
-        id,
-        '/api/leases',
-        {
-          campaignId: o.campaignId,
-          capabilities: { backend: id.backend, adapter: id.adapter, tokensPerSec: 5000 },
-        },
+        () =>
+          id.client.lease(
+            { backend: id.backend, adapter: id.adapter, tokensPerSec: 5000 },
+            { campaignId: o.campaignId },
+          ),
         o,
         1,
         s.leaseMs,
@@ -357,13 +341,7 @@ export class Fleet {
         await sleep(think / 2);
         const beat = await this.#send<HeartbeatResponse>(
           'heartbeat',
-          id,
-          `/api/leases/${lease.leaseId}/heartbeat`,
-          {
-            leaseToken: lease.leaseToken,
-            step: Math.floor(lease.spec.train.steps / 2),
-            loss: 3,
-          },
+          () => id.client.heartbeat(lease, Math.floor(lease.spec.train.steps / 2), 3),
           o,
           1,
           s.heartbeatMs,
@@ -374,13 +352,10 @@ export class Fleet {
         await sleep(think);
       }
 
-      const result = resultFor(lease, await metricsFor(lease, id));
-      const signature = await signCanonical(id.keys.privateKey, result);
+      const metrics = await metricsFor(lease, id);
       const res = await this.#send<ResultResponse>(
         'result',
-        id,
-        '/api/results',
-        { result, signature },
+        () => id.client.submit(lease, metrics),
         o,
         o.resultAttempts ?? 1,
         s.resultMs,

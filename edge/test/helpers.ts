@@ -1,18 +1,16 @@
 // Test helpers: real Ed25519 volunteers, signed requests against the real app and D1.
 import { env } from 'cloudflare:test';
 import { expect } from 'vitest';
-import {
-  exportPublicKey,
-  generateSigningKey,
-  sha256,
-  signCanonical,
-  volunteerIdFor,
-} from '../../shared/crypto.ts';
+import { sha256 } from '../../shared/crypto.ts';
 import { PRESETS } from '../../shared/model/presets.ts';
 import type { ApiError, Lease, Metrics, ResultPayload } from '../../shared/protocol.ts';
 import { resultFor } from '../../shared/protocol.ts';
 import { signedHeaders as sharedSignedHeaders } from '../../shared/signed-request.ts';
 import { curveLength, tokenBudget, type ExperimentSpec } from '../../shared/spec.ts';
+import {
+  newVolunteer as registerVolunteer,
+  type VolunteerClient,
+} from '../../shared/volunteer-client.ts';
 import { campaignStatements, type NewCampaign } from '../src/db/campaigns.ts';
 import app from '../src/index.ts';
 import { tableSnapshot, withoutReplayGuard, type Snapshot } from './snapshot.ts';
@@ -93,6 +91,8 @@ export interface TestVolunteer {
   id: string;
   publicKey: string;
   keys: CryptoKeyPair;
+  /** The shared volunteer client this one wraps, for requests the shortcuts below do not cover. */
+  client: VolunteerClient<Response>;
   post(
     path: string,
     body: unknown,
@@ -111,53 +111,30 @@ export interface TestVolunteer {
   ): Promise<Response>;
 }
 
-export async function newVolunteer(displayName = 'tester'): Promise<TestVolunteer> {
-  const keys = await generateSigningKey();
-  const publicKey = await exportPublicKey(keys.publicKey);
-  const payload = { type: 'register' as const, publicKey, displayName, timestamp: Date.now() };
-  const res = await api(
-    '/api/volunteers',
-    json({ payload, signature: await signCanonical(keys.privateKey, payload) }),
-  );
-  if (res.status !== 201) throw new Error(`registration failed: ${res.status} ${await res.text()}`);
-  const id = await volunteerIdFor(publicKey);
-  const v: TestVolunteer = {
-    id,
-    publicKey,
-    keys,
-    async post(path, body, opts = {}) {
-      const text = opts.raw ?? JSON.stringify(body);
-      const headers = await signedHeaders(
-        id,
-        opts.signWith ?? keys,
-        'POST',
-        path,
-        text,
-        opts.timestamp,
-      );
-      return api(path, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...headers },
-        body: opts.alter ? opts.alter(text) : text,
-      });
-    },
-    async lease(backend = 'wasm', campaignId) {
-      const res = await v.post('/api/leases', {
-        campaignId,
-        capabilities: { backend, tokensPerSec: 5000 },
-      });
-      if (res.status !== 200) throw new Error(`lease failed: ${res.status} ${await res.text()}`);
-      return ((await res.json()) as { lease: Lease | null }).lease;
-    },
-    async result(lease, metrics = {}, patch = {}) {
-      const result = resultPayload(lease, metrics, patch);
-      return v.post('/api/results', {
-        result,
-        signature: await signCanonical(keys.privateKey, result),
-      });
-    },
+/** The lease in a 200 reply to POST /api/leases; any other reply throws. */
+export async function leaseFrom(res: Response): Promise<Lease | null> {
+  if (res.status !== 200) throw new Error(`lease failed: ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { lease: Lease | null }).lease;
+}
+
+/** A registered volunteer; `headers` go on every request it sends (an address, say). */
+export async function newVolunteer(
+  displayName = 'tester',
+  headers: Record<string, string> = {},
+): Promise<TestVolunteer> {
+  const client = await registerVolunteer(api, { displayName, headers, timestamp: nextTimestamp });
+  return {
+    id: client.id,
+    publicKey: client.publicKey,
+    keys: client.keys,
+    client,
+    post: (path, body, opts = {}) =>
+      client.post(path, body, { ...opts, signWith: opts.signWith?.privateKey }),
+    lease: async (backend = 'wasm', campaignId) =>
+      leaseFrom(await client.lease({ backend, tokensPerSec: 5000 }, { campaignId })),
+    result: (lease, metrics = {}, patch = {}) =>
+      client.submitPayload(resultPayload(lease, metrics, patch)),
   };
-  return v;
 }
 
 export function honestMetrics(

@@ -2,16 +2,10 @@
 // direct reads of the trust state, and shortcuts that set a volunteer's record without replaying
 // dozens of experiments.
 import { env } from 'cloudflare:test';
-import {
-  exportPublicKey,
-  generateSigningKey,
-  signCanonical,
-  volunteerIdFor,
-} from '../../shared/crypto.ts';
 import { verifyChain, type LedgerEntry, type LedgerRow } from '../../shared/ledger.ts';
 import type { Capabilities, Lease, Metrics } from '../../shared/protocol.ts';
 import { MIN_WITNESSES } from '../src/trust/policy.ts';
-import { api, honestMetrics, json, resultPayload, signedHeaders } from './helpers.ts';
+import { honestMetrics, leaseFrom, newVolunteer } from './helpers.ts';
 
 export interface Peer {
   id: string;
@@ -29,57 +23,22 @@ export async function peer(
   caps: Capabilities = { backend: 'wasm' },
   ip: string | null = null,
 ): Promise<Peer> {
-  const keys = await generateSigningKey();
-  const publicKey = await exportPublicKey(keys.publicKey);
-  const payload = {
-    type: 'register' as const,
-    publicKey,
-    displayName: 'peer',
-    timestamp: Date.now(),
-  };
-  const address: Record<string, string> = ip ? { 'cf-connecting-ip': ip } : {};
-  const reg = await api(
-    '/api/volunteers',
-    json({ payload, signature: await signCanonical(keys.privateKey, payload) }, address),
-  );
-  if (reg.status !== 201) throw new Error(`registration failed: ${reg.status} ${await reg.text()}`);
-  const id = await volunteerIdFor(publicKey);
-  const p: Peer = {
-    id,
-    keys,
+  const v = await newVolunteer('peer', ip ? { 'cf-connecting-ip': ip } : {});
+  return {
+    id: v.id,
+    keys: v.keys,
     caps,
     ip,
-    async post(path, body) {
-      const text = JSON.stringify(body);
-      const headers = await signedHeaders(id, keys, 'POST', path, text);
-      return api(path, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...address, ...headers },
-        body: text,
-      });
-    },
-    async lease(campaignId) {
-      const res = await p.post('/api/leases', {
-        campaignId,
-        capabilities: { tokensPerSec: 5000, ...caps },
-      });
-      if (res.status !== 200) throw new Error(`lease failed: ${res.status} ${await res.text()}`);
-      return ((await res.json()) as { lease: Lease | null }).lease;
-    },
-    async submit(lease, valBpb = 3.1, metrics = {}) {
-      const m = {
+    post: (path, body) => v.post(path, body),
+    lease: async (campaignId) =>
+      leaseFrom(await v.client.lease({ tokensPerSec: 5000, ...caps }, { campaignId })),
+    submit: (lease, valBpb = 3.1, metrics = {}) =>
+      v.result(lease, {
         ...honestMetrics(lease.spec, valBpb, caps.backend),
         ...(caps.precision && { precision: caps.precision }),
         ...metrics,
-      };
-      const result = resultPayload(lease, m);
-      return p.post('/api/results', {
-        result,
-        signature: await signCanonical(keys.privateKey, result),
-      });
-    },
+      }),
   };
-  return p;
 }
 
 export interface ExperimentState {
