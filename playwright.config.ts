@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { defineConfig } from '@playwright/test';
 
-// The local front's secret (scripts/local-edge.ts), the same for the test servers (which inherit the
+// The local front's secret (scripts/lib/local-edge.ts), the same for the test servers (which inherit the
 // environment) and the specs that simulate volunteers' addresses with it.
 process.env.TABGRID_FRONT_SECRET ??= randomBytes(24).toString('base64url');
 

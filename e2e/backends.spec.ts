@@ -7,7 +7,7 @@ import { ensureDataset } from '../datasets/build.ts';
 import { PRESETS } from '../shared/model/presets.ts';
 import type { ExperimentSpec } from '../shared/spec.ts';
 import { TAU_BPB, TAU_CURVE } from '../shared/verify.ts';
-import { openBench } from '../scripts/bench-browser.ts';
+import { openBench } from '../scripts/lib/bench-browser.ts';
 import type { BenchBackend, BenchResult } from '../web/src/bench/types.ts';
 
 test('the tiny GPT trains on wasm, webgpu, webgl and cpu to losses that agree', async () => {

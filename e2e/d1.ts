@@ -1,7 +1,7 @@
 // Reading (and, to fast-forward time, editing) an e2e edge's local D1 from a browser test, through
 // wrangler's own `d1 execute --local` on the same persist dir the test server uses.
 import { execFileSync } from 'node:child_process';
-import { QUIET_ENV } from '../scripts/wrangler.ts';
+import { QUIET_ENV } from '../scripts/lib/wrangler.ts';
 
 export const E2E_PERSIST = '.wrangler/e2e';
 

@@ -9,9 +9,9 @@ import { expect, test, type Browser, type FrameLocator, type Page } from '@playw
 import type { PartnerStats } from '../shared/protocol.ts';
 import { d1 } from './d1.ts';
 import { ensureDataset } from '../datasets/build.ts';
-import { tinyCampaign } from '../scripts/campaigns.ts';
-import { fromAddress, seedCampaign } from '../scripts/local-edge.ts';
-import { startPartnerSite, type LongTask, type PartnerSite } from '../scripts/partner-site.ts';
+import { tinyCampaign } from '../scripts/lib/campaigns.ts';
+import { fromAddress, seedCampaign } from '../scripts/lib/local-edge.ts';
+import { startPartnerSite, type LongTask, type PartnerSite } from '../scripts/lib/partner-site.ts';
 
 // playwright.config.ts's webServer: its URL, and its state directory (E2E_PERSIST when a config
 // runs the edge elsewhere).
@@ -71,7 +71,7 @@ interface Visitor {
 /**
  * A visitor in its own browser profile. `ip`: two keys from one address never replicate each
  * other (edge/src/trust); a local edge believes a CF-Connecting-IP only from its front (the secret
- * the test server was started with: scripts/local-edge.ts), so each visitor comes "through the
+ * the test server was started with: scripts/lib/local-edge.ts), so each visitor comes "through the
  * front" from its own address (RFC 5737 documentation addresses).
  */
 async function visit(browser: Browser, origin: string, ip: string): Promise<Visitor> {

@@ -20,9 +20,9 @@ import {
   startBenchEdge,
   stopEdge,
   stopEdgeOnExit,
-} from './fleet-edge.ts';
-import { Fleet, type Identity } from './fleet.ts';
-import { ROOT } from './wrangler.ts';
+} from './lib/fleet-edge.ts';
+import { Fleet, type Identity } from './lib/fleet.ts';
+import { ROOT } from './lib/wrangler.ts';
 
 const { values } = parseArgs({
   options: {

@@ -41,8 +41,8 @@
 //    doubleAssignments, lostResults}
 // Latencies are per request (leases and results together), measured at the client. Progress, CPU
 // per process and the D1 checks go to stderr.
-// The edge's lifecycle and D1 checks (fleet-edge.ts), the simulated volunteers (fleet.ts) and the
-// /proc readings (fleet-proc.ts) are shared with `npm run bench:soak`.
+// The edge's lifecycle and D1 checks (lib/fleet-edge.ts), the simulated volunteers (lib/fleet.ts) and the
+// /proc readings (lib/fleet-proc.ts) are shared with `npm run bench:soak`.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, relative, resolve } from 'node:path';
@@ -58,10 +58,10 @@ import {
   startBenchEdge,
   stopEdge,
   stopEdgeOnExit,
-} from './fleet-edge.ts';
-import { cpuDelta, machineCpu, processCpu } from './fleet-proc.ts';
-import { Fleet, type Identity } from './fleet.ts';
-import { ROOT } from './wrangler.ts';
+} from './lib/fleet-edge.ts';
+import { cpuDelta, machineCpu, processCpu } from './lib/fleet-proc.ts';
+import { Fleet, type Identity } from './lib/fleet.ts';
+import { ROOT } from './lib/wrangler.ts';
 
 const { values } = parseArgs({
   options: {

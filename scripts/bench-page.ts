@@ -29,10 +29,16 @@ import { gzipSync } from 'node:zlib';
 import { ensureDataset } from '../datasets/build.ts';
 import { CHROMIUM_ARGS } from '../playwright.config.ts';
 import { buildAll } from './build.ts';
-import { tinyCampaign } from './campaigns.ts';
-import { migrate, registerDataset, seedCampaign, startDev, waitForHealth } from './local-edge.ts';
-import { startPartnerSite, type LongTask } from './partner-site.ts';
-import { ROOT } from './wrangler.ts';
+import { tinyCampaign } from './lib/campaigns.ts';
+import {
+  migrate,
+  registerDataset,
+  seedCampaign,
+  startDev,
+  waitForHealth,
+} from './lib/local-edge.ts';
+import { startPartnerSite, type LongTask } from './lib/partner-site.ts';
+import { ROOT } from './lib/wrangler.ts';
 
 const { values } = parseArgs({
   options: {

@@ -4,7 +4,7 @@
 //
 // Like `npm run bench:edge` it starts its own `wrangler dev` (a frozen bundle, fresh
 // `.wrangler/bench-soak` state, rate limits as in wrangler.toml) and drives it with simulated
-// volunteers holding real Ed25519 keys (scripts/fleet.ts). Unlike bench:edge's closed loop, each
+// volunteers holding real Ed25519 keys (scripts/lib/fleet.ts). Unlike bench:edge's closed loop, each
 // volunteer here behaves like a browser tab: it arrives at a random moment within the first think
 // time, leases, "trains" for a think time (uniform in 0.5–1.5 × --think-ms), heartbeats once
 // halfway, submits its result, and leases again. A 429 waits for the limiter's next window and is
@@ -55,7 +55,7 @@ import {
   stopEdge,
   stopEdgeOnExit,
   strandedExperiments,
-} from './fleet-edge.ts';
+} from './lib/fleet-edge.ts';
 import {
   cpuDelta,
   machineCpu,
@@ -63,9 +63,9 @@ import {
   sampleMemory,
   slope,
   type MemorySample,
-} from './fleet-proc.ts';
-import { Fleet, type Identity } from './fleet.ts';
-import { ROOT } from './wrangler.ts';
+} from './lib/fleet-proc.ts';
+import { Fleet, type Identity } from './lib/fleet.ts';
+import { ROOT } from './lib/wrangler.ts';
 
 const { values } = parseArgs({
   options: {

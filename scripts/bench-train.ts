@@ -14,7 +14,7 @@ import { PRESETS, type PresetName } from '../shared/model/presets.ts';
 import type { ExperimentSpec } from '../shared/spec.ts';
 import { median } from '../shared/verify.ts';
 import type { BenchBackend, BenchResult } from '../web/src/bench/types.ts';
-import { openBench } from './bench-browser.ts';
+import { openBench } from './lib/bench-browser.ts';
 import { findPython, NO_TORCH, runPytorch, type PytorchRun } from './reference/pytorch.ts';
 
 const { values: opt } = parseArgs({

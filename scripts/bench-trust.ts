@@ -100,8 +100,14 @@ import {
 } from '../shared/volunteer-client.ts';
 import { replicasAgree } from '../edge/src/trust/judge.ts';
 import { CV_TRUSTED } from '../edge/src/trust/policy.ts';
-import { startBenchEdge } from './fleet-edge.ts';
-import { fromAddress, migrate, queryLocal, registerDataset, seedCampaign } from './local-edge.ts';
+import { startBenchEdge } from './lib/fleet-edge.ts';
+import {
+  fromAddress,
+  migrate,
+  queryLocal,
+  registerDataset,
+  seedCampaign,
+} from './lib/local-edge.ts';
 import {
   BATCH_SIGMA_NATS,
   closeUnder,
@@ -112,8 +118,8 @@ import {
   stateAt,
   SyntheticTruth,
   VOCAB,
-} from './trust-model.ts';
-import { ROOT } from './wrangler.ts';
+} from './lib/trust-model.ts';
+import { ROOT } from './lib/wrangler.ts';
 
 const { values } = parseArgs({
   options: {

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureDataset } from '../datasets/build.ts';
-import { ROOT } from './wrangler.ts';
+import { ROOT } from './lib/wrangler.ts';
 
 const WEB_INPUTS = [
   'web',

@@ -14,9 +14,9 @@ import { PRESETS, type PresetName } from '../shared/model/presets.ts';
 import type { ExperimentSpec } from '../shared/spec.ts';
 import { median } from '../shared/verify.ts';
 import type { BenchBackend, BenchRequest } from '../web/src/bench/types.ts';
-import { openBench } from './bench-browser.ts';
+import { openBench } from './lib/bench-browser.ts';
 import { findPython, runPytorch } from './reference/pytorch.ts';
-import { ROOT } from './wrangler.ts';
+import { ROOT } from './lib/wrangler.ts';
 
 const { values: opt } = parseArgs({
   options: {
@@ -179,7 +179,7 @@ async function measure(): Promise<Measured> {
 
 // The last measurement is kept beside this script (DESIGN: write the calibration down), so that the
 // tolerances can be re-derived or re-written from it with --from, without ten minutes of training.
-const MEASURED = join(ROOT, 'scripts', 'calibrate-measured.json');
+const MEASURED = join(ROOT, 'scripts', 'data', 'calibrate-measured.json');
 const measured: Measured = opt.from
   ? (JSON.parse(readFileSync(opt.from, 'utf8')) as Measured)
   : await measure();

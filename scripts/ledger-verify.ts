@@ -17,8 +17,8 @@ import {
   type LedgerPage,
   type LedgerRow,
 } from '../shared/ledger.ts';
-import { queryLocal } from './local-edge.ts';
-import { ROOT } from './wrangler.ts';
+import { queryLocal } from './lib/local-edge.ts';
+import { ROOT } from './lib/wrangler.ts';
 
 const { values } = parseArgs({
   options: {

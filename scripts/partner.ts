@@ -7,8 +7,8 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { PartnerId } from '../shared/protocol.ts';
 import { partnerOrigin } from '../edge/src/partner-origin.ts';
-import { sqlLiteral } from './local-edge.ts';
-import { d1Json, ROOT, wranglerRun } from './wrangler.ts';
+import { sqlLiteral } from './lib/local-edge.ts';
+import { d1Json, ROOT, wranglerRun } from './lib/wrangler.ts';
 
 const USAGE = `usage: npm run partner -- add ID NAME ORIGIN… | list | remove ID   [--persist DIR] [--remote]
   ID: 1–40 lowercase letters, digits or -;  NAME: shown in the widget (quote it);

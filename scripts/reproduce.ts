@@ -10,7 +10,7 @@ import { DatasetManifest, datasetUrl, decodeTokens, manifestHash } from '../shar
 import { Id, type ExperimentDetail } from '../shared/protocol.ts';
 import { specHash } from '../shared/spec.ts';
 import { trainExperiment, type TrainData } from '../shared/train/loop.ts';
-import { compareWithVerified } from './reproduce-compare.ts';
+import { compareWithVerified } from './lib/reproduce-compare.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,

@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { randomToken, sha256 } from '../shared/crypto.ts';
-import { ROOT, wranglerRun } from './wrangler.ts';
+import { ROOT, wranglerRun } from './lib/wrangler.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,

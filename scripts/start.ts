@@ -4,9 +4,15 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ensureDataset } from '../datasets/build.ts';
 import { buildAll } from './build.ts';
-import { defaultCampaign, e2eCampaigns } from './campaigns.ts';
-import { migrate, registerDataset, seedCampaign, startDev, waitForHealth } from './local-edge.ts';
-import { ROOT } from './wrangler.ts';
+import { defaultCampaign, e2eCampaigns } from './lib/campaigns.ts';
+import {
+  migrate,
+  registerDataset,
+  seedCampaign,
+  startDev,
+  waitForHealth,
+} from './lib/local-edge.ts';
+import { ROOT } from './lib/wrangler.ts';
 
 const { values } = parseArgs({
   options: {

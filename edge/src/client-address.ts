@@ -5,7 +5,7 @@
 // address that connected to Cloudflare; docs/trust.md). Locally `wrangler dev` passes on whatever
 // a client sent in that header, so a client could pick its address (a Sybil per request, or
 // loopback to be nobody). Locally it is therefore believed only from a front that proves itself
-// with the secret in ADDRESS_SOURCE ("front:<secret>", set per run by scripts/local-edge.ts and
+// with the secret in ADDRESS_SOURCE ("front:<secret>", set per run by scripts/lib/local-edge.ts and
 // never printed): the benchmarks and browser tests that stand in for Cloudflare's front. Everyone
 // else is the loopback browser they are: no address.
 import type { Context } from 'hono';

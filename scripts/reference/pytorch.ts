@@ -3,7 +3,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { ExperimentSpec } from '../../shared/spec.ts';
-import { ROOT } from '../wrangler.ts';
+import { ROOT } from '../lib/wrangler.ts';
 
 export interface PytorchRun {
   name: 'pytorch';

@@ -4,8 +4,8 @@ import type { ChildProcess } from 'node:child_process';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { LOCAL_FRONT_HEADER } from '../shared/protocol.ts';
-import { campaignStatements, type NewCampaign } from '../edge/src/db/campaigns.ts';
+import { LOCAL_FRONT_HEADER } from '../../shared/protocol.ts';
+import { campaignStatements, type NewCampaign } from '../../edge/src/db/campaigns.ts';
 import { d1Json, QUIET_ENV, wrangler, wranglerRun } from './wrangler.ts';
 
 export function sqlLiteral(v: string | number): string {

@@ -6,9 +6,9 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, relative } from 'node:path';
-import { sha256 } from '../shared/crypto.ts';
-import { PRESETS } from '../shared/model/presets.ts';
-import type { ExperimentSpec } from '../shared/spec.ts';
+import { sha256 } from '../../shared/crypto.ts';
+import { PRESETS } from '../../shared/model/presets.ts';
+import type { ExperimentSpec } from '../../shared/spec.ts';
 import {
   bundleWorker,
   migrate,

@@ -2,9 +2,9 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const WRANGLER = fileURLToPath(
-  new URL('../node_modules/wrangler/bin/wrangler.js', import.meta.url),
+  new URL('../../node_modules/wrangler/bin/wrangler.js', import.meta.url),
 );
 
 export const QUIET_ENV = {

@@ -1,12 +1,12 @@
 // bench:trust's synthetic world: experiments whose true val_bpb and loss curve follow a model
 // built on `npm run calibrate` (see bench-trust.ts's header), the honest metrics each backend class
 // reports for them, and made-up training states behind checkpoint commitments. Nobody trains.
-import { backendClass } from '../shared/backend-class.ts';
-import type { CommittedState } from '../shared/commit.ts';
-import { PRESETS } from '../shared/model/presets.ts';
-import type { Backend, Metrics, Precision } from '../shared/protocol.ts';
-import { Rng } from '../shared/rng.ts';
-import { curveLength, tokenBudget, type ExperimentSpec } from '../shared/spec.ts';
+import { backendClass } from '../../shared/backend-class.ts';
+import type { CommittedState } from '../../shared/commit.ts';
+import { PRESETS } from '../../shared/model/presets.ts';
+import type { Backend, Metrics, Precision } from '../../shared/protocol.ts';
+import { Rng } from '../../shared/rng.ts';
+import { curveLength, tokenBudget, type ExperimentSpec } from '../../shared/spec.ts';
 
 export const preset = PRESETS.demo;
 export const SEED_SIGMA_BPB = 0.02;

@@ -1,8 +1,8 @@
 // How `npm run reproduce` judges a local run: the same rule as the edge (shared/verify.ts `agree`)
 // against the verified value — the median val_bpb and the mean curve of the agreeing replicas —
 // and against each replica on its own, for the record.
-import type { ExperimentDetail, Metrics } from '../shared/protocol.ts';
-import { agree, TAU_BPB, TAU_CURVE } from '../shared/verify.ts';
+import type { ExperimentDetail, Metrics } from '../../shared/protocol.ts';
+import { agree, TAU_BPB, TAU_CURVE } from '../../shared/verify.ts';
 
 export interface Reproduction {
   experimentId: string;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { PRESETS } from '../shared/model/presets.ts';
-import type { ExperimentDetail, Metrics, ReplicaDetail } from '../shared/protocol.ts';
-import { TAU_BPB, TAU_CURVE } from '../shared/verify.ts';
+import { PRESETS } from '../../shared/model/presets.ts';
+import type { ExperimentDetail, Metrics, ReplicaDetail } from '../../shared/protocol.ts';
+import { TAU_BPB, TAU_CURVE } from '../../shared/verify.ts';
 import { compareWithVerified } from './reproduce-compare.ts';
 
 const curve = [3.5, 3.0, 2.6];

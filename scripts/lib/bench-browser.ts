@@ -6,8 +6,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { extname, join, normalize, sep } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright';
-import { CHROMIUM_ARGS } from '../playwright.config.ts';
-import type { BenchRequest, BenchResult } from '../web/src/bench/types.ts';
+import { CHROMIUM_ARGS } from '../../playwright.config.ts';
+import type { BenchRequest, BenchResult } from '../../web/src/bench/types.ts';
 import { ROOT } from './wrangler.ts';
 
 // TABGRID_BENCH_OUT: another build folder, so that two runs at once do not rebuild under each other.

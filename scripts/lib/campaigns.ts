@@ -1,9 +1,9 @@
 // The campaigns `npm start` seeds: the default demo campaign, and a tiny one for the browser tests.
-import { Rng } from '../shared/rng.ts';
-import type { DatasetManifest } from '../shared/dataset.ts';
-import { PRESETS, type PresetName } from '../shared/model/presets.ts';
-import type { ExperimentSpec } from '../shared/spec.ts';
-import type { NewCampaign } from '../edge/src/db/campaigns.ts';
+import { Rng } from '../../shared/rng.ts';
+import type { DatasetManifest } from '../../shared/dataset.ts';
+import { PRESETS, type PresetName } from '../../shared/model/presets.ts';
+import type { ExperimentSpec } from '../../shared/spec.ts';
+import type { NewCampaign } from '../../edge/src/db/campaigns.ts';
 
 function specFrom(
   preset: PresetName,

@@ -5,23 +5,23 @@
 // `npm run bench:soak` (think time, one heartbeat, retries as the browser's outbox would).
 import http from 'node:http';
 import { fromAddress } from './local-edge.ts';
-import { sha256 } from '../shared/crypto.ts';
-import { commitSteps } from '../shared/commit.ts';
+import { sha256 } from '../../shared/crypto.ts';
+import { commitSteps } from '../../shared/commit.ts';
 import {
   type HeartbeatResponse,
   type Lease,
   type LeaseResponse,
   type Metrics,
   type ResultResponse,
-} from '../shared/protocol.ts';
-import { curveLength, tokenBudget } from '../shared/spec.ts';
+} from '../../shared/protocol.ts';
+import { curveLength, tokenBudget } from '../../shared/spec.ts';
 import {
   newVolunteer,
   parseBody,
   type VolunteerClient,
   type WireRequest,
   type WireResponse,
-} from '../shared/volunteer-client.ts';
+} from '../../shared/volunteer-client.ts';
 
 /** VOLUNTEER_LIMITER in wrangler.toml: 200 requests per 10 s window, windows aligned to the clock. */
 export const LIMIT_WINDOW_MS = 10_000;
