@@ -1,8 +1,7 @@
 // Talking to the edge: plain JSON calls and signed volunteer calls, with the edge's error sentence
 // surfaced as the Error message.
-import { sha256 } from '../../../shared/crypto.ts';
 import type { ApiError } from '../../../shared/protocol.ts';
-import { signedHeaders, type Signer } from '../../../shared/signed-request.ts';
+import { VolunteerClient } from '../../../shared/volunteer-client.ts';
 import type { StoredIdentity } from './db.ts';
 
 export class EdgeError extends Error {
@@ -40,11 +39,13 @@ export async function postJson<T>(
   return parse<T>(res);
 }
 
-const signer = (identity: StoredIdentity): Signer => ({
-  volunteerId: identity.volunteerId,
-  privateKey: identity.keys.privateKey,
-  publicKey: identity.publicKey,
-});
+/** The volunteer's client (shared/volunteer-client.ts, as the tests and benchmarks use) over fetch. */
+const client = (identity: StoredIdentity) =>
+  new VolunteerClient(
+    (path, init) => fetch(path, init),
+    { id: identity.volunteerId, publicKey: identity.publicKey, keys: identity.keys },
+    { namesKey: true }, // a linked key signs for its volunteer: name it
+  );
 
 /** A volunteer request signed over (method, path, timestamp, SHA-256 of the exact body bytes). */
 export async function postSigned<T>(
@@ -52,28 +53,14 @@ export async function postSigned<T>(
   path: string,
   body: unknown,
 ): Promise<T> {
-  const text = JSON.stringify(body);
-  const headers = await signedHeaders(signer(identity), 'POST', path, await sha256(text));
-  const res = await fetch(path, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
-    body: text,
-  });
-  return parse<T>(res);
+  return parse<T>(await client(identity).post(path, body));
 }
 
 /** A signed upload of raw bytes (a revealed checkpoint): its hash declared and signed up front. */
-export async function putSigned(
+export function putSigned(
   identity: StoredIdentity,
   path: string,
   bytes: Uint8Array<ArrayBuffer>,
 ): Promise<Response> {
-  const headers = await signedHeaders(signer(identity), 'PUT', path, await sha256(bytes), {
-    upload: true,
-  });
-  return fetch(path, {
-    method: 'PUT',
-    headers: { 'content-type': 'application/octet-stream', ...headers },
-    body: bytes,
-  });
+  return client(identity).reveal(path, bytes);
 }
