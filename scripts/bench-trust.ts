@@ -68,11 +68,9 @@ import {
   checkpointCommitment,
   commitSteps,
   decodeCheckpoint,
-  earlySegments,
   encodeCheckpoint,
 } from '../shared/commit.ts';
 import { generateSigningKey } from '../shared/crypto.ts';
-import { verifyChain, type LedgerEntry, type LedgerRow } from '../shared/ledger.ts';
 import {
   LEASE_TOKEN_HEADER,
   type ExperimentDetail,
@@ -98,19 +96,11 @@ import {
   type WireRequest,
   type WireResponse,
 } from '../shared/volunteer-client.ts';
-import { replicasAgree } from '../edge/src/trust/judge.ts';
 import { CV_TRUSTED } from '../edge/src/trust/policy.ts';
 import { startBenchEdge } from './lib/fleet-edge.ts';
-import {
-  fromAddress,
-  migrate,
-  queryLocal,
-  registerDataset,
-  seedCampaign,
-} from './lib/local-edge.ts';
+import { fromAddress, migrate, registerDataset, seedCampaign } from './lib/local-edge.ts';
 import {
   BATCH_SIGMA_NATS,
-  closeUnder,
   GAPS,
   logUniform,
   metricsFrom,
@@ -119,6 +109,7 @@ import {
   SyntheticTruth,
   VOCAB,
 } from './lib/trust-model.ts';
+import { edgeDecisions, type HonestResult, type Tally } from './lib/trust-verdicts.ts';
 import { ROOT } from './lib/wrangler.ts';
 
 const { values } = parseArgs({
@@ -326,23 +317,13 @@ function honestCaps(i: number): Capabilities {
 
 // ——— What each volunteer submits ———
 
-interface Tally {
-  tried: number;
-  refused: number;
-  resultIds: string[];
-  float16: Set<string>; // results claimed from a float16 path
-  at: Map<string, number>; // when each was accepted
-}
 const tallies = new Map<Attack, Tally>(
   ATTACKS.map((a) => [
     a,
     { tried: 0, refused: 0, resultIds: [], float16: new Set(), at: new Map() },
   ]),
 );
-const honestResults = new Map<
-  string,
-  { experimentId: string; klass: string; metrics: Metrics; precision: Precision }
->();
+const honestResults = new Map<string, HonestResult>();
 const accompliceResults = new Map<string, Metrics>(); // `${accomplice id}:${experiment}` → what it submitted
 const groupFabrications = new Map<string, Metrics>();
 
@@ -592,16 +573,18 @@ async function hoard(round: number): Promise<void> {
     if (round % 5 === 0) {
       for (const l of v.held) {
         const beat = await v.client.heartbeat(l, round, 3);
-        if (beat.status === 200) hoarding.heartbeats++;
+        if (beat.status === 200) {
+          hoarding.heartbeats++;
+          l.deadline = (beat.body as { deadline: number }).deadline;
+        }
       }
     }
   });
-  const open = await queryLocal<{ n: number }>(
-    PERSIST,
-    `SELECT count(*) AS n FROM leases WHERE status = 'open' AND deadline > ${Date.now()}
-    AND volunteer_id IN (${hoarders.map((v) => `'${v.id}'`).join(',') || "''"})`,
-  );
-  hoarding.maxHeld = Math.max(hoarding.maxHeld, open[0]?.n ?? 0);
+  // Held now: leases whose deadline (as granted or last extended) has not passed. Counted from the
+  // answers, not by reading the edge's D1 while it runs (a second SQLite writer finds it busy).
+  const now = Date.now();
+  const held = hoarders.reduce((n, v) => n + v.held.filter((l) => l.deadline > now).length, 0);
+  hoarding.maxHeld = Math.max(hoarding.maxHeld, held);
 }
 const linkedKeyRegistrations: number[] = []; // what registering a linked key as a new volunteer got
 
@@ -797,152 +780,21 @@ async function main() {
   }
   await stop();
 
-  // ——— What the edge decided ———
-  const results = await queryLocal<{
-    id: string;
-    experimentId: string;
-    verdict: string;
-    createdAt: number;
-    metricsJson: string;
-  }>(
-    PERSIST,
-    'SELECT id, experiment_id AS experimentId, verdict, created_at AS createdAt, metrics_json AS metricsJson FROM results',
-  );
-  const experiments = await queryLocal<{
-    id: string;
-    status: string;
-    verification: string | null;
-    firstLease: number | null;
-    firstVolunteer: string | null;
-  }>(
-    PERSIST,
-    `SELECT e.id, e.status, e.verification, f.created_at AS firstLease, f.volunteer_id AS firstVolunteer FROM experiments e
-      LEFT JOIN leases f ON f.id = (SELECT l.id FROM leases l WHERE l.experiment_id = e.id ORDER BY l.created_at LIMIT 1)`,
-  );
-  const ledgerRows = await queryLocal<LedgerRow>(
-    PERSIST,
-    'SELECT seq, prev_hash AS prevHash, hash, entry FROM ledger ORDER BY seq',
-  );
-  const chain = await verifyChain(ledgerRows);
-  const entries = ledgerRows.map((r) => JSON.parse(r.entry) as LedgerEntry);
-  const everValid = new Set(
-    entries.filter((e) => e.kind === 'verdict' && e.verdict === 'valid').map((e) => e.resultId),
-  );
-  const everCredited = new Set(entries.filter((e) => e.kind === 'credit').map((e) => e.resultId));
-  const revoked = new Set(entries.filter((e) => e.kind === 'revoke').map((e) => e.resultId));
-  const finalVerdict = new Map(results.map((r) => [r.id, r.verdict]));
-
-  const attacks: Record<string, Record<string, number>> = {};
-  const byId = new Map(results.map((r) => [r.id, r]));
-  const dishonestIds = new Set([...tallies.values()].flatMap((t) => t.resultIds));
-  let dishonestTried = 0;
-  let dishonestPassed = 0;
-  let dishonestStanding = 0;
-  for (const [name, t] of tallies) {
-    const verified = t.resultIds.filter((id) => everValid.has(id)).length;
-    const credited = t.resultIds.filter((id) => everCredited.has(id)).length;
-    const standing = t.resultIds.filter(
-      (id) => finalVerdict.get(id) === 'valid' && !revoked.has(id),
-    ).length;
-    const passed = t.resultIds.filter((id) => everValid.has(id) || everCredited.has(id)).length;
-    const passedIds = t.resultIds.filter((id) => everValid.has(id) || everCredited.has(id));
-    // Would it still agree with an honest result under the tolerances `npm run calibrate` measured
-    // (see the header)? (Colluders pass by agreeing with each other, which no tolerance changes.)
-    const underCalibrated = passedIds.filter((id) => {
-      const mine = byId.get(id)!;
-      return results.some(
-        (o) =>
-          o.id !== id &&
-          o.experimentId === mine.experimentId &&
-          everValid.has(o.id) &&
-          !dishonestIds.has(o.id) &&
-          closeUnder(
-            JSON.parse(mine.metricsJson) as Metrics,
-            JSON.parse(o.metricsJson) as Metrics,
-            { bpb: TAU_BPB, curve: TAU_CURVE },
-          ),
-      );
-    }).length;
-    attacks[name] = {
-      tried: t.tried,
-      refused: t.refused,
-      verified,
-      credited,
-      standingAtEnd: standing,
-      // of those that passed: before most of the honest fleet was trusted (a cold start), and on float16 paths
-      passedColdStart: passedIds.filter(
-        (id) => trustedAt === null || (t.at.get(id) ?? 0) < trustedAt,
-      ).length,
-      passedFloat16: passedIds.filter((id) => t.float16.has(id)).length,
-      agreesWithHonestUnderCalibratedTau: underCalibrated,
-    };
-    dishonestTried += t.tried;
-    dishonestPassed += passed;
-    dishonestStanding += standing;
-  }
-
-  // Honest pairs: replicas of one experiment from two honest volunteers of different classes.
-  const byExperiment = new Map<
-    string,
-    { klass: string; metrics: Metrics; precision: Precision }[]
-  >();
-  for (const h of honestResults.values())
-    (
-      byExperiment.get(h.experimentId) ?? byExperiment.set(h.experimentId, []).get(h.experimentId)!
-    ).push(h);
-  let pairs = 0;
-  let disputed = 0;
-  for (const [experimentId, hs] of byExperiment) {
-    const spec = world.specOf(indexOf(experimentId));
-    for (let a = 0; a < hs.length; a++)
-      for (let b = a + 1; b < hs.length; b++) {
-        if (hs[a]!.klass === hs[b]!.klass) continue;
-        pairs++;
-        if (!replicasAgree(hs[a]!.metrics, hs[b]!.metrics, earlySegments(spec, hs[a]!.precision)))
-          disputed++;
-      }
-  }
-  const honestInvalid = [...honestResults.keys()].filter(
-    (id) => finalVerdict.get(id) === 'invalid',
-  ).length;
-
-  // Executions per verified experiment, among those first leased once the honest fleet was trusted.
-  const resultsPer = new Map<string, number>();
-  for (const r of results)
-    resultsPer.set(r.experimentId, (resultsPer.get(r.experimentId) ?? 0) + 1);
-  const honestOnly = new Set(
-    [...byExperiment.keys()].filter(
-      (e) => (resultsPer.get(e) ?? 0) === byExperiment.get(e)!.length,
-    ),
-  );
-  const steady = experiments.filter(
-    (e) =>
-      e.status === 'verified' &&
-      trustedAt !== null &&
-      (e.firstLease ?? 0) >= trustedAt &&
-      (trustedPhase === null || (e.firstLease ?? 0) < trustedPhase),
-  );
-  // A spot check costs the fraction of the experiment it retrains.
-  const ratio = (es: typeof steady) =>
-    es.length
-      ? es.reduce((s, e) => s + (resultsPer.get(e.id) ?? 0) + (spotChecksDone.get(e.id) ?? 0), 0) /
-        es.length
-      : null;
-  const steadyHonest = steady.filter((e) => honestOnly.has(e.id));
-  // Once trusted: the experiments the honest fleet opened after the attackers left.
-  const phase2 = experiments.filter(
-    (e) => trustedPhase !== null && (e.firstLease ?? 0) >= trustedPhase,
-  );
-  const phase2Verified = phase2.filter((e) => e.status === 'verified');
-  const round3 = (x: number | null) => (x === null ? null : Math.round(x * 1000) / 1000);
+  const decided = await edgeDecisions({
+    persist: PERSIST,
+    tallies,
+    honestResults,
+    specOf: (experimentId) => world.specOf(indexOf(experimentId)),
+    trustedAt,
+    trustedPhase,
+    spotChecksDone,
+  });
+  const { attacks } = decided;
 
   const summary = {
     volunteers: fleet.length,
     honestVolunteers: honestFleet.length,
-    experiments: experiments.filter((e) => e.firstLease !== null).length,
-    verified: experiments.filter((e) => e.status === 'verified').length,
-    disputedExperiments: experiments.filter((e) => e.status === 'disputed').length,
-    trustedSingle: experiments.filter((e) => e.verification === 'trusted-single').length,
+    ...decided.counts,
     attacks: {
       ...attacks,
       // Hoarders submit nothing: what they held against the per-address cap, and for how long.
@@ -972,31 +824,26 @@ async function main() {
         secondRegistrationTried: linkedKeyRegistrations.length,
       },
     },
-    detectionRate: round3(dishonestTried ? 1 - dishonestPassed / dishonestTried : 1),
-    detectionRateAtEnd: round3(dishonestTried ? 1 - dishonestStanding / dishonestTried : 1),
-    falseDisputeRate: round3(pairs ? disputed / pairs : 0),
-    honestCrossBackendPairs: pairs,
-    honestResultsInvalid: honestInvalid,
-    executionsPerVerified: round3(ratio(phase2Verified)), // the trusted honest fleet alone (phase 2)
-    executionsPerVerifiedUnderAttack: round3(ratio(steady)), // phase 1 once 80 % of the honest were trusted, attackers' work included
-    executionsPerVerifiedUnderAttackHonestOnly: round3(ratio(steadyHonest)), // …experiments only honest volunteers touched
+    detectionRate: decided.detectionRate,
+    detectionRateAtEnd: decided.detectionRateAtEnd,
+    falseDisputeRate: decided.falseDisputeRate,
+    honestCrossBackendPairs: decided.honestCrossBackendPairs,
+    honestResultsInvalid: decided.honestResultsInvalid,
+    executionsPerVerified: decided.executionsPerVerified,
+    executionsPerVerifiedUnderAttack: decided.executionsPerVerifiedUnderAttack,
+    executionsPerVerifiedUnderAttackHonestOnly: decided.executionsPerVerifiedUnderAttackHonestOnly,
     phases: {
       withAttackers: {
         rounds: ROUNDS,
         trustedAfterSeconds: trustedAt === null ? null : Math.round((trustedAt - t0) / 1000),
-        steadyVerified: steady.length,
+        steadyVerified: decided.steadyVerified,
       },
-      trustedFleet: {
-        rounds: TRUSTED_ROUNDS,
-        opened: phase2.length,
-        verified: phase2Verified.length,
-        trustedSingle: phase2Verified.filter((e) => e.verification === 'trusted-single').length,
-      },
+      trustedFleet: { rounds: TRUSTED_ROUNDS, ...decided.trustedFleet },
     },
     spotChecks: spotCheckCount,
     checkpointsRevealed: revealed,
     spotChecksFromCheckpoints: checkpointsFetched,
-    ledger: { ok: chain.ok, entries: chain.entries, head: chain.head },
+    ledger: decided.ledger,
     p50Ms: {
       lease: p50(latencies.get('/api/leases')),
       result: p50(latencies.get('/api/results')),
