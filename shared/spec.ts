@@ -32,6 +32,9 @@ export const TrainConfig = z
     weightDecay: z.number().min(0).max(1),
     gradClip: z.number().min(0).max(100), // 0 = no clipping
     curveEvery: z.number().int().min(1).max(20000), // loss-curve checkpoint spacing, in steps
+    // The learning-rate schedule's horizon, in steps from the lineage's start: a segment of a longer
+    // run decays over the whole run. Absent: the experiment's own last step (docs/lineage.md).
+    scheduleSteps: z.number().int().min(1).max(1_000_000).optional(),
   })
   .strict();
 export type TrainConfig = z.infer<typeof TrainConfig>;
@@ -41,6 +44,21 @@ export const DatasetRef = z
   .strict();
 export type DatasetRef = z.infer<typeof DatasetRef>;
 
+/**
+ * The verified checkpoint a child experiment continues from: its parent experiment, the step the
+ * checkpoint holds, and the checkpoint's hash (its commitment, shared/commit.ts: SHA-256 of a header
+ * that holds the SHA-256 of every tensor). The child's spec hash covers it, so a lineage is
+ * content-addressed end to end.
+ */
+export const ParentRef = z
+  .object({
+    experimentId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
+    step: z.number().int().min(1).max(1_000_000),
+    checkpointSha256: Sha256Hex,
+  })
+  .strict();
+export type ParentRef = z.infer<typeof ParentRef>;
+
 export const ExperimentSpec = z
   .object({
     template: z.literal('gpt-char'),
@@ -49,9 +67,77 @@ export const ExperimentSpec = z
     train: TrainConfig,
     seed: z.number().int().min(1).max(2147483647),
     evalWindows: z.number().int().min(1).max(4096), // how many of the manifest's pinned windows
+    parent: ParentRef.optional(), // absent: trained from the seed
   })
-  .strict();
+  .strict()
+  .refine((s) => (s.train.scheduleSteps ?? Infinity) >= s.train.warmupSteps, {
+    message: 'scheduleSteps must not be shorter than the warmup',
+    path: ['train', 'scheduleSteps'],
+  });
 export type ExperimentSpec = z.infer<typeof ExperimentSpec>;
+
+/** The step an experiment starts from: its parent checkpoint's, or 0. */
+export function startStep(spec: Pick<ExperimentSpec, 'parent'>): number {
+  return spec.parent?.step ?? 0;
+}
+
+/** The step an experiment ends at, counted from its lineage's start. */
+export function endStep(spec: Pick<ExperimentSpec, 'parent' | 'train'>): number {
+  return startStep(spec) + spec.train.steps;
+}
+
+/** The learning-rate schedule's horizon: `train.scheduleSteps`, or the experiment's last step. */
+export function scheduleHorizon(spec: Pick<ExperimentSpec, 'parent' | 'train'>): number {
+  return spec.train.scheduleSteps ?? endStep(spec);
+}
+
+/**
+ * What a continuation may change, and why (docs/lineage.md): the schedule (lr, minLr, warmup,
+ * horizon), weight decay, β₂ and gradient clipping act only on future updates; the batch size only
+ * on how many windows the batch RNG draws next (batches are random windows, no data cursor); the
+ * segment's length, curve spacing and evaluation windows only on what is measured. Everything else
+ * (the architecture, the dataset, the seed that fixes dropout masks, β₁ and ε) is the parent's.
+ */
+export const CONTINUATION_MAY_CHANGE = [
+  'steps',
+  'lr',
+  'minLr',
+  'warmupSteps',
+  'scheduleSteps',
+  'weightDecay',
+  'beta2',
+  'gradClip',
+  'batchSize',
+  'curveEvery',
+] as const satisfies readonly (keyof TrainConfig)[];
+
+/**
+ * Why `child` cannot continue from `parent`'s final checkpoint, as a field path and a sentence, or
+ * null. The parent reference itself (experiment, step) is checked by whoever knows the parent.
+ */
+export function continuationIssue(
+  parent: ExperimentSpec,
+  child: ExperimentSpec,
+): { path: string; message: string } | null {
+  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+  if (!same(parent.model, child.model))
+    return { path: 'model', message: 'A continuation keeps its parent’s architecture.' };
+  if (!same(parent.dataset, child.dataset))
+    return { path: 'dataset', message: 'A continuation trains on its parent’s dataset.' };
+  if (parent.template !== child.template || parent.seed !== child.seed)
+    return { path: 'seed', message: 'A continuation keeps its parent’s template and seed.' };
+  for (const key of Object.keys({ ...parent.train, ...child.train }) as (keyof TrainConfig)[]) {
+    if ((CONTINUATION_MAY_CHANGE as readonly string[]).includes(key)) continue;
+    if (parent.train[key] !== child.train[key])
+      return { path: `train.${key}`, message: `A continuation may not change ${key}.` };
+  }
+  if (child.parent?.step !== endStep(parent))
+    return {
+      path: 'parent.step',
+      message: `The parent’s final checkpoint is at step ${endStep(parent)}.`,
+    };
+  return null;
+}
 
 /** The spec's identity: SHA-256 of its canonical JSON. */
 export function specHash(spec: ExperimentSpec): Promise<string> {

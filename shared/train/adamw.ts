@@ -80,10 +80,13 @@ export class AdamW {
   }
 }
 
-/** nanoGPT's schedule: linear warmup, then cosine decay from lr to minLr over the run. */
-export function learningRate(step: number, cfg: TrainConfig): number {
+/**
+ * nanoGPT's schedule: linear warmup, then cosine decay from lr to minLr over the run — `horizon`
+ * steps, counted from the lineage's start (shared/spec.ts scheduleHorizon; a root run's own length).
+ */
+export function learningRate(step: number, cfg: TrainConfig, horizon = cfg.steps): number {
   if (step < cfg.warmupSteps) return (cfg.lr * (step + 1)) / (cfg.warmupSteps + 1);
-  if (step >= cfg.steps) return cfg.minLr;
-  const ratio = (step - cfg.warmupSteps) / Math.max(1, cfg.steps - cfg.warmupSteps);
+  if (step >= horizon) return cfg.minLr;
+  const ratio = (step - cfg.warmupSteps) / Math.max(1, horizon - cfg.warmupSteps);
   return cfg.minLr + 0.5 * (1 + Math.cos(Math.PI * ratio)) * (cfg.lr - cfg.minLr);
 }

@@ -5,9 +5,15 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { loadSource } from '../../datasets/build.ts';
 import { buildCharDataset } from '../dataset.ts';
 import { PRESETS } from '../model/presets.ts';
-import type { ExperimentSpec } from '../spec.ts';
+import { continuationIssue, specHash, type ExperimentSpec } from '../spec.ts';
+import { continuationSpec, segmentRoot } from '../lineage.ts';
 import { learningRate } from './adamw.ts';
-import { checkpointCommitment, commitSteps } from '../commit.ts';
+import {
+  checkpointCommitment,
+  commitSteps,
+  decodeCheckpoint,
+  encodeCheckpoint,
+} from '../commit.ts';
 import { trainExperiment, trainSegment, type TrainCheckpoint, type TrainData } from './loop.ts';
 
 let data: TrainData;
@@ -137,5 +143,61 @@ describe('trainExperiment', () => {
     }
     expect(new Set(counts).size).toBe(1);
     expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe('lineage: a chain of segments equals one run', () => {
+  it('three segments, each continued from the previous one’s final checkpoint bytes, give the uninterrupted run bit for bit', async () => {
+    const run = tinySpec({ steps: 30, curveEvery: 5, warmupSteps: 4 }, 17, 0.1);
+    const full = await trainExperiment(run, data);
+    if (full.stopped) throw new Error('not stopped');
+    let spec = segmentRoot(run, 10);
+    let parentState: Promise<TrainCheckpoint> | undefined;
+    const curve: number[] = [];
+    let last: { valBpb: number } | undefined;
+    for (let k = 0; k < 3; k++) {
+      let final: TrainCheckpoint | undefined;
+      const out = await trainExperiment(spec, data, {
+        resumeFrom: await parentState,
+        onCommit: async (c) => void (final = c),
+      });
+      if (out.stopped || !final) throw new Error('not stopped');
+      expect(final.step).toBe(10 * (k + 1));
+      expect(out.metrics.steps).toBe(10);
+      curve.push(...out.metrics.curve);
+      last = out.metrics;
+      // What the next segment's volunteer gets: the blob, checked against its hash.
+      const specId = await specHash(spec);
+      const { bytes, commitment } = await encodeCheckpoint(specId, final);
+      parentState = decodeCheckpoint(bytes, commitment).then(({ state }) => ({
+        ...state,
+        wallMs: 0,
+      }));
+      spec = continuationSpec(spec, `x-${k}`, commitment);
+      expect(spec.parent?.step).toBe(10 * (k + 1));
+    }
+    expect(curve).toEqual(full.metrics.curve);
+    expect(last!.valBpb).toBe(full.metrics.valBpb);
+  });
+
+  it('refuses to continue without the parent’s checkpoint', async () => {
+    const root = segmentRoot(tinySpec({ steps: 20, curveEvery: 5 }), 10);
+    const child = continuationSpec(root, 'x', 'a'.repeat(64));
+    await expect(trainExperiment(child, data)).rejects.toThrow(/parent's checkpoint at step 10/);
+  });
+
+  it('says what a continuation may not change', () => {
+    const root = segmentRoot(tinySpec({ steps: 20, curveEvery: 5 }), 10);
+    const ok = continuationSpec(root, 'x', 'a'.repeat(64), { lr: 1e-4, batchSize: 8, beta2: 0.95 });
+    expect(continuationIssue(root, ok)).toBeNull();
+    const wider = { ...ok, model: { ...ok.model, nEmbd: 64 } };
+    expect(continuationIssue(root, wider)?.path).toBe('model');
+    expect(continuationIssue(root, { ...ok, train: { ...ok.train, beta1: 0.8 } })?.path).toBe(
+      'train.beta1',
+    );
+    expect(continuationIssue(root, { ...ok, seed: 99 })?.path).toBe('seed');
+    expect(
+      continuationIssue(root, { ...ok, parent: { ...ok.parent!, step: 5 } })?.path,
+    ).toBe('parent.step');
   });
 });

@@ -7,7 +7,14 @@ import { FusedAdamW, fusedAdamWAvailable } from '../kernels/adamw.ts';
 import { GPT, type Dropout, type Param } from '../model/gpt.ts';
 import type { Metrics } from '../protocol.ts';
 import { Rng, type RngState } from '../rng.ts';
-import { curveLength, type ExperimentSpec, type TrainConfig } from '../spec.ts';
+import {
+  curveLength,
+  endStep,
+  scheduleHorizon,
+  startStep,
+  type ExperimentSpec,
+  type TrainConfig,
+} from '../spec.ts';
 import { AdamW, learningRate, type AdamWState } from './adamw.ts';
 import { commitSteps } from '../commit.ts';
 
@@ -18,14 +25,17 @@ export interface TrainData {
 }
 
 export interface StepInfo {
-  step: number; // steps done so far (1-based after the first step)
-  steps: number;
+  step: number; // this experiment's steps done so far (1-based after the first step)
+  steps: number; // this experiment's steps (a continuation's own, not its lineage's)
   loss: number;
   lr: number;
   msPerStep: number; // mean over this session's steps
 }
 
-/** Everything needed to resume exactly: weights, optimiser, batch RNG, losses so far. */
+/**
+ * Everything needed to resume exactly: weights, optimiser, batch RNG, losses so far. Steps count
+ * from the lineage's start, so a continuation's checkpoints carry its ancestors' losses too.
+ */
 export interface TrainCheckpoint {
   step: number;
   weights: Float32Array[]; // in GPT.params order
@@ -38,6 +48,7 @@ export interface TrainCheckpoint {
 export interface LoopHooks {
   onStep?: (s: StepInfo) => void | Promise<void>;
   shouldStop?: () => boolean;
+  /** A checkpoint of this run to resume, or — for a continuation — its parent's final checkpoint. */
   resumeFrom?: TrainCheckpoint;
   /** Called every `checkpointEveryMs` of training and when stopped. */
   onCheckpoint?: (c: TrainCheckpoint) => Promise<void>;
@@ -174,7 +185,7 @@ export async function trainExperiment(
   data: TrainData,
   hooks: LoopHooks = {},
 ): Promise<TrainOutcome> {
-  const run = await train(spec, data, spec.train.steps, hooks);
+  const run = await train(spec, data, endStep(spec), hooks);
   if (run.stopped) return run;
   const wallMs = run.wallMs;
   const { steps, batchSize: B } = spec.train;
@@ -182,7 +193,7 @@ export async function trainExperiment(
     stopped: false,
     metrics: {
       ...run.eval!,
-      curve: lossCurve(run.losses, spec),
+      curve: lossCurve(run.losses.slice(startStep(spec)), spec),
       steps,
       tokens: steps * B * spec.model.blockSize,
       wallMs,
@@ -192,9 +203,10 @@ export async function trainExperiment(
 }
 
 /**
- * A spot check's segment: trains from `hooks.resumeFrom` (a revealed checkpoint) or from the seed
- * up to `toStep` and returns the mean training loss of each `curveEvery`-step segment in between —
- * the numbers the checked result's curve must match (edge/src/trust/spot-checks.ts). Null when
+ * A spot check's segment: trains from `hooks.resumeFrom` (a revealed checkpoint, or a
+ * continuation's parent checkpoint) or from the seed up to `toStep` (steps counted from the
+ * lineage's start) and returns the mean training loss of each `curveEvery`-step segment in between
+ * — the numbers the checked result's curve must match (edge/src/trust/spot-checks.ts). Null when
  * stopped.
  */
 export async function trainSegment(
@@ -205,7 +217,7 @@ export async function trainSegment(
 ): Promise<number[] | null> {
   const from = hooks.resumeFrom?.step ?? 0;
   const every = spec.train.curveEvery;
-  if (from % every !== 0 || toStep <= from || toStep > spec.train.steps)
+  if ((from - startStep(spec)) % every !== 0 || toStep <= from || toStep > endStep(spec))
     throw new Error(`a segment runs between curve boundaries, not [${from}, ${toStep})`);
   const run = await train(spec, data, toStep, hooks);
   if (run.stopped) return null;
@@ -234,12 +246,16 @@ async function train(
 ): Promise<Run> {
   const { batchSize: B, steps } = spec.train;
   const T = spec.model.blockSize;
+  const start = startStep(spec);
+  const horizon = scheduleHorizon(spec);
   if (spec.model.vocabSize !== data.manifest.vocab.length)
     throw new Error('the spec and the dataset disagree on the vocabulary');
+  if ((hooks.resumeFrom?.step ?? 0) < start)
+    throw new Error(`a continuation starts from its parent's checkpoint at step ${start}`);
   const model = new GPT(spec.model, spec.seed);
   const opt = optimizerFor(model.params, spec.train);
   const vars = model.params.map((p) => p.variable);
-  const commits = new Set(hooks.onCommit ? commitSteps(spec.train) : []);
+  const commits = new Set(hooks.onCommit ? commitSteps(spec.train).map((k) => start + k) : []);
   let rng = Rng.derive(spec.seed, 'batches');
   let losses: number[] = [];
   let priorWallMs = 0;
@@ -270,7 +286,7 @@ async function train(
         if (hooks.onCheckpoint) await hooks.onCheckpoint(await snapshot());
         return { stopped: true };
       }
-      const lr = learningRate(step, spec.train);
+      const lr = learningRate(step, spec.train, horizon);
       const loss = trainStep(
         model,
         opt,
@@ -284,7 +300,7 @@ async function train(
         throw new Error(`the loss diverged at step ${step + 1} (${value})`);
       losses.push(value);
       const msPerStep = (performance.now() - t0) / (step + 1 - (resume?.step ?? 0));
-      await hooks.onStep?.({ step: step + 1, steps, loss: value, lr, msPerStep });
+      await hooks.onStep?.({ step: step + 1 - start, steps, loss: value, lr, msPerStep });
       if (commits.has(step + 1)) await hooks.onCommit!(await snapshot());
       if (
         hooks.onCheckpoint &&
@@ -294,7 +310,7 @@ async function train(
         lastCheckpoint = performance.now();
       }
     }
-    const evaluated = untilStep === steps ? await evaluate(model, spec, data) : null;
+    const evaluated = untilStep === start + steps ? await evaluate(model, spec, data) : null;
     return {
       stopped: false,
       losses,
