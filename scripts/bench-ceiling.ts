@@ -12,15 +12,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import {
-  freePort,
-  log,
-  positiveInt,
-  seedBenchState,
-  startBenchEdge,
-  stopEdge,
-  stopEdgeOnExit,
-} from './lib/fleet-edge.ts';
+import { log, positiveInt, runBench, seedAndStartEdge, stopEdge } from './lib/fleet-edge.ts';
 import { Fleet, type Identity } from './lib/fleet.ts';
 import { ROOT } from './lib/wrangler.ts';
 
@@ -36,7 +28,6 @@ const SECONDS = positiveInt('seconds', values.seconds);
 const PERSIST = join(ROOT, '.wrangler', 'bench-ceiling');
 /** Keys per client: the volunteer limiter allows 200 requests per 10 s window per key. */
 const KEYS = 10;
-stopEdgeOnExit();
 
 /** CPU ticks per thread of every workerd process under `root`. */
 function workerdThreads(): Map<string, number> {
@@ -97,26 +88,26 @@ async function phase(
 }
 
 async function main(): Promise<void> {
-  const port = await freePort(Number(values.port));
-  await seedBenchState({
-    persist: PERSIST,
-    campaign: 'bench',
-    name: 'Ceiling',
-    brief: 'No work.',
-    experiments: 1,
-    replicas: 2,
-  });
-  await startBenchEdge({
-    persist: PERSIST,
-    port,
-    entry: join(ROOT, 'edge', 'bench', 'ceiling.ts'),
-    devTracing: false,
-  });
-  const fleet = new Fleet(new URL(`http://127.0.0.1:${port}`), CLIENTS);
+  const { base } = await seedAndStartEdge(
+    {
+      persist: PERSIST,
+      campaign: 'bench',
+      name: 'Ceiling',
+      brief: 'No work.',
+      experiments: 1,
+      replicas: 2,
+    },
+    {
+      port: Number(values.port),
+      entry: join(ROOT, 'edge', 'bench', 'ceiling.ts'),
+      devTracing: false,
+    },
+  );
+  const fleet = new Fleet(base, CLIENTS);
   const ids: Identity[][] = [];
   for (let c = 0; c < CLIENTS; c++)
     ids.push(await Promise.all(Array.from({ length: KEYS }, () => fleet.register())));
-  log(`bench:ceiling: ${CLIENTS} closed-loop clients, ${SECONDS} s per phase, port ${port}`);
+  log(`bench:ceiling: ${CLIENTS} closed-loop clients, ${SECONDS} s per phase, port ${base.port}`);
   await phase('GET /__ceiling/noop  ', async () => (await fleet.get('/__ceiling/noop')).status);
   await phase(
     'POST /__ceiling/signed',
@@ -127,10 +118,4 @@ async function main(): Promise<void> {
   await stopEdge();
 }
 
-try {
-  await main();
-} catch (err) {
-  log(`bench:ceiling failed: ${(err as Error).stack ?? err}`);
-  await stopEdge();
-  process.exit(1);
-}
+await runBench('bench:ceiling', main);

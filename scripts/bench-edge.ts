@@ -47,16 +47,17 @@ import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
-  checkD1,
-  countOverfull,
-  freePort,
+  finishRun,
   isInterrupted,
+  latency,
   log,
+  logFindings,
+  percentile,
   positiveInt,
-  seedBenchState,
-  startBenchEdge,
-  stopEdge,
-  stopEdgeOnExit,
+  printReport,
+  runBench,
+  secondsSince,
+  seedAndStartEdge,
 } from './lib/fleet-edge.ts';
 import { cpuDelta, machineCpu, processCpu } from './lib/fleet-proc.ts';
 import { Fleet, type Identity } from './lib/fleet.ts';
@@ -88,16 +89,8 @@ const EXPERIMENTS = positiveInt(
 );
 const PERSIST = values.persist ? resolve(values.persist) : join(ROOT, '.wrangler', 'bench-edge');
 const CAMPAIGN = 'bench';
-stopEdgeOnExit();
 
 const round = (x: number, digits = 1) => Number(x.toFixed(digits));
-
-function percentile(sorted: number[], p: number): number {
-  if (!sorted.length) return 0;
-  return sorted[
-    Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))
-  ]!;
-}
 
 let fleet: Fleet;
 
@@ -162,24 +155,9 @@ async function profileReport(roundTrips: number): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const port = await freePort(Number(values.port));
-  const base = new URL(`http://127.0.0.1:${port}`);
-
   log(
-    `bench:edge: ${VOLUNTEERS} volunteers × ${KEYS} keys, ${SECONDS} s, ${EXPERIMENTS} experiments × ${REPLICAS} replicas, port ${port}`,
+    `bench:edge: ${VOLUNTEERS} volunteers × ${KEYS} keys, ${SECONDS} s, ${EXPERIMENTS} experiments × ${REPLICAS} replicas`,
   );
-  let t = performance.now();
-  await seedBenchState({
-    persist: PERSIST,
-    campaign: CAMPAIGN,
-    name: 'Edge benchmark',
-    brief: 'Tiny synthetic experiments for npm run bench:edge.',
-    experiments: EXPERIMENTS,
-    replicas: REPLICAS,
-  });
-  log(`  migrated and seeded in ${((performance.now() - t) / 1000).toFixed(1)} s`);
-
-  t = performance.now();
   let entry = values.entry ? resolve(values.entry) : undefined;
   if (values.profile) {
     if (entry)
@@ -188,22 +166,26 @@ async function main(): Promise<void> {
       );
     entry = join(ROOT, 'edge', 'bench', 'profile.ts');
   }
-  const edge = await startBenchEdge({
-    persist: PERSIST,
-    port,
-    entry,
-    devTracing: values['dev-tracing'],
-  });
-  log(`  edge healthy at ${base.origin} in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  const { edge, base } = await seedAndStartEdge(
+    {
+      persist: PERSIST,
+      campaign: CAMPAIGN,
+      name: 'Edge benchmark',
+      brief: 'Tiny synthetic experiments for npm run bench:edge.',
+      experiments: EXPERIMENTS,
+      replicas: REPLICAS,
+    },
+    { port: Number(values.port), entry, devTracing: values['dev-tracing'] },
+  );
 
   fleet = new Fleet(base, VOLUNTEERS);
   const stats = fleet.stats;
   const identities: Identity[][] = [];
-  t = performance.now();
+  const t = performance.now();
   for (let v = 0; v < VOLUNTEERS; v++) {
     identities.push(await Promise.all(Array.from({ length: KEYS }, () => fleet.register())));
   }
-  log(`  registered ${VOLUNTEERS * KEYS} keys in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  log(`  registered ${VOLUNTEERS * KEYS} keys in ${secondsSince(t)} s`);
 
   const cpuBefore = processCpu(edge.pid);
   const machineBefore = machineCpu();
@@ -213,12 +195,10 @@ async function main(): Promise<void> {
   let last = { t: start, rt: 0 };
   const ticker = setInterval(() => {
     const now = performance.now();
-    const lat = [...stats.leaseMs.slice(-2000), ...stats.resultMs.slice(-2000)].sort(
-      (a, b) => a - b,
-    );
+    const lat = [...stats.leaseMs.slice(-2000), ...stats.resultMs.slice(-2000)];
     log(
       `  ${((now - start) / 1000).toFixed(0).padStart(3)} s  ${((stats.roundTrips - last.rt) / ((now - last.t) / 1000)).toFixed(0).padStart(5)} round trips/s` +
-        `  total ${stats.roundTrips}  p50 ${percentile(lat, 50).toFixed(1)} ms  p99 ${percentile(lat, 99).toFixed(1)} ms  errors ${stats.errors}` +
+        `  total ${stats.roundTrips}  ${latency(lat)}  errors ${stats.errors}` +
         (stats.noLease ? `  no-lease ${stats.noLease}` : ''),
     );
     last = { t: now, rt: stats.roundTrips };
@@ -244,26 +224,13 @@ async function main(): Promise<void> {
   const ours = [...cpu.values()].reduce((a, b) => a + b, 0);
   clearInterval(ticker);
   if (values.profile) await profileReport(stats.roundTrips);
-  fleet.agent.destroy();
-
-  await stopEdge();
-  const d1 = await checkD1(PERSIST, fleet.okResults, Date.now());
+  const { d1, crowded, clientOverfull } = await finishRun(PERSIST, fleet, REPLICAS);
   const all = [...stats.leaseMs, ...stats.resultMs].sort((a, b) => a - b);
-  const leaseSorted = [...stats.leaseMs].sort((a, b) => a - b);
-  const resultSorted = [...stats.resultMs].sort((a, b) => a - b);
-  const { crowded, overfull: clientOverfull } = await countOverfull(
-    PERSIST,
-    fleet.leasesPerExperiment,
-    REPLICAS,
-  );
 
   log(
     `\n  ${elapsed.toFixed(1)} s measured: ${stats.roundTrips} round trips, ${stats.leases} leases, ${stats.results} results`,
   );
-  log(
-    `  latency lease  p50 ${percentile(leaseSorted, 50).toFixed(1)} ms  p99 ${percentile(leaseSorted, 99).toFixed(1)} ms` +
-      `   result p50 ${percentile(resultSorted, 50).toFixed(1)} ms  p99 ${percentile(resultSorted, 99).toFixed(1)} ms`,
-  );
+  log(`  latency lease  ${latency(stats.leaseMs)}   result ${latency(stats.resultMs)}`);
   if (stats.roundTrips) {
     log(
       `  CPU during the run (ms per round trip, % of one core):` +
@@ -284,20 +251,10 @@ async function main(): Promise<void> {
     `  errors ${stats.errors} (429s ${stats.throttled})${[...stats.errorSamples].map(([k, n]) => `\n    ${n} × ${k}`).join('')}`,
   );
   if (stats.noLease) log(`  ${stats.noLease} lease requests got no work: seed more --experiments`);
-  if (stats.pacedMs)
-    log(
-      `  paced ${(stats.pacedMs / 1000).toFixed(1)} volunteer-seconds waiting for rate-limit budget: use more --keys`,
-    );
-  log(
-    `  D1: ${d1.summary.leases} leases, ${d1.summary.results} results; experiments ${d1.summary.verified} verified, ` +
-      `${d1.summary.open} open, ${d1.summary.disputed} disputed`,
-  );
-  log(
-    `  overfull experiments ${d1.overfull.length} (client saw ${clientOverfull}; ${crowded} had more than ${REPLICAS} volunteers), volunteer twice on one experiment ${d1.twice.length}, ` +
-      `experiments with more results than replicas ${d1.overResults.length}, lost results ${d1.lost}` +
-      (d1.unacknowledged
-        ? `, results stored although the client got an error ${d1.unacknowledged}`
-        : ''),
+  logFindings(
+    stats.pacedMs,
+    d1,
+    `client saw ${clientOverfull}; ${crowded} had more than ${REPLICAS} volunteers`,
   );
 
   const report = {
@@ -312,14 +269,7 @@ async function main(): Promise<void> {
     doubleAssignments: Math.max(d1.doubleAssignments, clientOverfull),
     lostResults: d1.lost,
   };
-  if (values.json) process.stdout.write(JSON.stringify(report) + '\n');
-  else log(`\n${JSON.stringify(report, null, 2)}`);
+  printReport(report, values.json);
 }
 
-try {
-  await main();
-} catch (err) {
-  log(`bench:edge failed: ${(err as Error).stack ?? err}`);
-  await stopEdge();
-  process.exit(1);
-}
+await runBench('bench:edge', main);

@@ -26,17 +26,10 @@ import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import { ensureDataset } from '../datasets/build.ts';
 import { CHROMIUM_ARGS } from '../playwright.config.ts';
-import { buildAll } from './build.ts';
 import { tinyCampaign } from './lib/campaigns.ts';
-import {
-  migrate,
-  registerDataset,
-  seedCampaign,
-  startDev,
-  waitForHealth,
-} from './lib/local-edge.ts';
+import { prepareLocalApp } from './lib/local-app.ts';
+import { seedCampaign, startDev, waitForHealth } from './lib/local-edge.ts';
 import { startPartnerSite, type LongTask } from './lib/partner-site.ts';
 import { ROOT } from './lib/wrangler.ts';
 
@@ -79,17 +72,9 @@ function bundleSizes() {
 }
 
 // ---- the edge and the partner site --------------------------------------------------------------
-await buildAll();
-const { manifest, manifestSha256 } = await ensureDataset('sotu');
 const persist = resolve(ROOT, values.persist);
 rmSync(persist, { recursive: true, force: true });
-await migrate(persist);
-await registerDataset(persist, {
-  id: manifest.id,
-  manifestSha256,
-  vocabSize: manifest.vocab.length,
-  name: manifest.name,
-});
+const { manifest, manifestSha256 } = await prepareLocalApp(persist);
 const tiny = tinyCampaign(manifest, manifestSha256);
 const specs = Array.from({ length: TASKS + 4 }, (_, i) => ({ ...tiny.specs[0]!, seed: 100 + i }));
 await seedCampaign(persist, { ...tiny, id: CAMPAIGN, name: 'Page benchmark', specs });

@@ -44,16 +44,16 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
-  checkD1,
-  countOverfull,
-  freePort,
+  finishRun,
   isInterrupted,
+  latency,
   log,
+  logFindings,
   positiveInt,
-  seedBenchState,
-  startBenchEdge,
-  stopEdge,
-  stopEdgeOnExit,
+  printReport,
+  runBench,
+  secondsSince,
+  seedAndStartEdge,
   strandedExperiments,
 } from './lib/fleet-edge.ts';
 import {
@@ -98,23 +98,10 @@ const EXPERIMENTS = positiveInt(
 const PERSIST = join(ROOT, '.wrangler', 'bench-soak');
 const CAMPAIGN = 'soak';
 const RESULT_ATTEMPTS = 3;
-stopEdgeOnExit();
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const jitter = (ms: number) => ms * (0.5 + Math.random());
 const mb = (x: number) => x.toFixed(1);
-
-function percentile(sorted: number[], p: number): number {
-  if (!sorted.length) return 0;
-  return sorted[
-    Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))
-  ]!;
-}
-
-function latency(ms: number[]): string {
-  const s = [...ms].sort((a, b) => a - b);
-  return `p50 ${percentile(s, 50).toFixed(1)} ms  p99 ${percentile(s, 99).toFixed(1)} ms`;
-}
 
 /** Registers n simulated volunteers' keys, a few registrations in flight at a time. */
 async function registerAll(fleet: Fleet, n: number): Promise<Identity[][]> {
@@ -160,34 +147,29 @@ function memoryVerdict(samples: MemorySample[], requestsAt: number[]) {
 }
 
 async function main(): Promise<void> {
-  const port = await freePort(Number(values.port));
-  const base = new URL(`http://127.0.0.1:${port}`);
   log(
     `bench:soak: ${VOLUNTEERS} volunteers × ${KEYS} keys, ${MINUTES} min, think ${THINK_MS} ms ±50 %, ` +
-      `${CONCURRENCY} sockets, ${EXPERIMENTS} experiments × ${REPLICAS} replicas, port ${port}`,
+      `${CONCURRENCY} sockets, ${EXPERIMENTS} experiments × ${REPLICAS} replicas`,
   );
-  let t = performance.now();
-  await seedBenchState({
-    persist: PERSIST,
-    campaign: CAMPAIGN,
-    name: 'Edge soak',
-    brief: 'Tiny synthetic experiments for npm run bench:soak.',
-    experiments: EXPERIMENTS,
-    replicas: REPLICAS,
-  });
-  log(`  migrated and seeded in ${((performance.now() - t) / 1000).toFixed(1)} s`);
-  t = performance.now();
-  const edge = await startBenchEdge({ persist: PERSIST, port, devTracing: values['dev-tracing'] });
+  const { edge, base } = await seedAndStartEdge(
+    {
+      persist: PERSIST,
+      campaign: CAMPAIGN,
+      name: 'Edge soak',
+      brief: 'Tiny synthetic experiments for npm run bench:soak.',
+      experiments: EXPERIMENTS,
+      replicas: REPLICAS,
+    },
+    { port: Number(values.port), devTracing: values['dev-tracing'] },
+  );
   const idle = sampleMemory(edge.pid, 0);
-  log(
-    `  edge healthy at ${base.origin} in ${((performance.now() - t) / 1000).toFixed(1)} s; idle RSS workerd ${mb(idle.workerdMb)} MB, tree ${mb(idle.treeMb)} MB`,
-  );
+  log(`  idle RSS workerd ${mb(idle.workerdMb)} MB, tree ${mb(idle.treeMb)} MB`);
 
   const fleet = new Fleet(base, CONCURRENCY);
   const stats = fleet.stats;
-  t = performance.now();
+  const t = performance.now();
   const identities = await registerAll(fleet, VOLUNTEERS);
-  log(`  registered ${VOLUNTEERS * KEYS} keys in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  log(`  registered ${VOLUNTEERS * KEYS} keys in ${secondsSince(t)} s`);
 
   const cpuBefore = processCpu(edge.pid);
   const machineBefore = machineCpu();
@@ -206,12 +188,12 @@ async function main(): Promise<void> {
       ...stats.leaseMs.slice(-1000),
       ...stats.heartbeatMs.slice(-1000),
       ...stats.resultMs.slice(-1000),
-    ].sort((a, b) => a - b);
+    ];
     const dt = (now - last.t) / 1000;
     log(
       `  ${m.atSec.toFixed(0).padStart(4)} s  RSS workerd ${mb(m.workerdMb).padStart(6)} MB (runtime ${mb(m.runtimeMb).padStart(6)})  tree ${mb(m.treeMb).padStart(6)} MB` +
         `  ${((stats.leases - last.leases) / dt).toFixed(1).padStart(5)} leases/s  ${((requests() - last.requests) / dt).toFixed(0).padStart(4)} req/s` +
-        `  leases ${stats.leases}  results ${stats.results}  errors ${stats.errors}  p50 ${percentile(lat, 50).toFixed(1)} ms  p99 ${percentile(lat, 99).toFixed(1)} ms` +
+        `  leases ${stats.leases}  results ${stats.results}  errors ${stats.errors}  ${latency(lat)}` +
         (stats.noLease ? `  no-lease ${stats.noLease}` : '') +
         (stats.throttled ? `  429s ${stats.throttled}` : ''),
     );
@@ -244,16 +226,8 @@ async function main(): Promise<void> {
   const elapsed = (performance.now() - start) / 1000;
   const cpu = cpuDelta(cpuBefore, processCpu(edge.pid));
   const machineBusy = machineCpu().busy - machineBefore.busy;
-  fleet.agent.destroy();
-  await stopEdge();
-
-  const d1 = await checkD1(PERSIST, fleet.okResults, Date.now());
+  const { d1, clientOverfull } = await finishRun(PERSIST, fleet, REPLICAS);
   const stranded = await strandedExperiments(PERSIST);
-  const { overfull: clientOverfull } = await countOverfull(
-    PERSIST,
-    fleet.leasesPerExperiment,
-    REPLICAS,
-  );
   const total = requests();
   const errorRate = total ? stats.errors / total : 0;
   const verdict = memoryVerdict(samples, requestsAt);
@@ -289,20 +263,11 @@ async function main(): Promise<void> {
     `  expected, not errors: ${stats.throttled} × 429 waited out and resent, ${stats.noLease} × { lease: null }` +
       (stats.noLease ? ' (seed more --experiments if the campaign ran dry)' : ''),
   );
-  if (stats.pacedMs)
-    log(
-      `  paced ${(stats.pacedMs / 1000).toFixed(1)} volunteer-seconds waiting for rate-limit budget: use more --keys`,
-    );
-  log(
-    `  D1: ${d1.summary.leases} leases, ${d1.summary.results} results; experiments ${d1.summary.verified} verified, ` +
-      `${d1.summary.open} open, ${d1.summary.disputed} disputed`,
-  );
-  log(
-    `  overfull experiments ${d1.overfull.length} (client saw ${clientOverfull}), volunteer twice on one experiment ${d1.twice.length}, ` +
-      `experiments with more results than replicas ${d1.overResults.length}, lost results ${d1.lost} of ${fleet.okResults.size} acknowledged` +
-      (d1.unacknowledged
-        ? `, results stored although the client got an error ${d1.unacknowledged}`
-        : ''),
+  logFindings(
+    stats.pacedMs,
+    d1,
+    `client saw ${clientOverfull}`,
+    ` of ${fleet.okResults.size} acknowledged`,
   );
   log(
     `  stranded experiments (every replica slot filled, every result still pending, nothing will lease them again) ${stranded.length}` +
@@ -334,14 +299,7 @@ async function main(): Promise<void> {
     edgeMemoryMbStart: Number(first.workerdMb.toFixed(1)),
     edgeMemoryMbEnd: Number(final.workerdMb.toFixed(1)),
   };
-  if (values.json) process.stdout.write(JSON.stringify(report) + '\n');
-  else log(`\n${JSON.stringify(report, null, 2)}`);
+  printReport(report, values.json);
 }
 
-try {
-  await main();
-} catch (err) {
-  log(`bench:soak failed: ${(err as Error).stack ?? err}`);
-  await stopEdge();
-  process.exit(1);
-}
+await runBench('bench:soak', main);

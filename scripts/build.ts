@@ -1,9 +1,10 @@
 // Builds what the server needs, only when it is missing or stale: the default dataset, then the
 // web app (dist/), which includes the dataset files copied from public/.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureDataset } from '../datasets/build.ts';
+import { isStale } from './lib/stale.ts';
 import { ROOT } from './lib/wrangler.ts';
 
 const WEB_INPUTS = [
@@ -15,26 +16,10 @@ const WEB_INPUTS = [
   'package-lock.json',
 ];
 
-function newestMtime(path: string): number {
-  const st = statSync(path);
-  if (!st.isDirectory()) return st.mtimeMs;
-  let newest = st.mtimeMs;
-  for (const entry of readdirSync(path)) {
-    if (entry === 'node_modules') continue;
-    newest = Math.max(newest, newestMtime(join(path, entry)));
-  }
-  return newest;
-}
-
 export function webIsStale(): boolean {
-  const built = join(ROOT, 'dist', 'index.html');
-  if (!existsSync(built) || !existsSync(join(ROOT, 'dist', 'data'))) return true;
-  const inputs = Math.max(
-    ...WEB_INPUTS.map((p) => join(ROOT, p))
-      .filter(existsSync)
-      .map(newestMtime),
+  return (
+    !existsSync(join(ROOT, 'dist', 'data')) || isStale(join(ROOT, 'dist', 'index.html'), WEB_INPUTS)
   );
-  return inputs > statSync(built).mtimeMs;
 }
 
 export async function buildAll(): Promise<void> {

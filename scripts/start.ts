@@ -2,16 +2,9 @@
 // Worker (API + web app on one origin) in workerd. Ctrl-C stops everything it started.
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ensureDataset } from '../datasets/build.ts';
-import { buildAll } from './build.ts';
 import { defaultCampaign, e2eCampaigns } from './lib/campaigns.ts';
-import {
-  migrate,
-  registerDataset,
-  seedCampaign,
-  startDev,
-  waitForHealth,
-} from './lib/local-edge.ts';
+import { prepareLocalApp } from './lib/local-app.ts';
+import { seedCampaign, startDev, waitForHealth } from './lib/local-edge.ts';
 import { ROOT } from './lib/wrangler.ts';
 
 const { values } = parseArgs({
@@ -24,15 +17,7 @@ const { values } = parseArgs({
 const port = Number(values.port);
 const persist = join(ROOT, values.persist);
 
-await buildAll();
-const { manifest, manifestSha256 } = await ensureDataset('sotu');
-await migrate(persist);
-await registerDataset(persist, {
-  id: manifest.id,
-  manifestSha256,
-  vocabSize: manifest.vocab.length,
-  name: manifest.name,
-});
+const { manifest, manifestSha256 } = await prepareLocalApp(persist);
 const campaigns =
   values.campaign === 'tiny'
     ? e2eCampaigns(manifest, manifestSha256)

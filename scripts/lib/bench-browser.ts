@@ -1,13 +1,14 @@
 // Runs trainer benchmarks in real headless Chromium: builds web/bench.html (the shared loop in a Web
 // Worker) into a cache folder, serves it and the built datasets with cross-origin isolation (so
 // WASM gets its threads), and hands each request to the page. Used by bench-train.ts and calibrate.ts.
-import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { extname, join, normalize, sep } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright';
 import { CHROMIUM_ARGS } from '../../playwright.config.ts';
 import type { BenchRequest, BenchResult } from '../../web/src/bench/types.ts';
+import { isStale } from './stale.ts';
 import { ROOT } from './wrangler.ts';
 
 // TABGRID_BENCH_OUT: another build folder, so that two runs at once do not rebuild under each other.
@@ -23,25 +24,13 @@ const INPUTS = [
   'package-lock.json',
 ];
 
-function newest(path: string): number {
-  const st = statSync(path);
-  if (!st.isDirectory()) return st.mtimeMs;
-  return Math.max(st.mtimeMs, ...readdirSync(path).map((e) => newest(join(path, e))));
-}
-
 /** Builds the benchmark page alone (the app's Vite config, one input) into `out`, unless up to date. */
 export async function buildBenchPage(
   log: (line: string) => void,
   out = DEFAULT_OUT,
   force = false,
 ): Promise<void> {
-  const built = join(out, 'bench.html');
-  if (
-    !force &&
-    existsSync(built) &&
-    statSync(built).mtimeMs > Math.max(...INPUTS.map((p) => newest(join(ROOT, p))))
-  )
-    return;
+  if (!force && !isStale(join(out, 'bench.html'), INPUTS)) return;
   const { build, loadConfigFromFile } = await import('vite');
   const loaded = await loadConfigFromFile(
     { command: 'build', mode: 'production' },

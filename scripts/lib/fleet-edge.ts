@@ -19,9 +19,27 @@ import {
   startDev,
   waitForHealth,
 } from './local-edge.ts';
+import type { Fleet } from './fleet.ts';
 import { ROOT } from './wrangler.ts';
 
 export const log = (line: string) => process.stderr.write(line + '\n');
+
+/** Seconds since `t` (a performance.now()), to a tenth. */
+export const secondsSince = (t: number) => ((performance.now() - t) / 1000).toFixed(1);
+
+/** The p-th percentile of an ascending array (0 when empty). */
+export function percentile(sorted: number[], p: number): number {
+  if (!sorted.length) return 0;
+  return sorted[
+    Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))
+  ]!;
+}
+
+/** "p50 … ms  p99 … ms" of latencies in any order. */
+export function latency(ms: number[]): string {
+  const s = [...ms].sort((a, b) => a - b);
+  return `p50 ${percentile(s, 50).toFixed(1)} ms  p99 ${percentile(s, 99).toFixed(1)} ms`;
+}
 
 export function positiveInt(name: string, v: string): number {
   const n = Number(v);
@@ -68,7 +86,7 @@ export function stopEdge(): Promise<void> {
 }
 
 /** Installs the last-resort cleanup: the edge never outlives the benchmark. */
-export function stopEdgeOnExit(): void {
+function stopEdgeOnExit(): void {
   process.on('exit', () => {
     if (edge && edge.exitCode === null && edge.signalCode === null) edge.kill('SIGTERM'); // last resort
   });
@@ -79,6 +97,21 @@ export function stopEdgeOnExit(): void {
       log(`\n${sig}: stopping the edge…`);
       void stopEdge().then(() => process.exit(130));
     });
+  }
+}
+
+/**
+ * Runs a benchmark's `main`: the edge never outlives it (stopped on exit, on SIGINT / SIGTERM and
+ * when `main` throws, which also exits 1 with the stack on stderr).
+ */
+export async function runBench(name: string, main: () => Promise<void>): Promise<void> {
+  stopEdgeOnExit();
+  try {
+    await main();
+  } catch (err) {
+    log(`${name} failed: ${(err as Error).stack ?? err}`);
+    await stopEdge();
+    process.exit(1);
   }
 }
 
@@ -166,6 +199,25 @@ export async function startBenchEdge(o: EdgeOptions): Promise<ChildProcess> {
   return edge;
 }
 
+/**
+ * seedBenchState, then startBenchEdge on its persist directory and the first free port from
+ * `o.port`, logging how long each took; returns the edge's process and its base URL.
+ */
+export async function seedAndStartEdge(
+  s: BenchState,
+  o: Omit<EdgeOptions, 'persist'>,
+): Promise<{ edge: ChildProcess; base: URL }> {
+  const port = await freePort(o.port);
+  let t = performance.now();
+  await seedBenchState(s);
+  log(`  migrated and seeded in ${secondsSince(t)} s`);
+  t = performance.now();
+  const child = await startBenchEdge({ ...o, persist: s.persist, port });
+  const base = new URL(`http://127.0.0.1:${port}`);
+  log(`  edge healthy at ${base.origin} in ${secondsSince(t)} s`);
+  return { edge: child, base };
+}
+
 // ---------------------------------------------------------------------------------------------
 // After the run (edge stopped): what D1 holds
 
@@ -228,6 +280,51 @@ export async function checkD1(persist: string, okResults: Map<string, string>, n
     unacknowledged,
     summary: summary[0]!,
   };
+}
+
+/**
+ * The end of a load test: `fleet`'s sockets closed, the edge stopped, then D1 checked against what
+ * the fleet saw (checkD1 and countOverfull with `replicas`).
+ */
+export async function finishRun(persist: string, fleet: Fleet, replicas: number) {
+  fleet.agent.destroy();
+  await stopEdge();
+  const d1 = await checkD1(persist, fleet.okResults, Date.now());
+  const { crowded, overfull } = await countOverfull(persist, fleet.leasesPerExperiment, replicas);
+  return { d1, crowded, clientOverfull: overfull };
+}
+
+/**
+ * Logs the time the fleet waited for rate-limit budget (if any) and finishRun's D1 checks;
+ * `clientSaw` goes in the parenthesis after the overfull count, `lostNote` after the lost count.
+ */
+export function logFindings(
+  pacedMs: number,
+  d1: Awaited<ReturnType<typeof checkD1>>,
+  clientSaw: string,
+  lostNote = '',
+): void {
+  if (pacedMs)
+    log(
+      `  paced ${(pacedMs / 1000).toFixed(1)} volunteer-seconds waiting for rate-limit budget: use more --keys`,
+    );
+  log(
+    `  D1: ${d1.summary.leases} leases, ${d1.summary.results} results; experiments ${d1.summary.verified} verified, ` +
+      `${d1.summary.open} open, ${d1.summary.disputed} disputed`,
+  );
+  log(
+    `  overfull experiments ${d1.overfull.length} (${clientSaw}), volunteer twice on one experiment ${d1.twice.length}, ` +
+      `experiments with more results than replicas ${d1.overResults.length}, lost results ${d1.lost}${lostNote}` +
+      (d1.unacknowledged
+        ? `, results stored although the client got an error ${d1.unacknowledged}`
+        : ''),
+  );
+}
+
+/** A benchmark's report: one JSON line on stdout with --json, else indented on stderr. */
+export function printReport(report: object, json: boolean | undefined): void {
+  if (json) process.stdout.write(JSON.stringify(report) + '\n');
+  else log(`\n${JSON.stringify(report, null, 2)}`);
 }
 
 /**

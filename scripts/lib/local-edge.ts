@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { LOCAL_FRONT_HEADER } from '../../shared/protocol.ts';
 import { campaignStatements, type NewCampaign } from '../../edge/src/db/campaigns.ts';
-import { d1Json, QUIET_ENV, wrangler, wranglerRun } from './wrangler.ts';
+import { d1Execute, d1Json, localD1, QUIET_ENV, wrangler, wranglerRun } from './wrangler.ts';
 
 export function sqlLiteral(v: string | number): string {
   return typeof v === 'number' ? JSON.stringify(v) : `'${v.replaceAll("'", "''")}'`;
@@ -14,7 +14,7 @@ export function sqlLiteral(v: string | number): string {
 
 /** Applies edge/migrations to the local D1 in `persist` (creating it when missing). */
 export function migrate(persist: string): Promise<void> {
-  return wranglerRun(['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', persist]);
+  return wranglerRun(['d1', 'migrations', 'apply', 'DB', ...localD1(persist)]);
 }
 
 export interface DatasetRow {
@@ -25,16 +25,13 @@ export interface DatasetRow {
 }
 
 export function registerDataset(persist: string, d: DatasetRow): Promise<void> {
-  return wranglerRun([
-    'd1',
-    'execute',
-    'DB',
-    '--local',
-    '--persist-to',
-    persist,
-    '--command',
-    `INSERT OR REPLACE INTO datasets (id, manifest_sha256, vocab_size, name, registered_at) VALUES ('${d.id}', '${d.manifestSha256}', ${d.vocabSize}, ${sqlLiteral(d.name)}, ${Date.now()})`,
-  ]);
+  return wranglerRun(
+    d1Execute(
+      localD1(persist),
+      '--command',
+      `INSERT OR REPLACE INTO datasets (id, manifest_sha256, vocab_size, name, registered_at) VALUES ('${d.id}', '${d.manifestSha256}', ${d.vocabSize}, ${sqlLiteral(d.name)}, ${Date.now()})`,
+    ),
+  );
 }
 
 /** Seeds a campaign through a SQL file (INSERT OR IGNORE: seeding twice changes nothing). */
@@ -47,7 +44,7 @@ export async function seedCampaign(persist: string, campaign: NewCampaign): Prom
     .join('\n');
   const file = join(persist, `seed-${campaign.id}.sql`);
   writeFileSync(file, sql);
-  await wranglerRun(['d1', 'execute', 'DB', '--local', '--persist-to', persist, '--file', file]);
+  await wranglerRun(d1Execute(localD1(persist), '--file', file));
 }
 
 /**
@@ -138,5 +135,5 @@ export function queryLocal<T = Record<string, unknown>>(
   persist: string,
   sql: string,
 ): Promise<T[]> {
-  return d1Json<T>(['--local', '--persist-to', persist], sql);
+  return d1Json<T>(localD1(persist), sql);
 }

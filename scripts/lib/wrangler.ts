@@ -3,7 +3,7 @@ import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const WRANGLER = fileURLToPath(
+export const WRANGLER = fileURLToPath(
   new URL('../../node_modules/wrangler/bin/wrangler.js', import.meta.url),
 );
 
@@ -36,15 +36,35 @@ export function wranglerRun(args: string[]): Promise<void> {
   });
 }
 
+/** The local D1 in `persist`, as the target of a `wrangler d1` command. */
+export const localD1 = (persist: string) => ['--local', '--persist-to', persist];
+
+/** The arguments of `wrangler d1 execute DB` on `target` (localD1(dir) or `--remote`), then `args`. */
+export const d1Execute = (target: string[], ...args: string[]) => [
+  'd1',
+  'execute',
+  'DB',
+  ...target,
+  ...args,
+];
+
+/** wrangler's environment for `d1 execute --json`: below 'log' wrangler drops the --json output too. */
+export const D1_JSON_ENV = { ...QUIET_ENV, WRANGLER_LOG: 'log' };
+
+/** The rows in what `wrangler d1 execute --json` printed. */
+export function d1Rows<T>(out: string): T[] {
+  return (JSON.parse(out) as { results: T[] }[]).flatMap((r) => r.results);
+}
+
 /**
- * Runs one statement with `wrangler d1 execute --json` against `target` (`--local --persist-to DIR`
- * or `--remote`) and returns its rows.
+ * Runs one statement with `wrangler d1 execute --json` against `target` (localD1(dir) or
+ * `--remote`) and returns its rows.
  */
 export function d1Json<T = Record<string, unknown>>(target: string[], sql: string): Promise<T[]> {
   return new Promise((resolve, reject) => {
-    const child = wrangler(['d1', 'execute', 'DB', ...target, '--json', '--command', sql], {
+    const child = wrangler(d1Execute(target, '--json', '--command', sql), {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...QUIET_ENV, WRANGLER_LOG: 'log' }, // below 'log' wrangler drops the --json output too
+      env: D1_JSON_ENV,
     });
     let out = '';
     let err = '';
@@ -54,8 +74,7 @@ export function d1Json<T = Record<string, unknown>>(target: string[], sql: strin
       if (code !== 0)
         return reject(new Error(`wrangler d1 execute failed (${code}):\n${err}${out}`));
       try {
-        const parsed = JSON.parse(out) as { results: T[] }[];
-        resolve(parsed.flatMap((r) => r.results));
+        resolve(d1Rows<T>(out));
       } catch (e) {
         reject(
           new Error(
