@@ -13,7 +13,7 @@ import { buildCharDataset } from '../../shared/dataset.ts';
 import { adapterKind, mayWin } from '../../web/src/worker/probe.ts';
 import { specFor, type Dataset } from './bench-core.ts';
 import type { AdapterSummary } from './dawn.ts';
-import { availableDrivers, runOnDriver, type Driver } from './drivers.ts';
+import { probeDrivers, runOnDriver, type Driver } from './drivers.ts';
 import type { KernelCheck } from './kernel-check.ts';
 import type { StepsResult } from './steps.ts';
 
@@ -38,18 +38,9 @@ beforeAll(async () => {
   writeFileSync(join(dir, 'train.bin'), built.train);
   writeFileSync(join(dir, 'val.bin'), built.val);
   data = { id: 'sotu-slice', sha256: '0'.repeat(64), vocabSize: built.manifest.vocab.length, dir };
-  for (const driver of availableDrivers()) {
-    try {
-      const adapter = await runOnDriver<AdapterSummary>(
-        driver,
-        join(import.meta.dirname, 'adapter-info.ts'),
-        [],
-        { log: () => {}, timeoutMs: 60_000 },
-      );
-      working.push({ driver, adapter });
-    } catch (err) {
-      refused.push(`${driver.name}: ${(err as Error).message}`);
-    }
+  for (const probe of await probeDrivers()) {
+    if ('error' in probe) refused.push(`${probe.driver.name}: ${probe.error}`);
+    else working.push(probe);
   }
 }, 120_000);
 

@@ -5,6 +5,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { AdapterSummary } from './dawn.ts';
 
 export type DriverName = 'vulkan' | 'lavapipe' | 'opengles';
 
@@ -224,4 +225,28 @@ export async function runOnDriver<T>(
       `${script} on ${driver?.name ?? 'no driver'} exited ${code ?? 'killed'}: ${[...tail, partial].join(' / ').slice(-600)}`,
     );
   return JSON.parse(last) as T;
+}
+
+export type Probe = { driver: Driver; adapter: AdapterSummary } | { driver: Driver; error: string };
+
+/**
+ * Starts Dawn on every available driver (adapter-info.ts in a child process) and returns, for each,
+ * the adapter it gives or why it does not start.
+ */
+export async function probeDrivers(): Promise<Probe[]> {
+  const out: Probe[] = [];
+  for (const driver of availableDrivers()) {
+    try {
+      const adapter = await runOnDriver<AdapterSummary>(
+        driver,
+        join(import.meta.dirname, 'adapter-info.ts'),
+        [],
+        { log: () => {}, timeoutMs: 60_000 },
+      );
+      out.push({ driver, adapter });
+    } catch (err) {
+      out.push({ driver, error: (err as Error).message });
+    }
+  }
+  return out;
 }

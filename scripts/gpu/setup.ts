@@ -3,9 +3,8 @@
 // node_modules/.cache/tabgrid-gpu, ~12 MB downloaded), then starts Dawn on every driver found and
 // prints the adapter each gives. Nothing is installed system-wide. Without it, the harness still runs
 // on Dawn's OpenGL ES backend over the system's Mesa (docs/gpu.md).
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { availableDrivers, installLavapipe, runOnDriver } from './drivers.ts';
+import { availableDrivers, installLavapipe, probeDrivers } from './drivers.ts';
 import type { AdapterSummary } from './dawn.ts';
 
 const { values: opt } = parseArgs({
@@ -26,22 +25,18 @@ if (!opt['no-install'] && (opt.force || !availableDrivers().some((d) => d.name =
 }
 
 const found: Record<string, AdapterSummary | { error: string }> = {};
-for (const driver of availableDrivers()) {
-  try {
-    const a = await runOnDriver<AdapterSummary>(
-      driver,
-      join(import.meta.dirname, 'adapter-info.ts'),
-      [],
-      { log: () => {}, timeoutMs: 60_000 },
-    );
-    found[driver.name] = a;
-    log(
-      `${driver.name.padEnd(9)} ${a.featureLevel.padEnd(13)} vendor "${a.vendor}" architecture "${a.architecture}" ${a.description} (${driver.note})`,
-    );
-  } catch (err) {
-    found[driver.name] = { error: (err as Error).message };
-    log(`${driver.name.padEnd(9)} does not start: ${(err as Error).message}`);
+for (const probe of await probeDrivers()) {
+  const { driver } = probe;
+  if ('error' in probe) {
+    found[driver.name] = { error: probe.error };
+    log(`${driver.name.padEnd(9)} does not start: ${probe.error}`);
+    continue;
   }
+  const a = probe.adapter;
+  found[driver.name] = a;
+  log(
+    `${driver.name.padEnd(9)} ${a.featureLevel.padEnd(13)} vendor "${a.vendor}" architecture "${a.architecture}" ${a.description} (${driver.note})`,
+  );
 }
 if (!Object.keys(found).length)
   log('no driver Dawn could use: no Vulkan ICD, no unpacked lavapipe, no Mesa EGL/GLES libraries');
