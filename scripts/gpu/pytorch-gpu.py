@@ -19,9 +19,7 @@ import statistics
 import sys
 import time
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # The reference sits beside this file in a carried folder, in scripts/reference in the repository.
@@ -29,7 +27,7 @@ for d in (HERE, os.path.join(HERE, "..", "reference")):
     if os.path.exists(os.path.join(d, "nanogpt_cpu.py")):
         sys.path.insert(0, d)
         break
-from nanogpt_cpu import GPT, Rng, learning_rate, sample_batch  # noqa: E402
+from nanogpt_cpu import GPT, Rng, adamw, load_run, sample_batch, train_step  # noqa: E402
 
 
 def to_device(model, device):
@@ -55,10 +53,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--device", default="cuda")
     args = ap.parse_args()
-    spec = json.loads(open(args.spec[1:]).read() if args.spec.startswith("@") else args.spec)
-    manifest = json.load(open(os.path.join(args.data, "manifest.json")))
-    dtype = np.uint8 if manifest["dtype"] == "uint8" else np.dtype("<u2")
-    train = np.fromfile(os.path.join(args.data, manifest["train"]["file"]), dtype=dtype)
+    spec, _, _, train = load_run(args.spec, args.data)
     device = torch.device(args.device)
     # fp32 everywhere, as WebGPU computes: TF32 matmuls on Ampere+ would round differently.
     torch.backends.cuda.matmul.allow_tf32 = False
@@ -67,26 +62,13 @@ def main():
     tc, T = spec["train"], spec["model"]["blockSize"]
     B = tc["batchSize"]
     model = to_device(GPT(spec["model"], spec["seed"]), device)
-    groups = [
-        {"params": [p for p, d in model.params if d], "weight_decay": tc["weightDecay"]},
-        {"params": [p for p, d in model.params if not d], "weight_decay": 0.0},
-    ]
-    opt = torch.optim.AdamW(groups, lr=tc["lr"], betas=(tc["beta1"], tc["beta2"]), eps=tc["eps"])
-    params = [p for p, _ in model.params]
+    opt = adamw(model, tc)
     rng = Rng.derive(spec["seed"], "batches")
     losses, step_ms = [], []
     for step in range(args.steps):
         t0 = time.perf_counter()
         x, y = (t.to(device, non_blocking=True) for t in sample_batch(train, B, T, rng))
-        for g in opt.param_groups:
-            g["lr"] = learning_rate(step, tc)
-        logits = model.logits(x, spec["model"]["dropout"])
-        loss = F.cross_entropy(logits.view(-1, logits.size(-1)), y.view(-1))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if tc["gradClip"] > 0:
-            torch.nn.utils.clip_grad_norm_(params, tc["gradClip"])
-        opt.step()
+        loss = train_step(model, opt, spec, step, x, y)
         losses.append(loss.item())
         step_ms.append((time.perf_counter() - t0) * 1000)
         print(f"pytorch {device} step {step + 1}/{args.steps} loss {losses[-1]:.4f} {step_ms[-1]:.1f} ms", file=sys.stderr)

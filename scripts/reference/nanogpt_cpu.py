@@ -147,6 +147,40 @@ def sample_batch(data, B, T, rng):
 
 
 @torch.no_grad()
+def load_run(spec_arg, data):
+    """The spec (JSON, or @file), and the dataset in `data`: its manifest, token dtype and train split."""
+    spec = json.loads(open(spec_arg[1:]).read() if spec_arg.startswith("@") else spec_arg)
+    manifest = json.load(open(os.path.join(data, "manifest.json")))
+    dtype = np.uint8 if manifest["dtype"] == "uint8" else np.dtype("<u2")
+    train = np.fromfile(os.path.join(data, manifest["train"]["file"]), dtype=dtype)
+    return spec, manifest, dtype, train
+
+
+def adamw(model, tc):
+    """AdamW over the model's parameters, weight decay on the matrices only (shared/train/adamw.ts)."""
+    groups = [
+        {"params": [p for p, d in model.params if d], "weight_decay": tc["weightDecay"]},
+        {"params": [p for p, d in model.params if not d], "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=tc["lr"], betas=(tc["beta1"], tc["beta2"]), eps=tc["eps"])
+
+
+def train_step(model, opt, spec, step, x, y):
+    """One step of the recipe: scheduled lr, forward with dropout, backward, clip, AdamW; returns the loss tensor."""
+    tc = spec["train"]
+    lr = learning_rate(step, tc)
+    for g in opt.param_groups:
+        g["lr"] = lr
+    logits = model.logits(x, spec["model"]["dropout"])
+    loss = F.cross_entropy(logits.view(-1, logits.size(-1)), y.view(-1))
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if tc["gradClip"] > 0:
+        torch.nn.utils.clip_grad_norm_([p for p, _ in model.params], tc["gradClip"])
+    opt.step()
+    return loss
+
+
 def evaluate(model, spec, manifest, val, starts=None):
     """val_bpb and val loss (nats) over the spec's pinned windows, or over `starts`."""
     T = spec["model"]["blockSize"]
@@ -173,10 +207,7 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads")
     ap.add_argument("--eval-all", action="store_true", help="also val_bpb over the whole val split")
     args = ap.parse_args()
-    spec = json.loads(open(args.spec[1:]).read() if args.spec.startswith("@") else args.spec)
-    manifest = json.load(open(os.path.join(args.data, "manifest.json")))
-    dtype = np.uint8 if manifest["dtype"] == "uint8" else np.dtype("<u2")
-    train = np.fromfile(os.path.join(args.data, manifest["train"]["file"]), dtype=dtype)
+    spec, manifest, dtype, train = load_run(args.spec, args.data)
     val = np.fromfile(os.path.join(args.data, manifest["val"]["file"]), dtype=dtype)
     if spec["model"]["vocabSize"] != len(manifest["vocab"]):
         raise SystemExit("the spec and the dataset disagree on the vocabulary")
@@ -186,28 +217,14 @@ def main():
     tc, T = spec["train"], spec["model"]["blockSize"]
     B = tc["batchSize"]
     model = GPT(spec["model"], spec["seed"])
-    groups = [
-        {"params": [p for p, d in model.params if d], "weight_decay": tc["weightDecay"]},
-        {"params": [p for p, d in model.params if not d], "weight_decay": 0.0},
-    ]
-    opt = torch.optim.AdamW(groups, lr=tc["lr"], betas=(tc["beta1"], tc["beta2"]), eps=tc["eps"])
-    params = [p for p, _ in model.params]
+    opt = adamw(model, tc)
     rng = Rng.derive(spec["seed"], "batches")
     losses, step_ms = [], []
     every = max(1, round(tc["steps"] / 10))
     for step in range(tc["steps"]):
         t0 = time.perf_counter()
         x, y = sample_batch(train, B, T, rng)
-        lr = learning_rate(step, tc)
-        for g in opt.param_groups:
-            g["lr"] = lr
-        logits = model.logits(x, spec["model"]["dropout"])
-        loss = F.cross_entropy(logits.view(-1, logits.size(-1)), y.view(-1))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if tc["gradClip"] > 0:
-            torch.nn.utils.clip_grad_norm_(params, tc["gradClip"])
-        opt.step()
+        loss = train_step(model, opt, spec, step, x, y)
         losses.append(loss.item())
         step_ms.append((time.perf_counter() - t0) * 1000)
         if (step + 1) % every == 0 or step == 0:
