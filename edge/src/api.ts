@@ -43,19 +43,23 @@ api.get('/docs', async (c) => {
   c.header('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'");
   return c.html(referencePage(await openApiDocument(api)));
 });
-api.route('/volunteers/keys', volunteerKeys);
-api.route('/volunteers', volunteers);
-api.route('/leases', leases);
-api.route('/results', results);
-api.route('/results/spot-checks', spotChecks);
-api.route('/ledger', ledger);
-api.route('/campaigns', campaigns);
-api.route('/campaigns', campaignViews);
-api.route('/experiments', experiments);
-api.route('/leaderboards', leaderboards);
-api.route('/corpus', corpus);
-api.route('/datasets', datasets);
-api.route('/partners', partners);
+// Mounted in this order (a path with two apps tries the first one's routes first).
+const ROUTES: [string, Hono<AppEnv>][] = [
+  ['/volunteers/keys', volunteerKeys],
+  ['/volunteers', volunteers],
+  ['/leases', leases],
+  ['/results', results],
+  ['/results/spot-checks', spotChecks],
+  ['/ledger', ledger],
+  ['/campaigns', campaigns],
+  ['/campaigns', campaignViews],
+  ['/experiments', experiments],
+  ['/leaderboards', leaderboards],
+  ['/corpus', corpus],
+  ['/datasets', datasets],
+  ['/partners', partners],
+];
+for (const [path, app] of ROUTES) api.route(path, app);
 
 // The path as sent (still percent-encoded): c.req.path is decoded and would echo control characters.
 api.notFound((c) =>
