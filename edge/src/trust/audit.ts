@@ -3,6 +3,11 @@
 // experiment is open again with audit = 1 (only a quorum verifies it now) and its replica goes to
 // reliable volunteers first; the original result keeps its credit until a quorum overturns it.
 
+/** What both reopenings run, up to the condition that picks the experiments (`?1`: the time). */
+const REOPEN = `UPDATE experiments SET status = 'open', audit = 1, verification = NULL, replicas_needed = MAX(quorum, 2),
+       reissued_at = ?1, trust_version = trust_version + 1
+     WHERE status = 'verified' AND verification = 'trusted-single' AND`;
+
 /** Reopens every trusted-single experiment of this volunteer, but `except` (being judged now). */
 export function reopenForAudit(
   db: D1Database,
@@ -12,9 +17,7 @@ export function reopenForAudit(
 ): D1PreparedStatement {
   return db
     .prepare(
-      `UPDATE experiments SET status = 'open', audit = 1, verification = NULL, replicas_needed = MAX(quorum, 2),
-       reissued_at = ?1, trust_version = trust_version + 1
-     WHERE status = 'verified' AND verification = 'trusted-single' AND id != ?3
+      `${REOPEN} id != ?3
        AND id IN (SELECT experiment_id FROM results WHERE volunteer_id = ?2 AND verdict = 'valid' AND basis = 'trusted-single')`,
     )
     .bind(now, volunteerId, except);
@@ -26,11 +29,5 @@ export function reopenExperiment(
   experimentId: string,
   now: number,
 ): D1PreparedStatement {
-  return db
-    .prepare(
-      `UPDATE experiments SET status = 'open', audit = 1, verification = NULL, replicas_needed = MAX(quorum, 2),
-       reissued_at = ?1, trust_version = trust_version + 1
-     WHERE id = ?2 AND status = 'verified' AND verification = 'trusted-single'`,
-    )
-    .bind(now, experimentId);
+  return db.prepare(`${REOPEN} id = ?2`).bind(now, experimentId);
 }
