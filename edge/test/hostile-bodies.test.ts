@@ -21,6 +21,21 @@ import { expectRefused, signedInit } from './refusals.ts';
 
 const LEASE_BODY = JSON.stringify({ capabilities: { backend: 'wasm' } });
 
+/** `body` POSTed to `path`, signed by `vol` (its content type `type`). */
+async function postSigned(
+  vol: TestVolunteer,
+  path: string,
+  body: string,
+  type?: string,
+): Promise<Response> {
+  return api(path, await signedInit(vol, path, body, type));
+}
+
+/** A result's body, `result` signed by the volunteer `v`. */
+async function signedResult(result: object): Promise<string> {
+  return JSON.stringify({ result, signature: await signCanonical(v.keys.privateKey, result) });
+}
+
 let v: TestVolunteer;
 beforeEach(async () => {
   await seedResearcher();
@@ -110,18 +125,14 @@ describe('bodies over the size limit', () => {
   it('refuses a signed body one byte over the limit before remembering its signature', async () => {
     const body = padded(MAX_BODY_BYTES + 1);
     expect(new TextEncoder().encode(body).length).toBe(MAX_BODY_BYTES + 1);
-    await expectRefused(
-      async () => api('/api/leases', await signedInit(v, '/api/leases', body)),
-      413,
-      'payload_too_large',
-    );
+    await expectRefused(() => postSigned(v, '/api/leases', body), 413, 'payload_too_large');
   });
 
   it('reads a body of exactly the limit (and refuses its unknown field)', async () => {
     const body = padded(MAX_BODY_BYTES);
     expect(new TextEncoder().encode(body).length).toBe(MAX_BODY_BYTES);
     await expectRefused(
-      async () => api('/api/leases', await signedInit(v, '/api/leases', body)),
+      () => postSigned(v, '/api/leases', body),
       400,
       'invalid_request',
       'remembers',
@@ -131,25 +142,13 @@ describe('bodies over the size limit', () => {
   it('counts bytes, not characters', async () => {
     const body = padded(MAX_BODY_BYTES + 3, '€'); // 3 bytes a character: about 21,800 characters
     expect(body.length).toBeLessThan(MAX_BODY_BYTES);
-    await expectRefused(
-      async () => api('/api/leases', await signedInit(v, '/api/leases', body)),
-      413,
-      'payload_too_large',
-    );
+    await expectRefused(() => postSigned(v, '/api/leases', body), 413, 'payload_too_large');
   });
 
   it('refuses an oversized result and an oversized campaign brief', async () => {
     const lease = (await v.lease())!;
-    const result = { ...resultPayload(lease), pad: 'x'.repeat(MAX_BODY_BYTES) };
-    const body = JSON.stringify({
-      result,
-      signature: await signCanonical(v.keys.privateKey, result),
-    });
-    await expectRefused(
-      async () => api('/api/results', await signedInit(v, '/api/results', body)),
-      413,
-      'payload_too_large',
-    );
+    const body = await signedResult({ ...resultPayload(lease), pad: 'x'.repeat(MAX_BODY_BYTES) });
+    await expectRefused(() => postSigned(v, '/api/results', body), 413, 'payload_too_large');
     const brief = {
       name: 'Huge',
       brief: 'x'.repeat(MAX_BODY_BYTES),
@@ -182,13 +181,9 @@ describe('wrong content types', () => {
 
   it('refuses a result and a campaign brief without a JSON content type', async () => {
     const lease = (await v.lease())!;
-    const result = resultPayload(lease);
-    const body = JSON.stringify({
-      result,
-      signature: await signCanonical(v.keys.privateKey, result),
-    });
+    const body = await signedResult(resultPayload(lease));
     await expectRefused(
-      async () => api('/api/results', await signedInit(v, '/api/results', body, 'text/plain')),
+      () => postSigned(v, '/api/results', body, 'text/plain'),
       415,
       'unsupported_media_type',
     );
@@ -254,11 +249,7 @@ describe('researcher routes', () => {
       'missing_token',
     );
     const body = JSON.stringify(brief);
-    await expectRefused(
-      async () => api('/api/campaigns', await signedInit(v, '/api/campaigns', body)),
-      401,
-      'missing_token',
-    );
+    await expectRefused(() => postSigned(v, '/api/campaigns', body), 401, 'missing_token');
   });
 });
 
@@ -274,13 +265,13 @@ describe('refusal messages', () => {
     const v = await newVolunteer();
     const body = JSON.stringify({ capabilities: { backend: 'wasm' }, '\n\u2028\u0000': 1 });
     await expectRefused(
-      async () => api('/api/leases', await signedInit(v, '/api/leases', body)),
+      () => postSigned(v, '/api/leases', body),
       400,
       'invalid_request',
       'remembers',
     );
     const again = JSON.stringify({ capabilities: { backend: 'wasm' }, ['k'.repeat(5000)]: 1 });
-    const res = await api('/api/leases', await signedInit(v, '/api/leases', again));
+    const res = await postSigned(v, '/api/leases', again);
     expect((await readRefusal(res)).message.length).toBeLessThan(400);
   });
 });
