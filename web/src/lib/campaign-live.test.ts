@@ -2,14 +2,7 @@
 // (an event older than the progress shown is dropped), and a dropped socket reconnecting with
 // backoff and reading the snapshot again.
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
-import type {
-  Campaign,
-  CampaignProgress,
-  CampaignSnapshot,
-  ExperimentCurve,
-  LeaderboardEntry,
-  LiveEvent,
-} from '../../../shared/protocol.ts';
+import type * as P from '../../../shared/protocol.ts';
 import type { ExperimentSpec } from '../../../shared/spec.ts';
 import { CampaignLive } from './campaign-live.svelte.ts';
 
@@ -38,7 +31,7 @@ class HubSocket {
     this.readyState = HubSocket.OPEN;
     this.onopen?.();
   }
-  event(e: LiveEvent): void {
+  event(e: P.LiveEvent): void {
     this.onmessage?.({ data: JSON.stringify(e) });
   }
   drop(): void {
@@ -68,7 +61,7 @@ const spec: ExperimentSpec = {
   evalWindows: 1,
 };
 
-const campaign: Campaign = {
+const campaign: P.Campaign = {
   id: 'c1',
   name: 'tiny',
   brief: 'b',
@@ -79,7 +72,7 @@ const campaign: Campaign = {
   verified: 0,
 };
 
-function progress(updatedAt: number, verified = 0): CampaignProgress {
+function progress(updatedAt: number, verified = 0): P.CampaignProgress {
   return {
     experiments: 10,
     queued: 10 - verified,
@@ -94,7 +87,7 @@ function progress(updatedAt: number, verified = 0): CampaignProgress {
   };
 }
 
-function row(experimentId: string, valBpb: number, idx: number): LeaderboardEntry {
+function row(experimentId: string, valBpb: number, idx: number): P.LeaderboardEntry {
   return {
     experimentId,
     valBpb,
@@ -110,14 +103,14 @@ function row(experimentId: string, valBpb: number, idx: number): LeaderboardEntr
     wallMs: 1,
   };
 }
-const curve = (experimentId: string, valBpb: number): ExperimentCurve => ({
+const curve = (experimentId: string, valBpb: number): P.ExperimentCurve => ({
   experimentId,
   valBpb,
   curveEvery: 5,
   curve: [3, valBpb],
 });
 
-function verified(experimentId: string, valBpb: number, idx: number, at: number): LiveEvent {
+function verified(experimentId: string, valBpb: number, idx: number, at: number): P.LiveEvent {
   return {
     type: 'verified',
     campaignId: 'c1',
@@ -127,7 +120,7 @@ function verified(experimentId: string, valBpb: number, idx: number, at: number)
   };
 }
 
-const snapshot = (updatedAt: number, verifiedCount = 0): CampaignSnapshot => ({
+const snapshot = (updatedAt: number, verifiedCount = 0): P.CampaignSnapshot => ({
   campaign: { ...campaign, verified: verifiedCount },
   progress: progress(updatedAt, verifiedCount),
   rows: [],
@@ -135,7 +128,7 @@ const snapshot = (updatedAt: number, verifiedCount = 0): CampaignSnapshot => ({
 });
 
 /** The edge's snapshot answers, in order; each read waits for `release` when `hold` is set. */
-let answers: (CampaignSnapshot | number)[];
+let answers: (P.CampaignSnapshot | number)[];
 let reads: string[];
 let hold: Promise<void> | null;
 
@@ -168,7 +161,7 @@ afterEach(() => {
   vi.unstubAllGlobals();
 });
 
-async function connected(first: CampaignSnapshot): Promise<CampaignLive> {
+async function connected(first: P.CampaignSnapshot): Promise<CampaignLive> {
   answers.push(first);
   const live = new CampaignLive('c1');
   live.start();
