@@ -9,12 +9,13 @@ import type { VerdictBasis } from './protocol.ts';
 /** The `prevHash` of entry 1. */
 export const GENESIS_HASH = '0'.repeat(64);
 
-export type LedgerKind = 'verdict' | 'credit' | 'revoke' | 'dispute';
+export type LedgerKind = 'verdict' | 'credit' | 'revoke' | 'dispute' | 'checkpoint';
 
 /**
  * One entry. verdict: a result judged valid or invalid (basis: how); credit / revoke: FLOPs given
  * for a valid result or taken back when it is overturned; dispute: an experiment that reached the
- * replica limit without a majority.
+ * replica limit without a majority; checkpoint: the canonical final checkpoint chosen for a lineage's
+ * experiment (resultId: the replica it came from).
  */
 export interface LedgerEntry {
   seq: number; // 1, 2, 3 … without gaps
@@ -27,6 +28,7 @@ export interface LedgerEntry {
   basis?: VerdictBasis;
   valBpb?: number; // the experiment's canonical (median) val_bpb, on verdicts
   flops?: number; // on credit and revoke
+  checkpointSha256?: string; // on checkpoint
 }
 
 export interface LedgerRow {

@@ -169,6 +169,9 @@ export const ResultPayload = z
     experimentId: Id,
     specHash: Sha256Hex,
     datasetSha256: Sha256Hex,
+    // A continuation's claim of the checkpoint it trained from (the spec's parent), so that a result
+    // from any other starting point is refused by name (parent_mismatch), not only by its spec hash.
+    parentCheckpointSha256: Sha256Hex.optional(),
     metrics: Metrics,
   })
   .strict();
@@ -182,6 +185,7 @@ export function resultFor(lease: Lease, metrics: Metrics): ResultPayload {
     experimentId: lease.experimentId,
     specHash: lease.specHash,
     datasetSha256: lease.spec.dataset.sha256,
+    ...(lease.spec.parent && { parentCheckpointSha256: lease.spec.parent.checkpointSha256 }),
     metrics,
   };
 }
@@ -201,6 +205,31 @@ export interface ResultResponse {
    * (shared/commit.ts encodeCheckpoint) to `path` as application/octet-stream.
    */
   reveal?: { spotCheckId: string; step: number; path: string };
+  /**
+   * A lineage's result (docs/lineage.md): PUT the final checkpoint it committed to (the last
+   * commitment, at `step`) to `path`, so that a child can continue from it.
+   */
+  checkpoint?: { step: number; path: string };
+}
+
+/** Where anyone downloads a kept lineage checkpoint by its hash (immutable: content-addressed). */
+export const lineageCheckpointPath = (sha256: string) => `/api/checkpoints/${sha256}`;
+/** Where a lineage result's volunteer uploads its final checkpoint. */
+export const finalCheckpointPath = (resultId: string) => `/api/results/${resultId}/checkpoint`;
+
+/** An experiment's place in its lineage: its parent, its children and its kept checkpoint. */
+export interface LineageNode {
+  id: string;
+  parentId: string | null;
+  depth: number;
+  status: ExperimentStatus;
+  valBpb: number | null;
+  startStep: number;
+  steps: number;
+  curve: number[] | null; // the canonical replica's segment curve, once verified
+  curveEvery: number;
+  checkpointSha256: string | null;
+  checkpointKept: boolean;
 }
 
 export interface Campaign {
@@ -321,6 +350,8 @@ export interface ExperimentDetail {
   replicas: ReplicaDetail[];
   tolerance: { bpb: number; curve: number }; // shared/verify.ts's TAU_BPB and TAU_CURVE
   reproduce: string; // the command that retrains it locally and compares
+  /** Its whole lineage (root first, by depth), itself included; a root without children: itself. */
+  lineage: LineageNode[];
 }
 
 export interface VolunteerStanding {
@@ -363,6 +394,8 @@ export interface CorpusRecord {
   spec: ExperimentSpec;
   metrics: { valBpb: number; curve: number[]; curveEvery: number; tokens: number; flops: number };
   verifiedAt: number;
+  parentId: string | null; // the experiment it continued from (spec.parent), or null for a root
+  checkpointSha256: string | null; // its canonical final checkpoint, when it is part of a lineage
   replicas: {
     resultId: string;
     volunteerId: string;

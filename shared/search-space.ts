@@ -55,7 +55,10 @@ export const CampaignBrief = z
     datasetId: z.string().regex(/^[a-z0-9-]{1,40}$/),
     searchSpace: SearchSpace,
     experiments: z.number().int().min(1).max(1000),
-    steps: z.number().int().min(10).max(20000),
+    steps: z.number().int().min(10).max(20000), // per experiment (per segment in a lineage)
+    // A lineage (docs/lineage.md): each configuration trained as this many segments of `steps`, each
+    // continuing from the previous one's verified checkpoint, the schedule spanning all of them.
+    segments: z.number().int().min(1).max(64).default(1),
     replicas: z.number().int().min(2).max(5).default(2), // results from distinct volunteers to verify
     seed: z.number().int().min(1).max(2147483647),
   })
@@ -126,6 +129,7 @@ export function sampleExperiments(brief: CampaignBrief, dataset: DatasetInfo): E
       seed: brief.seed + i,
       evalWindows: base.evalWindows,
     };
+    if (brief.segments > 1) spec.train.scheduleSteps = brief.steps * brief.segments;
     return spec;
   });
 }

@@ -17,6 +17,7 @@ import { leaderboards } from './routes/leaderboards.ts';
 import { leases } from './routes/leases.ts';
 import { partners } from './routes/partners.ts';
 import { results } from './routes/results.ts';
+import { checkpoints, continuations, finalCheckpoints } from './routes/lineage.ts';
 import { ledger, spotChecks } from './routes/trust.ts';
 import { volunteerKeys } from './routes/volunteer-keys.ts';
 import { volunteers } from './routes/volunteers.ts';
@@ -30,7 +31,8 @@ api.route('/campaigns', live);
 api.use(secureHeaders({ crossOriginResourcePolicy: 'same-origin' }));
 api.use(async (c, next) => {
   await next();
-  c.header('Cache-Control', 'no-store');
+  // no-store, but for what a route marks cacheable itself (content-addressed checkpoints)
+  if (!c.res.headers.has('Cache-Control')) c.header('Cache-Control', 'no-store');
 });
 
 api.use(ipRateLimit);
@@ -50,9 +52,12 @@ const ROUTES: [string, Hono<AppEnv>][] = [
   ['/leases', leases],
   ['/results', results],
   ['/results/spot-checks', spotChecks],
+  ['/results', finalCheckpoints],
+  ['/checkpoints', checkpoints],
   ['/ledger', ledger],
   ['/campaigns', campaigns],
   ['/campaigns', campaignViews],
+  ['/campaigns', continuations],
   ['/experiments', experiments],
   ['/leaderboards', leaderboards],
   ['/corpus', corpus],

@@ -11,7 +11,7 @@ import {
   signedRequestPayload,
 } from '../../shared/protocol.ts';
 import type { z } from 'zod';
-import { parseBody, readBody } from './body.ts';
+import { parseBody, readBody, readCapped } from './body.ts';
 import type { AppEnv, SignedVolunteer } from './env.ts';
 import { fail } from './errors.ts';
 import { findVolunteer } from './db/volunteers.ts';
@@ -111,4 +111,39 @@ export async function signedResult<R, S extends z.ZodType<{ result: R; signature
     fail(401, 'bad_signature', `The ${what} is not signed by the submitting volunteer.`);
   }
   return body;
+}
+
+/** Refusals of a signed checkpoint upload (checkpointUpload), for the routes' documentation. */
+export const UPLOAD = [
+  ...['missing_signature', 'stale_timestamp', 'bad_signature', 'unknown_volunteer'],
+  ...['replayed_request', 'rate_limited', 'invalid_request', 'unsupported_media_type'],
+  ...['payload_too_large', 'body_mismatch'],
+];
+
+/**
+ * A checkpoint's upload (application/octet-stream, at most `max` bytes), signed as an upload
+ * (signedUpload): the type and declared length are checked before the signature, and
+ * c.get('readUpload') streams the body with a hard cap and refuses bytes that do not hash to what
+ * was signed. Routes look their target up before they call it, so nothing unauthorised is read.
+ */
+export function checkpointUpload(max: number) {
+  return [
+    createMiddleware<AppEnv>(async (c, next) => {
+      if (!/^application\/octet-stream\b/i.test(c.req.header('content-type') ?? ''))
+        fail(415, 'unsupported_media_type', 'Send the checkpoint as application/octet-stream.');
+      if (Number(c.req.header('content-length') ?? 0) > max)
+        fail(413, 'payload_too_large', `Checkpoints are limited to ${max} bytes.`);
+      await next();
+    }),
+    signedUpload,
+    createMiddleware<AppEnv>(async (c, next) => {
+      c.set('readUpload', async () => {
+        const bytes = await readCapped(c, max);
+        if ((await sha256(bytes)) !== c.get('bodySha256'))
+          fail(422, 'body_mismatch', 'The uploaded bytes do not hash to the signed SHA-256.');
+        return bytes;
+      });
+      await next();
+    }),
+  ] as const;
 }

@@ -10,6 +10,7 @@ export interface AppEnv {
     volunteer: SignedVolunteer;
     body: string;
     bodySha256: string;
+    readUpload: () => Promise<Uint8Array<ArrayBuffer>>; // auth.ts checkpointUpload
     researcher: { id: string; name: string };
   };
 }

@@ -6,6 +6,7 @@ import { api } from './api.ts';
 import type { AppEnv } from './env.ts';
 import { embed } from './routes/embed.ts';
 import { expireReveals } from './trust/spot-checks.ts';
+import { expireFinalReveals } from './lineage/checkpoints.ts';
 
 /** The ExecutionContext, absent when tests call `app.request()`. */
 function executionCtx(c: Context): Context['executionCtx'] | undefined {
@@ -21,12 +22,14 @@ export { CampaignQueue } from './queue/campaign-queue.ts';
 
 // The Worker: /embed first, then everything else to the API app unchanged (its 404s and errors);
 // and a cron (wrangler.toml [triggers]) that fails spot checks whose checkpoint was not revealed
-// in time (trust/spot-checks.ts).
+// in time (trust/spot-checks.ts) and passes over lineage checkpoints not uploaded in time
+// (lineage/checkpoints.ts).
 const worker = new Hono<AppEnv>()
   .route('/', embed)
   .all('*', (c) => api.fetch(c.req.raw, c.env, executionCtx(c)));
 export default Object.assign(worker, {
   scheduled(_controller: ScheduledController, env: Env, ctx: ExecutionContext) {
     ctx.waitUntil(expireReveals(env.DB, Date.now()));
+    ctx.waitUntil(expireFinalReveals(env.DB, env.CHECKPOINTS, Date.now()));
   },
 });

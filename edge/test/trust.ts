@@ -3,9 +3,11 @@
 // dozens of experiments.
 import { env } from 'cloudflare:test';
 import { verifyChain, type LedgerEntry, type LedgerRow } from '../../shared/ledger.ts';
-import type { Capabilities, Lease, Metrics } from '../../shared/protocol.ts';
+import type { Capabilities, Lease, Metrics, ResultPayload } from '../../shared/protocol.ts';
 import { MIN_WITNESSES } from '../src/trust/policy.ts';
-import { honestMetrics, leaseFrom, newVolunteer } from './helpers.ts';
+import { sha256 } from '../../shared/crypto.ts';
+import { signedHeaders } from '../../shared/signed-request.ts';
+import { api, honestMetrics, leaseFrom, newVolunteer } from './helpers.ts';
 
 export interface Peer {
   id: string;
@@ -14,7 +16,12 @@ export interface Peer {
   ip: string | null;
   lease(campaignId?: string): Promise<Lease | null>;
   /** Submits metrics for a lease: honest ones at `valBpb` on this peer's backend unless overridden. */
-  submit(lease: Lease, valBpb?: number, metrics?: Partial<Metrics>): Promise<Response>;
+  submit(
+    lease: Lease,
+    valBpb?: number,
+    metrics?: Partial<Metrics>,
+    patch?: Partial<ResultPayload>,
+  ): Promise<Response>;
   post(path: string, body: unknown): Promise<Response>;
 }
 
@@ -32,12 +39,16 @@ export async function peer(
     post: (path, body) => v.post(path, body),
     lease: async (campaignId) =>
       leaseFrom(await v.client.lease({ tokensPerSec: 5000, ...caps }, { campaignId })),
-    submit: (lease, valBpb = 3.1, metrics = {}) =>
-      v.result(lease, {
-        ...honestMetrics(lease.spec, valBpb, caps.backend),
-        ...(caps.precision && { precision: caps.precision }),
-        ...metrics,
-      }),
+    submit: (lease, valBpb = 3.1, metrics = {}, patch = {}) =>
+      v.result(
+        lease,
+        {
+          ...honestMetrics(lease.spec, valBpb, caps.backend),
+          ...(caps.precision && { precision: caps.precision }),
+          ...metrics,
+        },
+        patch,
+      ),
   };
 }
 
@@ -144,4 +155,26 @@ export async function ledgerEntries(): Promise<LedgerEntry[]> {
 
 export async function chainOk(): Promise<boolean> {
   return (await verifyChain(await ledgerRows())).ok;
+}
+
+/** A volunteer's signed upload of a checkpoint (auth.ts signedUpload). */
+export async function put(
+  t: Pick<Peer, 'id' | 'keys'>,
+  path: string,
+  bytes: Uint8Array<ArrayBuffer>,
+): Promise<Response> {
+  return api(path, {
+    method: 'PUT',
+    headers: {
+      'content-type': 'application/octet-stream',
+      ...(await signedHeaders(
+        { volunteerId: t.id, privateKey: t.keys.privateKey },
+        'PUT',
+        path,
+        await sha256(bytes),
+        { upload: true },
+      )),
+    },
+    body: bytes,
+  });
 }

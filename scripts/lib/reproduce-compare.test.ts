@@ -38,6 +38,7 @@ function detail(
     id: 'c1-0',
     campaignId: 'c1',
     campaignName: 'C',
+    lineage: [],
     idx: 0,
     status,
     specHash: 'f'.repeat(64),

@@ -11,6 +11,7 @@ export interface NewCampaign {
   createdAt: number;
   specs: ExperimentSpec[];
   replicas?: number; // distinct volunteers whose agreeing results verify an experiment (default 2)
+  segments?: number; // a lineage: each spec continued this many times in all (default 1, docs/lineage.md)
 }
 
 export interface Statement {
@@ -21,8 +22,8 @@ export interface Statement {
 export async function campaignStatements(c: NewCampaign): Promise<Statement[]> {
   const out: Statement[] = [
     {
-      sql: 'INSERT OR IGNORE INTO campaigns (id, name, brief, template, dataset_id, created_at) VALUES (?, ?, ?, ?, ?, ?)',
-      params: [c.id, c.name, c.brief, c.template, c.datasetId, c.createdAt],
+      sql: 'INSERT OR IGNORE INTO campaigns (id, name, brief, template, dataset_id, created_at, segments) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      params: [c.id, c.name, c.brief, c.template, c.datasetId, c.createdAt, c.segments ?? 1],
     },
   ];
   for (const [idx, spec] of c.specs.entries()) {

@@ -46,6 +46,8 @@ interface ExperimentRow {
   verifiedAt: number;
   flops: number;
   tokens: number;
+  parentId: string | null;
+  checkpointSha256: string | null;
 }
 
 interface ResultRow {
@@ -71,7 +73,7 @@ export async function corpusPage(
     db
       .prepare(
         `SELECT e.id, e.campaign_id AS campaignId, e.spec_hash AS specHash, e.spec_json AS specJson, e.val_bpb AS valBpb,
-        e.verified_at AS verifiedAt, e.flops, e.tokens
+        e.verified_at AS verifiedAt, e.flops, e.tokens, e.parent_id AS parentId, e.checkpoint_sha256 AS checkpointSha256
       FROM experiments e WHERE e.id IN (${PAGE}) ORDER BY e.verified_at, e.id`,
       )
       .bind(...params),
@@ -110,6 +112,8 @@ export async function corpusPage(
         flops: e.flops,
       },
       verifiedAt: e.verifiedAt,
+      parentId: e.parentId,
+      checkpointSha256: e.checkpointSha256,
       replicas: reps,
     };
   });
@@ -135,7 +139,12 @@ const COLUMNS: [string, (r: CorpusRecord) => string | number | boolean][] = [
   ['vocab_size', (r) => r.spec.model.vocabSize],
   ['bias', (r) => r.spec.model.bias],
   ['dropout', (r) => r.spec.model.dropout],
+  ['parent_id', (r) => r.parentId ?? ''],
+  ['parent_checkpoint_sha256', (r) => r.spec.parent?.checkpointSha256 ?? ''],
+  ['start_step', (r) => r.spec.parent?.step ?? 0],
+  ['checkpoint_sha256', (r) => r.checkpointSha256 ?? ''],
   ['steps', (r) => r.spec.train.steps],
+  ['schedule_steps', (r) => r.spec.train.scheduleSteps ?? ''],
   ['batch_size', (r) => r.spec.train.batchSize],
   ['lr', (r) => r.spec.train.lr],
   ['min_lr', (r) => r.spec.train.minLr],

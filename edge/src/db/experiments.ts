@@ -2,6 +2,7 @@
 // replica's metrics only once the experiment is settled (docs/trust.md, "Sealed until settled").
 import type {
   ExperimentDetail,
+  LineageNode,
   Metrics,
   ReplicaDetail,
   ResultVerdict,
@@ -10,8 +11,12 @@ import type { ExperimentSpec } from '../../../shared/spec.ts';
 import { TAU_BPB, TAU_CURVE } from '../../../shared/verify.ts';
 
 /** The experiment's own columns: ExperimentDetail before its spec is parsed and its replicas read. */
-type ExperimentRow = Omit<ExperimentDetail, 'spec' | 'replicas' | 'tolerance' | 'reproduce'> & {
+type ExperimentRow = Omit<
+  ExperimentDetail,
+  'spec' | 'replicas' | 'tolerance' | 'reproduce' | 'lineage'
+> & {
   specJson: string;
+  rootId: string;
 };
 
 interface ReplicaRow {
@@ -37,7 +42,7 @@ export async function experimentDetail(
       .prepare(
         `SELECT e.id, e.campaign_id AS campaignId, c.name AS campaignName, e.idx, e.status, e.spec_json AS specJson,
         e.spec_hash AS specHash, e.val_bpb AS valBpb, e.verified_at AS verifiedAt, e.flops, e.tokens, e.quorum,
-        e.replicas_needed AS replicasNeeded
+        e.replicas_needed AS replicasNeeded, COALESCE(e.root_id, e.id) AS rootId
       FROM experiments e JOIN campaigns c ON c.id = e.campaign_id WHERE e.id = ?`,
       )
       .bind(id),
@@ -52,9 +57,10 @@ export async function experimentDetail(
   ]);
   const e = head!.results[0] as ExperimentRow | undefined;
   if (!e) return null;
-  const { specJson, ...rest } = e;
+  const { specJson, rootId, ...rest } = e;
   return {
     ...rest,
+    lineage: await lineageOf(db, rootId),
     spec: JSON.parse(specJson) as ExperimentSpec,
     replicas: (replicas!.results as unknown as ReplicaRow[]).map(
       ({ metricsJson, ...r }): ReplicaDetail => ({
@@ -76,4 +82,50 @@ export function experimentCampaign(
     .prepare('SELECT campaign_id AS campaignId, status FROM experiments WHERE id = ?')
     .bind(id)
     .first<{ campaignId: string; status: string }>();
+}
+
+interface NodeRow {
+  id: string;
+  parentId: string | null;
+  depth: number;
+  status: LineageNode['status'];
+  valBpb: number | null;
+  specJson: string;
+  checkpointSha256: string | null;
+  dropped: number | null;
+  curveJson: string | null;
+}
+
+/**
+ * A lineage's experiments, root first (by depth, then id), each with the canonical replica's
+ * segment curve once verified (the chosen checkpoint's replica, else the first agreeing one).
+ */
+export async function lineageOf(db: D1Database, rootId: string): Promise<LineageNode[]> {
+  const { results } = await db
+    .prepare(
+      `SELECT e.id, e.parent_id AS parentId, e.depth, e.status, e.val_bpb AS valBpb, e.spec_json AS specJson,
+         e.checkpoint_sha256 AS checkpointSha256, e.checkpoint_dropped_at AS dropped,
+         CASE WHEN e.status = 'verified' THEN (SELECT json_extract(r.metrics_json, '$.curve') FROM results r
+           WHERE r.experiment_id = e.id AND r.verdict = 'valid'
+           ORDER BY r.id = e.checkpoint_result_id DESC, r.id LIMIT 1) END AS curveJson
+       FROM experiments e WHERE e.id = ?1 OR e.root_id = ?1 ORDER BY e.depth, e.id LIMIT 500`,
+    )
+    .bind(rootId)
+    .all<NodeRow>();
+  return results.map((n): LineageNode => {
+    const spec = JSON.parse(n.specJson) as ExperimentSpec;
+    return {
+      id: n.id,
+      parentId: n.parentId,
+      depth: n.depth,
+      status: n.status,
+      valBpb: n.valBpb,
+      startStep: spec.parent?.step ?? 0,
+      steps: spec.train.steps,
+      curve: n.curveJson === null ? null : (JSON.parse(n.curveJson) as number[]),
+      curveEvery: spec.train.curveEvery,
+      checkpointSha256: n.checkpointSha256,
+      checkpointKept: n.checkpointSha256 !== null && n.dropped === null,
+    };
+  });
 }

@@ -1,7 +1,13 @@
 // Result rows: the lease a result claims (with its experiment), storing a result on the lease it
 // closes, and what the submitter is told afterwards (the experiment's status, a reveal a spot check
 // asks for).
-import type { ExperimentStatus, ResultPayload, ResultResponse } from '../../../shared/protocol.ts';
+import {
+  finalCheckpointPath,
+  type ExperimentStatus,
+  type ResultPayload,
+  type ResultResponse,
+} from '../../../shared/protocol.ts';
+import { awaitFinalCheckpoint } from '../lineage/checkpoints.ts';
 import { liveSlots } from '../queue/queue-sql.ts';
 import { checkpointPath } from '../trust/spot-checks.ts';
 
@@ -16,6 +22,7 @@ export interface ResultLease {
   datasetSha256: string;
   experimentStatus: ExperimentStatus;
   resultId: string | null; // a result already stored on this lease
+  segments: number; // the campaign's: a lineage campaign (> 1) keeps final checkpoints
 }
 
 export function resultLease(db: D1Database, leaseId: string): Promise<ResultLease | null> {
@@ -23,8 +30,8 @@ export function resultLease(db: D1Database, leaseId: string): Promise<ResultLeas
     .prepare(
       `SELECT l.volunteer_id AS volunteerId, l.experiment_id AS experimentId, l.token_hash AS tokenHash,
               l.deadline, l.status, e.spec_json AS specJson, e.spec_hash AS specHash,
-              e.dataset_sha256 AS datasetSha256, e.status AS experimentStatus, r.id AS resultId
-       FROM leases l JOIN experiments e ON e.id = l.experiment_id
+              e.dataset_sha256 AS datasetSha256, e.status AS experimentStatus, r.id AS resultId, c.segments
+       FROM leases l JOIN experiments e ON e.id = l.experiment_id JOIN campaigns c ON c.id = e.campaign_id
        LEFT JOIN results r ON r.lease_id = l.id
        WHERE l.id = ?`,
     )
@@ -37,7 +44,8 @@ const SLOT_STILL_FREE = `EXISTS (SELECT 1 FROM experiments e WHERE e.id = leases
   AND ${liveSlots('?2', 'l.id != ?1')} < e.replicas_needed)`;
 
 /**
- * Closes the lease and stores the result on it, in one batch; false when the lease could not close.
+ * Closes the lease and stores the result on it, in one batch (with the final checkpoint a lineage
+ * campaign will ask for: its last commitment); false when the lease could not close.
  * It closes only if it is still live now, or — expired, after a dropped network or a long sleep —
  * while its experiment is open and nobody holds its replica slot since (a late result is then no
  * different from one in time); the result is stored only on a closed lease.
@@ -54,6 +62,7 @@ export async function storeResult(
   },
 ): Promise<boolean> {
   const m = r.payload.metrics;
+  const final = m.commitments?.at(-1);
   const [, stored] = await db.batch([
     db
       .prepare(
@@ -78,6 +87,7 @@ export async function storeResult(
         r.signature,
         r.now,
       ),
+    ...(final ? [awaitFinalCheckpoint(db, r.id, r.experimentId, final, r.now)] : []),
   ]);
   return (
     stored!.meta.changes > 0 ||
@@ -94,18 +104,32 @@ export async function resultOutcome(
 ): Promise<ResultResponse> {
   const row = await db
     .prepare(
-      `SELECT e.status, s.id AS spotCheckId, s.from_step AS step FROM experiments e
+      `SELECT e.status, s.id AS spotCheckId, s.from_step AS step,
+         json_extract(e.spec_json, '$.parent.step') AS start, json_extract(e.spec_json, '$.train.steps') AS steps,
+         EXISTS (SELECT 1 FROM final_checkpoints f WHERE f.result_id = ?2 AND f.status = 'awaiting') AS awaited
+       FROM experiments e
        LEFT JOIN spot_checks s ON s.result_id = ?2 AND s.status = 'awaiting-reveal' WHERE e.id = ?1`,
     )
     .bind(experimentId, resultId)
-    .first<{ status: ExperimentStatus; spotCheckId: string | null; step: number | null }>();
+    .first<{
+      status: ExperimentStatus;
+      spotCheckId: string | null;
+      step: number | null;
+      start: number | null;
+      steps: number;
+      awaited: number;
+    }>();
   const reveal = row?.spotCheckId
     ? { spotCheckId: row.spotCheckId, step: row.step!, path: checkpointPath(row.spotCheckId) }
+    : undefined;
+  const checkpoint = row?.awaited
+    ? { step: (row.start ?? 0) + row.steps, path: finalCheckpointPath(resultId) }
     : undefined;
   return {
     resultId,
     duplicate,
     experimentStatus: row?.status ?? 'open',
     ...(reveal && { reveal }),
+    ...(checkpoint && { checkpoint }),
   };
 }

@@ -1,11 +1,12 @@
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import type { ApiError, Campaign } from '../../../shared/protocol.ts';
+import type { z } from 'zod';
 import type { CampaignBrief } from '../../../shared/search-space.ts';
 import { ExperimentSpec } from '../../../shared/spec.ts';
 import { api, json, RESEARCHER_TOKEN, seedResearcher, snapshot } from '../../test/helpers.ts';
 
-const brief: CampaignBrief = {
+const brief: z.input<typeof CampaignBrief> = {
   name: 'Width sweep',
   brief: 'Does width or depth matter more for a tiny char model?',
   template: 'gpt-char',

@@ -46,6 +46,7 @@ export const campaigns = new Hono<AppEnv>()
         createdAt: Date.now(),
         specs,
         replicas: brief.replicas,
+        segments: brief.segments,
       });
       await insertCampaign(c.env.DB, statements, {
         id,

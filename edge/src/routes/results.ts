@@ -13,6 +13,7 @@ import { validateExperiment } from '../validator.ts';
 import { commitmentIssue } from '../../../shared/commit.ts';
 import { resultLease, resultOutcome, storeResult } from '../db/results.ts';
 import { BODY, SIGNED, doc } from '../openapi.ts';
+import { settleCheckpoint } from '../lineage/checkpoints.ts';
 
 export const results = new Hono<AppEnv>().post(
   '/',
@@ -32,6 +33,7 @@ export const results = new Hono<AppEnv>().post(
       'dataset_mismatch',
       'budget_mismatch',
       'commitment_mismatch',
+      'parent_mismatch',
       'busy',
     ],
   }),
@@ -54,6 +56,8 @@ export const results = new Hono<AppEnv>().post(
       // A re-delivery (the outbox retries after a lost answer or a 503): finish any verdict the first
       // delivery could not record. Planning reads fresh state, so this is a no-op when nothing is due.
       await validateOrBusy(db, lease.experimentId);
+      if (lease.segments > 1)
+        await settleCheckpoint(db, c.env.CHECKPOINTS, lease.experimentId, Date.now());
       return c.json<ResultResponse>(
         await resultOutcome(db, lease.resultId, lease.experimentId, true),
       );
@@ -85,8 +89,18 @@ export const results = new Hono<AppEnv>().post(
         'The result does not cover the experiment’s step and token budget.',
       );
     }
+    if (result.parentCheckpointSha256 !== spec.parent?.checkpointSha256)
+      fail(
+        422,
+        'parent_mismatch',
+        spec.parent
+          ? `The experiment continues from checkpoint ${spec.parent.checkpointSha256}.`
+          : 'The experiment has no parent: it trains from its seed.',
+      );
     const commitments = commitmentIssue(spec, m);
     if (commitments) fail(422, 'commitment_mismatch', commitments);
+    if (lease.segments > 1 && !m.commitments)
+      fail(422, 'commitment_mismatch', 'A lineage’s result commits to its checkpoints.');
     const resultId = 'r_' + (await sha256(result.leaseId)).slice(0, 24);
     const now = Date.now();
     const stored = await storeResult(db, {
@@ -99,6 +113,7 @@ export const results = new Hono<AppEnv>().post(
     });
     if (!stored) fail(409, 'lease_expired', 'The lease expired before the result arrived.');
     await validateOrBusy(db, lease.experimentId, now);
+    if (lease.segments > 1) await settleCheckpoint(db, c.env.CHECKPOINTS, lease.experimentId, now);
     await afterResponse(c, notifyCampaign(c.env, lease.experimentId, Date.now(), laterOf(c)));
     return c.json<ResultResponse>(
       await resultOutcome(db, resultId, lease.experimentId, false),

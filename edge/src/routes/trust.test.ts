@@ -13,7 +13,6 @@ import {
   type ResultResponse,
   type VolunteerTrust,
 } from '../../../shared/protocol.ts';
-import { signedHeaders } from '../../../shared/signed-request.ts';
 import { REVEAL_WINDOW_MS } from '../trust/policy.ts';
 import { expireReveals } from '../trust/spot-checks.ts';
 import { api, seedCampaign } from '../../test/helpers.ts';
@@ -21,6 +20,7 @@ import {
   experimentState,
   findDrawKey,
   peer,
+  put,
   setDrawKey,
   setRecord,
   type Peer,
@@ -220,22 +220,6 @@ async function revealAsked(from: number) {
   return { t, lease, states, curve, response: (await res.json()) as ResultResponse };
 }
 
-/** The checked volunteer's signed upload (auth.ts signedUpload). */
-const put = async (t: Peer, path: string, bytes: Uint8Array<ArrayBuffer>) =>
-  api(path, {
-    method: 'PUT',
-    headers: {
-      'content-type': 'application/octet-stream',
-      ...(await signedHeaders(
-        { volunteerId: t.id, privateKey: t.keys.privateKey },
-        'PUT',
-        path,
-        await sha256(bytes),
-        { upload: true },
-      )),
-    },
-    body: bytes,
-  });
 
 describe('spot checks from a revealed checkpoint', () => {
   it('ask the volunteer for the drawn checkpoint, open once it matches its commitment, and serve it to the leased checker only', async () => {

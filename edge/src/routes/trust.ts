@@ -7,9 +7,7 @@ import {
   SpotCheckRequest,
   type SpotCheckResponse,
 } from '../../../shared/protocol.ts';
-import { sha256 } from '../../../shared/crypto.ts';
-import { signedResult, signedUpload, signedVolunteer } from '../auth.ts';
-import { readCapped } from '../body.ts';
+import { checkpointUpload, signedResult, signedVolunteer, UPLOAD } from '../auth.ts';
 import type { AppEnv } from '../env.ts';
 import { fail } from '../errors.ts';
 import { readLedger } from '../ledger.ts';
@@ -91,42 +89,24 @@ spotChecks.put(
       "The checked result's volunteer reveals the committed checkpoint a spot check asked for (application/octet-stream, at most 64 MiB). Signed as an upload: the body's SHA-256 is declared in x-tabgrid-body-sha256 and signed, checked before a byte is read.",
     auth: 'volunteer',
     errors: [
-      ...SIGNED,
-      'invalid_request',
-      'unsupported_media_type',
-      'payload_too_large',
+      ...UPLOAD,
       'unknown_spot_check',
       'foreign_spot_check',
       'reveal_expired',
-      'body_mismatch',
       'commitment_mismatch',
     ],
   }),
-  async (c, next) => {
-    if (!/^application\/octet-stream\b/i.test(c.req.header('content-type') ?? '')) {
-      fail(415, 'unsupported_media_type', 'Send the checkpoint as application/octet-stream.');
-    }
-    if (Number(c.req.header('content-length') ?? 0) > MAX_REVEAL_BYTES)
-      fail(413, 'payload_too_large', `Checkpoints are limited to ${MAX_REVEAL_BYTES} bytes.`);
-    await next();
-  },
-  signedUpload,
+  ...checkpointUpload(MAX_REVEAL_BYTES),
   async (c) => {
     const id = c.req.param('id');
     if (!SpotCheckId.safeParse(id).success)
       fail(400, 'invalid_request', 'A spot-check id is 1–64 letters, digits, _ or -.');
-    const read = async () => {
-      const bytes = await readCapped(c, MAX_REVEAL_BYTES);
-      if ((await sha256(bytes)) !== c.get('bodySha256'))
-        fail(422, 'body_mismatch', 'The uploaded bytes do not hash to the signed SHA-256.');
-      return bytes;
-    };
     const { opened } = await revealCheckpoint(
       c.env.DB,
       c.env.CHECKPOINTS,
       id,
       c.get('volunteer').id,
-      read,
+      c.get('readUpload'),
       Date.now(),
     );
     return c.json({ spotCheckId: id, opened }, opened ? 201 : 200);

@@ -86,6 +86,12 @@ export const STEER_WAIT_MS = 2 * 60_000;
 export const SPOT_CHECK_RATE = 0.25;
 /** A volunteer asked to reveal a committed checkpoint has this long before the check counts as failed. */
 export const REVEAL_WINDOW_MS = 24 * 60 * 60_000;
+/**
+ * A lineage result's volunteer uploads its final checkpoint right after the result (the outbox
+ * sends it next): the canonical choice waits this long for the preferred replica's before it takes
+ * the next agreeing one's (edge/src/lineage/checkpoints.ts).
+ */
+export const FINAL_REVEAL_MS = 10 * 60_000;
 /** Larger checkpoints are not revealed (a request body's limit); their results get checks from the seed. */
 export const MAX_REVEAL_BYTES = 64 * 1024 * 1024;
 

@@ -146,7 +146,8 @@ export async function claimSpotCheck(
 /** Where a checked result's volunteer uploads, and a checker downloads, the revealed checkpoint. */
 export const checkpointPath = (spotCheckId: string) =>
   `/api/results/spot-checks/${spotCheckId}/checkpoint`;
-const blobKey = (commitment: string) => `checkpoints/${commitment}`;
+/** Where R2 keeps a checkpoint: by its commitment (shared/commit.ts), spot checks' and lineages' alike. */
+export const blobKey = (commitment: string) => `checkpoints/${commitment}`;
 
 interface RevealRow {
   volunteerId: string;
