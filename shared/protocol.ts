@@ -123,9 +123,10 @@ export interface Lease {
   /** Omitted: a replica (train the whole spec, POST /api/results). */
   kind?: 'replica' | 'spot-check';
   /**
-   * For a spot check: train steps [fromStep, toStep) of the spec — from the seed when fromStep is 0
-   * or absent, else from the checkpoint at `checkpointPath` (GET it with the lease token in
-   * x-tabgrid-lease-token) — and POST the segment means to `submitPath`.
+   * For a spot check: train steps [fromStep, toStep) of the spec (counted from its lineage's start)
+   * — from the checkpoint at `checkpointPath` when given (GET it with the lease token in
+   * x-tabgrid-lease-token), else from the seed, or a continuation's parent checkpoint — and POST
+   * the segment means to `submitPath`.
    */
   spotCheck?: { fromStep?: number; toStep: number; submitPath: string; checkpointPath?: string };
 }

@@ -4,7 +4,7 @@
 // unreplicated results when it is caught, and spot checks of trusted-single results.
 import type { Metrics, Precision, ResultVerdict, VerdictBasis } from '../../shared/protocol.ts';
 import { commitSteps, EARLY_STEPS, earlySegments, stateBytes } from '../../shared/commit.ts';
-import { ExperimentSpec, parameterCount } from '../../shared/spec.ts';
+import { ExperimentSpec, parameterCount, startStep } from '../../shared/spec.ts';
 import { commitPlanned, type NewEntry, type Planned } from './ledger.ts';
 import { decayedTerm } from './trust/credit.ts';
 import { judge, type JudgedExperiment, type JudgedResult, type Transition } from './trust/judge.ts';
@@ -331,9 +331,10 @@ function standingStatements(
 
 /**
  * A spot check of a trusted-single result, from a point drawn with `u` (secret, after the result
- * committed to all its checkpoints): the seed (step 0), or one of its committed checkpoints
- * but the last — which its volunteer must then reveal (trust/spot-checks.ts). The checker trains
- * up to the next commit step and must match the result's curve over that segment.
+ * committed to all its checkpoints): the seed (step 0) — a continuation's parent checkpoint — or
+ * one of its committed checkpoints but the last, which its volunteer must then reveal
+ * (trust/spot-checks.ts). The checker trains up to the next commit step and must match the
+ * result's curve over that segment. Steps count from the lineage's start (shared/spec.ts).
  */
 function spotCheckStatement(
   db: D1Database,
@@ -348,11 +349,15 @@ function spotCheckStatement(
   const revealable =
     metrics.commitments?.length === steps.length &&
     stateBytes([parameterCount(spec.model)]) <= MAX_REVEAL_BYTES;
-  const k = revealable ? Math.floor(u * steps.length) - 1 : -1; // -1: from the seed
-  const fromStep = k < 0 ? 0 : steps[k]!;
-  const toStep = steps[k + 1]!;
+  const k = revealable ? Math.floor(u * steps.length) - 1 : -1; // -1: from the seed or the parent
+  const start = startStep(spec);
+  const fromStep = start + (k < 0 ? 0 : steps[k]!);
+  const toStep = start + steps[k + 1]!;
   const every = spec.train.curveEvery;
-  const expected = metrics.curve.slice(fromStep / every, Math.ceil(toStep / every));
+  const expected = metrics.curve.slice(
+    (fromStep - start) / every,
+    Math.ceil((toStep - start) / every),
+  );
   return db
     .prepare(
       `INSERT OR IGNORE INTO spot_checks (id, result_id, experiment_id, from_step, to_step, commitment, reveal_deadline, expected_json, precision, status, created_at)

@@ -87,7 +87,7 @@ WHERE NOT EXISTS (SELECT 1 FROM spot_checks h WHERE h.volunteer_id = ?1 AND h.st
     AND NOT EXISTS (SELECT 1 FROM witnesses w WHERE w.volunteer_id = r.volunteer_id AND (w.witness_id = ?1 OR w.witness_ip IN (?6, ?7)))
     AND (?8 IS NULL OR e.campaign_id = ?8)
   ORDER BY s.created_at LIMIT 1)
-RETURNING id, experiment_id AS experimentId, from_step AS fromStep, to_step AS toStep, deadline`;
+RETURNING id, experiment_id AS experimentId, from_step AS fromStep, to_step AS toStep, deadline, commitment`;
 
 /** A pending spot check for a client that declared spotChecks, leased for one window (`windowMs`). */
 export async function claimSpotCheck(
@@ -117,6 +117,7 @@ export async function claimSpotCheck(
       fromStep: number;
       toStep: number;
       deadline: number;
+      commitment: string | null;
     }>();
   if (!claimed) return null;
   const row = await db
@@ -138,7 +139,7 @@ export async function claimSpotCheck(
       fromStep: claimed.fromStep,
       toStep: claimed.toStep,
       submitPath: SPOT_CHECK_PATH,
-      ...(claimed.fromStep > 0 && { checkpointPath: checkpointPath(claimed.id) }), // revealed (trust/spot-checks.ts)
+      ...(claimed.commitment !== null && { checkpointPath: checkpointPath(claimed.id) }), // revealed (trust/spot-checks.ts)
     },
   };
 }
@@ -158,6 +159,7 @@ interface RevealRow {
   experimentId: string;
   specHash: string;
   curveEvery: number;
+  parentStep: number | null;
   metricsJson: string;
 }
 
@@ -178,7 +180,8 @@ export async function revealCheckpoint(
   const s = await db
     .prepare(
       `SELECT r.volunteer_id AS volunteerId, s.status, s.from_step AS fromStep, s.commitment, s.reveal_deadline AS revealDeadline, s.experiment_id AS experimentId,
-         e.spec_hash AS specHash, json_extract(e.spec_json, '$.train.curveEvery') AS curveEvery, r.metrics_json AS metricsJson
+         e.spec_hash AS specHash, json_extract(e.spec_json, '$.train.curveEvery') AS curveEvery,
+         json_extract(e.spec_json, '$.parent.step') AS parentStep, r.metrics_json AS metricsJson
        FROM spot_checks s JOIN experiments e ON e.id = s.experiment_id JOIN results r ON r.id = s.result_id WHERE s.id = ?`,
     )
     .bind(spotCheckId)
@@ -201,8 +204,10 @@ export async function revealCheckpoint(
   if (header.step !== s.fromStep || header.specHash !== s.specHash)
     fail(422, 'commitment_mismatch', 'The checkpoint is of another step or spec.');
   const curve = (JSON.parse(s.metricsJson) as Metrics).curve;
-  const consistent = curve.slice(0, s.fromStep / s.curveEvery).every((c, i) => {
-    const seg = header.losses.slice(i * s.curveEvery, (i + 1) * s.curveEvery);
+  const start = s.parentStep ?? 0; // a continuation's curve starts at its parent's step
+  const own = header.losses.slice(start);
+  const consistent = curve.slice(0, (s.fromStep - start) / s.curveEvery).every((c, i) => {
+    const seg = own.slice(i * s.curveEvery, (i + 1) * s.curveEvery);
     return (
       Math.abs(seg.reduce((a, b) => a + b, 0) / seg.length - c) <= 1e-9 * Math.max(1, Math.abs(c))
     );

@@ -1,5 +1,6 @@
 // The browser's own storage (IndexedDB, through idb), opened the same way from the page and from
-// the training worker: the volunteer's identity, the dataset cache keyed by SHA-256, checkpoints of
+// the training worker: the volunteer's identity, the dataset cache and lineages' parent checkpoints
+// keyed by SHA-256, checkpoints of
 // the leased experiment, the outbox of signed results not yet acknowledged by the edge, and the
 // committed checkpoints a spot check may ask to see.
 import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
@@ -33,9 +34,12 @@ export type OutboxEntry = {
   createdAt: number;
 } & ({ path?: undefined; request: ResultRequest } | { path: string; request: SpotCheckRequest });
 
-/** A spot check asked for the checkpoint this lease committed to at `step` (shared/commit.ts). */
+/**
+ * A checkpoint this lease committed to at `step` (shared/commit.ts) that the edge asked to see: for
+ * a spot check (id: the spot check's) or, in a lineage, its final one (id: `final:<result id>`).
+ */
 export interface PendingReveal {
-  spotCheckId: string;
+  id: string;
   leaseId: string;
   step: number;
   path: string;
@@ -47,11 +51,11 @@ export const commitKey = (leaseId: string, step: number) => `${leaseId}:${step}`
 
 interface TabgridDB extends DBSchema {
   identity: { key: 'self'; value: StoredIdentity };
-  blobs: { key: string; value: ArrayBuffer }; // dataset files by their SHA-256
+  blobs: { key: string; value: ArrayBuffer }; // dataset files and parent checkpoints by their SHA-256
   runs: { key: string; value: SavedRun }; // by lease id
   outbox: { key: string; value: OutboxEntry }; // by lease id: one result per lease
   commits: { key: string; value: ArrayBuffer }; // committed checkpoints by commitKey
-  reveals: { key: string; value: PendingReveal }; // by spot-check id
+  reveals: { key: string; value: PendingReveal }; // by PendingReveal.id
 }
 
 let db: Promise<IDBPDatabase<TabgridDB>> | undefined;

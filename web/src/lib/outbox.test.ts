@@ -244,17 +244,26 @@ describe('flushOutbox', () => {
     });
     await enqueue(await resultEntry('L2'));
     const reveal = { spotCheckId: 'sc9', step: 100, path: '/api/spot-checks/sc9/checkpoint' };
+    const checkpoint = { step: 300, path: '/api/results/r-L2/checkpoint' };
     edgeAnswers((path) =>
       path === '/api/spot-checks/sc1/result'
         ? json(200, { spotCheckId: 'sc1', duplicate: false })
-        : accepted('L2', { reveal }),
+        : accepted('L2', { reveal, checkpoint }),
     );
 
     await flushOutbox(identity);
 
     expect(sent.map((s) => s.path).sort()).toEqual(['/api/results', '/api/spot-checks/sc1/result']);
     const reveals = await (await openStore()).getAll('reveals');
-    expect(reveals).toEqual([expect.objectContaining({ ...reveal, leaseId: 'L2' })]);
+    expect(reveals.sort((a, b) => (a.id < b.id ? -1 : 1))).toEqual([
+      expect.objectContaining({
+        id: 'final:r-L2',
+        step: 300,
+        path: checkpoint.path,
+        leaseId: 'L2',
+      }),
+      expect.objectContaining({ id: 'sc9', step: 100, path: reveal.path, leaseId: 'L2' }),
+    ]);
   });
 });
 
@@ -268,7 +277,7 @@ describe('flushReveals', () => {
     await store.put(
       'reveals',
       {
-        spotCheckId: 'sc1',
+        id: 'sc1',
         leaseId: 'L1',
         step: 100,
         path: '/api/spot-checks/sc1/checkpoint',

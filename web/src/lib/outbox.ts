@@ -48,13 +48,22 @@ export function flushOutbox(identity: StoredIdentity): Promise<Delivery[]> {
           entry.path ?? '/api/results',
           entry.request,
         );
-        // A spot check asks to see a committed checkpoint: remembered before the entry goes.
-        if ('reveal' in response && response.reveal) {
-          const { spotCheckId, step, path } = response.reveal;
+        // A spot check, or a lineage, asks to see a committed checkpoint: remembered before the entry goes.
+        const asked = [
+          'reveal' in response && response.reveal
+            ? { ...response.reveal, id: response.reveal.spotCheckId }
+            : null,
+          'checkpoint' in response && response.checkpoint
+            ? { ...response.checkpoint, id: `final:${response.resultId}` }
+            : null,
+        ];
+        for (const r of asked) {
+          if (!r) continue;
+          const { id, step, path } = r;
           await store.put(
             'reveals',
-            { spotCheckId, leaseId: entry.leaseId, step, path, createdAt: Date.now() },
-            spotCheckId,
+            { id, leaseId: entry.leaseId, step, path, createdAt: Date.now() },
+            id,
           );
         }
         await store.delete('outbox', entry.leaseId);
@@ -71,8 +80,8 @@ export function flushOutbox(identity: StoredIdentity): Promise<Delivery[]> {
 }
 
 /**
- * Uploads the checkpoints spot checks asked for (shared/commit.ts's blob, checked by the edge
- * against the commitment), then deletes every committed checkpoint no longer needed: those of
+ * Uploads the checkpoints spot checks and lineages asked for (shared/commit.ts's blob, checked by
+ * the edge against the commitment), then deletes every committed checkpoint no longer needed: those of
  * leases with no run, no result waiting in the outbox and no pending reveal.
  */
 export async function flushReveals(identity: StoredIdentity): Promise<void> {
@@ -88,7 +97,7 @@ export async function flushReveals(identity: StoredIdentity): Promise<void> {
       }
       if (res.status >= 500 || res.status === 429) break;
     }
-    await store.delete('reveals', r.spotCheckId); // uploaded, or refused for good (expired, or no blob kept)
+    await store.delete('reveals', r.id); // uploaded, or refused for good (expired, or no blob kept)
   }
   const keep = new Set([
     ...(await store.getAllKeys('runs')),

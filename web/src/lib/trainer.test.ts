@@ -54,8 +54,8 @@ describe('Trainer', () => {
         },
       });
     const trainer = new Trainer();
-    await settle();
-    expect(trainer.pending).toBe(2);
+    // The count is read from IndexedDB in the background: fake-indexeddb answers after a few ticks.
+    await vi.waitFor(() => expect(trainer.pending).toBe(2));
     expect(trainer.running).toBe(false);
   });
 

@@ -5,7 +5,8 @@
 // comlink (a dedicated worker, so comlink's default origin check does not apply).
 import * as Comlink from 'comlink';
 import { commitSteps, decodeCheckpoint, encodeCheckpoint } from '../../../shared/commit.ts';
-import { LEASE_TOKEN_HEADER, type Lease } from '../../../shared/protocol.ts';
+import { LEASE_TOKEN_HEADER, lineageCheckpointPath, type Lease } from '../../../shared/protocol.ts';
+import { startStep } from '../../../shared/spec.ts';
 import {
   trainExperiment,
   trainSegment,
@@ -81,10 +82,49 @@ async function revealedCheckpoint(lease: Lease): Promise<TrainCheckpoint | undef
   return { ...state, wallMs: 0 };
 }
 
+/**
+ * A continuation's starting point: its parent's checkpoint, from IndexedDB by its hash or else
+ * downloaded and stored there — and in both cases checked against that hash (its header hashes to
+ * it, every tensor to the header's hash of it) before a step is trained from it.
+ */
+async function parentCheckpoint(lease: Lease): Promise<TrainCheckpoint | undefined> {
+  const parent = lease.spec.parent;
+  if (!parent) return undefined;
+  const store = await openStore();
+  const check = async (bytes: ArrayBuffer) => {
+    const { header, state } = await decodeCheckpoint(
+      new Uint8Array(bytes),
+      parent.checkpointSha256,
+    );
+    if (header.step !== parent.step)
+      throw new Error(`the parent checkpoint is of step ${header.step}, not ${parent.step}`);
+    return { ...state, wallMs: 0 };
+  };
+  const cached = await store.get('blobs', parent.checkpointSha256);
+  if (cached) {
+    try {
+      return await check(cached);
+    } catch {
+      await store.delete('blobs', parent.checkpointSha256); // damaged: fetched again below
+    }
+  }
+  const res = await fetch(lineageCheckpointPath(parent.checkpointSha256));
+  if (!res.ok) throw new Error(`the parent checkpoint could not be fetched (${res.status})`);
+  const bytes = await res.arrayBuffer();
+  const state = await check(bytes); // throws on bytes that do not match: never trained from
+  try {
+    await store.put('blobs', bytes, parent.checkpointSha256);
+  } catch (err) {
+    console.warn(`Parent checkpoint not cached (${(err as Error).name}).`);
+  }
+  return state;
+}
+
 /** The result's commitments in commit-step order, or none when a run made before them lacks some. */
 async function commitmentsOf(lease: Lease): Promise<string[] | undefined> {
   const made = (await (await openStore()).get('runs', lease.leaseId))?.commitments ?? {};
-  const hashes = commitSteps(lease.spec.train).map((step) => made[step]);
+  const start = startStep(lease.spec);
+  const hashes = commitSteps(lease.spec.train).map((step) => made[start + step]);
   return hashes.every((h) => h !== undefined) ? (hashes as string[]) : undefined;
 }
 
@@ -136,8 +176,9 @@ const api: TrainerWorkerApi = {
     stopRequested = false;
     const spec = lease.spec;
     const data = await loadDataset(spec.dataset, (p) => onProgress({ type: 'dataset', ...p }));
-    const resumeFrom = await savedCheckpoint(lease);
-    if (resumeFrom) onProgress({ type: 'resumed', step: resumeFrom.step });
+    const saved = await savedCheckpoint(lease);
+    if (saved) onProgress({ type: 'resumed', step: saved.step - startStep(spec) });
+    const resumeFrom = saved ?? (await parentCheckpoint(lease));
     const pace = pacedSteps(spec, onProgress);
     const outcome = await trainExperiment(spec, data, {
       resumeFrom,
@@ -173,12 +214,12 @@ const api: TrainerWorkerApi = {
       onProgress({ type: 'dataset', ...p }),
     );
     const pace = pacedSteps(lease.spec, onProgress);
-    const resumeFrom = await revealedCheckpoint(lease);
+    const resumeFrom = (await revealedCheckpoint(lease)) ?? (await parentCheckpoint(lease));
     const { toStep } = lease.spotCheck;
     return trainSegment(lease.spec, data, toStep, {
       resumeFrom,
       shouldStop: () => stopRequested,
-      onStep: (s) => pace.onStep({ ...s, steps: toStep }),
+      onStep: (s) => pace.onStep({ ...s, steps: toStep - startStep(lease.spec) }),
     });
   },
 
