@@ -24,8 +24,6 @@ function edgeRegisters(answer: (r: Registration) => Response): void {
   });
 }
 
-const settle = () => new Promise((r) => setTimeout(r, 0));
-
 beforeEach(async () => {
   localStorage.clear();
   registrations = [];
