@@ -7,7 +7,10 @@ import { defineConfig } from '@playwright/test';
 // environment) and the specs that simulate volunteers' addresses with it.
 process.env.TABGRID_FRONT_SECRET ??= randomBytes(24).toString('base64url');
 
-export const E2E_PORT = 8790;
+// TABGRID_E2E_PORT runs a second suite beside the first (its own port and state directory).
+export const E2E_PORT = Number(process.env.TABGRID_E2E_PORT ?? 8790);
+export const E2E_PERSIST = E2E_PORT === 8790 ? '.wrangler/e2e' : `.wrangler/e2e-${E2E_PORT}`;
+process.env.E2E_PERSIST ??= E2E_PERSIST; // for the specs that read it from the environment
 export const CHROMIUM_ARGS = [
   '--no-sandbox',
   '--disable-background-networking',
@@ -22,7 +25,7 @@ export default defineConfig({
   timeout: 6 * 60_000,
   workers: 1,
   reporter: [['list']],
-  outputDir: 'test-results',
+  outputDir: E2E_PORT === 8790 ? 'test-results' : `test-results-${E2E_PORT}`,
   use: {
     baseURL: `http://localhost:${E2E_PORT}`,
     launchOptions: {
@@ -32,7 +35,7 @@ export default defineConfig({
     screenshot: 'only-on-failure',
   },
   webServer: {
-    command: `rm -rf .wrangler/e2e && node scripts/start.ts --port ${E2E_PORT} --persist .wrangler/e2e --campaign tiny`,
+    command: `rm -rf ${E2E_PERSIST} && node scripts/start.ts --port ${E2E_PORT} --persist ${E2E_PERSIST} --campaign tiny`,
     url: `http://localhost:${E2E_PORT}/api/health`,
     timeout: 180_000,
     reuseExistingServer: false,

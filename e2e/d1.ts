@@ -2,8 +2,9 @@
 // wrangler's own `d1 execute --local` on the same persist dir the test server uses.
 import { execFileSync } from 'node:child_process';
 import { D1_JSON_ENV, d1Execute, d1Rows, localD1, WRANGLER } from '../scripts/lib/wrangler.ts';
+import { E2E_PERSIST } from '../playwright.config.ts';
 
-export const E2E_PERSIST = '.wrangler/e2e';
+export { E2E_PERSIST };
 
 /** Synchronous, so that it can sit inside `expect.poll` and plain assertions. */
 export function d1<T>(sql: string, persist = E2E_PERSIST): T[] {

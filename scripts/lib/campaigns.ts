@@ -111,6 +111,24 @@ export function spotCampaign(manifest: DatasetManifest, manifestSha256: string):
   };
 }
 
+/**
+ * One tiny run of 90 steps cut into three segments of 30 (docs/lineage.md), for the lineage test:
+ * two browsers train each segment from the previous one's verified checkpoint.
+ */
+export function lineageCampaign(manifest: DatasetManifest, manifestSha256: string): NewCampaign {
+  const spec = specFrom('tiny', manifest, manifestSha256, 41);
+  spec.train = { ...spec.train, steps: 30, curveEvery: 10, scheduleSteps: 90 };
+  return {
+    ...tinyCampaign(manifest, manifestSha256),
+    id: 'e2e-lineage',
+    name: 'Lineage check',
+    brief:
+      'A tiny GPT trained as three segments, each continuing from the last verified checkpoint.',
+    specs: [spec],
+    segments: 3,
+  };
+}
+
 /** Everything the browser tests need, seeded by `npm start -- --campaign tiny`. */
 export function e2eCampaigns(manifest: DatasetManifest, manifestSha256: string): NewCampaign[] {
   return [
@@ -118,5 +136,6 @@ export function e2eCampaigns(manifest: DatasetManifest, manifestSha256: string):
     faultsCampaign(manifest, manifestSha256),
     identityCampaign(manifest, manifestSha256),
     spotCampaign(manifest, manifestSha256),
+    lineageCampaign(manifest, manifestSha256),
   ];
 }

@@ -96,6 +96,9 @@ interface NodeRow {
   curveJson: string | null;
 }
 
+const NODE_COLUMNS = `e.id, e.parent_id AS parentId, e.depth, e.status, e.val_bpb AS valBpb, e.spec_json AS specJson,
+  e.checkpoint_sha256 AS checkpointSha256, e.checkpoint_dropped_at AS dropped`;
+
 /**
  * A lineage's experiments, root first (by depth, then id), each with the canonical replica's
  * segment curve once verified (the chosen checkpoint's replica, else the first agreeing one).
@@ -103,8 +106,7 @@ interface NodeRow {
 export async function lineageOf(db: D1Database, rootId: string): Promise<LineageNode[]> {
   const { results } = await db
     .prepare(
-      `SELECT e.id, e.parent_id AS parentId, e.depth, e.status, e.val_bpb AS valBpb, e.spec_json AS specJson,
-         e.checkpoint_sha256 AS checkpointSha256, e.checkpoint_dropped_at AS dropped,
+      `SELECT ${NODE_COLUMNS},
          CASE WHEN e.status = 'verified' THEN (SELECT json_extract(r.metrics_json, '$.curve') FROM results r
            WHERE r.experiment_id = e.id AND r.verdict = 'valid'
            ORDER BY r.id = e.checkpoint_result_id DESC, r.id LIMIT 1) END AS curveJson
@@ -112,20 +114,38 @@ export async function lineageOf(db: D1Database, rootId: string): Promise<Lineage
     )
     .bind(rootId)
     .all<NodeRow>();
-  return results.map((n): LineageNode => {
-    const spec = JSON.parse(n.specJson) as ExperimentSpec;
-    return {
-      id: n.id,
-      parentId: n.parentId,
-      depth: n.depth,
-      status: n.status,
-      valBpb: n.valBpb,
-      startStep: spec.parent?.step ?? 0,
-      steps: spec.train.steps,
-      curve: n.curveJson === null ? null : (JSON.parse(n.curveJson) as number[]),
-      curveEvery: spec.train.curveEvery,
-      checkpointSha256: n.checkpointSha256,
-      checkpointKept: n.checkpointSha256 !== null && n.dropped === null,
-    };
-  });
+  return results.map(lineageNode);
+}
+
+/** Every lineage of a campaign (its experiments and their parent links, without curves), for its DAG. */
+export async function campaignLineages(
+  db: D1Database,
+  campaignId: string,
+  limit: number,
+): Promise<LineageNode[]> {
+  const { results } = await db
+    .prepare(
+      `SELECT ${NODE_COLUMNS}, NULL AS curveJson FROM experiments e WHERE e.campaign_id = ?
+       ORDER BY e.depth, e.id LIMIT ?`,
+    )
+    .bind(campaignId, limit)
+    .all<NodeRow>();
+  return results.map(lineageNode);
+}
+
+function lineageNode(n: NodeRow): LineageNode {
+  const spec = JSON.parse(n.specJson) as ExperimentSpec;
+  return {
+    id: n.id,
+    parentId: n.parentId,
+    depth: n.depth,
+    status: n.status,
+    valBpb: n.valBpb,
+    startStep: spec.parent?.step ?? 0,
+    steps: spec.train.steps,
+    curve: n.curveJson === null ? null : (JSON.parse(n.curveJson) as number[]),
+    curveEvery: spec.train.curveEvery,
+    checkpointSha256: n.checkpointSha256,
+    checkpointKept: n.checkpointSha256 !== null && n.dropped === null,
+  };
 }

@@ -10,6 +10,7 @@ import { volunteerStandings } from '../db/standings.ts';
 import type { AppEnv } from '../env.ts';
 import { fail } from '../errors.ts';
 import { findCampaign } from '../db/campaign-rows.ts';
+import { campaignLineages } from '../db/experiments.ts';
 import { doc } from '../openapi.ts';
 
 /** Leaders whose loss curves the page draws. */
@@ -39,6 +40,18 @@ export const campaignViews = new Hono<AppEnv>()
         leaderCurves(c.env.DB, campaign.id, LEADERS),
       ]);
       return c.json<CampaignSnapshot>({ campaign, progress, rows, leaders });
+    },
+  )
+  .get(
+    '/:id/lineages',
+    doc({
+      summary:
+        "The campaign's experiments as lineages (parent links, depth, status, val_bpb, kept checkpoints), root first; at most 2,000.",
+      errors: ['invalid_request', 'unknown_campaign'],
+    }),
+    async (c) => {
+      const campaign = await findCampaign(c.env.DB, c.req.param('id'));
+      return c.json({ nodes: await campaignLineages(c.env.DB, campaign.id, 2000) });
     },
   )
   .get(
