@@ -94,10 +94,22 @@ test('two browsers train a three-segment lineage, each segment verified, the las
   );
 
   for (const p of [page, second]) await p.getByRole('button', { name: 'Stop' }).click();
+  // The lineage on the experiment page (ancestors, its loss curve across segments) and the
+  // campaign page (the tree, the best path highlighted).
   await page.goto(`/experiments/${LAST}`);
-  await page.screenshot({ path: 'test-results/lineage-experiment.png', fullPage: true });
+  const section = page.getByTestId('lineage');
+  await expect(section.getByRole('link')).toHaveText([`${ROOT}-s1`, ROOT, `${ROOT}-s1`]);
+  await section.screenshot({ path: 'test-results/lineage-experiment.png' });
   await page.goto(`/campaigns/${CAMPAIGN}`);
-  await page.screenshot({ path: 'test-results/lineage-campaign.png', fullPage: true });
+  const tree = page.getByTestId('lineage-tree');
+  await expect(tree.getByRole('link')).toHaveCount(3);
+  await expect(tree).toHaveAttribute(
+    'aria-label',
+    new RegExp(`Best: ${ROOT} → ${ROOT}-s1 → ${LAST}`),
+  );
+  await page
+    .getByRole('region', { name: 'Lineages' })
+    .screenshot({ path: 'test-results/lineage-campaign.png' });
   await other.close();
   expect(errors).toEqual([]);
 });

@@ -39,3 +39,17 @@ export function continuationSpec(
     parent: { experimentId: parentId, step: endStep(parent), checkpointSha256 },
   };
 }
+
+/** An experiment's ancestors, root first, and then the experiment itself (from its lineage's nodes). */
+export function ancestry<N extends { id: string; parentId: string | null }>(
+  nodes: N[],
+  id: string,
+): N[] {
+  const index = new Map(nodes.map((n) => [n.id, n]));
+  const out: N[] = [];
+  for (let n = index.get(id); n; n = n.parentId ? index.get(n.parentId) : undefined) {
+    out.unshift(n);
+    if (out.length > nodes.length) break; // a cycle cannot be stored, but never loop on one
+  }
+  return out;
+}

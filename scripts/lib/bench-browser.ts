@@ -63,14 +63,19 @@ const TYPES: Record<string, string> = {
   '.css': 'text/css',
 };
 
-/** A static server for the built page and /data/, cross-origin isolated like public/_headers. */
-function serve(out: string): Promise<Server> {
+/**
+ * A static server for the built page, /data/ and (given a folder) /ckpt/ — checkpoints a lineage
+ * benchmark hands from one browser to the next — cross-origin isolated like public/_headers.
+ */
+function serve(out: string, checkpoints?: string): Promise<Server> {
   const server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
     if (path === '/favicon.ico') return void res.writeHead(204).end();
     const [root, rel] = path.startsWith('/data/')
       ? [DATA, path.slice(6)]
-      : [out, path === '/' ? 'bench.html' : path.slice(1)];
+      : checkpoints && path.startsWith('/ckpt/')
+        ? [checkpoints, path.slice(6)]
+        : [out, path === '/' ? 'bench.html' : path.slice(1)];
     const file = normalize(join(root, rel));
     if (!file.startsWith(root + sep) || !existsSync(file) || !statSync(file).isFile()) {
       res.writeHead(404).end('not found');
@@ -95,11 +100,16 @@ export interface BenchSession {
 
 /**
  * Starts the server and Chromium; each run() trains in a fresh worker of one page. `out` is a
- * built page (default: built now if stale), e.g. another variant of the code to compare with.
+ * built page (default: built now if stale), e.g. another variant of the code to compare with;
+ * `checkpoints` a folder served at /ckpt/.
  */
-export async function openBench(log: (line: string) => void, out?: string): Promise<BenchSession> {
+export async function openBench(
+  log: (line: string) => void,
+  out?: string,
+  checkpoints?: string,
+): Promise<BenchSession> {
   if (!out) await buildBenchPage(log);
-  const server = await serve(out ?? DEFAULT_OUT);
+  const server = await serve(out ?? DEFAULT_OUT, checkpoints);
   const { port } = server.address() as AddressInfo;
   let browser: Browser | undefined;
   try {

@@ -275,6 +275,27 @@ describe('a lineage campaign', () => {
     expect(await env.CHECKPOINTS.head(`checkpoints/${shas[1]}`)).toBeNull();
     expect((await api(`/api/checkpoints/${shas[2]}`)).status).toBe(200);
     expect(await peers[0].lease('L')).toBeNull(); // three segments: done
+    // The corpus carries the parent links and the canonical checkpoints.
+    const jsonl = await (await api('/api/corpus?campaign=L&format=jsonl')).text();
+    const records = jsonl
+      .trim()
+      .split('\n')
+      .map(
+        (l) =>
+          JSON.parse(l) as {
+            experimentId: string;
+            parentId: string | null;
+            checkpointSha256: string;
+          },
+      );
+    expect(records.map((r) => [r.experimentId, r.parentId, r.checkpointSha256])).toEqual([
+      [ROOT, null, shas[0]],
+      [`${ROOT}-s1`, ROOT, shas[1]],
+      [`${ROOT}-s2`, `${ROOT}-s1`, shas[2]],
+    ]);
+    const csv = (await (await api('/api/corpus?campaign=L&format=csv')).text()).split('\r\n');
+    const col = csv[0]!.split(',').indexOf('parent_checkpoint_sha256');
+    expect(csv[3]!.split(',')[col]).toBe(shas[1]);
   });
 });
 

@@ -2,7 +2,8 @@
 // step by step, then optionally a kernel-by-kernel profile of a few more steps (tf.profile).
 import * as tf from '@tensorflow/tfjs';
 import * as Comlink from 'comlink';
-import { sha256 } from '../../../shared/crypto.ts';
+import { decodeCheckpoint, encodeCheckpoint } from '../../../shared/commit.ts';
+import { sha256, toBase64Url } from '../../../shared/crypto.ts';
 import {
   DatasetManifest,
   datasetUrl,
@@ -11,7 +12,7 @@ import {
 } from '../../../shared/dataset.ts';
 import { GPT } from '../../../shared/model/gpt.ts';
 import { Rng } from '../../../shared/rng.ts';
-import type { ExperimentSpec } from '../../../shared/spec.ts';
+import { specHash, type ExperimentSpec } from '../../../shared/spec.ts';
 import { learningRate } from '../../../shared/train/adamw.ts';
 import {
   dropoutFor,
@@ -46,6 +47,14 @@ async function loadData(id: string): Promise<TrainData> {
     train: await fetchTokens(manifest, manifest.train),
     val: await fetchTokens(manifest, manifest.val),
   };
+}
+
+/** A parent checkpoint, fetched and checked against its hash before a step is trained from it. */
+async function fetchCheckpoint(ref: NonNullable<BenchRequest['resume']>): Promise<TrainCheckpoint> {
+  const res = await fetch(ref.url);
+  if (!res.ok) throw new Error(`${ref.url}: HTTP ${res.status}`);
+  const { state } = await decodeCheckpoint(new Uint8Array(await res.arrayBuffer()), ref.sha256);
+  return { ...state, wallMs: 0 };
 }
 
 /** A step-0 checkpoint with initSeed's weights and batchSeed's batch order (calibration variants). */
@@ -130,10 +139,16 @@ const api: BenchApi = {
     const losses: number[] = [];
     const steps = req.spec.train.steps;
     const every = Math.max(1, Math.round(steps / 10));
-    const resumeFrom = req.variant ? await startFrom(req.spec, req.variant) : undefined;
+    const resumeFrom = req.resume
+      ? await fetchCheckpoint(req.resume)
+      : req.variant
+        ? await startFrom(req.spec, req.variant)
+        : undefined;
+    let final: TrainCheckpoint | undefined;
     let last = performance.now(); // the first step also counts the model's construction: a warm-up step
     const outcome = await trainExperiment(req.spec, data, {
       resumeFrom,
+      ...(req.keepFinal && { onCommit: async (c: TrainCheckpoint) => void (final = c) }),
       onStep: (s) => {
         const now = performance.now();
         stepMs.push(now - last);
@@ -148,6 +163,10 @@ const api: BenchApi = {
     if (outcome.stopped) throw new Error('training stopped unexpectedly');
     const evalMs = performance.now() - last;
     const result: BenchResult = { info, stepMs, losses, ...outcome.metrics, evalMs };
+    if (final) {
+      const { bytes, commitment } = await encodeCheckpoint(await specHash(req.spec), final);
+      result.final = { base64: toBase64Url(bytes), sha256: commitment, bytes: bytes.length };
+    }
     if (req.profileSteps) {
       result.profile = await profile(req.spec, data, req.profileSteps);
       log(

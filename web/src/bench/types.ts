@@ -17,6 +17,13 @@ export interface BenchRequest {
   variant?: { initSeed?: number; batchSeed?: number };
   /** After training, profile this many extra steps kernel by kernel (tf.profile). 0: none. */
   profileSteps?: number;
+  /**
+   * A continuation (docs/lineage.md): start from the checkpoint at `url`, checked against its hash
+   * (shared/commit.ts), as a volunteer's browser starts from its parent's.
+   */
+  resume?: { url: string; sha256: string };
+  /** Return the final checkpoint (shared/commit.ts's blob, base64) and its hash in `final`. */
+  keepFinal?: boolean;
 }
 
 export interface KernelTime {
@@ -38,6 +45,7 @@ export interface BenchResult {
    * kernelMs the sum without "forward" (tf.customGrad ops, whose inner kernels are listed too).
    */
   profile?: { wallMs: number; kernelMs: number; kernels: KernelTime[] };
+  final?: { base64: string; sha256: string; bytes: number };
 }
 
 export interface BenchApi {

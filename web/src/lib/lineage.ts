@@ -1,19 +1,11 @@
 // Lineages as the pages draw them (docs/lineage.md): an experiment's ancestors and descendants, the
 // loss curve of a whole lineage across its segments, and a campaign's lineages laid out as trees.
+import { ancestry } from '../../../shared/lineage.ts';
 import type { LineageNode } from '../../../shared/protocol.ts';
 
-const byId = (nodes: LineageNode[]) => new Map(nodes.map((n) => [n.id, n]));
+export { ancestry };
 
-/** The experiment's ancestors, root first, and then the experiment itself. */
-export function ancestry(nodes: LineageNode[], id: string): LineageNode[] {
-  const index = byId(nodes);
-  const out: LineageNode[] = [];
-  for (let n = index.get(id); n; n = n.parentId ? index.get(n.parentId) : undefined) {
-    out.unshift(n);
-    if (out.length > nodes.length) break; // a cycle cannot be stored, but never loop on one
-  }
-  return out;
-}
+const byId = (nodes: LineageNode[]) => new Map(nodes.map((n) => [n.id, n]));
 
 /** Children of each experiment, ordered by id (the order they were created in a chain). */
 function childrenOf(nodes: LineageNode[]): Map<string, LineageNode[]> {
