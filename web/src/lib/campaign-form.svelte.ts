@@ -51,6 +51,7 @@ export class CampaignForm {
   experiments = $state<number | null>(8);
   steps = $state<number | null>(300);
   replicas = $state<number | null>(2);
+  segments = $state<number | null>(1); // a lineage: each configuration continued this many times in all
   seed = $state<number | null>(1 + Math.floor(Math.random() * 1_000_000));
   space = $state<Record<Searchable, RangeDraft>>(
     Object.fromEntries(
@@ -105,6 +106,7 @@ export class CampaignForm {
       experiments: this.experiments ?? NaN,
       steps: this.steps ?? NaN,
       replicas: this.replicas ?? NaN,
+      segments: this.segments ?? NaN,
       seed: this.seed ?? NaN,
     };
     return { draft, problems };
@@ -145,7 +147,8 @@ export class CampaignForm {
     const flops = specs.map(trainingFlops);
     const most = Math.max(...flops);
     const [lo, hi] = [fmtCount(Math.min(...params)), fmtCount(Math.max(...params))];
-    return `${specs.length} experiments × ${brief.replicas} replicas · ${lo === hi ? lo : `${lo}–${hi}`} parameters · at most ${fmtSi(most, 'FLOP')} each, about ${fmtDuration(most / LAPTOP_FLOPS_PER_SEC)} on a 2-core laptop`;
+    const lineage = brief.segments > 1 ? ` × ${brief.segments} segments` : '';
+    return `${specs.length} experiments${lineage} × ${brief.replicas} replicas · ${lo === hi ? lo : `${lo}–${hi}`} parameters · at most ${fmtSi(most, 'FLOP')} each, about ${fmtDuration(most / LAPTOP_FLOPS_PER_SEC)} on a 2-core laptop${lineage ? ' per segment' : ''}`;
   }
 
   revalidate(): void {
