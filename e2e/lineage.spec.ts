@@ -4,22 +4,16 @@
 // and the last segment's val_bpb is within TAU_BPB of the same run trained uninterrupted (here, in
 // Node, on TensorFlow.js's CPU backend).
 import * as tf from '@tensorflow/tfjs';
-import { chromium, expect, test, type Page } from '@playwright/test';
+import { expect, test } from '@playwright/test';
 import { datasetUrl, decodeTokens, DatasetManifest } from '../shared/dataset.ts';
 import type { ExperimentDetail } from '../shared/protocol.ts';
 import { trainExperiment } from '../shared/train/loop.ts';
 import { TAU_BPB } from '../shared/verify.ts';
-import { CHROMIUM_ARGS } from '../playwright.config.ts';
+import { secondChromium, startVolunteer } from './volunteer.ts';
 
 const CAMPAIGN = 'e2e-lineage';
 const ROOT = `${CAMPAIGN}-0`;
 const LAST = `${ROOT}-s2`;
-
-async function start(page: Page, backend: 'webgpu' | 'wasm'): Promise<void> {
-  await page.goto(`/?backend=${backend}&campaign=${CAMPAIGN}`);
-  await page.getByRole('button', { name: /Start/ }).click();
-  await expect(page.getByTestId('backend')).toHaveText(backend, { timeout: 60_000 });
-}
 
 test('two browsers train a three-segment lineage, each segment verified, the last as good as one uninterrupted run', async ({
   page,
@@ -29,14 +23,11 @@ test('two browsers train a three-segment lineage, each segment verified, the las
   test.setTimeout(14 * 60_000);
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
-  const other = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: CHROMIUM_ARGS,
-  });
-  const second = await (await other.newContext({ baseURL })).newPage();
+  const other = await secondChromium(baseURL);
+  const second = other.page;
   second.on('pageerror', (e) => errors.push(e.message));
-  await start(page, 'webgpu');
-  await start(second, 'wasm');
+  await startVolunteer(page, 'webgpu', CAMPAIGN);
+  await startVolunteer(second, 'wasm', CAMPAIGN);
 
   const detail = async (id: string) => {
     const res = await request.get(`/api/experiments/${id}`);

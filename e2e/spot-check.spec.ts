@@ -2,21 +2,15 @@
 // experiment that stands alone; the edge draws a spot check from one of its committed checkpoints;
 // the volunteer's page reveals that checkpoint; a second browser (software WebGPU) downloads it,
 // trains the next 50 steps and matches the result's curve there to TAU_SPOT.
-import { chromium, expect, test, type Page } from '@playwright/test';
+import { expect, test } from '@playwright/test';
 import { TAU_SPOT } from '../shared/commit.ts';
 import { sha256 } from '../shared/crypto.ts';
 import { findDrawKey } from '../shared/draw.ts';
-import { CHROMIUM_ARGS } from '../playwright.config.ts';
 import { d1 } from './d1.ts';
+import { secondChromium, startVolunteer } from './volunteer.ts';
 
 const CAMPAIGN = 'e2e-spot';
 const EXPERIMENT = `${CAMPAIGN}-0`;
-
-async function start(page: Page, backend: 'webgpu' | 'wasm'): Promise<void> {
-  await page.goto(`/?backend=${backend}&campaign=${CAMPAIGN}`);
-  await page.getByRole('button', { name: /Start/ }).click();
-  await expect(page.getByTestId('backend')).toHaveText(backend, { timeout: 60_000 });
-}
 
 test('a second browser spot-checks a result from the checkpoint its volunteer revealed', async ({
   page,
@@ -25,7 +19,7 @@ test('a second browser spot-checks a result from the checkpoint its volunteer re
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
   // The volunteer starts, leases the experiment and is stopped between two steps (its checkpoint kept).
-  await start(page, 'wasm');
+  await startVolunteer(page, 'wasm', CAMPAIGN);
   await expect(page.getByTestId('step')).toHaveText(/^\d+ \/ 300$/, { timeout: 60_000 });
   await page.getByRole('button', { name: 'Stop' }).click();
   await expect(page.getByRole('button', { name: /Start/ })).toBeVisible();
@@ -63,13 +57,10 @@ test('a second browser spot-checks a result from the checkpoint its volunteer re
   await page.getByRole('button', { name: 'Stop' }).click();
 
   // Another browser, another profile: it takes the spot check before any other work.
-  const other = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: CHROMIUM_ARGS,
-  });
-  const checker = await (await other.newContext({ baseURL })).newPage();
+  const other = await secondChromium(baseURL);
+  const checker = other.page;
   checker.on('pageerror', (e) => errors.push(e.message));
-  await start(checker, 'webgpu');
+  await startVolunteer(checker, 'webgpu', CAMPAIGN);
   await expect(checker.getByTestId('spot-check')).toHaveText(/steps \d+–\d+/, {
     timeout: 2 * 60_000,
   });

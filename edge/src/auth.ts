@@ -4,6 +4,7 @@ import type { Context } from 'hono';
 import { createMiddleware } from 'hono/factory';
 import { fromBase64Url, sha256, verifyCanonical } from '../../shared/crypto.ts';
 import {
+  Id,
   MAX_CLOCK_SKEW_MS,
   PublicKey,
   SIGNATURE_HEADERS,
@@ -145,5 +146,37 @@ export function checkpointUpload(max: number) {
       });
       await next();
     }),
+  ] as const;
+}
+
+/** Takes an uploaded checkpoint for the target `id`: true when the bytes were stored now. */
+export type TakeUpload = (
+  env: Env,
+  id: string,
+  volunteerId: string,
+  read: () => Promise<Uint8Array>,
+  now: number,
+) => Promise<boolean>;
+
+/**
+ * A signed checkpoint upload to `/:id/checkpoint` whole: checkpointUpload's checks, the id (`what`
+ * names it in the refusal), then `take`; 201 with `answer` when it stored the bytes, 200 when they
+ * were there already.
+ */
+export function checkpointUploadRoute(
+  max: number,
+  what: string,
+  take: TakeUpload,
+  answer: (id: string, stored: boolean) => Record<string, unknown>,
+) {
+  return [
+    ...checkpointUpload(max),
+    async (c: Context<AppEnv>) => {
+      const id = c.req.param('id') ?? '';
+      if (!Id.safeParse(id).success)
+        fail(400, 'invalid_request', `A ${what} id is 1–64 letters, digits, _ or -.`);
+      const stored = await take(c.env, id, c.get('volunteer').id, c.get('readUpload'), Date.now());
+      return c.json(answer(id, stored), stored ? 201 : 200);
+    },
   ] as const;
 }

@@ -4,7 +4,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import { Id } from '../../../shared/protocol.ts';
 import { ExperimentSpec, Sha256Hex } from '../../../shared/spec.ts';
-import { checkpointUpload, UPLOAD } from '../auth.ts';
+import { checkpointUploadRoute, UPLOAD } from '../auth.ts';
 import { parseBody, readBody } from '../body.ts';
 import type { AppEnv } from '../env.ts';
 import { fail } from '../errors.ts';
@@ -31,21 +31,13 @@ export const finalCheckpoints = new Hono<AppEnv>().put(
       'busy',
     ],
   }),
-  ...checkpointUpload(MAX_REVEAL_BYTES),
-  async (c) => {
-    const id = c.req.param('id');
-    if (!Id.safeParse(id).success)
-      fail(400, 'invalid_request', 'A result id is 1–64 letters, digits, _ or -.');
-    const { stored } = await revealFinalCheckpoint(
-      c.env.DB,
-      c.env.CHECKPOINTS,
-      id,
-      c.get('volunteer').id,
-      c.get('readUpload'),
-      Date.now(),
-    );
-    return c.json({ resultId: id, stored }, stored ? 201 : 200);
-  },
+  ...checkpointUploadRoute(
+    MAX_REVEAL_BYTES,
+    'result',
+    async (env, id, volunteerId, read, now) =>
+      (await revealFinalCheckpoint(env.DB, env.CHECKPOINTS, id, volunteerId, read, now)).stored,
+    (resultId, stored) => ({ resultId, stored }),
+  ),
 );
 
 /** GET /api/checkpoints/:sha256: a kept lineage checkpoint, immutable. */

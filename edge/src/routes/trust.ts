@@ -7,7 +7,7 @@ import {
   SpotCheckRequest,
   type SpotCheckResponse,
 } from '../../../shared/protocol.ts';
-import { checkpointUpload, signedResult, signedVolunteer, UPLOAD } from '../auth.ts';
+import { checkpointUploadRoute, signedResult, signedVolunteer, UPLOAD } from '../auth.ts';
 import type { AppEnv } from '../env.ts';
 import { fail } from '../errors.ts';
 import { readLedger } from '../ledger.ts';
@@ -96,21 +96,13 @@ spotChecks.put(
       'commitment_mismatch',
     ],
   }),
-  ...checkpointUpload(MAX_REVEAL_BYTES),
-  async (c) => {
-    const id = c.req.param('id');
-    if (!SpotCheckId.safeParse(id).success)
-      fail(400, 'invalid_request', 'A spot-check id is 1–64 letters, digits, _ or -.');
-    const { opened } = await revealCheckpoint(
-      c.env.DB,
-      c.env.CHECKPOINTS,
-      id,
-      c.get('volunteer').id,
-      c.get('readUpload'),
-      Date.now(),
-    );
-    return c.json({ spotCheckId: id, opened }, opened ? 201 : 200);
-  },
+  ...checkpointUploadRoute(
+    MAX_REVEAL_BYTES,
+    'spot-check',
+    async (env, id, volunteerId, read, now) =>
+      (await revealCheckpoint(env.DB, env.CHECKPOINTS, id, volunteerId, read, now)).opened,
+    (spotCheckId, opened) => ({ spotCheckId, opened }),
+  ),
 );
 
 /** GET /api/results/spot-checks/:id/checkpoint: the revealed checkpoint, for the leased checker. */
