@@ -277,6 +277,7 @@ function synthetic(n: number): CampaignSnapshot {
       valBpb,
       verified: true,
       replicas: 2,
+      engines: ['chromium'],
       results: 2 + (i % 7 === 0 ? 1 : 0),
       spread: ((i * 13) % 40) / 1000,
       wallMs: 60_000 + (i % 50) * 1000,

@@ -251,6 +251,7 @@ export interface LeaderboardRow {
   verified: true;
   replicas: number;
   backends: Backend[];
+  engines: string[]; // the browser engines of the agreeing replicas, as their leases reported them
   volunteers: string[];
   verifiedAt: number;
 }
@@ -327,6 +328,7 @@ export interface ReplicaDetail {
   displayName: string | null;
   verdict: ResultVerdict;
   submittedAt: number;
+  browser: string | null; // the engine its lease reported (Capabilities.browser), or null
   /**
    * Null while the experiment is open: nothing of an unsettled result is readable by anyone but the
    * edge, so that no replica can copy another's metrics (docs/trust.md, "Sealed until settled").

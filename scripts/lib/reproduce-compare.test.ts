@@ -25,6 +25,7 @@ const replica = (
   displayName: null,
   verdict,
   submittedAt: 0,
+  browser: 'chromium',
   metrics: metrics(valBpb, backend),
 });
 

@@ -25,6 +25,7 @@ interface ReplicaRow {
   displayName: string | null;
   verdict: ResultVerdict;
   submittedAt: number;
+  browser: string | null;
   metricsJson: string | null;
 }
 
@@ -49,8 +50,9 @@ export async function experimentDetail(
     db
       .prepare(
         `SELECT r.id AS resultId, r.volunteer_id AS volunteerId, v.display_name AS displayName, r.verdict,
-        r.created_at AS submittedAt, CASE WHEN e.status != 'open' THEN r.metrics_json END AS metricsJson
+        r.created_at AS submittedAt, l.browser, CASE WHEN e.status != 'open' THEN r.metrics_json END AS metricsJson
       FROM results r JOIN volunteers v ON v.id = r.volunteer_id JOIN experiments e ON e.id = r.experiment_id
+        JOIN leases l ON l.id = r.lease_id
       WHERE r.experiment_id = ? ORDER BY r.created_at, r.id`,
       )
       .bind(id),

@@ -14,6 +14,8 @@ export const LEADERBOARD_LIMIT = 10_000;
 const ENTRY_SQL = `
 SELECT e.id AS experimentId, e.idx, e.val_bpb AS valBpb, e.spec_json AS specJson, e.verified_at AS verifiedAt,
   group_concat(DISTINCT r.backend) AS backends, group_concat(DISTINCT r.volunteer_id) AS volunteers,
+  (SELECT group_concat(DISTINCT l.browser) FROM results y JOIN leases l ON l.id = y.lease_id
+    WHERE y.experiment_id = e.id AND y.verdict = 'valid') AS engines,
   count(r.id) AS replicas, max(r.val_bpb) - min(r.val_bpb) AS spread,
   avg(json_extract(r.metrics_json, '$.wallMs')) AS wallMs,
   (SELECT count(*) FROM results x WHERE x.experiment_id = e.id) AS results
@@ -26,6 +28,7 @@ interface EntrySqlRow {
   specJson: string;
   verifiedAt: number;
   backends: string;
+  engines: string | null;
   volunteers: string;
   replicas: number;
   spread: number;
@@ -42,6 +45,7 @@ function toEntry(r: EntrySqlRow): LeaderboardEntry {
     verified: true,
     replicas: r.replicas,
     backends: r.backends.split(',') as Backend[],
+    engines: r.engines ? r.engines.split(',') : [],
     volunteers: r.volunteers.split(','),
     verifiedAt: r.verifiedAt,
     spread: r.spread,

@@ -130,8 +130,8 @@ async function lineage(id: string) {
 
 /** Two volunteers on other backends; without addresses (as local browsers), two verify each other. */
 const twoPeers = async (): Promise<[Peer, Peer]> => [
-  await peer({ backend: 'webgpu' }),
-  await peer({ backend: 'wasm' }),
+  await peer({ backend: 'webgpu', browser: 'chromium' }),
+  await peer({ backend: 'wasm', browser: 'firefox' }),
 ];
 
 describe('a lineage campaign', () => {
@@ -179,6 +179,15 @@ describe('a lineage campaign', () => {
     expect((await readRefusal(await api(`/api/checkpoints/${'f'.repeat(64)}`))).error).toBe(
       'unknown_checkpoint',
     );
+    // Each replica shows the engine its lease reported, and the leaderboard which engines verified it.
+    expect((await detail(ROOT)).replicas.map((r) => r.browser).sort()).toEqual([
+      'chromium',
+      'firefox',
+    ]);
+    const board = (await (await api('/api/campaigns/L/leaderboard')).json()) as {
+      rows: { engines: string[] }[];
+    };
+    expect(board.rows[0]!.engines.sort()).toEqual(['chromium', 'firefox']);
     // The next segment continues from it with the same recipe, and is leased like any experiment.
     const child = await detail(`${ROOT}-s1`);
     expect(child.spec.parent).toEqual({ experimentId: ROOT, step: 30, checkpointSha256: sha });

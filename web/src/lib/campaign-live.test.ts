@@ -96,6 +96,7 @@ function row(experimentId: string, valBpb: number, idx: number): P.LeaderboardEn
     verified: true,
     replicas: 2,
     backends: ['wasm'],
+    engines: ['chromium'],
     volunteers: ['v_a', 'v_b'],
     verifiedAt: 0,
     spread: 0,
