@@ -28,6 +28,10 @@ export const BODY = [
   'unsupported_media_type',
   'payload_too_large',
 ];
+/** Refusals of a signed body bound to a live lease (a heartbeat, a result, a spot check's outcome). */
+export const LEASED = [...SIGNED, ...BODY, 'unknown_lease', 'foreign_lease', 'lease_expired'];
+/** Refusals of a revealed checkpoint once its target is found: too late, or not what was committed. */
+export const REVEALED = ['reveal_expired', 'commitment_mismatch'];
 
 /** The refusal codes a route documents, as `x-tabgrid-errors` on its operation (tests read them). */
 export const ERRORS_KEY = 'x-tabgrid-errors';

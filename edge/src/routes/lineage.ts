@@ -12,7 +12,7 @@ import { keptCheckpoint, revealFinalCheckpoint } from '../lineage/checkpoints.ts
 import { addChild } from '../lineage/children.ts';
 import { researcherAuth } from '../researcher-auth.ts';
 import { MAX_REVEAL_BYTES } from '../trust/policy.ts';
-import { BODY, doc } from '../openapi.ts';
+import { BODY, REVEALED, doc } from '../openapi.ts';
 
 /** PUT /api/results/:id/checkpoint: a lineage result's final checkpoint, from its own volunteer. */
 export const finalCheckpoints = new Hono<AppEnv>().put(
@@ -25,8 +25,7 @@ export const finalCheckpoints = new Hono<AppEnv>().put(
       ...UPLOAD,
       'unknown_checkpoint',
       'foreign_result',
-      'reveal_expired',
-      'commitment_mismatch',
+      ...REVEALED,
       'parent_mismatch',
       'busy',
     ],

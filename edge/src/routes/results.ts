@@ -12,7 +12,7 @@ import { isWriteConflict } from '../ledger.ts';
 import { validateExperiment } from '../validator.ts';
 import { commitmentIssue } from '../../../shared/commit.ts';
 import { resultLease, resultOutcome, storeResult } from '../db/results.ts';
-import { BODY, SIGNED, doc } from '../openapi.ts';
+import { LEASED, doc } from '../openapi.ts';
 import { settleCheckpoint } from '../lineage/checkpoints.ts';
 
 export const results = new Hono<AppEnv>().post(
@@ -23,11 +23,7 @@ export const results = new Hono<AppEnv>().post(
     auth: 'volunteer',
     body: ResultRequest,
     errors: [
-      ...SIGNED,
-      ...BODY,
-      'unknown_lease',
-      'foreign_lease',
-      'lease_expired',
+      ...LEASED,
       'experiment_settled',
       'spec_mismatch',
       'dataset_mismatch',

@@ -13,7 +13,7 @@ import { fail } from '../errors.ts';
 import { readLedger } from '../ledger.ts';
 import { MAX_REVEAL_BYTES } from '../trust/policy.ts';
 import { leasedCheckpoint, revealCheckpoint, submitSpotCheck } from '../trust/spot-checks.ts';
-import { BODY, SIGNED, doc } from '../openapi.ts';
+import { LEASED, REVEALED, doc } from '../openapi.ts';
 
 const MAX_PAGE = 500;
 
@@ -53,15 +53,7 @@ export const spotChecks = new Hono<AppEnv>().post(
       "Submit a spot-check lease's outcome (the segment means over [0, toStep)), signed over its canonical JSON. Resubmitting returns duplicate: true.",
     auth: 'volunteer',
     body: SpotCheckRequest,
-    errors: [
-      ...SIGNED,
-      ...BODY,
-      'unknown_lease',
-      'foreign_lease',
-      'lease_expired',
-      'spec_mismatch',
-      'budget_mismatch',
-    ],
+    errors: [...LEASED, 'spec_mismatch', 'budget_mismatch'],
   }),
   signedVolunteer,
   async (c) => {
@@ -88,13 +80,7 @@ spotChecks.put(
     summary:
       "The checked result's volunteer reveals the committed checkpoint a spot check asked for (application/octet-stream, at most 64 MiB). Signed as an upload: the body's SHA-256 is declared in x-tabgrid-body-sha256 and signed, checked before a byte is read.",
     auth: 'volunteer',
-    errors: [
-      ...UPLOAD,
-      'unknown_spot_check',
-      'foreign_spot_check',
-      'reveal_expired',
-      'commitment_mismatch',
-    ],
+    errors: [...UPLOAD, 'unknown_spot_check', 'foreign_spot_check', ...REVEALED],
   }),
   ...checkpointUploadRoute(
     MAX_REVEAL_BYTES,
