@@ -64,6 +64,13 @@ interface Candidate extends Record<string, SqlStorageValue> {
   firstLive: number | null;
 }
 
+/**
+ * The claimant's lease columns, in the order both this object's leases table (backend_class, browser,
+ * precision, ip_hash, registration_ip, reliable) and CANDIDATE_SQL's ?9 to ?14 take them.
+ */
+const leaseTerms = (t: ClaimTerms) =>
+  [t.klass, t.browser, t.precision, t.leaseIp, t.registrationIp, t.tier] as const;
+
 interface ExperimentRow {
   id: string;
   status: string;
@@ -281,12 +288,7 @@ export class CampaignQueue extends DurableObject<Env> {
         null,
         null,
         null,
-        t.klass,
-        t.browser,
-        t.precision,
-        t.leaseIp,
-        t.registrationIp,
-        t.tier,
+        ...leaseTerms(t),
         null,
         t.otherKindActive,
         t.activeTier,
@@ -308,12 +310,7 @@ export class CampaignQueue extends DurableObject<Env> {
       leaseId,
       c.id,
       req.volunteerId,
-      t.klass,
-      t.browser,
-      t.precision,
-      t.leaseIp,
-      t.registrationIp,
-      t.tier,
+      ...leaseTerms(t),
       single,
       req.now,
       deadline,
