@@ -4,18 +4,20 @@
 // (scripts/ledger-verify.ts, GET /api/ledger).
 import { canonicalJson } from './canonical.ts';
 import { sha256 } from './crypto.ts';
+import type { Promotion } from './asha.ts';
 import type { VerdictBasis } from './protocol.ts';
 
 /** The `prevHash` of entry 1. */
 export const GENESIS_HASH = '0'.repeat(64);
 
-export type LedgerKind = 'verdict' | 'credit' | 'revoke' | 'dispute' | 'checkpoint';
+export type LedgerKind = 'verdict' | 'credit' | 'revoke' | 'dispute' | 'checkpoint' | 'promotion';
 
 /**
  * One entry. verdict: a result judged valid or invalid (basis: how); credit / revoke: FLOPs given
  * for a valid result or taken back when it is overturned; dispute: an experiment that reached the
  * replica limit without a majority; checkpoint: the canonical final checkpoint chosen for a lineage's
- * experiment (resultId: the replica it came from).
+ * experiment (resultId: the replica it came from); promotion: a strategy's decision to continue a
+ * configuration (experimentId: the new experiment), with the inputs it was taken on.
  */
 export interface LedgerEntry {
   seq: number; // 1, 2, 3 … without gaps
@@ -29,6 +31,7 @@ export interface LedgerEntry {
   valBpb?: number; // the experiment's canonical (median) val_bpb, on verdicts
   flops?: number; // on credit and revoke
   checkpointSha256?: string; // on checkpoint
+  promotion?: Promotion; // on promotion (shared/asha.ts)
 }
 
 export interface LedgerRow {

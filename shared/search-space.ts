@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { displayText } from './display-text.ts';
 import { PRESETS } from './model/presets.ts';
+import { rungSteps, Strategy } from './asha.ts';
 import { Rng } from './rng.ts';
 import {
   ExperimentSpec,
@@ -61,8 +62,32 @@ export const CampaignBrief = z
     segments: z.number().int().min(1).max(64).default(1),
     replicas: z.number().int().min(2).max(5).default(2), // results from distinct volunteers to verify
     seed: z.number().int().min(1).max(2147483647),
+    // How the campaign spends its compute (docs/strategies.md): `random`, every sampled configuration
+    // trained fully; `asha`, each trained to `steps`, the best 1/η continued to steps·η, … maxSteps.
+    strategy: Strategy.default({ kind: 'random' }),
   })
-  .strict();
+  .strict()
+  .superRefine((b, ctx) => {
+    if (b.strategy.kind !== 'asha') return;
+    if (b.strategy.eta >= 2 && rungSteps(b.steps, b.strategy).length < 2)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['strategy', 'maxSteps'],
+        message: `ASHA needs at least two rungs: maxSteps must be at least steps × η (${b.steps * b.strategy.eta}).`,
+      });
+    if (b.segments !== 1)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['segments'],
+        message: 'ASHA makes its own lineages: leave segments at 1.',
+      });
+    if (b.experiments < b.strategy.eta)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['experiments'],
+        message: `ASHA promotes the best 1/η: start at least η (${b.strategy.eta}) configurations.`,
+      });
+  });
 export type CampaignBrief = z.infer<typeof CampaignBrief>;
 
 /**
@@ -130,8 +155,23 @@ export function sampleExperiments(brief: CampaignBrief, dataset: DatasetInfo): E
       evalWindows: base.evalWindows,
     };
     if (brief.segments > 1) spec.train.scheduleSteps = brief.steps * brief.segments;
+    if (brief.strategy.kind === 'asha') spec.train.scheduleSteps = lineageSteps(brief);
     return spec;
   });
+}
+
+/** The steps of a configuration's whole lineage: its segments', or ASHA's top rung. */
+export function lineageSteps(brief: CampaignBrief): number {
+  return brief.strategy.kind === 'asha'
+    ? rungSteps(brief.steps, brief.strategy).at(-1)!
+    : brief.steps * brief.segments;
+}
+
+/** How many experiments a lineage of the brief holds at most: its segments, or ASHA's rungs. */
+export function lineageDepth(brief: CampaignBrief): number {
+  return brief.strategy.kind === 'asha'
+    ? rungSteps(brief.steps, brief.strategy).length
+    : brief.segments;
 }
 
 function pick(v: Record<string, number>, keys: string[]): Record<string, number> {
@@ -178,10 +218,13 @@ export function admissionIssues(brief: CampaignBrief, specs: ExperimentSpec[]): 
         `A sampled model has ${(params / 1e6).toFixed(1)} M parameters; the limit is ${ADMISSION.maxParams / 1e6} M.`,
       );
     }
-    const flops = trainingFlops(spec);
+    // ASHA's longest experiment is its last promotion: from the rung below the top to the top.
+    const rungs = brief.strategy.kind === 'asha' ? rungSteps(brief.steps, brief.strategy) : [];
+    const longest = rungs.length > 1 ? rungs.at(-1)! - rungs.at(-2)! : spec.train.steps;
+    const flops = trainingFlops({ ...spec, train: { ...spec.train, steps: longest } });
     if (flops > ADMISSION.maxFlops) {
       issues.set(
-        'steps',
+        longest === spec.train.steps ? 'steps' : 'strategy.maxSteps',
         `A sampled experiment needs ${(flops / 1e12).toFixed(1)} TFLOP; the limit is ${ADMISSION.maxFlops / 1e12} TFLOP (about five minutes on a mid-range laptop).`,
       );
     }

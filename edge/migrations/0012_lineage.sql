@@ -2,6 +2,8 @@
 -- checkpoint. A campaign cut into `segments` continues each root that many times; a researcher may
 -- add children of any verified experiment whose checkpoint is kept.
 ALTER TABLE campaigns ADD COLUMN segments INTEGER NOT NULL DEFAULT 1;
+-- The brief's strategy (shared/asha.ts): NULL is random search; ASHA promotes instead of continuing.
+ALTER TABLE campaigns ADD COLUMN strategy_json TEXT;
 
 -- The parent (NULL: a root), the lineage's root (NULL: the experiment is a root) and the depth.
 ALTER TABLE experiments ADD COLUMN parent_id TEXT REFERENCES experiments(id);
@@ -31,14 +33,15 @@ CREATE TABLE final_checkpoints (
 CREATE INDEX final_checkpoints_by_experiment ON final_checkpoints (experiment_id, status);
 CREATE INDEX final_checkpoints_awaiting ON final_checkpoints (reveal_deadline) WHERE status = 'awaiting';
 
--- The ledger records each canonical checkpoint (kind 'checkpoint'). SQLite cannot change a CHECK
+-- The ledger records each canonical checkpoint (kind 'checkpoint') and each strategy decision
+-- (kind 'promotion', with its inputs). SQLite cannot change a CHECK
 -- constraint in place: the table is rebuilt with its rows, index and append-only triggers.
 DROP TRIGGER ledger_no_update;
 DROP TRIGGER ledger_no_delete;
 CREATE TABLE ledger_new (
   seq INTEGER PRIMARY KEY,
   key TEXT NOT NULL UNIQUE,
-  kind TEXT NOT NULL CHECK (kind IN ('verdict', 'credit', 'revoke', 'dispute', 'checkpoint')),
+  kind TEXT NOT NULL CHECK (kind IN ('verdict', 'credit', 'revoke', 'dispute', 'checkpoint', 'promotion')),
   experiment_id TEXT NOT NULL,
   result_id TEXT,
   volunteer_id TEXT,

@@ -8,7 +8,8 @@ import { LOCAL_FRONT_HEADER } from '../../shared/protocol.ts';
 import { campaignStatements, type NewCampaign } from '../../edge/src/db/campaigns.ts';
 import { d1Execute, d1Json, localD1, QUIET_ENV, wrangler, wranglerRun } from './wrangler.ts';
 
-export function sqlLiteral(v: string | number): string {
+export function sqlLiteral(v: string | number | null): string {
+  if (v === null) return 'NULL';
   return typeof v === 'number' ? JSON.stringify(v) : `'${v.replaceAll("'", "''")}'`;
 }
 
@@ -39,7 +40,7 @@ export async function seedCampaign(persist: string, campaign: NewCampaign): Prom
   const sql = (await campaignStatements(campaign))
     .map((s) => {
       let i = 0;
-      return s.sql.replace(/\?/g, () => sqlLiteral(s.params[i++]!)) + ';';
+      return s.sql.replace(/\?/g, () => sqlLiteral(s.params[i++] ?? null)) + ';';
     })
     .join('\n');
   const file = join(persist, `seed-${campaign.id}.sql`);

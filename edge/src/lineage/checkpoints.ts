@@ -13,6 +13,7 @@ import {
   type CheckpointHeader,
 } from '../../../shared/commit.ts';
 import { sha256 } from '../../../shared/crypto.ts';
+import { ashaPromotions, rungSteps, Strategy, type AshaStrategy } from '../../../shared/asha.ts';
 import { continuationSpec } from '../../../shared/lineage.ts';
 import type { Metrics } from '../../../shared/protocol.ts';
 import {
@@ -177,6 +178,8 @@ interface SettleRow {
   depth: number;
   rootId: string;
   segments: number;
+  campaignId: string;
+  strategyJson: string | null;
 }
 
 interface Candidate {
@@ -238,7 +241,7 @@ export async function settleCheckpoint(
         db
           .prepare(
             `SELECT e.status, e.val_bpb AS valBpb, e.checkpoint_sha256 AS checkpointSha256, e.spec_json AS specJson,
-               e.depth, COALESCE(e.root_id, e.id) AS rootId, c.segments
+               e.depth, COALESCE(e.root_id, e.id) AS rootId, c.segments, c.id AS campaignId, c.strategy_json AS strategyJson
              FROM experiments e JOIN campaigns c ON c.id = e.campaign_id WHERE e.id = ?`,
           )
           .bind(experimentId),
@@ -292,25 +295,107 @@ export async function settleCheckpoint(
           )
           .bind(experimentId, chosen.resultId),
       ];
-      if (e.depth + 1 < e.segments) {
+      const entries: NewEntry[] = [
+        {
+          key: `checkpoint:${experimentId}`,
+          kind: 'checkpoint',
+          experimentId,
+          resultId: chosen.resultId,
+          volunteerId: chosen.volunteerId,
+          checkpointSha256: chosen.commitment,
+        },
+      ];
+      const strategy = e.strategyJson ? Strategy.parse(JSON.parse(e.strategyJson)) : null;
+      if (strategy?.kind === 'asha') {
+        const decided = await ashaStatements(db, e.campaignId, strategy, {
+          id: experimentId,
+          checkpointSha256: chosen.commitment,
+        });
+        statements.push(...decided.statements);
+        entries.push(...decided.entries);
+      } else if (e.depth + 1 < e.segments) {
         const child = continuationSpec(spec, experimentId, chosen.commitment);
         statements.push(
           await childStatement(db, experimentId, segmentId(e.rootId, e.depth + 1), child),
         );
       }
-      const entry: NewEntry = {
-        key: `checkpoint:${experimentId}`,
-        kind: 'checkpoint',
-        experimentId,
-        resultId: chosen.resultId,
-        volunteerId: chosen.volunteerId,
-        checkpointSha256: chosen.commitment,
-      };
-      return { statements, entries: [entry] };
+      return { statements, entries };
     },
     now,
   );
   if (rootId) await pruneLineage(db, bucket, rootId, now);
+}
+
+interface RungRow {
+  id: string;
+  config: string;
+  rung: number;
+  valBpb: number;
+  specJson: string;
+  checkpointSha256: string | null;
+  promoted: number;
+}
+
+/**
+ * ASHA's decisions now (shared/asha.ts), from the campaign's verified experiments: each promotion
+ * a child that continues its configuration from its canonical checkpoint to the next rung, and a
+ * ledger entry with the rung's results it was decided on. `settled` is the experiment whose
+ * checkpoint this same batch chooses. Decisions are serialised by the ledger: a concurrent one
+ * moves the head, this batch fails and is planned again from fresh state (ledger.ts).
+ */
+async function ashaStatements(
+  db: D1Database,
+  campaignId: string,
+  strategy: AshaStrategy,
+  settled: { id: string; checkpointSha256: string },
+): Promise<{ statements: D1PreparedStatement[]; entries: NewEntry[] }> {
+  const { results } = await db
+    .prepare(
+      `SELECT e.id, COALESCE(e.root_id, e.id) AS config, e.depth AS rung, e.val_bpb AS valBpb, e.spec_json AS specJson,
+         e.checkpoint_sha256 AS checkpointSha256,
+         EXISTS (SELECT 1 FROM experiments c WHERE c.parent_id = e.id) AS promoted
+       FROM experiments e WHERE e.campaign_id = ? AND e.status = 'verified'`,
+    )
+    .bind(campaignId)
+    .all<RungRow>();
+  const rows = new Map(results.map((r) => [r.id, r]));
+  // Rung 0 is every root's own length (the brief's steps); an experiment's rung is its depth.
+  const first = results.find((r) => r.rung === 0);
+  if (!first) return { statements: [], entries: [] };
+  const steps = rungSteps(ExperimentSpec.parse(JSON.parse(first.specJson)).train.steps, strategy);
+  const promoted = new Set(results.filter((r) => r.promoted).map((r) => r.id));
+  const decisions = ashaPromotions(
+    strategy.eta,
+    steps.length,
+    results.map((r) => ({ config: r.config, rung: r.rung, experimentId: r.id, valBpb: r.valBpb })),
+    promoted,
+  );
+  const statements: D1PreparedStatement[] = [];
+  const entries: NewEntry[] = [];
+  for (const p of decisions) {
+    const parent = rows.get(p.parent)!;
+    const sha = p.parent === settled.id ? settled.checkpointSha256 : parent.checkpointSha256;
+    if (!sha) continue; // promoted once its own checkpoint is chosen
+    const spec = continuationSpec(
+      ExperimentSpec.parse(JSON.parse(parent.specJson)),
+      p.parent,
+      sha,
+      {
+        steps: steps[p.fromRung + 1]! - steps[p.fromRung]!,
+      },
+    );
+    const childId = `${p.config}-r${p.fromRung + 1}`;
+    statements.push(await childStatement(db, p.parent, childId, spec));
+    entries.push({
+      key: `promotion:${p.parent}`,
+      kind: 'promotion',
+      experimentId: childId,
+      resultId: null,
+      volunteerId: null,
+      promotion: p,
+    });
+  }
+  return { statements, entries };
 }
 
 /** Closes the reveal windows that passed, and settles the experiments that waited on them (the cron). */

@@ -1,6 +1,11 @@
 // Campaigns and their leaderboards of verified experiments, ranked by val_bpb.
 import { Hono } from 'hono';
-import { CampaignBrief, admissionIssues, sampleExperiments } from '../../../shared/search-space.ts';
+import {
+  CampaignBrief,
+  admissionIssues,
+  lineageDepth,
+  sampleExperiments,
+} from '../../../shared/search-space.ts';
 import { randomToken } from '../../../shared/crypto.ts';
 import { parseBody, readBody } from '../body.ts';
 import { findCampaign, insertCampaign, listCampaigns } from '../db/campaign-rows.ts';
@@ -46,7 +51,8 @@ export const campaigns = new Hono<AppEnv>()
         createdAt: Date.now(),
         specs,
         replicas: brief.replicas,
-        segments: brief.segments,
+        segments: lineageDepth(brief),
+        strategy: brief.strategy,
       });
       await insertCampaign(c.env.DB, statements, {
         id,

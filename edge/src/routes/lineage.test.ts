@@ -10,6 +10,7 @@ import {
   encodeCheckpoint,
   type CommittedState,
 } from '../../../shared/commit.ts';
+import { promotionHolds } from '../../../shared/asha.ts';
 import { continuationSpec } from '../../../shared/lineage.ts';
 import type { ExperimentDetail, Lease, ResultResponse } from '../../../shared/protocol.ts';
 import { startStep, type ExperimentSpec } from '../../../shared/spec.ts';
@@ -378,4 +379,96 @@ async function resultOf(leaseId: string): Promise<string> {
   return (await env.DB.prepare('SELECT id FROM results WHERE lease_id = ?')
     .bind(leaseId)
     .first<{ id: string }>())!.id;
+}
+
+describe('an ASHA campaign (shared/asha.ts)', () => {
+  it('promotes the best 1/η of each rung as its results are verified, each promotion continuing from the configuration’s checkpoint, and records every decision with its inputs', async () => {
+    const configs = Array.from({ length: 9 }, (_, i) => tinySpec(100 + i));
+    await insertCampaign(env.DB, {
+      id: 'A',
+      name: 'ASHA',
+      brief: 'Nine configurations, η = 3.',
+      template: 'gpt-char',
+      datasetId: 'test',
+      createdAt: Date.now(),
+      specs: configs.map((s) => ({ ...s, train: { ...s.train, scheduleSteps: 270 } })),
+      segments: 3,
+      strategy: { kind: 'asha', eta: 3, maxSteps: 270 },
+    });
+    const peers = await twoPeers();
+    // Config i's val_bpb rises with i (A-0 best, and verified first: in the order the queue hands
+    // them out), and a promoted one improves by 0.1 a rung. (Verified worst first, asynchronous
+    // halving promotes more: each new best is in the top third of what is verified so far.)
+    const bpb = (id: string) => {
+      const [, i, r] = /^A-(\d+)(?:-r(\d))?$/.exec(id)!;
+      return 3.5 + 0.01 * Number(i) - 0.1 * Number(r ?? 0);
+    };
+    const lossesOf = new Map<string, number[]>();
+    const verifyNext = async (): Promise<string> => {
+      const lease = (await peers[0].lease('A'))!;
+      const id = lease.experimentId;
+      const prefix = lease.spec.parent ? lossesOf.get(lease.spec.parent.experimentId)! : [];
+      const [first, second] = await verifySegmentFrom(peers, lease, prefix, bpb(id));
+      for (const r of [first!, second!]) await upload(r);
+      lossesOf.set(id, first!.losses);
+      return id;
+    };
+    const order: string[] = [];
+    for (let n = 0; n < 9; n++) order.push(await verifyNext());
+    // Drain: every experiment the strategy created, verified.
+    for (;;) {
+      const open = await env.DB.prepare(
+        "SELECT COUNT(*) AS n FROM experiments WHERE campaign_id = 'A' AND status = 'open'",
+      ).first<{ n: number }>();
+      if (!open!.n) break;
+      order.push(await verifyNext());
+    }
+    const rows = (
+      await env.DB.prepare(
+        "SELECT id, depth, parent_id AS parentId, json_extract(spec_json, '$.train.steps') AS steps FROM experiments WHERE campaign_id = 'A' ORDER BY depth, id",
+      ).all<{ id: string; depth: number; parentId: string | null; steps: number }>()
+    ).results;
+    // Rung 0: 9 configurations of 30 steps; rung 1: the best 3 continued by 60 (to 90); rung 2: the
+    // best of those continued by 180 (to 270).
+    expect(rows.filter((r) => r.depth === 1).map((r) => [r.id, r.steps])).toEqual([
+      ['A-0-r1', 60],
+      ['A-1-r1', 60],
+      ['A-2-r1', 60],
+    ]);
+    expect(rows.filter((r) => r.depth === 2).map((r) => [r.id, r.parentId, r.steps])).toEqual([
+      ['A-0-r2', 'A-0-r1', 180],
+    ]);
+    const decisions = (await ledgerEntries()).filter((e) => e.kind === 'promotion');
+    expect(decisions.map((d) => d.experimentId).sort()).toEqual([
+      'A-0-r1',
+      'A-0-r2',
+      'A-1-r1',
+      'A-2-r1',
+    ]);
+    for (const d of decisions) expect(promotionHolds(3, d.promotion!)).toBe(true);
+    expect(await chainOk()).toBe(true);
+  });
+});
+
+/** verifySegment, for a lease the first peer already holds. */
+async function verifySegmentFrom(
+  peers: [Peer, Peer],
+  lease: Lease,
+  prefix: number[],
+  valBpb: number,
+): Promise<Replica[]> {
+  const out: Replica[] = [];
+  for (const [i, p] of peers.entries()) {
+    const l = i === 0 ? lease : (await p.lease('A'))!;
+    expect(l.experimentId).toBe(lease.experimentId);
+    const r = await run(l, prefix, i);
+    const res = await p.submit(l, valBpb + (i * TAU_BPB) / 4, {
+      curve: r.curve,
+      commitments: r.commitments,
+    });
+    expect(res.status).toBe(201);
+    out.push({ peer: p, lease: l, ...r, response: (await res.json()) as ResultResponse });
+  }
+  expect(out[1]!.response.experimentStatus).toBe('verified');
+  return out.sort((x, y) => (x.response.resultId < y.response.resultId ? -1 : 1));
 }
