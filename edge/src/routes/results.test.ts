@@ -96,6 +96,15 @@ describe('POST /api/results', () => {
     number,
     string,
   ];
+  /** v's result for a fresh lease, signed, with its JSON text edited after (what JSON cannot say). */
+  async function postEdited(v: TestVolunteer, edit: (text: string) => string) {
+    const result = resultPayload((await v.lease())!);
+    const text = JSON.stringify({
+      result,
+      signature: await signCanonical(v.keys.privateKey, result),
+    });
+    return v.post('/api/results', null, { raw: edit(text) });
+  }
   const refusals: Case[] = [
     [
       'an unknown lease',
@@ -176,31 +185,13 @@ describe('POST /api/results', () => {
     ],
     [
       'NaN metrics',
-      async (v) => {
-        const result = resultPayload((await v.lease())!);
-        const text = JSON.stringify({
-          result,
-          signature: await signCanonical(v.keys.privateKey, result),
-        });
-        return v.post('/api/results', null, {
-          raw: text.replace(/"valBpb":[0-9.]+/, '"valBpb":NaN'),
-        });
-      },
+      (v) => postEdited(v, (text) => text.replace(/"valBpb":[0-9.]+/, '"valBpb":NaN')),
       400,
       'invalid_json',
     ],
     [
       'a string where a number belongs',
-      async (v) => {
-        const result = resultPayload((await v.lease())!);
-        const text = JSON.stringify({
-          result,
-          signature: await signCanonical(v.keys.privateKey, result),
-        });
-        return v.post('/api/results', null, {
-          raw: text.replace(/"steps":([0-9]+)/, '"steps":"$1"'),
-        });
-      },
+      (v) => postEdited(v, (text) => text.replace(/"steps":([0-9]+)/, '"steps":"$1"')),
       400,
       'invalid_request',
     ],
