@@ -50,6 +50,13 @@ export async function api(path: string, init?: RequestInit): Promise<Response> {
   return app.request(`http://localhost${path}`, init, env);
 }
 
+/** GETs `path`, expects 200, and returns its JSON body. */
+export async function getJson<T>(path: string): Promise<T> {
+  const res = await api(path);
+  expect(res.status).toBe(200);
+  return (await res.json()) as T;
+}
+
 export function json(body: unknown, extra: Record<string, string> = {}): RequestInit {
   return {
     method: 'POST',
@@ -191,4 +198,10 @@ export async function readRefusal(res: Response): Promise<ApiError> {
   expect(body.error).toMatch(/^[a-z_]+$/);
   expect(body.message).toMatch(/^[A-Z][^\n]*\w \w[^\n]*\.$/);
   return body;
+}
+
+/** A refusal with this status and code (its body checked as readRefusal does). */
+export async function expectRefusal(res: Response, status: number, code: string): Promise<void> {
+  expect(res.status).toBe(status);
+  expect((await readRefusal(res)).error).toBe(code);
 }

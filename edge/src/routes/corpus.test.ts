@@ -4,9 +4,9 @@ import { TAU_BPB } from '../../../shared/verify.ts';
 import { verifyNext } from '../../test/campaign-fixtures.ts';
 import {
   api,
+  expectRefusal,
   honestMetrics,
   newVolunteer,
-  readRefusal,
   seedCampaign,
   tinySpec,
 } from '../../test/helpers.ts';
@@ -133,8 +133,6 @@ describe('GET /api/corpus', () => {
     ['/api/corpus?campaign=nope', 404, 'unknown_campaign'],
     ['/api/corpus?campaign=%3Cx%3E', 400, 'invalid_request'],
   ])('refuses %s', async (path, status, code) => {
-    const res = await api(path);
-    expect(res.status).toBe(status);
-    expect((await readRefusal(res)).error).toBe(code);
+    await expectRefusal(await api(path), status, code);
   });
 });

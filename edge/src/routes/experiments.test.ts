@@ -3,17 +3,16 @@ import type { ExperimentDetail } from '../../../shared/protocol.ts';
 import { TAU_BPB, TAU_CURVE } from '../../../shared/verify.ts';
 import {
   api,
+  expectRefusal,
+  getJson,
   honestMetrics,
   newVolunteer,
-  readRefusal,
   seedCampaign,
   tinySpec,
 } from '../../test/helpers.ts';
 
 async function detail(id: string): Promise<ExperimentDetail> {
-  const res = await api(`/api/experiments/${id}`);
-  expect(res.status).toBe(200);
-  return ((await res.json()) as { experiment: ExperimentDetail }).experiment;
+  return (await getJson<{ experiment: ExperimentDetail }>(`/api/experiments/${id}`)).experiment;
 }
 
 describe('GET /api/experiments/:id', () => {
@@ -69,9 +68,7 @@ describe('GET /api/experiments/:id', () => {
   });
 
   it('refuses an unknown or malformed id', async () => {
-    const unknown = await api('/api/experiments/nope');
-    expect(unknown.status).toBe(404);
-    expect((await readRefusal(unknown)).error).toBe('unknown_experiment');
+    await expectRefusal(await api('/api/experiments/nope'), 404, 'unknown_experiment');
     expect((await api('/api/experiments/a%20b')).status).toBe(400);
   });
 });
