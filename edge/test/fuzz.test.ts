@@ -6,6 +6,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { exportPublicKey, generateSigningKey, signCanonical } from '../../shared/crypto.ts';
 import { MAX_CLOCK_SKEW_MS, type Lease } from '../../shared/protocol.ts';
 import { body, contentType, headerText, segment, target } from './arbitraries.ts';
+import { WIDTH_SWEEP } from './campaign-fixtures.ts';
 import {
   applyEdits,
   edits,
@@ -123,20 +124,8 @@ interface EditedRoute {
   setup(): Promise<{ base: unknown; send(text: string): Promise<{ path: string; res: Response }> }>;
 }
 
-const BRIEF = {
-  name: 'Width sweep',
-  brief: 'Does width matter for a tiny model?',
-  template: 'gpt-char',
-  datasetId: 'test',
-  searchSpace: {
-    lr: { kind: 'log-uniform', min: 3e-4, max: 3e-3 },
-    nEmbd: { kind: 'choice', values: [32, 64] },
-  },
-  experiments: 2,
-  steps: 50,
-  replicas: 2,
-  seed: 3,
-};
+/** Small: each run creates its experiments. */
+const BRIEF = { ...WIDTH_SWEEP, experiments: 2, steps: 50 };
 
 const EDITED: EditedRoute[] = [
   {

@@ -1,26 +1,14 @@
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import type { ApiError, Campaign } from '../../../shared/protocol.ts';
-import type { z } from 'zod';
-import type { CampaignBrief } from '../../../shared/search-space.ts';
 import { ExperimentSpec } from '../../../shared/spec.ts';
+import { WIDTH_SWEEP } from '../../test/campaign-fixtures.ts';
 import { api, json, RESEARCHER_TOKEN, seedResearcher, snapshot } from '../../test/helpers.ts';
 
-const brief: z.input<typeof CampaignBrief> = {
-  name: 'Width sweep',
-  brief: 'Does width or depth matter more for a tiny char model?',
-  template: 'gpt-char',
-  datasetId: 'test',
-  searchSpace: {
-    lr: { kind: 'log-uniform', min: 3e-4, max: 3e-3 },
-    nEmbd: { kind: 'choice', values: [32, 64] },
-    nLayer: { kind: 'choice', values: [1, 2] },
-  },
-  experiments: 6,
-  steps: 200,
-  replicas: 2,
-  seed: 7,
-};
+const brief = WIDTH_SWEEP;
+/** A search space of fixed values. */
+const fixed = (values: Record<string, number>) =>
+  Object.fromEntries(Object.entries(values).map(([k, value]) => [k, { kind: 'fixed', value }]));
 const auth = { authorization: `Bearer ${RESEARCHER_TOKEN}` };
 
 describe('POST /api/campaigns', () => {
@@ -96,8 +84,7 @@ describe('POST /api/campaigns', () => {
           ...brief,
           searchSpace: {
             nEmbd: { kind: 'choice', values: [768] },
-            nLayer: { kind: 'fixed', value: 12 },
-            nHead: { kind: 'fixed', value: 12 },
+            ...fixed({ nLayer: 12, nHead: 12 }),
           },
         },
         auth,
@@ -112,13 +99,7 @@ describe('POST /api/campaigns', () => {
         {
           ...brief,
           steps: 20000,
-          searchSpace: {
-            nEmbd: { kind: 'fixed', value: 256 },
-            nLayer: { kind: 'fixed', value: 4 },
-            nHead: { kind: 'fixed', value: 4 },
-            blockSize: { kind: 'fixed', value: 256 },
-            batchSize: { kind: 'fixed', value: 32 },
-          },
+          searchSpace: fixed({ nEmbd: 256, nLayer: 4, nHead: 4, blockSize: 256, batchSize: 32 }),
         },
         auth,
       ),
@@ -131,7 +112,7 @@ describe('POST /api/campaigns', () => {
       json(
         {
           ...brief,
-          searchSpace: { nEmbd: { kind: 'fixed', value: 30 }, nHead: { kind: 'fixed', value: 4 } },
+          searchSpace: fixed({ nEmbd: 30, nHead: 4 }),
         },
         auth,
       ),
