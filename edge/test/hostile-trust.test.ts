@@ -27,7 +27,7 @@ import {
   seedCampaign,
   snapshot,
 } from './helpers.ts';
-import { peer, setRecord } from './trust.ts';
+import { peer, put as upload, setRecord } from './trust.ts';
 
 const LEASE_WINDOW_MS = Number(env.LEASE_MIN_SECONDS) * 1000;
 
@@ -285,6 +285,11 @@ describe('uploads', () => {
       } as RequestInit);
       return { res, read: w.read() };
     };
+    /** An upload's headers signed by `v`, declaring bytes that hash to d…d (not what put sends). */
+    const signedBy = (v: { id: string; keys: CryptoKeyPair }) =>
+      sign({ volunteerId: v.id, privateKey: v.keys.privateKey }, 'PUT', path, 'd'.repeat(64), {
+        upload: true,
+      });
     const unsigned = await put({});
     expect([unsigned.res.status, (await readRefusal(unsigned.res)).error, unsigned.read]).toEqual([
       401,
@@ -292,46 +297,20 @@ describe('uploads', () => {
       false,
     ]);
     const other = await newVolunteer();
-    const foreign = await put(
-      await sign(
-        { volunteerId: other.id, privateKey: other.keys.privateKey },
-        'PUT',
-        path,
-        'd'.repeat(64),
-        { upload: true },
-      ),
-    );
+    const foreign = await put(await signedBy(other));
     expect([foreign.res.status, (await readRefusal(foreign.res)).error, foreign.read]).toEqual([
       403,
       'foreign_spot_check',
       false,
     ]);
-    const unknown = await api(`/api/results/spot-checks/s_nope/checkpoint`, {
-      method: 'PUT',
-      headers: {
-        'content-type': 'application/octet-stream',
-        ...(await sign(
-          { volunteerId: owner.id, privateKey: owner.keys.privateKey },
-          'PUT',
-          '/api/results/spot-checks/s_nope/checkpoint',
-          'd'.repeat(64),
-          { upload: true },
-        )),
-      },
-      body: new Uint8Array(16),
-    });
+    const unknown = await upload(
+      owner,
+      '/api/results/spot-checks/s_nope/checkpoint',
+      new Uint8Array(16),
+    );
     expect((await readRefusal(unknown)).error).toBe('unknown_spot_check');
     // The owner, but bytes other than those it signed.
-    const mismatch = await put(
-      await sign(
-        { volunteerId: owner.id, privateKey: owner.keys.privateKey },
-        'PUT',
-        path,
-        'd'.repeat(64),
-        { upload: true },
-      ),
-      64,
-    );
+    const mismatch = await put(await signedBy(owner), 64);
     expect([mismatch.res.status, (await readRefusal(mismatch.res)).error]).toEqual([
       422,
       'body_mismatch',
