@@ -15,12 +15,41 @@ import {
   type Lease,
   type LeaseRequest,
   type LinkKeyPayload,
+  type LinkKeyRequest,
   type Metrics,
   type RegisterPayload,
   type ResultPayload,
   type SpotCheckPayload,
 } from './protocol.ts';
 import { signedHeaders, type Signer } from './signed-request.ts';
+
+/** The payload a spot checker signs for its lease: the segment's curve, bound to the lease token. */
+export function spotCheckFor(
+  lease: Pick<Lease, 'leaseId' | 'leaseToken' | 'specHash'>,
+  curve: number[],
+): SpotCheckPayload {
+  return {
+    type: 'spot-check',
+    leaseId: lease.leaseId,
+    leaseToken: lease.leaseToken,
+    specHash: lease.specHash,
+    curve,
+  };
+}
+
+/** The request that links `second` to a volunteer: the payload, proven by `second`'s signature over it. */
+export async function linkKeyRequest(
+  volunteerId: string,
+  second: CryptoKeyPair,
+): Promise<LinkKeyRequest> {
+  const payload: LinkKeyPayload = {
+    type: 'link-key',
+    volunteerId,
+    publicKey: await exportPublicKey(second.publicKey),
+    timestamp: Date.now(),
+  };
+  return { payload, proof: await signCanonical(second.privateKey, payload) };
+}
 
 /** The request a transport sends: a subset of fetch's RequestInit, so fetch itself is a transport. */
 export interface WireRequest {
@@ -173,13 +202,7 @@ export class VolunteerClient<R extends WireResponse = WireResponse> {
   /** A spot-check lease's answer: the segment's curve, to the lease's submitPath. */
   async spotCheck(lease: Lease, curve: number[], headers?: Record<string, string>): Promise<R> {
     if (!lease.spotCheck) throw new Error(`lease ${lease.leaseId} is not a spot check`);
-    const result: SpotCheckPayload = {
-      type: 'spot-check',
-      leaseId: lease.leaseId,
-      leaseToken: lease.leaseToken,
-      specHash: lease.specHash,
-      curve,
-    };
+    const result = spotCheckFor(lease, curve);
     const signature = await signCanonical(this.keys.privateKey, result);
     return this.post(lease.spotCheck.submitPath, { result, signature }, { headers });
   }
@@ -208,14 +231,7 @@ export class VolunteerClient<R extends WireResponse = WireResponse> {
 
   /** Links `second` to this volunteer (signed by this volunteer, with a proof by the new key). */
   async linkKey(second: CryptoKeyPair, headers?: Record<string, string>): Promise<R> {
-    const payload: LinkKeyPayload = {
-      type: 'link-key',
-      volunteerId: this.id,
-      publicKey: await exportPublicKey(second.publicKey),
-      timestamp: Date.now(),
-    };
-    const proof = await signCanonical(second.privateKey, payload);
-    return this.post('/api/volunteers/keys', { payload, proof }, { headers });
+    return this.post('/api/volunteers/keys', await linkKeyRequest(this.id, second), { headers });
   }
 }
 

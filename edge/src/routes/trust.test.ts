@@ -15,6 +15,7 @@ import {
 } from '../../../shared/protocol.ts';
 import { REVEAL_WINDOW_MS } from '../trust/policy.ts';
 import { expireReveals } from '../trust/spot-checks.ts';
+import { spotCheckFor } from '../../../shared/volunteer-client.ts';
 import { api, seedCampaign } from '../../test/helpers.ts';
 import {
   experimentState,
@@ -101,13 +102,7 @@ async function expectedFirst(): Promise<number> {
 }
 
 async function submitSpot(v: Peer, lease: Lease, curve: number[]): Promise<Response> {
-  const result = {
-    type: 'spot-check' as const,
-    leaseId: lease.leaseId,
-    leaseToken: lease.leaseToken,
-    specHash: lease.specHash,
-    curve,
-  };
+  const result = spotCheckFor(lease, curve);
   return v.post('/api/results/spot-checks', {
     result,
     signature: await signCanonical(v.keys.privateKey, result),
@@ -219,7 +214,6 @@ async function revealAsked(from: number) {
   expect(res.status).toBe(201);
   return { t, lease, states, curve, response: (await res.json()) as ResultResponse };
 }
-
 
 describe('spot checks from a revealed checkpoint', () => {
   it('ask the volunteer for the drawn checkpoint, open once it matches its commitment, and serve it to the leased checker only', async () => {

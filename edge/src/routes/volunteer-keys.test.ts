@@ -1,8 +1,9 @@
 // Linking keys: an identity moves to another browser by linking a new key, proven by both keys;
 // the linked key then signs requests for the same volunteer. Every refusal changes nothing.
 import { describe, expect, it } from 'vitest';
-import { exportPublicKey, generateSigningKey, signCanonical } from '../../../shared/crypto.ts';
+import { generateSigningKey, signCanonical } from '../../../shared/crypto.ts';
 import { SIGNATURE_HEADERS, type LinkKeyPayload } from '../../../shared/protocol.ts';
+import { linkKeyRequest } from '../../../shared/volunteer-client.ts';
 import {
   api,
   newVolunteer,
@@ -18,16 +19,11 @@ async function linkRequest(
   proofKeys?: CryptoKeyPair,
 ) {
   const keys = await generateSigningKey();
-  const publicKey = await exportPublicKey(keys.publicKey);
-  const payload: LinkKeyPayload = {
-    type: 'link-key',
-    volunteerId: v.id,
-    publicKey,
-    timestamp: Date.now(),
-    ...overrides,
-  };
+  const link = await linkKeyRequest(v.id, keys);
+  // Overrides and another proof key forge it: the payload is signed again.
+  const payload = { ...link.payload, ...overrides };
   const proof = await signCanonical((proofKeys ?? keys).privateKey, payload);
-  return { keys, publicKey, body: { payload, proof } };
+  return { keys, publicKey: link.payload.publicKey, body: { payload, proof } };
 }
 
 describe('POST /api/volunteers/keys', () => {
@@ -121,16 +117,7 @@ describe('POST /api/volunteers/keys', () => {
     ],
     [
       'a key already registered by someone',
-      async (v) => {
-        const other = await newVolunteer();
-        const payload = {
-          type: 'link-key' as const,
-          volunteerId: v.id,
-          publicKey: other.publicKey,
-          timestamp: Date.now(),
-        };
-        return { body: { payload, proof: await signCanonical(other.keys.privateKey, payload) } };
-      },
+      async (v) => ({ body: await linkKeyRequest(v.id, (await newVolunteer()).keys) }),
       409,
       'key_unavailable',
     ],

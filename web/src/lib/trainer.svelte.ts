@@ -10,6 +10,7 @@ import {
   type LeaseResponse,
   type ResultResponse,
 } from '../../../shared/protocol.ts';
+import { spotCheckFor } from '../../../shared/volunteer-client.ts';
 import type {
   BackendInfo,
   BackendPreference,
@@ -263,13 +264,7 @@ export class Trainer {
     );
     if (!curve) return;
     this.phase = 'submitting';
-    const result = {
-      type: 'spot-check' as const,
-      leaseId: lease.leaseId,
-      leaseToken: lease.leaseToken,
-      specHash: lease.specHash,
-      curve,
-    };
+    const result = spotCheckFor(lease, curve);
     const signature = await signCanonical(identity.keys.privateKey, result);
     await enqueue({
       leaseId: lease.leaseId,

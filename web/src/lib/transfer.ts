@@ -3,13 +3,9 @@
 // one), and writes only that new key to a file encrypted with the volunteer's passphrase
 // (PBKDF2-SHA-256 → AES-GCM, WebCrypto). Import decrypts it into a non-extractable key.
 import { z } from 'zod';
-import {
-  exportPublicKey,
-  fromBase64Url,
-  signCanonical,
-  toBase64Url,
-} from '../../../shared/crypto.ts';
-import { PublicKey, VolunteerId, type LinkKeyPayload } from '../../../shared/protocol.ts';
+import { fromBase64Url, toBase64Url } from '../../../shared/crypto.ts';
+import { PublicKey, VolunteerId } from '../../../shared/protocol.ts';
+import { linkKeyRequest } from '../../../shared/volunteer-client.ts';
 import { postSigned } from './api.ts';
 import { openStore, type StoredIdentity } from './db.ts';
 
@@ -66,17 +62,8 @@ export async function exportIdentity(
     'sign',
     'verify',
   ])) as CryptoKeyPair;
-  const publicKey = await exportPublicKey(next.publicKey);
-  const payload: LinkKeyPayload = {
-    type: 'link-key',
-    volunteerId: identity.volunteerId,
-    publicKey,
-    timestamp: Date.now(),
-  };
-  await postSigned(identity, '/api/volunteers/keys', {
-    payload,
-    proof: await signCanonical(next.privateKey, payload),
-  });
+  const link = await linkKeyRequest(identity.volunteerId, next);
+  await postSigned(identity, '/api/volunteers/keys', link);
   const salt = crypto.getRandomValues(new Uint8Array(16));
   const iv = crypto.getRandomValues(new Uint8Array(12));
   const pkcs8 = await crypto.subtle.exportKey('pkcs8', next.privateKey);
@@ -89,7 +76,7 @@ export async function exportIdentity(
     format: 'tabgrid-identity',
     version: 1,
     volunteerId: identity.volunteerId,
-    publicKey,
+    publicKey: link.payload.publicKey,
     ...(identity.displayName && { displayName: identity.displayName }),
     kdf: { name: 'PBKDF2', hash: 'SHA-256', iterations: ITERATIONS, salt: toBase64Url(salt) },
     iv: toBase64Url(iv),
