@@ -12,6 +12,7 @@ import {
   buildCharDataset,
   DatasetManifest,
   manifestHash,
+  type BuiltDataset,
   type TokenArray,
 } from '../shared/dataset.ts';
 
@@ -144,6 +145,19 @@ export function loadSource(id: DatasetId, source?: string): Promise<SourceText> 
     return loadSotu();
   }
   return loadTinyShakespeare(source ?? DEFAULT_TINYSHAKESPEARE_SOURCE);
+}
+
+/** The tests' small dataset: the first 200k characters of the State of the Union addresses. */
+export async function sotuSlice(): Promise<BuiltDataset> {
+  const { text } = await loadSource('sotu');
+  return buildCharDataset(text.slice(0, 200_000), {
+    id: 'sotu-slice',
+    name: 'slice',
+    source: 'test',
+    license: 'PD',
+    windows: 32,
+    maxContext: 64,
+  });
 }
 
 /** The existing manifest if it matches the source and both token files match their hashes. */

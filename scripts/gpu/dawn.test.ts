@@ -7,9 +7,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadSource } from '../../datasets/build.ts';
+import { sotuSlice } from '../../datasets/build.ts';
 import { TAU_SPOT } from '../../shared/commit.ts';
-import { buildCharDataset } from '../../shared/dataset.ts';
 import { adapterKind, mayWin } from '../../web/src/worker/probe.ts';
 import { specFor, type Dataset } from './bench-core.ts';
 import type { AdapterSummary } from './dawn.ts';
@@ -25,19 +24,16 @@ const refused: string[] = [];
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tabgrid-dawn-'));
-  const { text } = await loadSource('sotu');
-  const built = await buildCharDataset(text.slice(0, 200_000), {
-    id: 'sotu-slice',
-    name: 'slice',
-    source: 'test',
-    license: 'PD',
-    windows: 32,
-    maxContext: 64,
-  });
+  const built = await sotuSlice();
   writeFileSync(join(dir, 'manifest.json'), JSON.stringify(built.manifest));
   writeFileSync(join(dir, 'train.bin'), built.train);
   writeFileSync(join(dir, 'val.bin'), built.val);
-  data = { id: 'sotu-slice', sha256: '0'.repeat(64), vocabSize: built.manifest.vocab.length, dir };
+  data = {
+    id: built.manifest.id,
+    sha256: '0'.repeat(64),
+    vocabSize: built.manifest.vocab.length,
+    dir,
+  };
   for (const probe of await probeDrivers()) {
     if ('error' in probe) refused.push(`${probe.driver.name}: ${probe.error}`);
     else working.push(probe);

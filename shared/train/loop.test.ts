@@ -2,8 +2,7 @@
 // resumes exactly from a checkpoint, and it leaks no tensors across steps or experiments.
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadSource } from '../../datasets/build.ts';
-import { buildCharDataset } from '../dataset.ts';
+import { sotuSlice } from '../../datasets/build.ts';
 import { PRESETS } from '../model/presets.ts';
 import { continuationIssue, specHash, type ExperimentSpec } from '../spec.ts';
 import { continuationSpec, segmentRoot } from '../lineage.ts';
@@ -26,7 +25,7 @@ function tinySpec(
   const p = PRESETS.tiny;
   return {
     template: 'gpt-char',
-    dataset: { id: 'sotu-slice', sha256: '0'.repeat(64) },
+    dataset: { id: data.manifest.id, sha256: '0'.repeat(64) },
     model: { ...p.model, dropout, vocabSize: data.manifest.vocab.length },
     train: { ...p.train, ...overrides },
     seed,
@@ -36,17 +35,7 @@ function tinySpec(
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
-  const { text } = await loadSource('sotu');
-  // The first 200k characters of the State of the Union addresses: enough for tiny runs.
-  const built = await buildCharDataset(text.slice(0, 200_000), {
-    id: 'sotu-slice',
-    name: 'slice',
-    source: 'test',
-    license: 'PD',
-    windows: 32,
-    maxContext: 64,
-  });
-  data = built;
+  data = await sotuSlice();
 });
 
 describe('learning rate schedule', () => {
@@ -196,8 +185,8 @@ describe('lineage: a chain of segments equals one run', () => {
       'train.beta1',
     );
     expect(continuationIssue(root, { ...ok, seed: 99 })?.path).toBe('seed');
-    expect(
-      continuationIssue(root, { ...ok, parent: { ...ok.parent!, step: 5 } })?.path,
-    ).toBe('parent.step');
+    expect(continuationIssue(root, { ...ok, parent: { ...ok.parent!, step: 5 } })?.path).toBe(
+      'parent.step',
+    );
   });
 });
