@@ -1,7 +1,13 @@
 // ASHA's rule, pure: the rungs, promotions as results arrive in any order, the replay's check, and
 // the brief's refusals of impossible strategies with the field named.
 import { describe, expect, it } from 'vitest';
-import { ashaPromotions, promotionHolds, rungSteps, type RungResult } from './asha.ts';
+import {
+  ashaPromotions,
+  promotionHolds,
+  replayProblems,
+  rungSteps,
+  type RungResult,
+} from './asha.ts';
 import { CampaignBrief } from './search-space.ts';
 
 const at = (rung: number, id: string, valBpb: number): RungResult => ({
@@ -64,5 +70,52 @@ describe('ASHA', () => {
     ]);
     expect(issue({ kind: 'pbt' })).toEqual(['strategy.kind']);
     expect(CampaignBrief.parse(brief).strategy).toEqual({ kind: 'random' });
+  });
+});
+
+describe('replaying ASHA decisions', () => {
+  const node = (id: string, parentId: string | null, depth: number, valBpb: number | null) => ({
+    id,
+    parentId,
+    depth,
+    status: valBpb === null ? 'open' : 'verified',
+    valBpb,
+    steps: depth ? 60 : 30,
+    checkpointSha256: 'c'.repeat(64),
+  });
+  const strategy = { kind: 'asha' as const, eta: 3, maxSteps: 270 };
+  const nodes = [
+    node('a', null, 0, 3),
+    node('b', null, 0, 3.1),
+    node('c', null, 0, 3.2),
+    node('a-r1', 'a', 1, null),
+  ];
+  const decision = {
+    experimentId: 'a-r1',
+    promotion: ashaPromotions(
+      3,
+      3,
+      nodes.slice(0, 3).map((n) => at(0, n.id, n.valBpb!)),
+      new Set(),
+    )[0]!,
+  };
+
+  it('confirms decisions that follow from verified results', () => {
+    expect(replayProblems(strategy, nodes, [decision])).toEqual([]);
+  });
+
+  it('finds a decision on another input, a child without one, and a promotion never made', () => {
+    const lied = {
+      ...decision,
+      promotion: {
+        ...decision.promotion,
+        rung: [{ experimentId: 'a', valBpb: 2 }, ...decision.promotion.rung.slice(1)],
+      },
+    };
+    expect(replayProblems(strategy, nodes, [lied])).toEqual(['a-r1: input a is not verified at 2']);
+    expect(replayProblems(strategy, nodes, [])).toEqual(['a-r1: no recorded decision']);
+    expect(replayProblems(strategy, nodes.slice(0, 3), [])).toEqual([
+      'a: due for promotion from rung 0, not promoted',
+    ]);
   });
 });

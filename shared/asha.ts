@@ -89,3 +89,57 @@ export function promotionHolds(eta: number, p: Promotion): boolean {
     .slice(0, Math.floor(p.rung.length / eta));
   return best.some((r) => r.experimentId === p.parent);
 }
+
+/** What the replay knows of an experiment: the lineage view's fields it needs. */
+export interface ReplayNode {
+  id: string;
+  parentId: string | null;
+  depth: number;
+  status: string;
+  valBpb: number | null;
+  steps: number;
+  checkpointSha256: string | null;
+}
+
+/**
+ * Replays a campaign's ASHA decisions (`npm run replay`): every recorded promotion must follow from
+ * its inputs, its inputs must be verified results with their verified val_bpb, its child must exist
+ * where it says, every child must have a decision, and no promotion the verified results call for
+ * may be missing (but those whose checkpoint is not chosen yet). Returns the problems, [] when all hold.
+ */
+export function replayProblems(
+  strategy: AshaStrategy,
+  nodes: ReplayNode[],
+  promotions: { experimentId: string; promotion: Promotion }[],
+): string[] {
+  const problems: string[] = [];
+  const byId = new Map(nodes.map((n) => [n.id, n]));
+  const roots = nodes.filter((n) => n.depth === 0);
+  if (!roots.length) return problems;
+  const rungs = rungSteps(roots[0]!.steps, strategy).length;
+  for (const { experimentId, promotion: p } of promotions) {
+    if (!promotionHolds(strategy.eta, p))
+      problems.push(`${experimentId}: ${p.parent} is not among the best ⌊n/η⌋ of its inputs`);
+    for (const r of p.rung) {
+      const n = byId.get(r.experimentId);
+      if (n?.status !== 'verified' || n.valBpb !== r.valBpb)
+        problems.push(`${experimentId}: input ${r.experimentId} is not verified at ${r.valBpb}`);
+    }
+    const child = byId.get(experimentId);
+    if (!child || child.parentId !== p.parent || child.depth !== p.fromRung + 1)
+      problems.push(`${experimentId}: no child of ${p.parent} at rung ${p.fromRung + 1}`);
+  }
+  const decided = new Set(promotions.map((p) => p.experimentId));
+  for (const n of nodes)
+    if (n.depth > 0 && !decided.has(n.id)) problems.push(`${n.id}: no recorded decision`);
+  const verified = nodes.flatMap((n) =>
+    n.status === 'verified' && n.valBpb !== null
+      ? [{ config: n.id, rung: n.depth, experimentId: n.id, valBpb: n.valBpb }]
+      : [],
+  );
+  const parents = new Set(nodes.flatMap((n) => (n.parentId ? [n.parentId] : [])));
+  for (const p of ashaPromotions(strategy.eta, rungs, verified, parents))
+    if (byId.get(p.parent)?.checkpointSha256)
+      problems.push(`${p.parent}: due for promotion from rung ${p.fromRung}, not promoted`);
+  return problems;
+}

@@ -7,6 +7,7 @@ import type {
   ReplicaDetail,
   ResultVerdict,
 } from '../../../shared/protocol.ts';
+import { Strategy } from '../../../shared/asha.ts';
 import type { ExperimentSpec } from '../../../shared/spec.ts';
 import { TAU_BPB, TAU_CURVE } from '../../../shared/verify.ts';
 
@@ -150,4 +151,16 @@ function lineageNode(n: NodeRow): LineageNode {
     checkpointSha256: n.checkpointSha256,
     checkpointKept: n.checkpointSha256 !== null && n.dropped === null,
   };
+}
+
+/** The campaign's strategy (shared/asha.ts), or null for random search. */
+export async function campaignStrategy(
+  db: D1Database,
+  campaignId: string,
+): Promise<Strategy | null> {
+  const row = await db
+    .prepare('SELECT strategy_json AS json FROM campaigns WHERE id = ?')
+    .bind(campaignId)
+    .first<{ json: string | null }>();
+  return row?.json ? Strategy.parse(JSON.parse(row.json)) : null;
 }

@@ -10,7 +10,7 @@ import { volunteerStandings } from '../db/standings.ts';
 import type { AppEnv } from '../env.ts';
 import { fail } from '../errors.ts';
 import { findCampaign } from '../db/campaign-rows.ts';
-import { campaignLineages } from '../db/experiments.ts';
+import { campaignLineages, campaignStrategy } from '../db/experiments.ts';
 import { doc } from '../openapi.ts';
 
 /** Leaders whose loss curves the page draws. */
@@ -46,12 +46,16 @@ export const campaignViews = new Hono<AppEnv>()
     '/:id/lineages',
     doc({
       summary:
-        "The campaign's experiments as lineages (parent links, depth, status, val_bpb, kept checkpoints), root first; at most 2,000.",
+        "The campaign's experiments as lineages (parent links, depth, status, val_bpb, kept checkpoints), root first, at most 2,000; and its strategy (null: random search).",
       errors: ['invalid_request', 'unknown_campaign'],
     }),
     async (c) => {
       const campaign = await findCampaign(c.env.DB, c.req.param('id'));
-      return c.json({ nodes: await campaignLineages(c.env.DB, campaign.id, 2000) });
+      const [nodes, strategy] = await Promise.all([
+        campaignLineages(c.env.DB, campaign.id, 2000),
+        campaignStrategy(c.env.DB, campaign.id),
+      ]);
+      return c.json({ nodes, strategy });
     },
   )
   .get(

@@ -27,7 +27,8 @@ export interface RangeDraft {
 /** The field an issue path belongs to: "searchSpace.lr.min" → "searchSpace.lr", "steps" → "steps". */
 export function fieldOf(path: string | (string | number | symbol)[]): string {
   const parts = (typeof path === 'string' ? path.split('.') : path.map(String)).filter(Boolean);
-  if (parts[0] === 'searchSpace' && parts[1]) return `searchSpace.${parts[1]}`;
+  if ((parts[0] === 'searchSpace' || parts[0] === 'strategy') && parts[1])
+    return parts[0] === 'strategy' && parts[1] === 'kind' ? 'strategy' : `${parts[0]}.${parts[1]}`;
   return parts[0] ?? 'form';
 }
 
@@ -52,6 +53,9 @@ export class CampaignForm {
   steps = $state<number | null>(300);
   replicas = $state<number | null>(2);
   segments = $state<number | null>(1); // a lineage: each configuration continued this many times in all
+  strategy = $state<'random' | 'asha'>('random'); // docs/strategies.md
+  eta = $state<number | null>(3);
+  maxSteps = $state<number | null>(2700);
   seed = $state<number | null>(1 + Math.floor(Math.random() * 1_000_000));
   space = $state<Record<Searchable, RangeDraft>>(
     Object.fromEntries(
@@ -108,6 +112,10 @@ export class CampaignForm {
       replicas: this.replicas ?? NaN,
       segments: this.segments ?? NaN,
       seed: this.seed ?? NaN,
+      strategy:
+        this.strategy === 'asha'
+          ? { kind: 'asha', eta: this.eta ?? NaN, maxSteps: this.maxSteps ?? NaN }
+          : { kind: 'random' },
     };
     return { draft, problems };
   }
