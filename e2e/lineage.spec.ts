@@ -9,7 +9,7 @@ import { datasetUrl, decodeTokens, DatasetManifest } from '../shared/dataset.ts'
 import type { ExperimentDetail } from '../shared/protocol.ts';
 import { trainExperiment } from '../shared/train/loop.ts';
 import { TAU_BPB } from '../shared/verify.ts';
-import { secondChromium, startVolunteer } from './volunteer.ts';
+import { webgpuAndWasm } from './volunteer.ts';
 
 const CAMPAIGN = 'e2e-lineage';
 const ROOT = `${CAMPAIGN}-0`;
@@ -21,13 +21,7 @@ test('two browsers train a three-segment lineage, each segment verified, the las
   request,
 }) => {
   test.setTimeout(14 * 60_000);
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  const other = await secondChromium(baseURL);
-  const second = other.page;
-  second.on('pageerror', (e) => errors.push(e.message));
-  await startVolunteer(page, 'webgpu', CAMPAIGN);
-  await startVolunteer(second, 'wasm', CAMPAIGN);
+  const fleet = await webgpuAndWasm(page, baseURL, CAMPAIGN);
 
   const detail = async (id: string) => {
     const res = await request.get(`/api/experiments/${id}`);
@@ -84,7 +78,7 @@ test('two browsers train a three-segment lineage, each segment verified, the las
     `lineage ${last.valBpb} vs uninterrupted ${run.metrics.valBpb} (Δ ${Math.abs(last.valBpb! - run.metrics.valBpb)})`,
   );
 
-  for (const p of [page, second]) await p.getByRole('button', { name: 'Stop' }).click();
+  for (const p of fleet.pages) await p.getByRole('button', { name: 'Stop' }).click();
   // The lineage on the experiment page (ancestors, its loss curve across segments) and the
   // campaign page (the tree, the best path highlighted).
   await page.goto(`/experiments/${LAST}`);
@@ -101,6 +95,6 @@ test('two browsers train a three-segment lineage, each segment verified, the las
   await page
     .getByRole('region', { name: 'Lineages' })
     .screenshot({ path: 'test-results/lineage-campaign.png' });
-  await other.close();
-  expect(errors).toEqual([]);
+  await fleet.close();
+  expect(fleet.errors).toEqual([]);
 });

@@ -23,3 +23,20 @@ export async function secondChromium(
   const page = await (await browser.newContext({ baseURL })).newPage();
   return { page, close: () => browser.close() };
 }
+
+/**
+ * Two volunteers on a campaign: this page on software WebGPU and a second Chromium on WASM, both
+ * started; page errors of either are collected in `errors`.
+ */
+export async function webgpuAndWasm(
+  page: Page,
+  baseURL: string | undefined,
+  campaign: string,
+): Promise<{ pages: [Page, Page]; errors: string[]; close: () => Promise<void> }> {
+  const errors: string[] = [];
+  const other = await secondChromium(baseURL);
+  for (const p of [page, other.page]) p.on('pageerror', (e) => errors.push(e.message));
+  await startVolunteer(page, 'webgpu', campaign);
+  await startVolunteer(other.page, 'wasm', campaign);
+  return { pages: [page, other.page], errors, close: other.close };
+}

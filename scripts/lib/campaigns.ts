@@ -129,6 +129,34 @@ export function lineageCampaign(manifest: DatasetManifest, manifestSha256: strin
   };
 }
 
+/**
+ * Six tiny configurations searched with ASHA (η = 3, rungs of 10 and 30 steps) for the strategy
+ * test: the best two of the six are continued from their own verified checkpoints.
+ */
+export function ashaCampaign(manifest: DatasetManifest, manifestSha256: string): NewCampaign {
+  const lrs = [1e-3, 2e-3, 3e-3, 5e-3, 8e-3, 1.2e-2];
+  return {
+    ...tinyCampaign(manifest, manifestSha256),
+    id: 'e2e-asha',
+    name: 'ASHA check',
+    brief: 'Six learning rates for a tiny GPT, searched by asynchronous successive halving.',
+    specs: lrs.map((lr, i) => {
+      const spec = specFrom('tiny', manifest, manifestSha256, 51 + i);
+      spec.train = {
+        ...spec.train,
+        steps: 10,
+        warmupSteps: 2,
+        lr,
+        minLr: lr / 10,
+        scheduleSteps: 30,
+      };
+      return spec;
+    }),
+    segments: 2,
+    strategy: { kind: 'asha', eta: 3, maxSteps: 30 },
+  };
+}
+
 /** Everything the browser tests need, seeded by `npm start -- --campaign tiny`. */
 export function e2eCampaigns(manifest: DatasetManifest, manifestSha256: string): NewCampaign[] {
   return [
@@ -137,5 +165,6 @@ export function e2eCampaigns(manifest: DatasetManifest, manifestSha256: string):
     identityCampaign(manifest, manifestSha256),
     spotCampaign(manifest, manifestSha256),
     lineageCampaign(manifest, manifestSha256),
+    ashaCampaign(manifest, manifestSha256),
   ];
 }
