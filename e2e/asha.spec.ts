@@ -64,6 +64,15 @@ test('two browsers run an ASHA campaign to the end, and the replay confirms its 
   for (const p of fleet.pages) await p.getByRole('button', { name: 'Stop' }).click();
   await page.goto(`/campaigns/${CAMPAIGN}`);
   await expect(page.getByTestId('lineage-tree').getByRole('link')).toHaveCount(all.length);
+  // The strategy's card: both rungs, how many were promoted, the compute against random search's.
+  await expect(page.getByTestId('rungs').locator('tbody tr')).toHaveText([
+    new RegExp(`^0\\s*10\\s*6\\s*0\\s*${promoted.length}$`),
+    new RegExp(`^1\\s*30\\s*${promoted.length}\\s*0\\s*—$`),
+  ]);
+  await expect(page.getByTestId('compute')).toContainText('random search would train');
+  await page
+    .getByRole('region', { name: /ASHA/ })
+    .screenshot({ path: 'test-results/asha-strategy.png' });
   await page
     .getByRole('region', { name: 'Lineages' })
     .screenshot({ path: 'test-results/asha-campaign.png' });

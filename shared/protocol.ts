@@ -227,6 +227,7 @@ export interface LineageNode {
   valBpb: number | null;
   startStep: number;
   steps: number;
+  flops: number; // the experiment's own training FLOPs (its segment's)
   curve: number[] | null; // the canonical replica's segment curve, once verified
   curveEvery: number;
   checkpointSha256: string | null;

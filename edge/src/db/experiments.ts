@@ -97,9 +97,10 @@ interface NodeRow {
   checkpointSha256: string | null;
   dropped: number | null;
   curveJson: string | null;
+  flops: number;
 }
 
-const NODE_COLUMNS = `e.id, e.parent_id AS parentId, e.depth, e.status, e.val_bpb AS valBpb, e.spec_json AS specJson,
+const NODE_COLUMNS = `e.id, e.parent_id AS parentId, e.depth, e.status, e.val_bpb AS valBpb, e.spec_json AS specJson, e.flops,
   e.checkpoint_sha256 AS checkpointSha256, e.checkpoint_dropped_at AS dropped`;
 
 /**
@@ -146,6 +147,7 @@ function lineageNode(n: NodeRow): LineageNode {
     valBpb: n.valBpb,
     startStep: spec.parent?.step ?? 0,
     steps: spec.train.steps,
+    flops: n.flops,
     curve: n.curveJson === null ? null : (JSON.parse(n.curveJson) as number[]),
     curveEvery: spec.train.curveEvery,
     checkpointSha256: n.checkpointSha256,

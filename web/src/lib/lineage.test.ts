@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import type { LineageNode } from '../../../shared/protocol.ts';
 import {
+  ashaSummary,
   ancestry,
   bestChainFrom,
   bestPath,
@@ -23,6 +24,7 @@ const node = (
   valBpb,
   startStep,
   steps: 20,
+  flops: 1000,
   curve: valBpb == null ? null : [valBpb + 1, valBpb + 0.5],
   curveEvery: 10,
   checkpointSha256: null,
@@ -65,5 +67,18 @@ describe('lineage views', () => {
     const at = Object.fromEntries(placed.map((p) => [p.node.id, [p.col, p.row]]));
     expect(at).toEqual({ a: [0, 0], b: [1, 0], d: [2, 0], e: [2, 1], c: [0, 2] });
     expect([rows, cols]).toEqual([3, 3]);
+  });
+});
+
+test("an ASHA campaign's rungs, and its compute against random search's", () => {
+  const r0 = ['a', 'b', 'c'].map((id, i) => node(id, null, 0, 3 + i / 10));
+  const all = [...r0, node('a-r1', 'a', 1, null)];
+  expect(ashaSummary(all, [20, 60])).toEqual({
+    rows: [
+      { rung: 0, steps: 20, verified: 3, training: 0, promoted: 1 },
+      { rung: 1, steps: 60, verified: 0, training: 1, promoted: 0 },
+    ],
+    spentFlops: 3000,
+    randomFlops: 9000, // three configurations trained to 60 steps at 1000 FLOPs per 20
   });
 });

@@ -95,3 +95,39 @@ export function layoutTrees(nodes: LineageNode[]): {
     cols: Math.max(0, ...placed.map((p) => p.col)) + 1,
   };
 }
+
+export interface RungRow {
+  rung: number;
+  steps: number; // a configuration's steps once it reaches the rung
+  verified: number;
+  training: number; // created, not yet verified
+  promoted: number; // continued to the next rung
+}
+
+/**
+ * An ASHA campaign at a glance (docs/strategies.md): per rung, the configurations verified, still
+ * training and promoted; the compute spent on verified experiments; and what random search would
+ * spend to train every configuration to the top rung.
+ */
+export function ashaSummary(
+  nodes: LineageNode[],
+  rungs: number[],
+): { rows: RungRow[]; spentFlops: number; randomFlops: number } {
+  const parents = new Set(nodes.flatMap((n) => (n.parentId ? [n.parentId] : [])));
+  const rows = rungs.map((steps, rung) => {
+    const at = nodes.filter((n) => n.depth === rung);
+    return {
+      rung,
+      steps,
+      verified: at.filter((n) => n.status === 'verified').length,
+      training: at.filter((n) => n.status === 'open').length,
+      promoted: at.filter((n) => parents.has(n.id)).length,
+    };
+  });
+  const roots = nodes.filter((n) => n.depth === 0);
+  return {
+    rows,
+    spentFlops: nodes.filter((n) => n.status === 'verified').reduce((a, n) => a + n.flops, 0),
+    randomFlops: roots.reduce((a, n) => a + (n.flops * rungs.at(-1)!) / n.steps, 0),
+  };
+}
