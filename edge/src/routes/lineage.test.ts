@@ -56,10 +56,10 @@ async function seedLineage(id = 'L', owner: string | null = null): Promise<void>
  * final checkpoint's blob. Replicas' weights differ (as across backends: equal commitments would
  * be a copy).
  */
-async function run(lease: Lease, prefix: number[], replica = 0) {
+async function run(lease: Lease, prefix: number[], replica = 0, start = startStep(lease.spec)) {
   const spec = lease.spec;
-  const start = startStep(spec);
-  const own = Array.from({ length: spec.train.steps }, (_, i) => 4 - (start + i) * 0.01);
+  // The losses a run through the parent gives; a cheat may number its states from elsewhere (start).
+  const own = Array.from({ length: spec.train.steps }, (_, i) => 4 - (startStep(spec) + i) * 0.01);
   const losses = [...prefix, ...own];
   const states = commitSteps(spec.train).map((k): CommittedState => ({
     step: start + k,
@@ -197,47 +197,59 @@ describe('a lineage campaign', () => {
     expect(lease.spec.parent?.checkpointSha256).toBe(sha);
   });
 
-  it('refuses a child result that claims another parent, and a child checkpoint that does not continue from the parent', async () => {
-    await seedLineage();
-    const peers = await twoPeers();
-    const root = await verifySegment(peers, ROOT, []);
-    for (const r of root) await upload(r);
-    const parent = root[0]!;
-    const leaseA = (await peers[0].lease('L'))!;
-    const honest = await run(leaseA, parent.losses);
-    const metrics = { curve: honest.curve, commitments: honest.commitments };
-    const before = await snapshot();
-    for (const claim of [undefined, 'e'.repeat(64)]) {
-      const res = await peers[0].submit(leaseA, 2.9, metrics, { parentCheckpointSha256: claim });
-      expect((await readRefusal(res)).error).toBe('parent_mismatch');
-    }
-    expect(await snapshot()).toEqual(before);
-    // A trained from another starting point (other losses before step 30): its curve alone cannot
-    // tell, its checkpoint does. B's honest one is chosen whatever the preference.
-    const other = await run(
-      leaseA,
-      parent.losses.map((x) => x + 0.25),
-    );
-    expect(
-      (await peers[0].submit(leaseA, 2.9, { curve: other.curve, commitments: other.commitments }))
-        .status,
-    ).toBe(201);
-    const leaseB = (await peers[1].lease('L'))!;
-    const b = await run(leaseB, parent.losses, 1);
-    const resB = await peers[1].submit(leaseB, 2.9 + TAU_BPB / 4, {
-      curve: b.curve,
-      commitments: b.commitments,
-    });
-    const outB = (await resB.json()) as ResultResponse;
-    expect(outB.experimentStatus).toBe('verified');
-    const resultA = await resultOf(leaseA.leaseId);
-    const refused = await put(peers[0], `/api/results/${resultA}/checkpoint`, other.final.bytes);
-    expect((await readRefusal(refused)).error).toBe('parent_mismatch');
-    expect((await put(peers[1], outB.checkpoint!.path, b.final.bytes)).status).toBe(201);
-    expect((await lineage(ROOT)).find((n) => n.id === `${ROOT}-s1`)?.checkpointSha256).toBe(
-      b.final.commitment,
-    );
-  });
+  it.each([
+    [
+      'another checkpoint',
+      'parent_mismatch',
+      (l: Lease, parent: number[]) =>
+        run(
+          l,
+          parent.map((x) => x + 0.25),
+        ),
+    ],
+    ['scratch', 'commitment_mismatch', (l: Lease) => run(l, [], 0, 0)],
+  ])(
+    'refuses a child result that claims another parent, and a child checkpoint trained from %s',
+    async (_, code, cheat) => {
+      await seedLineage();
+      const peers = await twoPeers();
+      const root = await verifySegment(peers, ROOT, []);
+      for (const r of root) await upload(r);
+      const parent = root[0]!;
+      const leaseA = (await peers[0].lease('L'))!;
+      const honest = await run(leaseA, parent.losses);
+      const metrics = { curve: honest.curve, commitments: honest.commitments };
+      const before = await snapshot();
+      for (const claim of [undefined, 'e'.repeat(64)]) {
+        const res = await peers[0].submit(leaseA, 2.9, metrics, { parentCheckpointSha256: claim });
+        expect((await readRefusal(res)).error).toBe('parent_mismatch');
+      }
+      expect(await snapshot()).toEqual(before);
+      // A trained from another starting point (other losses before step 30, or none: its states
+      // start at step 0): its curve alone cannot tell, its checkpoint does. B's honest one is chosen
+      // whatever the preference.
+      const other = await cheat(leaseA, parent.losses);
+      expect(
+        (await peers[0].submit(leaseA, 2.9, { curve: other.curve, commitments: other.commitments }))
+          .status,
+      ).toBe(201);
+      const leaseB = (await peers[1].lease('L'))!;
+      const b = await run(leaseB, parent.losses, 1);
+      const resB = await peers[1].submit(leaseB, 2.9 + TAU_BPB / 4, {
+        curve: b.curve,
+        commitments: b.commitments,
+      });
+      const outB = (await resB.json()) as ResultResponse;
+      expect(outB.experimentStatus).toBe('verified');
+      const resultA = await resultOf(leaseA.leaseId);
+      const refused = await put(peers[0], `/api/results/${resultA}/checkpoint`, other.final.bytes);
+      expect((await readRefusal(refused)).error).toBe(code);
+      expect((await put(peers[1], outB.checkpoint!.path, b.final.bytes)).status).toBe(201);
+      expect((await lineage(ROOT)).find((n) => n.id === `${ROOT}-s1`)?.checkpointSha256).toBe(
+        b.final.commitment,
+      );
+    },
+  );
 
   it('never stalls on a closed tab: past its window the preferred replica is passed over, and with none left the experiment gets one more', async () => {
     await seedLineage();
