@@ -71,7 +71,7 @@ test('two browsers run an ASHA campaign to the end, and the replay confirms its 
   ]);
   await expect(page.getByTestId('compute')).toContainText('random search would train');
   await page
-    .getByRole('region', { name: /ASHA/ })
+    .getByRole('region', { name: /^ASHA: successive halving/ })
     .screenshot({ path: 'test-results/asha-strategy.png' });
   await page
     .getByRole('region', { name: 'Lineages' })
