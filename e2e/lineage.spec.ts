@@ -4,6 +4,7 @@
 // and the last segment's val_bpb is within TAU_BPB of the same run trained uninterrupted (here, in
 // Node, on TensorFlow.js's CPU backend).
 import * as tf from '@tensorflow/tfjs';
+import { execFileSync } from 'node:child_process';
 import { expect, test } from '@playwright/test';
 import { datasetUrl, decodeTokens, DatasetManifest } from '../shared/dataset.ts';
 import type { ExperimentDetail } from '../shared/protocol.ts';
@@ -77,6 +78,20 @@ test('two browsers train a three-segment lineage, each segment verified, the las
   console.log(
     `lineage ${last.valBpb} vs uninterrupted ${run.metrics.valBpb} (Δ ${Math.abs(last.valBpb! - run.metrics.valBpb)})`,
   );
+
+  // `npm run reproduce` retrains the whole lineage here (CPU), each segment from the previous
+  // one's state, and every segment agrees with its verified value.
+  const reproduced = JSON.parse(
+    execFileSync(process.execPath, ['scripts/reproduce.ts', LAST, '--url', baseURL!], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }),
+  ) as { agrees: boolean; lineage: { experimentId: string; agrees: boolean }[] };
+  expect(reproduced.lineage.map((r) => [r.experimentId, r.agrees])).toEqual([
+    [ROOT, true],
+    [`${ROOT}-s1`, true],
+    [LAST, true],
+  ]);
 
   for (const p of fleet.pages) await p.getByRole('button', { name: 'Stop' }).click();
   // The lineage on the experiment page (ancestors, its loss curve across segments) and the
