@@ -1,0 +1,84 @@
+// The researcher client (shared/researcher-client.ts, what `npm run tabgrid` runs on) against the
+// real app in workerd: its fetch is the app's own request(), so every byte goes through the routes.
+import { env } from 'cloudflare:test';
+import { describe, expect, it } from 'vitest';
+import { ResearcherClient, type HttpFetch } from '../../shared/researcher-client.ts';
+import app from '../src/index.ts';
+import { verifyNext, WIDTH_SWEEP } from './campaign-fixtures.ts';
+import { newVolunteer, RESEARCHER_TOKEN, seedResearcher } from './helpers.ts';
+
+// Bytes decoded here: workerd warns when text() reads a body typed application/x-ndjson.
+const viaApp: HttpFetch = async (url, init) => {
+  const res = await app.request(url, init, env);
+  const bytes = await res.arrayBuffer();
+  return {
+    status: res.status,
+    headers: res.headers,
+    text: async () => new TextDecoder().decode(bytes),
+  };
+};
+const client = (token?: string) =>
+  new ResearcherClient({ baseUrl: 'http://localhost', token, fetch: viaApp });
+
+describe('ResearcherClient against the edge', () => {
+  it('creates a campaign, watches it verify, and pages its corpus', async () => {
+    await seedResearcher();
+    await expect(
+      client('not-the-researcher-token-000').createCampaign(WIDTH_SWEEP),
+    ).rejects.toMatchObject({ status: 401, code: 'bad_token' });
+    await expect(
+      client(RESEARCHER_TOKEN).createCampaign({
+        ...WIDTH_SWEEP,
+        searchSpace: { nEmbd: { kind: 'fixed', value: 1024 } },
+      }),
+    ).rejects.toMatchObject({
+      status: 0,
+      code: 'not_admitted',
+      issues: [{ path: 'searchSpace.nEmbd' }],
+    });
+
+    const researcher = client(RESEARCHER_TOKEN);
+    const campaign = await researcher.createCampaign(WIDTH_SWEEP);
+    expect(campaign).toMatchObject({ name: 'Width sweep', experiments: 6, verified: 0 });
+    expect(await researcher.campaign(campaign.id)).toEqual(campaign);
+    expect(await researcher.progress(campaign.id)).toMatchObject({ experiments: 6, queued: 6 });
+
+    // Watch while two volunteers verify three experiments, one per pause.
+    const [a, b] = [await newVolunteer('a'), await newVolunteer('b')];
+    const order: string[] = [];
+    const seen: string[][] = [];
+    const stop = { aborted: false };
+    for await (const tick of researcher.watch(campaign.id, {
+      signal: stop,
+      sleep: async () => {
+        order.push(await verifyNext(a, b, 3 - order.length / 10, ['webgpu', 'wasm'], campaign.id));
+      },
+    })) {
+      seen.push(tick.verified.map((r) => r.experimentId));
+      expect(tick.progress.verified).toBe(order.length);
+      expect(tick.done).toBe(false);
+      if (order.length === 3) stop.aborted = true;
+    }
+    expect(seen).toEqual([[], [order[0]], [order[1]], [order[2]]]);
+
+    // Two pages of two and one, joined through the Link header.
+    const records = [];
+    for await (const r of researcher.corpusRecords({ campaign: campaign.id, limit: 2 }))
+      records.push(r);
+    expect(records.map((r) => r.experimentId)).toEqual(order);
+    expect(records[0]).toMatchObject({
+      campaignId: campaign.id,
+      metrics: { valBpb: expect.any(Number) },
+    });
+    const csv = (await researcher.corpusText({ campaign: campaign.id, format: 'csv' })).split(
+      '\r\n',
+    );
+    expect(csv[0]).toMatch(/^experiment_id,campaign_id,/);
+    expect(csv.filter(Boolean)).toHaveLength(4);
+
+    await expect(researcher.snapshot('c_nope')).rejects.toMatchObject({
+      status: 404,
+      code: 'unknown_campaign',
+    });
+  });
+});
