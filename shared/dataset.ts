@@ -16,7 +16,10 @@ export const DatasetManifest = z.object({
   source: z.string(),
   license: z.string(),
   sourceSha256: Sha256Hex,
-  vocab: z.array(z.string()), // token id → character
+  // How text became tokens: 'char' (absent in older manifests, so their hashes stay), one token per
+  // distinct character; 'byte', one token per UTF-8 byte, a fixed vocabulary of 256.
+  tokenizer: z.enum(['char', 'byte']).optional(),
+  vocab: z.array(z.string()), // token id → character (byte: the ASCII character, or <0xNN>)
   tokenBytes: z.array(z.number().int().min(1).max(4)), // UTF-8 bytes of each token, for val_bpb
   dtype: z.enum(['uint8', 'uint16']),
   train: TokenFile,
@@ -49,6 +52,8 @@ export interface BuiltDataset {
   val: TokenArray;
 }
 
+export type Tokenizer = 'char' | 'byte';
+
 export interface BuildOptions {
   id: string;
   name: string;
@@ -66,8 +71,52 @@ export interface BuildOptions {
 export async function buildCharDataset(text: string, o: BuildOptions): Promise<BuiltDataset> {
   const chars = [...new Set(Array.from(text))].sort();
   const index = new Map(chars.map((c, i) => [c, i]));
-  const dtype = chars.length <= 256 ? 'uint8' : 'uint16';
-  const all = Array.from(text, (c) => index.get(c)!);
+  return assemble(
+    text,
+    Array.from(text, (c) => index.get(c)!),
+    chars,
+    o,
+    {
+      tokenBytes: chars.map((c) => new TextEncoder().encode(c).length),
+    },
+  );
+}
+
+/** The byte tokenizer's vocabulary: printable ASCII as itself, every other byte as <0xNN>. */
+export const BYTE_VOCAB: string[] = Array.from({ length: 256 }, (_, b) =>
+  b >= 0x20 && b < 0x7f
+    ? String.fromCharCode(b)
+    : `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`,
+);
+
+/**
+ * Text → its UTF-8 bytes as tokens (vocabulary 256, whatever the alphabet), train/val arrays and a
+ * manifest. The char tokenizer gives every distinct character a token: a text with a large alphabet
+ * (Chinese, say: thousands of characters) gets a vocabulary that large, uint16 token files, and an
+ * embedding and output layer that may not fit the admission policy's parameter bound; bytes always fit.
+ */
+export async function buildByteDataset(text: string, o: BuildOptions): Promise<BuiltDataset> {
+  return assemble(text, Array.from(new TextEncoder().encode(text)), BYTE_VOCAB, o, {
+    tokenizer: 'byte',
+    tokenBytes: BYTE_VOCAB.map(() => 1),
+  });
+}
+
+export function buildDataset(
+  text: string,
+  o: BuildOptions & { tokenizer?: Tokenizer },
+): Promise<BuiltDataset> {
+  return o.tokenizer === 'byte' ? buildByteDataset(text, o) : buildCharDataset(text, o);
+}
+
+async function assemble(
+  text: string,
+  all: number[],
+  vocab: string[],
+  o: BuildOptions,
+  extra: { tokenizer?: Tokenizer; tokenBytes: number[] },
+): Promise<BuiltDataset> {
+  const dtype = vocab.length <= 256 ? 'uint8' : 'uint16';
   const split = Math.floor(all.length * (1 - (o.valFraction ?? 0.1)));
   const make = (xs: number[]) => (dtype === 'uint8' ? Uint8Array.from(xs) : Uint16Array.from(xs));
   const train = make(all.slice(0, split));
@@ -83,8 +132,9 @@ export async function buildCharDataset(text: string, o: BuildOptions): Promise<B
     source: o.source,
     license: o.license,
     sourceSha256: await sha256(text),
-    vocab: chars,
-    tokenBytes: chars.map((c) => new TextEncoder().encode(c).length),
+    ...(extra.tokenizer && { tokenizer: extra.tokenizer }),
+    vocab,
+    tokenBytes: extra.tokenBytes,
     dtype,
     train: {
       file: 'train.bin',
