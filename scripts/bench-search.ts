@@ -1,0 +1,217 @@
+// `npm run bench:search -- --json [--volunteers N] [--seeds K]`: is ASHA worth it? Random search
+// and ASHA (docs/strategies.md) are run against the same search space and the same simulated fleet,
+// on learning curves recorded from the project's own trainer (scripts/data/asha-curves.json, made
+// by `npm run record:curves`: 27 configurations, val_bpb at 30, 90 and 270 steps). The fleet:
+// volunteers whose speeds spread 10× (log-uniform), 10 % of leases abandoned part-way (the work
+// lost, the experiment queued again). ASHA decides with the edge's own rule (shared/asha.ts).
+// Per strategy: the FLOPs and wall time to reach random search's best val_bpb, and the best
+// val_bpb at equal FLOPs; medians over `--seeds` fleets. Last line (--json):
+// {"strategies":{"random":{…},"asha":{…}},"ashaFlopsRatio":…,"pbt":null}.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ashaPromotions, type RungResult } from '../shared/asha.ts';
+import { Rng } from '../shared/rng.ts';
+import { median } from '../shared/verify.ts';
+import { ROOT } from './lib/wrangler.ts';
+
+const { values: opt } = parseArgs({
+  options: {
+    volunteers: { type: 'string', default: '12' },
+    seeds: { type: 'string', default: '5' },
+    abandon: { type: 'string', default: '0.1' },
+    // Start ASHA at a later recorded rung: 1 gives rungs of 90 and 270 steps (η = 3)
+    'first-rung': { type: 'string', default: '0' },
+    json: { type: 'boolean', default: false },
+  },
+});
+interface Table {
+  rungs: number[];
+  brief: { strategy: { eta: number } };
+  configs: { lr: number; valBpb: number[]; flops: number[] }[];
+}
+const recorded = JSON.parse(
+  readFileSync(join(ROOT, 'scripts', 'data', 'asha-curves.json'), 'utf8'),
+) as Table;
+// --first-rung k: the first k + 1 recorded rungs become ASHA's first (their FLOPs added up).
+const firstRung = Number(opt['first-rung']);
+const table: Table = {
+  ...recorded,
+  rungs: recorded.rungs.slice(firstRung),
+  configs: recorded.configs.map((c) => ({
+    ...c,
+    valBpb: c.valBpb.slice(firstRung),
+    flops: [
+      c.flops.slice(0, firstRung + 1).reduce((a, b) => a + b, 0),
+      ...c.flops.slice(firstRung + 1),
+    ],
+  })),
+};
+const eta = table.brief.strategy.eta;
+const top = table.rungs.length - 1;
+
+/** One experiment to train: a configuration to rung `rung` (from the rung below, or from scratch). */
+interface Job {
+  config: number;
+  rung: number;
+  flops: number; // the experiment's own FLOPs
+  valBpb: number; // what the recorded curve says it gives
+}
+
+interface Outcome {
+  flops: number; // every FLOP the fleet spent, abandoned work included
+  wallS: number; // simulated seconds to the end
+  /** Each completed top-rung result: when, after how many FLOPs, with which val_bpb. */
+  finals: { t: number; flops: number; valBpb: number }[];
+}
+
+/**
+ * The fleet: `volunteers` with speeds log-uniform over [1, 10] × a base (so the slowest takes 10×
+ * the fastest), each taking the next job when free; a lease is abandoned with probability `abandon`
+ * after a uniform share of its time, and its job queued again. `next(done)` gives the jobs a
+ * completion makes available (none for random search; ASHA's promotions).
+ */
+function simulate(seed: number, initial: Job[], next: (done: Job) => Job[]): Outcome {
+  const rng = Rng.derive(seed, 'fleet');
+  const base = 1e9; // FLOP/s of the slowest volunteer: scales wall time only
+  const speeds = Array.from({ length: Number(opt.volunteers) }, () => base * 10 ** rng.next());
+  const queue = [...initial];
+  const busy: { until: number; volunteer: number; job: Job; lost: boolean; flops: number }[] = [];
+  const free = speeds.map((_, i) => i);
+  let t = 0;
+  let flops = 0;
+  const finals: Outcome['finals'] = [];
+  for (;;) {
+    while (free.length && queue.length) {
+      const v = free.shift()!;
+      const job = queue.shift()!;
+      const full = job.flops / speeds[v]!;
+      const lost = rng.next() < Number(opt.abandon);
+      const share = lost ? rng.next() : 1;
+      busy.push({ until: t + full * share, volunteer: v, job, lost, flops: job.flops * share });
+    }
+    if (!busy.length) break;
+    busy.sort((a, b) => a.until - b.until);
+    const e = busy.shift()!;
+    t = e.until;
+    flops += e.flops;
+    free.push(e.volunteer);
+    if (e.lost) {
+      queue.unshift(e.job); // its lease expires: the experiment is handed out again
+      continue;
+    }
+    if (e.job.rung === top) finals.push({ t, flops, valBpb: e.job.valBpb });
+    queue.push(...next(e.job)); // as on the edge: a new experiment queues after the ones waiting
+  }
+  return { flops, wallS: t, finals };
+}
+
+const fullFlops = (c: Table['configs'][number]) => c.flops.reduce((a, b) => a + b, 0);
+
+/** The configurations in a seeded random order: which one a campaign samples first is chance. */
+function order(seed: number): number[] {
+  const rng = Rng.derive(seed, 'order');
+  const out = table.configs.map((_, i) => i);
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}
+
+function randomSearch(seed: number): Outcome {
+  const jobs = order(seed)
+    .map((i) => table.configs[i]!)
+    .map((c, k) => ({
+      config: k,
+      rung: top,
+      flops: fullFlops(c),
+      valBpb: c.valBpb[top]!,
+    }));
+  return simulate(seed, jobs, () => []);
+}
+
+function asha(seed: number): Outcome {
+  const results: RungResult[] = [];
+  const promoted = new Set<string>();
+  const job = (config: number, rung: number): Job => ({
+    config,
+    rung,
+    flops: table.configs[config]!.flops[rung]!,
+    valBpb: table.configs[config]!.valBpb[rung]!,
+  });
+  return simulate(
+    seed,
+    order(seed).map((i) => job(i, 0)),
+    (done) => {
+      results.push({
+        config: String(done.config),
+        rung: done.rung,
+        experimentId: `${done.config}@${done.rung}`,
+        valBpb: done.valBpb,
+      });
+      return ashaPromotions(eta, table.rungs.length, results, promoted).map((p) => {
+        promoted.add(p.parent);
+        return job(Number(p.config), p.fromRung + 1);
+      });
+    },
+  );
+}
+
+const randomBest = Math.min(...table.configs.map((c) => c.valBpb[top]!));
+const randomTotal = table.configs.reduce((a, c) => a + fullFlops(c), 0);
+/** FLOPs and time when a strategy first had a final result at least as good as random's best. */
+function reach(o: Outcome) {
+  const hit = o.finals.find((f) => f.valBpb <= randomBest + 1e-12);
+  return hit ? { flops: hit.flops, wallS: hit.t } : null;
+}
+/** The best final val_bpb a strategy had after `flops` FLOPs. */
+function bestWithin(o: Outcome, flops: number): number | null {
+  const within = o.finals.filter((f) => f.flops <= flops + 1e-6).map((f) => f.valBpb);
+  return within.length ? Math.min(...within) : null;
+}
+
+const seeds = Array.from({ length: Number(opt.seeds) }, (_, i) => i + 1);
+const runs = seeds.map((s) => ({ random: randomSearch(s), asha: asha(s) }));
+const summary = (pick: (r: (typeof runs)[number]) => Outcome) => {
+  const outs = runs.map(pick);
+  const reached = outs.map(reach).filter((r) => r !== null);
+  return {
+    flops: median(outs.map((o) => o.flops)),
+    wallS: median(outs.map((o) => o.wallS)),
+    best: median(outs.map((o) => Math.min(...o.finals.map((f) => f.valBpb)))),
+    worst: Math.max(...outs.map((o) => Math.min(...o.finals.map((f) => f.valBpb)))),
+    reachedRandomBest: reached.length, // of `seeds` fleets
+    // Medians over the fleets that reached it
+    flopsToRandomBest: reached.length ? median(reached.map((r) => r.flops)) : null,
+    wallToRandomBestS: reached.length ? median(reached.map((r) => r.wallS)) : null,
+  };
+};
+const random = summary((r) => r.random);
+const ashaSummary = summary((r) => r.asha);
+// At equal FLOPs: what random search has after as many FLOPs as ASHA spent in all.
+const randomAtAshaFlops = median(
+  runs.map((r) => bestWithin(r.random, r.asha.flops) ?? Number.POSITIVE_INFINITY),
+);
+const report = {
+  curves: 'scripts/data/asha-curves.json',
+  configurations: table.configs.length,
+  rungs: table.rungs,
+  eta,
+  volunteers: Number(opt.volunteers),
+  abandoned: Number(opt.abandon),
+  seeds: seeds.length,
+  randomBestValBpb: randomBest,
+  strategies: {
+    random: { ...random, totalFlops: randomTotal },
+    asha: { ...ashaSummary, randomBestAtEqualFlops: randomAtAshaFlops },
+  },
+  // ASHA's FLOPs to random search's best over what random search spends to know it has it (all of it).
+  ashaFlopsRatio:
+    ashaSummary.flopsToRandomBest === null ? null : ashaSummary.flopsToRandomBest / randomTotal,
+  // And over all ASHA spent, found or not: the price of the search itself.
+  ashaTotalFlopsRatio: ashaSummary.flops / randomTotal,
+  pbt: null, // not built yet (docs/strategies.md)
+};
+if (!opt.json) console.log(JSON.stringify(report, null, 2));
+else console.log(JSON.stringify(report));
