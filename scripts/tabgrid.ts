@@ -2,15 +2,19 @@
 //   campaign create BRIEF.yaml|BRIEF.json   check the brief here with the edge's schema, then create it
 //   campaign watch ID [--interval S]         live progress bar and each newly verified experiment
 //   corpus ID|all --format jsonl|csv|parquet [--out FILE]
+//   dataset add NAME PATH|URL [--license TEXT] [--tokenizer char|byte] [--title T] [--sha256 HEX]
+//                                             (also `npm run dataset -- add …`)
 // The edge: --url, TABGRID_URL or the config file (default http://localhost:8787). The token (only
 // `campaign create` needs one): TABGRID_TOKEN, --token-file FILE or the config file
 // (~/.config/tabgrid/config.json: {"url": …, "token": …}); --token works but lands in shell history.
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ResearcherClient, TabgridError, checkBrief } from '../shared/researcher-client.ts';
 import type { CorpusRecord } from '../shared/protocol.ts';
 import {
   corpusParquet,
+  datasetFromBytes,
   progressBar,
   readBrief,
   resolveConnection,
@@ -20,7 +24,8 @@ import {
 const USAGE = `usage: npm run tabgrid -- <command> [--url URL]
   campaign create BRIEF.yaml|BRIEF.json     (token: TABGRID_TOKEN, --token-file FILE or the config file)
   campaign watch ID [--interval SECONDS] [--no-exit]
-  corpus ID|all --format jsonl|csv|parquet [--out FILE]`;
+  corpus ID|all --format jsonl|csv|parquet [--out FILE]
+  dataset add NAME PATH|URL [--license TEXT] [--tokenizer char|byte] [--title TEXT] [--sha256 HEX]`;
 
 function usage(): never {
   console.error(USAGE);
@@ -37,6 +42,10 @@ const { values, positionals } = parseArgs({
     out: { type: 'string' },
     interval: { type: 'string', default: '3' },
     'no-exit': { type: 'boolean', default: false },
+    license: { type: 'string' },
+    tokenizer: { type: 'string' },
+    title: { type: 'string' },
+    sha256: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -117,11 +126,38 @@ async function corpus(id: string): Promise<void> {
   } else process.stdout.write(out);
 }
 
+async function addDataset(name: string, from: string): Promise<void> {
+  const url = /^https?:\/\//.test(from);
+  const raw = url
+    ? new Uint8Array(await (await fetch(from)).arrayBuffer())
+    : new Uint8Array(readFileSync(from));
+  const built = await datasetFromBytes(raw, {
+    id: name,
+    title: values.title,
+    source: url ? from : basename(from),
+    license: values.license,
+    tokenizer: values.tokenizer,
+    sha256: values.sha256,
+  });
+  const m = built.manifest;
+  const bytes = built.train.byteLength + built.val.byteLength;
+  console.log(
+    `${name}: ${m.tokenizer ?? 'char'} tokenizer, vocabulary ${m.vocab.length}, ` +
+      `${m.train.tokens} train + ${m.val.tokens} val tokens (${bytes} bytes), text ${m.sourceSha256}`,
+  );
+  const { dataset, created } = await client.addDataset(built);
+  console.log(
+    `dataset ${dataset.id} ${created ? 'registered' : 'was already registered'}: manifest ${dataset.manifestSha256}`,
+  );
+  console.log(`  a brief names it as  datasetId: ${dataset.id}`);
+}
+
 try {
-  const [group, verb, arg] = positionals;
+  const [group, verb, arg, extra] = positionals;
   if (group === 'campaign' && verb === 'create' && arg) await create(arg);
   else if (group === 'campaign' && verb === 'watch' && arg) await watch(arg);
   else if (group === 'corpus' && verb && !arg) await corpus(verb);
+  else if (group === 'dataset' && verb === 'add' && arg && extra) await addDataset(arg, extra);
   else usage();
 } catch (e) {
   if (e instanceof TabgridError) {

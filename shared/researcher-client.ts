@@ -12,6 +12,8 @@ import type {
   DatasetSummary,
   LeaderboardEntry,
 } from './protocol.ts';
+import { sha256 } from './crypto.ts';
+import { manifestHash, type BuiltDataset, type DatasetManifest } from './dataset.ts';
 import { admissionIssues, CampaignBrief, sampleExperiments } from './search-space.ts';
 
 /** A brief as a researcher writes it: the schema's input (defaults may be left out). */
@@ -25,9 +27,9 @@ export interface FieldIssue {
 
 /** What the client needs of a request: a subset of RequestInit, so fetch accepts it. */
 export interface HttpRequest {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'PUT';
   headers: Record<string, string>;
-  body?: string;
+  body?: string | Uint8Array<ArrayBuffer>;
 }
 
 /** What the client needs of a reply: fetch's Response is one. */
@@ -184,6 +186,64 @@ export class ResearcherClient {
     return JSON.parse((await this.#request(path, init)).text) as T;
   }
 
+  /**
+   * Uploads a built dataset's token files (each named by its SHA-256; the edge checks the bytes
+   * against it) and registers its manifest. Registering the same manifest again changes nothing.
+   */
+  async addDataset(d: BuiltDataset): Promise<{ dataset: DatasetSummary; created: boolean }> {
+    for (const [file, tokens] of [
+      [d.manifest.train, d.train],
+      [d.manifest.val, d.val],
+    ] as const) {
+      const bytes = new Uint8Array(tokens.buffer, tokens.byteOffset, tokens.byteLength).slice();
+      if ((await sha256(bytes)) !== file.sha256)
+        throw new TabgridError(
+          0,
+          'hash_mismatch',
+          `${file.file} does not hash to its manifest entry.`,
+        );
+      await this.#request(`/api/datasets/files/${file.sha256}`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/octet-stream', ...this.#auth() },
+        body: bytes,
+      });
+    }
+    return this.registerDataset(d.manifest);
+  }
+
+  /** Registers a manifest whose files are uploaded; created is false when it already was. */
+  async registerDataset(
+    manifest: DatasetManifest,
+  ): Promise<{ dataset: DatasetSummary; created: boolean }> {
+    const { res, text } = await this.#request('/api/datasets', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...this.#auth() },
+      body: JSON.stringify(manifest),
+    });
+    const { dataset } = JSON.parse(text) as { dataset: DatasetSummary };
+    return { dataset, created: res.status === 201 };
+  }
+
+  /** An uploaded dataset's manifest, checked against the hash the edge registered it under. */
+  async datasetManifest(id: string): Promise<DatasetManifest> {
+    const manifest = await this.#json<DatasetManifest>(
+      `/api/datasets/${encodeURIComponent(id)}/manifest`,
+    );
+    const registered = (await this.datasets()).find((d) => d.id === id);
+    if (registered?.manifestSha256 !== (await manifestHash(manifest)))
+      throw new TabgridError(
+        0,
+        'hash_mismatch',
+        `The manifest of ${id} does not hash to its registration.`,
+      );
+    return manifest;
+  }
+
+  #auth(): Record<string, string> {
+    if (!this.#token) throw new TabgridError(0, 'missing_token', 'This needs a researcher token.');
+    return { authorization: `Bearer ${this.#token}` };
+  }
+
   datasets(): Promise<DatasetSummary[]> {
     return this.#json<{ datasets: DatasetSummary[] }>('/api/datasets').then((r) => r.datasets);
   }
@@ -204,11 +264,9 @@ export class ResearcherClient {
       );
     }
     brief = checkBrief(input, dataset);
-    if (!this.#token)
-      throw new TabgridError(0, 'missing_token', 'Creating a campaign needs a researcher token.');
     const { campaign } = await this.#json<{ campaign: Campaign }>('/api/campaigns', {
       method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${this.#token}` },
+      headers: { 'content-type': 'application/json', ...this.#auth() },
       body: JSON.stringify(brief),
     });
     return campaign;

@@ -2,6 +2,7 @@
 // real app in workerd: its fetch is the app's own request(), so every byte goes through the routes.
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
+import { buildByteDataset } from '../../shared/dataset.ts';
 import { ResearcherClient, type HttpFetch } from '../../shared/researcher-client.ts';
 import app from '../src/index.ts';
 import { verifyNext, WIDTH_SWEEP } from './campaign-fixtures.ts';
@@ -80,5 +81,25 @@ describe('ResearcherClient against the edge', () => {
       status: 404,
       code: 'unknown_campaign',
     });
+  });
+
+  it('adds a dataset (files by hash, then the manifest) and creates a campaign on it', async () => {
+    await seedResearcher();
+    const researcher = client(RESEARCHER_TOKEN);
+    const built = await buildByteDataset('Any UTF-8 text — ünïcödé, 漢字. '.repeat(100), {
+      id: 'my-notes',
+      name: 'My notes',
+      source: 'notes.txt',
+      license: 'CC-BY-4.0',
+      windows: 8,
+      maxContext: 64,
+    });
+    const first = await researcher.addDataset(built);
+    expect(first).toMatchObject({ created: true, dataset: { id: 'my-notes', vocabSize: 256 } });
+    expect(await researcher.addDataset(built)).toEqual({ ...first, created: false });
+    expect(await researcher.datasetManifest('my-notes')).toEqual(built.manifest);
+    const campaign = await researcher.createCampaign({ ...WIDTH_SWEEP, datasetId: 'my-notes' });
+    expect(campaign).toMatchObject({ datasetId: 'my-notes', experiments: 6 });
+    await expect(client().addDataset(built)).rejects.toMatchObject({ code: 'missing_token' });
   });
 });

@@ -5,12 +5,14 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parquetMetadata, parquetReadObjects, parquetSchema } from 'hyparquet';
 import { describe, expect, it } from 'vitest';
+import { sha256 } from '../../shared/crypto.ts';
 import { PRESETS } from '../../shared/model/presets.ts';
 import type { CampaignProgress, CorpusRecord } from '../../shared/protocol.ts';
 import { briefIssues, TabgridError } from '../../shared/researcher-client.ts';
 import type { ExperimentSpec } from '../../shared/spec.ts';
 import {
   corpusParquet,
+  datasetFromBytes,
   PARQUET_COLUMNS,
   parseBriefText,
   progressBar,
@@ -207,6 +209,45 @@ describe('corpus as Parquet', () => {
     const metadata = parquetMetadata(bytes.buffer as ArrayBuffer);
     expect(Number(metadata.num_rows)).toBe(0);
     expect(parquetSchema(metadata).children).toHaveLength(PARQUET_COLUMNS.length);
+  });
+});
+
+describe('dataset add', () => {
+  const text = new TextEncoder().encode('Notes from the lab: ünïcödé, 漢字.\n'.repeat(100));
+  const opts = { id: 'lab-notes', source: 'notes.txt' };
+
+  it('builds the token files and manifest with the chosen tokenizer', async () => {
+    const byte = await datasetFromBytes(text, { ...opts, tokenizer: 'byte', license: 'CC0-1.0' });
+    expect(byte.manifest).toMatchObject({
+      id: 'lab-notes',
+      name: 'lab-notes',
+      source: 'notes.txt',
+      license: 'CC0-1.0',
+      tokenizer: 'byte',
+      sourceSha256: await sha256(text),
+    });
+    expect(byte.train.length + byte.val.length).toBe(text.length);
+    const char = await datasetFromBytes(text, { ...opts, sha256: await sha256(text) });
+    expect(char.manifest.tokenizer).toBeUndefined();
+    expect(char.manifest.vocab.length).toBeLessThan(40);
+  });
+
+  it('refuses a bad name, tokenizer, hash or encoding, naming the option', async () => {
+    const issue = (o: Partial<typeof opts> & Record<string, string>, bytes = text) =>
+      datasetFromBytes(bytes, { ...opts, ...o }).then(
+        () => null,
+        (e: TabgridError) => e.issues[0]?.path,
+      );
+    expect(await issue({ id: 'Lab Notes' })).toBe('name');
+    expect(await issue({ tokenizer: 'bpe' })).toBe('tokenizer');
+    expect(await issue({ sha256: '0'.repeat(64) })).toBe('sha256');
+    expect(
+      await issue(
+        {},
+        Uint8Array.from({ length: 2000 }, () => 0xff),
+      ),
+    ).toBe('path');
+    expect(await issue({}, text.slice(0, 100))).toBe('path');
   });
 });
 

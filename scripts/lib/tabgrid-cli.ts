@@ -5,6 +5,8 @@ import { homedir } from 'node:os';
 import { extname, join } from 'node:path';
 import { parquetWriteBuffer, type ColumnSource, type SchemaElement } from 'hyparquet-writer';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { sha256 } from '../../shared/crypto.ts';
+import { buildDataset, type BuiltDataset } from '../../shared/dataset.ts';
 import type { CampaignProgress, CorpusRecord, LeaderboardEntry } from '../../shared/protocol.ts';
 import { TabgridError } from '../../shared/researcher-client.ts';
 
@@ -224,4 +226,46 @@ export function corpusParquet(records: CorpusRecord[]): Uint8Array {
       createdBy: 'tabgrid',
     }),
   );
+}
+
+export interface DatasetOptions {
+  id: string; // the name a brief's datasetId uses
+  title?: string; // the display name (default: the id)
+  source: string; // where the text came from (a path's file name, a URL)
+  license?: string;
+  tokenizer?: string;
+  sha256?: string; // the raw text's expected SHA-256
+}
+
+/**
+ * A text file's bytes → a built dataset (shared/dataset.ts, the code the built-in corpora use,
+ * pinned validation windows included), after checking the id, the tokenizer, the expected hash of
+ * the raw bytes and that they are UTF-8.
+ */
+export async function datasetFromBytes(raw: Uint8Array, o: DatasetOptions): Promise<BuiltDataset> {
+  const bad = (path: string, message: string) =>
+    new TabgridError(0, 'invalid_dataset', `${path}: ${message}`, [{ path, message }]);
+  if (!/^[a-z0-9-]{1,40}$/.test(o.id))
+    throw bad('name', 'use 1 to 40 lowercase letters, digits and hyphens.');
+  const tokenizer = o.tokenizer ?? 'char';
+  if (tokenizer !== 'char' && tokenizer !== 'byte')
+    throw bad('tokenizer', `unknown tokenizer ${tokenizer}: char or byte.`);
+  const bytes = raw.slice();
+  if (o.sha256 && (await sha256(bytes)) !== o.sha256.toLowerCase())
+    throw bad('sha256', 'the text does not hash to the expected SHA-256.');
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw bad('path', 'the text is not UTF-8.');
+  }
+  if (text.length < 1000)
+    throw bad('path', 'the text is too short for a dataset (1,000 characters at least).');
+  return buildDataset(text, {
+    id: o.id,
+    name: o.title ?? o.id,
+    source: o.source,
+    license: o.license ?? 'unspecified',
+    tokenizer,
+  });
 }
