@@ -108,7 +108,7 @@ describe('ResearcherClient', () => {
     expect(post.url).toBe('https://edge.example/api/campaigns');
     expect(post.method).toBe('POST');
     expect(post.headers.authorization).toBe('Bearer tok');
-    expect(JSON.parse(post.body!)).toEqual(checkBrief(BRIEF));
+    expect(JSON.parse(post.body as string)).toEqual(checkBrief(BRIEF));
   });
 
   it('refuses locally, sending nothing, a brief the schema refuses; an unknown dataset after one GET', async () => {
