@@ -68,7 +68,11 @@ describe('ASHA', () => {
     expect(issue({ kind: 'asha', eta: 3, maxSteps: 450 }, { experiments: 2 })).toEqual([
       'experiments',
     ]);
-    expect(issue({ kind: 'pbt' })).toEqual(['strategy.kind']);
+    expect(issue({ kind: 'tpe' })).toEqual(['strategy.kind']);
+    expect(issue({ kind: 'pbt', generations: 4 })).toBeNull();
+    expect(issue({ kind: 'pbt', generations: 1 })).toEqual(['strategy.generations']);
+    expect(issue({ kind: 'pbt', generations: 4, quantile: 0.05 })).toEqual(['strategy.quantile']);
+    expect(issue({ kind: 'pbt', generations: 4 }, { experiments: 5 })).toEqual(['experiments']);
     expect(CampaignBrief.parse(brief).strategy).toEqual({ kind: 'random' });
   });
 });

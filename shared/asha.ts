@@ -6,6 +6,7 @@
 // checkpoint (a child experiment), so no step is trained twice. Pure: the same verified results
 // give the same promotions on the edge and in the replay command.
 import { z } from 'zod';
+import { PbtStrategy } from './pbt.ts';
 
 export const AshaStrategy = z
   .object({
@@ -19,6 +20,7 @@ export type AshaStrategy = z.infer<typeof AshaStrategy>;
 export const Strategy = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('random') }).strict(),
   AshaStrategy,
+  PbtStrategy,
 ]);
 export type Strategy = z.infer<typeof Strategy>;
 

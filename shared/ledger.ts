@@ -5,19 +5,22 @@
 import { canonicalJson } from './canonical.ts';
 import { sha256 } from './crypto.ts';
 import type { Promotion } from './asha.ts';
+import type { PbtDecision } from './pbt.ts';
 import type { VerdictBasis } from './protocol.ts';
 
 /** The `prevHash` of entry 1. */
 export const GENESIS_HASH = '0'.repeat(64);
 
-export type LedgerKind = 'verdict' | 'credit' | 'revoke' | 'dispute' | 'checkpoint' | 'promotion';
+export type LedgerKind =
+  'verdict' | 'credit' | 'revoke' | 'dispute' | 'checkpoint' | 'promotion' | 'generation';
 
 /**
  * One entry. verdict: a result judged valid or invalid (basis: how); credit / revoke: FLOPs given
  * for a valid result or taken back when it is overturned; dispute: an experiment that reached the
  * replica limit without a majority; checkpoint: the canonical final checkpoint chosen for a lineage's
  * experiment (resultId: the replica it came from); promotion: a strategy's decision to continue a
- * configuration (experimentId: the new experiment), with the inputs it was taken on.
+ * configuration (experimentId: the new experiment), with the inputs it was taken on; generation:
+ * PBT's decision for a member's next generation (continue or exploit and explore, shared/pbt.ts).
  */
 export interface LedgerEntry {
   seq: number; // 1, 2, 3 … without gaps
@@ -32,6 +35,7 @@ export interface LedgerEntry {
   flops?: number; // on credit and revoke
   checkpointSha256?: string; // on checkpoint
   promotion?: Promotion; // on promotion (shared/asha.ts)
+  generation?: PbtDecision; // on generation (shared/pbt.ts)
 }
 
 export interface LedgerRow {

@@ -68,6 +68,21 @@ export const CampaignBrief = z
   })
   .strict()
   .superRefine((b, ctx) => {
+    if (b.strategy.kind === 'pbt') {
+      if (b.segments !== 1)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['segments'],
+          message: 'PBT makes its own lineages: leave segments at 1.',
+        });
+      if (b.strategy.quantile >= 0.1 && b.experiments < Math.ceil(2 / b.strategy.quantile))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['experiments'],
+          message: `A population needs at least ${Math.ceil(2 / b.strategy.quantile)} members for a quantile of ${b.strategy.quantile}.`,
+        });
+      return;
+    }
     if (b.strategy.kind !== 'asha') return;
     if (b.strategy.eta >= 2 && rungSteps(b.steps, b.strategy).length < 2)
       ctx.addIssue({
@@ -155,23 +170,26 @@ export function sampleExperiments(brief: CampaignBrief, dataset: DatasetInfo): E
       evalWindows: base.evalWindows,
     };
     if (brief.segments > 1) spec.train.scheduleSteps = brief.steps * brief.segments;
-    if (brief.strategy.kind === 'asha') spec.train.scheduleSteps = lineageSteps(brief);
+    if (brief.strategy.kind !== 'random') spec.train.scheduleSteps = lineageSteps(brief);
     return spec;
   });
 }
 
-/** The steps of a configuration's whole lineage: its segments', or ASHA's top rung. */
+/** How many experiments a lineage of the brief holds at most: its segments, ASHA's rungs, PBT's generations. */
+export function lineageDepth(brief: CampaignBrief): number {
+  const s = brief.strategy;
+  return s.kind === 'asha'
+    ? rungSteps(brief.steps, s).length
+    : s.kind === 'pbt'
+      ? s.generations
+      : brief.segments;
+}
+
+/** The steps of a configuration's whole lineage: its segments', ASHA's top rung, PBT's generations'. */
 export function lineageSteps(brief: CampaignBrief): number {
   return brief.strategy.kind === 'asha'
     ? rungSteps(brief.steps, brief.strategy).at(-1)!
-    : brief.steps * brief.segments;
-}
-
-/** How many experiments a lineage of the brief holds at most: its segments, or ASHA's rungs. */
-export function lineageDepth(brief: CampaignBrief): number {
-  return brief.strategy.kind === 'asha'
-    ? rungSteps(brief.steps, brief.strategy).length
-    : brief.segments;
+    : brief.steps * lineageDepth(brief);
 }
 
 function pick(v: Record<string, number>, keys: string[]): Record<string, number> {

@@ -34,14 +34,14 @@ CREATE INDEX final_checkpoints_by_experiment ON final_checkpoints (experiment_id
 CREATE INDEX final_checkpoints_awaiting ON final_checkpoints (reveal_deadline) WHERE status = 'awaiting';
 
 -- The ledger records each canonical checkpoint (kind 'checkpoint') and each strategy decision
--- (kind 'promotion', with its inputs). SQLite cannot change a CHECK
+-- with its inputs (kind 'promotion' for ASHA, 'generation' for PBT). SQLite cannot change a CHECK
 -- constraint in place: the table is rebuilt with its rows, index and append-only triggers.
 DROP TRIGGER ledger_no_update;
 DROP TRIGGER ledger_no_delete;
 CREATE TABLE ledger_new (
   seq INTEGER PRIMARY KEY,
   key TEXT NOT NULL UNIQUE,
-  kind TEXT NOT NULL CHECK (kind IN ('verdict', 'credit', 'revoke', 'dispute', 'checkpoint', 'promotion')),
+  kind TEXT NOT NULL CHECK (kind IN ('verdict', 'credit', 'revoke', 'dispute', 'checkpoint', 'promotion', 'generation')),
   experiment_id TEXT NOT NULL,
   result_id TEXT,
   volunteer_id TEXT,

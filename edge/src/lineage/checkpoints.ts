@@ -14,6 +14,7 @@ import {
 } from '../../../shared/commit.ts';
 import { sha256 } from '../../../shared/crypto.ts';
 import { ashaPromotions, rungSteps, Strategy, type AshaStrategy } from '../../../shared/asha.ts';
+import { pbtDecision, type PbtStrategy } from '../../../shared/pbt.ts';
 import { continuationSpec } from '../../../shared/lineage.ts';
 import type { Metrics } from '../../../shared/protocol.ts';
 import {
@@ -134,8 +135,9 @@ export async function revealFinalCheckpoint(
     throw e;
   }
   const spec = ExperimentSpec.parse(JSON.parse(row.specJson));
-  if (header.step !== endStep(spec) || header.specHash !== row.specHash)
-    fail(422, 'commitment_mismatch', 'The checkpoint is of another step or spec.');
+  // Bytes that match the commitment but are of another step or spec prove the result is not this
+  // run's, as do losses that do not give its curve or do not continue the parent's.
+  const ownStep = header.step === endStep(spec) && header.specHash === row.specHash;
   const curve = (JSON.parse(row.metricsJson) as Metrics).curve;
   const own = segmentMeans(header.losses.slice(startStep(spec)), spec.train.curveEvery);
   const consistent =
@@ -146,7 +148,7 @@ export async function revealFinalCheckpoint(
     !parent ||
     (parent.losses.length === startStep(spec) &&
       parent.losses.every((x, i) => x === header.losses[i]));
-  if (!consistent || !fromParent) {
+  if (!ownStep || !consistent || !fromParent) {
     await db.batch([
       db
         .prepare(
@@ -155,6 +157,7 @@ export async function revealFinalCheckpoint(
         .bind(resultId),
       reopenExperiment(db, row.experimentId, now),
     ]);
+    if (!ownStep) fail(422, 'commitment_mismatch', 'The checkpoint is of another step or spec.');
     if (!fromParent)
       fail(422, 'parent_mismatch', 'The checkpoint does not continue from the parent checkpoint.');
     fail(422, 'commitment_mismatch', 'The checkpoint’s losses do not give the result’s curve.');
@@ -306,11 +309,12 @@ export async function settleCheckpoint(
         },
       ];
       const strategy = e.strategyJson ? Strategy.parse(JSON.parse(e.strategyJson)) : null;
-      if (strategy?.kind === 'asha') {
-        const decided = await ashaStatements(db, e.campaignId, strategy, {
-          id: experimentId,
-          checkpointSha256: chosen.commitment,
-        });
+      const settled = { id: experimentId, checkpointSha256: chosen.commitment };
+      if (strategy?.kind === 'asha' || strategy?.kind === 'pbt') {
+        const decided =
+          strategy.kind === 'asha'
+            ? await ashaStatements(db, e.campaignId, strategy, settled)
+            : await pbtStatements(db, e.campaignId, strategy, settled, e.depth);
         statements.push(...decided.statements);
         entries.push(...decided.entries);
       } else if (e.depth + 1 < e.segments) {
@@ -396,6 +400,69 @@ async function ashaStatements(
     });
   }
   return { statements, entries };
+}
+
+/** A PBT member's id: its generation-0 experiment (`<member>-g<k>` for the later ones). */
+export const memberOf = (experimentId: string) => experimentId.replace(/-g\d+$/, '');
+
+/**
+ * PBT's decision for the member whose generation `generation` is `settled` (shared/pbt.ts), from
+ * the generation's verified results whose checkpoints are chosen: its next generation, continuing
+ * its own checkpoint or exploiting a better member's with a perturbed learning rate, and a ledger
+ * entry with the inputs. Nothing after the last generation.
+ */
+async function pbtStatements(
+  db: D1Database,
+  campaignId: string,
+  strategy: PbtStrategy,
+  settled: { id: string; checkpointSha256: string },
+  generation: number,
+): Promise<{ statements: D1PreparedStatement[]; entries: NewEntry[] }> {
+  if (generation + 1 >= strategy.generations) return { statements: [], entries: [] };
+  const { results } = await db
+    .prepare(
+      `SELECT e.id, e.val_bpb AS valBpb, e.spec_json AS specJson, e.checkpoint_sha256 AS checkpointSha256
+       FROM experiments e WHERE e.campaign_id = ? AND e.depth = ? AND e.status = 'verified'
+         AND (e.checkpoint_sha256 IS NOT NULL OR e.id = ?)`,
+    )
+    .bind(campaignId, generation, settled.id)
+    .all<{ id: string; valBpb: number; specJson: string; checkpointSha256: string | null }>();
+  const rows = new Map(results.map((r) => [r.id, r]));
+  const own = rows.get(settled.id);
+  if (!own) return { statements: [], entries: [] };
+  const member = memberOf(settled.id);
+  const d = pbtDecision(
+    strategy,
+    campaignId,
+    generation,
+    { member, experimentId: settled.id, valBpb: own.valBpb },
+    results.map((r) => ({ member: memberOf(r.id), experimentId: r.id, valBpb: r.valBpb })),
+  );
+  const parent = rows.get(d.parent)!;
+  const parentSpec = ExperimentSpec.parse(JSON.parse(parent.specJson));
+  const child = continuationSpec(
+    parentSpec,
+    d.parent,
+    d.parent === settled.id ? settled.checkpointSha256 : parent.checkpointSha256!,
+    {
+      lr: Number((parentSpec.train.lr * d.lrFactor).toPrecision(4)),
+      minLr: Number((parentSpec.train.minLr * d.lrFactor).toPrecision(4)),
+    },
+  );
+  const childId = `${member}-g${generation + 1}`;
+  return {
+    statements: [await childStatement(db, d.parent, childId, child)],
+    entries: [
+      {
+        key: `generation:${settled.id}`,
+        kind: 'generation',
+        experimentId: childId,
+        resultId: null,
+        volunteerId: null,
+        generation: d,
+      },
+    ],
+  };
 }
 
 /** Closes the reveal windows that passed, and settles the experiments that waited on them (the cron). */

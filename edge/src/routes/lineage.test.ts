@@ -11,6 +11,7 @@ import {
   type CommittedState,
 } from '../../../shared/commit.ts';
 import { promotionHolds } from '../../../shared/asha.ts';
+import { pbtDecisionHolds } from '../../../shared/pbt.ts';
 import { continuationSpec } from '../../../shared/lineage.ts';
 import type { ExperimentDetail, Lease, ResultResponse } from '../../../shared/protocol.ts';
 import { startStep, type ExperimentSpec } from '../../../shared/spec.ts';
@@ -415,26 +416,7 @@ describe('an ASHA campaign (shared/asha.ts)', () => {
       const [, i, r] = /^A-(\d+)(?:-r(\d))?$/.exec(id)!;
       return 3.5 + 0.01 * Number(i) - 0.1 * Number(r ?? 0);
     };
-    const lossesOf = new Map<string, number[]>();
-    const verifyNext = async (): Promise<string> => {
-      const lease = (await peers[0].lease('A'))!;
-      const id = lease.experimentId;
-      const prefix = lease.spec.parent ? lossesOf.get(lease.spec.parent.experimentId)! : [];
-      const [first, second] = await verifySegmentFrom(peers, lease, prefix, bpb(id));
-      for (const r of [first!, second!]) await upload(r);
-      lossesOf.set(id, first!.losses);
-      return id;
-    };
-    const order: string[] = [];
-    for (let n = 0; n < 9; n++) order.push(await verifyNext());
-    // Drain: every experiment the strategy created, verified.
-    for (;;) {
-      const open = await env.DB.prepare(
-        "SELECT COUNT(*) AS n FROM experiments WHERE campaign_id = 'A' AND status = 'open'",
-      ).first<{ n: number }>();
-      if (!open!.n) break;
-      order.push(await verifyNext());
-    }
+    await runToTheEnd(peers, 'A', bpb);
     const rows = (
       await env.DB.prepare(
         "SELECT id, depth, parent_id AS parentId, json_extract(spec_json, '$.train.steps') AS steps FROM experiments WHERE campaign_id = 'A' ORDER BY depth, id",
@@ -462,6 +444,33 @@ describe('an ASHA campaign (shared/asha.ts)', () => {
   });
 });
 
+/**
+ * Two peers verify every experiment of an adaptive campaign, in the order the queue hands them
+ * out, each from its parent's chosen checkpoint's losses, until none is open; `bpb` gives each
+ * experiment's val_bpb.
+ */
+async function runToTheEnd(
+  peers: [Peer, Peer],
+  campaignId: string,
+  bpb: (id: string) => number,
+): Promise<void> {
+  const lossesOf = new Map<string, number[]>();
+  for (;;) {
+    const lease = await peers[0].lease(campaignId);
+    if (!lease) break;
+    const prefix = lease.spec.parent ? lossesOf.get(lease.spec.parent.experimentId)! : [];
+    const [first, second] = await verifySegmentFrom(peers, lease, prefix, bpb(lease.experimentId));
+    for (const r of [first!, second!]) await upload(r);
+    lossesOf.set(lease.experimentId, first!.losses);
+  }
+  const open = await env.DB.prepare(
+    'SELECT COUNT(*) AS n FROM experiments WHERE campaign_id = ? AND status = ?',
+  )
+    .bind(campaignId, 'open')
+    .first<{ n: number }>();
+  expect(open!.n).toBe(0);
+}
+
 /** verifySegment, for a lease the first peer already holds. */
 async function verifySegmentFrom(
   peers: [Peer, Peer],
@@ -471,7 +480,7 @@ async function verifySegmentFrom(
 ): Promise<Replica[]> {
   const out: Replica[] = [];
   for (const [i, p] of peers.entries()) {
-    const l = i === 0 ? lease : (await p.lease('A'))!;
+    const l = i === 0 ? lease : (await p.lease(lease.campaignId))!;
     expect(l.experimentId).toBe(lease.experimentId);
     const r = await run(l, prefix, i);
     const res = await p.submit(l, valBpb + (i * TAU_BPB) / 4, {
@@ -484,3 +493,73 @@ async function verifySegmentFrom(
   expect(out[1]!.response.experimentStatus).toBe('verified');
   return out.sort((x, y) => (x.response.resultId < y.response.resultId ? -1 : 1));
 }
+
+describe('a PBT campaign (shared/pbt.ts)', () => {
+  it('lets a member in the bottom quantile exploit a better member’s checkpoint with a perturbed learning rate, the others continue, and records every decision', async () => {
+    await insertCampaign(env.DB, {
+      id: 'P',
+      name: 'PBT',
+      brief: 'Four members, three generations.',
+      template: 'gpt-char',
+      datasetId: 'test',
+      createdAt: Date.now(),
+      specs: [0, 1, 2, 3].map((i) => {
+        const s = tinySpec(200 + i);
+        return { ...s, train: { ...s.train, lr: 1e-3 * (i + 1), scheduleSteps: 90 } };
+      }),
+      segments: 3,
+      strategy: { kind: 'pbt', generations: 3, quantile: 0.25 },
+    });
+    // Member i's val_bpb rises with i and falls 0.05 a generation.
+    const bpb = (id: string) => {
+      const [, i, g] = /^P-(\d+)(?:-g(\d))?$/.exec(id)!;
+      return 3 + 0.1 * Number(i) - 0.05 * Number(g ?? 0);
+    };
+    await runToTheEnd(await twoPeers(), 'P', bpb);
+    const rows = (
+      await env.DB.prepare(
+        "SELECT id, depth, parent_id AS parentId, json_extract(spec_json, '$.train.lr') AS lr FROM experiments WHERE campaign_id = 'P' ORDER BY depth, id",
+      ).all<{ id: string; depth: number; parentId: string | null; lr: number }>()
+    ).results;
+    expect(rows.map((r) => r.id)).toEqual([
+      'P-0',
+      'P-1',
+      'P-2',
+      'P-3',
+      'P-0-g1',
+      'P-1-g1',
+      'P-2-g1',
+      'P-3-g1',
+      'P-0-g2',
+      'P-1-g2',
+      'P-2-g2',
+      'P-3-g2',
+    ]);
+    const decisions = (await ledgerEntries()).filter((e) => e.kind === 'generation');
+    expect(decisions).toHaveLength(8); // none after the last generation
+    // Generation 0: P-3, the worst of four once all four are in, exploits P-0 (the best quarter).
+    const p3 = decisions.find(
+      (d) => d.generation!.member === 'P-3' && d.generation!.generation === 0,
+    )!;
+    expect(p3.generation).toMatchObject({ action: 'exploit', parent: 'P-0' });
+    const child = rows.find((r) => r.id === 'P-3-g1')!;
+    expect(child.parentId).toBe('P-0');
+    expect(child.lr).toBeCloseTo(1e-3 * p3.generation!.lrFactor, 12);
+    expect([0.8, 1.25]).toContain(p3.generation!.lrFactor);
+    // The members verified before a quarter could be judged continued their own checkpoints.
+    for (const m of ['P-0', 'P-1', 'P-2'])
+      expect(rows.find((r) => r.id === `${m}-g1`)!.parentId).toBe(m);
+    for (const d of decisions)
+      expect(
+        pbtDecisionHolds(
+          { quantile: 0.25 },
+          'P',
+          d.generation!,
+          d.generation!.generation
+            ? `${d.generation!.member}-g${d.generation!.generation}`
+            : d.generation!.member,
+        ),
+      ).toBe(true);
+    expect(await chainOk()).toBe(true);
+  });
+});

@@ -53,7 +53,8 @@ export class CampaignForm {
   steps = $state<number | null>(300);
   replicas = $state<number | null>(2);
   segments = $state<number | null>(1); // a lineage: each configuration continued this many times in all
-  strategy = $state<'random' | 'asha'>('random'); // docs/strategies.md
+  strategy = $state<'random' | 'asha' | 'pbt'>('random'); // docs/strategies.md
+  generations = $state<number | null>(4); // PBT
   eta = $state<number | null>(3);
   maxSteps = $state<number | null>(2700);
   seed = $state<number | null>(1 + Math.floor(Math.random() * 1_000_000));
@@ -115,7 +116,9 @@ export class CampaignForm {
       strategy:
         this.strategy === 'asha'
           ? { kind: 'asha', eta: this.eta ?? NaN, maxSteps: this.maxSteps ?? NaN }
-          : { kind: 'random' },
+          : this.strategy === 'pbt'
+            ? { kind: 'pbt', generations: this.generations ?? NaN }
+            : { kind: 'random' },
     };
     return { draft, problems };
   }
