@@ -40,6 +40,16 @@ export function datasetUrl(id: string, file: string): string {
   return `/data/${id}/${file}`;
 }
 
+/** Where a dataset added at run time (POST /api/datasets) has its manifest, on the edge. */
+export function uploadedManifestUrl(id: string): string {
+  return `/api/datasets/${id}/manifest`;
+}
+
+/** Where the edge serves a dataset file added at run time: by its SHA-256, immutable. */
+export function datasetFileUrl(sha256: string): string {
+  return `/api/datasets/files/${sha256}`;
+}
+
 export type TokenArray = Uint8Array | Uint16Array;
 
 export function decodeTokens(manifest: DatasetManifest, bytes: ArrayBuffer): TokenArray {

@@ -1,11 +1,15 @@
 // Loads a dataset for a spec: the manifest must hash to the spec's dataset SHA-256, and each token
-// file is read from IndexedDB under its SHA-256, or fetched, checked and stored there once.
+// file is read from IndexedDB under its SHA-256, or fetched, checked and stored there once. A
+// built-in dataset is served as static files (/data/<id>/); one a researcher added at run time comes
+// from the edge: its manifest from /api/datasets/<id>/manifest, its files by SHA-256 from R2.
 import { sha256 } from '../../../shared/crypto.ts';
 import {
   DatasetManifest,
+  datasetFileUrl,
   datasetUrl,
   decodeTokens,
   manifestHash,
+  uploadedManifestUrl,
 } from '../../../shared/dataset.ts';
 import type { DatasetRef } from '../../../shared/spec.ts';
 import type { TrainData } from '../../../shared/train/loop.ts';
@@ -22,14 +26,13 @@ async function fetchChecked(url: string, expected: string): Promise<ArrayBuffer>
 }
 
 async function cachedFile(
-  id: string,
-  file: string,
+  url: string,
   hash: string,
 ): Promise<{ buffer: ArrayBuffer; cached: boolean }> {
   const store = await openStore();
   const hit = await store.get('blobs', hash);
   if (hit && (await sha256(new Uint8Array(hit))) === hash) return { buffer: hit, cached: true };
-  const buffer = await fetchChecked(datasetUrl(id, file), hash);
+  const buffer = await fetchChecked(url, hash);
   try {
     await store.put('blobs', buffer, hash);
   } catch (err) {
@@ -43,18 +46,24 @@ export async function loadDataset(
   ref: DatasetRef,
   onProgress: DatasetProgress,
 ): Promise<TrainData> {
-  const res = await fetch(datasetUrl(ref.id, 'manifest.json'));
+  // The API first: it answers 404 for a built-in dataset, where a static path that does not exist
+  // may be answered with the app's page (single-page-application fallback).
+  let res = await fetch(uploadedManifestUrl(ref.id));
+  const uploaded = res.ok;
+  if (!uploaded) res = await fetch(datasetUrl(ref.id, 'manifest.json'));
   if (!res.ok) throw new Error(`Dataset ${ref.id} is not served here (${res.status}).`);
   const manifest = DatasetManifest.parse(await res.json());
+  const url = (file: { file: string; sha256: string }) =>
+    uploaded ? datasetFileUrl(file.sha256) : datasetUrl(ref.id, file.file);
   if ((await manifestHash(manifest)) !== ref.sha256) {
     throw new Error(
       `Dataset ${ref.id} on this server differs from the one the experiment was made for.`,
     );
   }
   onProgress({ loaded: 0, total: 2, cached: false });
-  const train = await cachedFile(ref.id, manifest.train.file, manifest.train.sha256);
+  const train = await cachedFile(url(manifest.train), manifest.train.sha256);
   onProgress({ loaded: 1, total: 2, cached: train.cached });
-  const val = await cachedFile(ref.id, manifest.val.file, manifest.val.sha256);
+  const val = await cachedFile(url(manifest.val), manifest.val.sha256);
   onProgress({ loaded: 2, total: 2, cached: train.cached && val.cached });
   return {
     manifest,
