@@ -191,6 +191,17 @@ export class ResearcherClient {
    * against it) and registers its manifest. Registering the same manifest again changes nothing.
    */
   async addDataset(d: BuiltDataset): Promise<{ dataset: DatasetSummary; created: boolean }> {
+    // A taken id is refused before any byte is uploaded (no files left behind unregistered).
+    const hash = await manifestHash(d.manifest);
+    const existing = (await this.datasets()).find((x) => x.id === d.manifest.id);
+    if (existing?.manifestSha256 === hash) return { dataset: existing, created: false };
+    if (existing)
+      throw new TabgridError(
+        0,
+        'dataset_taken',
+        `The dataset id ${d.manifest.id} is taken (a registered dataset never changes: pick another id).`,
+        [{ path: 'id', message: 'Taken.' }],
+      );
     for (const [file, tokens] of [
       [d.manifest.train, d.train],
       [d.manifest.val, d.val],

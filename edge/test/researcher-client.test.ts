@@ -100,6 +100,20 @@ describe('ResearcherClient against the edge', () => {
     expect(await researcher.datasetManifest('my-notes')).toEqual(built.manifest);
     const campaign = await researcher.createCampaign({ ...WIDTH_SWEEP, datasetId: 'my-notes' });
     expect(campaign).toMatchObject({ datasetId: 'my-notes', experiments: 6 });
-    await expect(client().addDataset(built)).rejects.toMatchObject({ code: 'missing_token' });
+    await expect(
+      client().addDataset({ ...built, manifest: { ...built.manifest, id: 'fresh' } }),
+    ).rejects.toMatchObject({ code: 'missing_token' });
+    // Another dataset under a taken id: refused before anything is uploaded.
+    const other = await buildByteDataset('Other text entirely. '.repeat(200), {
+      ...built.manifest,
+      windows: 8,
+      maxContext: 64,
+    });
+    const before = (await env.CHECKPOINTS.list({ prefix: 'datasets/' })).objects.length;
+    await expect(researcher.addDataset(other)).rejects.toMatchObject({
+      status: 0,
+      code: 'dataset_taken',
+    });
+    expect((await env.CHECKPOINTS.list({ prefix: 'datasets/' })).objects).toHaveLength(before);
   });
 });
