@@ -329,6 +329,8 @@ function synthetic(n: number): CampaignSnapshot {
     },
     rows,
     leaders,
+    lineages: [],
+    strategy: null,
   };
 }
 

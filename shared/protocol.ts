@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { displayText } from './display-text.ts';
 import { ExperimentSpec, Sha256Hex } from './spec.ts';
+import type { Strategy } from './asha.ts';
 
 export const PublicKey = z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'a base64url Ed25519 public key');
 export const Signature = z.string().regex(/^[A-Za-z0-9_-]{86}$/, 'a base64url Ed25519 signature');
@@ -460,4 +461,10 @@ export interface CampaignSnapshot {
   progress: CampaignProgress;
   rows: LeaderboardEntry[];
   leaders: ExperimentCurve[]; // mean loss curves of the best few, best first
+  /**
+   * A lineage or adaptive campaign's experiments as lineages (docs/lineage.md), and its strategy
+   * (null: random search); [] for a campaign without lineages.
+   */
+  lineages: LineageNode[];
+  strategy: Strategy | null;
 }

@@ -160,9 +160,18 @@ export async function campaignStrategy(
   db: D1Database,
   campaignId: string,
 ): Promise<Strategy | null> {
+  return (await campaignShape(db, campaignId)).strategy;
+}
+
+/** Whether the campaign makes lineages (segments, or an adaptive strategy), and its strategy. */
+export async function campaignShape(
+  db: D1Database,
+  campaignId: string,
+): Promise<{ lineages: boolean; strategy: Strategy | null }> {
   const row = await db
-    .prepare('SELECT strategy_json AS json FROM campaigns WHERE id = ?')
+    .prepare('SELECT segments, strategy_json AS json FROM campaigns WHERE id = ?')
     .bind(campaignId)
-    .first<{ json: string | null }>();
-  return row?.json ? Strategy.parse(JSON.parse(row.json)) : null;
+    .first<{ segments: number; json: string | null }>();
+  const strategy = row?.json ? Strategy.parse(JSON.parse(row.json)) : null;
+  return { lineages: (row?.segments ?? 1) > 1 || strategy !== null, strategy };
 }

@@ -10,7 +10,7 @@ import { volunteerStandings } from '../db/standings.ts';
 import type { AppEnv } from '../env.ts';
 import { fail } from '../errors.ts';
 import { findCampaign } from '../db/campaign-rows.ts';
-import { campaignLineages, campaignStrategy } from '../db/experiments.ts';
+import { campaignLineages, campaignShape, campaignStrategy } from '../db/experiments.ts';
 import { doc } from '../openapi.ts';
 
 /** Leaders whose loss curves the page draws. */
@@ -34,12 +34,21 @@ export const campaignViews = new Hono<AppEnv>()
     }),
     async (c) => {
       const campaign = await findCampaign(c.env.DB, c.req.param('id'));
-      const [progress, rows, leaders] = await Promise.all([
+      const [progress, rows, leaders, shape] = await Promise.all([
         campaignProgress(c.env.DB, campaign.id, Date.now()),
         leaderboard(c.env.DB, campaign.id),
         leaderCurves(c.env.DB, campaign.id, LEADERS),
+        campaignShape(c.env.DB, campaign.id),
       ]);
-      return c.json<CampaignSnapshot>({ campaign, progress, rows, leaders });
+      const lineages = shape.lineages ? await campaignLineages(c.env.DB, campaign.id, 2000) : [];
+      return c.json<CampaignSnapshot>({
+        campaign,
+        progress,
+        rows,
+        leaders,
+        lineages,
+        strategy: shape.strategy,
+      });
     },
   )
   .get(

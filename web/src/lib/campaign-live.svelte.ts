@@ -7,8 +7,10 @@ import type {
   CampaignSnapshot,
   ExperimentCurve,
   LeaderboardEntry,
+  LineageNode,
   LiveEvent,
 } from '../../../shared/protocol.ts';
+import type { Strategy } from '../../../shared/asha.ts';
 import { getJson } from './api.ts';
 
 export type LiveStatus = 'connecting' | 'live' | 'reconnecting';
@@ -27,6 +29,8 @@ export class CampaignLive {
   progress = $state.raw<CampaignProgress | null>(null);
   rows = $state.raw<LeaderboardEntry[]>([]);
   leaders = $state.raw<ExperimentCurve[]>([]);
+  lineages = $state.raw<LineageNode[]>([]); // a lineage campaign's (docs/lineage.md), else []
+  strategy = $state.raw<Strategy | null>(null);
   status = $state<LiveStatus>('connecting');
   error = $state<string | null>(null);
   /** When the last verification arrived over the socket (for the page's "updated" note). */
@@ -96,6 +100,8 @@ export class CampaignLive {
       this.progress = s.progress;
       this.rows = s.rows;
       this.leaders = s.leaders;
+      this.lineages = s.lineages;
+      this.strategy = s.strategy;
       this.error = null;
     } catch (err) {
       this.error = (err as Error).message;
@@ -121,5 +127,17 @@ export class CampaignLive {
     leaders.sort((a, b) => a.valBpb - b.valBpb);
     this.leaders = leaders.slice(0, LEADERS);
     this.lastVerifiedAt = Date.now();
+    // A lineage campaign's tree changes with each verification (a checkpoint, a new segment or a
+    // strategy's decision): read again then, and only then — other campaigns never ask.
+    if (this.lineages.length || this.strategy) void this.#lineages();
+  }
+
+  async #lineages(): Promise<void> {
+    try {
+      const r = await getJson<{ nodes: LineageNode[] }>(`/api/campaigns/${this.#id}/lineages`);
+      this.lineages = r.nodes;
+    } catch {
+      // the tree is an extra: it catches up with the next verification or snapshot
+    }
   }
 }

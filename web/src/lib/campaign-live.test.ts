@@ -126,6 +126,8 @@ const snapshot = (updatedAt: number, verifiedCount = 0): P.CampaignSnapshot => (
   progress: progress(updatedAt, verifiedCount),
   rows: [],
   leaders: [],
+  lineages: [],
+  strategy: null,
 });
 
 /** The edge's snapshot answers, in order; each read waits for `release` when `hold` is set. */
