@@ -1,5 +1,7 @@
-// Browser tests: real Debian Chromium (never a downloaded browser) against the real local edge,
-// started fresh with the tiny e2e campaign on its own port and state directory.
+// Browser tests: real Debian browsers (never a downloaded one) against the real local edge, started
+// fresh with the tiny e2e campaign on its own port and state directory. Playwright drives Chromium;
+// the specs drive Firefox ESR through e2e/firefox.ts (puppeteer-core, WebDriver BiDi) and WebKitGTK
+// through e2e/webkit.ts (WebKitWebDriver on Xvfb), against this same webServer.
 import { randomBytes } from 'node:crypto';
 import { defineConfig } from '@playwright/test';
 
