@@ -3,11 +3,17 @@
 // 38–55 % while losses agree).
 
 /**
- * Tolerances, calibrated 2026-11-27 by `npm run calibrate` (10 min in headless Chromium on a
- * 2-core Linux machine; TF.js 4.22; presets tiny,demo on sotu; seeds 1, 2, 3). Pairs of runs:
+ * Tolerances, calibrated 2026-12-06 by `npm run calibrate` (19 min in Chromium and Firefox ESR on a
+ * 2-core Linux machine; TF.js 4.22; presets tiny,demo on sotu; seeds 1, 2, 3).
+ * Backends: Chromium wasm/cpu/webgpu; Firefox wasm/wasm-threads/webgl/cpu (wasm: not cross-origin
+ * isolated, the single-threaded build; wasm-threads: the threaded build, 2 threads; webgl:
+ * llvmpipe on Xvfb, float32 render targets). Browsers: chromium/156.0.8078.114, firefox/153.8.0.
+ * Chromium and Firefox on the same backend agree to the bit in 12 of 12 pairs.
+ * Pairs of runs:
  * (median, then the end that matters)          |Δ final val_bpb|           max |Δ curve|
  * the same experiment, two implementations — must agree:
- * other backend (wasm/cpu/webgpu)               1.0e-6 max 7.4e-6     2.6e-7 max 3.5e-6   (7)
+ * other backend, same engine                    1.0e-6 max 7.4e-6     2.7e-7 max 3.5e-6   (22)
+ * other engine (Chromium vs Firefox)            3.4e-7 max 7.4e-6     1.4e-7 max 3.5e-6   (33)
  * PyTorch, same weights and batches             8.6e-7 max 6.0e-6     1.5e-6 max 1.1e-5   (6)
  * different experiments — should not:
  * another seed                                   0.019 min 0.0049      0.068 min 0.022    (6)
