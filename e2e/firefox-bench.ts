@@ -2,55 +2,11 @@
 // page, served the same way (cross-origin isolated unless asked not to be), driven through
 // `window.tabgridBench` over WebDriver BiDi (e2e/firefox.ts). `npm run calibrate` uses it to
 // measure Firefox's backends next to Chromium's.
-import { createReadStream, existsSync, statSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { extname, join, normalize, sep } from 'node:path';
 import type { BenchRequest, BenchResult } from '../web/src/bench/types.ts';
-import { buildBenchPage } from '../scripts/lib/bench-browser.ts';
-import { ROOT } from '../scripts/lib/wrangler.ts';
+import { buildBenchPage, serveBenchPage } from '../scripts/lib/bench-browser.ts';
 import { firefoxTab, launchFirefox } from './firefox.ts';
 import { startXvfb, type Xvfb } from './xvfb.ts';
-
-const OUT = process.env.TABGRID_BENCH_OUT ?? join(ROOT, 'node_modules', '.cache', 'tabgrid-bench');
-const DATA = join(ROOT, 'public', 'data');
-const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.wasm': 'application/wasm',
-  '.json': 'application/json',
-  '.css': 'text/css',
-};
-
-/**
- * The built page (buildBenchPage) and /data/ on 127.0.0.1; with `isolated`, the COOP/COEP of
- * public/_headers (WASM threads). Also for WebKit (e2e/webkit.ts).
- */
-export function serveBenchPage(isolated: boolean): Promise<Server> {
-  const server = createServer((req, res) => {
-    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
-    if (path === '/favicon.ico') return void res.writeHead(204).end();
-    const [root, rel] = path.startsWith('/data/')
-      ? [DATA, path.slice(6)]
-      : [OUT, path === '/' ? 'bench.html' : path.slice(1)];
-    const file = normalize(join(root, rel));
-    if (!file.startsWith(root + sep) || !existsSync(file) || !statSync(file).isFile()) {
-      res.writeHead(404).end('not found');
-      return;
-    }
-    res.writeHead(200, {
-      'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream',
-      ...(isolated && {
-        'Cross-Origin-Opener-Policy': 'same-origin',
-        'Cross-Origin-Embedder-Policy': 'require-corp',
-      }),
-      'Cross-Origin-Resource-Policy': 'same-origin',
-      'Cache-Control': 'no-store',
-    });
-    createReadStream(file).pipe(res);
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
-}
 
 export interface FirefoxBench {
   run(req: BenchRequest): Promise<BenchResult>;
@@ -86,8 +42,8 @@ export async function openFirefoxBench(
 ): Promise<FirefoxBench> {
   const isolated = options.isolated ?? true;
   const startTimeoutMs = options.startTimeoutMs ?? 60_000;
-  await buildBenchPage(log, OUT);
-  const server = await serveBenchPage(isolated);
+  await buildBenchPage(log);
+  const server = await serveBenchPage({ isolated });
   const { port } = server.address() as AddressInfo;
   let xvfb: Xvfb | undefined;
   let firefox: Awaited<ReturnType<typeof launchFirefox>> | undefined;

@@ -11,20 +11,9 @@ import {
   type HttpFetch,
   type HttpRequest,
 } from './researcher-client.ts';
+import { WIDTH_SWEEP } from './cases/briefs.ts';
 
-const BRIEF: BriefInput = {
-  name: 'Width sweep',
-  brief: 'Does width or depth matter more for a tiny char model?',
-  template: 'gpt-char',
-  datasetId: 'test',
-  searchSpace: {
-    lr: { kind: 'log-uniform', min: 3e-4, max: 3e-3 },
-    nEmbd: { kind: 'choice', values: [32, 64] },
-  },
-  experiments: 6,
-  steps: 200,
-  seed: 7,
-};
+const BRIEF: BriefInput = WIDTH_SWEEP;
 const DATASET = { id: 'test', name: 'Test', vocabSize: 40, manifestSha256: 'a'.repeat(64) };
 
 type Route = (req: HttpRequest & { url: string }) => {

@@ -1,28 +1,11 @@
 // Fixtures for the researcher views: volunteers that lease the next experiment together and verify
 // it (or fail to), so tests can build a campaign's history in a few lines.
 import { expect } from 'vitest';
-import type { z } from 'zod';
 import type { Backend, Lease } from '../../shared/protocol.ts';
-import type { CampaignBrief } from '../../shared/search-space.ts';
 import { honestMetrics, newVolunteer, type TestVolunteer } from './helpers.ts';
 import { TAU_BPB } from '../../shared/verify.ts';
 
-/** A valid brief on the seeded test dataset: six experiments over lr, width and depth. */
-export const WIDTH_SWEEP: z.input<typeof CampaignBrief> = {
-  name: 'Width sweep',
-  brief: 'Does width or depth matter more for a tiny char model?',
-  template: 'gpt-char',
-  datasetId: 'test',
-  searchSpace: {
-    lr: { kind: 'log-uniform', min: 3e-4, max: 3e-3 },
-    nEmbd: { kind: 'choice', values: [32, 64] },
-    nLayer: { kind: 'choice', values: [1, 2] },
-  },
-  experiments: 6,
-  steps: 200,
-  replicas: 2,
-  seed: 7,
-};
+export { WIDTH_SWEEP } from '../../shared/cases/briefs.ts';
 
 /** Two volunteers lease the same next experiment and submit agreeing results; returns its id. */
 export async function verifyNext(

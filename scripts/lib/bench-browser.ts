@@ -64,10 +64,16 @@ const TYPES: Record<string, string> = {
 };
 
 /**
- * A static server for the built page, /data/ and (given a folder) /ckpt/ — checkpoints a lineage
- * benchmark hands from one browser to the next — cross-origin isolated like public/_headers.
+ * A static server for the built page (`out`), /data/ and (given a folder) /ckpt/ — checkpoints a
+ * lineage benchmark hands from one browser to the next — on 127.0.0.1; cross-origin isolated like
+ * public/_headers (WASM threads) unless `isolated` is false. Also for Firefox and WebKit
+ * (e2e/firefox-bench.ts).
  */
-function serve(out: string, checkpoints?: string): Promise<Server> {
+export function serveBenchPage(
+  opts: { out?: string; checkpoints?: string; isolated?: boolean } = {},
+): Promise<Server> {
+  const out = opts.out ?? DEFAULT_OUT;
+  const { checkpoints, isolated = true } = opts;
   const server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
     if (path === '/favicon.ico') return void res.writeHead(204).end();
@@ -83,8 +89,10 @@ function serve(out: string, checkpoints?: string): Promise<Server> {
     }
     res.writeHead(200, {
       'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream',
-      'Cross-Origin-Opener-Policy': 'same-origin',
-      'Cross-Origin-Embedder-Policy': 'require-corp',
+      ...(isolated && {
+        'Cross-Origin-Opener-Policy': 'same-origin',
+        'Cross-Origin-Embedder-Policy': 'require-corp',
+      }),
       'Cross-Origin-Resource-Policy': 'same-origin',
       'Cache-Control': 'no-store',
     });
@@ -109,7 +117,7 @@ export async function openBench(
   checkpoints?: string,
 ): Promise<BenchSession> {
   if (!out) await buildBenchPage(log);
-  const server = await serve(out ?? DEFAULT_OUT, checkpoints);
+  const server = await serveBenchPage({ out, checkpoints });
   const { port } = server.address() as AddressInfo;
   let browser: Browser | undefined;
   try {
