@@ -88,9 +88,10 @@ for (const [i, root] of specs.entries()) {
   });
 }
 const table = { brief: CURVES_BRIEF, rungs, backend: 'tfjs-cpu (Node)', configs };
+const { format } = await import('prettier'); // as `npm run format` would leave it
 writeFileSync(
   join(ROOT, 'scripts', 'data', 'asha-curves.json'),
-  JSON.stringify(table, null, 1) + '\n',
+  await format(JSON.stringify(table), { parser: 'json' }),
 );
 log(
   `wrote scripts/data/asha-curves.json (${configs.length} configurations × ${rungs.length} rungs)`,
