@@ -238,43 +238,16 @@ export async function fill(input: ElementHandle<HTMLInputElement>, value: string
 }
 
 /**
- * What went wrong in a tab: its errors and CSP violations, less one known and harmless one. zod 4
- * (zod/v4/core/util.js, `allowsEval`) probes once per page whether it may compile parsers, with
- * `new Function("")` inside a try: the CSP has no 'unsafe-eval', the probe's EvalError is caught
- * and zod parses with its interpreter, the same results. Chromium only fires a
- * securitypolicyviolation event for it; Firefox also logs it as an error ("blocked a JavaScript
- * eval … Missing 'unsafe-eval'"). A violation is taken for that probe only where the blocking
- * script's own text at the reported line and column is zod's probe, and only one per page load;
- * `z.config({ jitless: true })` before any schema is built skips the probe altogether.
+ * What went wrong in a tab: its errors and CSP violations, none tolerated. (zod 4's eval probe, which
+ * the CSP blocked and Firefox logged as an error, is switched off by web/src/zod-jitless.ts.)
  */
 export async function problems(tab: FirefoxTab): Promise<string[]> {
-  const evals = tab.cspViolations.filter((v) => v.blocked === 'eval');
-  const probes: CspViolation[] = [];
-  for (const v of evals) if (await isZodProbe(v)) probes.push(v);
-  const loads = Math.max(1, tab.loads);
-  const known = probes.slice(0, loads);
-  const eval_ = /blocked a JavaScript eval .*Missing 'unsafe-eval'/;
-  let tolerated = known.length;
   return [
-    ...tab.errors.filter((e) => !(eval_.test(e) && tolerated-- > 0)),
-    ...tab.cspViolations
-      .filter((v) => !known.includes(v))
-      .map((v) => `CSP ${v.directive} blocked ${v.blocked} at ${v.file}:${v.line}:${v.column}`),
+    ...tab.errors,
+    ...tab.cspViolations.map(
+      (v) => `CSP ${v.directive} blocked ${v.blocked} at ${v.file}:${v.line}:${v.column}`,
+    ),
   ];
-}
-
-const scripts = new Map<string, Promise<string>>();
-/** Whether the blocking script's own text at the violation's line and column is zod's probe. */
-export async function isZodProbe(v: CspViolation): Promise<boolean> {
-  if (!v.file) return false;
-  if (!scripts.has(v.file))
-    scripts.set(
-      v.file,
-      fetch(v.file).then((r) => r.text()),
-    );
-  const line = (await scripts.get(v.file)!).split('\n')[v.line - 1] ?? '';
-  const around = line.slice(Math.max(0, v.column - 200), v.column + 40);
-  return /Function\(/.test(around) && around.includes('jitless');
 }
 
 /** A full-page screenshot of a Firefox page at `path` (its folder created). */

@@ -26,6 +26,8 @@ test('two browsers on two backends verify an experiment together', async ({ page
 
   await volunteer(page, 'webgpu');
   await volunteer(wasmPage, 'wasm');
+  // The page says what this browser lets it pace by (Chromium: the Battery API).
+  await expect(page.getByTestId('senses')).toContainText('tells when the device runs on battery');
   await expect(wasmPage.getByTestId('step')).toHaveText(/^\d+ \/ 30$/, { timeout: 60_000 });
   await page.screenshot({ path: 'test-results/volunteer-webgpu-training.png', fullPage: true });
 

@@ -1,4 +1,5 @@
 // Entry point: mounts the app into #app.
+import './zod-jitless.ts'; // first: before any schema is built
 import { mount } from 'svelte';
 import App from './App.svelte';
 import './app.css';

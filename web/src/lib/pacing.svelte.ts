@@ -46,6 +46,8 @@ export class Pacing {
   hidden = $state(false);
   onBattery = $state(false);
   pressure = $state<PressureState | null>(null);
+  /** What this browser offers to pace by (Firefox has neither: the page says so, not pretends). */
+  readonly senses: { battery: boolean; pressure: boolean };
   readonly #onChange: (l: Limits) => void;
 
   constructor(onChange: (l: Limits) => void) {
@@ -59,6 +61,8 @@ export class Pacing {
       this.#emit();
     });
     const nav = navigator as Navigator & { getBattery?: () => Promise<BatteryLike> };
+    const PO = (globalThis as { PressureObserver?: PressureObserverCtor }).PressureObserver;
+    this.senses = { battery: typeof nav.getBattery === 'function', pressure: !!PO };
     nav
       .getBattery?.()
       .then((b) => {
@@ -70,7 +74,6 @@ export class Pacing {
         update();
       })
       .catch(() => {});
-    const PO = (globalThis as { PressureObserver?: PressureObserverCtor }).PressureObserver;
     if (PO) {
       new PO((records) => {
         this.pressure = records.at(-1)?.state ?? null;
