@@ -5,31 +5,26 @@
 // chosen deterministically: the replica whose val_bpb is nearest the verified (median) val_bpb,
 // ties by result id; one that has not uploaded within FINAL_REVEAL_MS is passed over for the next,
 // and when none is left the experiment is reopened for one more replica, so a lineage never stalls
-// on a closed tab. The choice is written to the ledger, the next segment is created, and the
-// storage rule drops what no future child can need.
+// on a closed tab. The choice is written to the ledger, the next segment is created (or a
+// strategy decides what continues: strategies.ts), and the storage rule drops what no future
+// child can need.
 import {
   CheckpointError,
   decodeCheckpoint,
   type CheckpointHeader,
 } from '../../../shared/commit.ts';
 import { sha256 } from '../../../shared/crypto.ts';
-import { ashaPromotions, rungSteps, Strategy, type AshaStrategy } from '../../../shared/asha.ts';
-import { pbtDecision, type PbtStrategy } from '../../../shared/pbt.ts';
+import { Strategy } from '../../../shared/asha.ts';
 import { continuationSpec } from '../../../shared/lineage.ts';
 import type { Metrics } from '../../../shared/protocol.ts';
-import {
-  endStep,
-  ExperimentSpec,
-  specHash,
-  startStep,
-  tokenBudget,
-  trainingFlops,
-} from '../../../shared/spec.ts';
+import { endStep, ExperimentSpec, startStep } from '../../../shared/spec.ts';
 import { fail } from '../errors.ts';
 import { commitPlanned, type NewEntry } from '../ledger.ts';
 import { reopenExperiment } from '../trust/audit.ts';
 import { FINAL_REVEAL_MS } from '../trust/policy.ts';
 import { blobKey } from '../trust/spot-checks.ts';
+import { childStatement, segmentId } from './children.ts';
+import { ashaStatements, pbtStatements } from './strategies.ts';
 
 /**
  * Stored in the result's batch: the final checkpoint a lineage campaign's result will upload (its
@@ -193,37 +188,6 @@ interface Candidate {
   commitment: string;
 }
 
-/** The id of a lineage's next segment: its root's id and its depth. */
-export const segmentId = (rootId: string, depth: number) => `${rootId}-s${depth}`;
-
-/**
- * A child experiment of `parentId` with `spec` (which names the parent), in the parent's campaign,
- * after its last experiment; nothing if the id is taken.
- */
-export async function childStatement(
-  db: D1Database,
-  parentId: string,
-  childId: string,
-  spec: ExperimentSpec,
-): Promise<D1PreparedStatement> {
-  return db
-    .prepare(
-      `INSERT OR IGNORE INTO experiments (id, campaign_id, idx, spec_json, spec_hash, dataset_sha256, flops, tokens,
-         replicas_needed, quorum, parent_id, root_id, depth)
-       SELECT ?1, p.campaign_id, (SELECT MAX(idx) + 1 FROM experiments WHERE campaign_id = p.campaign_id), ?2, ?3,
-         p.dataset_sha256, ?4, ?5, p.quorum, p.quorum, p.id, COALESCE(p.root_id, p.id), p.depth + 1
-       FROM experiments p WHERE p.id = ?6`,
-    )
-    .bind(
-      childId,
-      JSON.stringify(spec),
-      await specHash(spec),
-      trainingFlops(spec),
-      tokenBudget(spec),
-      parentId,
-    );
-}
-
 /**
  * Chooses the canonical final checkpoint of a verified lineage experiment, once the preferred
  * replica's upload is in (or it was passed over), records it in the ledger with the next segment,
@@ -328,141 +292,6 @@ export async function settleCheckpoint(
     now,
   );
   if (rootId) await pruneLineage(db, bucket, rootId, now);
-}
-
-interface RungRow {
-  id: string;
-  config: string;
-  rung: number;
-  valBpb: number;
-  specJson: string;
-  checkpointSha256: string | null;
-  promoted: number;
-}
-
-/**
- * ASHA's decisions now (shared/asha.ts), from the campaign's verified experiments: each promotion
- * a child that continues its configuration from its canonical checkpoint to the next rung, and a
- * ledger entry with the rung's results it was decided on. `settled` is the experiment whose
- * checkpoint this same batch chooses. Decisions are serialised by the ledger: a concurrent one
- * moves the head, this batch fails and is planned again from fresh state (ledger.ts).
- */
-async function ashaStatements(
-  db: D1Database,
-  campaignId: string,
-  strategy: AshaStrategy,
-  settled: { id: string; checkpointSha256: string },
-): Promise<{ statements: D1PreparedStatement[]; entries: NewEntry[] }> {
-  const { results } = await db
-    .prepare(
-      `SELECT e.id, COALESCE(e.root_id, e.id) AS config, e.depth AS rung, e.val_bpb AS valBpb, e.spec_json AS specJson,
-         e.checkpoint_sha256 AS checkpointSha256,
-         EXISTS (SELECT 1 FROM experiments c WHERE c.parent_id = e.id) AS promoted
-       FROM experiments e WHERE e.campaign_id = ? AND e.status = 'verified'`,
-    )
-    .bind(campaignId)
-    .all<RungRow>();
-  const rows = new Map(results.map((r) => [r.id, r]));
-  // Rung 0 is every root's own length (the brief's steps); an experiment's rung is its depth.
-  const first = results.find((r) => r.rung === 0);
-  if (!first) return { statements: [], entries: [] };
-  const steps = rungSteps(ExperimentSpec.parse(JSON.parse(first.specJson)).train.steps, strategy);
-  const promoted = new Set(results.filter((r) => r.promoted).map((r) => r.id));
-  const decisions = ashaPromotions(
-    strategy.eta,
-    steps.length,
-    results.map((r) => ({ config: r.config, rung: r.rung, experimentId: r.id, valBpb: r.valBpb })),
-    promoted,
-  );
-  const statements: D1PreparedStatement[] = [];
-  const entries: NewEntry[] = [];
-  for (const p of decisions) {
-    const parent = rows.get(p.parent)!;
-    const sha = p.parent === settled.id ? settled.checkpointSha256 : parent.checkpointSha256;
-    if (!sha) continue; // promoted once its own checkpoint is chosen
-    const spec = continuationSpec(
-      ExperimentSpec.parse(JSON.parse(parent.specJson)),
-      p.parent,
-      sha,
-      {
-        steps: steps[p.fromRung + 1]! - steps[p.fromRung]!,
-      },
-    );
-    const childId = `${p.config}-r${p.fromRung + 1}`;
-    statements.push(await childStatement(db, p.parent, childId, spec));
-    entries.push({
-      key: `promotion:${p.parent}`,
-      kind: 'promotion',
-      experimentId: childId,
-      resultId: null,
-      volunteerId: null,
-      promotion: p,
-    });
-  }
-  return { statements, entries };
-}
-
-/** A PBT member's id: its generation-0 experiment (`<member>-g<k>` for the later ones). */
-export const memberOf = (experimentId: string) => experimentId.replace(/-g\d+$/, '');
-
-/**
- * PBT's decision for the member whose generation `generation` is `settled` (shared/pbt.ts), from
- * the generation's verified results whose checkpoints are chosen: its next generation, continuing
- * its own checkpoint or exploiting a better member's with a perturbed learning rate, and a ledger
- * entry with the inputs. Nothing after the last generation.
- */
-async function pbtStatements(
-  db: D1Database,
-  campaignId: string,
-  strategy: PbtStrategy,
-  settled: { id: string; checkpointSha256: string },
-  generation: number,
-): Promise<{ statements: D1PreparedStatement[]; entries: NewEntry[] }> {
-  if (generation + 1 >= strategy.generations) return { statements: [], entries: [] };
-  const { results } = await db
-    .prepare(
-      `SELECT e.id, e.val_bpb AS valBpb, e.spec_json AS specJson, e.checkpoint_sha256 AS checkpointSha256
-       FROM experiments e WHERE e.campaign_id = ? AND e.depth = ? AND e.status = 'verified'
-         AND (e.checkpoint_sha256 IS NOT NULL OR e.id = ?)`,
-    )
-    .bind(campaignId, generation, settled.id)
-    .all<{ id: string; valBpb: number; specJson: string; checkpointSha256: string | null }>();
-  const rows = new Map(results.map((r) => [r.id, r]));
-  const own = rows.get(settled.id);
-  if (!own) return { statements: [], entries: [] };
-  const member = memberOf(settled.id);
-  const d = pbtDecision(
-    strategy,
-    campaignId,
-    generation,
-    { member, experimentId: settled.id, valBpb: own.valBpb },
-    results.map((r) => ({ member: memberOf(r.id), experimentId: r.id, valBpb: r.valBpb })),
-  );
-  const parent = rows.get(d.parent)!;
-  const parentSpec = ExperimentSpec.parse(JSON.parse(parent.specJson));
-  const child = continuationSpec(
-    parentSpec,
-    d.parent,
-    d.parent === settled.id ? settled.checkpointSha256 : parent.checkpointSha256!,
-    {
-      lr: Number((parentSpec.train.lr * d.lrFactor).toPrecision(4)),
-      minLr: Number((parentSpec.train.minLr * d.lrFactor).toPrecision(4)),
-    },
-  );
-  const childId = `${member}-g${generation + 1}`;
-  return {
-    statements: [await childStatement(db, d.parent, childId, child)],
-    entries: [
-      {
-        key: `generation:${settled.id}`,
-        kind: 'generation',
-        experimentId: childId,
-        resultId: null,
-        volunteerId: null,
-        generation: d,
-      },
-    ],
-  };
 }
 
 /** Closes the reveal windows that passed, and settles the experiments that waited on them (the cron). */

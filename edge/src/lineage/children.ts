@@ -1,11 +1,48 @@
-// A researcher's continuation of a verified experiment (docs/lineage.md): a spec that names its
-// parent checkpoint, checked against the parent before anything is written.
-import { ExperimentSpec, continuationIssue, specHash } from '../../../shared/spec.ts';
+// Child experiments (docs/lineage.md): the statement that writes one, used by a lineage's next
+// segment and by the strategies' decisions, and a researcher's continuation of a verified
+// experiment — a spec that names its parent checkpoint, checked against the parent before
+// anything is written.
+import {
+  ExperimentSpec,
+  continuationIssue,
+  specHash,
+  tokenBudget,
+  trainingFlops,
+} from '../../../shared/spec.ts';
 import { ADMISSION } from '../../../shared/search-space.ts';
-import { trainingFlops } from '../../../shared/spec.ts';
 import { randomToken } from '../../../shared/crypto.ts';
 import { fail } from '../errors.ts';
-import { childStatement } from './checkpoints.ts';
+
+/** The id of a lineage's next segment: its root's id and its depth. */
+export const segmentId = (rootId: string, depth: number) => `${rootId}-s${depth}`;
+
+/**
+ * A child experiment of `parentId` with `spec` (which names the parent), in the parent's campaign,
+ * after its last experiment; nothing if the id is taken.
+ */
+export async function childStatement(
+  db: D1Database,
+  parentId: string,
+  childId: string,
+  spec: ExperimentSpec,
+): Promise<D1PreparedStatement> {
+  return db
+    .prepare(
+      `INSERT OR IGNORE INTO experiments (id, campaign_id, idx, spec_json, spec_hash, dataset_sha256, flops, tokens,
+         replicas_needed, quorum, parent_id, root_id, depth)
+       SELECT ?1, p.campaign_id, (SELECT MAX(idx) + 1 FROM experiments WHERE campaign_id = p.campaign_id), ?2, ?3,
+         p.dataset_sha256, ?4, ?5, p.quorum, p.quorum, p.id, COALESCE(p.root_id, p.id), p.depth + 1
+       FROM experiments p WHERE p.id = ?6`,
+    )
+    .bind(
+      childId,
+      JSON.stringify(spec),
+      await specHash(spec),
+      trainingFlops(spec),
+      tokenBudget(spec),
+      parentId,
+    );
+}
 
 interface ParentRow {
   id: string;
