@@ -53,7 +53,7 @@ export async function attributeLease(
 }
 
 // Results reach a partner through their lease (results.lease_id is UNIQUE, so indexed); only
-// verified work counts towards tokens and volunteers, as credit does (DESIGN.md).
+// verified work counts towards tokens and volunteers, as credit does (edge/src/trust/credit.ts).
 const STATS_SQL = `
 SELECT p.id, p.name, p.created_at AS createdAt,
   count(DISTINCT r.experiment_id) AS experiments,

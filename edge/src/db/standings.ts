@@ -1,5 +1,5 @@
 // Standings: volunteers by credit (the FLOPs of the experiments their results helped verify,
-// DESIGN.md) and campaigns by progress, across the whole edge or within one campaign.
+// edge/src/trust/credit.ts) and campaigns by progress, across the whole edge or within one campaign.
 // Across the edge, credit, recent-average credit and reputation are the trust ledger's own
 // (volunteers.credit_total / credit_decayed / reputation, 0004_trust.sql, edge/src/trust/credit.ts).
 // The ledger keeps no per-campaign totals, so within a campaign they are summed from its agreeing
