@@ -4,17 +4,9 @@
 // against its parent; the storage rule drops what no child needs.
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import {
-  checkpointCommitment,
-  commitSteps,
-  encodeCheckpoint,
-  type CommittedState,
-} from '../../../shared/commit.ts';
-import { promotionHolds } from '../../../shared/asha.ts';
-import { pbtDecisionHolds } from '../../../shared/pbt.ts';
 import { continuationSpec } from '../../../shared/lineage.ts';
 import type { ExperimentDetail, Lease, ResultResponse } from '../../../shared/protocol.ts';
-import { startStep, type ExperimentSpec } from '../../../shared/spec.ts';
+import type { ExperimentSpec } from '../../../shared/spec.ts';
 import { TAU_BPB } from '../../../shared/verify.ts';
 import { expireFinalReveals } from '../lineage/checkpoints.ts';
 import { FINAL_REVEAL_MS } from '../trust/policy.ts';
@@ -28,7 +20,8 @@ import {
   snapshot,
   tinySpec,
 } from '../../test/helpers.ts';
-import { chainOk, experimentState, ledgerEntries, peer, put, type Peer } from '../../test/trust.ts';
+import { chainOk, experimentState, ledgerEntries, put, type Peer } from '../../test/trust.ts';
+import { run, twoPeers, upload, type Replica } from '../../test/lineage-fixtures.ts';
 
 const ROOT = 'L-0';
 
@@ -50,48 +43,6 @@ async function seedLineage(id = 'L', owner: string | null = null): Promise<void>
       .bind(owner, id)
       .run();
 }
-
-/**
- * Made-up training states for a lease, consistent with one another: the losses so far (`prefix`,
- * the parent's, first), a state at each commit step, the result's curve and commitments, and the
- * final checkpoint's blob. Replicas' weights differ (as across backends: equal commitments would
- * be a copy).
- */
-async function run(lease: Lease, prefix: number[], replica = 0, start = startStep(lease.spec)) {
-  const spec = lease.spec;
-  // The losses a run through the parent gives; a cheat may number its states from elsewhere (start).
-  const own = Array.from({ length: spec.train.steps }, (_, i) => 4 - (startStep(spec) + i) * 0.01);
-  const losses = [...prefix, ...own];
-  const states = commitSteps(spec.train).map((k): CommittedState => ({
-    step: start + k,
-    losses: losses.slice(0, start + k),
-    weights: [Float32Array.from([start + k, replica]), Float32Array.from([0.5])],
-    optimizer: {
-      t: start + k,
-      m: [new Float32Array(2), new Float32Array(1)],
-      v: [new Float32Array(2), new Float32Array(1)],
-    },
-    batchRng: [1, 2, 3, start + k],
-  }));
-  const every = spec.train.curveEvery;
-  const curve = Array.from({ length: Math.ceil(own.length / every) }, (_, i) => {
-    const seg = own.slice(i * every, (i + 1) * every);
-    return seg.reduce((a, b) => a + b, 0) / seg.length;
-  });
-  const commitments = await Promise.all(states.map((s) => checkpointCommitment(lease.specHash, s)));
-  return {
-    losses,
-    curve,
-    commitments,
-    final: await encodeCheckpoint(lease.specHash, states.at(-1)!),
-  };
-}
-
-type Replica = Awaited<ReturnType<typeof run>> & {
-  peer: Peer;
-  lease: Lease;
-  response: ResultResponse;
-};
 
 /** Two volunteers (other backends, other addresses) train the campaign's open segment and agree. */
 async function verifySegment(
@@ -118,9 +69,6 @@ async function verifySegment(
   return out.sort((x, y) => (x.response.resultId < y.response.resultId ? -1 : 1));
 }
 
-const upload = (r: Replica, bytes = r.final.bytes) =>
-  put(r.peer, r.response.checkpoint!.path, bytes);
-
 async function detail(id: string): Promise<ExperimentDetail> {
   return ((await (await api(`/api/experiments/${id}`)).json()) as { experiment: ExperimentDetail })
     .experiment;
@@ -129,12 +77,6 @@ async function detail(id: string): Promise<ExperimentDetail> {
 async function lineage(id: string) {
   return (await detail(id)).lineage;
 }
-
-/** Two volunteers on other backends; without addresses (as local browsers), two verify each other. */
-const twoPeers = async (): Promise<[Peer, Peer]> => [
-  await peer({ backend: 'webgpu', browser: 'chromium' }),
-  await peer({ backend: 'wasm', browser: 'firefox' }),
-];
 
 describe('a lineage campaign', () => {
   it('asks each replica for its final checkpoint, chooses one deterministically, records it and continues from it', async () => {
@@ -393,173 +335,3 @@ async function resultOf(leaseId: string): Promise<string> {
     .bind(leaseId)
     .first<{ id: string }>())!.id;
 }
-
-describe('an ASHA campaign (shared/asha.ts)', () => {
-  it('promotes the best 1/η of each rung as its results are verified, each promotion continuing from the configuration’s checkpoint, and records every decision with its inputs', async () => {
-    const configs = Array.from({ length: 9 }, (_, i) => tinySpec(100 + i));
-    await insertCampaign(env.DB, {
-      id: 'A',
-      name: 'ASHA',
-      brief: 'Nine configurations, η = 3.',
-      template: 'gpt-char',
-      datasetId: 'test',
-      createdAt: Date.now(),
-      specs: configs.map((s) => ({ ...s, train: { ...s.train, scheduleSteps: 270 } })),
-      segments: 3,
-      strategy: { kind: 'asha', eta: 3, maxSteps: 270 },
-    });
-    const peers = await twoPeers();
-    // Config i's val_bpb rises with i (A-0 best, and verified first: in the order the queue hands
-    // them out), and a promoted one improves by 0.1 a rung. (Verified worst first, asynchronous
-    // halving promotes more: each new best is in the top third of what is verified so far.)
-    const bpb = (id: string) => {
-      const [, i, r] = /^A-(\d+)(?:-r(\d))?$/.exec(id)!;
-      return 3.5 + 0.01 * Number(i) - 0.1 * Number(r ?? 0);
-    };
-    await runToTheEnd(peers, 'A', bpb);
-    const rows = (
-      await env.DB.prepare(
-        "SELECT id, depth, parent_id AS parentId, json_extract(spec_json, '$.train.steps') AS steps FROM experiments WHERE campaign_id = 'A' ORDER BY depth, id",
-      ).all<{ id: string; depth: number; parentId: string | null; steps: number }>()
-    ).results;
-    // Rung 0: 9 configurations of 30 steps; rung 1: the best 3 continued by 60 (to 90); rung 2: the
-    // best of those continued by 180 (to 270).
-    expect(rows.filter((r) => r.depth === 1).map((r) => [r.id, r.steps])).toEqual([
-      ['A-0-r1', 60],
-      ['A-1-r1', 60],
-      ['A-2-r1', 60],
-    ]);
-    expect(rows.filter((r) => r.depth === 2).map((r) => [r.id, r.parentId, r.steps])).toEqual([
-      ['A-0-r2', 'A-0-r1', 180],
-    ]);
-    const decisions = (await ledgerEntries()).filter((e) => e.kind === 'promotion');
-    expect(decisions.map((d) => d.experimentId).sort()).toEqual([
-      'A-0-r1',
-      'A-0-r2',
-      'A-1-r1',
-      'A-2-r1',
-    ]);
-    for (const d of decisions) expect(promotionHolds(3, d.promotion!)).toBe(true);
-    expect(await chainOk()).toBe(true);
-  });
-});
-
-/**
- * Two peers verify every experiment of an adaptive campaign, in the order the queue hands them
- * out, each from its parent's chosen checkpoint's losses, until none is open; `bpb` gives each
- * experiment's val_bpb.
- */
-async function runToTheEnd(
-  peers: [Peer, Peer],
-  campaignId: string,
-  bpb: (id: string) => number,
-): Promise<void> {
-  const lossesOf = new Map<string, number[]>();
-  for (;;) {
-    const lease = await peers[0].lease(campaignId);
-    if (!lease) break;
-    const prefix = lease.spec.parent ? lossesOf.get(lease.spec.parent.experimentId)! : [];
-    const [first, second] = await verifySegmentFrom(peers, lease, prefix, bpb(lease.experimentId));
-    for (const r of [first!, second!]) await upload(r);
-    lossesOf.set(lease.experimentId, first!.losses);
-  }
-  const open = await env.DB.prepare(
-    'SELECT COUNT(*) AS n FROM experiments WHERE campaign_id = ? AND status = ?',
-  )
-    .bind(campaignId, 'open')
-    .first<{ n: number }>();
-  expect(open!.n).toBe(0);
-}
-
-/** verifySegment, for a lease the first peer already holds. */
-async function verifySegmentFrom(
-  peers: [Peer, Peer],
-  lease: Lease,
-  prefix: number[],
-  valBpb: number,
-): Promise<Replica[]> {
-  const out: Replica[] = [];
-  for (const [i, p] of peers.entries()) {
-    const l = i === 0 ? lease : (await p.lease(lease.campaignId))!;
-    expect(l.experimentId).toBe(lease.experimentId);
-    const r = await run(l, prefix, i);
-    const res = await p.submit(l, valBpb + (i * TAU_BPB) / 4, {
-      curve: r.curve,
-      commitments: r.commitments,
-    });
-    expect(res.status).toBe(201);
-    out.push({ peer: p, lease: l, ...r, response: (await res.json()) as ResultResponse });
-  }
-  expect(out[1]!.response.experimentStatus).toBe('verified');
-  return out.sort((x, y) => (x.response.resultId < y.response.resultId ? -1 : 1));
-}
-
-describe('a PBT campaign (shared/pbt.ts)', () => {
-  it('lets a member in the bottom quantile exploit a better member’s checkpoint with a perturbed learning rate, the others continue, and records every decision', async () => {
-    await insertCampaign(env.DB, {
-      id: 'P',
-      name: 'PBT',
-      brief: 'Four members, three generations.',
-      template: 'gpt-char',
-      datasetId: 'test',
-      createdAt: Date.now(),
-      specs: [0, 1, 2, 3].map((i) => {
-        const s = tinySpec(200 + i);
-        return { ...s, train: { ...s.train, lr: 1e-3 * (i + 1), scheduleSteps: 90 } };
-      }),
-      segments: 3,
-      strategy: { kind: 'pbt', generations: 3, quantile: 0.25 },
-    });
-    // Member i's val_bpb rises with i and falls 0.05 a generation.
-    const bpb = (id: string) => {
-      const [, i, g] = /^P-(\d+)(?:-g(\d))?$/.exec(id)!;
-      return 3 + 0.1 * Number(i) - 0.05 * Number(g ?? 0);
-    };
-    await runToTheEnd(await twoPeers(), 'P', bpb);
-    const rows = (
-      await env.DB.prepare(
-        "SELECT id, depth, parent_id AS parentId, json_extract(spec_json, '$.train.lr') AS lr FROM experiments WHERE campaign_id = 'P' ORDER BY depth, id",
-      ).all<{ id: string; depth: number; parentId: string | null; lr: number }>()
-    ).results;
-    expect(rows.map((r) => r.id)).toEqual([
-      'P-0',
-      'P-1',
-      'P-2',
-      'P-3',
-      'P-0-g1',
-      'P-1-g1',
-      'P-2-g1',
-      'P-3-g1',
-      'P-0-g2',
-      'P-1-g2',
-      'P-2-g2',
-      'P-3-g2',
-    ]);
-    const decisions = (await ledgerEntries()).filter((e) => e.kind === 'generation');
-    expect(decisions).toHaveLength(8); // none after the last generation
-    // Generation 0: P-3, the worst of four once all four are in, exploits P-0 (the best quarter).
-    const p3 = decisions.find(
-      (d) => d.generation!.member === 'P-3' && d.generation!.generation === 0,
-    )!;
-    expect(p3.generation).toMatchObject({ action: 'exploit', parent: 'P-0' });
-    const child = rows.find((r) => r.id === 'P-3-g1')!;
-    expect(child.parentId).toBe('P-0');
-    expect(child.lr).toBeCloseTo(1e-3 * p3.generation!.lrFactor, 12);
-    expect([0.8, 1.25]).toContain(p3.generation!.lrFactor);
-    // The members verified before a quarter could be judged continued their own checkpoints.
-    for (const m of ['P-0', 'P-1', 'P-2'])
-      expect(rows.find((r) => r.id === `${m}-g1`)!.parentId).toBe(m);
-    for (const d of decisions)
-      expect(
-        pbtDecisionHolds(
-          { quantile: 0.25 },
-          'P',
-          d.generation!,
-          d.generation!.generation
-            ? `${d.generation!.member}-g${d.generation!.generation}`
-            : d.generation!.member,
-        ),
-      ).toBe(true);
-    expect(await chainOk()).toBe(true);
-  });
-});
