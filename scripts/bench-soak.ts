@@ -39,7 +39,10 @@
 //     --dev-tracing     keep wrangler dev's local tracing on
 // With --json the last line of stdout is one JSON object:
 //   {volunteers, minutes, leases, results, lostResults, doubleAssignments, errorRate,
-//    edgeMemoryMbStart, edgeMemoryMbEnd}
+//    edgeMemoryMbStart, edgeMemoryMbEnd, p50ByMinuteMs, p99ByMinuteMs, lastToFirstP99Ratio}
+// where the per-minute latencies are those of every lease, heartbeat and result that finished in
+// that minute of the run (the last minute includes the drain after the deadline), and the ratio is
+// the last minute's p99 over the first's (scripts/lib/minute-latency.ts).
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -65,6 +68,7 @@ import {
   type MemorySample,
 } from './lib/fleet-proc.ts';
 import { Fleet, type Identity } from './lib/fleet.ts';
+import { latencyByMinute, MinuteMarks } from './lib/minute-latency.ts';
 import { ROOT } from './lib/wrangler.ts';
 
 const { values } = parseArgs({
@@ -204,6 +208,11 @@ async function main(): Promise<void> {
     `     0 s  RSS workerd ${mb(s0.workerdMb).padStart(6)} MB (runtime ${mb(s0.runtimeMb).padStart(6)})  tree ${mb(s0.treeMb).padStart(6)} MB  (start)`,
   );
   const ticker = setInterval(sample, SAMPLE_S * 1000);
+  const minutes = new MinuteMarks([stats.leaseMs, stats.heartbeatMs, stats.resultMs]);
+  let marked = 0;
+  const minuteTicker = setInterval(() => {
+    if (++marked < MINUTES) minutes.mark();
+  }, 60_000);
 
   await Promise.all(
     identities.map(async (ids) => {
@@ -222,6 +231,7 @@ async function main(): Promise<void> {
     }),
   );
   clearInterval(ticker);
+  clearInterval(minuteTicker);
   sample(); // the end: every round trip in flight at the deadline has finished
   const elapsed = (performance.now() - start) / 1000;
   const cpu = cpuDelta(cpuBefore, processCpu(edge.pid));
@@ -288,6 +298,12 @@ async function main(): Promise<void> {
       `(${verdict.growth >= 0 ? '+' : ''}${mb(verdict.growth)} MB across it, ${verdict.kbPerRequest.toFixed(1)} KB per request; first half ${verdict.perMinEarly.toFixed(2)} MB/min)`,
   );
 
+  const byMinute = latencyByMinute(minutes.minutes());
+  log(
+    `  latency by minute (all routes): p50 ${byMinute.p50ByMinuteMs.join(', ')} ms; p99 ${byMinute.p99ByMinuteMs.join(', ')} ms; ` +
+      `last/first p99 ${byMinute.lastToFirstP99Ratio ?? 'n/a'}`,
+  );
+
   const report = {
     volunteers: VOLUNTEERS,
     minutes: MINUTES,
@@ -298,6 +314,7 @@ async function main(): Promise<void> {
     errorRate: Number(errorRate.toFixed(6)),
     edgeMemoryMbStart: Number(first.workerdMb.toFixed(1)),
     edgeMemoryMbEnd: Number(final.workerdMb.toFixed(1)),
+    ...byMinute,
   };
   printReport(report, values.json);
 }
