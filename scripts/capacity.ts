@@ -42,7 +42,7 @@ function volunteerLimit(): Scenario['volunteerLimit'] {
 }
 
 /** 3 significant figures below 1,000, whole numbers with thousands separators above. */
-export const fmt = (x: number) =>
+const fmt = (x: number) =>
   Math.abs(x) >= 1000 ? Math.round(x).toLocaleString('en-US') : String(Number(x.toPrecision(3)));
 
 /** Days as days, or as hours or minutes when shorter than two days or two hours. */

@@ -22,6 +22,7 @@ const COSTS: EdgeCosts = {
   hubNotificationsPerResult: 1,
   r2PutsPerResult: 0,
   r2BytesPerPut: 0,
+  r2GetsPerLease: 0,
   heartbeat: { everySec: 30, cpuMs: 6, d1Calls: 4, rowsWritten: 3, rateLimiterCalls: 2 },
 };
 const FLEET: Scenario = {
@@ -113,6 +114,15 @@ describe('capacity', () => {
     expect(first(11, 1)).toMatchObject({ id: 'queueObject', volunteers: 300_000 });
     expect(first(11, 2)).toMatchObject({ id: 'd1Queries', volunteers: 330_000 });
     expect(first(21, 2)).toMatchObject({ id: 'queueObject', volunteers: 600_000 });
+  });
+
+  it("counts a lineage campaign's checkpoints in R2", () => {
+    const lineage = { ...COSTS, r2PutsPerResult: 1, r2BytesPerPut: 9.7e6, r2GetsPerLease: 1 };
+    const r = capacity(lineage, FLEET);
+    // 2,000 round trips/s: 2,000 PUTs of 9.7 MB (19,400 MB/s) and 2,000 GETs a second.
+    expect(load(r, 'r2Puts').load).toBeCloseTo(2000, 6);
+    expect(load(r, 'r2Bytes').load).toBeCloseTo(19_400, 6);
+    expect(load(r, 'r2Gets').load).toBeCloseTo(2000, 6);
   });
 
   it('reports a per-request limit exceeded at any fleet size', () => {

@@ -32,6 +32,8 @@ export interface EdgeCosts {
   hubNotificationsPerResult: number;
   r2PutsPerResult: number;
   r2BytesPerPut: number;
+  /** R2 reads (class B) per lease: a lineage segment starts from its parent's checkpoint. */
+  r2GetsPerLease: number;
   heartbeat: HeartbeatCosts;
 }
 
@@ -153,6 +155,13 @@ export function capacity(costs: EdgeCosts, s: Scenario): CapacityReport {
       unit: 'ops/s',
       limit: null,
       perVolunteer: rt * costs.r2PutsPerResult,
+    },
+    {
+      id: 'r2Gets',
+      name: 'R2 class B (checkpoint GETs)',
+      unit: 'ops/s',
+      limit: null,
+      perVolunteer: rt * costs.r2GetsPerLease,
     },
     {
       id: 'r2Bytes',

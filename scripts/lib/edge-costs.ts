@@ -16,6 +16,7 @@ const COST_FIELDS = [
   'hubNotificationsPerResult',
   'r2PutsPerResult',
   'r2BytesPerPut',
+  'r2GetsPerLease',
 ] as const satisfies readonly (keyof EdgeCosts)[];
 
 const HEARTBEAT_FIELDS = [
