@@ -129,6 +129,13 @@ describe('capacity', () => {
     const r = capacity({ ...COSTS, d1CallsPerRoundTrip: 1200 }, { ...FLEET, volunteers: 1 });
     expect(r.first).toMatchObject({ id: 'd1QueriesPerInvocation', volunteers: 0 });
     expect(r.underEveryLimit).toBe(false);
+    // More shards than an account may hold (50,000) is over a limit too.
+    const shards = capacity(COSTS, { ...FLEET, volunteers: 1, databases: 50_001 });
+    expect(shards.first).toMatchObject({ id: 'd1Databases', volunteers: 0 });
+    // At 50,000 databases D1 reaches its query rate past 270 M volunteers: the queue comes first.
+    expect(capacity(COSTS, { ...FLEET, volunteers: 1, databases: 50_000 }).first?.id).toBe(
+      'queueObject',
+    );
   });
 });
 

@@ -136,6 +136,13 @@ export function capacity(costs: EdgeCosts, s: Scenario): CapacityReport {
       fixed: costs.d1CallsPerRoundTrip,
     },
     {
+      id: 'd1Databases',
+      name: 'D1 databases',
+      unit: 'databases',
+      limit: LIMITS.d1DatabasesPerAccount,
+      fixed: s.databases,
+    },
+    {
       id: 'queueObject',
       name: 'Campaign queue DO per object',
       unit: 'req/s',

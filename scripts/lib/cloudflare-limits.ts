@@ -1,6 +1,7 @@
 // Cloudflare's published limits that bound Tabgrid's edge, as data for the capacity model
 // (scripts/lib/capacity-model.ts), each with the page it comes from (read December 2026; the
-// Workers Paid plan unless a name says Free). docs/scale.md lists them with the same links.
+// Workers Paid plan). docs/scale.md lists these and the ones that bound no load here (R2's one
+// write a second per key, the rate limiter's periods, bound parameters) with the same links.
 
 export interface PublishedLimit {
   value: number;
@@ -13,20 +14,12 @@ export interface PublishedLimit {
 const WORKERS = 'https://developers.cloudflare.com/workers/platform/limits/';
 const D1 = 'https://developers.cloudflare.com/d1/platform/limits/';
 const DO = 'https://developers.cloudflare.com/durable-objects/platform/limits/';
-const R2 = 'https://developers.cloudflare.com/r2/platform/limits/';
-const RATE_LIMIT = 'https://developers.cloudflare.com/workers/runtime-apis/bindings/rate-limit/';
 
 export const LIMITS = {
   workerCpuMsPerRequest: {
     value: 30_000,
     unit: 'ms CPU per request',
     note: 'default; configurable to 5 min; Free plan 10 ms. Requests: no limit (Free: 100,000/day)',
-    source: WORKERS,
-  },
-  workerCpuMsPerRequestFree: {
-    value: 10,
-    unit: 'ms CPU per request',
-    note: 'Workers Free',
     source: WORKERS,
   },
   d1QueriesPerInvocation: {
@@ -63,12 +56,6 @@ export const LIMITS = {
     note: 'raised by request (Free 10)',
     source: D1,
   },
-  d1BoundParameters: {
-    value: 100,
-    unit: 'bound parameters per query',
-    note: '',
-    source: D1,
-  },
   // "An individual Object has a soft limit of 1,000 requests per second"; past it the object
   // queues, then answers "overloaded" (the FAQ on the limits page).
   doRequestsPerSecPerObject: {
@@ -76,23 +63,5 @@ export const LIMITS = {
     unit: 'requests/s per object',
     note: 'soft limit; then queued, then "overloaded"',
     source: DO,
-  },
-  doBytesPerObject: {
-    value: 10e9,
-    unit: 'bytes per object',
-    note: 'SQLite-backed objects',
-    source: DO,
-  },
-  r2WritesPerSecPerKey: {
-    value: 1,
-    unit: 'writes/s to one key',
-    note: 'no published per-bucket rate for object operations; keys here are content hashes',
-    source: R2,
-  },
-  rateLimitPeriods: {
-    value: 10,
-    unit: 's period (10 or 60)',
-    note: 'counters per Cloudflare location; no published call rate',
-    source: RATE_LIMIT,
   },
 } satisfies Record<string, PublishedLimit>;
