@@ -64,7 +64,11 @@ function table(r: CapacityReport, costsSource: string): string {
   ]);
   const head = ['component', `load at ${fmt(s.volunteers)}`, 'published limit', 'use', 'limit at'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ');
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   const out = [
     `Capacity: ${fmt(s.volunteers)} volunteers, ${fmt(s.minutes)}-minute experiments, ` +
       `${fmt(s.campaigns)} campaign(s), ${fmt(s.databases)} D1 database(s)`,
@@ -90,17 +94,31 @@ function table(r: CapacityReport, costsSource: string): string {
   return out.join('\n') + '\n';
 }
 
-const { values } = parseArgs({
-  options: {
-    volunteers: { type: 'string' },
-    minutes: { type: 'string' },
-    campaigns: { type: 'string', default: '1' },
-    databases: { type: 'string', default: '1' },
-    costs: { type: 'string' },
-    'heartbeat-s': { type: 'string' },
-    json: { type: 'boolean', default: false },
-  },
-});
+const USAGE =
+  'usage: npm run capacity -- --volunteers N --minutes M [--campaigns C] [--databases D] ' +
+  '[--heartbeat-s S] [--costs FILE] [--json]';
+const OPTIONS = {
+  volunteers: { type: 'string' },
+  minutes: { type: 'string' },
+  campaigns: { type: 'string', default: '1' },
+  databases: { type: 'string', default: '1' },
+  costs: { type: 'string' },
+  'heartbeat-s': { type: 'string' },
+  json: { type: 'boolean', default: false },
+  help: { type: 'boolean', default: false },
+} as const;
+
+let parsed;
+try {
+  parsed = parseArgs({ options: OPTIONS });
+} catch (err) {
+  usage(`${(err as Error).message}\n${USAGE}`);
+}
+const { values } = parsed;
+if (values.help) {
+  process.stdout.write(USAGE + '\n');
+  process.exit(0);
+}
 
 let costs;
 try {

@@ -181,6 +181,9 @@ describe('npm run capacity', () => {
     const bad = await run(['--volunteers', 'many', '--minutes', '5']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--volunteers must be a positive integer/);
+    const unknown = await run(['--volunteers', '10', '--minutes', '5', '--shards', '3']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/Unknown option '--shards'\nusage: npm run capacity/);
     const file = join(mkdtempSync(join(tmpdir(), 'capacity-')), 'costs.json');
     writeFileSync(file, JSON.stringify({ cpuMsPerRoundTrip: -1 }));
     const neg = await run(['--volunteers', '10', '--minutes', '5', '--costs', file]);
