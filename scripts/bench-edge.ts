@@ -31,22 +31,50 @@
 //     --replicas R      replicas_needed and quorum of each experiment (default 2)
 //     --keys K          identities per simulated volunteer (default 4)
 //     --port P          first port to try (default 8801)
-//     --profile         serve the app through a wrapper that times every D1 and rate-limiter call,
-//                       then print that table and micro-benchmarks (D1 call, limiter, Ed25519, HTTP)
-//     --entry FILE      serve another entry point (e.g. a candidate change in a scratch copy)
+//     --profile         print the table of every D1 and rate-limiter call (counted and timed by the
+//                       instrumented entry, edge/bench/profile.ts) and micro-benchmarks (D1 call,
+//                       limiter, Ed25519, HTTP)
+//     --entry FILE      serve another entry point (e.g. a candidate change in a scratch copy; no
+//                       D1 counts then: d1CallsPerRoundTrip and rowsWrittenPerVerified are null)
 //     --dev-tracing     keep wrangler dev's local tracing on
 //     --persist DIR     local state directory, wiped and reseeded (default .wrangler/bench-edge)
+//     --preload N       run twice with the same fleet: on the empty database, then on one that
+//                       already holds N verified experiments of finished campaigns with their
+//                       results, leases, volunteers, witnesses and ledger entries
+//                       (lib/preload.ts; built once per N and schema, cached in
+//                       node_modules/.cache/tabgrid-bench, copied for each run)
 // With --json the last line of stdout is one JSON object:
 //   {volunteers, seconds, roundTripsPerSec, leasesPerSec, resultsPerSec, p50Ms, p99Ms, errors,
-//    doubleAssignments, lostResults}
+//    doubleAssignments, lostResults, cpuMsPerRoundTrip, d1CallsPerRoundTrip, rowsWrittenPerVerified,
+//    verified}, and with --preload: {preloaded, baseline: {p50Ms, p99Ms, cpuMsPerRoundTrip,
+//    roundTripsPerSec}, p50Ratio, p99Ratio} (the top-level figures are the preloaded run's).
+// cpuMsPerRoundTrip: the workerd runtime process's CPU time (user + system from /proc: the Worker,
+// the Durable Objects, local D1's SQLite and the rate limiters, all on that process) over the run ÷
+// round trips. d1CallsPerRoundTrip: D1 calls (a batch is one call) by the Worker and the campaign
+// queue ÷ round trips. rowsWrittenPerVerified: rows D1 reports written (meta.rows_written) ÷
+// experiments verified during the run.
 // Latencies are per request (leases and results together), measured at the client. Progress, CPU
 // per process and the D1 checks go to stderr.
 // The edge's lifecycle and D1 checks (lib/fleet-edge.ts), the simulated volunteers (lib/fleet.ts) and the
 // /proc readings (lib/fleet-proc.ts) are shared with `npm run bench:soak`.
+import { createHash } from 'node:crypto';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
+  benchDatasetSha256,
+  benchSpec,
+  d1File,
   finishRun,
   isInterrupted,
   latency,
@@ -61,6 +89,8 @@ import {
 } from './lib/fleet-edge.ts';
 import { cpuDelta, machineCpu, processCpu } from './lib/fleet-proc.ts';
 import { Fleet, type Identity } from './lib/fleet.ts';
+import { migrate } from './lib/local-edge.ts';
+import { preload } from './lib/preload.ts';
 import { ROOT } from './lib/wrangler.ts';
 
 const { values } = parseArgs({
@@ -76,6 +106,7 @@ const { values } = parseArgs({
     profile: { type: 'boolean', default: false }, // time every D1 / rate-limiter call, plus micro-benchmarks
     entry: { type: 'string' }, // serve this Worker entry point instead of wrangler.toml's main (a candidate change)
     persist: { type: 'string' }, // local state directory (default .wrangler/bench-edge), so two runs can share a machine
+    preload: { type: 'string' }, // verified experiments in the database for a second run beside the empty one
   },
 });
 const VOLUNTEERS = positiveInt('volunteers', values.volunteers);
@@ -111,22 +142,43 @@ async function microCost(path: string, n: number): Promise<number> {
   return best;
 }
 
-async function profileReport(roundTrips: number): Promise<void> {
-  const calls = JSON.parse((await get('/__bench/stats')).text) as Record<
-    string,
-    { calls: number; wallMs: number; sqlMs: number; rowsRead: number }
-  >;
+interface CallStat {
+  calls: number;
+  wallMs: number;
+  sqlMs: number;
+  rowsRead: number;
+  rowsWritten: number;
+}
+/** The instrumented entry's counts since the last read (it clears them). */
+async function callStats(): Promise<Record<string, CallStat>> {
+  return JSON.parse((await get('/__bench/stats')).text) as Record<string, CallStat>;
+}
+/** D1 calls and rows written in `calls` (routes and rate limiters are not D1 calls). */
+function d1Totals(calls: Record<string, CallStat>): { calls: number; rowsWritten: number } {
+  let n = 0;
+  let rowsWritten = 0;
+  for (const [key, s] of Object.entries(calls)) {
+    if (key.startsWith('route ') || key.startsWith('ratelimit ')) continue;
+    n += s.calls;
+    rowsWritten += s.rowsWritten;
+  }
+  return { calls: n, rowsWritten };
+}
+
+async function profileReport(calls: Record<string, CallStat>, roundTrips: number): Promise<void> {
   const rows = Object.entries(calls).sort((a, b) => b[1].wallMs - a[1].wallMs);
   log(
     `\n  profile over ${roundTrips} round trips (wall = Date.now() around the awaited call inside the Worker, under load;`,
   );
-  log(`  sql = D1's meta.duration, the statement inside SQLite; rows = rows read)`);
   log(
-    `  ${'calls/rt'.padStart(8)} ${'wall ms'.padStart(8)} ${'sql ms'.padStart(7)} ${'rows'.padStart(7)}  call`,
+    `  sql = D1's meta.duration, the statement inside SQLite; read, written = rows per call; 'queue' = the campaign queue's calls)`,
+  );
+  log(
+    `  ${'calls/rt'.padStart(8)} ${'wall ms'.padStart(8)} ${'sql ms'.padStart(7)} ${'read'.padStart(7)} ${'written'.padStart(7)}  call`,
   );
   for (const [key, s] of rows) {
     log(
-      `  ${(s.calls / Math.max(1, roundTrips)).toFixed(2).padStart(8)} ${(s.wallMs / s.calls).toFixed(2).padStart(8)} ${(s.sqlMs / s.calls).toFixed(3).padStart(7)} ${(s.rowsRead / s.calls).toFixed(0).padStart(7)}  ${key.slice(0, 150)}`,
+      `  ${(s.calls / Math.max(1, roundTrips)).toFixed(2).padStart(8)} ${(s.wallMs / s.calls).toFixed(2).padStart(8)} ${(s.sqlMs / s.calls).toFixed(3).padStart(7)} ${(s.rowsRead / s.calls).toFixed(0).padStart(7)} ${(s.rowsWritten / s.calls).toFixed(1).padStart(7)}  ${key.slice(0, 150)}`,
     );
   }
   // At concurrency 1, after the load: what one operation costs on this machine.
@@ -154,21 +206,14 @@ async function profileReport(roundTrips: number): Promise<void> {
   );
 }
 
-async function main(): Promise<void> {
-  log(
-    `bench:edge: ${VOLUNTEERS} volunteers × ${KEYS} keys, ${SECONDS} s, ${EXPERIMENTS} experiments × ${REPLICAS} replicas`,
-  );
-  let entry = values.entry ? resolve(values.entry) : undefined;
-  if (values.profile) {
-    if (entry)
-      throw new Error(
-        '--profile serves edge/bench/profile.ts (the app wrapped); it does not combine with --entry',
-      );
-    entry = join(ROOT, 'edge', 'bench', 'profile.ts');
-  }
+/** One timed run of the fleet against an edge on `persist`, created by `database` (default: migrated empty). */
+async function runFleet(persist: string, database?: (persist: string) => Promise<void>) {
+  const instrumented = !values.entry;
+  const entry = values.entry ? resolve(values.entry) : join(ROOT, 'edge', 'bench', 'profile.ts');
   const { edge, base } = await seedAndStartEdge(
     {
-      persist: PERSIST,
+      database,
+      persist,
       campaign: CAMPAIGN,
       name: 'Edge benchmark',
       brief: 'Tiny synthetic experiments for npm run bench:edge.',
@@ -187,6 +232,7 @@ async function main(): Promise<void> {
   }
   log(`  registered ${VOLUNTEERS * KEYS} keys in ${secondsSince(t)} s`);
 
+  if (instrumented) await callStats(); // registration's calls are not the loop's
   const cpuBefore = processCpu(edge.pid);
   const machineBefore = machineCpu();
   const selfBefore = process.cpuUsage();
@@ -223,8 +269,11 @@ async function main(): Promise<void> {
   const machineBusy = machineAfter.busy - machineBefore.busy;
   const ours = [...cpu.values()].reduce((a, b) => a + b, 0);
   clearInterval(ticker);
-  if (values.profile) await profileReport(stats.roundTrips);
-  const { d1, crowded, clientOverfull } = await finishRun(PERSIST, fleet, REPLICAS);
+  const calls = instrumented ? await callStats() : null;
+  if (calls && values.profile) await profileReport(calls, stats.roundTrips);
+  const d1Calls = calls && d1Totals(calls);
+  const runtimeCpuMs = [...cpu].find(([name]) => name.startsWith('workerd (runtime'))?.[1] ?? 0;
+  const { d1, crowded, clientOverfull } = await finishRun(persist, fleet, REPLICAS);
   const all = [...stats.leaseMs, ...stats.resultMs].sort((a, b) => a - b);
 
   log(
@@ -257,6 +306,8 @@ async function main(): Promise<void> {
     `client saw ${clientOverfull}; ${crowded} had more than ${REPLICAS} volunteers`,
   );
 
+  // The seeded campaign starts with nothing verified (checkD1 leaves the preload out).
+  const verified = d1.summary.verified;
   const report = {
     volunteers: VOLUNTEERS,
     seconds: SECONDS,
@@ -268,8 +319,92 @@ async function main(): Promise<void> {
     errors: stats.errors,
     doubleAssignments: Math.max(d1.doubleAssignments, clientOverfull),
     lostResults: d1.lost,
+    cpuMsPerRoundTrip: stats.roundTrips ? round(runtimeCpuMs / stats.roundTrips, 2) : null,
+    d1CallsPerRoundTrip:
+      d1Calls && stats.roundTrips ? round(d1Calls.calls / stats.roundTrips, 2) : null,
+    rowsWrittenPerVerified: d1Calls && verified ? round(d1Calls.rowsWritten / verified, 1) : null,
+    verified,
   };
-  printReport(report, values.json);
+  return report;
+}
+
+async function main(): Promise<void> {
+  log(
+    `bench:edge: ${VOLUNTEERS} volunteers × ${KEYS} keys, ${SECONDS} s, ${EXPERIMENTS} experiments × ${REPLICAS} replicas`,
+  );
+  if (values.profile && values.entry)
+    throw new Error(
+      '--profile reads the instrumented entry (edge/bench/profile.ts); it does not combine with --entry',
+    );
+  if (!values.preload) {
+    printReport(await runFleet(PERSIST), values.json);
+    return;
+  }
+  const n = positiveInt('preload', values.preload);
+  log(`\n  run 1 of 2: the empty database`);
+  const baseline = await runFleet(PERSIST);
+  log(`\n  run 2 of 2: ${n.toLocaleString('en')} verified experiments preloaded`);
+  const full = await runFleet(`${PERSIST}-preloaded`, preloadedDatabase(n));
+  printReport(
+    {
+      ...full,
+      preloaded: n,
+      baseline: {
+        p50Ms: baseline.p50Ms,
+        p99Ms: baseline.p99Ms,
+        cpuMsPerRoundTrip: baseline.cpuMsPerRoundTrip,
+        roundTripsPerSec: baseline.roundTripsPerSec,
+      },
+      p50Ratio: round(full.p50Ms / baseline.p50Ms, 2),
+      p99Ratio: round(full.p99Ms / baseline.p99Ms, 2),
+    },
+    values.json,
+  );
+}
+
+/**
+ * A `database` for seedBenchState holding `n` preloaded verified experiments: migrated and filled
+ * once per (n, migrations) into the cache, then copied (the run writes to its copy).
+ */
+function preloadedDatabase(n: number): (persist: string) => Promise<void> {
+  return async (persist: string) => {
+    const migrations = join(ROOT, 'edge', 'migrations');
+    const schema = createHash('sha256');
+    for (const f of readdirSync(migrations).sort())
+      schema.update(readFileSync(join(migrations, f)));
+    const cache = join(
+      ROOT,
+      'node_modules',
+      '.cache',
+      'tabgrid-bench',
+      `preload-${n}-${schema.digest('hex').slice(0, 12)}`,
+    );
+    if (!existsSync(join(cache, 'done'))) {
+      rmSync(cache, { recursive: true, force: true });
+      mkdirSync(cache, { recursive: true });
+      await migrate(cache);
+      const t = performance.now();
+      const datasetSha256 = await benchDatasetSha256();
+      const rows = await preload({
+        file: d1File(cache),
+        experiments: n,
+        datasetId: CAMPAIGN,
+        spec: (seed) => benchSpec(seed, CAMPAIGN, datasetSha256),
+        now: Date.now(),
+        onProgress: (done) => {
+          if (done % 100_000 === 0 || done === n)
+            log(`  preloaded ${done.toLocaleString('en')} experiments (${secondsSince(t)} s)`);
+        },
+      });
+      log(
+        `  preload: ${JSON.stringify(rows)} in ${secondsSince(t)} s, ${(statSync(d1File(cache)).size / 1e9).toFixed(2)} GB`,
+      );
+      writeFileSync(join(cache, 'done'), JSON.stringify(rows));
+    }
+    const t = performance.now();
+    cpSync(cache, persist, { recursive: true });
+    log(`  copied the preloaded database in ${secondsSince(t)} s`);
+  };
 }
 
 await runBench('bench:edge', main);

@@ -8,6 +8,15 @@ import type { Promotion } from './asha.ts';
 import type { PbtDecision } from './pbt.ts';
 import type { VerdictBasis } from './protocol.ts';
 
+/**
+ * The ledger table's newest entry (edge/src/ledger.ts, bench:edge --preload). Through max(seq), which
+ * SQLite answers from the end of the rowid b-tree (two SEARCH steps); `ORDER BY seq DESC LIMIT 1`
+ * reads the same one row, but its plan says SCAN, and edge/test/query-plans.test.ts tolerates no SCAN
+ * of a growing table.
+ */
+export const LEDGER_HEAD_SQL =
+  'SELECT seq, hash FROM ledger WHERE seq = (SELECT max(seq) FROM ledger)';
+
 /** The `prevHash` of entry 1. */
 export const GENESIS_HASH = '0'.repeat(64);
 

@@ -3,7 +3,13 @@
 // current head: if another writer moved the head or changed the experiment meanwhile, the batch
 // fails on a constraint, rolls back whole, and the decision is planned again from fresh state.
 import { canonicalJson } from '../../shared/canonical.ts';
-import { entryHash, GENESIS_HASH, type LedgerEntry, type LedgerPage } from '../../shared/ledger.ts';
+import {
+  entryHash,
+  GENESIS_HASH,
+  LEDGER_HEAD_SQL,
+  type LedgerEntry,
+  type LedgerPage,
+} from '../../shared/ledger.ts';
 
 /** An entry before it has a place: `key` makes it unique (a verdict, credit or revocation is recorded once). */
 export type NewEntry = Omit<LedgerEntry, 'seq' | 'at'> & { key: string };
@@ -11,15 +17,22 @@ export type NewEntry = Omit<LedgerEntry, 'seq' | 'at'> & { key: string };
 export interface Planned {
   statements: D1PreparedStatement[];
   entries: NewEntry[];
+  /** The ledger's head as the plan's own reads saw it (headStatement in their batch): one D1 call fewer. */
+  head?: { seq: number; hash: string };
 }
 
 const MAX_ATTEMPTS = 24; // D1 is single-writer: under a burst of verdicts, races resolve within a few rounds
 
+/** A statement that reads the head, for a plan's batch of reads; headOf reads its result. */
+export const headStatement = (db: D1Database) => db.prepare(LEDGER_HEAD_SQL);
+export const headOf = (r: D1Result | undefined): { seq: number; hash: string } =>
+  ((r?.results ?? [])[0] as { seq: number; hash: string } | undefined) ?? {
+    seq: 0,
+    hash: GENESIS_HASH,
+  };
+
 export async function ledgerHead(db: D1Database): Promise<{ seq: number; hash: string }> {
-  const row = await db
-    .prepare('SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1')
-    .first<{ seq: number; hash: string }>();
-  return row ?? { seq: 0, hash: GENESIS_HASH };
+  return headOf(await headStatement(db).all());
 }
 
 async function appendStatements(
@@ -79,7 +92,8 @@ export async function commitPlanned(
   for (let attempt = 1; ; attempt++) {
     const planned = await plan();
     if (!planned || (!planned.statements.length && !planned.entries.length)) return;
-    const ledger = await appendStatements(db, await ledgerHead(db), planned.entries, now);
+    const head = planned.head ?? (await ledgerHead(db));
+    const ledger = await appendStatements(db, head, planned.entries, now);
     try {
       await db.batch([...planned.statements, ...ledger]);
       return;
@@ -102,13 +116,10 @@ export async function readLedger(
         'SELECT seq, prev_hash AS prevHash, hash, entry FROM ledger WHERE seq > ? ORDER BY seq LIMIT ?',
       )
       .bind(after, limit),
-    db.prepare('SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1'),
+    headStatement(db),
   ]);
   const entries = (page!.results ?? []) as LedgerPage['entries'];
-  const top = ((head!.results ?? [])[0] as { seq: number; hash: string } | undefined) ?? {
-    seq: 0,
-    hash: GENESIS_HASH,
-  };
+  const top = headOf(head);
   const last = entries.at(-1)?.seq ?? after;
   return { entries, head: top, next: last < top.seq ? last : null };
 }

@@ -5,7 +5,7 @@
 import type { Metrics, Precision, ResultVerdict, VerdictBasis } from '../../shared/protocol.ts';
 import { commitSteps, EARLY_STEPS, earlySegments, stateBytes } from '../../shared/commit.ts';
 import { ExperimentSpec, parameterCount, startStep } from '../../shared/spec.ts';
-import { commitPlanned, type NewEntry, type Planned } from './ledger.ts';
+import { commitPlanned, headOf, headStatement, type NewEntry, type Planned } from './ledger.ts';
 import { decayedTerm } from './trust/credit.ts';
 import { judge, type JudgedExperiment, type JudgedResult, type Transition } from './trust/judge.ts';
 import {
@@ -72,7 +72,9 @@ export async function validateExperiment(
 }
 
 async function plan(db: D1Database, experimentId: string, now: number): Promise<Planned | null> {
-  const [expRes, resRes] = await db.batch([
+  // The ledger's head is read with the experiment: if the plan writes, it appends after this head
+  // (a concurrent append makes the batch fail on ledger.seq and the plan is taken again).
+  const [expRes, resRes, headRes] = await db.batch([
     db
       .prepare(
         `SELECT status, quorum, replicas_needed AS replicasNeeded, audit, verification, val_bpb AS valBpb, verified_at AS verifiedAt,
@@ -80,6 +82,7 @@ async function plan(db: D1Database, experimentId: string, now: number): Promise<
       )
       .bind(experimentId),
     db.prepare(RESULTS_SQL).bind(experimentId),
+    headStatement(db),
   ]);
   const exp = (expRes!.results as ExperimentRow[])[0];
   if (!exp) return null;
@@ -253,7 +256,7 @@ async function plan(db: D1Database, experimentId: string, now: number): Promise<
         .bind(t.to, t.basis, creditState, creditedAt, r.id),
     );
   }
-  return { statements, entries };
+  return { statements, entries, head: headOf(headRes) };
 }
 
 /**

@@ -3,9 +3,10 @@
 // port, stopped on exit or Ctrl-C, and afterwards the D1 checks a load test ends with (double
 // assignments, lost results). Shared by `npm run bench:edge` and `npm run bench:soak`.
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, relative } from 'node:path';
+import { PRELOAD_PREFIX } from './preload.ts';
 import { sha256 } from '../../shared/crypto.ts';
 import { PRESETS } from '../../shared/model/presets.ts';
 import type { ExperimentSpec } from '../../shared/spec.ts';
@@ -131,6 +132,17 @@ export function benchSpec(seed: number, datasetId: string, datasetSha256: string
   };
 }
 
+/** The synthetic dataset's hash: the edge only compares the dataset hash, it never reads the files. */
+export const benchDatasetSha256 = () => sha256('tabgrid bench dataset');
+
+/** The local D1 database file under a persist directory (wrangler's miniflare layout). */
+export function d1File(persist: string): string {
+  const dir = join(persist, 'v3', 'd1', 'miniflare-D1DatabaseObject');
+  const file = readdirSync(dir).find((f) => f.endsWith('.sqlite') && f !== 'metadata.sqlite');
+  if (!file) throw new Error(`no D1 database under ${dir}`);
+  return join(dir, file);
+}
+
 export interface BenchState {
   persist: string; // removed and recreated
   campaign: string; // the campaign (and dataset) id
@@ -138,15 +150,16 @@ export interface BenchState {
   brief: string;
   experiments: number;
   replicas: number; // replicas_needed and quorum of each experiment
+  /** Creates the migrated local D1 in the empty `persist` (default: the migrations; --preload: a filled copy). */
+  database?: (persist: string) => Promise<void>;
 }
 
 /** Migrates a fresh local D1 and seeds one campaign of `experiments` tiny experiments. */
 export async function seedBenchState(s: BenchState): Promise<void> {
   rmSync(s.persist, { recursive: true, force: true });
   mkdirSync(s.persist, { recursive: true });
-  await migrate(s.persist);
-  // A synthetic dataset row: the edge only compares the dataset hash, it never reads the files.
-  const datasetSha256 = await sha256('tabgrid bench dataset');
+  await (s.database ?? migrate)(s.persist);
+  const datasetSha256 = await benchDatasetSha256();
   await registerDataset(s.persist, {
     id: s.campaign,
     manifestSha256: datasetSha256,
@@ -227,29 +240,31 @@ export async function seedAndStartEdge(
  * plus any volunteer holding two leases of one experiment.
  */
 export async function checkD1(persist: string, okResults: Map<string, string>, now: number) {
+  // Only what the run could have written: bench:edge --preload's finished campaigns are left out.
+  const ours = `experiment_id NOT LIKE '${PRELOAD_PREFIX}%'`;
   // More live (done, or open before the deadline) leases than replica slots on one experiment.
   const overfull = await queryLocal<{ id: string; needed: number; live: number }>(
     persist,
     `SELECT e.id AS id, e.replicas_needed AS needed, count(l.id) AS live
      FROM experiments e JOIN leases l ON l.experiment_id = e.id
-     WHERE l.status = 'done' OR l.deadline > ${now}
+     WHERE (l.status = 'done' OR l.deadline > ${now}) AND l.${ours}
      GROUP BY e.id HAVING count(l.id) > e.replicas_needed`,
   );
   // One volunteer holding two leases of one experiment (the UNIQUE constraint should forbid it).
   const twice = await queryLocal<{ experimentId: string; volunteerId: string; n: number }>(
     persist,
     `SELECT experiment_id AS experimentId, volunteer_id AS volunteerId, count(*) AS n
-     FROM leases GROUP BY experiment_id, volunteer_id HAVING count(*) > 1`,
+     FROM leases WHERE ${ours} GROUP BY experiment_id, volunteer_id HAVING count(*) > 1`,
   );
   // More results than replica slots on one experiment.
   const overResults = await queryLocal<{ id: string; n: number }>(
     persist,
     `SELECT e.id AS id, count(r.id) AS n FROM experiments e JOIN results r ON r.experiment_id = e.id
-     GROUP BY e.id HAVING count(r.id) > e.replicas_needed`,
+     WHERE r.${ours} GROUP BY e.id HAVING count(r.id) > e.replicas_needed`,
   );
   const stored = await queryLocal<{ id: string; leaseId: string }>(
     persist,
-    'SELECT id, lease_id AS leaseId FROM results',
+    `SELECT id, lease_id AS leaseId FROM results WHERE ${ours}`,
   );
   const summary = await queryLocal<{
     leases: number;
@@ -259,8 +274,8 @@ export async function checkD1(persist: string, okResults: Map<string, string>, n
     disputed: number;
   }>(
     persist,
-    `SELECT (SELECT count(*) FROM leases) AS leases, (SELECT count(*) FROM results) AS results,
-            (SELECT count(*) FROM experiments WHERE status = 'verified') AS verified,
+    `SELECT (SELECT count(*) FROM leases WHERE ${ours}) AS leases, (SELECT count(*) FROM results WHERE ${ours}) AS results,
+            (SELECT count(*) FROM experiments WHERE status = 'verified' AND campaign_id NOT LIKE '${PRELOAD_PREFIX}%') AS verified,
             (SELECT count(*) FROM experiments WHERE status = 'open') AS open,
             (SELECT count(*) FROM experiments WHERE status = 'disputed') AS disputed`,
   );
