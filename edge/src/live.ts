@@ -70,8 +70,17 @@ export async function notifyCampaign(
   later?: (task: Promise<void>) => void,
 ): Promise<void> {
   const exp = await experimentCampaign(env.DB, experimentId);
-  if (!exp) return;
-  const { campaignId } = exp;
+  if (exp) await notifyCampaignOf(env, { experimentId, ...exp }, now, later);
+}
+
+/** notifyCampaign for a caller that has just read the experiment's campaign and status. */
+export async function notifyCampaignOf(
+  env: Env,
+  exp: { experimentId: string; campaignId: string; status: string },
+  now = Date.now(),
+  later?: (task: Promise<void>) => void,
+): Promise<void> {
+  const { campaignId, experimentId } = exp;
   const clock = clockOf(campaignId);
   if (exp.status !== 'verified' && later) {
     if (clock.trailing) return; // an update is due and will read the counts when it runs

@@ -1,5 +1,6 @@
 // Lease rows outside the claim (the claim is the campaign queue's: queue/): whether a named campaign
-// exists, the lease a heartbeat names, and recording the heartbeat.
+// exists, and recording a heartbeat.
+import { EXTENDED_DEADLINE_SQL } from '../queue/claim-terms.ts';
 
 /** Most campaign ids remembered per isolate; past it the oldest goes. */
 const MAX_KNOWN_CAMPAIGNS = 1000;
@@ -19,44 +20,50 @@ export async function campaignExists(db: D1Database, id: string): Promise<boolea
   return true;
 }
 
-export interface HeartbeatLease {
-  volunteerId: string;
-  tokenHash: string;
-  deadline: number;
-  status: string;
-  createdAt: number;
-  tokens: number; // the experiment's: its lifetime follows from them
-}
-
-export function heartbeatLease(db: D1Database, leaseId: string): Promise<HeartbeatLease | null> {
-  return db
-    .prepare(
-      `SELECT l.volunteer_id AS volunteerId, l.token_hash AS tokenHash, l.deadline, l.status, l.created_at AS createdAt, e.tokens
-       FROM leases l JOIN experiments e ON e.id = l.experiment_id WHERE l.id = ?`,
-    )
-    .bind(leaseId)
-    .first<HeartbeatLease>();
-}
+/** What a heartbeat found: the lease's deadline after it, or why it was refused. */
+export type Beat = { deadline: number } | 'unknown' | 'foreign' | 'expired';
 
 /**
- * Records a heartbeat's progress and, when `deadline` is given, moves the deadline; only while the
- * lease is still open and live (it may have finished or expired since it was read, and a claim that
- * saw it expire may hold its slot already). False when it was not.
+ * A heartbeat in one D1 call (a heartbeat every 30 s per training volunteer is most of D1's load at
+ * scale: docs/scale.md). On the holder's own lease — its volunteer and token hash — while open and
+ * live: move the deadline when EXTENDED_DEADLINE_SQL is at least half a window (`windowMs`) past it
+ * (naming the deadline fires the campaign queue's change trigger, so only then), and record the
+ * progress. Then read the lease back: no row is `unknown`, another holder `foreign`, closed or past
+ * its deadline `expired` — and then neither update changed anything.
  */
 export async function recordHeartbeat(
   db: D1Database,
-  leaseId: string,
-  beat: { step: number; loss: number },
-  now: number,
-  deadline: number | null,
-): Promise<boolean> {
-  // The deadline is set only when it moves: naming it fires the campaign queue's change trigger.
-  const set = deadline === null ? '' : `deadline = ${Math.trunc(deadline)}, `;
-  const updated = await db
-    .prepare(
-      `UPDATE leases SET ${set}last_step = ?, last_loss = ?, heartbeat_at = ? WHERE id = ? AND status = 'open' AND deadline > ?`,
-    )
-    .bind(beat.step, beat.loss, now, leaseId, now)
-    .run();
-  return updated.meta.changes > 0;
+  b: {
+    leaseId: string;
+    volunteerId: string;
+    tokenHash: string;
+    step: number;
+    loss: number;
+    now: number;
+    windowMs: number;
+  },
+): Promise<Beat> {
+  const own = `id = ?1 AND volunteer_id = ?2 AND token_hash = ?3 AND status = 'open' AND deadline > ?4`;
+  const [, , read] = await db.batch([
+    db
+      .prepare(
+        `UPDATE leases SET deadline = ${EXTENDED_DEADLINE_SQL}
+         WHERE ${own} AND ${EXTENDED_DEADLINE_SQL} - deadline >= ?5 / 2.0`,
+      )
+      .bind(b.leaseId, b.volunteerId, b.tokenHash, b.now, b.windowMs),
+    db
+      .prepare(`UPDATE leases SET last_step = ?5, last_loss = ?6, heartbeat_at = ?4 WHERE ${own}`)
+      .bind(b.leaseId, b.volunteerId, b.tokenHash, b.now, b.step, b.loss),
+    db
+      .prepare(
+        'SELECT volunteer_id AS volunteerId, token_hash AS tokenHash, status, deadline FROM leases WHERE id = ?',
+      )
+      .bind(b.leaseId),
+  ]);
+  const lease = read!.results[0] as
+    { volunteerId: string; tokenHash: string; status: string; deadline: number } | undefined;
+  if (!lease) return 'unknown';
+  if (lease.volunteerId !== b.volunteerId || lease.tokenHash !== b.tokenHash) return 'foreign';
+  if (lease.status !== 'open' || lease.deadline <= b.now) return 'expired';
+  return { deadline: lease.deadline };
 }

@@ -96,15 +96,16 @@ export async function storeResult(
 }
 
 /** What the submitter is told: the experiment's status, and a reveal a spot check awaits (on every re-delivery too). */
+/** The answer to a result, and the experiment's campaign (for the live update). */
 export async function resultOutcome(
   db: D1Database,
   resultId: string,
   experimentId: string,
   duplicate: boolean,
-): Promise<ResultResponse> {
+): Promise<ResultResponse & { campaignId: string | null }> {
   const row = await db
     .prepare(
-      `SELECT e.status, s.id AS spotCheckId, s.from_step AS step,
+      `SELECT e.status, e.campaign_id AS campaignId, s.id AS spotCheckId, s.from_step AS step,
          json_extract(e.spec_json, '$.parent.step') AS start, json_extract(e.spec_json, '$.train.steps') AS steps,
          EXISTS (SELECT 1 FROM final_checkpoints f WHERE f.result_id = ?2 AND f.status = 'awaiting') AS awaited
        FROM experiments e
@@ -113,6 +114,7 @@ export async function resultOutcome(
     .bind(experimentId, resultId)
     .first<{
       status: ExperimentStatus;
+      campaignId: string;
       spotCheckId: string | null;
       step: number | null;
       start: number | null;
@@ -126,6 +128,7 @@ export async function resultOutcome(
     ? { step: (row.start ?? 0) + row.steps, path: finalCheckpointPath(resultId) }
     : undefined;
   return {
+    campaignId: row?.campaignId ?? null,
     resultId,
     duplicate,
     experimentStatus: row?.status ?? 'open',

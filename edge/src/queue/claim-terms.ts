@@ -144,31 +144,22 @@ export async function claimTerms(
 
 /**
  * A lease's first deadline: one heartbeat window, whatever speed the client claims (a claim of a
- * near-zero speed once bought a two-hour hold). Heartbeats extend it (leaseExtension).
+ * near-zero speed once bought a two-hour hold). Heartbeats extend it (EXTENDED_DEADLINE_SQL).
  */
 export function leaseDeadline(now: number, windowMs: number): number {
   return now + windowMs;
 }
 
-/**
- * How far a heartbeat moves a deadline: one window from now, never past the lease's lifetime —
- * three times what the experiment takes at the slowest supported speed, within [window, 2 h] — and
- * only once less than half a window is left (a heartbeat every 30 s then writes every ~5 minutes).
- * Null: no change.
- */
-export function leaseExtension(
-  l: { createdAt: number; deadline: number; tokens: number },
-  now: number,
-  windowMs: number,
-): number | null {
-  const lifetime = Math.min(
-    MAX_LEASE_MS,
-    Math.max(windowMs, (3000 * l.tokens) / SLOWEST_TOKENS_PER_SEC),
-  );
-  const next = Math.trunc(Math.min(l.createdAt + lifetime, now + windowMs));
-  return next - l.deadline >= windowMs / 2 ? next : null;
-}
-
 /** The slowest device a lease waits for (WASM on a small laptop, ~1,000 tokens/s on the demo preset). */
 export const SLOWEST_TOKENS_PER_SEC = 1000;
 const MAX_LEASE_MS = 2 * 60 * 60 * 1000;
+
+/**
+ * How far a heartbeat moves a deadline, as SQL over a lease row (edge/src/db/leases.ts runs it in the
+ * heartbeat's one D1 call): one window (?5, ms) from now (?4), never past the lease's lifetime —
+ * three times what the experiment takes at the slowest supported speed, within [window, 2 h]. The
+ * heartbeat writes it only once less than half a window is left (a heartbeat every 30 s then writes
+ * every ~5 minutes).
+ */
+export const EXTENDED_DEADLINE_SQL = `CAST(MIN(created_at + MIN(${MAX_LEASE_MS}, MAX(?5,
+  3000.0 * (SELECT e.tokens FROM experiments e WHERE e.id = leases.experiment_id) / ${SLOWEST_TOKENS_PER_SEC})), ?4 + ?5) AS INTEGER)`;

@@ -165,6 +165,53 @@ describe('POST /api/leases/:id/heartbeat', () => {
     expect(row).toEqual({ step: 12, loss: 3.25, deadline });
   });
 
+  it('moves the deadline only by half a window or more, and never past the lease’s lifetime', async () => {
+    await seedCampaign('c1', 1);
+    const a = await newVolunteer();
+    const lease = (await a.lease())!;
+    const beat = () =>
+      a.post(`/api/leases/${lease.leaseId}/heartbeat`, {
+        leaseToken: lease.leaseToken,
+        step: 1,
+        loss: 4,
+      });
+    const deadlineOf = async () =>
+      (await env.DB.prepare('SELECT deadline FROM leases WHERE id = ?')
+        .bind(lease.leaseId)
+        .first<number>('deadline'))!;
+    // Just leased: a full window is left, so the beat records progress and leaves the deadline.
+    const first = await deadlineOf();
+    const fresh = await beat();
+    expect(fresh.status).toBe(200);
+    expect(await fresh.json()).toEqual({ deadline: first });
+    // Leased three hours ago (past the two-hour cap) with a minute left: no extension at all.
+    const soon = Date.now() + 60_000;
+    await env.DB.prepare('UPDATE leases SET created_at = ?, deadline = ? WHERE id = ?')
+      .bind(Date.now() - 3 * 3_600_000, soon, lease.leaseId)
+      .run();
+    const capped = await beat();
+    expect(capped.status).toBe(200);
+    expect(await capped.json()).toEqual({ deadline: soon });
+    expect(await deadlineOf()).toBe(soon);
+  });
+
+  it('changes nothing on a heartbeat for another volunteer’s lease', async () => {
+    await seedCampaign('c1', 1);
+    const [a, b] = [await newVolunteer(), await newVolunteer()];
+    const lease = (await a.lease())!;
+    await env.DB.prepare('UPDATE leases SET deadline = ? WHERE id = ?')
+      .bind(Date.now() + 1000, lease.leaseId)
+      .run();
+    const before = await snapshot();
+    const res = await b.post(`/api/leases/${lease.leaseId}/heartbeat`, {
+      leaseToken: lease.leaseToken,
+      step: 5,
+      loss: 3,
+    });
+    expect(res.status).toBe(403);
+    expect(await snapshot()).toEqual(before);
+  });
+
   it('refuses a heartbeat for an expired lease, a foreign lease, or a replayed request', async () => {
     await seedCampaign('c1', 1);
     const [a, b] = [await newVolunteer(), await newVolunteer()];

@@ -12,11 +12,10 @@ import { signedVolunteer } from '../auth.ts';
 import { clientAddress } from '../client-address.ts';
 import { parseBody } from '../body.ts';
 import type { AppEnv } from '../env.ts';
-import { campaignExists, heartbeatLease, recordHeartbeat } from '../db/leases.ts';
+import { campaignExists, recordHeartbeat } from '../db/leases.ts';
 import { attributeLease, partnerExists } from '../db/partners.ts';
 import { fail } from '../errors.ts';
 import { QueueScheduler } from '../queue/queue-scheduler.ts';
-import { leaseExtension } from '../queue/claim-terms.ts';
 import { BODY, SIGNED, doc } from '../openapi.ts';
 
 export const leases = new Hono<AppEnv>();
@@ -75,22 +74,21 @@ leases.post(
     if (!Id.safeParse(leaseId).success)
       fail(400, 'invalid_request', 'A lease id is 1–64 letters, digits, _ or -.');
     const beat = parseBody(c.get('body'), HeartbeatRequest);
-    const lease = await heartbeatLease(c.env.DB, leaseId);
-    if (!lease) fail(404, 'unknown_lease', 'No lease has this id.');
-    if (
-      lease.volunteerId !== c.get('volunteer').id ||
-      lease.tokenHash !== (await sha256(beat.leaseToken))
-    ) {
-      fail(403, 'foreign_lease', 'This lease was not issued to this volunteer with this token.');
-    }
-    const now = Date.now();
-    if (lease.status !== 'open' || lease.deadline <= now)
-      fail(409, 'lease_expired', 'The lease is closed or expired.');
     // A lease is held by heartbeats, not by a claim: each moves the deadline one window on, up to the
-    // lease's lifetime (queue/claim-terms.ts leaseExtension). Progress is recorded with every beat.
-    const extended = leaseExtension(lease, now, Number(c.env.LEASE_MIN_SECONDS) * 1000);
-    if (!(await recordHeartbeat(c.env.DB, leaseId, beat, now, extended)))
-      fail(409, 'lease_expired', 'The lease is closed or expired.');
-    return c.json<HeartbeatResponse>({ deadline: extended ?? lease.deadline });
+    // lease's lifetime (queue/claim-terms.ts EXTENDED_DEADLINE_SQL). Progress is recorded with every beat.
+    const beaten = await recordHeartbeat(c.env.DB, {
+      leaseId,
+      volunteerId: c.get('volunteer').id,
+      tokenHash: await sha256(beat.leaseToken),
+      step: beat.step,
+      loss: beat.loss,
+      now: Date.now(),
+      windowMs: Number(c.env.LEASE_MIN_SECONDS) * 1000,
+    });
+    if (beaten === 'unknown') fail(404, 'unknown_lease', 'No lease has this id.');
+    if (beaten === 'foreign')
+      fail(403, 'foreign_lease', 'This lease was not issued to this volunteer with this token.');
+    if (beaten === 'expired') fail(409, 'lease_expired', 'The lease is closed or expired.');
+    return c.json<HeartbeatResponse>({ deadline: beaten.deadline });
   },
 );

@@ -7,7 +7,7 @@ import { curveLength, ExperimentSpec, tokenBudget } from '../../../shared/spec.t
 import { signedResult, signedVolunteer } from '../auth.ts';
 import type { AppEnv } from '../env.ts';
 import { fail } from '../errors.ts';
-import { afterResponse, laterOf, notifyCampaign } from '../live.ts';
+import { afterResponse, laterOf, notifyCampaignOf } from '../live.ts';
 import { isWriteConflict } from '../ledger.ts';
 import { validateExperiment } from '../validator.ts';
 import { commitmentIssue } from '../../../shared/commit.ts';
@@ -54,9 +54,13 @@ export const results = new Hono<AppEnv>().post(
       await validateOrBusy(db, lease.experimentId);
       if (lease.segments > 1)
         await settleCheckpoint(db, c.env.CHECKPOINTS, lease.experimentId, Date.now());
-      return c.json<ResultResponse>(
-        await resultOutcome(db, lease.resultId, lease.experimentId, true),
+      const { campaignId: _, ...outcome } = await resultOutcome(
+        db,
+        lease.resultId,
+        lease.experimentId,
+        true,
       );
+      return c.json<ResultResponse>(outcome);
     }
     if (lease.experimentStatus !== 'open') {
       // Settled while this replica trained: the others' metrics are readable now, so this result
@@ -110,11 +114,17 @@ export const results = new Hono<AppEnv>().post(
     if (!stored) fail(409, 'lease_expired', 'The lease expired before the result arrived.');
     await validateOrBusy(db, lease.experimentId, now);
     if (lease.segments > 1) await settleCheckpoint(db, c.env.CHECKPOINTS, lease.experimentId, now);
-    await afterResponse(c, notifyCampaign(c.env, lease.experimentId, Date.now(), laterOf(c)));
-    return c.json<ResultResponse>(
-      await resultOutcome(db, resultId, lease.experimentId, false),
-      201,
-    );
+    // The outcome's read names the campaign and the status the live update needs.
+    const { campaignId, ...outcome } = await resultOutcome(db, resultId, lease.experimentId, false);
+    if (campaignId) {
+      const exp = {
+        experimentId: lease.experimentId,
+        campaignId,
+        status: outcome.experimentStatus,
+      };
+      await afterResponse(c, notifyCampaignOf(c.env, exp, Date.now(), laterOf(c)));
+    }
+    return c.json<ResultResponse>(outcome, 201);
   },
 );
 
