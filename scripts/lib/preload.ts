@@ -10,7 +10,6 @@
 // `npm run ledger:verify` accepts. One volunteer per 10 experiments (each with its backend class
 // row), registered over the last 30 days.
 import { createHash, randomBytes } from 'node:crypto';
-import { DatabaseSync } from 'node:sqlite';
 import { canonicalJson } from '../../shared/canonical.ts';
 import { entryHash, GENESIS_HASH, LEDGER_HEAD_SQL, type LedgerEntry } from '../../shared/ledger.ts';
 import { trainingFlops, type ExperimentSpec } from '../../shared/spec.ts';
@@ -36,6 +35,8 @@ export interface PreloadOptions {
 
 /** Writes the preload; returns the rows written per table. */
 export async function preload(o: PreloadOptions): Promise<Record<string, number>> {
+  // Imported here: node:sqlite warns that it is experimental, and only --preload needs it.
+  const { DatabaseSync } = await import('node:sqlite');
   const db = new DatabaseSync(o.file);
   // The file is ours until the edge starts: no fsync per transaction (the run never needs it).
   db.exec('PRAGMA synchronous = OFF');
