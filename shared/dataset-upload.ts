@@ -25,6 +25,13 @@ export const PART_BYTES = 5 * 1024 * 1024;
 /** Files larger than one part go up in parts; smaller ones in one PUT /api/datasets/files/<sha>. */
 export const MULTIPART_THRESHOLD = PART_BYTES;
 
+/** The R2 prefix of dataset files, each stored under its SHA-256 (uploaded and built-in alike). */
+export const FILE_PREFIX = 'datasets/';
+
+export function datasetFileKey(sha: string): string {
+  return `${FILE_PREFIX}${sha}`;
+}
+
 /** The header that carries a part's SHA-256, which the edge checks the part's bytes against. */
 export const PART_SHA_HEADER = 'x-part-sha256';
 

@@ -2,6 +2,7 @@
 // removed. A refused registration deletes its own unregistered files at once (dropUnregistered);
 // what a client abandons (an upload never completed, files uploaded but never registered) is swept
 // once it is older than UPLOAD_TTL_MS, by the cron (sweepDatasets), and a researcher's own when they start a new upload.
+import { datasetFileKey, FILE_PREFIX } from '../../shared/dataset-upload.ts';
 import {
   deleteUpload,
   registeredFiles,
@@ -13,14 +14,8 @@ import {
 /** An upload or unregistered file is abandoned after a day: long enough to resume a slow upload. */
 export const UPLOAD_TTL_MS = 24 * 60 * 60 * 1000;
 
-/** The R2 prefixes: registered-or-pending files by SHA-256, and multipart uploads being staged. */
-export const FILE_PREFIX = 'datasets/';
+/** The R2 prefix of multipart uploads being staged (files themselves: FILE_PREFIX). */
 export const STAGING_PREFIX = 'dataset-uploads/';
-
-/** The R2 key of a dataset file: its SHA-256 under the datasets/ prefix. */
-export function datasetFileKey(sha: string): string {
-  return `${FILE_PREFIX}${sha}`;
-}
 
 /** The R2 key an upload's parts are assembled at before its whole-file hash is checked. */
 export function stagingKey(uploadId: string): string {
@@ -99,3 +94,5 @@ export async function sweepDatasets(
     ));
   return { uploads: stale.length, objects };
 }
+
+export { datasetFileKey, FILE_PREFIX };

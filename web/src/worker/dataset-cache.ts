@@ -4,14 +4,7 @@
 // from the edge: its manifest from /api/datasets/<id>/manifest, its files by SHA-256 from R2. When
 // storage is tight the least recently used dataset files make room (dataset-lru.ts).
 import { sha256 } from '../../../shared/crypto.ts';
-import {
-  DatasetManifest,
-  datasetFileUrl,
-  datasetUrl,
-  decodeTokens,
-  manifestHash,
-  uploadedManifestUrl,
-} from '../../../shared/dataset.ts';
+import { decodeTokens, locateDataset, manifestHash } from '../../../shared/dataset.ts';
 import type { DatasetRef } from '../../../shared/spec.ts';
 import type { TrainData } from '../../../shared/train/loop.ts';
 import { openStore } from '../lib/db.ts';
@@ -86,15 +79,7 @@ export async function loadDataset(
   ref: DatasetRef,
   onProgress: DatasetProgress,
 ): Promise<TrainData> {
-  // The API first: it answers 404 for a built-in dataset, where a static path that does not exist
-  // may be answered with the app's page (single-page-application fallback).
-  let res = await fetch(uploadedManifestUrl(ref.id));
-  const uploaded = res.ok;
-  if (!uploaded) res = await fetch(datasetUrl(ref.id, 'manifest.json'));
-  if (!res.ok) throw new Error(`Dataset ${ref.id} is not served here (${res.status}).`);
-  const manifest = DatasetManifest.parse(await res.json());
-  const url = (file: { file: string; sha256: string }) =>
-    uploaded ? datasetFileUrl(file.sha256) : datasetUrl(ref.id, file.file);
+  const { manifest, fileUrl: url } = await locateDataset(ref.id, (path) => fetch(path));
   if ((await manifestHash(manifest)) !== ref.sha256) {
     throw new Error(
       `Dataset ${ref.id} on this server differs from the one the experiment was made for.`,

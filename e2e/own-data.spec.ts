@@ -1,0 +1,200 @@
+// Issue 16 done-when, as a new researcher would do it: a text file becomes a dataset with
+// `npm run dataset -- add` (the CLI, uploading by hash to the edge's R2), a campaign on it comes from
+// a YAML brief with `npm run tabgrid -- campaign create`, two Chromium volunteers (two contexts, two
+// keys) download it by hash and verify its experiments while `campaign watch` prints them as they
+// arrive, the corpus loads as Parquet (read back with hyparquet), and `npm run reproduce` retrains
+// one from the dataset fetched by hash. The volunteer page says what the dataset will download.
+import { execFile, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { parquetReadObjects } from 'hyparquet';
+import { expect, test } from '@playwright/test';
+import { sha256 } from '../shared/crypto.ts';
+import { datasetDownloadBytes, DatasetManifest } from '../shared/dataset.ts';
+import type { DatasetSummary } from '../shared/protocol.ts';
+import { Rng } from '../shared/rng.ts';
+import { E2E_PERSIST, E2E_PORT } from '../playwright.config.ts';
+import { startVolunteer } from './volunteer.ts';
+
+const run = promisify(execFile);
+const URL = `http://localhost:${E2E_PORT}`;
+const SHOTS = `test-results-${E2E_PORT}/own-data`;
+
+/** A researcher's own text: 40 kB of seeded sentences (a small alphabet, so the char tokenizer). */
+function labNotes(): string {
+  const rng = Rng.derive(16, 'own-data-e2e');
+  const words =
+    'the sample was kept at four degrees and measured again after one hour while the control stayed dry'.split(
+      ' ',
+    );
+  let text = '';
+  while (text.length < 40_000) {
+    const n = 6 + Math.floor(rng.next() * 10);
+    const s = Array.from({ length: n }, () => words[Math.floor(rng.next() * words.length)]!);
+    text += `${s.join(' ')}.\n`;
+  }
+  return text[0]!.toUpperCase() + text.slice(1);
+}
+
+const BRIEF = `# A brief as a researcher writes it (YAML)
+name: Learning rate on my lab notes
+brief: Which learning rate trains a tiny character GPT best on our own lab notes?
+template: gpt-char
+datasetId: lab-notes
+searchSpace:
+  lr: { kind: choice, values: [0.001, 0.003] }
+  nLayer: { kind: fixed, value: 1 }
+  nEmbd: { kind: fixed, value: 32 }
+  nHead: { kind: fixed, value: 2 }
+  blockSize: { kind: fixed, value: 32 }
+  batchSize: { kind: fixed, value: 4 }
+experiments: 2
+steps: 10
+replicas: 2
+seed: 7
+`;
+
+test('a researcher brings a text file: CLI dataset and campaign, two browsers verify, watch, Parquet, reproduce', async ({
+  browser,
+  page,
+}) => {
+  test.setTimeout(8 * 60_000);
+  mkdirSync(SHOTS, { recursive: true });
+  const dir = mkdtempSync(join(tmpdir(), 'tabgrid-own-data-'));
+  const { stdout: added } = await run(process.execPath, [
+    'scripts/researcher.ts',
+    'add',
+    'Own Data Lab',
+    '--persist',
+    E2E_PERSIST,
+  ]);
+  const token = added.trim().split('\n').at(-1)!.trim();
+  // The token from the environment, never the command line; no config file of the machine's.
+  const env = {
+    ...process.env,
+    TABGRID_URL: URL,
+    TABGRID_TOKEN: token,
+    TABGRID_CONFIG: join(dir, 'none.json'),
+  };
+  const cli = (...args: string[]) =>
+    run(process.execPath, ['scripts/tabgrid.ts', ...args], { env });
+
+  // — dataset add, from a text file.
+  const text = labNotes();
+  writeFileSync(join(dir, 'lab-notes.txt'), text);
+  const ds = await cli(
+    'dataset',
+    'add',
+    'lab-notes',
+    join(dir, 'lab-notes.txt'),
+    '--license',
+    'CC-BY-4.0',
+  );
+  expect(ds.stdout).toMatch(/dataset lab-notes registered: manifest [0-9a-f]{64}/);
+  const { datasets } = (await (await fetch(`${URL}/api/datasets`)).json()) as {
+    datasets: DatasetSummary[];
+  };
+  const registered = datasets.find((d) => d.id === 'lab-notes')!;
+  const manifest = DatasetManifest.parse(
+    await (await fetch(`${URL}/api/datasets/lab-notes/manifest`)).json(),
+  );
+  // Provenance: where the text came from, its license, its hash and the tokenizer.
+  expect(manifest).toMatchObject({
+    source: 'lab-notes.txt',
+    license: 'CC-BY-4.0',
+    sourceSha256: await sha256(text),
+    tokenizer: 'char',
+  });
+
+  // — campaign create from the YAML brief.
+  writeFileSync(join(dir, 'brief.yaml'), BRIEF);
+  const created = await cli('campaign', 'create', join(dir, 'brief.yaml'));
+  const campaignId = /campaign (c_[A-Za-z0-9_-]+) created: 2 experiments on lab-notes/.exec(
+    created.stdout,
+  )?.[1];
+  expect(campaignId, created.stdout).toBeTruthy();
+
+  // — campaign watch, running while the volunteers work.
+  const watch = spawn(
+    process.execPath,
+    ['scripts/tabgrid.ts', 'campaign', 'watch', campaignId!, '--interval', '1'],
+    { env, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let watched = '';
+  watch.stdout.on('data', (b: Buffer) => (watched += b.toString()));
+  watch.stderr.on('data', (b: Buffer) => (watched += b.toString()));
+  const watchExit = new Promise<number | null>((r) => watch.on('exit', r));
+
+  // — The volunteer page names the dataset by hash and says what it will download.
+  const errors: string[] = [];
+  const files: string[] = [];
+  const other = await (await browser.newContext()).newPage();
+  for (const p of [page, other]) {
+    p.on('pageerror', (e) => errors.push(e.message));
+    p.on('request', (r) => {
+      const path = new globalThis.URL(r.url()).pathname;
+      if (path.startsWith('/api/datasets/files/') || path.startsWith('/data/')) files.push(path);
+    });
+  }
+  await page.goto(`/?campaign=${campaignId}`);
+  const note = page.getByTestId('dataset-note');
+  await expect(note.getByTestId('dataset-sha256')).toHaveAttribute(
+    'title',
+    registered.manifestSha256,
+  );
+  const kB = (datasetDownloadBytes(manifest) / 1000).toFixed(1);
+  await expect(note.getByTestId('dataset-download')).toHaveText(
+    `downloads ${kB} kB before the first step`,
+  );
+  await page.screenshot({ path: `${SHOTS}/volunteer-dataset-note.png`, fullPage: true });
+
+  await startVolunteer(page, 'wasm', campaignId!);
+  await startVolunteer(other, 'wasm', campaignId!);
+  expect(
+    await Promise.race([watchExit, new Promise((r) => setTimeout(() => r('timeout'), 4 * 60_000))]),
+  ).toBe(0);
+  expect(errors).toEqual([]);
+  for (const p of [page, other]) await p.getByRole('button', { name: 'Stop' }).click();
+  // Both token files came by SHA-256 from the edge, nothing from static paths.
+  expect(new Set(files)).toEqual(
+    new Set([manifest.train.sha256, manifest.val.sha256].map((h) => `/api/datasets/files/${h}`)),
+  );
+
+  // `campaign watch` showed each experiment as it was verified, then said it was done.
+  const ticks = watched.split('\n').filter((l) => l.startsWith('✓ '));
+  expect(ticks, watched).toHaveLength(2);
+  expect(watched).toMatch(/\[█{30}\] 100%\s+2\/2 verified/);
+  expect(watched).toContain('done: every experiment is verified or disputed.');
+
+  // — The corpus as Parquet, read back as pandas would: two verified rows on this dataset's hash.
+  const out = join(dir, 'corpus.parquet');
+  await cli('corpus', campaignId!, '--format', 'parquet', '--out', out);
+  const bytes = readFileSync(out);
+  const rows = await parquetReadObjects({
+    file: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength),
+  });
+  expect(rows).toHaveLength(2);
+  for (const r of rows) {
+    expect(r).toMatchObject({
+      campaign_id: campaignId,
+      dataset_id: 'lab-notes',
+      dataset_sha256: registered.manifestSha256,
+      replicas: 2,
+    });
+    expect(ticks.some((t) => t.includes(r.experiment_id as string))).toBe(true);
+  }
+
+  // — npm run reproduce fetches the dataset by hash from the edge and agrees.
+  const repro = await run(process.execPath, [
+    'scripts/reproduce.ts',
+    rows[0]!.experiment_id as string,
+    '--url',
+    URL,
+  ]);
+  expect(repro.stderr).toContain(
+    `dataset lab-notes: manifest ${registered.manifestSha256.slice(0, 12)}`,
+  );
+  expect(JSON.parse(repro.stdout)).toMatchObject({ agrees: true });
+});
