@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { parquetReadObjects } from 'hyparquet';
 import { expect, test } from '@playwright/test';
 import { sha256 } from '../shared/crypto.ts';
-import { datasetDownloadBytes, DatasetManifest } from '../shared/dataset.ts';
+import { datasetDownloadBytes, DatasetManifest, manifestHash } from '../shared/dataset.ts';
 import type { DatasetSummary } from '../shared/protocol.ts';
 import { Rng } from '../shared/rng.ts';
 import { E2E_PERSIST, E2E_PORT } from '../playwright.config.ts';
@@ -197,4 +197,23 @@ test('a researcher brings a text file: CLI dataset and campaign, two browsers ve
     `dataset lab-notes: manifest ${registered.manifestSha256.slice(0, 12)}`,
   );
   expect(JSON.parse(repro.stdout)).toMatchObject({ agrees: true });
+});
+
+test('the built-in corpus is an ordinary registered dataset: manifest from the edge, files by hash from R2', async ({
+  page,
+}) => {
+  const { datasets } = (await (await fetch(`${URL}/api/datasets`)).json()) as {
+    datasets: DatasetSummary[];
+  };
+  const sotu = datasets.find((d) => d.id === 'sotu')!;
+  const res = await fetch(`${URL}/api/datasets/sotu/manifest`);
+  expect(res.status).toBe(200);
+  const manifest = DatasetManifest.parse(await res.json());
+  expect(await manifestHash(manifest)).toBe(sotu.manifestSha256);
+  const val = await fetch(`${URL}/api/datasets/files/${manifest.val.sha256}`);
+  expect(val.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+  expect(await sha256(new Uint8Array(await val.arrayBuffer()))).toBe(manifest.val.sha256);
+  // The page describes it like any other (and a volunteer loads it the same way: e2e/loop.spec.ts).
+  await page.goto('/?campaign=e2e-tiny');
+  await expect(page.getByTestId('dataset-sha256')).toHaveAttribute('title', sotu.manifestSha256);
 });

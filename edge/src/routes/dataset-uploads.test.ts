@@ -11,7 +11,15 @@ import {
   partRange,
   type UploadStarted,
 } from '../../../shared/dataset-upload.ts';
-import { api, expectRefusal, json, RESEARCHER_TOKEN, seedResearcher } from '../../test/helpers.ts';
+import {
+  api,
+  expectRefusal,
+  json,
+  OTHER_TOKEN,
+  RESEARCHER_TOKEN,
+  seedOtherResearcher,
+  seedResearcher,
+} from '../../test/helpers.ts';
 import {
   datasetFileKey,
   FILE_PREFIX,
@@ -21,7 +29,6 @@ import {
 } from '../dataset-sweep.ts';
 
 const auth = { authorization: `Bearer ${RESEARCHER_TOKEN}` };
-const OTHER_TOKEN = 'another-researcher-token-0123456789';
 
 /** Random bytes: 2 full parts and a short last one. */
 function randomFile(bytes = 2 * PART_BYTES + 1234): Uint8Array<ArrayBuffer> {
@@ -144,11 +151,7 @@ describe('resumable dataset uploads', () => {
 
   it('refuses a bad part with a stable code and keeps none of it', async () => {
     await seedResearcher();
-    await env.DB.prepare(
-      'INSERT INTO researchers (id, name, token_hash, created_at) VALUES (?, ?, ?, ?)',
-    )
-      .bind('r_other', 'Other Lab', await sha256(OTHER_TOKEN), Date.now())
-      .run();
+    await seedOtherResearcher();
     const file = randomFile();
     const { id } = (await started(await start(file))).upload!;
     const wrong = await sha256(file.slice(0, 10));

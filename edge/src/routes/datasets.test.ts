@@ -4,11 +4,18 @@ import { sha256 } from '../../../shared/crypto.ts';
 import { buildByteDataset, manifestHash, type BuiltDataset } from '../../../shared/dataset.ts';
 import type { DatasetSummary } from '../../../shared/protocol.ts';
 import { WIDTH_SWEEP } from '../../test/campaign-fixtures.ts';
-import { api, expectRefusal, json, RESEARCHER_TOKEN, seedResearcher } from '../../test/helpers.ts';
+import {
+  api,
+  expectRefusal,
+  json,
+  OTHER_TOKEN,
+  RESEARCHER_TOKEN,
+  seedOtherResearcher,
+  seedResearcher,
+} from '../../test/helpers.ts';
 import { datasetFileKey } from '../dataset-sweep.ts';
 
 const auth = { authorization: `Bearer ${RESEARCHER_TOKEN}` };
-const OTHER_TOKEN = 'another-researcher-token-0123456789';
 const TEXT = 'Grüße aus dem Labor — 日本語も. '.repeat(200);
 
 function built(id = 'lab-notes'): Promise<BuiltDataset> {
@@ -104,11 +111,7 @@ describe('datasets added at run time', () => {
 
   it('refuses bad uploads and manifests with a stable code, registering nothing and leaving no file in R2', async () => {
     await seedResearcher();
-    await env.DB.prepare(
-      'INSERT INTO researchers (id, name, token_hash, created_at) VALUES (?, ?, ?, ?)',
-    )
-      .bind('r_other', 'Other Lab', await sha256(OTHER_TOKEN), Date.now())
-      .run();
+    await seedOtherResearcher();
     const d = await built();
     const train = bytesOf(d.train);
     await expectRefusal(await put(d.manifest.train.sha256, train, {}), 401, 'missing_token');
