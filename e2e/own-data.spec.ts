@@ -168,6 +168,15 @@ test('a researcher brings a text file: CLI dataset and campaign, two browsers ve
   expect(watched).toMatch(/\[█{30}\] 100%\s+2\/2 verified/);
   expect(watched).toContain('done: every experiment is verified or disputed.');
 
+  // — The campaign page names the dataset by its manifest hash too.
+  await page.goto(`/campaigns/${campaignId}`);
+  await expect(page.getByTestId('progress-verified')).toHaveText('2');
+  await expect(page.getByTestId('dataset-sha256')).toHaveAttribute(
+    'title',
+    registered.manifestSha256,
+  );
+  await page.screenshot({ path: `${SHOTS}/campaign-dataset-note.png` });
+
   // — The corpus as Parquet, read back as pandas would: two verified rows on this dataset's hash.
   const out = join(dir, 'corpus.parquet');
   await cli('corpus', campaignId!, '--format', 'parquet', '--out', out);

@@ -234,6 +234,22 @@ describe('resumable dataset uploads', () => {
     expect(await openInR2(id, abandonedR2)).toBe(false);
   });
 
+  it('answers 404, not 500, for an upload R2 dropped meanwhile (a concurrent complete, abort or sweep)', async () => {
+    await seedResearcher();
+    const file = randomFile();
+    const { id } = (await started(await start(file))).upload!;
+    for (const n of [1, 2]) expect((await putPart(id, n, file)).status).toBe(200);
+    await env.CHECKPOINTS.resumeMultipartUpload(`${STAGING_PREFIX}${id}`, await r2Id(id)).abort();
+    await expectRefusal(await putPart(id, 3, file), 404, 'unknown_upload');
+    await env.DB.prepare(
+      "INSERT INTO dataset_upload_parts (upload_id, part_number, sha256, etag, bytes) VALUES (?, 3, ?, 'x', 1)",
+    )
+      .bind(id, 'e'.repeat(64))
+      .run(); // as if part 3 had been recorded just before
+    await expectRefusal(await complete(id), 404, 'unknown_upload');
+    expect((await leftovers()).objects).toEqual([]);
+  });
+
   it('limits the unfinished uploads of one researcher', async () => {
     await seedResearcher();
     for (let i = 0; i < 4; i++) await started(await start(randomFile(PART_BYTES + i + 1)));

@@ -58,6 +58,11 @@ async function ownUpload(c: Context<AppEnv>): Promise<UploadRow> {
   return u;
 }
 
+/** R2 no longer holds the multipart upload: a concurrent complete, abort or sweep came first. */
+function gone(): never {
+  fail(404, 'unknown_upload', 'This upload was completed or aborted meanwhile: start it again.');
+}
+
 export const datasetUploads = new Hono<AppEnv>()
   .post(
     '/',
@@ -163,10 +168,9 @@ export const datasetUploads = new Hono<AppEnv>()
           'part_hash_mismatch',
           `Part ${n} does not hash to the SHA-256 in ${PART_SHA_HEADER}.`,
         );
-      const part = await c.env.CHECKPOINTS.resumeMultipartUpload(
-        stagingKey(u.id),
-        u.r2UploadId,
-      ).uploadPart(n, bytes);
+      const part = await c.env.CHECKPOINTS.resumeMultipartUpload(stagingKey(u.id), u.r2UploadId)
+        .uploadPart(n, bytes)
+        .catch(gone);
       await putPart(c.env.DB, u.id, {
         partNumber: n,
         sha256: declared,
@@ -202,7 +206,8 @@ export const datasetUploads = new Hono<AppEnv>()
       const bucket = c.env.CHECKPOINTS;
       await bucket
         .resumeMultipartUpload(stagingKey(u.id), u.r2UploadId)
-        .complete(held.map((p) => ({ partNumber: p.partNumber, etag: p.etag })));
+        .complete(held.map((p) => ({ partNumber: p.partNumber, etag: p.etag })))
+        .catch(gone);
       const staged = await bucket.get(stagingKey(u.id));
       const bytes = new Uint8Array(staged ? await staged.arrayBuffer() : new ArrayBuffer(0));
       if (bytes.byteLength !== u.bytes || (await sha256(bytes)) !== u.sha256) {
