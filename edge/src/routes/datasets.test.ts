@@ -134,6 +134,7 @@ describe('datasets added at run time', () => {
       [wrongDtype, 422, 'invalid_manifest'],
       [big, 413, 'dataset_too_large'],
       [{ ...d.manifest, id: 'test' }, 409, 'dataset_taken'], // the built-in test dataset
+      [{ ...d.manifest, id: 'uploads' }, 422, 'invalid_manifest'], // its manifest URL is a route
     ] as const) {
       await upload(d);
       await expectRefusal(await api('/api/datasets', json(manifest, auth)), status, code);

@@ -31,9 +31,17 @@ function shaParam(raw: string): string {
   return raw;
 }
 
+/** Ids whose /api/datasets/<id>/manifest another route of this file answers. */
+const RESERVED_IDS = new Set(['files', 'uploads']);
+
 /** The problems of a manifest that parses: a consistent vocabulary, dtype and validation windows. */
 function manifestIssues(m: DatasetManifest): { path: string; message: string }[] {
   const issues: { path: string; message: string }[] = [];
+  if (RESERVED_IDS.has(m.id))
+    issues.push({
+      path: 'id',
+      message: `The dataset id ${m.id} is reserved (/api/datasets/${m.id}/… is another route).`,
+    });
   if (m.vocab.length < 2 || m.vocab.length > 65536)
     issues.push({ path: 'vocab', message: 'The vocabulary must have 2 to 65,536 tokens.' });
   if (m.tokenBytes.length !== m.vocab.length)
