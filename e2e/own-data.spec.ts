@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parquetReadObjects } from 'hyparquet';
-import { expect, test } from '@playwright/test';
+import AxeBuilder from '@axe-core/playwright';
+import { expect, test, type Page } from '@playwright/test';
 import { sha256 } from '../shared/crypto.ts';
 import { datasetDownloadBytes, DatasetManifest, manifestHash } from '../shared/dataset.ts';
 import type { DatasetSummary } from '../shared/protocol.ts';
@@ -21,6 +22,17 @@ import { startVolunteer } from './volunteer.ts';
 const run = promisify(execFile);
 const URL = `http://localhost:${E2E_PORT}`;
 const SHOTS = `test-results-${E2E_PORT}/own-data`;
+
+/** No serious or critical axe violations (WCAG 2.1 A/AA) on the page with its dataset note. */
+async function expectAccessible(page: Page): Promise<void> {
+  const { violations } = await new AxeBuilder({ page })
+    .include('[data-testid="dataset-note"]')
+    .withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'])
+    .analyze();
+  expect(
+    violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => v.id),
+  ).toEqual([]);
+}
 
 /** A researcher's own text: 40 kB of seeded sentences (a small alphabet, so the char tokenizer). */
 function labNotes(): string {
@@ -149,6 +161,7 @@ test('a researcher brings a text file: CLI dataset and campaign, two browsers ve
     `downloads ${kB} kB before the first step`,
   );
   await page.screenshot({ path: `${SHOTS}/volunteer-dataset-note.png`, fullPage: true });
+  await expectAccessible(page);
 
   await startVolunteer(page, 'wasm', campaignId!);
   await startVolunteer(other, 'wasm', campaignId!);
@@ -176,6 +189,7 @@ test('a researcher brings a text file: CLI dataset and campaign, two browsers ve
     registered.manifestSha256,
   );
   await page.screenshot({ path: `${SHOTS}/campaign-dataset-note.png` });
+  await expectAccessible(page);
 
   // — The corpus as Parquet, read back as pandas would: two verified rows on this dataset's hash.
   const out = join(dir, 'corpus.parquet');
