@@ -14,6 +14,7 @@ import AxeBuilder from '@axe-core/playwright';
 import { expect, test, type Page } from '@playwright/test';
 import { sha256 } from '../shared/crypto.ts';
 import { datasetDownloadBytes, DatasetManifest, manifestHash } from '../shared/dataset.ts';
+import { PART_BYTES } from '../shared/dataset-upload.ts';
 import type { DatasetSummary } from '../shared/protocol.ts';
 import { Rng } from '../shared/rng.ts';
 import { E2E_PERSIST, E2E_PORT } from '../playwright.config.ts';
@@ -34,15 +35,38 @@ async function expectAccessible(page: Page): Promise<void> {
   ).toEqual([]);
 }
 
-/** A researcher's own text: 40 kB of seeded sentences (a small alphabet, so the char tokenizer). */
-function labNotes(): string {
+/**
+ * A new researcher's token (`npm run researcher -- add`) and the CLI run with it from the
+ * environment, never the command line, and no config file of this machine's.
+ */
+async function researcherCli(name: string) {
+  const dir = mkdtempSync(join(tmpdir(), 'tabgrid-own-data-'));
+  const add = () =>
+    run(process.execPath, ['scripts/researcher.ts', 'add', name, '--persist', E2E_PERSIST]);
+  // wrangler's own D1 access beside the running edge's may find the file locked for a moment.
+  const { stdout } = await add().catch((e: Error) =>
+    /SQLITE_BUSY/.test(e.message) ? add() : Promise.reject(e),
+  );
+  const env = {
+    ...process.env,
+    TABGRID_URL: URL,
+    TABGRID_TOKEN: stdout.trim().split('\n').at(-1)!.trim(),
+    TABGRID_CONFIG: join(dir, 'none.json'),
+  };
+  const cli = (...args: string[]) =>
+    run(process.execPath, ['scripts/tabgrid.ts', ...args], { env, maxBuffer: 1 << 24 });
+  return { dir, env, cli };
+}
+
+/** A researcher's own text: seeded sentences (a small alphabet, so the char tokenizer fits). */
+function labNotes(chars: number): string {
   const rng = Rng.derive(16, 'own-data-e2e');
   const words =
     'the sample was kept at four degrees and measured again after one hour while the control stayed dry'.split(
       ' ',
     );
   let text = '';
-  while (text.length < 40_000) {
+  while (text.length < chars) {
     const n = 6 + Math.floor(rng.next() * 10);
     const s = Array.from({ length: n }, () => words[Math.floor(rng.next() * words.length)]!);
     text += `${s.join(' ')}.\n`;
@@ -74,27 +98,9 @@ test('a researcher brings a text file: CLI dataset and campaign, two browsers ve
 }) => {
   test.setTimeout(8 * 60_000);
   mkdirSync(SHOTS, { recursive: true });
-  const dir = mkdtempSync(join(tmpdir(), 'tabgrid-own-data-'));
-  const { stdout: added } = await run(process.execPath, [
-    'scripts/researcher.ts',
-    'add',
-    'Own Data Lab',
-    '--persist',
-    E2E_PERSIST,
-  ]);
-  const token = added.trim().split('\n').at(-1)!.trim();
-  // The token from the environment, never the command line; no config file of the machine's.
-  const env = {
-    ...process.env,
-    TABGRID_URL: URL,
-    TABGRID_TOKEN: token,
-    TABGRID_CONFIG: join(dir, 'none.json'),
-  };
-  const cli = (...args: string[]) =>
-    run(process.execPath, ['scripts/tabgrid.ts', ...args], { env });
-
+  const { dir, cli, env } = await researcherCli('Own Data Lab');
   // — dataset add, from a text file.
-  const text = labNotes();
+  const text = labNotes(40_000);
   writeFileSync(join(dir, 'lab-notes.txt'), text);
   const ds = await cli(
     'dataset',
@@ -170,6 +176,7 @@ test('a researcher brings a text file: CLI dataset and campaign, two browsers ve
   ).toBe(0);
   expect(errors).toEqual([]);
   for (const p of [page, other]) await p.getByRole('button', { name: 'Stop' }).click();
+  await other.context().close();
   // Both token files came by SHA-256 from the edge, nothing from static paths.
   expect(new Set(files)).toEqual(
     new Set([manifest.train.sha256, manifest.val.sha256].map((h) => `/api/datasets/files/${h}`)),
@@ -239,4 +246,38 @@ test('the built-in corpus is an ordinary registered dataset: manifest from the e
   // The page describes it like any other (and a volunteer loads it the same way: e2e/loop.spec.ts).
   await page.goto('/?campaign=e2e-tiny');
   await expect(page.getByTestId('dataset-sha256')).toHaveAttribute('title', sotu.manifestSha256);
+});
+
+test('a text over 5 MiB goes up through the CLI in parts, by hash, into the local R2', async () => {
+  test.setTimeout(4 * 60_000);
+  const { dir, cli } = await researcherCli('Big Text Lab');
+  const text = labNotes(6_000_000); // byte tokens: a 5.4 MB train file, two parts
+  writeFileSync(join(dir, 'big.txt'), text);
+  const first = await cli(
+    'dataset',
+    'add',
+    'big-notes',
+    join(dir, 'big.txt'),
+    '--tokenizer',
+    'byte',
+  );
+  expect(first.stdout).toMatch(/dataset big-notes registered: manifest [0-9a-f]{64}/);
+  expect(first.stderr).toMatch(/part 1\/2 sent\n.*part 2\/2 sent/);
+  const manifest = DatasetManifest.parse(
+    await (await fetch(`${URL}/api/datasets/big-notes/manifest`)).json(),
+  );
+  expect(manifest.train.tokens).toBeGreaterThan(PART_BYTES);
+  const train = await fetch(`${URL}/api/datasets/files/${manifest.train.sha256}`);
+  expect(await sha256(new Uint8Array(await train.arrayBuffer()))).toBe(manifest.train.sha256);
+  // Again: nothing to send, nothing registered twice.
+  const again = await cli(
+    'dataset',
+    'add',
+    'big-notes',
+    join(dir, 'big.txt'),
+    '--tokenizer',
+    'byte',
+  );
+  expect(again.stdout).toContain('dataset big-notes was already registered');
+  expect(again.stderr).not.toContain('sent');
 });
