@@ -253,14 +253,8 @@ test('a text over 5 MiB goes up through the CLI in parts, by hash, into the loca
   const { dir, cli } = await researcherCli('Big Text Lab');
   const text = labNotes(6_000_000); // byte tokens: a 5.4 MB train file, two parts
   writeFileSync(join(dir, 'big.txt'), text);
-  const first = await cli(
-    'dataset',
-    'add',
-    'big-notes',
-    join(dir, 'big.txt'),
-    '--tokenizer',
-    'byte',
-  );
+  const add = () => cli('dataset', 'add', 'big-notes', join(dir, 'big.txt'), '--tokenizer', 'byte');
+  const first = await add();
   expect(first.stdout).toMatch(/dataset big-notes registered: manifest [0-9a-f]{64}/);
   expect(first.stderr).toMatch(/part 1\/2 sent\n.*part 2\/2 sent/);
   const manifest = DatasetManifest.parse(
@@ -270,14 +264,7 @@ test('a text over 5 MiB goes up through the CLI in parts, by hash, into the loca
   const train = await fetch(`${URL}/api/datasets/files/${manifest.train.sha256}`);
   expect(await sha256(new Uint8Array(await train.arrayBuffer()))).toBe(manifest.train.sha256);
   // Again: nothing to send, nothing registered twice.
-  const again = await cli(
-    'dataset',
-    'add',
-    'big-notes',
-    join(dir, 'big.txt'),
-    '--tokenizer',
-    'byte',
-  );
+  const again = await add();
   expect(again.stdout).toContain('dataset big-notes was already registered');
   expect(again.stderr).not.toContain('sent');
 });
