@@ -1,6 +1,7 @@
 // `npm run reproduce -- <experimentId> [--from <ancestorId>] [--url http://localhost:8787]`: fetches
 // an experiment's spec and results from a running edge, trains the spec here in Node
-// (shared/train/loop.ts, TensorFlow.js CPU backend) on the same dataset files the browsers use, and
+// (shared/train/loop.ts, TensorFlow.js CPU backend) on the same dataset files the browsers use (a
+// registered dataset by SHA-256 from the edge), and
 // prints JSON comparing the run with the verified value by shared/verify.ts's rule. A continuation
 // (docs/lineage.md) is reproduced with its whole lineage: from the root's seed, each segment from
 // the previous one's state here — or, with --from, from that ancestor's kept checkpoint,
@@ -11,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { decodeCheckpoint } from '../shared/commit.ts';
 import { sha256 } from '../shared/crypto.ts';
 import { ancestry } from '../shared/lineage.ts';
-import { DatasetManifest, datasetUrl, decodeTokens, manifestHash } from '../shared/dataset.ts';
+import { decodeTokens, locateDataset, manifestHash } from '../shared/dataset.ts';
 import { Id, lineageCheckpointPath, type ExperimentDetail } from '../shared/protocol.ts';
 import { specHash } from '../shared/spec.ts';
 import { trainExperiment, type TrainCheckpoint, type TrainData } from '../shared/train/loop.ts';
@@ -96,21 +97,18 @@ async function reproduceOne(
   onFinal: (c: TrainCheckpoint) => void,
 ) {
   const spec = experiment.spec;
-  const manifest = DatasetManifest.parse(
-    await (await fetchOk(datasetUrl(spec.dataset.id, 'manifest.json'))).json(),
-  );
+  // By hash from the edge (R2) for a registered dataset, else its static files (shared/dataset.ts).
+  const { manifest, fileUrl } = await locateDataset(spec.dataset.id, (p) => fetch(base + p));
   if ((await manifestHash(manifest)) !== spec.dataset.sha256)
     throw new Error(`dataset ${spec.dataset.id} on ${base} is not the one the spec pins`);
+  console.error(`dataset ${spec.dataset.id}: manifest ${spec.dataset.sha256.slice(0, 12)}…`);
   const data: TrainData = {
     manifest,
     train: decodeTokens(
       manifest,
-      await fetchChecked(datasetUrl(spec.dataset.id, manifest.train.file), manifest.train.sha256),
+      await fetchChecked(fileUrl(manifest.train), manifest.train.sha256),
     ),
-    val: decodeTokens(
-      manifest,
-      await fetchChecked(datasetUrl(spec.dataset.id, manifest.val.file), manifest.val.sha256),
-    ),
+    val: decodeTokens(manifest, await fetchChecked(fileUrl(manifest.val), manifest.val.sha256)),
   };
 
   await tf.setBackend('cpu');

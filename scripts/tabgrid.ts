@@ -3,7 +3,8 @@
 //   campaign watch ID [--interval S]         live progress bar and each newly verified experiment
 //   corpus ID|all --format jsonl|csv|parquet [--out FILE]
 //   dataset add NAME PATH|URL [--license TEXT] [--tokenizer char|byte] [--title T] [--sha256 HEX]
-//                                             (also `npm run dataset -- add …`)
+//                                             (also `npm run dataset -- add …`; a file over 5 MiB goes
+//                                             up in parts, and running it again resumes an interrupted upload)
 // The edge: --url, TABGRID_URL or the config file (default http://localhost:8787). The token (only
 // `campaign create` needs one): TABGRID_TOKEN, --token-file FILE or the config file
 // (~/.config/tabgrid/config.json: {"url": …, "token": …}); --token works but lands in shell history.
@@ -145,7 +146,11 @@ async function addDataset(name: string, from: string): Promise<void> {
     `${name}: ${m.tokenizer ?? 'char'} tokenizer, vocabulary ${m.vocab.length}, ` +
       `${m.train.tokens} train + ${m.val.tokens} val tokens (${bytes} bytes), text ${m.sourceSha256}`,
   );
-  const { dataset, created } = await client.addDataset(built);
+  const { dataset, created } = await client.addDataset(built, (p) =>
+    console.error(
+      `  ${p.sha256.slice(0, 12)}… part ${p.part}/${p.parts} ${p.resumed ? 'already on the edge' : 'sent'}`,
+    ),
+  );
   console.log(
     `dataset ${dataset.id} ${created ? 'registered' : 'was already registered'}: manifest ${dataset.manifestSha256}`,
   );

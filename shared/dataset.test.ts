@@ -32,10 +32,11 @@ describe('tokenizers', () => {
     expect(new TextDecoder().decode(Uint8Array.from([...train, ...val]))).toBe(TEXT);
   });
 
-  it('char: the default, one token per distinct character; manifests without a tokenizer field', async () => {
-    const char = await buildDataset(TEXT, OPTS);
-    expect(char).toEqual(await buildCharDataset(TEXT, OPTS));
-    expect(char.manifest).not.toHaveProperty('tokenizer');
+  it('char: one token per distinct character; recorded by buildDataset, left out by the built-in corpora', async () => {
+    const char = await buildDataset(TEXT, { ...OPTS, tokenizer: 'char' });
+    const builtIn = await buildCharDataset(TEXT, OPTS);
+    expect(builtIn.manifest).not.toHaveProperty('tokenizer'); // their manifests keep their hashes
+    expect(char).toEqual({ ...builtIn, manifest: { ...builtIn.manifest, tokenizer: 'char' } });
     expect(char.manifest.vocab.length).toBe(new Set(Array.from(TEXT)).size);
     expect((await buildDataset(TEXT, { ...OPTS, tokenizer: 'byte' })).manifest.tokenizer).toBe(
       'byte',

@@ -50,6 +50,33 @@ export function datasetFileUrl(sha256: string): string {
   return `/api/datasets/files/${sha256}`;
 }
 
+/**
+ * A dataset's manifest and where its token files are, found as every client finds them: the edge's
+ * API first (a dataset registered there: files by SHA-256 from R2), else the static files. The API
+ * answers 404 for a dataset it does not hold, where a static path that does not exist may be
+ * answered with the app's page (single-page-application fallback). `get` fetches a path on the edge.
+ * The caller checks the manifest against the hash its spec pins, and each file against the manifest.
+ */
+export async function locateDataset(
+  id: string,
+  get: (path: string) => Promise<{ ok: boolean; status: number; json(): Promise<unknown> }>,
+): Promise<{ manifest: DatasetManifest; fileUrl: (f: z.infer<typeof TokenFile>) => string }> {
+  let res = await get(uploadedManifestUrl(id));
+  const uploaded = res.ok;
+  if (!uploaded) res = await get(datasetUrl(id, 'manifest.json'));
+  if (!res.ok) throw new Error(`Dataset ${id} is not served here (${res.status}).`);
+  const manifest = DatasetManifest.parse(await res.json());
+  return {
+    manifest,
+    fileUrl: (f) => (uploaded ? datasetFileUrl(f.sha256) : datasetUrl(id, f.file)),
+  };
+}
+
+/** How many bytes a volunteer downloads for a dataset before its first step: both token files. */
+export function datasetDownloadBytes(m: DatasetManifest): number {
+  return (m.train.tokens + m.val.tokens) * (m.dtype === 'uint8' ? 1 : 2);
+}
+
 export type TokenArray = Uint8Array | Uint16Array;
 
 export function decodeTokens(manifest: DatasetManifest, bytes: ArrayBuffer): TokenArray {
@@ -112,11 +139,18 @@ export async function buildByteDataset(text: string, o: BuildOptions): Promise<B
   });
 }
 
-export function buildDataset(
+/**
+ * Text → a dataset with the named tokenizer, recorded in the manifest either way (provenance: a
+ * dataset added at run time says how its text became tokens; only the built-in corpora, built with
+ * buildCharDataset, leave it out so that their manifests keep their hashes).
+ */
+export async function buildDataset(
   text: string,
-  o: BuildOptions & { tokenizer?: Tokenizer },
+  o: BuildOptions & { tokenizer: Tokenizer },
 ): Promise<BuiltDataset> {
-  return o.tokenizer === 'byte' ? buildByteDataset(text, o) : buildCharDataset(text, o);
+  if (o.tokenizer === 'byte') return buildByteDataset(text, o);
+  const d = await buildCharDataset(text, o);
+  return { ...d, manifest: { ...d.manifest, tokenizer: 'char' } };
 }
 
 async function assemble(

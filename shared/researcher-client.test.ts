@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { buildByteDataset } from './dataset.ts';
+import { DATASET_LIMITS } from './dataset-upload.ts';
 import type { CampaignProgress, CampaignSnapshot, LeaderboardEntry } from './protocol.ts';
 import {
   briefIssues,
@@ -114,6 +116,32 @@ describe('ResearcherClient', () => {
       issues: [{ path: 'datasetId' }],
     });
     expect(edge.sent.map((r) => r.method)).toEqual(['GET']);
+  });
+
+  it('refuses a dataset over the limits before uploading a byte', async () => {
+    const edge = fakeEdge({ '/api/datasets': () => ({ body: { datasets: [] } }) });
+    const client = new ResearcherClient({ baseUrl: 'http://e', token: 'tok', fetch: edge.fetch });
+    const small = await buildByteDataset('Some text to tokenize. '.repeat(100), {
+      id: 'big',
+      name: 'Big',
+      source: 'test',
+      license: 'CC0-1.0',
+      windows: 4,
+      maxContext: 16,
+    });
+    const tooBig = { ...small, train: new Uint8Array(DATASET_LIMITS.datasetBytes) };
+    await expect(client.addDataset(tooBig)).rejects.toMatchObject({
+      status: 0,
+      code: 'dataset_too_large',
+    });
+    const file = new Uint8Array(DATASET_LIMITS.fileBytes + 1);
+    await expect(client.uploadFile('0'.repeat(64), file)).rejects.toMatchObject({
+      status: 0,
+      code: 'payload_too_large',
+    });
+    expect(edge.sent.map((r) => `${r.method} ${new URL(r.url).pathname}`)).toEqual([
+      'GET /api/datasets', // is the id taken? then nothing more
+    ]);
   });
 
   it("turns the edge's refusal into a TabgridError with its code and issues", async () => {

@@ -14,6 +14,13 @@ import type {
 } from './protocol.ts';
 import { sha256 } from './crypto.ts';
 import { manifestHash, type BuiltDataset, type DatasetManifest } from './dataset.ts';
+import {
+  DATASET_LIMITS,
+  MULTIPART_THRESHOLD,
+  PART_SHA_HEADER,
+  partRange,
+  type UploadStarted,
+} from './dataset-upload.ts';
 import { admissionIssues, CampaignBrief, sampleExperiments } from './search-space.ts';
 
 /** A brief as a researcher writes it: the schema's input (defaults may be left out). */
@@ -42,6 +49,14 @@ export interface HttpResponse {
 export type HttpFetch = (url: string, init: HttpRequest) => Promise<HttpResponse>;
 
 export type CorpusFormat = 'jsonl' | 'csv';
+
+/** One part of a resumable upload handled: sent now, or held by the edge from an earlier try. */
+export type PartProgress = (p: {
+  sha256: string;
+  part: number;
+  parts: number;
+  resumed: boolean;
+}) => void;
 
 /** A refusal from the edge (its stable code, message and per-field issues) or a brief refused here. */
 export class TabgridError extends Error {
@@ -190,7 +205,10 @@ export class ResearcherClient {
    * Uploads a built dataset's token files (each named by its SHA-256; the edge checks the bytes
    * against it) and registers its manifest. Registering the same manifest again changes nothing.
    */
-  async addDataset(d: BuiltDataset): Promise<{ dataset: DatasetSummary; created: boolean }> {
+  async addDataset(
+    d: BuiltDataset,
+    onPart?: PartProgress,
+  ): Promise<{ dataset: DatasetSummary; created: boolean }> {
     // A taken id is refused before any byte is uploaded (no files left behind unregistered).
     const hash = await manifestHash(d.manifest);
     const existing = (await this.datasets()).find((x) => x.id === d.manifest.id);
@@ -202,10 +220,18 @@ export class ResearcherClient {
         `The dataset id ${d.manifest.id} is taken (a registered dataset never changes: pick another id).`,
         [{ path: 'id', message: 'Taken.' }],
       );
-    for (const [file, tokens] of [
+    const files = [
       [d.manifest.train, d.train],
       [d.manifest.val, d.val],
-    ] as const) {
+    ] as const;
+    const total = files.reduce((n, [, t]) => n + t.byteLength, 0);
+    if (total > DATASET_LIMITS.datasetBytes)
+      throw new TabgridError(
+        0,
+        'dataset_too_large',
+        `A dataset is limited to ${DATASET_LIMITS.datasetBytes} bytes of tokens; this one has ${total}.`,
+      );
+    for (const [file, tokens] of files) {
       const bytes = new Uint8Array(tokens.buffer, tokens.byteOffset, tokens.byteLength).slice();
       if ((await sha256(bytes)) !== file.sha256)
         throw new TabgridError(
@@ -213,13 +239,56 @@ export class ResearcherClient {
           'hash_mismatch',
           `${file.file} does not hash to its manifest entry.`,
         );
-      await this.#request(`/api/datasets/files/${file.sha256}`, {
-        method: 'PUT',
-        headers: { 'content-type': 'application/octet-stream', ...this.#auth() },
-        body: bytes,
-      });
+      await this.uploadFile(file.sha256, bytes, onPart);
     }
     return this.registerDataset(d.manifest);
+  }
+
+  /**
+   * Stores one dataset file on the edge under its SHA-256: in one PUT up to MULTIPART_THRESHOLD,
+   * else as a resumable upload — the edge says which parts it holds already (an earlier, interrupted
+   * call's), only the others are sent, each with its SHA-256, then the edge checks the whole file.
+   */
+  async uploadFile(
+    sha: string,
+    bytes: Uint8Array<ArrayBuffer>,
+    onPart?: PartProgress,
+  ): Promise<void> {
+    if (bytes.byteLength > DATASET_LIMITS.fileBytes)
+      throw new TabgridError(
+        0,
+        'payload_too_large',
+        `A dataset file is limited to ${DATASET_LIMITS.fileBytes} bytes; this one has ${bytes.byteLength}.`,
+      );
+    const headers = { 'content-type': 'application/octet-stream', ...this.#auth() };
+    if (bytes.byteLength <= MULTIPART_THRESHOLD) {
+      await this.#request(`/api/datasets/files/${sha}`, { method: 'PUT', headers, body: bytes });
+      return;
+    }
+    const { stored, upload } = await this.#json<UploadStarted>('/api/datasets/uploads', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...this.#auth() },
+      body: JSON.stringify({ sha256: sha, bytes: bytes.byteLength }),
+    });
+    if (stored || !upload) return;
+    const held = new Map(upload.received.map((p) => [p.partNumber, p.sha256]));
+    for (let n = 1; n <= upload.parts; n++) {
+      const [from, to] = partRange(n, upload.bytes, upload.partBytes);
+      const part = bytes.slice(from, to);
+      const partSha = await sha256(part);
+      const resumed = held.get(n) === partSha;
+      if (!resumed)
+        await this.#request(`/api/datasets/uploads/${upload.id}/parts/${n}`, {
+          method: 'PUT',
+          headers: { ...headers, [PART_SHA_HEADER]: partSha },
+          body: part,
+        });
+      onPart?.({ sha256: sha, part: n, parts: upload.parts, resumed });
+    }
+    await this.#request(`/api/datasets/uploads/${upload.id}/complete`, {
+      method: 'POST',
+      headers: this.#auth(),
+    });
   }
 
   /** Registers a manifest whose files are uploaded; created is false when it already was. */

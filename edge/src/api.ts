@@ -11,6 +11,7 @@ import { live } from './live.ts';
 import { campaignViews } from './routes/campaign-views.ts';
 import { campaigns } from './routes/campaigns.ts';
 import { corpus } from './routes/corpus.ts';
+import { datasetUploads } from './routes/dataset-uploads.ts';
 import { datasets } from './routes/datasets.ts';
 import { experiments } from './routes/experiments.ts';
 import { leaderboards } from './routes/leaderboards.ts';
@@ -61,6 +62,7 @@ const ROUTES: [string, Hono<AppEnv>][] = [
   ['/experiments', experiments],
   ['/leaderboards', leaderboards],
   ['/corpus', corpus],
+  ['/datasets/uploads', datasetUploads],
   ['/datasets', datasets],
   ['/partners', partners],
 ];

@@ -148,7 +148,7 @@ export const target = fc.oneof(
     arbitrary: fc
       .constantFrom(...ROUTES)
       .chain((r) =>
-        segment.map((s) => [r.method.toUpperCase(), r.path.replace('{id}', s)] as const),
+        segment.map((s) => [r.method.toUpperCase(), r.path.replace(/\{[^}]+\}/g, s)] as const),
       ),
     weight: 3,
   },

@@ -191,6 +191,17 @@ export async function seedResearcher(): Promise<void> {
   ]);
 }
 
+export const OTHER_TOKEN = 'another-researcher-token-0123456789';
+
+/** A second researcher (r_other, OTHER_TOKEN), to be refused what is the first one's. */
+export async function seedOtherResearcher(): Promise<void> {
+  await env.DB.prepare(
+    'INSERT INTO researchers (id, name, token_hash, created_at) VALUES (?, ?, ?, ?)',
+  )
+    .bind('r_other', 'Other Lab', await sha256(OTHER_TOKEN), Date.now())
+    .run();
+}
+
 /** A refusal's body, checked: JSON, a stable snake_case code and a sentence (capital to full stop). */
 export async function readRefusal(res: Response): Promise<ApiError> {
   expect(res.headers.get('content-type')).toMatch(/^application\/json\b/);

@@ -31,7 +31,7 @@ function routeFor(method: string, pathname: string): (typeof ROUTES)[number] | u
   return ROUTES.find(
     (r) =>
       r.method.toUpperCase() === m &&
-      new RegExp(`^${r.path.replace('{id}', '[^/]+')}$`).test(pathname),
+      new RegExp(`^${r.path.replace(/\{[^}]+\}/g, '[^/]+')}$`).test(pathname),
   );
 }
 

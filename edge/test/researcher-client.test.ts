@@ -2,7 +2,9 @@
 // real app in workerd: its fetch is the app's own request(), so every byte goes through the routes.
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
+import { sha256 } from '../../shared/crypto.ts';
 import { buildByteDataset } from '../../shared/dataset.ts';
+import { PART_BYTES } from '../../shared/dataset-upload.ts';
 import { ResearcherClient, type HttpFetch } from '../../shared/researcher-client.ts';
 import app from '../src/index.ts';
 import { verifyNext, WIDTH_SWEEP } from './campaign-fixtures.ts';
@@ -18,6 +20,10 @@ const viaApp: HttpFetch = async (url, init) => {
     text: async () => new TextDecoder().decode(bytes),
   };
 };
+async function registered(): Promise<string[]> {
+  const { results } = await env.DB.prepare('SELECT id FROM datasets').all<{ id: string }>();
+  return results.map((r) => r.id);
+}
 const client = (token?: string) =>
   new ResearcherClient({ baseUrl: 'http://localhost', token, fetch: viaApp });
 
@@ -115,5 +121,64 @@ describe('ResearcherClient against the edge', () => {
       code: 'dataset_taken',
     });
     expect((await env.CHECKPOINTS.list({ prefix: 'datasets/' })).objects).toHaveLength(before);
+  });
+
+  it('uploads a large file in parts and resumes an interrupted upload, sending only the missing parts', async () => {
+    await seedResearcher();
+    const small = await buildByteDataset('Field notes, day one. '.repeat(300), {
+      id: 'field-notes',
+      name: 'Field notes',
+      source: 'notes.txt',
+      license: 'CC0-1.0',
+      windows: 8,
+      maxContext: 64,
+    });
+    const train = new Uint8Array(2 * PART_BYTES + 777); // three parts
+    for (let at = 0; at < train.length; at += 65536)
+      crypto.getRandomValues(train.subarray(at, at + 65536));
+    const built = {
+      ...small,
+      train,
+      manifest: {
+        ...small.manifest,
+        train: { file: 'train.bin', tokens: train.length, sha256: await sha256(train) },
+      },
+    };
+    // The connection drops after the second part is sent.
+    const sent: string[] = [];
+    const flaky: HttpFetch = async (url, init) => {
+      if (/\/parts\/\d+$/.test(url)) {
+        if (sent.length === 2) throw new TypeError('fetch failed');
+        sent.push(url.replace(/.*\/parts\//, 'part '));
+      }
+      return viaApp(url, init);
+    };
+    const researcher = (f: HttpFetch) =>
+      new ResearcherClient({ baseUrl: 'http://localhost', token: RESEARCHER_TOKEN, fetch: f });
+    await expect(researcher(flaky).addDataset(built)).rejects.toThrow('fetch failed');
+    expect(sent).toEqual(['part 1', 'part 2']);
+    expect(await registered()).not.toContain('field-notes');
+
+    const parts: { part: number; resumed: boolean }[] = [];
+    sent.length = 0;
+    const resumedFetch: HttpFetch = async (url, init) => {
+      if (/\/parts\/\d+$/.test(url)) sent.push(url.replace(/.*\/parts\//, 'part '));
+      return viaApp(url, init);
+    };
+    const { created } = await researcher(resumedFetch).addDataset(built, (p) =>
+      parts.push({ part: p.part, resumed: p.resumed }),
+    );
+    expect(created).toBe(true);
+    expect(sent).toEqual(['part 3']);
+    expect(parts).toEqual([
+      { part: 1, resumed: true },
+      { part: 2, resumed: true },
+      { part: 3, resumed: false },
+    ]);
+    expect(await registered()).toContain('field-notes');
+    const keys = (await env.CHECKPOINTS.list()).objects.map((o) => o.key).sort();
+    expect(keys).toEqual(
+      [built.manifest.train.sha256, built.manifest.val.sha256].map((h) => `datasets/${h}`).sort(),
+    );
   });
 });

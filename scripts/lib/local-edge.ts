@@ -1,4 +1,4 @@
-// A local edge in workerd: migrate local D1, register a dataset, seed campaigns, run `wrangler dev`
+// A local edge in workerd: migrate local D1, seed a built-in dataset (R2 and D1), seed campaigns, run `wrangler dev`
 // and query D1, all against one `--persist-to` directory. Shared by `npm start` and `npm run bench:edge`.
 import type { ChildProcess } from 'node:child_process';
 import { readdirSync, writeFileSync } from 'node:fs';
@@ -6,7 +6,12 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { LOCAL_FRONT_HEADER } from '../../shared/protocol.ts';
 import { campaignStatements, type NewCampaign } from '../../edge/src/db/campaigns.ts';
+import { datasetFileKey } from '../../shared/dataset-upload.ts';
+import type { DatasetManifest } from '../../shared/dataset.ts';
 import { d1Execute, d1Json, localD1, QUIET_ENV, wrangler, wranglerRun } from './wrangler.ts';
+
+/** wrangler.toml's bucket of the CHECKPOINTS binding, where dataset files live too. */
+const CHECKPOINTS_BUCKET = 'tabgrid-checkpoints';
 
 export function sqlLiteral(v: string | number | null): string {
   if (v === null) return 'NULL';
@@ -23,6 +28,7 @@ export interface DatasetRow {
   manifestSha256: string;
   vocabSize: number;
   name: string;
+  manifestJson?: string; // served at /api/datasets/<id>/manifest, its files by SHA-256 from R2
 }
 
 export function registerDataset(persist: string, d: DatasetRow): Promise<void> {
@@ -30,9 +36,39 @@ export function registerDataset(persist: string, d: DatasetRow): Promise<void> {
     d1Execute(
       localD1(persist),
       '--command',
-      `INSERT OR REPLACE INTO datasets (id, manifest_sha256, vocab_size, name, registered_at) VALUES ('${d.id}', '${d.manifestSha256}', ${d.vocabSize}, ${sqlLiteral(d.name)}, ${Date.now()})`,
+      `INSERT OR REPLACE INTO datasets (id, manifest_sha256, vocab_size, name, registered_at, manifest_json) VALUES ('${d.id}', '${d.manifestSha256}', ${d.vocabSize}, ${sqlLiteral(d.name)}, ${Date.now()}, ${sqlLiteral(d.manifestJson ?? null)})`,
     ),
   );
+}
+
+/**
+ * A built-in corpus as an ordinary registered dataset: its token files put into the local R2 under
+ * their SHA-256 (where uploaded datasets' files are), then its manifest registered with them, so
+ * volunteers load it by hash from the edge like any other. No owner: no researcher can replace it.
+ */
+export async function seedBuiltInDataset(
+  persist: string,
+  d: { manifest: DatasetManifest; manifestSha256: string; dir: string },
+): Promise<void> {
+  for (const f of [d.manifest.train, d.manifest.val])
+    await wranglerRun([
+      'r2',
+      'object',
+      'put',
+      `${CHECKPOINTS_BUCKET}/${datasetFileKey(f.sha256)}`,
+      '--file',
+      join(d.dir, f.file),
+      '--content-type',
+      'application/octet-stream',
+      ...localD1(persist),
+    ]);
+  await registerDataset(persist, {
+    id: d.manifest.id,
+    manifestSha256: d.manifestSha256,
+    vocabSize: d.manifest.vocab.length,
+    name: d.manifest.name,
+    manifestJson: JSON.stringify(d.manifest),
+  });
 }
 
 /** Seeds a campaign through a SQL file (INSERT OR IGNORE: seeding twice changes nothing). */

@@ -228,7 +228,7 @@ describe('dataset add', () => {
     });
     expect(byte.train.length + byte.val.length).toBe(text.length);
     const char = await datasetFromBytes(text, { ...opts, sha256: await sha256(text) });
-    expect(char.manifest.tokenizer).toBeUndefined();
+    expect(char.manifest.tokenizer).toBe('char'); // recorded: provenance
     expect(char.manifest.vocab.length).toBeLessThan(40);
   });
 

@@ -4,11 +4,18 @@ import { sha256 } from '../../../shared/crypto.ts';
 import { buildByteDataset, manifestHash, type BuiltDataset } from '../../../shared/dataset.ts';
 import type { DatasetSummary } from '../../../shared/protocol.ts';
 import { WIDTH_SWEEP } from '../../test/campaign-fixtures.ts';
-import { api, expectRefusal, json, RESEARCHER_TOKEN, seedResearcher } from '../../test/helpers.ts';
-import { datasetFileKey } from './datasets.ts';
+import {
+  api,
+  expectRefusal,
+  json,
+  OTHER_TOKEN,
+  RESEARCHER_TOKEN,
+  seedOtherResearcher,
+  seedResearcher,
+} from '../../test/helpers.ts';
+import { datasetFileKey } from '../dataset-sweep.ts';
 
 const auth = { authorization: `Bearer ${RESEARCHER_TOKEN}` };
-const OTHER_TOKEN = 'another-researcher-token-0123456789';
 const TEXT = 'Grüße aus dem Labor — 日本語も. '.repeat(200);
 
 function built(id = 'lab-notes'): Promise<BuiltDataset> {
@@ -102,13 +109,9 @@ describe('datasets added at run time', () => {
     });
   });
 
-  it('refuses bad uploads and manifests with a stable code, registering and storing nothing', async () => {
+  it('refuses bad uploads and manifests with a stable code, registering nothing and leaving no file in R2', async () => {
     await seedResearcher();
-    await env.DB.prepare(
-      'INSERT INTO researchers (id, name, token_hash, created_at) VALUES (?, ?, ?, ?)',
-    )
-      .bind('r_other', 'Other Lab', await sha256(OTHER_TOKEN), Date.now())
-      .run();
+    await seedOtherResearcher();
     const d = await built();
     const train = bytesOf(d.train);
     await expectRefusal(await put(d.manifest.train.sha256, train, {}), 401, 'missing_token');
@@ -116,34 +119,36 @@ describe('datasets added at run time', () => {
     await expectRefusal(await put('not-a-hash', train), 400, 'invalid_request');
     expect(await stored()).toEqual([]);
 
-    // The val file was never uploaded.
+    // The val file was never uploaded: refused, and the train file uploaded for it is deleted.
     expect((await put(d.manifest.train.sha256, train)).status).toBe(201);
     await expectRefusal(await api('/api/datasets', json(d.manifest, auth)), 422, 'missing_file');
-    await expectRefusal(await api('/api/datasets', json(d.manifest)), 401, 'missing_token');
+    expect(await stored()).toEqual([]);
     await upload(d);
+    await expectRefusal(await api('/api/datasets', json(d.manifest)), 401, 'missing_token');
+    expect(await stored()).toHaveLength(2); // an unauthenticated request deletes nothing
     const wrongSize = { ...d.manifest, train: { ...d.manifest.train, tokens: d.train.length + 1 } };
-    await expectRefusal(await api('/api/datasets', json(wrongSize, auth)), 422, 'size_mismatch');
     const wrongDtype = { ...d.manifest, dtype: 'uint16' };
-    await expectRefusal(
-      await api('/api/datasets', json(wrongDtype, auth)),
-      422,
-      'invalid_manifest',
-    );
+    const big = { ...d.manifest, train: { ...d.manifest.train, tokens: 60_000_000 } };
+    for (const [manifest, status, code] of [
+      [wrongSize, 422, 'size_mismatch'],
+      [wrongDtype, 422, 'invalid_manifest'],
+      [big, 413, 'dataset_too_large'],
+      [{ ...d.manifest, id: 'test' }, 409, 'dataset_taken'], // the built-in test dataset
+      [{ ...d.manifest, id: 'uploads' }, 422, 'invalid_manifest'], // its manifest URL is a route
+    ] as const) {
+      await upload(d);
+      await expectRefusal(await api('/api/datasets', json(manifest, auth)), status, code);
+      expect(await stored()).toEqual([]); // no orphans in R2
+    }
     const badTokenizer = { ...d.manifest, tokenizer: 'bpe' };
     await expectRefusal(
       await api('/api/datasets', json(badTokenizer, auth)),
       400,
       'invalid_request',
     );
-    const big = { ...d.manifest, train: { ...d.manifest.train, tokens: 60_000_000 } };
-    await expectRefusal(await api('/api/datasets', json(big, auth)), 413, 'dataset_too_large');
-    await expectRefusal(
-      await api('/api/datasets', json({ ...d.manifest, id: 'test' }, auth)),
-      409,
-      'dataset_taken',
-    ); // the built-in test dataset
     expect(await registered()).toEqual(['test']);
 
+    await upload(d);
     expect((await api('/api/datasets', json(d.manifest, auth))).status).toBe(201);
     await expectRefusal(
       await api('/api/datasets', json(d.manifest, { authorization: `Bearer ${OTHER_TOKEN}` })),

@@ -4,7 +4,7 @@
 // the SHA-256 it is named by and kept in R2 under it (CHECKPOINTS bucket, `datasets/` prefix); then
 // the manifest registers the dataset once every file it names is there with the size it declares.
 // Files are served by hash, immutable, with range requests.
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import { sha256 } from '../../../shared/crypto.ts';
 import { DatasetManifest, manifestHash } from '../../../shared/dataset.ts';
 import { parseBody, readCapped } from '../body.ts';
@@ -15,23 +15,12 @@ import {
   researcherDatasets,
   uploadedManifest,
 } from '../db/datasets.ts';
+import { DATASET_LIMITS } from '../../../shared/dataset-upload.ts';
+import { datasetFileKey, dropUnregistered } from '../dataset-sweep.ts';
 import type { AppEnv } from '../env.ts';
 import { fail } from '../errors.ts';
 import { doc } from '../openapi.ts';
 import { researcherAuth } from '../researcher-auth.ts';
-
-/** What one researcher may upload: stated here, enforced below, shown in the OpenAPI summaries. */
-export const DATASET_LIMITS = {
-  fileBytes: 32 * 1024 * 1024, // one token file (train or val)
-  datasetBytes: 48 * 1024 * 1024, // train + val
-  perResearcher: 20, // datasets registered by one researcher
-  manifestBytes: 1024 * 1024,
-};
-
-/** The R2 key of a dataset file: its SHA-256 under the datasets/ prefix. */
-export function datasetFileKey(sha: string): string {
-  return `datasets/${sha}`;
-}
 
 const SHA = /^[0-9a-f]{64}$/;
 const IMMUTABLE = 'public, max-age=31536000, immutable';
@@ -42,9 +31,17 @@ function shaParam(raw: string): string {
   return raw;
 }
 
+/** Ids whose /api/datasets/<id>/manifest another route of this file answers. */
+const RESERVED_IDS = new Set(['files', 'uploads']);
+
 /** The problems of a manifest that parses: a consistent vocabulary, dtype and validation windows. */
 function manifestIssues(m: DatasetManifest): { path: string; message: string }[] {
   const issues: { path: string; message: string }[] = [];
+  if (RESERVED_IDS.has(m.id))
+    issues.push({
+      path: 'id',
+      message: `The dataset id ${m.id} is reserved (/api/datasets/${m.id}/… is another route).`,
+    });
   if (m.vocab.length < 2 || m.vocab.length > 65536)
     issues.push({ path: 'vocab', message: 'The vocabulary must have 2 to 65,536 tokens.' });
   if (m.tokenBytes.length !== m.vocab.length)
@@ -164,86 +161,15 @@ export const datasets = new Hono<AppEnv>()
     async (c) => {
       const text = new TextDecoder().decode(await readCapped(c, DATASET_LIMITS.manifestBytes));
       const manifest = parseBody(text, DatasetManifest);
-      const issues = manifestIssues(manifest);
-      if (issues.length) fail(422, 'invalid_manifest', issues[0]!.message, issues);
-      const per = manifest.dtype === 'uint8' ? 1 : 2;
-      const files = [manifest.train, manifest.val];
-      const total = files.reduce((n, f) => n + f.tokens * per, 0);
-      if (total > DATASET_LIMITS.datasetBytes) {
-        fail(
-          413,
-          'dataset_too_large',
-          `A dataset is limited to ${DATASET_LIMITS.datasetBytes} bytes of tokens.`,
-        );
-      }
       const researcher = c.get('researcher').id;
-      const hash = await manifestHash(manifest);
-      const owner = await datasetOwner(c.env.DB, manifest.id);
-      if (owner) {
-        if (owner.researcherId === researcher && owner.manifestSha256 === hash) {
-          return c.json(
-            {
-              dataset: {
-                id: manifest.id,
-                name: manifest.name,
-                vocabSize: manifest.vocab.length,
-                manifestSha256: hash,
-              },
-            },
-            200,
-          );
-        }
-        fail(
-          409,
-          'dataset_taken',
-          `The dataset id ${manifest.id} is taken (a registered dataset never changes: pick another id).`,
-          [{ path: 'id', message: 'Taken.' }],
-        );
+      try {
+        return await register(c, manifest, researcher);
+      } catch (e) {
+        // Refused: the files this researcher uploaded for it go too (no orphans in R2).
+        const files = [manifest.train.sha256, manifest.val.sha256];
+        await dropUnregistered(c.env.CHECKPOINTS, c.env.DB, researcher, files);
+        throw e;
       }
-      if ((await researcherDatasets(c.env.DB, researcher)) >= DATASET_LIMITS.perResearcher) {
-        fail(
-          403,
-          'dataset_limit',
-          `A researcher may register at most ${DATASET_LIMITS.perResearcher} datasets.`,
-        );
-      }
-      for (const [name, f] of [
-        ['train', manifest.train],
-        ['val', manifest.val],
-      ] as const) {
-        const head = await c.env.CHECKPOINTS.head(datasetFileKey(f.sha256));
-        if (!head)
-          fail(
-            422,
-            'missing_file',
-            `The ${name} file ${f.sha256} is not uploaded yet (PUT /api/datasets/files/${f.sha256}).`,
-            [{ path: `${name}.sha256`, message: 'Not uploaded.' }],
-          );
-        if (head.size !== f.tokens * per)
-          fail(
-            422,
-            'size_mismatch',
-            `The ${name} file has ${head.size} bytes, not the ${f.tokens * per} its ${f.tokens} ${manifest.dtype} tokens need.`,
-            [{ path: `${name}.tokens`, message: 'Does not match the file.' }],
-          );
-      }
-      const dataset = {
-        id: manifest.id,
-        name: manifest.name,
-        vocabSize: manifest.vocab.length,
-        manifestSha256: hash,
-      };
-      const inserted = await insertDataset(c.env.DB, {
-        ...dataset,
-        researcherId: researcher,
-        manifestJson: JSON.stringify(manifest),
-        bytes: total,
-      });
-      if (!inserted)
-        fail(409, 'dataset_taken', `The dataset id ${manifest.id} is taken.`, [
-          { path: 'id', message: 'Taken.' },
-        ]);
-      return c.json({ dataset }, 201);
     },
   )
   .get(
@@ -259,3 +185,86 @@ export const datasets = new Hono<AppEnv>()
       return c.body(json, 200, { 'content-type': 'application/json; charset=utf-8' });
     },
   );
+
+/** Registers a manifest whose files are uploaded, or refuses it (the caller cleans up). */
+async function register(c: Context<AppEnv>, manifest: DatasetManifest, researcher: string) {
+  const issues = manifestIssues(manifest);
+  if (issues.length) fail(422, 'invalid_manifest', issues[0]!.message, issues);
+  const per = manifest.dtype === 'uint8' ? 1 : 2;
+  const files = [manifest.train, manifest.val];
+  const total = files.reduce((n, f) => n + f.tokens * per, 0);
+  if (total > DATASET_LIMITS.datasetBytes) {
+    fail(
+      413,
+      'dataset_too_large',
+      `A dataset is limited to ${DATASET_LIMITS.datasetBytes} bytes of tokens.`,
+    );
+  }
+  const hash = await manifestHash(manifest);
+  const owner = await datasetOwner(c.env.DB, manifest.id);
+  if (owner) {
+    if (owner.researcherId === researcher && owner.manifestSha256 === hash) {
+      return c.json(
+        {
+          dataset: {
+            id: manifest.id,
+            name: manifest.name,
+            vocabSize: manifest.vocab.length,
+            manifestSha256: hash,
+          },
+        },
+        200,
+      );
+    }
+    fail(
+      409,
+      'dataset_taken',
+      `The dataset id ${manifest.id} is taken (a registered dataset never changes: pick another id).`,
+      [{ path: 'id', message: 'Taken.' }],
+    );
+  }
+  if ((await researcherDatasets(c.env.DB, researcher)) >= DATASET_LIMITS.perResearcher) {
+    fail(
+      403,
+      'dataset_limit',
+      `A researcher may register at most ${DATASET_LIMITS.perResearcher} datasets.`,
+    );
+  }
+  for (const [name, f] of [
+    ['train', manifest.train],
+    ['val', manifest.val],
+  ] as const) {
+    const head = await c.env.CHECKPOINTS.head(datasetFileKey(f.sha256));
+    if (!head)
+      fail(
+        422,
+        'missing_file',
+        `The ${name} file ${f.sha256} is not uploaded yet (PUT /api/datasets/files/${f.sha256}).`,
+        [{ path: `${name}.sha256`, message: 'Not uploaded.' }],
+      );
+    if (head.size !== f.tokens * per)
+      fail(
+        422,
+        'size_mismatch',
+        `The ${name} file has ${head.size} bytes, not the ${f.tokens * per} its ${f.tokens} ${manifest.dtype} tokens need.`,
+        [{ path: `${name}.tokens`, message: 'Does not match the file.' }],
+      );
+  }
+  const dataset = {
+    id: manifest.id,
+    name: manifest.name,
+    vocabSize: manifest.vocab.length,
+    manifestSha256: hash,
+  };
+  const inserted = await insertDataset(c.env.DB, {
+    ...dataset,
+    researcherId: researcher,
+    manifestJson: JSON.stringify(manifest),
+    bytes: total,
+  });
+  if (!inserted)
+    fail(409, 'dataset_taken', `The dataset id ${manifest.id} is taken.`, [
+      { path: 'id', message: 'Taken.' },
+    ]);
+  return c.json({ dataset }, 201);
+}

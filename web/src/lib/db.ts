@@ -1,11 +1,12 @@
 // The browser's own storage (IndexedDB, through idb), opened the same way from the page and from
-// the training worker: the volunteer's identity, the dataset cache and lineages' parent checkpoints
-// keyed by SHA-256, checkpoints of
+// the training worker: the volunteer's identity, the dataset cache (with each file's last use, for
+// evicting the least recently used) and lineages' parent checkpoints keyed by SHA-256, checkpoints of
 // the leased experiment, the outbox of signed results not yet acknowledged by the edge, and the
 // committed checkpoints a spot check may ask to see.
 import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
 import type { Backend, Lease, ResultRequest, SpotCheckRequest } from '../../../shared/protocol.ts';
 import type { TrainCheckpoint } from '../../../shared/train/loop.ts';
+import type { CachedFile } from '../worker/dataset-lru.ts';
 
 export interface StoredIdentity {
   volunteerId: string;
@@ -52,6 +53,7 @@ export const commitKey = (leaseId: string, step: number) => `${leaseId}:${step}`
 interface TabgridDB extends DBSchema {
   identity: { key: 'self'; value: StoredIdentity };
   blobs: { key: string; value: ArrayBuffer }; // dataset files and parent checkpoints by their SHA-256
+  datasetFiles: { key: string; value: CachedFile }; // the dataset files in blobs: size, last use (LRU)
   runs: { key: string; value: SavedRun }; // by lease id
   outbox: { key: string; value: OutboxEntry }; // by lease id: one result per lease
   commits: { key: string; value: ArrayBuffer }; // committed checkpoints by commitKey
@@ -61,7 +63,7 @@ interface TabgridDB extends DBSchema {
 let db: Promise<IDBPDatabase<TabgridDB>> | undefined;
 
 export function openStore(): Promise<IDBPDatabase<TabgridDB>> {
-  db ??= openDB<TabgridDB>('tabgrid', 3, {
+  db ??= openDB<TabgridDB>('tabgrid', 4, {
     upgrade(d, oldVersion) {
       if (oldVersion < 1) {
         d.createObjectStore('identity');
@@ -75,6 +77,7 @@ export function openStore(): Promise<IDBPDatabase<TabgridDB>> {
         d.createObjectStore('commits');
         d.createObjectStore('reveals');
       }
+      if (oldVersion < 4) d.createObjectStore('datasetFiles');
     },
   });
   return db;
