@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { sha256 } from '../../shared/crypto.ts';
 import { PRESETS } from '../../shared/model/presets.ts';
 import type { CampaignProgress, CorpusRecord } from '../../shared/protocol.ts';
-import { briefIssues, TabgridError } from '../../shared/researcher-client.ts';
+import { briefIssues, checkBrief, TabgridError } from '../../shared/researcher-client.ts';
 import type { ExperimentSpec } from '../../shared/spec.ts';
 import {
   corpusParquet,
@@ -43,6 +43,30 @@ describe('brief files', () => {
       searchSpace: { lr: { kind: 'log-uniform', min: 3e-4, max: 3e-3 } },
     });
     expect(parseBriefText(JSON.stringify(yaml), 'brief.JSON')).toEqual(yaml);
+  });
+
+  it('reads a W&B sweep in YAML as an ASHA brief, and names the key it cannot map', () => {
+    const sweep = `# sweep.yaml, as for wandb sweep, with Tabgrid's dataset and seed
+name: Learning rate sweep
+description: Which learning rate is best for a tiny char model?
+method: random
+metric: { name: val_bpb, goal: minimize }
+run_cap: 9
+parameters:
+  learning_rate: { distribution: log_uniform_values, min: 1.0e-4, max: 1.0e-2 }
+  batch_size: { values: [8, 16] }
+early_terminate: { type: hyperband, min_iter: 30, eta: 3, max_iter: 270 }
+datasetId: test
+seed: 7
+`;
+    expect(checkBrief(parseBriefText(sweep, 'sweep.yaml'))).toMatchObject({
+      experiments: 9,
+      steps: 30,
+      strategy: { kind: 'asha', eta: 3, maxSteps: 270 },
+      searchSpace: { lr: { kind: 'log-uniform', min: 1e-4, max: 1e-2 } },
+    });
+    const bad = parseBriefText(sweep.replace('log_uniform_values', 'beta'), 'sweep.yaml');
+    expect(() => checkBrief(bad)).toThrow(/at parameters\.learning_rate\.distribution: .*"beta"/);
   });
 
   it('names the line of a syntax error, and the field of a schema error', () => {
