@@ -13,6 +13,8 @@ import { parseArgs } from 'node:util';
 import { ashaPromotions, type RungResult } from '../shared/asha.ts';
 import { Rng } from '../shared/rng.ts';
 import { median } from '../shared/verify.ts';
+import type { CurveTable } from './data/curve-briefs.ts';
+import { pbtAgainstRandom } from './lib/search-pbt.ts';
 import { ROOT } from './lib/wrangler.ts';
 
 const { values: opt } = parseArgs({
@@ -22,17 +24,23 @@ const { values: opt } = parseArgs({
     abandon: { type: 'string', default: '0.1' },
     // Start ASHA at a later recorded rung: 1 gives rungs of 90 and 270 steps (η = 3)
     'first-rung': { type: 'string', default: '0' },
+    curves: { type: 'string', default: 'asha-curves.json' }, // in scripts/data/
+    // PBT, trained for real (scripts/lib/search-pbt.ts): ~4 min of one core at the defaults
+    'pbt-population': { type: 'string', default: '8' },
+    'pbt-generations': { type: 'string', default: '6' },
+    'pbt-steps': { type: 'string', default: '40' },
+    'pbt-seed': { type: 'string', default: '1' },
+    'skip-pbt': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
   },
 });
-interface Table {
-  rungs: number[];
-  brief: { strategy: { eta: number } };
+/** The recorded table, a diverged run's missing val_bpb read as +∞ (never promoted, never best). */
+interface Table extends Omit<CurveTable, 'configs'> {
   configs: { lr: number; valBpb: number[]; flops: number[] }[];
 }
 const recorded = JSON.parse(
-  readFileSync(join(ROOT, 'scripts', 'data', 'asha-curves.json'), 'utf8'),
-) as Table;
+  readFileSync(join(ROOT, 'scripts', 'data', opt.curves!), 'utf8'),
+) as CurveTable;
 // --first-rung k: the first k + 1 recorded rungs become ASHA's first (their FLOPs added up).
 const firstRung = Number(opt['first-rung']);
 const table: Table = {
@@ -40,14 +48,14 @@ const table: Table = {
   rungs: recorded.rungs.slice(firstRung),
   configs: recorded.configs.map((c) => ({
     ...c,
-    valBpb: c.valBpb.slice(firstRung),
+    valBpb: c.valBpb.slice(firstRung).map((v) => v ?? Number.POSITIVE_INFINITY),
     flops: [
       c.flops.slice(0, firstRung + 1).reduce((a, b) => a + b, 0),
       ...c.flops.slice(firstRung + 1),
     ],
   })),
 };
-const eta = table.brief.strategy.eta;
+const eta = (table.brief.strategy as { eta: number }).eta;
 const top = table.rungs.length - 1;
 
 /** One experiment to train: a configuration to rung `rung` (from the rung below, or from scratch). */
@@ -193,25 +201,53 @@ const ashaSummary = summary((r) => r.asha);
 const randomAtAshaFlops = median(
   runs.map((r) => bestWithin(r.random, r.asha.flops) ?? Number.POSITIVE_INFINITY),
 );
+/** Spearman's ρ between each rung's val_bpb and the top rung's: how well a rung predicts the end. */
+function rankCorrelation(k: number): number {
+  const rank = (xs: number[]) => {
+    const r: number[] = [];
+    xs.map((x, i) => [x, i] as const)
+      .sort((a, b) => a[0] - b[0])
+      .forEach(([, i], at) => (r[i] = at));
+    return r;
+  };
+  const a = rank(table.configs.map((c) => c.valBpb[k]!));
+  const b = rank(table.configs.map((c) => c.valBpb[top]!));
+  const n = a.length;
+  const d2 = a.reduce((s, x, i) => s + (x - b[i]!) ** 2, 0);
+  return Number((1 - (6 * d2) / (n * (n * n - 1))).toFixed(3));
+}
+
+const pbt = opt['skip-pbt']
+  ? null
+  : await pbtAgainstRandom({
+      population: Number(opt['pbt-population']),
+      generations: Number(opt['pbt-generations']),
+      segmentSteps: Number(opt['pbt-steps']),
+      seed: Number(opt['pbt-seed']),
+    });
 const report = {
-  curves: 'scripts/data/asha-curves.json',
-  configurations: table.configs.length,
-  rungs: table.rungs,
-  eta,
-  volunteers: Number(opt.volunteers),
-  abandoned: Number(opt.abandon),
-  seeds: seeds.length,
-  randomBestValBpb: randomBest,
   strategies: {
     random: { ...random, totalFlops: randomTotal },
     asha: { ...ashaSummary, randomBestAtEqualFlops: randomAtAshaFlops },
+    // Its own space and random search (same draws, same FLOPs): real training, not the curves.
+    pbt,
   },
   // ASHA's FLOPs to random search's best over what random search spends to know it has it (all of it).
   ashaFlopsRatio:
     ashaSummary.flopsToRandomBest === null ? null : ashaSummary.flopsToRandomBest / randomTotal,
+  // PBT's best val_bpb below random search's at equal FLOPs (positive: PBT is better).
+  pbtGainBpb: pbt?.pbtGainBpb ?? null,
   // And over all ASHA spent, found or not: the price of the search itself.
   ashaTotalFlopsRatio: ashaSummary.flops / randomTotal,
-  pbt: null, // not built yet (docs/strategies.md)
+  curves: `scripts/data/${opt.curves}`,
+  configurations: table.configs.length,
+  rungs: table.rungs,
+  eta,
+  rankCorrelation: table.rungs.map((_, k) => rankCorrelation(k)),
+  volunteers: Number(opt.volunteers),
+  abandoned: Number(opt.abandon),
+  seeds: seeds.length,
+  randomBestValBpb: randomBest,
 };
 if (!opt.json) console.log(JSON.stringify(report, null, 2));
 else console.log(JSON.stringify(report));
