@@ -1,12 +1,14 @@
-// `npm run bench:search -- --json [--volunteers N] [--seeds K]`: is ASHA worth it? Random search
-// and ASHA (docs/strategies.md) are run against the same search space and the same simulated fleet,
-// on learning curves recorded from the project's own trainer (scripts/data/asha-curves.json, made
-// by `npm run record:curves`: 27 configurations, val_bpb at 30, 90 and 270 steps). The fleet:
-// volunteers whose speeds spread 10× (log-uniform), 10 % of leases abandoned part-way (the work
-// lost, the experiment queued again). ASHA decides with the edge's own rule (shared/asha.ts).
-// Per strategy: the FLOPs and wall time to reach random search's best val_bpb, and the best
-// val_bpb at equal FLOPs; medians over `--seeds` fleets. Last line (--json):
-// {"strategies":{"random":{…},"asha":{…}},"ashaFlopsRatio":…,"pbt":null}.
+// `npm run bench:search -- --json [--curves FILE] [--first-rung K] [--seeds K] [--pbt-seeds K]`: is
+// an adaptive search worth it? Random search and ASHA (docs/strategies.md) run against the same
+// configurations and the same simulated fleet, on learning curves recorded from the project's own
+// trainer (`npm run record:curves` → scripts/data/asha-curves-broad.json: 81 configurations of a
+// broad space, val_bpb at 30, 90, 270 and 810 steps). The fleet: volunteers whose speeds spread 10×
+// (log-uniform), 10 % of leases abandoned part-way (the work lost, the experiment queued again).
+// ASHA decides with the edge's own rule (shared/asha.ts). Per strategy: the FLOPs and wall time to
+// reach random search's best val_bpb, and the best val_bpb at equal FLOPs; medians over `--seeds`
+// fleets. PBT moves weights, so it is trained for real instead (scripts/lib/search-pbt.ts) against
+// random search on the same draws. Last line (--json):
+// {"strategies":{"random":{…},"asha":{…},"pbt":{…}},"ashaFlopsRatio":…,"pbtGainBpb":…, …}.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -24,12 +26,12 @@ const { values: opt } = parseArgs({
     abandon: { type: 'string', default: '0.1' },
     // Start ASHA at a later recorded rung: 1 gives rungs of 90 and 270 steps (η = 3)
     'first-rung': { type: 'string', default: '0' },
-    curves: { type: 'string', default: 'asha-curves.json' }, // in scripts/data/
-    // PBT, trained for real (scripts/lib/search-pbt.ts): ~4 min of one core at the defaults
+    curves: { type: 'string', default: 'asha-curves-broad.json' }, // in scripts/data/
+    // PBT, trained for real (scripts/lib/search-pbt.ts): ~1.5 min of one core per population
     'pbt-population': { type: 'string', default: '8' },
     'pbt-generations': { type: 'string', default: '6' },
     'pbt-steps': { type: 'string', default: '40' },
-    'pbt-seed': { type: 'string', default: '1' },
+    'pbt-seeds': { type: 'string', default: '3' },
     'skip-pbt': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
   },
@@ -217,14 +219,32 @@ function rankCorrelation(k: number): number {
   return Number((1 - (6 * d2) / (n * (n * n - 1))).toFixed(3));
 }
 
-const pbt = opt['skip-pbt']
-  ? null
-  : await pbtAgainstRandom({
+// PBT over `--pbt-seeds` populations (each its own draws, and random search on the same draws).
+const pbtRuns = [];
+for (let k = 0; k < (opt['skip-pbt'] ? 0 : Number(opt['pbt-seeds'])); k++)
+  pbtRuns.push(
+    await pbtAgainstRandom({
       population: Number(opt['pbt-population']),
       generations: Number(opt['pbt-generations']),
       segmentSteps: Number(opt['pbt-steps']),
-      seed: Number(opt['pbt-seed']),
-    });
+      seed: k + 1,
+    }),
+  );
+const reachedPbt = pbtRuns.flatMap((r) =>
+  r.flopsToRandomBest === null ? [] : [r.flopsToRandomBest],
+);
+const pbt = pbtRuns.length
+  ? {
+      flops: median(pbtRuns.map((r) => r.flops)),
+      best: median(pbtRuns.map((r) => r.best)),
+      randomBestAtEqualFlops: median(pbtRuns.map((r) => r.randomBestAtEqualFlops)),
+      pbtGainBpb: median(pbtRuns.map((r) => r.pbtGainBpb)),
+      beatRandom: pbtRuns.filter((r) => r.pbtGainBpb > 0).length, // of `populations`
+      reachedRandomBest: reachedPbt.length,
+      flopsToRandomBest: reachedPbt.length ? median(reachedPbt) : null,
+      populations: pbtRuns,
+    }
+  : null;
 const report = {
   strategies: {
     random: { ...random, totalFlops: randomTotal },

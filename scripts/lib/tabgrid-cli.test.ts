@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parquetMetadata, parquetReadObjects, parquetSchema } from 'hyparquet';
 import { describe, expect, it } from 'vitest';
+import { WANDB_SWEEP_YAML } from '../../shared/cases/briefs.ts';
 import { sha256 } from '../../shared/crypto.ts';
 import { PRESETS } from '../../shared/model/presets.ts';
 import type { CampaignProgress, CorpusRecord } from '../../shared/protocol.ts';
@@ -46,19 +47,7 @@ describe('brief files', () => {
   });
 
   it('reads a W&B sweep in YAML as an ASHA brief, and names the key it cannot map', () => {
-    const sweep = `# sweep.yaml, as for wandb sweep, with Tabgrid's dataset and seed
-name: Learning rate sweep
-description: Which learning rate is best for a tiny char model?
-method: random
-metric: { name: val_bpb, goal: minimize }
-run_cap: 9
-parameters:
-  learning_rate: { distribution: log_uniform_values, min: 1.0e-4, max: 1.0e-2 }
-  batch_size: { values: [8, 16] }
-early_terminate: { type: hyperband, min_iter: 30, eta: 3, max_iter: 270 }
-datasetId: test
-seed: 7
-`;
+    const sweep = WANDB_SWEEP_YAML;
     expect(checkBrief(parseBriefText(sweep, 'sweep.yaml'))).toMatchObject({
       experiments: 9,
       steps: 30,

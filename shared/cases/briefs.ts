@@ -38,3 +38,18 @@ export const WANDB_SWEEP = {
   datasetId: 'test',
   seed: 7,
 };
+
+/** The same kind of sweep as a file in YAML, as `wandb sweep` reads it. */
+export const WANDB_SWEEP_YAML = `# sweep.yaml, as for wandb sweep, with Tabgrid's dataset and seed
+name: Learning rate sweep
+description: Which learning rate is best for a tiny char model?
+method: random
+metric: { name: val_bpb, goal: minimize }
+run_cap: 9
+parameters:
+  learning_rate: { distribution: log_uniform_values, min: 1.0e-4, max: 1.0e-2 }
+  batch_size: { values: [8, 16] }
+early_terminate: { type: hyperband, min_iter: 30, eta: 3, max_iter: 270 }
+datasetId: test
+seed: 7
+`;

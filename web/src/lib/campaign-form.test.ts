@@ -1,16 +1,10 @@
 // The campaign form's W&B sweep import: a pasted sweep fills the fields the brief's schema then
 // checks, and a key it cannot map is shown at the sweep with the form left as it was.
 import { describe, expect, it } from 'vitest';
+import { WANDB_SWEEP_YAML } from '../../../shared/cases/briefs.ts';
 import { CampaignForm } from './campaign-form.svelte.ts';
 
-const SWEEP = `method: random
-metric: { name: val_bpb, goal: minimize }
-run_cap: 27
-parameters:
-  learning_rate: { distribution: log_uniform_values, min: 1.0e-4, max: 1.0e-2 }
-  batch_size: { values: [8, 16] }
-early_terminate: { type: hyperband, min_iter: 30, eta: 3, max_iter: 810 }
-`;
+const SWEEP = WANDB_SWEEP_YAML;
 
 describe('importing a W&B sweep into the campaign form', () => {
   it('fills the ranges, the counts and ASHA from a YAML sweep', async () => {
@@ -18,12 +12,13 @@ describe('importing a W&B sweep into the campaign form', () => {
     form.sweep = SWEEP;
     await form.importSweep();
     expect(form.errors.sweep).toBeUndefined();
+    expect([form.name, form.datasetId, form.seed]).toEqual(['Learning rate sweep', 'test', 7]);
     expect([form.experiments, form.steps, form.strategy, form.eta, form.maxSteps]).toEqual([
-      27,
+      9,
       30,
       'asha',
       3,
-      810,
+      270,
     ]);
     expect(form.space.lr).toMatchObject({ kind: 'log-uniform', min: '0.0001', max: '0.01' });
     expect(form.space.batchSize).toMatchObject({ kind: 'choice', values: '8, 16' });
