@@ -22,7 +22,7 @@ import { ROOT } from './lib/wrangler.ts';
 const { values: opt } = parseArgs({
   options: {
     volunteers: { type: 'string', default: '12' },
-    seeds: { type: 'string', default: '5' },
+    seeds: { type: 'string', default: '9' },
     abandon: { type: 'string', default: '0.1' },
     // Start ASHA at a later recorded rung: 1 gives rungs of 90 and 270 steps (η = 3)
     'first-rung': { type: 'string', default: '0' },
@@ -31,7 +31,7 @@ const { values: opt } = parseArgs({
     'pbt-population': { type: 'string', default: '8' },
     'pbt-generations': { type: 'string', default: '6' },
     'pbt-steps': { type: 'string', default: '40' },
-    'pbt-seeds': { type: 'string', default: '3' },
+    'pbt-seeds': { type: 'string', default: '5' },
     'skip-pbt': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
   },

@@ -112,6 +112,11 @@ describe('W&B sweep configurations', () => {
       { parameters: { lr: { value: 1e-3 }, learning_rate: { value: 2e-3 } } },
       /twice/,
     ],
+    [
+      'parameters.constructor',
+      { parameters: JSON.parse('{"constructor": {"value": 1}, "__proto__": {"value": 1}}') },
+      /cannot search "constructor"/,
+    ],
     ['early_terminate.type', { early_terminate: { type: 'envelope' } }, /Only hyperband/],
     [
       'early_terminate.max_iter',

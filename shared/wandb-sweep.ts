@@ -165,7 +165,7 @@ export function sweepToBrief(sweep: Record<string, unknown>): {
     issue('parameters', 'parameters must name at least one hyperparameter.');
   else
     for (const [name, p] of Object.entries(sweep.parameters)) {
-      const key = ALIASES[name];
+      const key = Object.hasOwn(ALIASES, name) ? ALIASES[name] : undefined; // not `constructor`
       const at = `parameters.${name}`;
       if (!key)
         issue(
