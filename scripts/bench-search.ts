@@ -26,6 +26,8 @@ const { values: opt } = parseArgs({
     abandon: { type: 'string', default: '0.1' },
     // Start ASHA at a later recorded rung: 1 gives rungs of 90 and 270 steps (η = 3)
     'first-rung': { type: 'string', default: '0' },
+    // Each fleet's campaign draws this many of the recorded configurations (default: all of them)
+    campaign: { type: 'string' },
     curves: { type: 'string', default: 'asha-curves-broad.json' }, // in scripts/data/
     // PBT, trained for real (scripts/lib/search-pbt.ts): ~1.5 min of one core per population
     'pbt-population': { type: 'string', default: '8' },
@@ -126,7 +128,7 @@ function order(seed: number): number[] {
     const j = rng.int(i + 1);
     [out[i], out[j]] = [out[j]!, out[i]!];
   }
-  return out;
+  return out.slice(0, opt.campaign ? Number(opt.campaign) : undefined);
 }
 
 function randomSearch(seed: number): Outcome {
@@ -168,10 +170,8 @@ function asha(seed: number): Outcome {
   );
 }
 
-const randomBest = Math.min(...table.configs.map((c) => c.valBpb[top]!));
-const randomTotal = table.configs.reduce((a, c) => a + fullFlops(c), 0);
 /** FLOPs and time when a strategy first had a final result at least as good as random's best. */
-function reach(o: Outcome) {
+function reach(o: Outcome, randomBest: number) {
   const hit = o.finals.find((f) => f.valBpb <= randomBest + 1e-12);
   return hit ? { flops: hit.flops, wallS: hit.t } : null;
 }
@@ -182,10 +182,22 @@ function bestWithin(o: Outcome, flops: number): number | null {
 }
 
 const seeds = Array.from({ length: Number(opt.seeds) }, (_, i) => i + 1);
-const runs = seeds.map((s) => ({ random: randomSearch(s), asha: asha(s) }));
+const runs = seeds.map((s) => {
+  const drawn = order(s).map((i) => table.configs[i]!);
+  return {
+    random: randomSearch(s),
+    asha: asha(s),
+    // Random search's best of this campaign's configurations, and what it spends to know it: all.
+    randomBest: Math.min(...drawn.map((c) => c.valBpb[top]!)),
+    randomTotal: drawn.reduce((a, c) => a + fullFlops(c), 0),
+  };
+});
 const summary = (pick: (r: (typeof runs)[number]) => Outcome) => {
+  const reached = runs.flatMap((r) => {
+    const hit = reach(pick(r), r.randomBest);
+    return hit ? [{ ...hit, ratio: hit.flops / r.randomTotal }] : [];
+  });
   const outs = runs.map(pick);
-  const reached = outs.map(reach).filter((r) => r !== null);
   return {
     flops: median(outs.map((o) => o.flops)),
     wallS: median(outs.map((o) => o.wallS)),
@@ -195,6 +207,7 @@ const summary = (pick: (r: (typeof runs)[number]) => Outcome) => {
     // Medians over the fleets that reached it
     flopsToRandomBest: reached.length ? median(reached.map((r) => r.flops)) : null,
     wallToRandomBestS: reached.length ? median(reached.map((r) => r.wallS)) : null,
+    flopsRatioToRandomBest: reached.length ? median(reached.map((r) => r.ratio)) : null,
   };
 };
 const random = summary((r) => r.random);
@@ -247,27 +260,27 @@ const pbt = pbtRuns.length
   : null;
 const report = {
   strategies: {
-    random: { ...random, totalFlops: randomTotal },
+    random: { ...random, totalFlops: median(runs.map((r) => r.randomTotal)) },
     asha: { ...ashaSummary, randomBestAtEqualFlops: randomAtAshaFlops },
     // Its own space and random search (same draws, same FLOPs): real training, not the curves.
     pbt,
   },
   // ASHA's FLOPs to random search's best over what random search spends to know it has it (all of it).
-  ashaFlopsRatio:
-    ashaSummary.flopsToRandomBest === null ? null : ashaSummary.flopsToRandomBest / randomTotal,
+  ashaFlopsRatio: ashaSummary.flopsRatioToRandomBest,
   // PBT's best val_bpb below random search's at equal FLOPs (positive: PBT is better).
   pbtGainBpb: pbt?.pbtGainBpb ?? null,
   // And over all ASHA spent, found or not: the price of the search itself.
-  ashaTotalFlopsRatio: ashaSummary.flops / randomTotal,
+  ashaTotalFlopsRatio: median(runs.map((r) => r.asha.flops / r.randomTotal)),
   curves: `scripts/data/${opt.curves}`,
-  configurations: table.configs.length,
+  configurations: opt.campaign ? Number(opt.campaign) : table.configs.length, // per campaign
+  recorded: table.configs.length,
   rungs: table.rungs,
   eta,
   rankCorrelation: table.rungs.map((_, k) => rankCorrelation(k)),
   volunteers: Number(opt.volunteers),
   abandoned: Number(opt.abandon),
   seeds: seeds.length,
-  randomBestValBpb: randomBest,
+  randomBestValBpb: median(runs.map((r) => r.randomBest)),
 };
 if (!opt.json) console.log(JSON.stringify(report, null, 2));
 else console.log(JSON.stringify(report));
