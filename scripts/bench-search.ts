@@ -1,38 +1,50 @@
-// `npm run bench:search -- --json [--volunteers N] [--seeds K]`: is ASHA worth it? Random search
-// and ASHA (docs/strategies.md) are run against the same search space and the same simulated fleet,
-// on learning curves recorded from the project's own trainer (scripts/data/asha-curves.json, made
-// by `npm run record:curves`: 27 configurations, val_bpb at 30, 90 and 270 steps). The fleet:
-// volunteers whose speeds spread 10× (log-uniform), 10 % of leases abandoned part-way (the work
-// lost, the experiment queued again). ASHA decides with the edge's own rule (shared/asha.ts).
-// Per strategy: the FLOPs and wall time to reach random search's best val_bpb, and the best
-// val_bpb at equal FLOPs; medians over `--seeds` fleets. Last line (--json):
-// {"strategies":{"random":{…},"asha":{…}},"ashaFlopsRatio":…,"pbt":null}.
+// `npm run bench:search -- --json [--curves FILE] [--first-rung K] [--seeds K] [--pbt-seeds K]`: is
+// an adaptive search worth it? Random search and ASHA (docs/strategies.md) run against the same
+// configurations and the same simulated fleet, on learning curves recorded from the project's own
+// trainer (`npm run record:curves` → scripts/data/asha-curves-broad.json: 81 configurations of a
+// broad space, val_bpb at 30, 90, 270 and 810 steps). The fleet: volunteers whose speeds spread 10×
+// (log-uniform), 10 % of leases abandoned part-way (the work lost, the experiment queued again).
+// ASHA decides with the edge's own rule (shared/asha.ts). Per strategy: the FLOPs and wall time to
+// reach random search's best val_bpb, and the best val_bpb at equal FLOPs; medians over `--seeds`
+// fleets. PBT moves weights, so it is trained for real instead (scripts/lib/search-pbt.ts) against
+// random search on the same draws. Last line (--json):
+// {"strategies":{"random":{…},"asha":{…},"pbt":{…}},"ashaFlopsRatio":…,"pbtGainBpb":…, …}.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ashaPromotions, type RungResult } from '../shared/asha.ts';
 import { Rng } from '../shared/rng.ts';
 import { median } from '../shared/verify.ts';
+import type { CurveTable } from './data/curve-briefs.ts';
+import { pbtAgainstRandom } from './lib/search-pbt.ts';
 import { ROOT } from './lib/wrangler.ts';
 
 const { values: opt } = parseArgs({
   options: {
     volunteers: { type: 'string', default: '12' },
-    seeds: { type: 'string', default: '5' },
+    seeds: { type: 'string', default: '9' },
     abandon: { type: 'string', default: '0.1' },
     // Start ASHA at a later recorded rung: 1 gives rungs of 90 and 270 steps (η = 3)
     'first-rung': { type: 'string', default: '0' },
+    // Each fleet's campaign draws this many of the recorded configurations (default: all of them)
+    campaign: { type: 'string' },
+    curves: { type: 'string', default: 'asha-curves-broad.json' }, // in scripts/data/
+    // PBT, trained for real (scripts/lib/search-pbt.ts): ~1.5 min of one core per population
+    'pbt-population': { type: 'string', default: '8' },
+    'pbt-generations': { type: 'string', default: '6' },
+    'pbt-steps': { type: 'string', default: '40' },
+    'pbt-seeds': { type: 'string', default: '5' },
+    'skip-pbt': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
   },
 });
-interface Table {
-  rungs: number[];
-  brief: { strategy: { eta: number } };
+/** The recorded table, a diverged run's missing val_bpb read as +∞ (never promoted, never best). */
+interface Table extends Omit<CurveTable, 'configs'> {
   configs: { lr: number; valBpb: number[]; flops: number[] }[];
 }
 const recorded = JSON.parse(
-  readFileSync(join(ROOT, 'scripts', 'data', 'asha-curves.json'), 'utf8'),
-) as Table;
+  readFileSync(join(ROOT, 'scripts', 'data', opt.curves!), 'utf8'),
+) as CurveTable;
 // --first-rung k: the first k + 1 recorded rungs become ASHA's first (their FLOPs added up).
 const firstRung = Number(opt['first-rung']);
 const table: Table = {
@@ -40,14 +52,14 @@ const table: Table = {
   rungs: recorded.rungs.slice(firstRung),
   configs: recorded.configs.map((c) => ({
     ...c,
-    valBpb: c.valBpb.slice(firstRung),
+    valBpb: c.valBpb.slice(firstRung).map((v) => v ?? Number.POSITIVE_INFINITY),
     flops: [
       c.flops.slice(0, firstRung + 1).reduce((a, b) => a + b, 0),
       ...c.flops.slice(firstRung + 1),
     ],
   })),
 };
-const eta = table.brief.strategy.eta;
+const eta = (table.brief.strategy as { eta: number }).eta;
 const top = table.rungs.length - 1;
 
 /** One experiment to train: a configuration to rung `rung` (from the rung below, or from scratch). */
@@ -116,7 +128,7 @@ function order(seed: number): number[] {
     const j = rng.int(i + 1);
     [out[i], out[j]] = [out[j]!, out[i]!];
   }
-  return out;
+  return out.slice(0, opt.campaign ? Number(opt.campaign) : undefined);
 }
 
 function randomSearch(seed: number): Outcome {
@@ -158,10 +170,8 @@ function asha(seed: number): Outcome {
   );
 }
 
-const randomBest = Math.min(...table.configs.map((c) => c.valBpb[top]!));
-const randomTotal = table.configs.reduce((a, c) => a + fullFlops(c), 0);
 /** FLOPs and time when a strategy first had a final result at least as good as random's best. */
-function reach(o: Outcome) {
+function reach(o: Outcome, randomBest: number) {
   const hit = o.finals.find((f) => f.valBpb <= randomBest + 1e-12);
   return hit ? { flops: hit.flops, wallS: hit.t } : null;
 }
@@ -172,10 +182,22 @@ function bestWithin(o: Outcome, flops: number): number | null {
 }
 
 const seeds = Array.from({ length: Number(opt.seeds) }, (_, i) => i + 1);
-const runs = seeds.map((s) => ({ random: randomSearch(s), asha: asha(s) }));
+const runs = seeds.map((s) => {
+  const drawn = order(s).map((i) => table.configs[i]!);
+  return {
+    random: randomSearch(s),
+    asha: asha(s),
+    // Random search's best of this campaign's configurations, and what it spends to know it: all.
+    randomBest: Math.min(...drawn.map((c) => c.valBpb[top]!)),
+    randomTotal: drawn.reduce((a, c) => a + fullFlops(c), 0),
+  };
+});
 const summary = (pick: (r: (typeof runs)[number]) => Outcome) => {
+  const reached = runs.flatMap((r) => {
+    const hit = reach(pick(r), r.randomBest);
+    return hit ? [{ ...hit, ratio: hit.flops / r.randomTotal }] : [];
+  });
   const outs = runs.map(pick);
-  const reached = outs.map(reach).filter((r) => r !== null);
   return {
     flops: median(outs.map((o) => o.flops)),
     wallS: median(outs.map((o) => o.wallS)),
@@ -185,6 +207,7 @@ const summary = (pick: (r: (typeof runs)[number]) => Outcome) => {
     // Medians over the fleets that reached it
     flopsToRandomBest: reached.length ? median(reached.map((r) => r.flops)) : null,
     wallToRandomBestS: reached.length ? median(reached.map((r) => r.wallS)) : null,
+    flopsRatioToRandomBest: reached.length ? median(reached.map((r) => r.ratio)) : null,
   };
 };
 const random = summary((r) => r.random);
@@ -193,25 +216,71 @@ const ashaSummary = summary((r) => r.asha);
 const randomAtAshaFlops = median(
   runs.map((r) => bestWithin(r.random, r.asha.flops) ?? Number.POSITIVE_INFINITY),
 );
+/** Spearman's ρ between each rung's val_bpb and the top rung's: how well a rung predicts the end. */
+function rankCorrelation(k: number): number {
+  const rank = (xs: number[]) => {
+    const r: number[] = [];
+    xs.map((x, i) => [x, i] as const)
+      .sort((a, b) => a[0] - b[0])
+      .forEach(([, i], at) => (r[i] = at));
+    return r;
+  };
+  const a = rank(table.configs.map((c) => c.valBpb[k]!));
+  const b = rank(table.configs.map((c) => c.valBpb[top]!));
+  const n = a.length;
+  const d2 = a.reduce((s, x, i) => s + (x - b[i]!) ** 2, 0);
+  return Number((1 - (6 * d2) / (n * (n * n - 1))).toFixed(3));
+}
+
+// PBT over `--pbt-seeds` populations (each its own draws, and random search on the same draws).
+const pbtRuns = [];
+for (let k = 0; k < (opt['skip-pbt'] ? 0 : Number(opt['pbt-seeds'])); k++)
+  pbtRuns.push(
+    await pbtAgainstRandom({
+      population: Number(opt['pbt-population']),
+      generations: Number(opt['pbt-generations']),
+      segmentSteps: Number(opt['pbt-steps']),
+      seed: k + 1,
+    }),
+  );
+const reachedPbt = pbtRuns.flatMap((r) =>
+  r.flopsToRandomBest === null ? [] : [r.flopsToRandomBest],
+);
+const pbt = pbtRuns.length
+  ? {
+      flops: median(pbtRuns.map((r) => r.flops)),
+      best: median(pbtRuns.map((r) => r.best)),
+      randomBestAtEqualFlops: median(pbtRuns.map((r) => r.randomBestAtEqualFlops)),
+      pbtGainBpb: median(pbtRuns.map((r) => r.pbtGainBpb)),
+      beatRandom: pbtRuns.filter((r) => r.pbtGainBpb > 0).length, // of `populations`
+      reachedRandomBest: reachedPbt.length,
+      flopsToRandomBest: reachedPbt.length ? median(reachedPbt) : null,
+      populations: pbtRuns,
+    }
+  : null;
 const report = {
-  curves: 'scripts/data/asha-curves.json',
-  configurations: table.configs.length,
+  strategies: {
+    random: { ...random, totalFlops: median(runs.map((r) => r.randomTotal)) },
+    asha: { ...ashaSummary, randomBestAtEqualFlops: randomAtAshaFlops },
+    // Its own space and random search (same draws, same FLOPs): real training, not the curves.
+    pbt,
+  },
+  // ASHA's FLOPs to random search's best over what random search spends to know it has it (all of it).
+  ashaFlopsRatio: ashaSummary.flopsRatioToRandomBest,
+  // PBT's best val_bpb below random search's at equal FLOPs (positive: PBT is better).
+  pbtGainBpb: pbt?.pbtGainBpb ?? null,
+  // And over all ASHA spent, found or not: the price of the search itself.
+  ashaTotalFlopsRatio: median(runs.map((r) => r.asha.flops / r.randomTotal)),
+  curves: `scripts/data/${opt.curves}`,
+  configurations: opt.campaign ? Number(opt.campaign) : table.configs.length, // per campaign
+  recorded: table.configs.length,
   rungs: table.rungs,
   eta,
+  rankCorrelation: table.rungs.map((_, k) => rankCorrelation(k)),
   volunteers: Number(opt.volunteers),
   abandoned: Number(opt.abandon),
   seeds: seeds.length,
-  randomBestValBpb: randomBest,
-  strategies: {
-    random: { ...random, totalFlops: randomTotal },
-    asha: { ...ashaSummary, randomBestAtEqualFlops: randomAtAshaFlops },
-  },
-  // ASHA's FLOPs to random search's best over what random search spends to know it has it (all of it).
-  ashaFlopsRatio:
-    ashaSummary.flopsToRandomBest === null ? null : ashaSummary.flopsToRandomBest / randomTotal,
-  // And over all ASHA spent, found or not: the price of the search itself.
-  ashaTotalFlopsRatio: ashaSummary.flops / randomTotal,
-  pbt: null, // not built yet (docs/strategies.md)
+  randomBestValBpb: median(runs.map((r) => r.randomBest)),
 };
 if (!opt.json) console.log(JSON.stringify(report, null, 2));
 else console.log(JSON.stringify(report));

@@ -1,7 +1,9 @@
 // PBT's rule, pure: who exploits whom and with which perturbation, reproducibly; the replay's check.
 import { describe, expect, it } from 'vitest';
+import { PRESETS } from './model/presets.ts';
 import {
   LR_FACTORS,
+  pbtChildSpec,
   pbtDecision,
   pbtDecisionHolds,
   pbtReplayProblems,
@@ -49,6 +51,24 @@ describe('PBT', () => {
       ),
     );
     for (const p of picks) expect(['m0-g1', 'm1-g1']).toContain(p.parent);
+  });
+
+  it("continues the parent's spec from its checkpoint, the learning rate explored by the factor", () => {
+    const { model, train, evalWindows } = PRESETS.tiny;
+    const donor = {
+      template: 'gpt-char' as const,
+      dataset: { id: 'test', sha256: 'a'.repeat(64) },
+      model: { ...model, vocabSize: 65 },
+      train: { ...train, steps: 10, scheduleSteps: 30 },
+      seed: 1,
+      evalWindows,
+    };
+    const child = pbtChildSpec(donor, { parent: 'a', lrFactor: 1.25 }, 'b'.repeat(64));
+    expect(child.parent).toEqual({ experimentId: 'a', step: 10, checkpointSha256: 'b'.repeat(64) });
+    expect(child.train).toEqual({ ...donor.train, lr: 3.75e-3, minLr: 3.75e-4 });
+    expect(pbtChildSpec(donor, { parent: 'a', lrFactor: 1 }, 'b'.repeat(64)).train).toEqual(
+      donor.train,
+    );
   });
 });
 

@@ -8,7 +8,9 @@
 // 1/quantile results to compare, a member continues). Pure: the edge and the replay take the same
 // decisions from the same verified results and draws.
 import { z } from 'zod';
+import { continuationSpec } from './lineage.ts';
 import { Rng } from './rng.ts';
+import type { ExperimentSpec } from './spec.ts';
 
 export const PbtStrategy = z
   .object({
@@ -69,6 +71,21 @@ export function pbtDecision(
     parent: donor.experimentId,
     lrFactor: LR_FACTORS[rng.int(LR_FACTORS.length)]!,
   };
+}
+
+/**
+ * The next generation's spec: the decision's parent (the member's own experiment or the donor's)
+ * continued from its checkpoint, the learning rate explored by the decision's factor.
+ */
+export function pbtChildSpec(
+  parentSpec: ExperimentSpec,
+  d: Pick<PbtDecision, 'parent' | 'lrFactor'>,
+  checkpointSha256: string,
+): ExperimentSpec {
+  return continuationSpec(parentSpec, d.parent, checkpointSha256, {
+    lr: Number((parentSpec.train.lr * d.lrFactor).toPrecision(4)),
+    minLr: Number((parentSpec.train.minLr * d.lrFactor).toPrecision(4)),
+  });
 }
 
 /** Whether a recorded decision is the one its inputs give (the replay's check). */

@@ -22,6 +22,7 @@ import {
   type UploadStarted,
 } from './dataset-upload.ts';
 import { admissionIssues, CampaignBrief, sampleExperiments } from './search-space.ts';
+import { BriefOrSweep } from './wandb-sweep.ts';
 
 /** A brief as a researcher writes it: the schema's input (defaults may be left out). */
 export type BriefInput = z.input<typeof CampaignBrief>;
@@ -82,7 +83,7 @@ export class TabgridError extends Error {
 
 /** The brief's schema problems, each naming its field as the edge does (path joined with dots). */
 export function briefIssues(input: unknown): FieldIssue[] {
-  const parsed = CampaignBrief.safeParse(input);
+  const parsed = BriefOrSweep.safeParse(input);
   if (parsed.success) return [];
   return parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
 }
@@ -96,7 +97,7 @@ export function checkBrief(
   input: unknown,
   dataset?: Pick<DatasetSummary, 'vocabSize' | 'manifestSha256'>,
 ): CampaignBrief {
-  const parsed = CampaignBrief.safeParse(input);
+  const parsed = BriefOrSweep.safeParse(input); // a brief, or a W&B sweep mapped to one
   if (!parsed.success) {
     const issues = briefIssues(input);
     const first = issues[0];

@@ -5,7 +5,7 @@ import type { Backend, Lease } from '../../shared/protocol.ts';
 import { honestMetrics, newVolunteer, type TestVolunteer } from './helpers.ts';
 import { TAU_BPB } from '../../shared/verify.ts';
 
-export { WIDTH_SWEEP } from '../../shared/cases/briefs.ts';
+export { WANDB_SWEEP, WIDTH_SWEEP } from '../../shared/cases/briefs.ts';
 
 /** Two volunteers lease the same next experiment and submit agreeing results; returns its id. */
 export async function verifyNext(

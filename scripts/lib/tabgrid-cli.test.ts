@@ -5,10 +5,11 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parquetMetadata, parquetReadObjects, parquetSchema } from 'hyparquet';
 import { describe, expect, it } from 'vitest';
+import { WANDB_SWEEP_YAML } from '../../shared/cases/briefs.ts';
 import { sha256 } from '../../shared/crypto.ts';
 import { PRESETS } from '../../shared/model/presets.ts';
 import type { CampaignProgress, CorpusRecord } from '../../shared/protocol.ts';
-import { briefIssues, TabgridError } from '../../shared/researcher-client.ts';
+import { briefIssues, checkBrief, TabgridError } from '../../shared/researcher-client.ts';
 import type { ExperimentSpec } from '../../shared/spec.ts';
 import {
   corpusParquet,
@@ -43,6 +44,18 @@ describe('brief files', () => {
       searchSpace: { lr: { kind: 'log-uniform', min: 3e-4, max: 3e-3 } },
     });
     expect(parseBriefText(JSON.stringify(yaml), 'brief.JSON')).toEqual(yaml);
+  });
+
+  it('reads a W&B sweep in YAML as an ASHA brief, and names the key it cannot map', () => {
+    const sweep = WANDB_SWEEP_YAML;
+    expect(checkBrief(parseBriefText(sweep, 'sweep.yaml'))).toMatchObject({
+      experiments: 9,
+      steps: 30,
+      strategy: { kind: 'asha', eta: 3, maxSteps: 270 },
+      searchSpace: { lr: { kind: 'log-uniform', min: 1e-4, max: 1e-2 } },
+    });
+    const bad = parseBriefText(sweep.replace('log_uniform_values', 'beta'), 'sweep.yaml');
+    expect(() => checkBrief(bad)).toThrow(/at parameters\.learning_rate\.distribution: .*"beta"/);
   });
 
   it('names the line of a syntax error, and the field of a schema error', () => {

@@ -4,7 +4,7 @@
 // shared (shared/asha.ts, shared/pbt.ts), so `npm run replay` takes the same decisions.
 import { ashaPromotions, rungSteps, type AshaStrategy } from '../../../shared/asha.ts';
 import { continuationSpec } from '../../../shared/lineage.ts';
-import { pbtDecision, type PbtStrategy } from '../../../shared/pbt.ts';
+import { pbtChildSpec, pbtDecision, type PbtStrategy } from '../../../shared/pbt.ts';
 import { ExperimentSpec } from '../../../shared/spec.ts';
 import type { NewEntry } from '../ledger.ts';
 import { childStatement } from './children.ts';
@@ -119,14 +119,10 @@ export async function pbtStatements(
   );
   const parent = rows.get(d.parent)!;
   const parentSpec = ExperimentSpec.parse(JSON.parse(parent.specJson));
-  const child = continuationSpec(
+  const child = pbtChildSpec(
     parentSpec,
-    d.parent,
+    d,
     d.parent === settled.id ? settled.checkpointSha256 : parent.checkpointSha256!,
-    {
-      lr: Number((parentSpec.train.lr * d.lrFactor).toPrecision(4)),
-      minLr: Number((parentSpec.train.minLr * d.lrFactor).toPrecision(4)),
-    },
   );
   const childId = `${member}-g${generation + 1}`;
   return {

@@ -2,7 +2,7 @@ import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import type { ApiError, Campaign } from '../../../shared/protocol.ts';
 import { ExperimentSpec } from '../../../shared/spec.ts';
-import { WIDTH_SWEEP } from '../../test/campaign-fixtures.ts';
+import { WANDB_SWEEP, WIDTH_SWEEP } from '../../test/campaign-fixtures.ts';
 import { api, json, RESEARCHER_TOKEN, seedResearcher, snapshot } from '../../test/helpers.ts';
 
 const brief = WIDTH_SWEEP;
@@ -49,7 +49,53 @@ describe('POST /api/campaigns', () => {
     expect(second.results.map((r) => r.s)).toEqual(results.map((r) => r.s));
   });
 
+  it('creates an ASHA campaign from a Weights & Biases sweep with hyperband', async () => {
+    await seedResearcher();
+    const res = await api('/api/campaigns', json(WANDB_SWEEP, auth));
+    expect(res.status).toBe(201);
+    const { campaign } = (await res.json()) as { campaign: Campaign };
+    expect(campaign).toMatchObject({ name: 'Learning rate and width', experiments: 9 });
+    const { results } = await env.DB.prepare(
+      'SELECT spec_json AS s FROM experiments WHERE campaign_id = ? ORDER BY idx',
+    )
+      .bind(campaign.id)
+      .all<{ s: string }>();
+    const specs = results.map((r) => ExperimentSpec.parse(JSON.parse(r.s)));
+    expect(specs).toHaveLength(9); // rung 0: min_iter steps each, the schedule spanning max_iter
+    for (const s of specs) {
+      expect(s.train).toMatchObject({ steps: 30, scheduleSteps: 270 });
+      expect(s.train.lr).toBeGreaterThanOrEqual(3e-4);
+      expect(s.train.lr).toBeLessThanOrEqual(3e-3);
+      expect([32, 64]).toContain(s.model.nEmbd);
+      expect(s.model.nLayer).toBe(1);
+    }
+  });
+
   const refusals: [string, RequestInit, number, string, string?][] = [
+    [
+      'a W&B sweep with a grid',
+      json({ ...WANDB_SWEEP, method: 'grid' }, auth),
+      400,
+      'invalid_request',
+      'method',
+    ],
+    [
+      'a W&B distribution that cannot be mapped',
+      json(
+        { ...WANDB_SWEEP, parameters: { lr: { distribution: 'normal', mu: 0, sigma: 1 } } },
+        auth,
+      ),
+      400,
+      'invalid_request',
+      'parameters.lr.distribution',
+    ],
+    [
+      'a W&B metric other than val_bpb',
+      json({ ...WANDB_SWEEP, metric: { name: 'accuracy', goal: 'maximize' } }, auth),
+      400,
+      'invalid_request',
+      'metric.name',
+    ],
     ['no token', json(brief), 401, 'missing_token'],
     [
       'a wrong token',

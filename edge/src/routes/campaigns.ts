@@ -7,6 +7,7 @@ import {
   sampleExperiments,
 } from '../../../shared/search-space.ts';
 import { randomToken } from '../../../shared/crypto.ts';
+import { BriefOrSweep } from '../../../shared/wandb-sweep.ts';
 import { parseBody, readBody } from '../body.ts';
 import { findCampaign, insertCampaign, listCampaigns } from '../db/campaign-rows.ts';
 import { datasetRef } from '../db/datasets.ts';
@@ -21,14 +22,15 @@ export const campaigns = new Hono<AppEnv>()
   .post(
     '/',
     doc({
-      summary: 'Create a campaign from a brief: seeded experiments within the admission bounds.',
+      summary:
+        'Create a campaign from a brief, or a W&B sweep configuration mapped to one: seeded experiments within the admission bounds.',
       auth: 'researcher',
       body: CampaignBrief,
       errors: [...BODY, 'missing_token', 'bad_token', 'unknown_dataset', 'not_admitted'],
     }),
     researcherAuth,
     async (c) => {
-      const brief = parseBody(await readBody(c), CampaignBrief);
+      const brief = parseBody(await readBody(c), BriefOrSweep); // a brief, or a W&B sweep mapped to one
       const dataset = await datasetRef(c.env.DB, brief.datasetId);
       if (!dataset) {
         fail(422, 'unknown_dataset', `No dataset ${brief.datasetId} is registered on this edge.`, [

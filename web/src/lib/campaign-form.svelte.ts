@@ -11,6 +11,7 @@ import {
   type Searchable,
 } from '../../../shared/search-space.ts';
 import { parameterCount, trainingFlops } from '../../../shared/spec.ts';
+import { isSweep, sweepToBrief } from '../../../shared/wandb-sweep.ts';
 import { EdgeError, getJson, postJson } from './api.ts';
 import { fmtCount, fmtDuration, fmtSi } from './format.ts';
 
@@ -63,6 +64,7 @@ export class CampaignForm {
       (Object.keys(SEARCHABLE) as Searchable[]).map((k) => [k, blank()]),
     ) as Record<Searchable, RangeDraft>,
   );
+  sweep = $state(''); // a pasted W&B sweep configuration, YAML or JSON
   datasets = $state.raw<DatasetSummary[]>([]);
   errors = $state.raw<Record<string, string>>({});
   submitting = $state(false);
@@ -78,6 +80,55 @@ export class CampaignForm {
     const { datasets } = await getJson<{ datasets: DatasetSummary[] }>('/api/datasets');
     this.datasets = datasets;
     if (!this.datasetId && datasets[0]) this.datasetId = datasets[0].id;
+  }
+
+  /**
+   * Fills the form from a W&B sweep (shared/wandb-sweep.ts): its ranges, ASHA for hyperband, its
+   * counts. A key it cannot map is shown at the sweep, and the form is left as it was.
+   */
+  async importSweep(): Promise<void> {
+    const { parse } = await import('yaml'); // JSON is YAML; loaded only when a sweep is pasted
+    let input: unknown;
+    try {
+      input = parse(this.sweep);
+    } catch (err) {
+      this.errors = { ...this.errors, sweep: `Not valid YAML or JSON: ${(err as Error).message}` };
+      return;
+    }
+    const { brief, issues } = isSweep(input)
+      ? sweepToBrief(input)
+      : {
+          brief: {},
+          issues: [{ path: 'method', message: 'A sweep needs method and parameters.' }],
+        };
+    const { sweep: _, ...rest } = this.errors;
+    if (issues[0]) {
+      this.errors = { ...rest, sweep: `${issues[0].path}: ${issues[0].message}` };
+      return;
+    }
+    this.errors = rest;
+    const b = brief as Record<string, number | string | undefined>;
+    if (typeof b.name === 'string') this.name = b.name;
+    if (typeof b.brief === 'string') this.brief = b.brief;
+    if (typeof b.datasetId === 'string') this.datasetId = b.datasetId;
+    for (const k of ['experiments', 'steps', 'replicas', 'seed'] as const)
+      if (typeof b[k] === 'number') this[k] = b[k];
+    const strategy = brief.strategy as
+      { kind: 'random' } | { kind: 'asha'; eta: number; maxSteps: number };
+    this.strategy = strategy.kind;
+    if (strategy.kind === 'asha') [this.eta, this.maxSteps] = [strategy.eta, strategy.maxSteps];
+    const space = brief.searchSpace as Partial<Record<Searchable, Range>>;
+    for (const key of Object.keys(SEARCHABLE) as Searchable[]) {
+      const r = space[key];
+      this.space[key] = !r
+        ? blank()
+        : r.kind === 'fixed'
+          ? { ...blank('fixed'), value: String(r.value) }
+          : r.kind === 'choice'
+            ? { ...blank('choice'), values: r.values.join(', ') }
+            : { ...blank(r.kind), min: String(r.min), max: String(r.max) };
+    }
+    this.revalidate();
   }
 
   /** The draft as a brief object (not yet validated), and the problems found while reading it. */
