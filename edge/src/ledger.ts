@@ -86,11 +86,11 @@ export function isWriteConflict(e: unknown): boolean {
  */
 export async function commitPlanned(
   db: D1Database,
-  plan: () => Promise<Planned | null>,
+  plan: (attempt: number) => Promise<Planned | null>,
   now: number,
 ): Promise<void> {
   for (let attempt = 1; ; attempt++) {
-    const planned = await plan();
+    const planned = await plan(attempt);
     if (!planned || (!planned.statements.length && !planned.entries.length)) return;
     const head = planned.head ?? (await ledgerHead(db));
     const ledger = await appendStatements(db, head, planned.entries, now);

@@ -63,18 +63,13 @@ SELECT r.id, r.lease_id AS leaseId, r.volunteer_id AS volunteerId, r.verdict, r.
 FROM results r JOIN leases l ON l.id = r.lease_id JOIN volunteers v ON v.id = r.volunteer_id
 WHERE r.experiment_id = ? ORDER BY r.created_at, r.id`;
 
-export async function validateExperiment(
-  db: D1Database,
-  experimentId: string,
-  now: number,
-): Promise<void> {
-  await commitPlanned(db, () => plan(db, experimentId, now), now);
-}
-
-async function plan(db: D1Database, experimentId: string, now: number): Promise<Planned | null> {
-  // The ledger's head is read with the experiment: if the plan writes, it appends after this head
-  // (a concurrent append makes the batch fail on ledger.seq and the plan is taken again).
-  const [expRes, resRes, headRes] = await db.batch([
+/**
+ * What a plan reads: the experiment, its results, and the ledger's head — if the plan writes, it
+ * appends after this head (a concurrent append makes the batch fail on ledger.seq and the plan is
+ * taken again from fresh reads).
+ */
+export function planReads(db: D1Database, experimentId: string): D1PreparedStatement[] {
+  return [
     db
       .prepare(
         `SELECT status, quorum, replicas_needed AS replicasNeeded, audit, verification, val_bpb AS valBpb, verified_at AS verifiedAt,
@@ -83,7 +78,33 @@ async function plan(db: D1Database, experimentId: string, now: number): Promise<
       .bind(experimentId),
     db.prepare(RESULTS_SQL).bind(experimentId),
     headStatement(db),
-  ]);
+  ];
+}
+
+/**
+ * Judges the experiment and commits the outcome. `firstReads`: planReads' results, already read
+ * in the caller's batch (the result's own write), for the first attempt.
+ */
+export async function validateExperiment(
+  db: D1Database,
+  experimentId: string,
+  now: number,
+  firstReads?: D1Result[],
+): Promise<void> {
+  await commitPlanned(
+    db,
+    (attempt) => plan(db, experimentId, now, attempt === 1 ? firstReads : undefined),
+    now,
+  );
+}
+
+async function plan(
+  db: D1Database,
+  experimentId: string,
+  now: number,
+  reads?: D1Result[],
+): Promise<Planned | null> {
+  const [expRes, resRes, headRes] = reads ?? (await db.batch(planReads(db, experimentId)));
   const exp = (expRes!.results as ExperimentRow[])[0];
   if (!exp) return null;
   const rows = resRes!.results as ResultRow[];

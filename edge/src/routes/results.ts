@@ -9,7 +9,7 @@ import type { AppEnv } from '../env.ts';
 import { fail } from '../errors.ts';
 import { afterResponse, laterOf, notifyCampaignOf } from '../live.ts';
 import { isWriteConflict } from '../ledger.ts';
-import { validateExperiment } from '../validator.ts';
+import { planReads, validateExperiment } from '../validator.ts';
 import { commitmentIssue } from '../../../shared/commit.ts';
 import { resultLease, resultOutcome, storeResult } from '../db/results.ts';
 import { LEASED, doc } from '../openapi.ts';
@@ -103,16 +103,21 @@ export const results = new Hono<AppEnv>().post(
       fail(422, 'commitment_mismatch', 'A lineage’s result commits to its checkpoints.');
     const resultId = 'r_' + (await sha256(result.leaseId)).slice(0, 24);
     const now = Date.now();
-    const stored = await storeResult(db, {
-      id: resultId,
-      experimentId: lease.experimentId,
-      volunteerId: volunteer.id,
-      payload: result,
-      signature,
-      now,
-    });
+    // The validator's reads ride in the same batch as the write.
+    const { stored, reads } = await storeResult(
+      db,
+      {
+        id: resultId,
+        experimentId: lease.experimentId,
+        volunteerId: volunteer.id,
+        payload: result,
+        signature,
+        now,
+      },
+      planReads(db, lease.experimentId),
+    );
     if (!stored) fail(409, 'lease_expired', 'The lease expired before the result arrived.');
-    await validateOrBusy(db, lease.experimentId, now);
+    await validateOrBusy(db, lease.experimentId, now, reads);
     if (lease.segments > 1) await settleCheckpoint(db, c.env.CHECKPOINTS, lease.experimentId, now);
     // The outcome's read names the campaign and the status the live update needs.
     const { campaignId, ...outcome } = await resultOutcome(db, resultId, lease.experimentId, false);
@@ -137,9 +142,10 @@ async function validateOrBusy(
   db: D1Database,
   experimentId: string,
   now = Date.now(),
+  reads?: D1Result[],
 ): Promise<void> {
   try {
-    await validateExperiment(db, experimentId, now);
+    await validateExperiment(db, experimentId, now, reads);
   } catch (e) {
     if (!isWriteConflict(e)) throw e;
     fail(
