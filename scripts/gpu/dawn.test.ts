@@ -2,7 +2,7 @@
 // Dawn in Node, on every driver this machine offers (lavapipe after `npm run gpu:setup`; Dawn's
 // OpenGL ES backend over the system's Mesa without it), must train to WASM's losses — and the
 // worker's probe must never take those CPU rasterisers for a GPU; Tabgrid's fused WGSL kernels must
-// (LayerNorm, AdamW) compute what the stock ops compute on WASM. Skips only where no driver starts.
+// (LayerNorm, attention, AdamW) compute what the stock ops compute on WASM. Skips only where no driver starts.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -91,7 +91,7 @@ describe('Dawn in Node', () => {
     }
   }, 600_000);
 
-  it('runs the fused kernels to the stock ops on WASM: LayerNorm value and gradients, AdamW updates', async (ctx) => {
+  it('runs the fused kernels to the stock ops on WASM: LayerNorm and attention values and gradients, AdamW updates', async (ctx) => {
     if (!working.length) ctx.skip(noDriver());
     for (const { driver } of working) {
       const k = await runOnDriver<KernelCheck>(
@@ -106,6 +106,15 @@ describe('Dawn in Node', () => {
       for (const c of k.layerNorm) {
         for (const what of ['value', 'dx', 'dw'] as const)
           expect(c[what], `${driver.name} ${c.rows}×${c.C} ${what}`).toBeLessThanOrEqual(1e-5);
+      }
+      // Causal attention at nanogpt-cpu's, demo's and two odd shapes: measured ≤ 6.4e-7 on both drivers (docs/gpu.md).
+      expect(k.attention.length).toBe(4);
+      for (const c of k.attention) {
+        for (const what of ['value', 'dq', 'dk', 'dv'] as const)
+          expect(
+            c[what],
+            `${driver.name} ${c.B}×${c.T}×${c.nh}×${c.hs} ${what}`,
+          ).toBeLessThanOrEqual(1e-5);
       }
       // Three clipped updates of nanogpt-cpu's parameters: measured ≤ 1.2e-7 (weights), 2.8e-9 (m).
       for (const what of ['weights', 'm', 'v'] as const)

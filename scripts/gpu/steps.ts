@@ -13,8 +13,11 @@ import { parseArgs } from 'node:util';
 import { DatasetManifest, decodeTokens } from '../../shared/dataset.ts';
 import { ExperimentSpec } from '../../shared/spec.ts';
 import { trainSegment, type TrainData } from '../../shared/train/loop.ts';
-import { registerAdamWKernels } from '../../shared/kernels/adamw.ts';
-import { registerLayerNormKernels } from '../../shared/kernels/layer-norm.ts';
+import {
+  FUSED_KERNELS,
+  registerFusedKernels,
+  type FusedKernel,
+} from '../../shared/kernels/register.ts';
 import { useDawn, type AdapterSummary, type FeatureLevel } from './dawn.ts';
 
 export interface StepsResult {
@@ -113,16 +116,13 @@ export async function trainSteps(o: {
   warmup: number;
   backend: string;
   profile?: number;
-  tabgridKernels?: boolean;
+  tabgridKernels?: readonly FusedKernel[]; // registered before training (all: `tabgrid`)
   log?: (line: string) => void;
 }): Promise<StepsResult> {
   const data = await loadData(o.dataDir);
   const adapter = await start(o.backend);
-  if (o.tabgridKernels) {
-    // Registered, they serve whatever calls them; the profile tells whether the model did.
-    registerLayerNormKernels();
-    registerAdamWKernels();
-  }
+  // Registered, they serve whatever calls them; the profile tells whether the model did.
+  if (o.tabgridKernels) registerFusedKernels(o.tabgridKernels);
   const losses: number[] = [];
   const stepMs: number[] = [];
   let last = performance.now();
@@ -162,7 +162,7 @@ export async function stepsMain(argv: string[]): Promise<never> {
       warmup: { type: 'string', default: '2' }, // left out of the median: the first step compiles every shader
       backend: { type: 'string', default: 'webgpu' },
       profile: { type: 'string', default: '0' }, // profile this many more steps
-      kernels: { type: 'string', default: 'stock' }, // or tabgrid: register shared/kernels/'s fused kernels first
+      kernels: { type: 'string', default: 'stock' }, // or tabgrid (all of shared/kernels/'s fused kernels), or a list: layerNorm,adamw
     },
   });
   if (!opt.spec || !opt.data) throw new Error('--spec and --data are required');
@@ -176,11 +176,21 @@ export async function stepsMain(argv: string[]): Promise<never> {
     warmup: Number(opt.warmup),
     backend: opt.backend,
     profile: Number(opt.profile),
-    tabgridKernels: opt.kernels === 'tabgrid',
+    tabgridKernels: kernelsOf(opt.kernels),
     log: (l) => process.stderr.write(`${l}\n`),
   });
   console.log(JSON.stringify(result));
   process.exit(0);
+}
+
+/** `--kernels`: stock (none), tabgrid (all) or fused kernels by name. */
+function kernelsOf(arg: string): FusedKernel[] | undefined {
+  if (arg === 'stock') return undefined;
+  if (arg === 'tabgrid') return Object.keys(FUSED_KERNELS) as FusedKernel[];
+  const names = arg.split(',');
+  for (const n of names)
+    if (!(n in FUSED_KERNELS)) throw new Error(`--kernels: no fused kernel ${n}`);
+  return names as FusedKernel[];
 }
 
 // Run as a script, not when imported (nor inside a carried bundle, whose file has another name).

@@ -27,3 +27,20 @@ export interface WebGPUBackendLike {
     uniforms?: Uniform[],
   ): tf.TensorInfo;
 }
+
+/**
+ * WGSL that reduces `v` (sum or max) over a workgroup of `wg` threads (a power of 2) into `var name`,
+ * through `var<workgroup> red : array<f32, wg>` and `tid`; uniform control flow only. The barrier comes
+ * before red[] is written, not after the total is read: on Dawn's OpenGL ES backend (Mesa 22.3) a
+ * barrier after `var total = red[0]` did not keep the next reduction's writes from reaching red[0]
+ * first, and LayerNorm's statistics came out wrong (docs/gpu.md).
+ */
+export const workgroupReduce = (name: string, v: string, op: 'sum' | 'max', wg: number) => `
+    workgroupBarrier();
+    red[tid] = ${v};
+    workgroupBarrier();
+    for (var k = ${wg / 2}; k > 0; k = k >> 1) {
+      if (tid < k) { red[tid] = ${op === 'sum' ? 'red[tid] + red[tid + k]' : 'max(red[tid], red[tid + k])'}; }
+      workgroupBarrier();
+    }
+    var ${name} = red[0];`;

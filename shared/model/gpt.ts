@@ -6,6 +6,7 @@
 // - attention's per-head matmuls go through `gmm`, a depthwise convolution on WASM (XNNPACK again);
 // - initial weights are drawn on the CPU from the spec's seeded RNG, so step 0 is identical everywhere.
 import * as tf from '@tensorflow/tfjs';
+import { fusedAttention, fusedAttentionAvailable } from '../kernels/attention.ts';
 import { layerNorm as fusedLayerNorm } from '../kernels/layer-norm.ts';
 import { Rng } from '../rng.ts';
 import type { ModelConfig } from '../spec.ts';
@@ -121,6 +122,42 @@ function linear(x: tf.Tensor, w: tf.Variable, b: tf.Variable | null): tf.Tensor 
   return tf.reshape(out, [...shape.slice(0, -1), w.shape[1]!]);
 }
 
+/**
+ * Causal self-attention's core with stock ops: qkv (B, T, 3C) (q, k, v side by side, nh heads in
+ * each) → (B, T, C), heads merged back. `mask` is causalMask(T).
+ */
+export function attend(
+  qkv: tf.Tensor,
+  nh: number,
+  mask: tf.Tensor3D,
+  drop: Dropout | null,
+): tf.Tensor {
+  const [B, T, C3] = qkv.shape as [number, number, number];
+  const C = C3 / 3;
+  const hs = C / nh;
+  const G = B * nh; // one group of gmm per (batch row, head)
+  const [q, k, v] = tf.split(qkv, 3, 2).map((t) => tf.reshape(t, [B, T, nh, hs])) as [
+    tf.Tensor,
+    tf.Tensor,
+    tf.Tensor,
+  ]; // (B, T, nh, hs)
+  const qx = tf.reshape(tf.transpose(q, [1, 3, 0, 2]), [T, hs, G]); // (T, hs, B·nh)
+  const kf = tf.reshape(tf.transpose(k, [3, 0, 2, 1]), [hs, G, T]); // (hs, B·nh, T): kᵀ per head
+  let att = tf.mul(gmm(qx, kf), 1 / Math.sqrt(hs)); // (T, B·nh, T): query, head, key
+  att = tf.softmax(tf.add(att, mask)); // over the keys
+  if (drop) att = drop(att);
+  const vf = tf.reshape(tf.transpose(v, [1, 0, 2, 3]), [T, G, hs]); // (T, B·nh, hs)
+  const y = gmm(tf.transpose(att, [0, 2, 1]), vf); // (T, B·nh, hs) = (T, B, nh, hs)
+  return tf.transpose(tf.reshape(y, [T, B, C]), [1, 0, 2]); // (B, T, C)
+}
+
+/** The causal mask (T, 1, T) `attend` adds to the scores: 0 where key ≤ query, −1e9 above. */
+export function causalMask(T: number): tf.Tensor3D {
+  const values = new Float32Array(T * T);
+  for (let i = 0; i < T; i++) for (let j = i + 1; j < T; j++) values[i * T + j] = -1e9;
+  return tf.tensor3d(values, [T, 1, T]); // (query, ·, key)
+}
+
 /** Applies dropout with a fresh seed per call (a fixed seed would repeat one mask: docs/backends.md). */
 export type Dropout = (x: tf.Tensor) => tf.Tensor;
 
@@ -225,34 +262,25 @@ export class GPT {
   #mask(T: number): tf.Tensor3D {
     let m = this.#masks.get(T);
     if (!m) {
-      const values = new Float32Array(T * T);
-      for (let i = 0; i < T; i++) for (let j = i + 1; j < T; j++) values[i * T + j] = -1e9;
-      m = tf.keep(tf.tensor3d(values, [T, 1, T])); // (query, ·, key); made inside a step's tidy, kept
+      m = tf.keep(causalMask(T)); // made inside a step's tidy, kept
       this.#masks.set(T, m);
     }
     return m;
   }
 
-  /** Causal self-attention. x: (B, T, C) → (B, T, C). */
+  /**
+   * Causal self-attention. x: (B, T, C) → (B, T, C). Without dropout on WebGPU the core is
+   * shared/kernels/attention.ts's fused kernels (three dispatches where the stock ops take dozens:
+   * docs/gpu.md); every other case runs `attend`, the stock ops.
+   */
   #attention(x: tf.Tensor, b: BlockParams, drop: Dropout | null): tf.Tensor {
-    const [B, T, C] = x.shape as [number, number, number];
+    const T = x.shape[1]!;
     const nh = this.config.nHead;
-    const hs = C / nh;
-    const G = B * nh; // one group of gmm per (batch row, head)
     const qkv = linear(x, b.attnW, b.attnB); // (B, T, 3C)
-    const [q, k, v] = tf.split(qkv, 3, 2).map((t) => tf.reshape(t, [B, T, nh, hs])) as [
-      tf.Tensor,
-      tf.Tensor,
-      tf.Tensor,
-    ]; // (B, T, nh, hs)
-    const qx = tf.reshape(tf.transpose(q, [1, 3, 0, 2]), [T, hs, G]); // (T, hs, B·nh)
-    const kf = tf.reshape(tf.transpose(k, [3, 0, 2, 1]), [hs, G, T]); // (hs, B·nh, T): kᵀ per head
-    let att = tf.mul(gmm(qx, kf), 1 / Math.sqrt(hs)); // (T, B·nh, T): query, head, key
-    att = tf.softmax(tf.add(att, this.#mask(T))); // over the keys
-    if (drop) att = drop(att);
-    const vf = tf.reshape(tf.transpose(v, [1, 0, 2, 3]), [T, G, hs]); // (T, B·nh, hs)
-    const y = gmm(tf.transpose(att, [0, 2, 1]), vf); // (T, B·nh, hs) = (T, B, nh, hs)
-    const merged = tf.transpose(tf.reshape(y, [T, B, C]), [1, 0, 2]); // (B, T, C)
+    const merged =
+      !drop && fusedAttentionAvailable(qkv.shape, nh)
+        ? fusedAttention(qkv, nh)
+        : attend(qkv, nh, this.#mask(T), drop); // (B, T, C)
     const out = linear(merged, b.projW, b.projB);
     return drop ? drop(out) : out;
   }

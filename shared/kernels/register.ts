@@ -1,0 +1,19 @@
+// Registers Tabgrid's fused WGSL kernels with TensorFlow.js's WebGPU backend, all of them or the ones
+// named: the model and the loop call a fused op only on WebGPU once it is registered (docs/gpu.md).
+import { registerAdamWKernels } from './adamw.ts';
+import { registerAttentionKernels } from './attention.ts';
+import { registerLayerNormKernels } from './layer-norm.ts';
+
+export const FUSED_KERNELS = {
+  layerNorm: registerLayerNormKernels,
+  attention: registerAttentionKernels,
+  adamw: registerAdamWKernels,
+} as const;
+export type FusedKernel = keyof typeof FUSED_KERNELS;
+
+/** Registers the named fused kernels (default: all); harmless where WebGPU is absent, and idempotent. */
+export function registerFusedKernels(
+  names: readonly FusedKernel[] = Object.keys(FUSED_KERNELS) as FusedKernel[],
+): void {
+  for (const name of names) FUSED_KERNELS[name]();
+}
