@@ -58,7 +58,9 @@ export interface BenchReport {
   pytorchNote?: string;
   /** Tabgrid's fused kernels alone at the presets' shapes: error against the stock formula, ms fwd+bwd. */
   kernels:
-    Pick<KernelCheck, 'reference' | 'layerNorm' | 'attention' | 'adamw'> | { error: string } | null;
+    | Pick<KernelCheck, 'reference' | 'layerNorm' | 'attention' | 'crossEntropy' | 'adamw'>
+    | { error: string }
+    | null;
   loadAverage: number[];
 }
 
@@ -232,6 +234,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   if (o.kernelCheck) {
     const specs = o.presets.map((name) => specFor(name, o.data, o.seed));
     const shapes = specs.map((s) => `${s.train.batchSize * s.model.blockSize}x${s.model.nEmbd}`);
+    const xent = specs.map((s) => `${s.train.batchSize * s.model.blockSize}x${s.model.vocabSize}`);
     const attention = specs.map(
       (s) =>
         `${s.train.batchSize}x${s.model.blockSize}x${s.model.nHead}x${s.model.nEmbd / s.model.nHead}`,
@@ -242,13 +245,15 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       shapes.join(','),
       '--attention',
       attention.join(','),
+      '--cross-entropy',
+      xent.join(','),
       '--reference',
       o.wasm ? 'wasm' : 'webgpu',
       '--adamw-preset',
       o.preset,
     ];
     o.log(
-      `kernels: fused LayerNorm at ${shapes.join(', ')}, attention at ${attention.join(', ')}, AdamW on ${o.preset}'s parameters`,
+      `kernels: fused LayerNorm at ${shapes.join(', ')}, attention at ${attention.join(', ')}, cross-entropy at ${xent.join(', ')}, AdamW on ${o.preset}'s parameters`,
     );
     try {
       const k = await runOnDriver<KernelCheck>(o.driver, cmd!, rest, { log: o.log });
@@ -256,6 +261,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
         reference: k.reference,
         layerNorm: k.layerNorm,
         attention: k.attention,
+        crossEntropy: k.crossEntropy,
         adamw: k.adamw,
       };
       const a = k.adamw;
@@ -265,6 +271,10 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       for (const c of k.layerNorm)
         o.log(
           `LayerNorm ${c.rows}×${c.C}: stock ${c.stockMs.toFixed(2)} ms, fused ${c.tabgridMs.toFixed(2)} ms fwd+bwd; max rel. error value ${c.value.toExponential(1)}, dx ${c.dx.toExponential(1)}, dw ${c.dw.toExponential(1)}`,
+        );
+      for (const c of k.crossEntropy)
+        o.log(
+          `cross-entropy ${c.rows}×${c.V}: stock ${c.stockMs.toFixed(2)} ms, fused ${c.tabgridMs.toFixed(2)} ms fwd+bwd; max rel. error value ${c.value.toExponential(1)}, dx ${c.dx.toExponential(1)}`,
         );
       for (const c of k.attention)
         o.log(

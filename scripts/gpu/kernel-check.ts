@@ -1,7 +1,7 @@
 // Checks and times Tabgrid's fused WGSL kernels in one process on Dawn: shared/kernels/layer-norm.ts
 // (value and gradients against the stock-op formula on WASM; forward + backward time against the
 // stock ops on the same device), shared/kernels/attention.ts (the same, against gpt.ts's `attend`:
-// attention-check.ts) and shared/kernels/adamw.ts (weights and moments after a few updates
+// attention-check.ts), shared/kernels/cross-entropy.ts (cross-entropy-check.ts) and shared/kernels/adamw.ts (weights and moments after a few updates
 // against shared/train/adamw.ts on WASM; time per update against it on the same device). Prints one
 // JSON line (KernelCheck). Run as a child on a driver (drivers.ts's runOnDriver), like steps.ts:
 //
@@ -25,6 +25,12 @@ import {
   type AttentionCheck,
 } from './attention-check.ts';
 import { data, relMax, timeForwardBackward, valueAndGrads } from './op-check.ts';
+import {
+  crossEntropyAgainstReference,
+  crossEntropyCase,
+  crossEntropyOnGpu,
+  type CrossEntropyCheck,
+} from './cross-entropy-check.ts';
 
 export interface ShapeCheck {
   rows: number;
@@ -53,6 +59,7 @@ export interface KernelCheck {
   reference: string; // the backend the stock formula ran on
   layerNorm: ShapeCheck[];
   attention: AttentionCheck[];
+  crossEntropy: CrossEntropyCheck[];
   adamw: AdamWCheck;
 }
 
@@ -122,7 +129,9 @@ export async function kernelCheckMain(argv: string[]): Promise<never> {
       // demo and nanogpt-cpu's (B·T, C), odd sizes across the 64-thread and 64-row boundaries.
       shapes: { type: 'string', default: '512x64,768x128,37x96,130x200' },
       // B×T×nh×hs: nanogpt-cpu and demo's, then T across the 64-row tiles and head sizes off powers of 2.
-      attention: { type: 'string', default: '12x64x4x32,8x64x2x32,3x37x3x12,2x70x2x20' },
+      attention: { type: 'string', default: '12x64x4x32,8x64x2x32,3x37x3x10,2x70x2x20' },
+      // rows×V: nanogpt-cpu and demo's on TinyShakespeare, then V across the 64-thread boundaries.
+      'cross-entropy': { type: 'string', default: '768x65,512x65,37x200,130x7' },
       iterations: { type: 'string', default: '5' },
       'adamw-preset': { type: 'string', default: 'nanogpt-cpu' }, // the model whose parameters AdamW updates
       reference: { type: 'string', default: 'wasm' }, // or webgpu: the stock ops on the same device (a carried bundle has no WASM)
@@ -158,6 +167,12 @@ export async function kernelCheckMain(argv: string[]): Promise<never> {
     .map((shape) => attentionCase(shape, rng));
   const attentionGpu = [];
   for (const c of attentionCases) attentionGpu.push(await attentionOnGpu(c, iterations));
+  const xentCases = opt['cross-entropy']
+    .split(',')
+    .filter(Boolean)
+    .map((shape) => crossEntropyCase(shape, rng));
+  const xentGpu = [];
+  for (const c of xentCases) xentGpu.push(await crossEntropyOnGpu(c, iterations));
   // Gradients large enough that the clip (norm 1) scales every update, as in early training.
   const preset = opt['adamw-preset'] as PresetName;
   const shapesOf = new GPT({ ...PRESETS[preset].model, vocabSize: 65 }, 3);
@@ -192,6 +207,9 @@ export async function kernelCheckMain(argv: string[]): Promise<never> {
   const attention: AttentionCheck[] = [];
   for (const [i, c] of attentionCases.entries())
     attention.push(await attentionAgainstReference(c, attentionGpu[i]!));
+  const crossEntropy: CrossEntropyCheck[] = [];
+  for (const [i, c] of xentCases.entries())
+    crossEntropy.push(await crossEntropyAgainstReference(c, xentGpu[i]!));
   const stock = await adamwRun(AdamW, preset, grads);
   const adamw: AdamWCheck = {
     preset,
@@ -206,6 +224,7 @@ export async function kernelCheckMain(argv: string[]): Promise<never> {
     reference: opt.reference,
     layerNorm: layerNormChecks,
     attention,
+    crossEntropy,
     adamw,
   };
   console.log(JSON.stringify(result));

@@ -35,6 +35,7 @@ export interface StepsResult {
 export interface StepProfile {
   kernels: number; // tfjs kernel calls per step (a reshape is one and dispatches nothing)
   tabgridKernels: number; // of which Tabgrid's fused ones (shared/kernels/): 0 while the model calls none
+  tabgridNames: string[]; // the fused kernels called
   kernelMs: number | null; // their GPU time per step, where the adapter has timestamp-query
   top: { name: string; calls: number; ms: number | null }[]; // by time (or calls), 12 at most
 }
@@ -103,6 +104,9 @@ async function profileSteps(
   return {
     kernels: info.kernels.length / n,
     tabgridKernels: info.kernels.filter((k) => k.name.startsWith('Tabgrid')).length / n,
+    tabgridNames: [
+      ...new Set(info.kernels.map((k) => k.name).filter((k) => k.startsWith('Tabgrid'))),
+    ],
     kernelMs: timed ? all.reduce((t, e) => t + e.ms!, 0) : null,
     top: all.slice(0, 12).map((e) => (timed ? e : { ...e, ms: null })),
   };

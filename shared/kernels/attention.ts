@@ -11,18 +11,50 @@ const MAX_HS = 128; // head sizes kept in registers (the presets: 16 to 64)
 // WebGPU's default maxComputeWorkgroupStorageSize, also the compatibility mode's (the spec's limits table).
 const WORKGROUP_BYTES = 16384;
 
-/** Rows of keys per tile: a power of 2 ≤ 64 whose `floatsPerRow` floats fit in workgroup memory. */
-function tileRows(floatsPerRow: number): number {
+/** Rows of keys per tile: a power of 2 ≤ 64 whose `vec4sPerRow` vec4s fit in workgroup memory. */
+function tileRows(vec4sPerRow: number): number {
   let tk = 64;
-  while (tk > 1 && tk * floatsPerRow * 4 > WORKGROUP_BYTES) tk >>= 1;
+  while (tk > 1 && tk * vec4sPerRow * 16 > WORKGROUP_BYTES) tk >>= 1;
   return tk;
 }
 
 /**
- * The skeleton every kernel shares: thread `t` of workgroup (b, h, t0) is query row t; `own(name,
- * part)` loads row t's slice of q (part 0), k (1) or v (2) into a register array; the loop runs over
- * every tile of TK key rows (a uniform bound, so the barriers stay in uniform control flow), `load`
- * filling workgroup memory between barriers (before each write too: the GL ES trap of docs/gpu.md).
+ * WGSL functions that read 4 values of a head's slice (`at` its start, `d4` the vec4's index) from
+ * Qkv and Dy (those the kernel has), zeros past the head size; and `put` that writes one back to `result`.
+ */
+function vec4Io(hs: number, inputs: string[]): string {
+  const at = (a: string, j: number) =>
+    hs % 4 === 0
+      ? `${a}[i + ${j}]`
+      : `select(0.0, ${a}[min(i + ${j}, at + HS - 1)], 4 * d4 + ${j} < HS)`;
+  const ld = (a: string) => `
+  fn ld${a}(at : i32, d4 : i32) -> vec4<f32> {
+    let i = at + 4 * d4;
+    return vec4<f32>(${[0, 1, 2, 3].map((j) => at(a, j)).join(', ')});
+  }`;
+  const put = [0, 1, 2, 3]
+    .map((j) =>
+      hs % 4 === 0 || j === 0
+        ? `result[i + ${j}] = x[${j}];`
+        : `if (4 * d4 + ${j} < HS) { result[i + ${j}] = x[${j}]; }`,
+    )
+    .join(' ');
+  return `${inputs
+    .filter((a) => a !== 'S')
+    .map(ld)
+    .join('')}
+  fn put(at : i32, d4 : i32, x : vec4<f32>) {
+    let i = at + 4 * d4;
+    ${put}
+  }`;
+}
+
+/**
+ * The skeleton every kernel shares: thread `t` of workgroup (b, h, t0) is query row t, its head's
+ * values in registers as HS4 vec4s; the loop runs over every tile of TK key rows (a uniform bound, so
+ * the barriers stay in uniform control flow), `load` filling workgroup memory (element i: row r,
+ * vec4 d4) between barriers (before each write too: the GL ES trap of docs/gpu.md). vec4s because
+ * Mesa's GL ES compiler turned 32 scalar registers per array into slow indexed code (measured: docs/gpu.md).
  */
 function program(
   key: string,
@@ -43,8 +75,10 @@ function program(
     uniforms: 'scale : f32, seqLen : i32, nHead : i32,',
     getUserCode: () => `
   const HS = ${hs};
+  const HS4 = ${Math.ceil(hs / 4)};
   const TK = ${tk};
 ${parts.shared}
+${vec4Io(hs, variableNames)}
   fn main(index : i32) {
     let tid = i32(localId.x);
     let T = uniforms.seqLen;
@@ -59,14 +93,16 @@ ${parts.shared}
     let h = bh % nh;
     let t = min((g % tiles) * ${WG} + tid, T - 1);
     let rowQ = (b * T + t) * C3 + h * HS; // row t's q; its k at + C, its v at + 2C
+    let rowO = (b * T + t) * C + h * HS; // row t's slice of y and dy
 ${parts.setup}
     for (var s0 = 0; s0 < T; s0 += TK) {
       workgroupBarrier();
-      for (var i = tid; i < TK * HS; i += ${WG}) {
-        let r = i / HS;
-        let d = i % HS;
+      for (var i = tid; i < TK * HS4; i += ${WG}) {
+        let r = i / HS4;
+        let d4 = i % HS4;
         let s = min(s0 + r, T - 1);
-        let at = (b * T + s) * C3 + h * HS + d;
+        let at = (b * T + s) * C3 + h * HS;
+        let atO = (b * T + s) * C + h * HS;
 ${parts.load}
       }
       workgroupBarrier();
@@ -79,8 +115,16 @@ ${parts.done}
   };
 }
 
-/** Accumulators in registers (WGSL zero-initialises function variables). */
-const regs = (names: string[]) => names.map((n) => `    var ${n} : array<f32, HS>;`).join('\n');
+/** Registers (vec4s; WGSL zero-initialises function variables). */
+const regs = (names: string[]) =>
+  names.map((n) => `    var ${n} : array<vec4<f32>, HS4>;`).join('\n');
+const tiles = (names: string[], tk: number, hs: number) =>
+  names
+    .map((n) => `  var<workgroup> ${n} : array<vec4<f32>, ${tk * Math.ceil(hs / 4)}>;`)
+    .join('\n');
+/** Σ_d4 dot(a[d4], b[d4]) into `var name`: a and b are WGSL expressions in d4. */
+const dot = (name: string, a: string, b: string) =>
+  `var ${name} = 0.0;\n        for (var d4 = 0; d4 < HS4; d4++) { ${name} += dot(${a}, ${b}); }`;
 
 /**
  * The online softmax over one tile (scores of row t against keys s ≤ t, scaled, max m, sum l), with
@@ -90,8 +134,7 @@ const onlineSoftmax = (accumulate: string, rescale: string) => `
       var sc : array<f32, TK>;
       var mt = m;
       for (var r = 0; r < TK; r++) {
-        var x = 0.0;
-        for (var d = 0; d < HS; d++) { x += q[d] * Ks[r * HS + d]; }
+        ${dot('x', 'q[d4]', 'Ks[r * HS4 + d4]')}
         sc[r] = x * uniforms.scale;
         if (s0 + r <= t) { mt = max(mt, sc[r]); }
       }
@@ -108,47 +151,50 @@ const onlineSoftmax = (accumulate: string, rescale: string) => `
       m = mt;`;
 
 const softmaxSetup = (extra: string) => `
-    var q : array<f32, HS>;
-    for (var d = 0; d < HS; d++) { q[d] = Qkv[rowQ + d]; }
+    var q : array<vec4<f32>, HS4>;
+    for (var d4 = 0; d4 < HS4; d4++) { q[d4] = ldQkv(rowQ, d4); }
     var m = -3.0e38;
     var l = 0.0;${extra}`;
+
+const loadKv = `        Ks[i] = ldQkv(at + C, d4);\n        Vs[i] = ldQkv(at + 2 * C, d4);`;
+const workgroupsOf = (rows: number, T: number, nh: number) => (rows / T) * nh * Math.ceil(T / WG);
 
 /** y (B·T, C): row t of head h = Σ_s softmax(q_t·k_s·scale) v_s over s ≤ t. */
 function forward(rows: number, C3: number, T: number, nh: number): Program {
   const hs = C3 / 3 / nh;
-  const tk = tileRows(2 * hs);
-  return program('attn_fwd', ['Qkv'], [rows, C3 / 3], (rows / T) * nh * Math.ceil(T / WG), hs, tk, {
-    shared: `  var<workgroup> Ks : array<f32, ${tk * hs}>;\n  var<workgroup> Vs : array<f32, ${tk * hs}>;`,
+  const tk = tileRows(2 * Math.ceil(hs / 4));
+  return program('attn_fwd', ['Qkv'], [rows, C3 / 3], workgroupsOf(rows, T, nh), hs, tk, {
+    shared: tiles(['Ks', 'Vs'], tk, hs),
     setup: softmaxSetup(`\n${regs(['acc'])}`),
-    load: `        Ks[i] = Qkv[at + C];\n        Vs[i] = Qkv[at + 2 * C];`,
+    load: loadKv,
     tile: onlineSoftmax(
-      'for (var d = 0; d < HS; d++) { acc[d] += p * Vs[r * HS + d]; }',
-      'for (var d = 0; d < HS; d++) { acc[d] *= corr; }',
+      'for (var d4 = 0; d4 < HS4; d4++) { acc[d4] += p * Vs[r * HS4 + d4]; }',
+      'for (var d4 = 0; d4 < HS4; d4++) { acc[d4] *= corr; }',
     ),
-    done: `      let out = (b * T + t) * C + h * HS;\n      for (var d = 0; d < HS; d++) { result[out + d] = acc[d] / l; }`,
+    done: `      for (var d4 = 0; d4 < HS4; d4++) { put(rowO, d4, acc[d4] / l); }`,
   });
 }
 
 /** (B·nh·T, 2): each row's logsumexp L and D = dO·O = Σ_s p_s (dO·v_s), from the same online softmax. */
 function rowStats(rows: number, C3: number, T: number, nh: number): Program {
   const hs = C3 / 3 / nh;
-  const tk = tileRows(2 * hs);
+  const tk = tileRows(2 * Math.ceil(hs / 4));
   return program(
     'attn_stats',
     ['Qkv', 'Dy'],
     [(rows / T) * nh * T, 2],
-    (rows / T) * nh * Math.ceil(T / WG),
+    workgroupsOf(rows, T, nh),
     hs,
     tk,
     {
-      shared: `  var<workgroup> Ks : array<f32, ${tk * hs}>;\n  var<workgroup> Vs : array<f32, ${tk * hs}>;`,
+      shared: tiles(['Ks', 'Vs'], tk, hs),
       setup: softmaxSetup(`
-    var dO : array<f32, HS>;
-    for (var d = 0; d < HS; d++) { dO[d] = Dy[(b * T + t) * C + h * HS + d]; }
+    var dO : array<vec4<f32>, HS4>;
+    for (var d4 = 0; d4 < HS4; d4++) { dO[d4] = ldDy(rowO, d4); }
     var e = 0.0;`),
-      load: `        Ks[i] = Qkv[at + C];\n        Vs[i] = Qkv[at + 2 * C];`,
+      load: loadKv,
       tile: onlineSoftmax(
-        'var dv = 0.0;\n          for (var d = 0; d < HS; d++) { dv += dO[d] * Vs[r * HS + d]; }\n          e += p * dv;',
+        `${dot('dv', 'dO[d4]', 'Vs[r * HS4 + d4]')}\n          e += p * dv;`,
         'e = e * corr;',
       ),
       done: `      result[(bh * T + t) * 2] = m + log(l);\n      result[(bh * T + t) * 2 + 1] = e / l;`,
@@ -163,69 +209,56 @@ function rowStats(rows: number, C3: number, T: number, nh: number): Program {
  */
 function backward(rows: number, C3: number, T: number, nh: number): Program {
   const hs = C3 / 3 / nh;
-  const tk = tileRows(4 * hs + 2);
-  const tile = (n: string) => `  var<workgroup> ${n} : array<f32, ${tk * hs}>;`;
-  return program(
-    'attn_bwd',
-    ['Qkv', 'Dy', 'S'],
-    [rows, C3],
-    (rows / T) * nh * Math.ceil(T / WG),
-    hs,
-    tk,
-    {
-      shared: `${['Qs', 'Ks', 'Vs', 'Os'].map(tile).join('\n')}\n  var<workgroup> Ls : array<f32, ${tk}>;\n  var<workgroup> Es : array<f32, ${tk}>;`,
-      setup: `
-    var q : array<f32, HS>;
-    var k : array<f32, HS>;
-    var v : array<f32, HS>;
-    var dO : array<f32, HS>;
-    for (var d = 0; d < HS; d++) {
-      q[d] = Qkv[rowQ + d];
-      k[d] = Qkv[rowQ + C + d];
-      v[d] = Qkv[rowQ + 2 * C + d];
-      dO[d] = Dy[(b * T + t) * C + h * HS + d];
+  const tk = tileRows(4 * Math.ceil(hs / 4) + 1);
+  return program('attn_bwd', ['Qkv', 'Dy', 'S'], [rows, C3], workgroupsOf(rows, T, nh), hs, tk, {
+    shared: `${tiles(['Qs', 'Ks', 'Vs', 'Os'], tk, hs)}\n  var<workgroup> Ls : array<f32, ${tk}>;\n  var<workgroup> Es : array<f32, ${tk}>;`,
+    setup: `
+    var q : array<vec4<f32>, HS4>;
+    var k : array<vec4<f32>, HS4>;
+    var v : array<vec4<f32>, HS4>;
+    var dO : array<vec4<f32>, HS4>;
+    for (var d4 = 0; d4 < HS4; d4++) {
+      q[d4] = ldQkv(rowQ, d4);
+      k[d4] = ldQkv(rowQ + C, d4);
+      v[d4] = ldQkv(rowQ + 2 * C, d4);
+      dO[d4] = ldDy(rowO, d4);
     }
     let L = S[(bh * T + t) * 2];
     let E = S[(bh * T + t) * 2 + 1];
 ${regs(['dq', 'dk', 'dv'])}`,
-      load: `        Qs[i] = Qkv[at];
-        Ks[i] = Qkv[at + C];
-        Vs[i] = Qkv[at + 2 * C];
-        Os[i] = Dy[(b * T + s) * C + h * HS + d];
-        if (d == 0) {
+    load: `        Qs[i] = ldQkv(at, d4);
+${loadKv}
+        Os[i] = ldDy(atO, d4);
+        if (d4 == 0) {
           Ls[r] = S[(bh * T + s) * 2];
           Es[r] = S[(bh * T + s) * 2 + 1];
         }`,
-      tile: `
+    tile: `
       for (var r = 0; r < TK; r++) {
         let s = s0 + r;
         if (s <= t) {
-          var x = 0.0;
-          var y = 0.0;
-          for (var d = 0; d < HS; d++) { x += q[d] * Ks[r * HS + d]; y += dO[d] * Vs[r * HS + d]; }
-          let p = exp(x * uniforms.scale - L);
-          let ds = p * (y - E);
-          for (var d = 0; d < HS; d++) { dq[d] += ds * Ks[r * HS + d]; }
+          ${dot('x', 'q[d4]', 'Ks[r * HS4 + d4]')}
+          ${dot('y', 'dO[d4]', 'Vs[r * HS4 + d4]')}
+          let ds = exp(x * uniforms.scale - L) * (y - E);
+          for (var d4 = 0; d4 < HS4; d4++) { dq[d4] += ds * Ks[r * HS4 + d4]; }
         }
         if (s >= t && s < T) {
-          var x = 0.0;
-          var y = 0.0;
-          for (var d = 0; d < HS; d++) { x += Qs[r * HS + d] * k[d]; y += Os[r * HS + d] * v[d]; }
+          ${dot('x', 'Qs[r * HS4 + d4]', 'k[d4]')}
+          ${dot('y', 'Os[r * HS4 + d4]', 'v[d4]')}
           let p = exp(x * uniforms.scale - Ls[r]);
           let ds = p * (y - Es[r]);
-          for (var d = 0; d < HS; d++) {
-            dv[d] += p * Os[r * HS + d];
-            dk[d] += ds * Qs[r * HS + d];
+          for (var d4 = 0; d4 < HS4; d4++) {
+            dv[d4] += p * Os[r * HS4 + d4];
+            dk[d4] += ds * Qs[r * HS4 + d4];
           }
         }
       }`,
-      done: `      for (var d = 0; d < HS; d++) {
-        result[rowQ + d] = dq[d] * uniforms.scale;
-        result[rowQ + C + d] = dk[d] * uniforms.scale;
-        result[rowQ + 2 * C + d] = dv[d];
+    done: `      for (var d4 = 0; d4 < HS4; d4++) {
+        put(rowQ, d4, dq[d4] * uniforms.scale);
+        put(rowQ + C, d4, dk[d4] * uniforms.scale);
+        put(rowQ + 2 * C, d4, dv[d4]);
       }`,
-    },
-  );
+  });
 }
 
 const KERNELS = {

@@ -2,11 +2,13 @@
 // named: the model and the loop call a fused op only on WebGPU once it is registered (docs/gpu.md).
 import { registerAdamWKernels } from './adamw.ts';
 import { registerAttentionKernels } from './attention.ts';
+import { registerCrossEntropyKernels } from './cross-entropy.ts';
 import { registerLayerNormKernels } from './layer-norm.ts';
 
 export const FUSED_KERNELS = {
   layerNorm: registerLayerNormKernels,
   attention: registerAttentionKernels,
+  crossEntropy: registerCrossEntropyKernels,
   adamw: registerAdamWKernels,
 } as const;
 export type FusedKernel = keyof typeof FUSED_KERNELS;

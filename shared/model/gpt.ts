@@ -7,6 +7,7 @@
 // - initial weights are drawn on the CPU from the spec's seeded RNG, so step 0 is identical everywhere.
 import * as tf from '@tensorflow/tfjs';
 import { fusedAttention, fusedAttentionAvailable } from '../kernels/attention.ts';
+import { fusedCrossEntropy, fusedCrossEntropyAvailable } from '../kernels/cross-entropy.ts';
 import { layerNorm as fusedLayerNorm } from '../kernels/layer-norm.ts';
 import { Rng } from '../rng.ts';
 import type { ModelConfig } from '../spec.ts';
@@ -156,6 +157,14 @@ export function causalMask(T: number): tf.Tensor3D {
   const values = new Float32Array(T * T);
   for (let i = 0; i < T; i++) for (let j = i + 1; j < T; j++) values[i * T + j] = -1e9;
   return tf.tensor3d(values, [T, 1, T]); // (query, ·, key)
+}
+
+/** −log softmax(logits)[target] per row with stock ops: logits (N, V), targets (N) int32 → (N). */
+export function crossEntropy(logits: tf.Tensor, targets: tf.Tensor): tf.Tensor1D {
+  const logp = tf.logSoftmax(logits); // (N, V)
+  // One-hot × log-probabilities instead of gather, whose gradient WASM lacks (docs/backends.md).
+  const oneHot = tf.cast(tf.oneHot(targets as tf.Tensor1D, logits.shape[1]!), 'float32');
+  return tf.neg(tf.sum(tf.mul(oneHot, logp), -1));
 }
 
 /** Applies dropout with a fresh seed per call (a fixed seed would repeat one mask: docs/backends.md). */
@@ -310,13 +319,15 @@ export class GPT {
     return matmul(tf.reshape(x, [B * T, C]), tf.transpose(this.#wte)) as tf.Tensor2D; // (B·T, V), tied head
   }
 
-  /** Cross-entropy per target token in nats: (B·T). targets: (B, T) int32. */
+  /**
+   * Cross-entropy per target token in nats: (B·T). targets: (B, T) int32. On WebGPU it is
+   * shared/kernels/cross-entropy.ts's fused kernels (one dispatch each way: docs/gpu.md).
+   */
   tokenLosses(idx: tf.Tensor2D, targets: tf.Tensor2D, drop: Dropout | null): tf.Tensor1D {
     const logits = this.forward(idx, drop);
-    const logp = tf.logSoftmax(logits); // (B·T, V)
-    // One-hot × log-probabilities instead of gather, whose gradient WASM lacks (docs/backends.md).
-    const oneHot = tf.cast(tf.oneHot(tf.reshape(targets, [-1]), this.config.vocabSize), 'float32');
-    return tf.neg(tf.sum(tf.mul(oneHot, logp), -1));
+    if (fusedCrossEntropyAvailable(logits.shape[0]))
+      return fusedCrossEntropy(logits, tf.reshape(targets, [-1]));
+    return crossEntropy(logits, tf.reshape(targets, [-1]));
   }
 
   /** Mean cross-entropy in nats: the training loss. */
