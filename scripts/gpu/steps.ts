@@ -27,6 +27,9 @@ export interface StepsResult {
   losses: number[];
   stepMs: number[]; // wall time of each step, the loss read back included
   msPerStep: number; // median after the warm-up steps
+  /** CPU time of the whole process (every thread: a software adapter's too) per step, median after the
+   * warm-up: steadier than wall time on a shared machine, and the work a CPU rasteriser does. */
+  cpuMsPerStep: number;
   tokensPerSec: number;
   /** `--profile N`: N more steps under tf.profile, per step (kernel times need timestamp-query). */
   profile?: StepProfile;
@@ -129,19 +132,25 @@ export async function trainSteps(o: {
   if (o.tabgridKernels) registerFusedKernels(o.tabgridKernels);
   const losses: number[] = [];
   const stepMs: number[] = [];
+  const cpuMs: number[] = [];
   let last = performance.now();
+  let lastCpu = process.cpuUsage();
   await trainSegment(o.spec, data, o.steps, {
     onStep: (s) => {
       const now = performance.now();
+      const cpu = process.cpuUsage(lastCpu);
       stepMs.push(now - last);
+      cpuMs.push((cpu.user + cpu.system) / 1000);
       losses.push(s.loss);
       last = now;
+      lastCpu = process.cpuUsage();
       o.log?.(
         `${o.backend} step ${s.step}/${o.steps} loss ${s.loss.toFixed(4)} ${stepMs.at(-1)!.toFixed(0)} ms`,
       );
     },
   });
-  const msPerStep = median(stepMs.slice(Math.min(o.warmup, stepMs.length - 1)));
+  const timed = (xs: number[]) => median(xs.slice(Math.min(o.warmup, xs.length - 1)));
+  const msPerStep = timed(stepMs);
   const profile = o.profile ? await profileSteps(o.spec, data, o.profile) : undefined;
   return {
     backend: tf.getBackend(),
@@ -150,6 +159,7 @@ export async function trainSteps(o: {
     losses,
     stepMs,
     msPerStep,
+    cpuMsPerStep: timed(cpuMs),
     tokensPerSec: (o.spec.train.batchSize * o.spec.model.blockSize * 1000) / msPerStep,
     ...(profile ? { profile } : {}),
   };
