@@ -34,6 +34,11 @@ export interface PresetReport {
   /** With Tabgrid's fused kernels registered, when the step called any of them (its profile says); else null. */
   tabgridMsPerStep: number | null;
   tabgridNote?: string;
+  /** Process CPU time per step (steps.ts's cpuMsPerStep): on a software adapter, steadier than wall time. */
+  stockCpuMsPerStep?: number;
+  tabgridCpuMsPerStep?: number;
+  /** tfjs kernels per step with the fused kernels (stockProfile.kernels without). */
+  tabgridKernelsPerStep?: number;
   pytorchMsPerStep: number | null;
   wasmMsPerStep?: number | null;
   /** max |Δloss| over the steps; against PyTorch only without dropout (its mask differs). */
@@ -178,6 +183,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       gpu = await runOnDriver<StepsResult>(o.driver, cmd!, rest, { log: o.log });
       adapterInfo ??= gpu.adapter;
       r.stockMsPerStep = gpu.msPerStep;
+      r.stockCpuMsPerStep = gpu.cpuMsPerStep;
       r.stockTokensPerSec = gpu.tokensPerSec;
       if (gpu.profile) {
         r.stockProfile = gpu.profile;
@@ -199,6 +205,8 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
         const fused = await runOnDriver<StepsResult>(o.driver, c!, a, { log: () => {} });
         if (fused.profile?.tabgridKernels) {
           r.tabgridMsPerStep = fused.msPerStep;
+          r.tabgridCpuMsPerStep = fused.cpuMsPerStep;
+          r.tabgridKernelsPerStep = fused.profile.kernels;
           r.maxLossGapStockVsTabgrid = gap(fused.losses, gpu.losses);
         } else r.tabgridNote = 'the model calls none of the fused kernels yet (docs/gpu.md)';
       } catch (err) {

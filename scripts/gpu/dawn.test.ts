@@ -137,8 +137,8 @@ describe('Dawn in Node', () => {
             `${driver.name} ${c.B}×${c.T}×${c.nh}×${c.hs} ${what}`,
           ).toBeLessThanOrEqual(1e-5);
       }
-      // Softmax cross-entropy at nanogpt-cpu's and demo's (B·T, V) and two odd sizes: measured ≤ 3.4e-7 on both drivers.
-      expect(k.crossEntropy.length).toBe(4);
+      // Softmax cross-entropy at nanogpt-cpu's and demo's (B·T, V), odd sizes and V = 1500 (a workgroup per row): measured ≤ 4.6e-7.
+      expect(k.crossEntropy.length).toBe(5);
       for (const c of k.crossEntropy) {
         for (const what of ['value', 'dx'] as const)
           expect(c[what], `${driver.name} ${c.rows}×${c.V} ${what}`).toBeLessThanOrEqual(1e-5);

@@ -130,8 +130,8 @@ export async function kernelCheckMain(argv: string[]): Promise<never> {
       shapes: { type: 'string', default: '512x64,768x128,37x96,130x200' },
       // B×T×nh×hs: nanogpt-cpu and demo's, then T across the 64-row tiles and head sizes off powers of 2.
       attention: { type: 'string', default: '12x64x4x32,8x64x2x32,3x37x3x10,2x70x2x20' },
-      // rows×V: nanogpt-cpu and demo's on TinyShakespeare, then V across the 64-thread boundaries.
-      'cross-entropy': { type: 'string', default: '768x65,512x65,37x200,130x7' },
+      // rows×V: nanogpt-cpu and demo's on TinyShakespeare, odd sizes, and a vocabulary past a thread per row.
+      'cross-entropy': { type: 'string', default: '768x65,512x65,37x200,130x7,9x1500' },
       iterations: { type: 'string', default: '5' },
       'adamw-preset': { type: 'string', default: 'nanogpt-cpu' }, // the model whose parameters AdamW updates
       reference: { type: 'string', default: 'wasm' }, // or webgpu: the stock ops on the same device (a carried bundle has no WASM)

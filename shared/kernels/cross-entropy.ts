@@ -1,59 +1,62 @@
 // Softmax cross-entropy per row as fused WGSL kernels for TensorFlow.js's WebGPU backend, with its
 // gradient: loss_i = logsumexp(x_i) − x_i[target_i] in one dispatch, dx = dy·(softmax(x) − onehot) in
-// one more (the row's max and sum recomputed), where the model's stock ops (logSoftmax, one-hot, mul,
+// one more (the row's max and sum recomputed; a thread per row for character vocabularies), where the model's stock ops (logSoftmax, one-hot, mul,
 // sum, neg) take about a dozen kernels each way. Other backends run the stock ops (docs/gpu.md).
 import * as tf from '@tensorflow/tfjs';
-import { workgroupReduce, type Program, type WebGPUBackendLike } from './program.ts';
+import { workgroupProgram, workgroupReduce, type WebGPUBackendLike } from './program.ts';
 
-const WG = 64; // threads per workgroup, one workgroup per row (V: 65 for TinyShakespeare, up to thousands)
-const MAX_ROWS = 65535; // one workgroup per row, in one dispatch dimension (WebGPU's default limit)
+const WG = 64;
+const MAX_WORKGROUPS = 65535; // in one dispatch dimension (WebGPU's default limit)
+// Up to this vocabulary a thread per row, no barrier: a workgroup per row with its reductions was
+// 2× slower than the stock ops at 768×65 on lavapipe (measured: docs/gpu.md); past it, a workgroup.
+const THREAD_PER_ROW_MAX_V = 1024;
 
-/** `let mx`, `let lse`: the row's max and logsumexp, through two workgroup reductions. */
-const rowLogSumExp = `
-    var m = -3.0e38;
-    for (var c = tid; c < V; c += ${WG}) { m = max(m, X[base + c]); }
-    ${workgroupReduce('mx', 'm', 'max', WG)}
-    var e = 0.0;
-    for (var c = tid; c < V; c += ${WG}) { e += exp(X[base + c] - mx); }
-    ${workgroupReduce('sumE', 'e', 'sum', WG)}
-    let lse = mx + log(sumE);
-    let logSum = log(sumE);`;
-
+/**
+ * `let row`, `let base`, `let mx`, `let logSum` (the row's max and log Σ exp(x − max)), then `body`:
+ * a thread per row (`one`, the row's thread) or a workgroup per row, through two workgroup reductions.
+ */
 function program(
   key: string,
-  variableNames: string[],
-  outputShape: number[],
+  names: string[],
+  shape: number[],
   rows: number,
-  body: string,
-): Program {
-  return {
-    variableNames,
-    outputShape,
-    shaderKey: `tabgrid_${key}`,
-    dispatchLayout: { x: outputShape.map((_, i) => i) },
-    dispatch: [rows, 1, 1],
-    workgroupSize: [WG, 1, 1],
-    getUserCode: () => `
-  var<workgroup> red : array<f32, ${WG}>;
-  fn main(index : i32) {
-    let tid = i32(localId.x);
-    let V = uniforms.xShape[1];
-    let row = index / ${WG};
+  V: number,
+  body: (from: string, step: string) => string,
+) {
+  const small = V <= THREAD_PER_ROW_MAX_V;
+  const [from, step] = small ? ['0', '1'] : ['tid', String(WG)];
+  const reduce = (name: string, v: string, op: 'sum' | 'max') =>
+    small ? `let ${name} = ${v};` : workgroupReduce(name, v, op, WG);
+  return workgroupProgram(
+    key,
+    names,
+    shape,
+    small ? Math.ceil(rows / WG) : rows,
+    WG,
+    `    let V = uniforms.xShape[1];
+    let row = min(${small ? 'index' : `index / ${WG}`}, uniforms.xShape[0] - 1);
+    let one = ${small ? 'index < uniforms.xShape[0]' : 'tid == 0'};
     let base = row * V;
-    ${rowLogSumExp}
-${body}
-  }`,
-  };
+    var m = -3.0e38;
+    for (var c = ${from}; c < V; c += ${step}) { m = max(m, X[base + c]); }
+    ${reduce('mx', 'm', 'max')}
+    var e = 0.0;
+    for (var c = ${from}; c < V; c += ${step}) { e += exp(X[base + c] - mx); }
+    ${reduce('sumE', 'e', 'sum')}
+    let logSum = log(sumE);
+${body(from, step)}`,
+  );
 }
 
-/** (N): logsumexp of each row minus its target's logit. */
-const forward = (rows: number, _V: number) =>
+/** (N): log Σ exp of each row minus its target's logit (in tf.logSoftmax's order of operations). */
+const forward = (rows: number, V: number) =>
   program(
     'xent_fwd',
     ['X', 'Target'],
     [rows],
     rows,
-    `    if (tid == 0) { result[row] = -((X[base + Target[row]] - mx) - logSum); } // tf.logSoftmax's order`,
+    V,
+    () => `    if (one) { result[row] = -((X[base + Target[row]] - mx) - logSum); }`,
   );
 
 /** (N, V): dy_i·(softmax(x_i) − onehot(target_i)). */
@@ -63,9 +66,12 @@ const backward = (rows: number, V: number) =>
     ['X', 'Target', 'Dy'],
     [rows, V],
     rows,
-    `    let t = Target[row];
-    for (var c = tid; c < V; c += ${WG}) {
-      result[base + c] = Dy[row] * (exp(X[base + c] - lse) - select(0.0, 1.0, c == t));
+    V,
+    (from, step) =>
+      `    let t = Target[row];
+    let live = ${from === '0' ? 'one' : 'true'};
+    for (var c = ${from}; c < V && live; c += ${step}) {
+      result[base + c] = Dy[row] * (exp(X[base + c] - mx - logSum) - select(0.0, 1.0, c == t));
     }`,
   );
 
@@ -92,11 +98,12 @@ export function registerCrossEntropyKernels(): void {
   }
 }
 
-/** Whether the fused loss runs for `rows` rows: WebGPU with the kernels registered. */
-export function fusedCrossEntropyAvailable(rows: number): boolean {
+/** Whether the fused loss runs for logits of `shape` (N, V): WebGPU, the kernels registered, N within one dispatch. */
+export function fusedCrossEntropyAvailable([rows, V]: number[]): boolean {
+  const workgroups = V! <= THREAD_PER_ROW_MAX_V ? Math.ceil(rows! / WG) : rows!;
   return (
     tf.getBackend() === 'webgpu' &&
-    rows <= MAX_ROWS &&
+    workgroups <= MAX_WORKGROUPS &&
     Boolean(tf.getKernel(KERNELS.forward, 'webgpu'))
   );
 }

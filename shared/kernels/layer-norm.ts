@@ -3,7 +3,12 @@
 // stock formula (tf.moments, sub, add, rsqrt, mul) is nine kernels forward plus their autodiff. Other
 // backends get the stock formula. Numbers and how it was checked: docs/gpu.md.
 import * as tf from '@tensorflow/tfjs';
-import { workgroupReduce, type Program, type WebGPUBackendLike } from './program.ts';
+import {
+  workgroupProgram,
+  workgroupReduce,
+  type Program,
+  type WebGPUBackendLike,
+} from './program.ts';
 
 export const LN_EPS = 1e-5;
 const WG = 64; // threads per workgroup: one workgroup per row; C up to a few thousand
@@ -32,25 +37,16 @@ const rowStats = (base: string) => `
     ${wgSum('sumSq', 'sq')}
     let rstd = inverseSqrt(sumSq / f32(C) + uniforms.eps);`;
 
-function program(
-  key: string,
-  variableNames: string[],
-  outputShape: number[],
-  workgroups: number,
-  body: string,
-): Program {
-  return {
-    variableNames,
-    outputShape,
-    shaderKey: `tabgrid_${key}`,
-    dispatchLayout: { x: outputShape.map((_, i) => i) },
-    dispatch: [workgroups, 1, 1],
-    workgroupSize: [WG, 1, 1],
-    uniforms: 'eps : f32,',
-    getUserCode: () =>
-      `  var<workgroup> red : array<f32, ${WG}>;\n  fn main(index : i32) {\n    let tid = i32(localId.x);\n    let C = uniforms.xShape[1];\n${body}\n  }`,
-  };
-}
+const program = (key: string, names: string[], shape: number[], workgroups: number, body: string) =>
+  workgroupProgram(
+    key,
+    names,
+    shape,
+    workgroups,
+    WG,
+    `    let C = uniforms.xShape[1];\n${body}`,
+    'eps : f32,',
+  );
 
 /** y = (x − mean)·rstd·w, a workgroup per row. */
 const forward = (rows: number, C: number) =>

@@ -44,3 +44,33 @@ export const workgroupReduce = (name: string, v: string, op: 'sum' | 'max', wg: 
       workgroupBarrier();
     }
     var ${name} = red[0];`;
+
+/**
+ * A program of `workgroups` workgroups of `wg` threads (dispatched along x): `main`'s body gets `tid`,
+ * the thread's index in its workgroup, and `red`, the workgroup array workgroupReduce uses.
+ */
+export function workgroupProgram(
+  key: string,
+  variableNames: string[],
+  outputShape: number[],
+  workgroups: number,
+  wg: number,
+  body: string,
+  uniforms?: string,
+): Program {
+  return {
+    variableNames,
+    outputShape,
+    shaderKey: `tabgrid_${key}`,
+    dispatchLayout: { x: outputShape.map((_, i) => i) },
+    dispatch: [workgroups, 1, 1],
+    workgroupSize: [wg, 1, 1],
+    ...(uniforms ? { uniforms } : {}),
+    getUserCode: () => `
+  var<workgroup> red : array<f32, ${wg}>;
+  fn main(index : i32) {
+    let tid = i32(localId.x);
+${body}
+  }`,
+  };
+}

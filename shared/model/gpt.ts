@@ -325,7 +325,7 @@ export class GPT {
    */
   tokenLosses(idx: tf.Tensor2D, targets: tf.Tensor2D, drop: Dropout | null): tf.Tensor1D {
     const logits = this.forward(idx, drop);
-    if (fusedCrossEntropyAvailable(logits.shape[0]))
+    if (fusedCrossEntropyAvailable(logits.shape))
       return fusedCrossEntropy(logits, tf.reshape(targets, [-1]));
     return crossEntropy(logits, tf.reshape(targets, [-1]));
   }
