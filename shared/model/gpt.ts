@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { fusedAttention, fusedAttentionAvailable } from '../kernels/attention.ts';
 import { fusedCrossEntropy, fusedCrossEntropyAvailable } from '../kernels/cross-entropy.ts';
 import { layerNorm as fusedLayerNorm } from '../kernels/layer-norm.ts';
+import { transposedMatmulOn } from '../kernels/register.ts';
 import { Rng } from '../rng.ts';
 import type { ModelConfig } from '../spec.ts';
 
@@ -19,17 +20,25 @@ const transpose2d = (x: tf.Tensor) => tf.transpose(x as tf.Tensor2D);
 
 /**
  * a (M, K) @ b (K, N), with a backward pass made of plain (untransposed) 2-D matMuls, the only form
- * WASM runs on XNNPACK (docs/backends.md). Inputs the gradient needs go through `save`: tf.variableGrads
- * runs the forward pass in its own tidy, so anything else is disposed before the backward pass.
+ * WASM runs on XNNPACK (docs/backends.md); on WebGPU with Tabgrid's kernels, matMuls that read an
+ * operand transposed. Inputs the gradient needs go through `save`: tf.variableGrads runs the forward
+ * pass in its own tidy, so anything else is disposed before the backward pass.
  */
 export const matmul = tf.customGrad(((a: tf.Tensor2D, b: tf.Tensor2D, save: tf.GradSaveFunc) => {
   save([a, b]);
   return {
     value: tf.matMul(a, b),
-    gradFunc: (dy: tf.Tensor2D, [sa, sb]: tf.Tensor[]) => [
-      tf.matMul(dy, transpose2d(sb!) as tf.Tensor2D),
-      tf.matMul(transpose2d(sa!) as tf.Tensor2D, dy),
-    ],
+    gradFunc: (dy: tf.Tensor2D, [sa, sb]: tf.Tensor[]) =>
+      // WebGPU's matMul can read an operand transposed in place: two Transpose dispatches fewer (docs/gpu.md).
+      transposedMatmulOn()
+        ? [
+            tf.matMul(dy, sb as tf.Tensor2D, false, true),
+            tf.matMul(sa as tf.Tensor2D, dy, true, false),
+          ]
+        : [
+            tf.matMul(dy, transpose2d(sb!) as tf.Tensor2D),
+            tf.matMul(transpose2d(sa!) as tf.Tensor2D, dy),
+          ],
   };
 }) as unknown as Parameters<typeof tf.customGrad>[0]) as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor;
 
