@@ -2,7 +2,7 @@
 // Dawn in Node, on every driver this machine offers (lavapipe after `npm run gpu:setup`; Dawn's
 // OpenGL ES backend over the system's Mesa without it), must train to WASM's losses — and the
 // worker's probe must never take those CPU rasterisers for a GPU; Tabgrid's fused WGSL kernels must
-// (LayerNorm, attention, cross-entropy, AdamW) compute what the stock ops compute on WASM. Skips only where no driver starts.
+// (LayerNorm, attention, cross-entropy, GELU, AdamW) compute what the stock ops compute on WASM. Skips only where no driver starts.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -112,7 +112,7 @@ describe('Dawn in Node', () => {
     }
   }, 600_000);
 
-  it('runs the fused kernels to the stock ops on WASM: LayerNorm, attention and cross-entropy values and gradients, AdamW updates', async (ctx) => {
+  it('runs the fused kernels to the stock ops on WASM: LayerNorm, attention, cross-entropy and GELU values and gradients, AdamW updates', async (ctx) => {
     if (!working.length) ctx.skip(noDriver());
     for (const { driver } of working) {
       const k = await runOnDriver<KernelCheck>(
@@ -142,6 +142,12 @@ describe('Dawn in Node', () => {
       for (const c of k.crossEntropy) {
         for (const what of ['value', 'dx'] as const)
           expect(c[what], `${driver.name} ${c.rows}×${c.V} ${what}`).toBeLessThanOrEqual(1e-5);
+      }
+      // GELU at nanogpt-cpu's and demo's MLP sizes and an odd one.
+      expect(k.gelu.length).toBe(3);
+      for (const c of k.gelu) {
+        for (const what of ['value', 'dx'] as const)
+          expect(c[what], `${driver.name} GELU ${c.rows}×${c.C} ${what}`).toBeLessThanOrEqual(1e-5);
       }
       // Three clipped updates of nanogpt-cpu's parameters: measured ≤ 1.2e-7 (weights), 2.8e-9 (m).
       for (const what of ['weights', 'm', 'v'] as const)

@@ -1,7 +1,7 @@
 // Checks and times Tabgrid's fused WGSL kernels in one process on Dawn: shared/kernels/layer-norm.ts
 // (value and gradients against the stock-op formula on WASM; forward + backward time against the
 // stock ops on the same device), shared/kernels/attention.ts (the same, against gpt.ts's `attend`:
-// attention-check.ts), shared/kernels/cross-entropy.ts (cross-entropy-check.ts) and shared/kernels/adamw.ts (weights and moments after a few updates
+// attention-check.ts), shared/kernels/cross-entropy.ts (cross-entropy-check.ts), shared/kernels/gelu.ts and shared/kernels/adamw.ts (weights and moments after a few updates
 // against shared/train/adamw.ts on WASM; time per update against it on the same device). Prints one
 // JSON line (KernelCheck). Run as a child on a driver (drivers.ts's runOnDriver), like steps.ts:
 //
@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { FusedAdamW } from '../../shared/kernels/adamw.ts';
 import { registerFusedKernels } from '../../shared/kernels/register.ts';
 import { layerNorm, layerNormReference } from '../../shared/kernels/layer-norm.ts';
-import { GPT } from '../../shared/model/gpt.ts';
+import { gelu, geluStock, GPT } from '../../shared/model/gpt.ts';
 import { PRESETS, type PresetName } from '../../shared/model/presets.ts';
 import { Rng } from '../../shared/rng.ts';
 import { AdamW } from '../../shared/train/adamw.ts';
@@ -54,12 +54,22 @@ export interface AdamWCheck {
   tabgridMs: number;
 }
 
+export interface GeluCheck {
+  rows: number;
+  C: number;
+  value: number; // max rel. error vs the reference, as above
+  dx: number;
+  stockMs: number;
+  tabgridMs: number;
+}
+
 export interface KernelCheck {
   adapter: AdapterSummary;
   reference: string; // the backend the stock formula ran on
   layerNorm: ShapeCheck[];
   attention: AttentionCheck[];
   crossEntropy: CrossEntropyCheck[];
+  gelu: GeluCheck[];
   adamw: AdamWCheck;
 }
 
@@ -132,6 +142,8 @@ export async function kernelCheckMain(argv: string[]): Promise<never> {
       attention: { type: 'string', default: '12x64x4x32,8x64x2x32,3x37x3x10,2x70x2x20' },
       // rows×V: nanogpt-cpu and demo's on TinyShakespeare, odd sizes, and a vocabulary past a thread per row.
       'cross-entropy': { type: 'string', default: '768x65,512x65,37x200,130x7,9x1500' },
+      // rows×C: nanogpt-cpu and demo's MLP (B·T, 4C), and an odd size.
+      gelu: { type: 'string', default: '768x512,512x256,37x13' },
       iterations: { type: 'string', default: '5' },
       'adamw-preset': { type: 'string', default: 'nanogpt-cpu' }, // the model whose parameters AdamW updates
       reference: { type: 'string', default: 'wasm' }, // or webgpu: the stock ops on the same device (a carried bundle has no WASM)
@@ -171,6 +183,25 @@ export async function kernelCheckMain(argv: string[]): Promise<never> {
     .split(',')
     .filter(Boolean)
     .map((shape) => crossEntropyCase(shape, rng));
+  const geluCases = opt.gelu
+    .split(',')
+    .filter(Boolean)
+    .map((shape) => {
+      const [rows, C] = shape.split('x').map(Number) as [number, number];
+      return {
+        rows,
+        C,
+        x: [{ data: data(rows * C, rng, 0, 2), shape: [rows, C] }],
+        r: data(rows * C, rng),
+      };
+    });
+  const geluGpu = [];
+  for (const c of geluCases)
+    geluGpu.push({
+      fused: await valueAndGrads(gelu, c.x, c.r),
+      stockMs: await timeForwardBackward(geluStock, [[c.rows, c.C]], iterations),
+      tabgridMs: await timeForwardBackward(gelu, [[c.rows, c.C]], iterations),
+    });
   const xentGpu = [];
   for (const c of xentCases) xentGpu.push(await crossEntropyOnGpu(c, iterations));
   // Gradients large enough that the clip (norm 1) scales every update, as in early training.
@@ -207,6 +238,19 @@ export async function kernelCheckMain(argv: string[]): Promise<never> {
   const attention: AttentionCheck[] = [];
   for (const [i, c] of attentionCases.entries())
     attention.push(await attentionAgainstReference(c, attentionGpu[i]!));
+  const geluChecks: GeluCheck[] = [];
+  for (const [i, c] of geluCases.entries()) {
+    const ref = await valueAndGrads(geluStock, c.x, c.r);
+    const g = geluGpu[i]!;
+    geluChecks.push({
+      rows: c.rows,
+      C: c.C,
+      value: relMax(g.fused.value, ref.value),
+      dx: relMax(g.fused.grads[0]!, ref.grads[0]!),
+      stockMs: g.stockMs,
+      tabgridMs: g.tabgridMs,
+    });
+  }
   const crossEntropy: CrossEntropyCheck[] = [];
   for (const [i, c] of xentCases.entries())
     crossEntropy.push(await crossEntropyAgainstReference(c, xentGpu[i]!));
@@ -225,6 +269,7 @@ export async function kernelCheckMain(argv: string[]): Promise<never> {
     layerNorm: layerNormChecks,
     attention,
     crossEntropy,
+    gelu: geluChecks,
     adamw,
   };
   console.log(JSON.stringify(result));

@@ -74,3 +74,29 @@ ${body}
   }`,
   };
 }
+
+/** An elementwise program over N values, 64 threads a workgroup (inputs flattened to 1-D). */
+export function elementwise(
+  key: string,
+  variableNames: string[],
+  n: number,
+  uniforms: string,
+  body: string,
+): Program {
+  return {
+    variableNames,
+    outputShape: [n],
+    shaderKey: `tabgrid_${key}`,
+    dispatchLayout: { x: [0] },
+    dispatch: [Math.ceil(n / 64), 1, 1],
+    workgroupSize: [64, 1, 1],
+    size: true,
+    uniforms,
+    getUserCode: () => `
+  fn main(index : i32) {
+    if (index < uniforms.size) {
+${body}
+    }
+  }`,
+  };
+}

@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { registerAdamWKernels } from './adamw.ts';
 import { registerAttentionKernels } from './attention.ts';
 import { registerCrossEntropyKernels } from './cross-entropy.ts';
+import { registerGeluKernels } from './gelu.ts';
 import { registerLayerNormKernels } from './layer-norm.ts';
 
 let transposedReads = false;
@@ -12,6 +13,7 @@ export const FUSED_KERNELS = {
   layerNorm: registerLayerNormKernels,
   attention: registerAttentionKernels,
   crossEntropy: registerCrossEntropyKernels,
+  gelu: registerGeluKernels,
   adamw: registerAdamWKernels,
   // Not a kernel: gpt.ts's matmul gradient then has tfjs's matMul read operands transposed in place.
   transposedMatmul: () => {

@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { fusedAttention, fusedAttentionAvailable } from '../kernels/attention.ts';
 import { fusedCrossEntropy, fusedCrossEntropyAvailable } from '../kernels/cross-entropy.ts';
+import { fusedGelu, fusedGeluAvailable, GELU_A, GELU_B } from '../kernels/gelu.ts';
 import { layerNorm as fusedLayerNorm } from '../kernels/layer-norm.ts';
 import { transposedMatmulOn } from '../kernels/register.ts';
 import { Rng } from '../rng.ts';
@@ -90,16 +91,14 @@ export function gmm(x: tf.Tensor, f: tf.Tensor): tf.Tensor {
   return tf.getBackend() === 'wasm' ? gmmDepthwise(x, f) : gmmBatched(x, f);
 }
 
-// GPT-2's GELU, 0.5·x·(1 + tanh z) with z = √(2/π)·(x + 0.044715·x³), is x·σ(2z) exactly.
-const GELU_A = 2 * Math.sqrt(2 / Math.PI);
-const GELU_B = GELU_A * 0.044715;
-
+// GPT-2's GELU, 0.5·x·(1 + tanh z) with z = √(2/π)·(x + 0.044715·x³), is x·σ(2z) exactly: GELU_A,
+// GELU_B in shared/kernels/gelu.ts, whose fused kernels the MLP uses on WebGPU.
 /**
  * GELU, tanh approximation (GPT-2's; tfjs has no GELU op), computed as x·σ(u), u = A·x + B·x³,
  * with a hand-written gradient σ + x·σ(1 − σ)·(A + 3B·x²): on WASM, tanh and pow cost ~25× and ~40×
  * a sigmoid or a mul of the same size (measured in Node), and autodiff of pow also takes a log.
  */
-export const gelu = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
+export const geluStock = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
   const s = tf.sigmoid(tf.mul(x, tf.add(GELU_A, tf.mul(GELU_B, tf.square(x)))));
   save([x, s]);
   return {
@@ -110,6 +109,9 @@ export const gelu = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
     },
   };
 }) as unknown as Parameters<typeof tf.customGrad>[0]) as (x: tf.Tensor) => tf.Tensor;
+
+/** GELU: shared/kernels/gelu.ts's fused kernels on WebGPU once registered, geluStock elsewhere. */
+export const gelu = (x: tf.Tensor) => (fusedGeluAvailable() ? fusedGelu(x) : geluStock(x));
 
 /**
  * LayerNorm over the last axis with optional bias (nanoGPT's LayerNorm, eps 1e-5). Without a bias on
