@@ -60,3 +60,35 @@ export async function timeForwardBackward(f: Op, shapes: number[][], n: number):
   tf.dispose(xs);
   return median(ms);
 }
+
+/** `fused`'s value and gradients on the current (WebGPU) backend, and both ops' forward + backward times. */
+export async function onGpu(
+  fused: Op,
+  stock: Op,
+  xs: Input[],
+  r: Float32Array,
+  iterations: number,
+) {
+  const shapes = xs.map((x) => x.shape);
+  return {
+    fused: await valueAndGrads(fused, xs, r),
+    stockMs: await timeForwardBackward(stock, shapes, iterations),
+    tabgridMs: await timeForwardBackward(fused, shapes, iterations),
+  };
+}
+
+/** The errors of onGpu's results against `stock` on the current (reference) backend: value, then each gradient. */
+export async function againstReference(
+  stock: Op,
+  xs: Input[],
+  r: Float32Array,
+  gpu: Awaited<ReturnType<typeof onGpu>>,
+) {
+  const ref = await valueAndGrads(stock, xs, r);
+  return {
+    value: relMax(gpu.fused.value, ref.value),
+    grads: gpu.fused.grads.map((g, i) => relMax(g, ref.grads[i]!)),
+    stockMs: gpu.stockMs,
+    tabgridMs: gpu.tabgridMs,
+  };
+}
