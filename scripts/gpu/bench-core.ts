@@ -63,7 +63,7 @@ export interface BenchReport {
   pytorchNote?: string;
   /** Tabgrid's fused kernels alone at the presets' shapes: error against the stock formula, ms fwd+bwd. */
   kernels:
-    | Pick<KernelCheck, 'reference' | 'layerNorm' | 'attention' | 'crossEntropy' | 'adamw'>
+    | Pick<KernelCheck, 'reference' | 'layerNorm' | 'attention' | 'crossEntropy' | 'gelu' | 'adamw'>
     | { error: string }
     | null;
   loadAverage: number[];
@@ -242,6 +242,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   if (o.kernelCheck) {
     const specs = o.presets.map((name) => specFor(name, o.data, o.seed));
     const shapes = specs.map((s) => `${s.train.batchSize * s.model.blockSize}x${s.model.nEmbd}`);
+    const gelu = specs.map((s) => `${s.train.batchSize * s.model.blockSize}x${4 * s.model.nEmbd}`);
     const xent = specs.map((s) => `${s.train.batchSize * s.model.blockSize}x${s.model.vocabSize}`);
     const attention = specs.map(
       (s) =>
@@ -255,13 +256,15 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       attention.join(','),
       '--cross-entropy',
       xent.join(','),
+      '--gelu',
+      gelu.join(','),
       '--reference',
       o.wasm ? 'wasm' : 'webgpu',
       '--adamw-preset',
       o.preset,
     ];
     o.log(
-      `kernels: fused LayerNorm at ${shapes.join(', ')}, attention at ${attention.join(', ')}, cross-entropy at ${xent.join(', ')}, AdamW on ${o.preset}'s parameters`,
+      `kernels: fused LayerNorm at ${shapes.join(', ')}, attention at ${attention.join(', ')}, cross-entropy at ${xent.join(', ')}, GELU at ${gelu.join(', ')}, AdamW on ${o.preset}'s parameters`,
     );
     try {
       const k = await runOnDriver<KernelCheck>(o.driver, cmd!, rest, { log: o.log });
@@ -270,6 +273,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
         layerNorm: k.layerNorm,
         attention: k.attention,
         crossEntropy: k.crossEntropy,
+        gelu: k.gelu,
         adamw: k.adamw,
       };
       const a = k.adamw;
@@ -279,6 +283,10 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       for (const c of k.layerNorm)
         o.log(
           `LayerNorm ${c.rows}×${c.C}: stock ${c.stockMs.toFixed(2)} ms, fused ${c.tabgridMs.toFixed(2)} ms fwd+bwd; max rel. error value ${c.value.toExponential(1)}, dx ${c.dx.toExponential(1)}, dw ${c.dw.toExponential(1)}`,
+        );
+      for (const c of k.gelu)
+        o.log(
+          `GELU ${c.rows}×${c.C}: stock ${c.stockMs.toFixed(2)} ms, fused ${c.tabgridMs.toFixed(2)} ms fwd+bwd; max rel. error value ${c.value.toExponential(1)}, dx ${c.dx.toExponential(1)}`,
         );
       for (const c of k.crossEntropy)
         o.log(
