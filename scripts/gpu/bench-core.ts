@@ -7,7 +7,7 @@ import { PRESETS, type PresetName } from '../../shared/model/presets.ts';
 import type { ExperimentSpec } from '../../shared/spec.ts';
 import type { AdapterSummary } from './dawn.ts';
 import { runOnDriver, type Driver } from './drivers.ts';
-import type { AdamWCheck, KernelCheck, ShapeCheck } from './kernel-check.ts';
+import type { KernelCheck } from './kernel-check.ts';
 import type { StepProfile, StepsResult } from './steps.ts';
 
 export interface Dataset {
@@ -34,6 +34,11 @@ export interface PresetReport {
   /** With Tabgrid's fused kernels registered, when the step called any of them (its profile says); else null. */
   tabgridMsPerStep: number | null;
   tabgridNote?: string;
+  /** Process CPU time per step (steps.ts's cpuMsPerStep): on a software adapter, steadier than wall time. */
+  stockCpuMsPerStep?: number;
+  tabgridCpuMsPerStep?: number;
+  /** tfjs kernels per step with the fused kernels (stockProfile.kernels without). */
+  tabgridKernelsPerStep?: number;
   pytorchMsPerStep: number | null;
   wasmMsPerStep?: number | null;
   /** max |Δloss| over the steps; against PyTorch only without dropout (its mask differs). */
@@ -58,7 +63,9 @@ export interface BenchReport {
   pytorchNote?: string;
   /** Tabgrid's fused kernels alone at the presets' shapes: error against the stock formula, ms fwd+bwd. */
   kernels:
-    { reference: string; layerNorm: ShapeCheck[]; adamw: AdamWCheck } | { error: string } | null;
+    | Pick<KernelCheck, 'reference' | 'layerNorm' | 'attention' | 'crossEntropy' | 'gelu' | 'adamw'>
+    | { error: string }
+    | null;
   loadAverage: number[];
 }
 
@@ -176,6 +183,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       gpu = await runOnDriver<StepsResult>(o.driver, cmd!, rest, { log: o.log });
       adapterInfo ??= gpu.adapter;
       r.stockMsPerStep = gpu.msPerStep;
+      r.stockCpuMsPerStep = gpu.cpuMsPerStep;
       r.stockTokensPerSec = gpu.tokensPerSec;
       if (gpu.profile) {
         r.stockProfile = gpu.profile;
@@ -197,6 +205,8 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
         const fused = await runOnDriver<StepsResult>(o.driver, c!, a, { log: () => {} });
         if (fused.profile?.tabgridKernels) {
           r.tabgridMsPerStep = fused.msPerStep;
+          r.tabgridCpuMsPerStep = fused.cpuMsPerStep;
+          r.tabgridKernelsPerStep = fused.profile.kernels;
           r.maxLossGapStockVsTabgrid = gap(fused.losses, gpu.losses);
         } else r.tabgridNote = 'the model calls none of the fused kernels yet (docs/gpu.md)';
       } catch (err) {
@@ -230,25 +240,42 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   }
   let kernels: BenchReport['kernels'] = null;
   if (o.kernelCheck) {
-    const shapes = o.presets.map((name) => {
-      const s = specFor(name, o.data, o.seed);
-      return `${s.train.batchSize * s.model.blockSize}x${s.model.nEmbd}`;
-    });
+    const specs = o.presets.map((name) => specFor(name, o.data, o.seed));
+    const shapes = specs.map((s) => `${s.train.batchSize * s.model.blockSize}x${s.model.nEmbd}`);
+    const gelu = specs.map((s) => `${s.train.batchSize * s.model.blockSize}x${4 * s.model.nEmbd}`);
+    const xent = specs.map((s) => `${s.train.batchSize * s.model.blockSize}x${s.model.vocabSize}`);
+    const attention = specs.map(
+      (s) =>
+        `${s.train.batchSize}x${s.model.blockSize}x${s.model.nHead}x${s.model.nEmbd / s.model.nHead}`,
+    );
     const [cmd, ...rest] = [
       ...o.kernelCheck,
       '--shapes',
       shapes.join(','),
+      '--attention',
+      attention.join(','),
+      '--cross-entropy',
+      xent.join(','),
+      '--gelu',
+      gelu.join(','),
       '--reference',
       o.wasm ? 'wasm' : 'webgpu',
       '--adamw-preset',
       o.preset,
     ];
     o.log(
-      `kernels: fused LayerNorm at ${shapes.join(', ')}, fused AdamW on ${o.preset}'s parameters`,
+      `kernels: fused LayerNorm at ${shapes.join(', ')}, attention at ${attention.join(', ')}, cross-entropy at ${xent.join(', ')}, GELU at ${gelu.join(', ')}, AdamW on ${o.preset}'s parameters`,
     );
     try {
       const k = await runOnDriver<KernelCheck>(o.driver, cmd!, rest, { log: o.log });
-      kernels = { reference: k.reference, layerNorm: k.layerNorm, adamw: k.adamw };
+      kernels = {
+        reference: k.reference,
+        layerNorm: k.layerNorm,
+        attention: k.attention,
+        crossEntropy: k.crossEntropy,
+        gelu: k.gelu,
+        adamw: k.adamw,
+      };
       const a = k.adamw;
       o.log(
         `AdamW on ${a.preset}: stock ${a.stockMs.toFixed(2)} ms, fused ${a.tabgridMs.toFixed(2)} ms per update; max error after ${a.updates} updates: weights ${a.weights.toExponential(1)}, m ${a.m.toExponential(1)}, v ${a.v.toExponential(1)}`,
@@ -256,6 +283,18 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       for (const c of k.layerNorm)
         o.log(
           `LayerNorm ${c.rows}×${c.C}: stock ${c.stockMs.toFixed(2)} ms, fused ${c.tabgridMs.toFixed(2)} ms fwd+bwd; max rel. error value ${c.value.toExponential(1)}, dx ${c.dx.toExponential(1)}, dw ${c.dw.toExponential(1)}`,
+        );
+      for (const c of k.gelu)
+        o.log(
+          `GELU ${c.rows}×${c.C}: stock ${c.stockMs.toFixed(2)} ms, fused ${c.tabgridMs.toFixed(2)} ms fwd+bwd; max rel. error value ${c.value.toExponential(1)}, dx ${c.dx.toExponential(1)}`,
+        );
+      for (const c of k.crossEntropy)
+        o.log(
+          `cross-entropy ${c.rows}×${c.V}: stock ${c.stockMs.toFixed(2)} ms, fused ${c.tabgridMs.toFixed(2)} ms fwd+bwd; max rel. error value ${c.value.toExponential(1)}, dx ${c.dx.toExponential(1)}`,
+        );
+      for (const c of k.attention)
+        o.log(
+          `attention ${c.B}×${c.T}×${c.nh}×${c.hs}: stock ${c.stockMs.toFixed(2)} ms, fused ${c.tabgridMs.toFixed(2)} ms fwd+bwd; max rel. error value ${c.value.toExponential(1)}, dq ${c.dq.toExponential(1)}, dk ${c.dk.toExponential(1)}, dv ${c.dv.toExponential(1)}`,
         );
     } catch (err) {
       kernels = { error: (err as Error).message };

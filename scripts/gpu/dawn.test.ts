@@ -2,7 +2,7 @@
 // Dawn in Node, on every driver this machine offers (lavapipe after `npm run gpu:setup`; Dawn's
 // OpenGL ES backend over the system's Mesa without it), must train to WASM's losses — and the
 // worker's probe must never take those CPU rasterisers for a GPU; Tabgrid's fused WGSL kernels must
-// (LayerNorm, AdamW) compute what the stock ops compute on WASM. Skips only where no driver starts.
+// (LayerNorm, attention, cross-entropy, GELU, AdamW) compute what the stock ops compute on WASM. Skips only where no driver starts.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,7 +45,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const noDriver = () =>
   `Dawn starts on no driver here (${refused.join('; ') || 'no Vulkan ICD, no lavapipe from `npm run gpu:setup`, no Mesa EGL/GLES'}): docs/gpu.md`;
 
-const steps = (driver: Driver | null, backend: string) =>
+const steps = (driver: Driver | null, backend: string, kernels = 'stock') =>
   runOnDriver<StepsResult>(
     driver,
     join(import.meta.dirname, 'steps.ts'),
@@ -60,6 +60,10 @@ const steps = (driver: Driver | null, backend: string) =>
       '1',
       '--backend',
       backend,
+      '--kernels',
+      kernels,
+      '--profile',
+      backend === 'webgpu' ? '1' : '0',
     ],
     {
       log: () => {},
@@ -83,6 +87,23 @@ describe('Dawn in Node', () => {
           `${driver.name} step ${i + 1}`,
         ).toBeLessThanOrEqual(TAU_SPOT),
       );
+      // The model on Tabgrid's fused kernels (every one of them called: the profile) to WASM's losses too.
+      const fused = await steps(driver, 'webgpu', 'tabgrid');
+      expect(fused.profile?.tabgridKernels, driver.name).toBeGreaterThan(0);
+      const names = fused.profile!.tabgridNames.join(' ');
+      for (const k of [
+        'TabgridAttention',
+        'TabgridCrossEntropy',
+        'TabgridLayerNorm',
+        'TabgridAdamW',
+      ])
+        expect(names, driver.name).toContain(k);
+      fused.losses.forEach((loss, i) =>
+        expect(
+          Math.abs(loss - wasm.losses[i]!),
+          `${driver.name} fused, step ${i + 1}`,
+        ).toBeLessThanOrEqual(TAU_SPOT),
+      );
       if (driver.name !== 'vulkan')
         expect(
           mayWin(adapterKind(adapter), gpu.msPerStep, wasm.msPerStep),
@@ -91,7 +112,7 @@ describe('Dawn in Node', () => {
     }
   }, 600_000);
 
-  it('runs the fused kernels to the stock ops on WASM: LayerNorm value and gradients, AdamW updates', async (ctx) => {
+  it('runs the fused kernels to the stock ops on WASM: LayerNorm, attention, cross-entropy and GELU values and gradients, AdamW updates', async (ctx) => {
     if (!working.length) ctx.skip(noDriver());
     for (const { driver } of working) {
       const k = await runOnDriver<KernelCheck>(
@@ -106,6 +127,27 @@ describe('Dawn in Node', () => {
       for (const c of k.layerNorm) {
         for (const what of ['value', 'dx', 'dw'] as const)
           expect(c[what], `${driver.name} ${c.rows}×${c.C} ${what}`).toBeLessThanOrEqual(1e-5);
+      }
+      // Causal attention at nanogpt-cpu's, demo's and two odd shapes: measured ≤ 6.4e-7 on both drivers (docs/gpu.md).
+      expect(k.attention.length).toBe(4);
+      for (const c of k.attention) {
+        for (const what of ['value', 'dq', 'dk', 'dv'] as const)
+          expect(
+            c[what],
+            `${driver.name} ${c.B}×${c.T}×${c.nh}×${c.hs} ${what}`,
+          ).toBeLessThanOrEqual(1e-5);
+      }
+      // Softmax cross-entropy at nanogpt-cpu's and demo's (B·T, V), odd sizes and V = 1500 (a workgroup per row): measured ≤ 4.6e-7.
+      expect(k.crossEntropy.length).toBe(5);
+      for (const c of k.crossEntropy) {
+        for (const what of ['value', 'dx'] as const)
+          expect(c[what], `${driver.name} ${c.rows}×${c.V} ${what}`).toBeLessThanOrEqual(1e-5);
+      }
+      // GELU at nanogpt-cpu's and demo's MLP sizes and an odd one.
+      expect(k.gelu.length).toBe(3);
+      for (const c of k.gelu) {
+        for (const what of ['value', 'dx'] as const)
+          expect(c[what], `${driver.name} GELU ${c.rows}×${c.C} ${what}`).toBeLessThanOrEqual(1e-5);
       }
       // Three clipped updates of nanogpt-cpu's parameters: measured ≤ 1.2e-7 (weights), 2.8e-9 (m).
       for (const what of ['weights', 'm', 'v'] as const)

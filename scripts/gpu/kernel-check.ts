@@ -1,25 +1,36 @@
 // Checks and times Tabgrid's fused WGSL kernels in one process on Dawn: shared/kernels/layer-norm.ts
 // (value and gradients against the stock-op formula on WASM; forward + backward time against the
-// stock ops on the same device) and shared/kernels/adamw.ts (weights and moments after a few updates
+// stock ops on the same device), shared/kernels/attention.ts (the same, against gpt.ts's `attend`:
+// attention-check.ts), shared/kernels/cross-entropy.ts (cross-entropy-check.ts), shared/kernels/gelu.ts and shared/kernels/adamw.ts (weights and moments after a few updates
 // against shared/train/adamw.ts on WASM; time per update against it on the same device). Prints one
 // JSON line (KernelCheck). Run as a child on a driver (drivers.ts's runOnDriver), like steps.ts:
 //
-//   node scripts/gpu/kernel-check.ts [--shapes 768x128,37x96] [--iterations 5]
+//   node scripts/gpu/kernel-check.ts [--shapes 768x128,37x96] [--attention 12x64x4x32] [--iterations 5]
 import * as tf from '@tensorflow/tfjs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { FusedAdamW, registerAdamWKernels } from '../../shared/kernels/adamw.ts';
-import {
-  layerNorm,
-  layerNormReference,
-  registerLayerNormKernels,
-} from '../../shared/kernels/layer-norm.ts';
-import { GPT } from '../../shared/model/gpt.ts';
+import { FusedAdamW } from '../../shared/kernels/adamw.ts';
+import { registerFusedKernels } from '../../shared/kernels/register.ts';
+import { layerNorm, layerNormReference } from '../../shared/kernels/layer-norm.ts';
+import { gelu, geluStock, GPT } from '../../shared/model/gpt.ts';
 import { PRESETS, type PresetName } from '../../shared/model/presets.ts';
 import { Rng } from '../../shared/rng.ts';
 import { AdamW } from '../../shared/train/adamw.ts';
 import { useDawn, type AdapterSummary, type FeatureLevel } from './dawn.ts';
 import { median } from './steps.ts';
+import {
+  attentionAgainstReference,
+  attentionCase,
+  attentionOnGpu,
+  type AttentionCheck,
+} from './attention-check.ts';
+import { againstReference, data, onGpu, relMax } from './op-check.ts';
+import {
+  crossEntropyAgainstReference,
+  crossEntropyCase,
+  crossEntropyOnGpu,
+  type CrossEntropyCheck,
+} from './cross-entropy-check.ts';
 
 export interface ShapeCheck {
   rows: number;
@@ -43,10 +54,22 @@ export interface AdamWCheck {
   tabgridMs: number;
 }
 
+export interface GeluCheck {
+  rows: number;
+  C: number;
+  value: number; // max rel. error vs the reference, as above
+  dx: number;
+  stockMs: number;
+  tabgridMs: number;
+}
+
 export interface KernelCheck {
   adapter: AdapterSummary;
   reference: string; // the backend the stock formula ran on
   layerNorm: ShapeCheck[];
+  attention: AttentionCheck[];
+  crossEntropy: CrossEntropyCheck[];
+  gelu: GeluCheck[];
   adamw: AdamWCheck;
 }
 
@@ -103,72 +126,10 @@ async function timeUpdate(
 const maxOver = (a: Float32Array[], b: Float32Array[]) =>
   Math.max(...a.map((x, i) => relMax(x, b[i]!)));
 
-function data(n: number, rng: Rng, offset = 0): Float32Array {
-  return Float32Array.from({ length: n }, () => offset + rng.normal());
-}
-
-/** Value and gradients of Σ f(x, w)·r, as arrays, on the current backend. */
-async function valueAndGrads(
-  f: (x: tf.Tensor, w: tf.Tensor) => tf.Tensor,
-  x: Float32Array,
-  w: Float32Array,
-  r: Float32Array,
-  rows: number,
-  C: number,
-) {
-  const [value, dx, dw] = tf.tidy(() => {
-    const xt = tf.tensor2d(x, [rows, C]);
-    const wt = tf.tensor1d(w);
-    const rt = tf.tensor2d(r, [rows, C]);
-    const [gx, gw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(f(a, b), rt)))([
-      xt,
-      wt,
-    ]);
-    return [f(xt, wt), gx!, gw!];
-  });
-  const out = {
-    value: (await value.data()) as Float32Array,
-    dx: (await dx.data()) as Float32Array,
-    dw: (await dw.data()) as Float32Array,
-  };
-  tf.dispose([value, dx, dw]);
-  return out;
-}
-
-/** ms for one forward + backward, the result read back (the whole queue done), median over `n`. */
-async function time(
-  f: (x: tf.Tensor, w: tf.Tensor) => tf.Tensor,
-  rows: number,
-  C: number,
-  n: number,
-): Promise<number> {
-  const x = tf.randomNormal([rows, C], 0, 1, 'float32', 1);
-  const w = tf.randomNormal([C], 1, 0.1, 'float32', 2);
-  const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(f(a, b)));
-  const ms: number[] = [];
-  for (let i = 0; i <= n; i++) {
-    const t0 = performance.now();
-    const s = tf.tidy(() => {
-      const [gx, gw] = g([x, w]);
-      return tf.add(tf.sum(gx!), tf.sum(gw!));
-    });
-    await s.data();
-    s.dispose();
-    if (i > 0) ms.push(performance.now() - t0); // the first compiles the shaders
-  }
-  tf.dispose([x, w]);
-  return median(ms);
-}
-
-const relMax = (a: Float32Array, b: Float32Array) => {
-  let d = 0;
-  let m = 1;
-  for (let i = 0; i < a.length; i++) {
-    d = Math.max(d, Math.abs(a[i]! - b[i]!));
-    m = Math.max(m, Math.abs(b[i]!));
-  }
-  return d / m;
-};
+const lnInputs = (s: { rows: number; C: number; x: Float32Array; w: Float32Array }) => [
+  { data: s.x, shape: [s.rows, s.C] },
+  { data: s.w, shape: [s.C] },
+];
 
 /** The command line above; prints the result and ends the process (Dawn's threads keep it alive). */
 export async function kernelCheckMain(argv: string[]): Promise<never> {
@@ -177,6 +138,12 @@ export async function kernelCheckMain(argv: string[]): Promise<never> {
     options: {
       // demo and nanogpt-cpu's (B·T, C), odd sizes across the 64-thread and 64-row boundaries.
       shapes: { type: 'string', default: '512x64,768x128,37x96,130x200' },
+      // B×T×nh×hs: nanogpt-cpu and demo's, then T across the 64-row tiles and head sizes off powers of 2.
+      attention: { type: 'string', default: '12x64x4x32,8x64x2x32,3x37x3x10,2x70x2x20' },
+      // rows×V: nanogpt-cpu and demo's on TinyShakespeare, odd sizes, and a vocabulary past a thread per row.
+      'cross-entropy': { type: 'string', default: '768x65,512x65,37x200,130x7,9x1500' },
+      // rows×C: nanogpt-cpu and demo's MLP (B·T, 4C), and an odd size.
+      gelu: { type: 'string', default: '768x512,512x256,37x13' },
       iterations: { type: 'string', default: '5' },
       'adamw-preset': { type: 'string', default: 'nanogpt-cpu' }, // the model whose parameters AdamW updates
       reference: { type: 'string', default: 'wasm' }, // or webgpu: the stock ops on the same device (a carried bundle has no WASM)
@@ -186,8 +153,7 @@ export async function kernelCheckMain(argv: string[]): Promise<never> {
     flags: (process.env.TABGRID_DAWN_FLAGS ?? '').split(',').filter(Boolean),
     featureLevel: (process.env.TABGRID_DAWN_FEATURE_LEVEL ?? 'core') as FeatureLevel,
   });
-  registerLayerNormKernels();
-  registerAdamWKernels();
+  registerFusedKernels();
   const shapes = opt.shapes.split(',').map((s) => s.split('x').map(Number) as [number, number]);
   const rng = new Rng(5);
   const inputs = shapes.map(([rows, C]) => ({
@@ -197,14 +163,36 @@ export async function kernelCheckMain(argv: string[]): Promise<never> {
     w: data(C, rng, 1),
     r: data(rows * C, rng),
   }));
+  const iterations = Number(opt.iterations);
   const gpu = [];
-  for (const s of inputs) {
-    gpu.push({
-      fused: await valueAndGrads(layerNorm, s.x, s.w, s.r, s.rows, s.C),
-      stockMs: await time(layerNormReference, s.rows, s.C, Number(opt.iterations)),
-      tabgridMs: await time(layerNorm, s.rows, s.C, Number(opt.iterations)),
+  for (const s of inputs)
+    gpu.push(await onGpu(layerNorm, layerNormReference, lnInputs(s), s.r, iterations));
+  const attentionCases = opt.attention
+    .split(',')
+    .filter(Boolean)
+    .map((shape) => attentionCase(shape, rng));
+  const attentionGpu = [];
+  for (const c of attentionCases) attentionGpu.push(await attentionOnGpu(c, iterations));
+  const xentCases = opt['cross-entropy']
+    .split(',')
+    .filter(Boolean)
+    .map((shape) => crossEntropyCase(shape, rng));
+  const geluCases = opt.gelu
+    .split(',')
+    .filter(Boolean)
+    .map((shape) => {
+      const [rows, C] = shape.split('x').map(Number) as [number, number];
+      return {
+        rows,
+        C,
+        x: [{ data: data(rows * C, rng, 0, 2), shape: [rows, C] }],
+        r: data(rows * C, rng),
+      };
     });
-  }
+  const geluGpu = [];
+  for (const c of geluCases) geluGpu.push(await onGpu(gelu, geluStock, c.x, c.r, iterations));
+  const xentGpu = [];
+  for (const c of xentCases) xentGpu.push(await crossEntropyOnGpu(c, iterations));
   // Gradients large enough that the clip (norm 1) scales every update, as in early training.
   const preset = opt['adamw-preset'] as PresetName;
   const shapesOf = new GPT({ ...PRESETS[preset].model, vocabSize: 65 }, 3);
@@ -224,18 +212,36 @@ export async function kernelCheckMain(argv: string[]): Promise<never> {
   }
   const layerNormChecks: ShapeCheck[] = [];
   for (const [i, s] of inputs.entries()) {
-    const ref = await valueAndGrads(layerNormReference, s.x, s.w, s.r, s.rows, s.C);
-    const g = gpu[i]!;
+    const e = await againstReference(layerNormReference, lnInputs(s), s.r, gpu[i]!);
+    const [dx, dw] = e.grads as [number, number];
     layerNormChecks.push({
       rows: s.rows,
       C: s.C,
-      value: relMax(g.fused.value, ref.value),
-      dx: relMax(g.fused.dx, ref.dx),
-      dw: relMax(g.fused.dw, ref.dw),
-      stockMs: g.stockMs,
-      tabgridMs: g.tabgridMs,
+      value: e.value,
+      dx,
+      dw,
+      stockMs: e.stockMs,
+      tabgridMs: e.tabgridMs,
     });
   }
+  const attention: AttentionCheck[] = [];
+  for (const [i, c] of attentionCases.entries())
+    attention.push(await attentionAgainstReference(c, attentionGpu[i]!));
+  const geluChecks: GeluCheck[] = [];
+  for (const [i, c] of geluCases.entries()) {
+    const e = await againstReference(geluStock, c.x, c.r, geluGpu[i]!);
+    geluChecks.push({
+      rows: c.rows,
+      C: c.C,
+      value: e.value,
+      dx: e.grads[0]!,
+      stockMs: e.stockMs,
+      tabgridMs: e.tabgridMs,
+    });
+  }
+  const crossEntropy: CrossEntropyCheck[] = [];
+  for (const [i, c] of xentCases.entries())
+    crossEntropy.push(await crossEntropyAgainstReference(c, xentGpu[i]!));
   const stock = await adamwRun(AdamW, preset, grads);
   const adamw: AdamWCheck = {
     preset,
@@ -249,6 +255,9 @@ export async function kernelCheckMain(argv: string[]): Promise<never> {
     adapter,
     reference: opt.reference,
     layerNorm: layerNormChecks,
+    attention,
+    crossEntropy,
+    gelu: geluChecks,
     adamw,
   };
   console.log(JSON.stringify(result));

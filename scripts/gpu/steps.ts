@@ -13,8 +13,11 @@ import { parseArgs } from 'node:util';
 import { DatasetManifest, decodeTokens } from '../../shared/dataset.ts';
 import { ExperimentSpec } from '../../shared/spec.ts';
 import { trainSegment, type TrainData } from '../../shared/train/loop.ts';
-import { registerAdamWKernels } from '../../shared/kernels/adamw.ts';
-import { registerLayerNormKernels } from '../../shared/kernels/layer-norm.ts';
+import {
+  FUSED_KERNELS,
+  registerFusedKernels,
+  type FusedKernel,
+} from '../../shared/kernels/register.ts';
 import { useDawn, type AdapterSummary, type FeatureLevel } from './dawn.ts';
 
 export interface StepsResult {
@@ -24,6 +27,9 @@ export interface StepsResult {
   losses: number[];
   stepMs: number[]; // wall time of each step, the loss read back included
   msPerStep: number; // median after the warm-up steps
+  /** CPU time of the whole process (every thread: a software adapter's too) per step, median after the
+   * warm-up: steadier than wall time on a shared machine, and the work a CPU rasteriser does. */
+  cpuMsPerStep: number;
   tokensPerSec: number;
   /** `--profile N`: N more steps under tf.profile, per step (kernel times need timestamp-query). */
   profile?: StepProfile;
@@ -32,6 +38,7 @@ export interface StepsResult {
 export interface StepProfile {
   kernels: number; // tfjs kernel calls per step (a reshape is one and dispatches nothing)
   tabgridKernels: number; // of which Tabgrid's fused ones (shared/kernels/): 0 while the model calls none
+  tabgridNames: string[]; // the fused kernels called
   kernelMs: number | null; // their GPU time per step, where the adapter has timestamp-query
   top: { name: string; calls: number; ms: number | null }[]; // by time (or calls), 12 at most
 }
@@ -100,6 +107,9 @@ async function profileSteps(
   return {
     kernels: info.kernels.length / n,
     tabgridKernels: info.kernels.filter((k) => k.name.startsWith('Tabgrid')).length / n,
+    tabgridNames: [
+      ...new Set(info.kernels.map((k) => k.name).filter((k) => k.startsWith('Tabgrid'))),
+    ],
     kernelMs: timed ? all.reduce((t, e) => t + e.ms!, 0) : null,
     top: all.slice(0, 12).map((e) => (timed ? e : { ...e, ms: null })),
   };
@@ -113,31 +123,34 @@ export async function trainSteps(o: {
   warmup: number;
   backend: string;
   profile?: number;
-  tabgridKernels?: boolean;
+  tabgridKernels?: readonly FusedKernel[]; // registered before training (all: `tabgrid`)
   log?: (line: string) => void;
 }): Promise<StepsResult> {
   const data = await loadData(o.dataDir);
   const adapter = await start(o.backend);
-  if (o.tabgridKernels) {
-    // Registered, they serve whatever calls them; the profile tells whether the model did.
-    registerLayerNormKernels();
-    registerAdamWKernels();
-  }
+  // Registered, they serve whatever calls them; the profile tells whether the model did.
+  if (o.tabgridKernels) registerFusedKernels(o.tabgridKernels);
   const losses: number[] = [];
   const stepMs: number[] = [];
+  const cpuMs: number[] = [];
   let last = performance.now();
+  let lastCpu = process.cpuUsage();
   await trainSegment(o.spec, data, o.steps, {
     onStep: (s) => {
       const now = performance.now();
+      const cpu = process.cpuUsage(lastCpu);
       stepMs.push(now - last);
+      cpuMs.push((cpu.user + cpu.system) / 1000);
       losses.push(s.loss);
       last = now;
+      lastCpu = process.cpuUsage();
       o.log?.(
         `${o.backend} step ${s.step}/${o.steps} loss ${s.loss.toFixed(4)} ${stepMs.at(-1)!.toFixed(0)} ms`,
       );
     },
   });
-  const msPerStep = median(stepMs.slice(Math.min(o.warmup, stepMs.length - 1)));
+  const timed = (xs: number[]) => median(xs.slice(Math.min(o.warmup, xs.length - 1)));
+  const msPerStep = timed(stepMs);
   const profile = o.profile ? await profileSteps(o.spec, data, o.profile) : undefined;
   return {
     backend: tf.getBackend(),
@@ -146,6 +159,7 @@ export async function trainSteps(o: {
     losses,
     stepMs,
     msPerStep,
+    cpuMsPerStep: timed(cpuMs),
     tokensPerSec: (o.spec.train.batchSize * o.spec.model.blockSize * 1000) / msPerStep,
     ...(profile ? { profile } : {}),
   };
@@ -162,7 +176,7 @@ export async function stepsMain(argv: string[]): Promise<never> {
       warmup: { type: 'string', default: '2' }, // left out of the median: the first step compiles every shader
       backend: { type: 'string', default: 'webgpu' },
       profile: { type: 'string', default: '0' }, // profile this many more steps
-      kernels: { type: 'string', default: 'stock' }, // or tabgrid: register shared/kernels/'s fused kernels first
+      kernels: { type: 'string', default: 'stock' }, // or tabgrid (all of shared/kernels/'s fused kernels), or a list: layerNorm,adamw
     },
   });
   if (!opt.spec || !opt.data) throw new Error('--spec and --data are required');
@@ -176,11 +190,21 @@ export async function stepsMain(argv: string[]): Promise<never> {
     warmup: Number(opt.warmup),
     backend: opt.backend,
     profile: Number(opt.profile),
-    tabgridKernels: opt.kernels === 'tabgrid',
+    tabgridKernels: kernelsOf(opt.kernels),
     log: (l) => process.stderr.write(`${l}\n`),
   });
   console.log(JSON.stringify(result));
   process.exit(0);
+}
+
+/** `--kernels`: stock (none), tabgrid (all) or fused kernels by name. */
+function kernelsOf(arg: string): FusedKernel[] | undefined {
+  if (arg === 'stock') return undefined;
+  if (arg === 'tabgrid') return Object.keys(FUSED_KERNELS) as FusedKernel[];
+  const names = arg.split(',');
+  for (const n of names)
+    if (!(n in FUSED_KERNELS)) throw new Error(`--kernels: no fused kernel ${n}`);
+  return names as FusedKernel[];
 }
 
 // Run as a script, not when imported (nor inside a carried bundle, whose file has another name).

@@ -7,35 +7,9 @@ import * as tf from '@tensorflow/tfjs';
 import type { Param } from '../model/gpt.ts';
 import type { TrainConfig } from '../spec.ts';
 import { AdamW } from '../train/adamw.ts';
-import type { Program, WebGPUBackendLike } from './program.ts';
+import { elementwise, type Program, type WebGPUBackendLike } from './program.ts';
 
 const WG = 64;
-
-/** An elementwise program over N values (inputs flattened to 1-D; S is the clip scale, one value). */
-function elementwise(
-  key: string,
-  variableNames: string[],
-  n: number,
-  uniforms: string,
-  body: string,
-): Program {
-  return {
-    variableNames,
-    outputShape: [n],
-    shaderKey: `tabgrid_${key}`,
-    dispatchLayout: { x: [0] },
-    dispatch: [Math.ceil(n / WG), 1, 1],
-    workgroupSize: [WG, 1, 1],
-    size: true,
-    uniforms,
-    getUserCode: () => `
-  fn main(index : i32) {
-    if (index < uniforms.size) {
-${body}
-    }
-  }`,
-  };
-}
 
 const PER_GROUP = 4096; // values one workgroup of the squared norm sums (64 per thread)
 

@@ -3,7 +3,12 @@
 // stock formula (tf.moments, sub, add, rsqrt, mul) is nine kernels forward plus their autodiff. Other
 // backends get the stock formula. Numbers and how it was checked: docs/gpu.md.
 import * as tf from '@tensorflow/tfjs';
-import type { Program, WebGPUBackendLike } from './program.ts';
+import {
+  workgroupProgram,
+  workgroupReduce,
+  type Program,
+  type WebGPUBackendLike,
+} from './program.ts';
 
 export const LN_EPS = 1e-5;
 const WG = 64; // threads per workgroup: one workgroup per row; C up to a few thousand
@@ -18,21 +23,8 @@ export function layerNormReference(x: tf.Tensor, weight: tf.Tensor): tf.Tensor {
 // ---------------------------------------------------------------------------------------------
 // The WGSL programs (program.ts: the shape runWebGPUProgram takes).
 
-/**
- * WGSL that sums `v` over the workgroup (WG a power of 2) into `var name`; uniform control flow only.
- * The barrier comes before red[] is written, not after the total is read: on Dawn's OpenGL ES
- * backend (Mesa 22.3) a barrier after `var total = red[0]` did not keep the next sum's writes from
- * reaching red[0] first, and the statistics came out wrong (docs/gpu.md).
- */
-const wgSum = (name: string, v: string) => `
-    workgroupBarrier();
-    red[tid] = ${v};
-    workgroupBarrier();
-    for (var k = ${WG / 2}; k > 0; k = k >> 1) {
-      if (tid < k) { red[tid] = red[tid] + red[tid + k]; }
-      workgroupBarrier();
-    }
-    var ${name} = red[0];`;
+/** WGSL that sums `v` over the workgroup into `var name` (program.ts's workgroupReduce). */
+const wgSum = (name: string, v: string) => workgroupReduce(name, v, 'sum', WG);
 
 /** `let mean`, `let rstd` of the row at `base` (two passes, as tf.moments: mean, then mean of squared differences). */
 const rowStats = (base: string) => `
@@ -45,25 +37,16 @@ const rowStats = (base: string) => `
     ${wgSum('sumSq', 'sq')}
     let rstd = inverseSqrt(sumSq / f32(C) + uniforms.eps);`;
 
-function program(
-  key: string,
-  variableNames: string[],
-  outputShape: number[],
-  workgroups: number,
-  body: string,
-): Program {
-  return {
-    variableNames,
-    outputShape,
-    shaderKey: `tabgrid_${key}`,
-    dispatchLayout: { x: outputShape.map((_, i) => i) },
-    dispatch: [workgroups, 1, 1],
-    workgroupSize: [WG, 1, 1],
-    uniforms: 'eps : f32,',
-    getUserCode: () =>
-      `  var<workgroup> red : array<f32, ${WG}>;\n  fn main(index : i32) {\n    let tid = i32(localId.x);\n    let C = uniforms.xShape[1];\n${body}\n  }`,
-  };
-}
+const program = (key: string, names: string[], shape: number[], workgroups: number, body: string) =>
+  workgroupProgram(
+    key,
+    names,
+    shape,
+    workgroups,
+    WG,
+    `    let C = uniforms.xShape[1];\n${body}`,
+    'eps : f32,',
+  );
 
 /** y = (x − mean)·rstd·w, a workgroup per row. */
 const forward = (rows: number, C: number) =>

@@ -27,3 +27,76 @@ export interface WebGPUBackendLike {
     uniforms?: Uniform[],
   ): tf.TensorInfo;
 }
+
+/**
+ * WGSL that reduces `v` (sum or max) over a workgroup of `wg` threads (a power of 2) into `var name`,
+ * through `var<workgroup> red : array<f32, wg>` and `tid`; uniform control flow only. The barrier comes
+ * before red[] is written, not after the total is read: on Dawn's OpenGL ES backend (Mesa 22.3) a
+ * barrier after `var total = red[0]` did not keep the next reduction's writes from reaching red[0]
+ * first, and LayerNorm's statistics came out wrong (docs/gpu.md).
+ */
+export const workgroupReduce = (name: string, v: string, op: 'sum' | 'max', wg: number) => `
+    workgroupBarrier();
+    red[tid] = ${v};
+    workgroupBarrier();
+    for (var k = ${wg / 2}; k > 0; k = k >> 1) {
+      if (tid < k) { red[tid] = ${op === 'sum' ? 'red[tid] + red[tid + k]' : 'max(red[tid], red[tid + k])'}; }
+      workgroupBarrier();
+    }
+    var ${name} = red[0];`;
+
+/**
+ * A program of `workgroups` workgroups of `wg` threads (dispatched along x): `main`'s body gets `tid`,
+ * the thread's index in its workgroup, and `red`, the workgroup array workgroupReduce uses.
+ */
+export function workgroupProgram(
+  key: string,
+  variableNames: string[],
+  outputShape: number[],
+  workgroups: number,
+  wg: number,
+  body: string,
+  uniforms?: string,
+): Program {
+  return {
+    variableNames,
+    outputShape,
+    shaderKey: `tabgrid_${key}`,
+    dispatchLayout: { x: outputShape.map((_, i) => i) },
+    dispatch: [workgroups, 1, 1],
+    workgroupSize: [wg, 1, 1],
+    ...(uniforms ? { uniforms } : {}),
+    getUserCode: () => `
+  var<workgroup> red : array<f32, ${wg}>;
+  fn main(index : i32) {
+    let tid = i32(localId.x);
+${body}
+  }`,
+  };
+}
+
+/** An elementwise program over N values, 64 threads a workgroup (inputs flattened to 1-D). */
+export function elementwise(
+  key: string,
+  variableNames: string[],
+  n: number,
+  uniforms: string,
+  body: string,
+): Program {
+  return {
+    variableNames,
+    outputShape: [n],
+    shaderKey: `tabgrid_${key}`,
+    dispatchLayout: { x: [0] },
+    dispatch: [Math.ceil(n / 64), 1, 1],
+    workgroupSize: [64, 1, 1],
+    size: true,
+    uniforms,
+    getUserCode: () => `
+  fn main(index : i32) {
+    if (index < uniforms.size) {
+${body}
+    }
+  }`,
+  };
+}

@@ -6,7 +6,11 @@
 // - attention's per-head matmuls go through `gmm`, a depthwise convolution on WASM (XNNPACK again);
 // - initial weights are drawn on the CPU from the spec's seeded RNG, so step 0 is identical everywhere.
 import * as tf from '@tensorflow/tfjs';
+import { fusedAttention, fusedAttentionAvailable } from '../kernels/attention.ts';
+import { fusedCrossEntropy, fusedCrossEntropyAvailable } from '../kernels/cross-entropy.ts';
+import { fusedGelu, fusedGeluAvailable, GELU_A, GELU_B } from '../kernels/gelu.ts';
 import { layerNorm as fusedLayerNorm } from '../kernels/layer-norm.ts';
+import { transposedMatmulOn } from '../kernels/register.ts';
 import { Rng } from '../rng.ts';
 import type { ModelConfig } from '../spec.ts';
 
@@ -17,17 +21,25 @@ const transpose2d = (x: tf.Tensor) => tf.transpose(x as tf.Tensor2D);
 
 /**
  * a (M, K) @ b (K, N), with a backward pass made of plain (untransposed) 2-D matMuls, the only form
- * WASM runs on XNNPACK (docs/backends.md). Inputs the gradient needs go through `save`: tf.variableGrads
- * runs the forward pass in its own tidy, so anything else is disposed before the backward pass.
+ * WASM runs on XNNPACK (docs/backends.md); on WebGPU with Tabgrid's kernels, matMuls that read an
+ * operand transposed. Inputs the gradient needs go through `save`: tf.variableGrads runs the forward
+ * pass in its own tidy, so anything else is disposed before the backward pass.
  */
 export const matmul = tf.customGrad(((a: tf.Tensor2D, b: tf.Tensor2D, save: tf.GradSaveFunc) => {
   save([a, b]);
   return {
     value: tf.matMul(a, b),
-    gradFunc: (dy: tf.Tensor2D, [sa, sb]: tf.Tensor[]) => [
-      tf.matMul(dy, transpose2d(sb!) as tf.Tensor2D),
-      tf.matMul(transpose2d(sa!) as tf.Tensor2D, dy),
-    ],
+    gradFunc: (dy: tf.Tensor2D, [sa, sb]: tf.Tensor[]) =>
+      // WebGPU's matMul can read an operand transposed in place: two Transpose dispatches fewer (docs/gpu.md).
+      transposedMatmulOn()
+        ? [
+            tf.matMul(dy, sb as tf.Tensor2D, false, true),
+            tf.matMul(sa as tf.Tensor2D, dy, true, false),
+          ]
+        : [
+            tf.matMul(dy, transpose2d(sb!) as tf.Tensor2D),
+            tf.matMul(transpose2d(sa!) as tf.Tensor2D, dy),
+          ],
   };
 }) as unknown as Parameters<typeof tf.customGrad>[0]) as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor;
 
@@ -79,16 +91,14 @@ export function gmm(x: tf.Tensor, f: tf.Tensor): tf.Tensor {
   return tf.getBackend() === 'wasm' ? gmmDepthwise(x, f) : gmmBatched(x, f);
 }
 
-// GPT-2's GELU, 0.5·x·(1 + tanh z) with z = √(2/π)·(x + 0.044715·x³), is x·σ(2z) exactly.
-const GELU_A = 2 * Math.sqrt(2 / Math.PI);
-const GELU_B = GELU_A * 0.044715;
-
+// GPT-2's GELU, 0.5·x·(1 + tanh z) with z = √(2/π)·(x + 0.044715·x³), is x·σ(2z) exactly: GELU_A,
+// GELU_B in shared/kernels/gelu.ts, whose fused kernels the MLP uses on WebGPU.
 /**
  * GELU, tanh approximation (GPT-2's; tfjs has no GELU op), computed as x·σ(u), u = A·x + B·x³,
  * with a hand-written gradient σ + x·σ(1 − σ)·(A + 3B·x²): on WASM, tanh and pow cost ~25× and ~40×
  * a sigmoid or a mul of the same size (measured in Node), and autodiff of pow also takes a log.
  */
-export const gelu = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
+export const geluStock = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
   const s = tf.sigmoid(tf.mul(x, tf.add(GELU_A, tf.mul(GELU_B, tf.square(x)))));
   save([x, s]);
   return {
@@ -99,6 +109,9 @@ export const gelu = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
     },
   };
 }) as unknown as Parameters<typeof tf.customGrad>[0]) as (x: tf.Tensor) => tf.Tensor;
+
+/** GELU: shared/kernels/gelu.ts's fused kernels on WebGPU once registered, geluStock elsewhere. */
+export const gelu = (x: tf.Tensor) => (fusedGeluAvailable() ? fusedGelu(x) : geluStock(x));
 
 /**
  * LayerNorm over the last axis with optional bias (nanoGPT's LayerNorm, eps 1e-5). Without a bias on
@@ -119,6 +132,50 @@ function linear(x: tf.Tensor, w: tf.Variable, b: tf.Variable | null): tf.Tensor 
   const y = matmul(tf.reshape(x, [-1, shape[shape.length - 1]!]), w);
   const out = b ? tf.add(y, b) : y;
   return tf.reshape(out, [...shape.slice(0, -1), w.shape[1]!]);
+}
+
+/**
+ * Causal self-attention's core with stock ops: qkv (B, T, 3C) (q, k, v side by side, nh heads in
+ * each) → (B, T, C), heads merged back. `mask` is causalMask(T).
+ */
+export function attend(
+  qkv: tf.Tensor,
+  nh: number,
+  mask: tf.Tensor3D,
+  drop: Dropout | null,
+): tf.Tensor {
+  const [B, T, C3] = qkv.shape as [number, number, number];
+  const C = C3 / 3;
+  const hs = C / nh;
+  const G = B * nh; // one group of gmm per (batch row, head)
+  const [q, k, v] = tf.split(qkv, 3, 2).map((t) => tf.reshape(t, [B, T, nh, hs])) as [
+    tf.Tensor,
+    tf.Tensor,
+    tf.Tensor,
+  ]; // (B, T, nh, hs)
+  const qx = tf.reshape(tf.transpose(q, [1, 3, 0, 2]), [T, hs, G]); // (T, hs, B·nh)
+  const kf = tf.reshape(tf.transpose(k, [3, 0, 2, 1]), [hs, G, T]); // (hs, B·nh, T): kᵀ per head
+  let att = tf.mul(gmm(qx, kf), 1 / Math.sqrt(hs)); // (T, B·nh, T): query, head, key
+  att = tf.softmax(tf.add(att, mask)); // over the keys
+  if (drop) att = drop(att);
+  const vf = tf.reshape(tf.transpose(v, [1, 0, 2, 3]), [T, G, hs]); // (T, B·nh, hs)
+  const y = gmm(tf.transpose(att, [0, 2, 1]), vf); // (T, B·nh, hs) = (T, B, nh, hs)
+  return tf.transpose(tf.reshape(y, [T, B, C]), [1, 0, 2]); // (B, T, C)
+}
+
+/** The causal mask (T, 1, T) `attend` adds to the scores: 0 where key ≤ query, −1e9 above. */
+export function causalMask(T: number): tf.Tensor3D {
+  const values = new Float32Array(T * T);
+  for (let i = 0; i < T; i++) for (let j = i + 1; j < T; j++) values[i * T + j] = -1e9;
+  return tf.tensor3d(values, [T, 1, T]); // (query, ·, key)
+}
+
+/** −log softmax(logits)[target] per row with stock ops: logits (N, V), targets (N) int32 → (N). */
+export function crossEntropy(logits: tf.Tensor, targets: tf.Tensor): tf.Tensor1D {
+  const logp = tf.logSoftmax(logits); // (N, V)
+  // One-hot × log-probabilities instead of gather, whose gradient WASM lacks (docs/backends.md).
+  const oneHot = tf.cast(tf.oneHot(targets as tf.Tensor1D, logits.shape[1]!), 'float32');
+  return tf.neg(tf.sum(tf.mul(oneHot, logp), -1));
 }
 
 /** Applies dropout with a fresh seed per call (a fixed seed would repeat one mask: docs/backends.md). */
@@ -225,34 +282,25 @@ export class GPT {
   #mask(T: number): tf.Tensor3D {
     let m = this.#masks.get(T);
     if (!m) {
-      const values = new Float32Array(T * T);
-      for (let i = 0; i < T; i++) for (let j = i + 1; j < T; j++) values[i * T + j] = -1e9;
-      m = tf.keep(tf.tensor3d(values, [T, 1, T])); // (query, ·, key); made inside a step's tidy, kept
+      m = tf.keep(causalMask(T)); // made inside a step's tidy, kept
       this.#masks.set(T, m);
     }
     return m;
   }
 
-  /** Causal self-attention. x: (B, T, C) → (B, T, C). */
+  /**
+   * Causal self-attention. x: (B, T, C) → (B, T, C). Without dropout on WebGPU the core is
+   * shared/kernels/attention.ts's fused kernels (three dispatches where the stock ops take dozens:
+   * docs/gpu.md); every other case runs `attend`, the stock ops.
+   */
   #attention(x: tf.Tensor, b: BlockParams, drop: Dropout | null): tf.Tensor {
-    const [B, T, C] = x.shape as [number, number, number];
+    const T = x.shape[1]!;
     const nh = this.config.nHead;
-    const hs = C / nh;
-    const G = B * nh; // one group of gmm per (batch row, head)
     const qkv = linear(x, b.attnW, b.attnB); // (B, T, 3C)
-    const [q, k, v] = tf.split(qkv, 3, 2).map((t) => tf.reshape(t, [B, T, nh, hs])) as [
-      tf.Tensor,
-      tf.Tensor,
-      tf.Tensor,
-    ]; // (B, T, nh, hs)
-    const qx = tf.reshape(tf.transpose(q, [1, 3, 0, 2]), [T, hs, G]); // (T, hs, B·nh)
-    const kf = tf.reshape(tf.transpose(k, [3, 0, 2, 1]), [hs, G, T]); // (hs, B·nh, T): kᵀ per head
-    let att = tf.mul(gmm(qx, kf), 1 / Math.sqrt(hs)); // (T, B·nh, T): query, head, key
-    att = tf.softmax(tf.add(att, this.#mask(T))); // over the keys
-    if (drop) att = drop(att);
-    const vf = tf.reshape(tf.transpose(v, [1, 0, 2, 3]), [T, G, hs]); // (T, B·nh, hs)
-    const y = gmm(tf.transpose(att, [0, 2, 1]), vf); // (T, B·nh, hs) = (T, B, nh, hs)
-    const merged = tf.transpose(tf.reshape(y, [T, B, C]), [1, 0, 2]); // (B, T, C)
+    const merged =
+      !drop && fusedAttentionAvailable(qkv.shape, nh)
+        ? fusedAttention(qkv, nh)
+        : attend(qkv, nh, this.#mask(T), drop); // (B, T, C)
     const out = linear(merged, b.projW, b.projB);
     return drop ? drop(out) : out;
   }
@@ -282,13 +330,15 @@ export class GPT {
     return matmul(tf.reshape(x, [B * T, C]), tf.transpose(this.#wte)) as tf.Tensor2D; // (B·T, V), tied head
   }
 
-  /** Cross-entropy per target token in nats: (B·T). targets: (B, T) int32. */
+  /**
+   * Cross-entropy per target token in nats: (B·T). targets: (B, T) int32. On WebGPU it is
+   * shared/kernels/cross-entropy.ts's fused kernels (one dispatch each way: docs/gpu.md).
+   */
   tokenLosses(idx: tf.Tensor2D, targets: tf.Tensor2D, drop: Dropout | null): tf.Tensor1D {
     const logits = this.forward(idx, drop);
-    const logp = tf.logSoftmax(logits); // (B·T, V)
-    // One-hot × log-probabilities instead of gather, whose gradient WASM lacks (docs/backends.md).
-    const oneHot = tf.cast(tf.oneHot(tf.reshape(targets, [-1]), this.config.vocabSize), 'float32');
-    return tf.neg(tf.sum(tf.mul(oneHot, logp), -1));
+    if (fusedCrossEntropyAvailable(logits.shape))
+      return fusedCrossEntropy(logits, tf.reshape(targets, [-1]));
+    return crossEntropy(logits, tf.reshape(targets, [-1]));
   }
 
   /** Mean cross-entropy in nats: the training loss. */

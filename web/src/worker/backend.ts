@@ -7,8 +7,7 @@ import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs
 import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
-import { registerAdamWKernels } from '../../../shared/kernels/adamw.ts';
-import { registerLayerNormKernels } from '../../../shared/kernels/layer-norm.ts';
+import { registerFusedKernels } from '../../../shared/kernels/register.ts';
 import {
   adapterInfoOf,
   adapterKind,
@@ -91,10 +90,9 @@ async function useWasm(threads: number | undefined): Promise<BackendInfo | null>
 
 async function useWebgpu(adapter: AdapterInfoLike): Promise<BackendInfo | null> {
   if (!(await use('webgpu'))) return null;
-  // The fused LayerNorm and AdamW (shared/kernels/): the model and the loop use them only on WebGPU
-  // once registered, ~1.1–1.2× faster steps with 1,181 kernels where the stock ops take 1,792 (docs/gpu.md).
-  registerLayerNormKernels();
-  registerAdamWKernels();
+  // The fused LayerNorm, attention and AdamW (shared/kernels/): the model and the loop use them only
+  // on WebGPU once registered (docs/gpu.md has the kernel counts and step times).
+  registerFusedKernels();
   const label = [adapter.vendor, adapter.architecture, adapter.description]
     .filter(Boolean)
     .join(' ');

@@ -1,0 +1,35 @@
+// Registers Tabgrid's fused WGSL kernels with TensorFlow.js's WebGPU backend, all of them or the ones
+// named: the model and the loop call a fused op only on WebGPU once it is registered (docs/gpu.md).
+import * as tf from '@tensorflow/tfjs';
+import { registerAdamWKernels } from './adamw.ts';
+import { registerAttentionKernels } from './attention.ts';
+import { registerCrossEntropyKernels } from './cross-entropy.ts';
+import { registerGeluKernels } from './gelu.ts';
+import { registerLayerNormKernels } from './layer-norm.ts';
+
+let transposedReads = false;
+
+export const FUSED_KERNELS = {
+  layerNorm: registerLayerNormKernels,
+  attention: registerAttentionKernels,
+  crossEntropy: registerCrossEntropyKernels,
+  gelu: registerGeluKernels,
+  adamw: registerAdamWKernels,
+  // Not a kernel: gpt.ts's matmul gradient then has tfjs's matMul read operands transposed in place.
+  transposedMatmul: () => {
+    transposedReads = true;
+  },
+} as const;
+export type FusedKernel = keyof typeof FUSED_KERNELS;
+
+/** Registers the named fused kernels (default: all); harmless where WebGPU is absent, and idempotent. */
+export function registerFusedKernels(
+  names: readonly FusedKernel[] = Object.keys(FUSED_KERNELS) as FusedKernel[],
+): void {
+  for (const name of names) FUSED_KERNELS[name]();
+}
+
+/** Whether gpt.ts's matmul gradient uses transposed reads: WebGPU, with `transposedMatmul` registered. */
+export function transposedMatmulOn(): boolean {
+  return transposedReads && tf.getBackend() === 'webgpu';
+}
