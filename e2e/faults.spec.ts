@@ -89,7 +89,7 @@ test('a result finished offline waits in the outbox and is delivered exactly onc
   await expect(c.getByTestId('pending')).toHaveText('1', { timeout: 3 * 60_000 });
   await expect(c.getByTestId('phase')).toContainText('Offline');
   const mine = async () => {
-    const id = (await c.locator('code').first().textContent())!;
+    const id = (await c.getByTestId('volunteer-id').textContent())!;
     return resultsOf(experiment).filter((r) => r.volunteer_id === id).length;
   };
   expect(await mine()).toBe(0);
@@ -110,7 +110,7 @@ test('a tab closed mid-experiment: its lease expires and another volunteer compl
   await expect(d.getByTestId('experiment')).toHaveText(/e2e-faults-\d/, { timeout: 30_000 });
   const experiment = (await d.getByTestId('experiment').textContent())!;
   await expect.poll(() => stepOf(d), { timeout: 60_000 }).toBeGreaterThan(20);
-  const id = (await d.locator('code').first().textContent())!;
+  const id = (await d.getByTestId('volunteer-id').textContent())!;
   await d.context().close(); // the tab is gone mid-training
 
   const open = d1<{ id: string }>(
