@@ -68,20 +68,21 @@ let state: State = {
   startedAt: Date.now(),
   elapsedMs: 0,
 };
-if (args.resume || args.report) {
-  if (!existsSync(stateFile)) throw new Error(`nothing to resume: ${stateFile} does not exist`);
+if (args.report && !existsSync(stateFile)) throw new Error(`nothing to report: no ${stateFile}`);
+if ((args.resume || args.report) && existsSync(stateFile)) {
   const saved = JSON.parse(readFileSync(stateFile, 'utf8')) as State;
   if (saved.key !== key) throw new Error('the saved campaign has another brief or options');
   state = { ...saved, startedAt: Date.now() };
-} else {
+} else if (!args.resume) {
   rmSync(dir, { recursive: true, force: true });
 }
 mkdirSync(join(dir, 'jobs'), { recursive: true });
-const saveState = () => {
+function saveState() {
   const now = { ...state, elapsedMs: state.elapsedMs + Date.now() - state.startedAt };
   writeFileSync(`${stateFile}.part`, JSON.stringify(now));
   renameSync(`${stateFile}.part`, stateFile); // a kill mid-write leaves the previous state whole
-};
+}
+if (!args.report) saveState();
 
 /** Trains one job in a child process (scripts/lib/research-worker.ts) and records its result. */
 async function run(job: Job): Promise<void> {
