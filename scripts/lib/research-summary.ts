@@ -2,6 +2,7 @@
 // ASHA's promotions, the configuration found, and both recipes' val_bpb over the seeds that
 // finished — as one JSON object and as a plain table.
 import { parameterCount } from '../../shared/spec.ts';
+import { median } from '../gpu/steps.ts';
 import { meanSd, searchState, type JobResult, type Plan } from './research-plan.ts';
 
 /** nanoGPT's recipe over 5 seeds in PyTorch on the pinned windows (scripts/reference/nanogpt_seeds.py). */
@@ -13,11 +14,6 @@ export interface RunInfo {
   loads: number[];
   workers: number;
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? (s[(s.length - 1) >> 1]! + s[s.length >> 1]!) / 2 : null;
-};
 
 export function researchSummary(plan: Plan, results: Record<string, JobResult>, info: RunInfo) {
   const state = searchState(plan, results);
@@ -57,7 +53,10 @@ export function researchSummary(plan: Plan, results: Record<string, JobResult>, 
     trainings: all.length,
     trainMinutes: all.reduce((a, r) => a + r.wallMs, 0) / 60_000,
     wallMinutes: info.wallMs / 60_000,
-    load: { median: median(info.loads), max: info.loads.length ? Math.max(...info.loads) : null },
+    load: {
+      median: info.loads.length ? median(info.loads) : null,
+      max: info.loads.length ? Math.max(...info.loads) : null,
+    },
   };
 }
 
