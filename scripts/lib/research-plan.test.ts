@@ -89,7 +89,15 @@ describe('runnableJobs', () => {
       2000,
       false,
     ]);
-    expect(ids(rung1)).toEqual(['c7-r2', 'default-s1337', 'default-s1338']);
+    // One configuration at the top rung: the found recipe is decided, its seeds go first.
+    expect(searchState(plan, rung1).found).toBe(7);
+    expect(ids(rung1)).toEqual([
+      'found-s1337',
+      'found-s1338',
+      'c7-r2',
+      'default-s1337',
+      'default-s1338',
+    ]);
   });
 
   it('evaluates the top rung’s best over the seeds from scratch, and a resumed run skips what is done', () => {

@@ -108,7 +108,7 @@ export interface SearchState {
     fromRung: number;
     rung: { experimentId: string; valBpb: number }[];
   }[];
-  found: number | null; // the best configuration at the top rung once it is complete
+  found: number | null; // the best at the top rung once complete, or its only configuration
 }
 
 /**
@@ -121,7 +121,9 @@ export function searchState(plan: Plan, results: Record<string, JobResult>): Sea
   const promotions: SearchState['promotions'] = [];
   for (let k = 0; k < plan.rungs.length; k++) {
     const at = all.filter((r) => r.rung === k);
-    if (at.length < members[k]!.length) return { members, promotions, found: null };
+    // A top rung of one configuration has decided already: its result is reported, not compared.
+    const sole = k === plan.rungs.length - 1 && members[k]!.length === 1 ? members[k]![0]! : null;
+    if (at.length < members[k]!.length) return { members, promotions, found: sole };
     if (k === plan.rungs.length - 1) {
       const best = [...at].sort((a, b) => a.valBpb - b.valBpb)[0];
       return { members, promotions, found: best ? Number(best.config.slice(1)) : null };
@@ -151,19 +153,26 @@ function rungSpec(
   return spec;
 }
 
-/** What may start now, most urgent first: the search's rungs, the found recipe's seeds, nanoGPT's. */
+/**
+ * What may start now, most urgent first: the search's rungs, the found recipe's seeds, a decided
+ * top rung, nanoGPT's seeds.
+ */
 export function runnableJobs(plan: Plan, results: Record<string, JobResult>): Job[] {
   const state = searchState(plan, results);
-  const jobs: Job[] = [];
+  const search: Job[] = [];
   state.members.forEach((configs, k) => {
     for (const i of configs)
-      jobs.push({
+      search.push({
         id: `c${i}-r${k}`,
         spec: rungSpec(plan, results, i, k),
         parent: k ? `c${i}-r${k - 1}` : null,
         keepCheckpoint: k < plan.rungs.length - 1,
       });
   });
+  // A decided top rung waits behind the found recipe's seeds: it decides nothing more.
+  const last = `-r${plan.rungs.length - 1}`;
+  const top = state.found === null ? [] : search.filter((j) => j.id.endsWith(last));
+  const jobs = search.filter((j) => !top.includes(j));
   if (state.found !== null) {
     const found = plan.configs[state.found]!;
     for (const seed of plan.seeds)
@@ -174,6 +183,7 @@ export function runnableJobs(plan: Plan, results: Record<string, JobResult>): Jo
         keepCheckpoint: false,
       });
   }
+  jobs.push(...top);
   for (const seed of plan.seeds)
     jobs.push({
       id: `default-s${seed}`,
