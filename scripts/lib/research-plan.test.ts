@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parameterCount } from '../../shared/spec.ts';
 import {
+  foundSeeds,
   meanSd,
   researchPlan,
   runnableJobs,
@@ -61,19 +62,15 @@ describe('researchPlan', () => {
 describe('runnableJobs', () => {
   const ids = (results: Record<string, JobResult>) => runnableJobs(plan, results).map((j) => j.id);
 
-  it('starts every configuration at rung 0, and the default recipe beside it', () => {
-    expect(ids({})).toEqual([
-      ...plan.configs.map((_, i) => `c${i}-r0`),
-      'default-s1337',
-      'default-s1338',
-    ]);
+  it('starts every configuration at rung 0, and nothing else before the search decides', () => {
+    expect(ids({})).toEqual(plan.configs.map((_, i) => `c${i}-r0`));
   });
 
   it('promotes nothing while a rung is incomplete, then the best ⌊n/η⌋', () => {
     const partial = { ...rung0 };
     delete partial['c8-r0'];
-    expect(ids(partial)).toEqual(['c8-r0', 'default-s1337', 'default-s1338']);
-    expect(ids(rung0)).toEqual(['c4-r1', 'c7-r1', 'c1-r1', 'default-s1337', 'default-s1338']);
+    expect(ids(partial)).toEqual(['c8-r0']);
+    expect(ids(rung0)).toEqual(['c4-r1', 'c7-r1', 'c1-r1']);
   });
 
   it('continues a promotion from its own final checkpoint, the schedule unchanged', () => {
@@ -84,23 +81,13 @@ describe('runnableJobs', () => {
       step: 666,
       checkpointSha256: sha('c7-r1'),
     });
-    expect([job.spec.train.steps, job.spec.train.scheduleSteps, job.keepCheckpoint]).toEqual([
-      1332,
-      2000,
-      false,
-    ]);
-    // One configuration at the top rung: the found recipe is decided, its seeds go first.
+    expect([job.spec.train.steps, job.spec.train.scheduleSteps]).toEqual([1332, 2000]);
+    // One configuration at the top rung: the found recipe is decided, its other seeds may start.
     expect(searchState(plan, rung1).found).toBe(7);
-    expect(ids(rung1)).toEqual([
-      'found-s1337',
-      'found-s1338',
-      'c7-r2',
-      'default-s1337',
-      'default-s1338',
-    ]);
+    expect(ids(rung1)).toEqual(['c7-r2', 'found-s1337', 'default-s1337', 'default-s1338']);
   });
 
-  it('evaluates the top rung’s best over the seeds from scratch, and a resumed run skips what is done', () => {
+  it('counts the found lineage, continued to the full budget, as one seed; a resumed run skips what is done', () => {
     const done = JSON.parse(
       JSON.stringify({
         ...rung1,
@@ -108,16 +95,23 @@ describe('runnableJobs', () => {
         'default-s1337': result('d', 2.7),
       }),
     ) as Record<string, JobResult>;
-    expect(searchState(plan, done).found).toBe(7);
     expect(searchState(plan, done).promotions.map((p) => [p.config, p.fromRung])).toEqual([
       [4, 0],
       [7, 0],
       [1, 0],
       [7, 1],
     ]);
+    const own = plan.configs[7]!.seed;
+    expect(foundSeeds(plan, 7)).toEqual([own, 1337]);
     const jobs = runnableJobs(plan, done);
-    expect(jobs.map((j) => j.id)).toEqual(['found-s1337', 'found-s1338', 'default-s1338']);
-    expect(jobs[0]!.spec).toEqual({
+    expect(jobs.map((j) => j.id)).toEqual([`found-s${own}`, 'found-s1337', 'default-s1338']);
+    expect([jobs[0]!.parent, jobs[0]!.spec.parent?.step, jobs[0]!.spec.train.steps]).toEqual([
+      'c7-r2',
+      1998,
+      2,
+    ]);
+    expect(jobs[0]!.spec.parent?.checkpointSha256).toBe(sha('c7-r2'));
+    expect(jobs[1]!.spec).toEqual({
       ...plan.configs[7],
       seed: 1337,
       train: { ...plan.configs[7]!.train, steps: 2000 },

@@ -88,6 +88,7 @@ export function researchPlan(raw: unknown, dataset: DatasetInfo, opts: PlanOptio
   if (configs.length < opts.configs)
     throw new Error(`only ${configs.length} sampled configurations fit ${paramCap} parameters`);
   const rungs = rungSteps(brief.steps, strategy);
+  if (rungs.at(-1)! >= evalSteps) throw new Error('the top rung must stop short of maxSteps');
   return { brief, strategy, rungs, evalSteps, paramCap, configs, seeds: opts.seeds, dataset };
 }
 
@@ -154,43 +155,54 @@ function rungSpec(
 }
 
 /**
- * What may start now, most urgent first: the search's rungs, the found recipe's seeds, a decided
- * top rung, nanoGPT's seeds.
+ * The found recipe's seeds: its own lineage's (the ASHA run continued past the top rung to the full
+ * budget — one run, bit for bit: docs/lineage.md), then the first of the evaluation's seeds.
+ */
+export function foundSeeds(plan: Plan, found: number): number[] {
+  return [plan.configs[found]!.seed, ...plan.seeds.slice(0, plan.seeds.length - 1)];
+}
+
+/**
+ * What may start now, most urgent first: the search's rungs; once the found recipe is decided, its
+ * lineage's last stretch and its other seeds; then nanoGPT's seeds (never before: on a shared
+ * machine they would slow the search, not fill idle time).
  */
 export function runnableJobs(plan: Plan, results: Record<string, JobResult>): Job[] {
   const state = searchState(plan, results);
-  const search: Job[] = [];
-  state.members.forEach((configs, k) => {
-    for (const i of configs)
-      search.push({
-        id: `c${i}-r${k}`,
-        spec: rungSpec(plan, results, i, k),
-        parent: k ? `c${i}-r${k - 1}` : null,
-        keepCheckpoint: k < plan.rungs.length - 1,
-      });
-  });
-  // A decided top rung waits behind the found recipe's seeds: it decides nothing more.
-  const last = `-r${plan.rungs.length - 1}`;
-  const top = state.found === null ? [] : search.filter((j) => j.id.endsWith(last));
-  const jobs = search.filter((j) => !top.includes(j));
+  const jobs: Job[] = state.members.flatMap((configs, k) =>
+    configs.map((i) => ({
+      id: `c${i}-r${k}`,
+      spec: rungSpec(plan, results, i, k),
+      parent: k ? `c${i}-r${k - 1}` : null,
+      keepCheckpoint: true,
+    })),
+  );
   if (state.found !== null) {
-    const found = plan.configs[state.found]!;
-    for (const seed of plan.seeds)
+    const i = state.found;
+    const [own, ...fresh] = foundSeeds(plan, i);
+    const k = plan.rungs.length - 1;
+    const sha = results[`c${i}-r${k}`]?.checkpointSha256;
+    if (sha) {
+      const steps = plan.evalSteps - plan.rungs[k]!;
+      const spec = continuationSpec(rungSpec(plan, results, i, k), `c${i}-r${k}`, sha, { steps });
+      jobs.push({ id: `found-s${own}`, spec, parent: `c${i}-r${k}`, keepCheckpoint: false });
+    }
+    const found = plan.configs[i]!;
+    for (const seed of fresh)
       jobs.push({
         id: `found-s${seed}`,
         spec: { ...found, seed, train: { ...found.train, steps: plan.evalSteps } },
         parent: null,
         keepCheckpoint: false,
       });
+    for (const seed of plan.seeds)
+      jobs.push({
+        id: `default-s${seed}`,
+        spec: nanogptSpec(plan, seed),
+        parent: null,
+        keepCheckpoint: false,
+      });
   }
-  jobs.push(...top);
-  for (const seed of plan.seeds)
-    jobs.push({
-      id: `default-s${seed}`,
-      spec: nanogptSpec(plan, seed),
-      parent: null,
-      keepCheckpoint: false,
-    });
   return jobs.filter((j) => !results[j.id]);
 }
 

@@ -3,7 +3,7 @@
 // finished — as one JSON object and as a plain table.
 import { parameterCount } from '../../shared/spec.ts';
 import { median } from '../gpu/steps.ts';
-import { meanSd, searchState, type JobResult, type Plan } from './research-plan.ts';
+import { foundSeeds, meanSd, searchState, type JobResult, type Plan } from './research-plan.ts';
 
 /** nanoGPT's recipe over 5 seeds in PyTorch on the pinned windows (scripts/reference/nanogpt_seeds.py). */
 export const NANOGPT_PYTORCH = { mean: 2.731, sd: 0.013, n: 5 };
@@ -29,12 +29,12 @@ export function researchSummary(plan: Plan, results: Record<string, JobResult>, 
     beta2: s.train.beta2,
     valBpb: plan.rungs.map((_, k) => results[`c${i}-r${k}`]?.valBpb ?? null),
   }));
-  const over = (prefix: string) => {
-    const seeds = plan.seeds.filter((s) => results[`${prefix}-s${s}`]);
+  const over = (prefix: string, planned: number[]) => {
+    const seeds = planned.filter((s) => results[`${prefix}-s${s}`]);
     const valBpb = seeds.map((s) => results[`${prefix}-s${s}`]!.valBpb);
     return { seeds, valBpb, ...(valBpb.length ? meanSd(valBpb) : { mean: null, sd: null, n: 0 }) };
   };
-  const found = over('found');
+  const found = over('found', state.found === null ? [] : foundSeeds(plan, state.found));
   const all = Object.values(results);
   return {
     brief: plan.brief.name,
@@ -46,7 +46,7 @@ export function researchSummary(plan: Plan, results: Record<string, JobResult>, 
     configs,
     promotions: state.promotions.map((p) => ({ config: `c${p.config}`, fromRung: p.fromRung })),
     found: state.found === null ? null : { config: `c${state.found}`, ...found },
-    nanogpt: over('default'),
+    nanogpt: over('default', plan.seeds),
     nanogptPytorch: NANOGPT_PYTORCH,
     target: TARGET_BPB,
     met: found.mean !== null && found.n === plan.seeds.length ? found.mean <= TARGET_BPB : null,
