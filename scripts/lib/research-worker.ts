@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { existsSync } from 'node:fs';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { decodeCheckpoint, encodeCheckpoint } from '../../shared/commit.ts';
 import { specHash, type ExperimentSpec } from '../../shared/spec.ts';
 import { trainExperiment, type TrainCheckpoint } from '../../shared/train/loop.ts';
@@ -68,3 +68,6 @@ const result: JobResult = {
   checkpointSha256,
 };
 await writeFile(job.result, JSON.stringify(result));
+// Finished: its progress checkpoint (10 MB for nanogpt-cpu) is no longer needed to resume.
+await rm(job.progress, { force: true });
+await rm(`${job.progress}.json`, { force: true });
