@@ -17,6 +17,32 @@ import type { VerdictBasis } from './protocol.ts';
 export const LEDGER_HEAD_SQL =
   'SELECT seq, hash FROM ledger WHERE seq = (SELECT max(seq) FROM ledger)';
 
+/** One entry's row in the ledger table: LEDGER_INSERT_SQL's parameters, from ledgerRow. */
+export const LEDGER_INSERT_SQL = `INSERT INTO ledger (seq, key, kind, experiment_id, result_id, volunteer_id, entry, prev_hash, hash, created_at)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+
+/** LEDGER_INSERT_SQL's parameters for `entry` (its canonical JSON `json`) chained after `prevHash`. */
+export function ledgerRow(
+  key: string,
+  entry: LedgerEntry,
+  json: string,
+  prevHash: string,
+  hash: string,
+): (string | number | null)[] {
+  return [
+    entry.seq,
+    key,
+    entry.kind,
+    entry.experimentId,
+    entry.resultId,
+    entry.volunteerId,
+    json,
+    prevHash,
+    hash,
+    entry.at,
+  ];
+}
+
 /** The `prevHash` of entry 1. */
 export const GENESIS_HASH = '0'.repeat(64);
 

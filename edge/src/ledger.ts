@@ -7,6 +7,8 @@ import {
   entryHash,
   GENESIS_HASH,
   LEDGER_HEAD_SQL,
+  LEDGER_INSERT_SQL,
+  ledgerRow,
   type LedgerEntry,
   type LedgerPage,
 } from '../../shared/ledger.ts';
@@ -47,25 +49,7 @@ async function appendStatements(
     const entry: LedgerEntry = { ...fields, seq: prev.seq + 1, at };
     const json = canonicalJson(entry);
     const hash = await entryHash(prev.hash, json);
-    out.push(
-      db
-        .prepare(
-          `INSERT INTO ledger (seq, key, kind, experiment_id, result_id, volunteer_id, entry, prev_hash, hash, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        )
-        .bind(
-          entry.seq,
-          key,
-          entry.kind,
-          entry.experimentId,
-          entry.resultId,
-          entry.volunteerId,
-          json,
-          prev.hash,
-          hash,
-          at,
-        ),
-    );
+    out.push(db.prepare(LEDGER_INSERT_SQL).bind(...ledgerRow(key, entry, json, prev.hash, hash)));
     prev = { seq: entry.seq, hash };
   }
   return out;

@@ -11,7 +11,14 @@
 // row), registered over the last 30 days.
 import { createHash, randomBytes } from 'node:crypto';
 import { canonicalJson } from '../../shared/canonical.ts';
-import { entryHash, GENESIS_HASH, LEDGER_HEAD_SQL, type LedgerEntry } from '../../shared/ledger.ts';
+import {
+  entryHash,
+  GENESIS_HASH,
+  LEDGER_HEAD_SQL,
+  LEDGER_INSERT_SQL,
+  ledgerRow,
+  type LedgerEntry,
+} from '../../shared/ledger.ts';
 import { trainingFlops, type ExperimentSpec } from '../../shared/spec.ts';
 
 /** The preloaded campaigns' ids start with this (the benchmarks' checks leave them out). */
@@ -76,27 +83,13 @@ export async function preload(o: PreloadOptions): Promise<Record<string, number>
     witness: db.prepare(
       'INSERT OR IGNORE INTO witnesses (volunteer_id, witness_id, witness_ip, first_at) VALUES (?, ?, ?, ?)',
     ),
-    ledger: db.prepare(
-      `INSERT INTO ledger (seq, key, kind, experiment_id, result_id, volunteer_id, entry, prev_hash, hash, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    ),
+    ledger: db.prepare(LEDGER_INSERT_SQL),
   };
   const append = (key: string, fields: Omit<LedgerEntry, 'seq' | 'at'>, at: number) => {
     const entry: LedgerEntry = { ...fields, seq: prev.seq + 1, at };
     const json = canonicalJson(entry);
     const hash = sha(prev.hash + json);
-    insert.ledger.run(
-      entry.seq,
-      key,
-      entry.kind,
-      entry.experimentId,
-      entry.resultId,
-      entry.volunteerId,
-      json,
-      prev.hash,
-      hash,
-      at,
-    );
+    insert.ledger.run(...ledgerRow(key, entry, json, prev.hash, hash));
     count('ledger');
     prev = { seq: entry.seq, hash };
   };
