@@ -20,13 +20,21 @@ async function fetchChecked(url: string, expected: string): Promise<ArrayBuffer>
   return bytes.buffer;
 }
 
+const ESTIMATE_MS = 2000;
+
 /**
  * Makes room for `incoming` bytes when the browser's storage is tight: drops the least recently
  * used dataset files (dataset-lru.ts), never those of the dataset being loaded. Without
  * navigator.storage.estimate() (older browsers) it leaves the cache alone.
  */
 async function makeRoom(incoming: number, keep: ReadonlySet<string>): Promise<void> {
-  const estimate = await navigator.storage?.estimate?.().catch(() => undefined);
+  // The estimate is advisory: one that does not come within ESTIMATE_MS leaves the cache alone
+  // rather than hold up training (WebKitGTK's worker stalled a volunteer's start in 1 of 3 runs).
+  const late = new Promise<undefined>((r) => setTimeout(() => r(undefined), ESTIMATE_MS));
+  const estimate = await Promise.race([
+    navigator.storage?.estimate?.().catch(() => undefined),
+    late,
+  ]);
   if (estimate?.quota === undefined || estimate.usage === undefined) return;
   const store = await openStore();
   const files = await store.getAll('datasetFiles');
