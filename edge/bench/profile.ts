@@ -11,7 +11,7 @@ import {
   signCanonical,
   verifyCanonical,
 } from '../../shared/crypto.ts';
-import app, { CampaignQueue as Queue } from '../src/index.ts';
+import app, { CampaignQueue as Queue, LedgerSequencer as Sequencer } from '../src/index.ts';
 import { tapD1 } from './d1-tap.ts';
 
 export { CampaignHub } from '../src/index.ts'; // the Durable Object classes wrangler.toml binds
@@ -66,6 +66,13 @@ const wrapLimiter = (name: string, l: RateLimit): RateLimit => ({
 export class CampaignQueue extends Queue {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, { ...env, DB: wrapDb(env.DB, 'queue ') });
+  }
+}
+
+/** The ledger sequencer with its D1 calls counted under 'ledger '. */
+export class LedgerSequencer extends Sequencer {
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, { ...env, DB: wrapDb(env.DB, 'ledger ') });
   }
 }
 

@@ -8,6 +8,7 @@ import { embed } from './routes/embed.ts';
 import { expireReveals } from './trust/spot-checks.ts';
 import { expireFinalReveals } from './lineage/checkpoints.ts';
 import { sweepDatasets } from './dataset-sweep.ts';
+import { sequenceLedger } from './ledger-sequencer.ts';
 
 /** The ExecutionContext, absent when tests call `app.request()`. */
 function executionCtx(c: Context): Context['executionCtx'] | undefined {
@@ -20,18 +21,22 @@ function executionCtx(c: Context): Context['executionCtx'] | undefined {
 
 export { CampaignHub } from './hub.ts';
 export { CampaignQueue } from './queue/campaign-queue.ts';
+export { LedgerSequencer } from './ledger-sequencer.ts';
 
 // The Worker: /embed first, then everything else to the API app unchanged (its 404s and errors);
 // and a cron (wrangler.toml [triggers]) that fails spot checks whose checkpoint was not revealed
 // in time (trust/spot-checks.ts) and passes over lineage checkpoints not uploaded in time
-// (lineage/checkpoints.ts), and removes dataset uploads and files abandoned for a day (dataset-sweep.ts).
+// (lineage/checkpoints.ts), chains the ledger's waiting entries (ledger-sequencer.ts), and removes dataset uploads and files abandoned for a day (dataset-sweep.ts).
 const worker = new Hono<AppEnv>()
   .route('/', embed)
   .all('*', (c) => api.fetch(c.req.raw, c.env, executionCtx(c)));
 export default Object.assign(worker, {
   scheduled(_controller: ScheduledController, env: Env, ctx: ExecutionContext) {
     ctx.waitUntil(expireReveals(env.DB, Date.now()));
-    ctx.waitUntil(expireFinalReveals(env.DB, env.CHECKPOINTS, Date.now()));
+    // Then chains what the expiries decided, and any entry whose request ended before its call.
+    ctx.waitUntil(
+      expireFinalReveals(env.DB, env.CHECKPOINTS, Date.now()).finally(() => sequenceLedger(env)),
+    );
     ctx.waitUntil(sweepDatasets(env.CHECKPOINTS, env.DB, Date.now()));
   },
 });

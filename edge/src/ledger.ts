@@ -1,14 +1,13 @@
-// The trust ledger on D1. Entries are appended in the same batch as the state they record (a
-// verdict with the result's new verdict, a credit with the volunteer's new total), chained onto the
-// current head: if another writer moved the head or changed the experiment meanwhile, the batch
-// fails on a constraint, rolls back whole, and the decision is planned again from fresh state.
+// The trust ledger on D1. A decision's entries are written in the same batch as the state they
+// record (a verdict with the result's new verdict, a credit with the volunteer's new total), into
+// ledger_pending: if another writer changed the experiment meanwhile, the batch fails on a
+// constraint, rolls back whole, and the decision is planned again from fresh state. The ledger
+// sequencer (ledger-sequencer.ts) then chains waiting entries onto the head, one writer for the
+// chain, so concurrent decisions no longer race for it (migration 0017).
 import { canonicalJson } from '../../shared/canonical.ts';
 import {
-  entryHash,
   GENESIS_HASH,
   LEDGER_HEAD_SQL,
-  LEDGER_INSERT_SQL,
-  ledgerRow,
   type LedgerEntry,
   type LedgerPage,
 } from '../../shared/ledger.ts';
@@ -19,11 +18,10 @@ export type NewEntry = Omit<LedgerEntry, 'seq' | 'at'> & { key: string };
 export interface Planned {
   statements: D1PreparedStatement[];
   entries: NewEntry[];
-  /** The ledger's head as the plan's own reads saw it (headStatement in their batch): one D1 call fewer. */
-  head?: { seq: number; hash: string };
 }
 
-const MAX_ATTEMPTS = 24; // D1 is single-writer: under a burst of verdicts, races resolve within a few rounds
+// Races are now only between decisions on one experiment (its trust_version), a few at most.
+const MAX_ATTEMPTS = 24;
 
 /** A statement that reads the head, for a plan's batch of reads; headOf reads its result. */
 export const headStatement = (db: D1Database) => db.prepare(LEDGER_HEAD_SQL);
@@ -37,22 +35,13 @@ export async function ledgerHead(db: D1Database): Promise<{ seq: number; hash: s
   return headOf(await headStatement(db).all());
 }
 
-async function appendStatements(
-  db: D1Database,
-  head: { seq: number; hash: string },
-  entries: NewEntry[],
-  at: number,
-): Promise<D1PreparedStatement[]> {
-  const out: D1PreparedStatement[] = [];
-  let prev = head;
-  for (const { key, ...fields } of entries) {
-    const entry: LedgerEntry = { ...fields, seq: prev.seq + 1, at };
-    const json = canonicalJson(entry);
-    const hash = await entryHash(prev.hash, json);
-    out.push(db.prepare(LEDGER_INSERT_SQL).bind(...ledgerRow(key, entry, json, prev.hash, hash)));
-    prev = { seq: entry.seq, hash };
-  }
-  return out;
+/** The entries' rows in ledger_pending, waiting for the sequencer to give them seq, at and hash. */
+function pendingStatements(db: D1Database, entries: NewEntry[], at: number): D1PreparedStatement[] {
+  return entries.map(({ key, ...fields }) =>
+    db
+      .prepare('INSERT INTO ledger_pending (key, entry, at) VALUES (?, ?, ?)')
+      .bind(key, canonicalJson(fields), at),
+  );
 }
 
 /** A batch lost a race: the experiment's trust_version moved, or another entry took this seq or key. */
@@ -61,26 +50,27 @@ export function isWriteConflict(e: unknown): boolean {
     e instanceof Error
       ? `${e.message} ${String((e as { cause?: unknown }).cause ?? '')}`
       : String(e);
-  return /constraint failed: (experiments\.trust_version|ledger\.(seq|key|hash))/i.test(message);
+  return /constraint failed: (experiments\.trust_version|ledger\.(seq|key|hash)|ledger_pending\.key)/i.test(
+    message,
+  );
 }
 
 /**
- * Plans from fresh state and commits the plan with its ledger entries in one batch, retrying
- * when a concurrent writer got there first. `plan` returns null when there is nothing to do.
+ * Plans from fresh state and commits the plan with its ledger entries (waiting for the sequencer:
+ * call sequenceLedger after) in one batch, retrying when a concurrent writer got there first.
+ * `plan` returns null when there is nothing to do. Returns how many entries it wrote.
  */
 export async function commitPlanned(
   db: D1Database,
   plan: (attempt: number) => Promise<Planned | null>,
   now: number,
-): Promise<void> {
+): Promise<number> {
   for (let attempt = 1; ; attempt++) {
     const planned = await plan(attempt);
-    if (!planned || (!planned.statements.length && !planned.entries.length)) return;
-    const head = planned.head ?? (await ledgerHead(db));
-    const ledger = await appendStatements(db, head, planned.entries, now);
+    if (!planned || (!planned.statements.length && !planned.entries.length)) return 0;
     try {
-      await db.batch([...planned.statements, ...ledger]);
-      return;
+      await db.batch([...planned.statements, ...pendingStatements(db, planned.entries, now)]);
+      return planned.entries.length;
     } catch (e) {
       if (attempt >= MAX_ATTEMPTS || !isWriteConflict(e)) throw e;
       await new Promise((r) => setTimeout(r, Math.random() * 5 * 2 ** Math.min(attempt, 7))); // jittered exponential backoff

@@ -5,7 +5,7 @@
 import type { Metrics, Precision, ResultVerdict, VerdictBasis } from '../../shared/protocol.ts';
 import { commitSteps, EARLY_STEPS, earlySegments, stateBytes } from '../../shared/commit.ts';
 import { ExperimentSpec, parameterCount, startStep } from '../../shared/spec.ts';
-import { commitPlanned, headOf, headStatement, type NewEntry, type Planned } from './ledger.ts';
+import { commitPlanned, type NewEntry, type Planned } from './ledger.ts';
 import { decayedTerm } from './trust/credit.ts';
 import { judge, type JudgedExperiment, type JudgedResult, type Transition } from './trust/judge.ts';
 import {
@@ -64,9 +64,8 @@ FROM results r JOIN leases l ON l.id = r.lease_id JOIN volunteers v ON v.id = r.
 WHERE r.experiment_id = ? ORDER BY r.created_at, r.id`;
 
 /**
- * What a plan reads: the experiment, its results, and the ledger's head — if the plan writes, it
- * appends after this head (a concurrent append makes the batch fail on ledger.seq and the plan is
- * taken again from fresh reads).
+ * What a plan reads: the experiment and its results (a concurrent decision on the experiment moves
+ * its trust_version, the batch fails, and the plan is taken again from fresh reads).
  */
 export function planReads(db: D1Database, experimentId: string): D1PreparedStatement[] {
   return [
@@ -77,21 +76,21 @@ export function planReads(db: D1Database, experimentId: string): D1PreparedState
       )
       .bind(experimentId),
     db.prepare(RESULTS_SQL).bind(experimentId),
-    headStatement(db),
   ];
 }
 
 /**
  * Judges the experiment and commits the outcome. `firstReads`: planReads' results, already read
- * in the caller's batch (the result's own write), for the first attempt.
+ * in the caller's batch (the result's own write), for the first attempt. Returns how many ledger
+ * entries wait for the sequencer (ledger-sequencer.ts).
  */
 export async function validateExperiment(
   db: D1Database,
   experimentId: string,
   now: number,
   firstReads?: D1Result[],
-): Promise<void> {
-  await commitPlanned(
+): Promise<number> {
+  return commitPlanned(
     db,
     (attempt) => plan(db, experimentId, now, attempt === 1 ? firstReads : undefined),
     now,
@@ -104,7 +103,7 @@ async function plan(
   now: number,
   reads?: D1Result[],
 ): Promise<Planned | null> {
-  const [expRes, resRes, headRes] = reads ?? (await db.batch(planReads(db, experimentId)));
+  const [expRes, resRes] = reads ?? (await db.batch(planReads(db, experimentId)));
   const exp = (expRes!.results as ExperimentRow[])[0];
   if (!exp) return null;
   const rows = resRes!.results as ResultRow[];
@@ -277,7 +276,7 @@ async function plan(
         .bind(t.to, t.basis, creditState, creditedAt, r.id),
     );
   }
-  return { statements, entries, head: headOf(headRes) };
+  return { statements, entries };
 }
 
 /**

@@ -199,9 +199,9 @@ export async function settleCheckpoint(
   bucket: R2Bucket,
   experimentId: string,
   now: number,
-): Promise<void> {
+): Promise<number> {
   let rootId: string | null = null;
-  await commitPlanned(
+  const entries = await commitPlanned(
     db,
     async () => {
       const [head, cands] = await db.batch([
@@ -292,6 +292,7 @@ export async function settleCheckpoint(
     now,
   );
   if (rootId) await pruneLineage(db, bucket, rootId, now);
+  return entries;
 }
 
 /** Closes the reveal windows that passed, and settles the experiments that waited on them (the cron). */

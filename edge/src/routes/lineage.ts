@@ -10,6 +10,7 @@ import type { AppEnv } from '../env.ts';
 import { fail } from '../errors.ts';
 import { keptCheckpoint, revealFinalCheckpoint } from '../lineage/checkpoints.ts';
 import { addChild } from '../lineage/children.ts';
+import { sequenceLedger } from '../ledger-sequencer.ts';
 import { researcherAuth } from '../researcher-auth.ts';
 import { MAX_REVEAL_BYTES } from '../trust/policy.ts';
 import { BODY, REVEALED, doc } from '../openapi.ts';
@@ -33,8 +34,18 @@ export const finalCheckpoints = new Hono<AppEnv>().put(
   ...checkpointUploadRoute(
     MAX_REVEAL_BYTES,
     'result',
-    async (env, id, volunteerId, read, now) =>
-      (await revealFinalCheckpoint(env.DB, env.CHECKPOINTS, id, volunteerId, read, now)).stored,
+    async (env, id, volunteerId, read, now) => {
+      const { stored } = await revealFinalCheckpoint(
+        env.DB,
+        env.CHECKPOINTS,
+        id,
+        volunteerId,
+        read,
+        now,
+      );
+      await sequenceLedger(env); // the checkpoint's settlement may have decided (ledger-sequencer.ts)
+      return stored;
+    },
     (resultId, stored) => ({ resultId, stored }),
   ),
 );

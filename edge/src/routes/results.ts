@@ -14,6 +14,7 @@ import { commitmentIssue } from '../../../shared/commit.ts';
 import { resultLease, resultOutcome, storeResult } from '../db/results.ts';
 import { LEASED, doc } from '../openapi.ts';
 import { settleCheckpoint } from '../lineage/checkpoints.ts';
+import { sequenceLedger } from '../ledger-sequencer.ts';
 
 export const results = new Hono<AppEnv>().post(
   '/',
@@ -51,9 +52,7 @@ export const results = new Hono<AppEnv>().post(
     if (lease.resultId) {
       // A re-delivery (the outbox retries after a lost answer or a 503): finish any verdict the first
       // delivery could not record. Planning reads fresh state, so this is a no-op when nothing is due.
-      await validateOrBusy(db, lease.experimentId);
-      if (lease.segments > 1)
-        await settleCheckpoint(db, c.env.CHECKPOINTS, lease.experimentId, Date.now());
+      if (await decide(c.env, lease, Date.now())) await sequenceLedger(c.env);
       const { campaignId: _, ...outcome } = await resultOutcome(
         db,
         lease.resultId,
@@ -117,10 +116,13 @@ export const results = new Hono<AppEnv>().post(
       planReads(db, lease.experimentId),
     );
     if (!stored) fail(409, 'lease_expired', 'The lease expired before the result arrived.');
-    await validateOrBusy(db, lease.experimentId, now, reads);
-    if (lease.segments > 1) await settleCheckpoint(db, c.env.CHECKPOINTS, lease.experimentId, now);
-    // The outcome's read names the campaign and the status the live update needs.
-    const { campaignId, ...outcome } = await resultOutcome(db, resultId, lease.experimentId, false);
+    const decided = await decide(c.env, lease, now, reads);
+    // The outcome's read names the campaign and the status the live update needs; the ledger's
+    // sequencer chains the decision's entries meanwhile, so they are in the chain on the answer.
+    const [{ campaignId, ...outcome }] = await Promise.all([
+      resultOutcome(db, resultId, lease.experimentId, false),
+      decided ? sequenceLedger(c.env) : undefined,
+    ]);
     if (campaignId) {
       const exp = {
         experimentId: lease.experimentId,
@@ -134,18 +136,20 @@ export const results = new Hono<AppEnv>().post(
 );
 
 /**
- * Runs the validator; when it keeps losing write races (many verdicts at once contend for the
- * ledger's head), answers 503 `busy` instead of a 500: the result is already stored, and the
- * client's retry re-runs the validation through the duplicate path above.
+ * Runs the validator, then settles a lineage's checkpoint; returns how many ledger entries they left
+ * for the sequencer. When the validator keeps losing write races (decisions on the same experiment
+ * at once), answers 503 `busy` instead of a 500: the result is already stored, and the client's
+ * retry re-runs the validation through the duplicate path above.
  */
-async function validateOrBusy(
-  db: D1Database,
-  experimentId: string,
-  now = Date.now(),
+async function decide(
+  env: Env,
+  lease: { experimentId: string; segments: number },
+  now: number,
   reads?: D1Result[],
-): Promise<void> {
+): Promise<number> {
+  let entries: number;
   try {
-    await validateExperiment(db, experimentId, now, reads);
+    entries = await validateExperiment(env.DB, lease.experimentId, now, reads);
   } catch (e) {
     if (!isWriteConflict(e)) throw e;
     fail(
@@ -154,4 +158,7 @@ async function validateOrBusy(
       'The result is stored, but its verdict could not be recorded yet: send it again shortly.',
     );
   }
+  if (lease.segments > 1)
+    entries += await settleCheckpoint(env.DB, env.CHECKPOINTS, lease.experimentId, now);
+  return entries;
 }
