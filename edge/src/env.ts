@@ -12,5 +12,6 @@ export interface AppEnv {
     bodySha256: string;
     readUpload: () => Promise<Uint8Array<ArrayBuffer>>; // auth.ts checkpointUpload
     researcher: { id: string; name: string };
+    replayGuard: string | null; // the signature's hash until auth.ts guardedBatch records it
   };
 }

@@ -55,22 +55,32 @@ export function isWriteConflict(e: unknown): boolean {
   );
 }
 
+/** What commitPlanned did: ledger entries left for the sequencer, and the tail's results when it wrote. */
+export interface Committed {
+  entries: number;
+  tail: D1Result[] | null; // null: nothing to write, no batch ran
+}
+
 /**
  * Plans from fresh state and commits the plan with its ledger entries (waiting for the sequencer:
  * call sequenceLedger after) in one batch, retrying when a concurrent writer got there first.
- * `plan` returns null when there is nothing to do. Returns how many entries it wrote.
+ * `plan` returns null when there is nothing to do. `tail`: reads that ride at the end of the batch
+ * that commits, seeing what it wrote (a result's outcome: one D1 call fewer).
  */
 export async function commitPlanned(
   db: D1Database,
   plan: (attempt: number) => Promise<Planned | null>,
   now: number,
-): Promise<number> {
+  tail: D1PreparedStatement[] = [],
+): Promise<Committed> {
   for (let attempt = 1; ; attempt++) {
     const planned = await plan(attempt);
-    if (!planned || (!planned.statements.length && !planned.entries.length)) return 0;
+    if (!planned || (!planned.statements.length && !planned.entries.length))
+      return { entries: 0, tail: null };
+    const writes = [...planned.statements, ...pendingStatements(db, planned.entries, now)];
     try {
-      await db.batch([...planned.statements, ...pendingStatements(db, planned.entries, now)]);
-      return planned.entries.length;
+      const results = await db.batch([...writes, ...tail]);
+      return { entries: planned.entries.length, tail: results.slice(writes.length) };
     } catch (e) {
       if (attempt >= MAX_ATTEMPTS || !isWriteConflict(e)) throw e;
       await new Promise((r) => setTimeout(r, Math.random() * 5 * 2 ** Math.min(attempt, 7))); // jittered exponential backoff

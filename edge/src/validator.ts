@@ -5,7 +5,7 @@
 import type { Metrics, Precision, ResultVerdict, VerdictBasis } from '../../shared/protocol.ts';
 import { commitSteps, EARLY_STEPS, earlySegments, stateBytes } from '../../shared/commit.ts';
 import { ExperimentSpec, parameterCount, startStep } from '../../shared/spec.ts';
-import { commitPlanned, type NewEntry, type Planned } from './ledger.ts';
+import { commitPlanned, type Committed, type NewEntry, type Planned } from './ledger.ts';
 import { decayedTerm } from './trust/credit.ts';
 import { judge, type JudgedExperiment, type JudgedResult, type Transition } from './trust/judge.ts';
 import {
@@ -81,19 +81,21 @@ export function planReads(db: D1Database, experimentId: string): D1PreparedState
 
 /**
  * Judges the experiment and commits the outcome. `firstReads`: planReads' results, already read
- * in the caller's batch (the result's own write), for the first attempt. Returns how many ledger
- * entries wait for the sequencer (ledger-sequencer.ts).
+ * in the caller's batch (the result's own write), for the first attempt. `tail`: reads to ride at
+ * the end of the committing batch (ledger.ts commitPlanned).
  */
 export async function validateExperiment(
   db: D1Database,
   experimentId: string,
   now: number,
   firstReads?: D1Result[],
-): Promise<number> {
+  tail: D1PreparedStatement[] = [],
+): Promise<Committed> {
   return commitPlanned(
     db,
     (attempt) => plan(db, experimentId, now, attempt === 1 ? firstReads : undefined),
     now,
+    tail,
   );
 }
 

@@ -163,7 +163,7 @@ describe("someone else's lease and experiment", () => {
       () => other.post('/api/results', null, { raw: body }),
       401,
       'bad_signature',
-      'remembers',
+      'untouched', // a result's own signature is checked before its guarded batch (auth.ts guardedBatch)
     );
   });
 
@@ -193,6 +193,7 @@ describe("someone else's lease and experiment", () => {
     ['an upper-case spec hash', { specHash: 'A'.repeat(64) }],
     ['a truncated dataset hash', { datasetSha256: 'a'.repeat(63) }],
   ])('refuses %s as malformed', async (_name, patch) => {
-    await expectRefused(() => v.result(lease, {}, patch), 400, 'invalid_request', 'remembers');
+    // Refused before the result's guarded batch, so not remembered (auth.ts guardedBatch).
+    await expectRefused(() => v.result(lease, {}, patch), 400, 'invalid_request', 'untouched');
   });
 });

@@ -85,7 +85,8 @@ describe('impossible metrics', () => {
     ['backend = "tpu"', 'backend', '"tpu"', 'invalid_request'],
   ])('refuses a result with %s', async (_name, field, raw, code) => {
     const lease = (await v.lease())!;
-    await expectRefused(() => resultWithRaw(lease, field, raw), 400, code, 'remembers');
+    // Refused before the result's guarded batch, so not remembered (auth.ts guardedBatch).
+    await expectRefused(() => resultWithRaw(lease, field, raw), 400, code, 'untouched');
   });
 
   it.each([
@@ -106,7 +107,7 @@ describe('impossible metrics', () => {
       () => v.post(`/api/leases/${lease.leaseId}/heartbeat`, null, { raw: text }),
       400,
       code,
-      'remembers',
+      'untouched', // refused before the heartbeat's guarded batch (auth.ts guardedBatch)
     );
   });
 });

@@ -24,8 +24,8 @@ export async function campaignExists(db: D1Database, id: string): Promise<boolea
 export type Beat = { deadline: number } | 'unknown' | 'foreign' | 'expired';
 
 /**
- * A heartbeat in one D1 call (a heartbeat every 30 s per training volunteer is most of D1's load at
- * scale: docs/scale.md). On the holder's own lease — its volunteer and token hash — while open and
+ * A heartbeat in one D1 call, `batch` (the route's, which carries the request's replay guard: a
+ * heartbeat every 30 s per training volunteer is most of D1's load at scale, docs/scale.md). On the holder's own lease — its volunteer and token hash — while open and
  * live: move the deadline when EXTENDED_DEADLINE_SQL is at least half a window (`windowMs`) past it
  * (naming the deadline fires the campaign queue's change trigger, so only then), and record the
  * progress. Then read the lease back: no row is `unknown`, another holder `foreign`, closed or past
@@ -33,6 +33,7 @@ export type Beat = { deadline: number } | 'unknown' | 'foreign' | 'expired';
  */
 export async function recordHeartbeat(
   db: D1Database,
+  batch: (statements: D1PreparedStatement[]) => Promise<D1Result[]>,
   b: {
     leaseId: string;
     volunteerId: string;
@@ -44,7 +45,7 @@ export async function recordHeartbeat(
   },
 ): Promise<Beat> {
   const own = `id = ?1 AND volunteer_id = ?2 AND token_hash = ?3 AND status = 'open' AND deadline > ?4`;
-  const [, , read] = await db.batch([
+  const [, , read] = await batch([
     db
       .prepare(
         `UPDATE leases SET deadline = ${EXTENDED_DEADLINE_SQL}

@@ -25,7 +25,8 @@ export interface ResultLease {
   segments: number; // the campaign's: a lineage campaign (> 1) keeps final checkpoints
 }
 
-export function resultLease(db: D1Database, leaseId: string): Promise<ResultLease | null> {
+/** The lease a result names, with its experiment's spec: read it with `leaseOf`. */
+export function resultLeaseStatement(db: D1Database, leaseId: string): D1PreparedStatement {
   return db
     .prepare(
       `SELECT l.volunteer_id AS volunteerId, l.experiment_id AS experimentId, l.token_hash AS tokenHash,
@@ -35,9 +36,11 @@ export function resultLease(db: D1Database, leaseId: string): Promise<ResultLeas
        LEFT JOIN results r ON r.lease_id = l.id
        WHERE l.id = ?`,
     )
-    .bind(leaseId)
-    .first<ResultLease>();
+    .bind(leaseId);
 }
+
+export const leaseOf = (r: D1Result | undefined): ResultLease | null =>
+  ((r?.results ?? [])[0] as ResultLease | undefined) ?? null;
 
 /** The lease's experiment is open and its other live leases leave a replica slot (?1 lease, ?2 now). */
 const SLOT_STILL_FREE = `EXISTS (SELECT 1 FROM experiments e WHERE e.id = leases.experiment_id AND e.status = 'open'
@@ -109,7 +112,16 @@ export async function resultOutcome(
   experimentId: string,
   duplicate: boolean,
 ): Promise<ResultResponse & { campaignId: string | null }> {
-  const row = await db
+  return outcomeOf(await outcomeStatement(db, resultId, experimentId).all(), resultId, duplicate);
+}
+
+/** resultOutcome's read, to ride at the end of a batch that writes the outcome; outcomeOf reads it. */
+export function outcomeStatement(
+  db: D1Database,
+  resultId: string,
+  experimentId: string,
+): D1PreparedStatement {
+  return db
     .prepare(
       `SELECT e.status, e.campaign_id AS campaignId, s.id AS spotCheckId, s.from_step AS step,
          json_extract(e.spec_json, '$.parent.step') AS start, json_extract(e.spec_json, '$.train.steps') AS steps,
@@ -117,16 +129,25 @@ export async function resultOutcome(
        FROM experiments e
        LEFT JOIN spot_checks s ON s.result_id = ?2 AND s.status = 'awaiting-reveal' WHERE e.id = ?1`,
     )
-    .bind(experimentId, resultId)
-    .first<{
-      status: ExperimentStatus;
-      campaignId: string;
-      spotCheckId: string | null;
-      step: number | null;
-      start: number | null;
-      steps: number;
-      awaited: number;
-    }>();
+    .bind(experimentId, resultId);
+}
+
+export function outcomeOf(
+  read: D1Result | undefined,
+  resultId: string,
+  duplicate: boolean,
+): ResultResponse & { campaignId: string | null } {
+  const row = (read?.results ?? [])[0] as
+    | {
+        status: ExperimentStatus;
+        campaignId: string;
+        spotCheckId: string | null;
+        step: number | null;
+        start: number | null;
+        steps: number;
+        awaited: number;
+      }
+    | undefined;
   const reveal = row?.spotCheckId
     ? { spotCheckId: row.spotCheckId, step: row.step!, path: checkpointPath(row.spotCheckId) }
     : undefined;

@@ -201,7 +201,7 @@ export async function settleCheckpoint(
   now: number,
 ): Promise<number> {
   let rootId: string | null = null;
-  const entries = await commitPlanned(
+  const { entries } = await commitPlanned(
     db,
     async () => {
       const [head, cands] = await db.batch([

@@ -8,7 +8,7 @@ import {
   type HeartbeatResponse,
   type LeaseResponse,
 } from '../../../shared/protocol.ts';
-import { signedVolunteer } from '../auth.ts';
+import { guardedBatch, signedVolunteer, signedVolunteerGuardedLater } from '../auth.ts';
 import { clientAddress } from '../client-address.ts';
 import { parseBody } from '../body.ts';
 import type { AppEnv } from '../env.ts';
@@ -68,7 +68,7 @@ leases.post(
     body: HeartbeatRequest,
     errors: [...SIGNED, ...BODY, 'unknown_lease', 'foreign_lease', 'lease_expired'],
   }),
-  signedVolunteer,
+  signedVolunteerGuardedLater,
   async (c) => {
     const leaseId = c.req.param('id');
     if (!Id.safeParse(leaseId).success)
@@ -76,7 +76,7 @@ leases.post(
     const beat = parseBody(c.get('body'), HeartbeatRequest);
     // A lease is held by heartbeats, not by a claim: each moves the deadline one window on, up to the
     // lease's lifetime (queue/claim-terms.ts EXTENDED_DEADLINE_SQL). Progress is recorded with every beat.
-    const beaten = await recordHeartbeat(c.env.DB, {
+    const beaten = await recordHeartbeat(c.env.DB, (s) => guardedBatch(c, s), {
       leaseId,
       volunteerId: c.get('volunteer').id,
       tokenHash: await sha256(beat.leaseToken),

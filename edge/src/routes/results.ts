@@ -4,14 +4,21 @@ import { Hono } from 'hono';
 import { sha256 } from '../../../shared/crypto.ts';
 import { ResultRequest, type ResultResponse } from '../../../shared/protocol.ts';
 import { curveLength, ExperimentSpec, tokenBudget } from '../../../shared/spec.ts';
-import { signedResult, signedVolunteer } from '../auth.ts';
+import { guardedBatch, signedResult, signedVolunteerGuardedLater } from '../auth.ts';
 import type { AppEnv } from '../env.ts';
 import { fail } from '../errors.ts';
 import { afterResponse, laterOf, notifyCampaignOf } from '../live.ts';
-import { isWriteConflict } from '../ledger.ts';
+import { isWriteConflict, type Committed } from '../ledger.ts';
 import { planReads, validateExperiment } from '../validator.ts';
 import { commitmentIssue } from '../../../shared/commit.ts';
-import { resultLease, resultOutcome, storeResult } from '../db/results.ts';
+import {
+  leaseOf,
+  outcomeOf,
+  outcomeStatement,
+  resultLeaseStatement,
+  resultOutcome,
+  storeResult,
+} from '../db/results.ts';
 import { LEASED, doc } from '../openapi.ts';
 import { settleCheckpoint } from '../lineage/checkpoints.ts';
 import { sequenceLedger } from '../ledger-sequencer.ts';
@@ -34,12 +41,12 @@ export const results = new Hono<AppEnv>().post(
       'busy',
     ],
   }),
-  signedVolunteer,
+  signedVolunteerGuardedLater,
   async (c) => {
     const { result, signature } = await signedResult(c, ResultRequest, 'result');
     const volunteer = c.get('volunteer');
     const db = c.env.DB;
-    const lease = await resultLease(db, result.leaseId);
+    const lease = leaseOf((await guardedBatch(c, [resultLeaseStatement(db, result.leaseId)]))[0]);
     if (!lease) fail(404, 'unknown_lease', 'No lease has this id.');
     if (
       lease.volunteerId !== volunteer.id ||
@@ -52,7 +59,7 @@ export const results = new Hono<AppEnv>().post(
     if (lease.resultId) {
       // A re-delivery (the outbox retries after a lost answer or a 503): finish any verdict the first
       // delivery could not record. Planning reads fresh state, so this is a no-op when nothing is due.
-      if (await decide(c.env, lease, Date.now())) await sequenceLedger(c.env);
+      if ((await decide(c.env, lease, Date.now())).entries) await sequenceLedger(c.env);
       const { campaignId: _, ...outcome } = await resultOutcome(
         db,
         lease.resultId,
@@ -102,7 +109,10 @@ export const results = new Hono<AppEnv>().post(
       fail(422, 'commitment_mismatch', 'A lineage’s result commits to its checkpoints.');
     const resultId = 'r_' + (await sha256(result.leaseId)).slice(0, 24);
     const now = Date.now();
-    // The validator's reads ride in the same batch as the write.
+    // The validator's reads, and the outcome's for when there is nothing to decide, ride in the same
+    // batch as the write; the outcome's read rides again at the end of the decision's batch.
+    const outcomeRead = () => outcomeStatement(db, resultId, lease.experimentId);
+    const validatorReads = planReads(db, lease.experimentId);
     const { stored, reads } = await storeResult(
       db,
       {
@@ -113,16 +123,17 @@ export const results = new Hono<AppEnv>().post(
         signature,
         now,
       },
-      planReads(db, lease.experimentId),
+      [...validatorReads, outcomeRead()],
     );
     if (!stored) fail(409, 'lease_expired', 'The lease expired before the result arrived.');
-    const decided = await decide(c.env, lease, now, reads);
-    // The outcome's read names the campaign and the status the live update needs; the ledger's
-    // sequencer chains the decision's entries meanwhile, so they are in the chain on the answer.
-    const [{ campaignId, ...outcome }] = await Promise.all([
-      resultOutcome(db, resultId, lease.experimentId, false),
-      decided ? sequenceLedger(c.env) : undefined,
+    const decided = await decide(c.env, lease, now, reads, [outcomeRead()]);
+    // The outcome names the campaign and the status the live update needs; the ledger's sequencer
+    // chains the decision's entries meanwhile, so they are in the chain on the answer.
+    const [read] = await Promise.all([
+      decided.tail?.[0] ?? (decided.settled ? outcomeRead().all() : reads![validatorReads.length]),
+      decided.entries ? sequenceLedger(c.env) : undefined,
     ]);
+    const { campaignId, ...outcome } = outcomeOf(read, resultId, false);
     if (campaignId) {
       const exp = {
         experimentId: lease.experimentId,
@@ -136,20 +147,22 @@ export const results = new Hono<AppEnv>().post(
 );
 
 /**
- * Runs the validator, then settles a lineage's checkpoint; returns how many ledger entries they left
- * for the sequencer. When the validator keeps losing write races (decisions on the same experiment
- * at once), answers 503 `busy` instead of a 500: the result is already stored, and the client's
- * retry re-runs the validation through the duplicate path above.
+ * Runs the validator (with `tail`, reads at the end of its batch: ledger.ts commitPlanned), then
+ * settles a lineage's checkpoint, which may change what the tail read (`settled`: read it again).
+ * When the validator keeps losing write races (decisions on the same experiment at once), answers
+ * 503 `busy` instead of a 500: the result is already stored, and the client's retry re-runs the
+ * validation through the duplicate path above.
  */
 async function decide(
   env: Env,
   lease: { experimentId: string; segments: number },
   now: number,
   reads?: D1Result[],
-): Promise<number> {
-  let entries: number;
+  tail: D1PreparedStatement[] = [],
+): Promise<Committed & { settled: boolean }> {
+  let committed: Committed;
   try {
-    entries = await validateExperiment(env.DB, lease.experimentId, now, reads);
+    committed = await validateExperiment(env.DB, lease.experimentId, now, reads, tail);
   } catch (e) {
     if (!isWriteConflict(e)) throw e;
     fail(
@@ -158,7 +171,7 @@ async function decide(
       'The result is stored, but its verdict could not be recorded yet: send it again shortly.',
     );
   }
-  if (lease.segments > 1)
-    entries += await settleCheckpoint(env.DB, env.CHECKPOINTS, lease.experimentId, now);
-  return entries;
+  if (lease.segments < 2) return { ...committed, settled: false };
+  const settled = await settleCheckpoint(env.DB, env.CHECKPOINTS, lease.experimentId, now);
+  return { entries: committed.entries + settled, tail: null, settled: true };
 }
