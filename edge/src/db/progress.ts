@@ -2,28 +2,19 @@
 // disputed, and an ETA for the rest from the throughput of the volunteers working on it now.
 import type { CampaignProgress } from '../../../shared/protocol.ts';
 
-// One row per experiment of the campaign (the UNIQUE (campaign_id, idx) index finds them), with its
-// result count and live open leases through results_by_experiment and leases_by_experiment.
+// The counts migration 0019's triggers keep per campaign: one row, whatever the campaign's size.
 const COUNTS_SQL = `
-SELECT count(*) AS experiments,
-  coalesce(sum(status = 'open' AND results = 0 AND running = 0), 0) AS queued,
-  coalesce(sum(status = 'open' AND results = 0 AND running > 0), 0) AS running,
-  coalesce(sum(status = 'open' AND results > 0), 0) AS awaitingReplica,
-  coalesce(sum(status = 'verified'), 0) AS verified,
-  coalesce(sum(status = 'disputed'), 0) AS disputed,
-  coalesce(sum(CASE WHEN status = 'open' THEN tokens * MAX(0, replicas_needed - results) ELSE 0 END), 0) AS remainingTokens
-FROM (
-  SELECT e.status, e.tokens, e.replicas_needed,
-    (SELECT count(*) FROM results r WHERE r.experiment_id = e.id) AS results,
-    (SELECT count(*) FROM leases l WHERE l.experiment_id = e.id AND l.status = 'open' AND l.deadline > ?2) AS running
-  FROM experiments e WHERE e.campaign_id = ?1
-)`;
+SELECT experiments, open_fresh AS openFresh, awaiting AS awaitingReplica, verified, disputed,
+  remaining_tokens AS remainingTokens
+FROM campaign_counts WHERE campaign_id = ?1`;
 
 // Each live lease on the campaign with two throughput estimates for its volunteer: from the lease's
 // own heartbeats (steps done × tokens per step / time since the claim) and from the volunteer's
-// latest result anywhere (tokens / wall time).
+// latest result anywhere (tokens / wall time); and whether its experiment has a result yet (an open
+// experiment without one is running while a lease on it is live, queued otherwise).
 const FLEET_SQL = `
-SELECT l.volunteer_id AS volunteerId,
+SELECT l.volunteer_id AS volunteerId, e.id AS experimentId,
+  EXISTS (SELECT 1 FROM results r WHERE r.experiment_id = e.id) AS hasResult,
   CASE WHEN l.heartbeat_at > l.created_at AND l.last_step > 0
     THEN l.last_step * (e.tokens * 1.0 / json_extract(e.spec_json, '$.train.steps')) * 1000.0 / (l.heartbeat_at - l.created_at)
   END AS heartbeatRate,
@@ -32,7 +23,20 @@ SELECT l.volunteer_id AS volunteerId,
 FROM experiments e JOIN leases l ON l.experiment_id = e.id
 WHERE e.campaign_id = ?1 AND e.status = 'open' AND l.status = 'open' AND l.deadline > ?2`;
 
-type Counts = Omit<CampaignProgress, 'fleet' | 'etaSeconds' | 'updatedAt'>;
+type Counts = Omit<
+  CampaignProgress,
+  'fleet' | 'etaSeconds' | 'updatedAt' | 'queued' | 'running'
+> & {
+  openFresh: number;
+};
+const NO_COUNTS: Counts = {
+  experiments: 0,
+  openFresh: 0,
+  awaitingReplica: 0,
+  verified: 0,
+  disputed: 0,
+  remainingTokens: 0,
+};
 
 export async function campaignProgress(
   db: D1Database,
@@ -40,17 +44,21 @@ export async function campaignProgress(
   now: number,
 ): Promise<CampaignProgress> {
   const [counts, fleet] = await db.batch<Record<string, unknown>>([
-    db.prepare(COUNTS_SQL).bind(campaignId, now),
+    db.prepare(COUNTS_SQL).bind(campaignId),
     db.prepare(FLEET_SQL).bind(campaignId, now),
   ]);
-  const c = counts!.results[0] as unknown as Counts;
+  const { openFresh, ...c } = (counts!.results[0] as unknown as Counts | undefined) ?? NO_COUNTS;
   // A volunteer with two leases here still trains one at a time: count its rate once.
   const rates = new Map<string, number>();
+  const running = new Set<string>();
   for (const row of fleet!.results as {
     volunteerId: string;
+    experimentId: string;
+    hasResult: number;
     heartbeatRate: number | null;
     resultRate: number | null;
   }[]) {
+    if (!row.hasResult) running.add(row.experimentId);
     const rate = row.heartbeatRate ?? row.resultRate;
     if (rate && Number.isFinite(rate))
       rates.set(row.volunteerId, Math.max(rates.get(row.volunteerId) ?? 0, rate));
@@ -59,6 +67,8 @@ export async function campaignProgress(
   const tokensPerSec = [...rates.values()].reduce((a, b) => a + b, 0);
   return {
     ...c,
+    queued: openFresh - running.size,
+    running: running.size,
     fleet: { volunteers: rates.size, tokensPerSec },
     etaSeconds:
       c.remainingTokens === 0
