@@ -11,7 +11,9 @@ FROM campaign_counts WHERE campaign_id = ?1`;
 // Each live lease on the campaign with two throughput estimates for its volunteer: from the lease's
 // own heartbeats (steps done × tokens per step / time since the claim) and from the volunteer's
 // latest result anywhere (tokens / wall time); and whether its experiment has a result yet (an open
-// experiment without one is running while a lease on it is live, queued otherwise).
+// experiment without one is running while a lease on it is live, queued otherwise). From the live
+// leases (the leases_open index), which the fleet bounds, and not from the campaign's open experiments,
+// which a large campaign does not: CROSS JOIN keeps SQLite to that order.
 const FLEET_SQL = `
 SELECT l.volunteer_id AS volunteerId, e.id AS experimentId,
   EXISTS (SELECT 1 FROM results r WHERE r.experiment_id = e.id) AS hasResult,
@@ -20,7 +22,7 @@ SELECT l.volunteer_id AS volunteerId, e.id AS experimentId,
   END AS heartbeatRate,
   (SELECT json_extract(r.metrics_json, '$.tokens') * 1000.0 / MAX(1, json_extract(r.metrics_json, '$.wallMs'))
      FROM results r WHERE r.volunteer_id = l.volunteer_id ORDER BY r.created_at DESC LIMIT 1) AS resultRate
-FROM experiments e JOIN leases l ON l.experiment_id = e.id
+FROM leases l CROSS JOIN experiments e ON e.id = l.experiment_id
 WHERE e.campaign_id = ?1 AND e.status = 'open' AND l.status = 'open' AND l.deadline > ?2`;
 
 type Counts = Omit<
