@@ -132,11 +132,16 @@ export async function archiveCampaign(
         now,
       ),
       // What stays: every column the leaderboards, standings and pages read; the metrics lose their
-      // checkpoint commitments (read only while an experiment or its spot checks are open).
+      // checkpoint commitments (read only while an experiment or its spot checks are open). The
+      // rows also move to the end of the table (new rowids, same ids: nothing refers to a rowid), so
+      // the pages they leave empty go to SQLite's free list and new rows reuse them; shrunk in place
+      // they would leave holes in every page that only a VACUUM gives back (bench:archive).
       db
         .prepare(
           `UPDATE results SET metrics_json = json_remove(metrics_json, '$.commitments'),
-             payload_json = ?6, signature = ''
+             payload_json = ?6, signature = '',
+             rowid = rowid - (SELECT min(rowid) FROM results WHERE experiment_id IN (${IN_CHUNK}))
+               + (SELECT max(rowid) FROM results) + 1
            WHERE experiment_id IN (${IN_CHUNK}) AND payload_json NOT LIKE '${ARCHIVED_PAYLOAD_PREFIX}%'`,
         )
         .bind(...range, ARCHIVED_PAYLOAD_PREFIX + segment.sha256),

@@ -3,7 +3,7 @@
 // pages as before archiving, so every client of it — ledger:verify --url, a third party's own
 // checker — verifies from seq 1 unchanged; the chain itself is the proof, not the archive's word.
 import type { LedgerPage } from '../../../shared/ledger.ts';
-import type { ArchivedEntry } from './ledger-seal.ts';
+import type { ArchivedEntry } from './segment.ts';
 import { readSegment } from './store.ts';
 
 /** The archived segment holding seq `after + 1`, read in the same batch as the D1 page. */

@@ -5,25 +5,11 @@
 // delete guard pass exactly the recorded seqs). GET /api/ledger serves them back (ledger-pages.ts).
 import { GENESIS_HASH, LEDGER_HEAD_SQL } from '../../../shared/ledger.ts';
 import { ARCHIVE_GRACE_MS } from './campaigns.ts';
-import { encodeSegment } from './segment.ts';
+import { encodeSegment, type ArchivedEntry } from './segment.ts';
 import { putSegment, recordSegment } from './store.ts';
 
 /** ~0.4 kB an entry (docs/scale.md): about 400 kB of JSON, 100 kB gzipped, per segment. */
 export const LEDGER_SEGMENT_ENTRIES = 1000;
-
-/** A ledger row as archived: every column, so the segment alone rebuilds the table. */
-export interface ArchivedEntry {
-  seq: number;
-  key: string;
-  kind: string;
-  experimentId: string;
-  resultId: string | null;
-  volunteerId: string | null;
-  entry: string;
-  prevHash: string;
-  hash: string;
-  createdAt: number;
-}
 
 /** The sealed prefix's end: the last archived seq and its hash (0 and the genesis hash when none). */
 export const SEALED_SQL = `SELECT last_seq AS seq, head_hash AS hash FROM archive_segments

@@ -13,6 +13,20 @@ export function segmentKey(sha: string): string {
   return `${ARCHIVE_PREFIX}${sha}.ndjson.gz`;
 }
 
+/** A ledger row as archived: every column, so the segment alone rebuilds the table. */
+export interface ArchivedEntry {
+  seq: number;
+  key: string;
+  kind: string;
+  experimentId: string;
+  resultId: string | null;
+  volunteerId: string | null;
+  entry: string;
+  prevHash: string;
+  hash: string;
+  createdAt: number;
+}
+
 export interface EncodedSegment {
   bytes: Uint8Array<ArrayBuffer>;
   sha256: string;

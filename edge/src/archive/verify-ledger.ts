@@ -3,8 +3,7 @@
 // segments followed by D1's entries must form one chain (shared/ledger.ts verifyChain). Used by
 // `npm run ledger:verify` against a local persist dir, and by the archive tests in workerd.
 import { verifyChain, type ChainCheck, type LedgerRow } from '../../../shared/ledger.ts';
-import type { ArchivedEntry } from './ledger-seal.ts';
-import { decodeSegment, SegmentError } from './segment.ts';
+import { decodeSegment, SegmentError, type ArchivedEntry } from './segment.ts';
 
 /** A ledger segment's index row (archive_segments, kind 'ledger'). */
 export interface LedgerSegmentRecord {
