@@ -18,10 +18,21 @@ import {
 import { ledgerRows } from '../../test/trust.ts';
 import { archiveCampaign, ARCHIVE_GRACE_MS, finishedCampaign } from './campaigns.ts';
 import { archiveCold } from './index.ts';
+import { sealLedger } from './ledger-seal.ts';
 import { encodeSegment, segmentKey } from './segment.ts';
 import { verifyArchivedLedger, type LedgerSegmentRecord } from './verify-ledger.ts';
 
 const later = () => Date.now() + ARCHIVE_GRACE_MS + 60_000;
+
+/** The test bucket, but the process dies right after a put succeeds (before D1's batch). */
+const crashAfterPut = (): R2Bucket =>
+  ({
+    head: (key: string) => env.CHECKPOINTS.head(key),
+    put: async (...args: Parameters<R2Bucket['put']>) => {
+      await env.CHECKPOINTS.put(...args);
+      throw new Error('crashed after the put');
+    },
+  }) as unknown as R2Bucket;
 
 /** Distinct checkpoint commitments, one per commit step of the tiny spec (3). */
 const commitments = async (tag: string) => Promise.all([1, 2, 3].map((k) => sha256(`${tag}:${k}`)));
@@ -139,6 +150,8 @@ describe('cold records to R2', () => {
 
     // The ledger keeps only its head in D1; the API still serves every entry from seq 1.
     expect((await ledgerRows()).map((r) => r.seq)).toEqual([chain.at(-1)!.seq]);
+    // Past the sealed prefix the ledger is append-only as before.
+    await expect(env.DB.prepare('DELETE FROM ledger').run()).rejects.toThrow(/append-only/);
     const served = await ledgerFromApi();
     expect(served).toEqual(chain);
     expect(await verifyChain(served)).toMatchObject({ ok: true, entries: chain.length });
@@ -149,30 +162,30 @@ describe('cold records to R2', () => {
   it('a crash after the R2 put loses nothing, and the re-run finishes with the same segment', async () => {
     await history();
     const before = await views();
+    const chain = await ledgerRows();
     const now = later();
-    const campaign = await finishedCampaign(env.DB, now);
-    expect(campaign).toBe('c1');
-    const crash = () => {
-      throw new Error('crashed after the put');
-    };
-    await expect(archiveCampaign(env.DB, env.CHECKPOINTS, 'c1', now, 8, crash)).rejects.toThrow(
-      'crashed',
-    );
+    expect(await finishedCampaign(env.DB, now)).toBe('c1');
+    await expect(archiveCampaign(env.DB, crashAfterPut(), 'c1', now, 8)).rejects.toThrow('crashed');
+    await expect(sealLedger(env.DB, crashAfterPut(), now, 8)).rejects.toThrow('crashed');
     expect(await segments('results')).toEqual([]);
+    expect(await segments('ledger')).toEqual([]);
     expect(await archivedResults('c1')).toBe(0);
-    const orphan = (await env.CHECKPOINTS.list({ prefix: 'archive/' })).objects.map((o) => o.key);
-    expect(orphan).toHaveLength(1);
+    expect(await ledgerRows()).toEqual(chain);
+    const orphans = (await env.CHECKPOINTS.list({ prefix: 'archive/' })).objects.map((o) => o.key);
+    expect(orphans).toHaveLength(2); // one results segment, one ledger segment, recorded nowhere
     expect(await views()).toEqual(before);
 
     expect(await archiveCampaign(env.DB, env.CHECKPOINTS, 'c1', now, 8)).toBe(true);
-    const [seg] = await segments('results');
-    expect(orphan).toEqual([segmentKey(seg!.sha256)]); // the same bytes, the same key
-    expect((await env.CHECKPOINTS.list({ prefix: 'archive/' })).objects).toHaveLength(1);
-    const count = await env.DB.prepare('SELECT count(*) AS n FROM results').first('n');
-    expect(count).toBe(8);
+    expect(await sealLedger(env.DB, env.CHECKPOINTS, now, 8)).toBe(chain.length - 1);
+    const recorded = [...(await segments('results')), ...(await segments('ledger'))];
+    expect(recorded.map((s) => segmentKey(s.sha256)).sort()).toEqual(orphans.sort()); // same bytes, same keys
+    expect((await env.CHECKPOINTS.list({ prefix: 'archive/' })).objects).toHaveLength(2);
+    expect(await env.DB.prepare('SELECT count(*) AS n FROM results').first('n')).toBe(8);
     expect(await archivedResults('c1')).toBe(6);
+    expect(await ledgerFromApi()).toEqual(chain);
     // A third run finds it done and changes nothing.
     expect(await archiveCampaign(env.DB, env.CHECKPOINTS, 'c1', now, 8)).toBe(true);
+    expect(await sealLedger(env.DB, env.CHECKPOINTS, now, 8)).toBe(0);
     expect(await segments('results')).toHaveLength(1);
     expect(await views()).toEqual(before);
   });

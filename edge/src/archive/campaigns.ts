@@ -70,8 +70,7 @@ export async function finishedCampaign(db: D1Database, now: number): Promise<str
 
 /**
  * Archives up to `maxChunks` chunks of the campaign; true once all of it is archived. The put
- * happens before the batch, so R2 holds every row before D1 lets go of any (the `crash` hook lets
- * a test fail between the two).
+ * happens before the batch, so R2 holds every row before D1 lets go of any.
  */
 export async function archiveCampaign(
   db: D1Database,
@@ -79,7 +78,6 @@ export async function archiveCampaign(
   campaignId: string,
   now: number,
   maxChunks: number,
-  crash?: () => void,
 ): Promise<boolean> {
   for (let n = 0; n < maxChunks; n++) {
     const last = await db
@@ -116,7 +114,6 @@ export async function archiveCampaign(
     );
     const segment = await encodeSegment(rows);
     await putSegment(bucket, segment);
-    crash?.();
     await db.batch([
       recordSegment(
         db,
