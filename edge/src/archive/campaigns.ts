@@ -102,7 +102,10 @@ export async function archiveCampaign(
     }
     const range = [campaignId, first.at, first.id, end.at, end.id];
     const { results: rows } = await db
-      .prepare(`SELECT ${RESULT_COLUMNS} FROM results WHERE experiment_id IN (${IN_CHUNK})`)
+      .prepare(
+        `SELECT ${RESULT_COLUMNS} FROM results WHERE experiment_id IN (${IN_CHUNK})
+           AND payload_json NOT LIKE '${ARCHIVED_PAYLOAD_PREFIX}%'`,
+      )
       .bind(...range)
       .all<ResultRow>();
     const order = new Map(chunk.map((e, i) => [e.id, i]));
@@ -128,6 +131,7 @@ export async function archiveCampaign(
         },
         now,
       ),
+      // Exactly the rows in the segment (their ids as one JSON parameter: D1 binds at most 100).
       // What stays: every column the leaderboards, standings and pages read; the metrics lose their
       // checkpoint commitments (read only while an experiment or its spot checks are open). The
       // rows also move to the end of the table (new rowids, same ids: nothing refers to a rowid), so
@@ -136,12 +140,12 @@ export async function archiveCampaign(
       db
         .prepare(
           `UPDATE results SET metrics_json = json_remove(metrics_json, '$.commitments'),
-             payload_json = ?6, signature = '',
-             rowid = rowid - (SELECT min(rowid) FROM results WHERE experiment_id IN (${IN_CHUNK}))
+             payload_json = ?2, signature = '',
+             rowid = rowid - (SELECT min(rowid) FROM results WHERE id IN (SELECT value FROM json_each(?1)))
                + (SELECT max(rowid) FROM results) + 1
-           WHERE experiment_id IN (${IN_CHUNK}) AND payload_json NOT LIKE '${ARCHIVED_PAYLOAD_PREFIX}%'`,
+           WHERE id IN (SELECT value FROM json_each(?1)) AND payload_json NOT LIKE '${ARCHIVED_PAYLOAD_PREFIX}%'`,
         )
-        .bind(...range, ARCHIVED_PAYLOAD_PREFIX + segment.sha256),
+        .bind(JSON.stringify(rows.map((r) => r.id)), ARCHIVED_PAYLOAD_PREFIX + segment.sha256),
     ]);
   }
   return false;
