@@ -22,7 +22,7 @@ import {
   type LedgerPage,
   type LedgerRow,
 } from '../shared/ledger.ts';
-import { decodeSegment, segmentKey } from '../edge/src/archive/segment.ts';
+import { segmentKey } from '../edge/src/archive/segment.ts';
 import {
   verifyArchivedLedger,
   type LedgerSegmentRecord,
@@ -69,27 +69,11 @@ async function fromLocal(persist: string): Promise<{ check: ChainCheck; rows: Le
       segments.push({ record, bytes: new Uint8Array(readFileSync(file)) });
     }
     const hot = await hotRows(persist, records.at(-1)?.lastSeq ?? 0);
-    const check = await verifyArchivedLedger(segments, hot);
-    const archived = segments.length ? await archivedRows(segments) : [];
-    return { check, rows: [...archived, ...hot] };
+    const { rows, ...check } = await verifyArchivedLedger(segments, hot);
+    return { check, rows };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-/** The archived entries, for the credit check (verifyArchivedLedger has already checked them). */
-async function archivedRows(
-  segments: { record: LedgerSegmentRecord; bytes: Uint8Array<ArrayBuffer> }[],
-): Promise<LedgerRow[]> {
-  const out: LedgerRow[] = [];
-  for (const s of segments) {
-    try {
-      out.push(...(await decodeSegment<LedgerRow>(s.bytes, s.record.sha256)));
-    } catch {
-      return out; // an altered segment: the chain check already names it
-    }
-  }
-  return out;
 }
 
 /** D1's entries after the sealed prefix. */

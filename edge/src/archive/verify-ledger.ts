@@ -14,14 +14,18 @@ export interface LedgerSegmentRecord {
   headHash: string;
 }
 
-/** Checks the archived segments (in seq order, with their bytes) and then D1's `hot` entries. */
+/**
+ * Checks the archived segments (in seq order, with their bytes) and then D1's `hot` entries; `rows`
+ * is every entry read, up to the first altered segment.
+ */
 export async function verifyArchivedLedger(
   segments: { record: LedgerSegmentRecord; bytes: Uint8Array<ArrayBuffer> }[],
   hot: LedgerRow[],
-): Promise<ChainCheck> {
+): Promise<ChainCheck & { rows: LedgerRow[] }> {
   const rows: LedgerRow[] = [];
   for (const { record, bytes } of segments) {
-    const broken = (message: string): ChainCheck => ({
+    const broken = (message: string): ChainCheck & { rows: LedgerRow[] } => ({
+      rows,
       ok: false,
       entries: rows.length,
       head: rows.length
@@ -51,5 +55,6 @@ export async function verifyArchivedLedger(
       );
     for (const { seq, prevHash, hash, entry } of entries) rows.push({ seq, prevHash, hash, entry });
   }
-  return verifyChain([...rows, ...hot]);
+  const all = [...rows, ...hot];
+  return { ...(await verifyChain(all)), rows: all };
 }
