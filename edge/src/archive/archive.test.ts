@@ -17,6 +17,7 @@ import {
 } from '../../test/helpers.ts';
 import { ledgerRows } from '../../test/trust.ts';
 import { archiveCampaign, ARCHIVE_GRACE_MS, finishedCampaign } from './campaigns.ts';
+import { MAX_SEGMENTS_PER_PAGE } from './corpus-rows.ts';
 import { archiveCold } from './index.ts';
 import { sealLedger } from './ledger-seal.ts';
 import { encodeSegment, segmentKey } from './segment.ts';
@@ -188,6 +189,27 @@ describe('cold records to R2', () => {
     expect(await sealLedger(env.DB, env.CHECKPOINTS, now, 8)).toBe(0);
     expect(await segments('results')).toHaveLength(1);
     expect(await views()).toEqual(before);
+  });
+
+  it('a corpus page reads at most MAX_SEGMENTS_PER_PAGE segments, and the pages still concatenate to the same export', async () => {
+    const [a, b] = [await newVolunteer('a'), await newVolunteer('b')];
+    const ids = Array.from({ length: MAX_SEGMENTS_PER_PAGE + 2 }, (_, i) => `m${i}`);
+    for (const id of ids) {
+      await seedCampaign(id, 1);
+      await verifyNext(a, b, 3, ['webgpu', 'wasm'], id);
+    }
+    const before = await exportAll('/api/corpus?format=csv&limit=500');
+    const first = await api('/api/corpus?format=csv&limit=500');
+    expect(first.headers.get('link')).toBeNull(); // one page before archiving
+    const now = later();
+    for (let c = await finishedCampaign(env.DB, now); c; c = await finishedCampaign(env.DB, now))
+      await archiveCampaign(env.DB, env.CHECKPOINTS, c, now, 8);
+    expect(await segments('results')).toHaveLength(ids.length); // one segment per campaign
+
+    const page = await api('/api/corpus?format=csv&limit=500');
+    expect((await page.text()).trim().split('\r\n')).toHaveLength(1 + MAX_SEGMENTS_PER_PAGE);
+    expect(page.headers.get('link')).toMatch(/rel="next"/);
+    expect(await exportAll('/api/corpus?format=csv&limit=500')).toBe(before);
   });
 
   it('never archives a running campaign, nor one settled within the grace period', async () => {

@@ -7,7 +7,7 @@ import { hyperparameters } from '../../../shared/importance.ts';
 import type { CorpusRecord, Metrics, ResultVerdict } from '../../../shared/protocol.ts';
 import type { ExperimentSpec } from '../../../shared/spec.ts';
 import { ARCHIVED_PAYLOAD_PREFIX } from '../archive/campaigns.ts';
-import { archivedMetrics } from '../archive/corpus-rows.ts';
+import { archivedMetrics, segmentBound } from '../archive/corpus-rows.ts';
 import { meanCurve } from './leaderboard.ts';
 
 export interface CorpusCursor {
@@ -96,12 +96,18 @@ export async function corpusPage(
       .bind(...params),
   ]);
   const resultRows = results!.results as unknown as ResultRow[];
+  const rows = exps!.results as unknown as ExperimentRow[];
+  // A page reads at most MAX_SEGMENTS_PER_PAGE archive segments: past that it ends early and the
+  // cursor resumes there, so no request fans out into an unbounded number of R2 reads.
+  const page = rows.slice(0, segmentBound(rows.slice(0, opts.limit), resultRows));
+  const inPage = new Set(page.map((e) => e.id));
+  const mine = resultRows.filter((r) => inPage.has(r.experimentId));
   const full = await archivedMetrics(
     bucket,
-    resultRows.flatMap((r) => (r.segment ? [r.segment] : [])),
+    mine.flatMap((r) => (r.segment ? [r.segment] : [])),
   );
   const replicas = new Map<string, CorpusRecord['replicas']>();
-  for (const { experimentId, metricsJson, segment, ...r } of resultRows) {
+  for (const { experimentId, metricsJson, segment, ...r } of mine) {
     const list = replicas.get(experimentId) ?? [];
     const json = segment ? full.get(r.resultId) : metricsJson;
     if (json === undefined)
@@ -109,8 +115,6 @@ export async function corpusPage(
     list.push({ ...r, metrics: JSON.parse(json) as Metrics });
     replicas.set(experimentId, list);
   }
-  const rows = exps!.results as unknown as ExperimentRow[];
-  const page = rows.slice(0, opts.limit);
   const records = page.map((e): CorpusRecord => {
     const spec = JSON.parse(e.specJson) as ExperimentSpec;
     const reps = replicas.get(e.id) ?? [];
@@ -136,9 +140,10 @@ export async function corpusPage(
     };
   });
   const last = page.at(-1);
+  const more = rows.length > page.length;
   return {
     records,
-    next: rows.length > opts.limit && last ? { verifiedAt: last.verifiedAt, id: last.id } : null,
+    next: more && last ? { verifiedAt: last.verifiedAt, id: last.id } : null,
   };
 }
 
