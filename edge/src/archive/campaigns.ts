@@ -5,13 +5,12 @@
 // recorded and each result keeps only what hot readers use (docs/scale.md, "Storage with a bound").
 // A crash between the R2 put and the batch leaves the rows as they were: the next run rebuilds the
 // same segment (same hash, same key) and finishes the chunk.
-import { encodeSegment } from './segment.ts';
-import { putSegment, recordSegment } from './store.ts';
+import { archiveRows } from './store.ts';
 
-/** A campaign settles, then waits a week: past every lease (≤ 2 h) and reveal window before it is final. */
+/** A week after it settles, past every lease (≤ 2 h) and reveal window, a campaign is final. */
 export const ARCHIVE_GRACE_MS = 7 * 24 * 60 * 60 * 1000;
 
-/** Experiments per segment: the corpus's largest page (500), so a page reads at most two per campaign. */
+/** Experiments per segment: the corpus's largest page, so a page reads ≤ 2 per campaign. */
 export const CHUNK_EXPERIMENTS = 500;
 
 /** An archived result row points at its segment; the corpus reads the full row from there. */
@@ -115,28 +114,13 @@ export async function archiveCampaign(
         a.created_at - b.created_at ||
         (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
     );
-    const segment = await encodeSegment(rows);
-    await putSegment(bucket, segment);
-    await db.batch([
-      recordSegment(
-        db,
-        {
-          sha256: segment.sha256,
-          kind: 'results',
-          campaignId,
-          first: { at: first.at, id: first.id },
-          last: { at: end.at, id: end.id },
-          rows: segment.rows,
-          bytes: segment.bytes.byteLength,
-        },
-        now,
-      ),
-      // Exactly the rows in the segment (their ids as one JSON parameter: D1 binds at most 100).
-      // What stays: every column the leaderboards, standings and pages read; the metrics lose their
-      // checkpoint commitments (read only while an experiment or its spot checks are open). The
-      // rows also move to the end of the table (new rowids, same ids: nothing refers to a rowid), so
-      // the pages they leave empty go to SQLite's free list and new rows reuse them; shrunk in place
-      // they would leave holes in every page that only a VACUUM gives back (bench:archive).
+    // Exactly the rows in the segment (their ids as one JSON parameter: D1 binds at most 100).
+    // What stays: every column the leaderboards, standings and pages read; the metrics lose their
+    // checkpoint commitments (read only while an experiment or its spot checks are open). The rows
+    // also move to the end of the table (new rowids, same ids: nothing refers to a rowid), so the
+    // pages they leave go to SQLite's free list and new rows reuse them; shrunk in place they would
+    // leave holes in every page that only a VACUUM gives back (bench:archive).
+    const slim = (sha256: string) =>
       db
         .prepare(
           `UPDATE results SET metrics_json = json_remove(metrics_json, '$.commitments'),
@@ -145,8 +129,14 @@ export async function archiveCampaign(
                + (SELECT max(rowid) FROM results) + 1
            WHERE id IN (SELECT value FROM json_each(?1)) AND payload_json NOT LIKE '${ARCHIVED_PAYLOAD_PREFIX}%'`,
         )
-        .bind(JSON.stringify(rows.map((r) => r.id)), ARCHIVED_PAYLOAD_PREFIX + segment.sha256),
-    ]);
+        .bind(JSON.stringify(rows.map((r) => r.id)), ARCHIVED_PAYLOAD_PREFIX + sha256);
+    const record = {
+      kind: 'results' as const,
+      campaignId,
+      first: { at: first.at, id: first.id },
+      last: { at: end.at, id: end.id },
+    };
+    await archiveRows(db, bucket, rows, record, slim, now);
   }
   return false;
 }

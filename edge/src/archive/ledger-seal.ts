@@ -5,8 +5,8 @@
 // delete guard pass exactly the recorded seqs). GET /api/ledger serves them back (ledger-pages.ts).
 import { GENESIS_HASH, LEDGER_HEAD_SQL } from '../../../shared/ledger.ts';
 import { ARCHIVE_GRACE_MS } from './campaigns.ts';
-import { encodeSegment, type ArchivedEntry } from './segment.ts';
-import { putSegment, recordSegment } from './store.ts';
+import type { ArchivedEntry } from './segment.ts';
+import { archiveRows } from './store.ts';
 
 /** ~0.4 kB an entry (docs/scale.md): about 400 kB of JSON, 100 kB gzipped, per segment. */
 export const LEDGER_SEGMENT_ENTRIES = 1000;
@@ -55,25 +55,20 @@ export async function sealLedger(
       )
     )
       throw new Error(`ledger entries ${first.seq}..${last.seq} are not one chain`);
-    const segment = await encodeSegment(rows);
-    await putSegment(bucket, segment);
-    await db.batch([
-      recordSegment(
-        db,
-        {
-          sha256: segment.sha256,
-          kind: 'ledger',
-          firstSeq: first.seq,
-          lastSeq: last.seq,
-          prevHash: first.prevHash,
-          headHash: last.hash,
-          rows: segment.rows,
-          bytes: segment.bytes.byteLength,
-        },
-        now,
-      ),
-      db.prepare('DELETE FROM ledger WHERE seq BETWEEN ? AND ?').bind(first.seq, last.seq),
-    ]);
+    await archiveRows(
+      db,
+      bucket,
+      rows,
+      {
+        kind: 'ledger',
+        firstSeq: first.seq,
+        lastSeq: last.seq,
+        prevHash: first.prevHash,
+        headHash: last.hash,
+      },
+      () => db.prepare('DELETE FROM ledger WHERE seq BETWEEN ? AND ?').bind(first.seq, last.seq),
+      now,
+    );
     moved += rows.length;
   }
   return moved;

@@ -2,7 +2,13 @@
 // same bytes under the same key, so nothing is ever overwritten with other data), and read back
 // only through its recorded hash, which decodeSegment checks.
 import { fail } from '../errors.ts';
-import { decodeSegment, SegmentError, segmentKey, type EncodedSegment } from './segment.ts';
+import {
+  decodeSegment,
+  encodeSegment,
+  SegmentError,
+  segmentKey,
+  type EncodedSegment,
+} from './segment.ts';
 
 /** Puts a segment unless it is already there; R2 checks the bytes against the SHA-256 on the way in. */
 export async function putSegment(bucket: R2Bucket, s: EncodedSegment): Promise<void> {
@@ -65,4 +71,29 @@ export function recordSegment(db: D1Database, r: SegmentRecord, now: number): D1
       r.bytes,
       now,
     );
+}
+
+/**
+ * The archive's one order of steps: the rows go into a segment, the segment into R2, and only then
+ * does one D1 batch record it and run `release` (which slims or deletes exactly those rows). A crash
+ * before the batch leaves D1 as it was; the re-run builds the same bytes under the same key.
+ */
+export async function archiveRows(
+  db: D1Database,
+  bucket: R2Bucket,
+  rows: object[],
+  record: Omit<SegmentRecord, 'sha256' | 'rows' | 'bytes'>,
+  release: (sha256: string) => D1PreparedStatement,
+  now: number,
+): Promise<void> {
+  const segment = await encodeSegment(rows);
+  await putSegment(bucket, segment);
+  await db.batch([
+    recordSegment(
+      db,
+      { ...record, sha256: segment.sha256, rows: segment.rows, bytes: segment.bytes.byteLength },
+      now,
+    ),
+    release(segment.sha256),
+  ]);
 }
