@@ -1,13 +1,18 @@
 // `npm run ledger:verify`: checks the whole trust ledger — consecutive entries from the genesis
 // hash, each hash = SHA-256(previous hash ‖ canonical JSON of the entry) — and prints the head.
 // Reads a local persist dir through `wrangler d1 execute --local --json` (default), or a running
-// edge through GET /api/ledger (--url). Against local D1 it also checks that each volunteer's
-// credit total equals its credits minus revocations in the ledger.
+// edge through GET /api/ledger (--url). Locally, the sealed prefix archived to R2 is fetched segment
+// by segment (`wrangler r2 object get --local`), each checked against its recorded SHA-256, seqs and
+// boundary hashes before the chain runs on through D1 (edge/src/archive/verify-ledger.ts); through
+// the API the edge serves archived pages itself. Against local D1 it also checks that each
+// volunteer's credit total equals its credits minus revocations in the ledger.
 //
 //   npm run ledger:verify -- [--persist .wrangler/state] [--url http://localhost:8787] [--json]
 //
 // Exit status 0 when the chain holds, 1 when it does not (the first broken entry is named).
-import { resolve } from 'node:path';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   creditTotals,
@@ -17,8 +22,13 @@ import {
   type LedgerPage,
   type LedgerRow,
 } from '../shared/ledger.ts';
+import { segmentKey } from '../edge/src/archive/segment.ts';
+import {
+  verifyArchivedLedger,
+  type LedgerSegmentRecord,
+} from '../edge/src/archive/verify-ledger.ts';
 import { queryLocal } from './lib/local-edge.ts';
-import { ROOT } from './lib/wrangler.ts';
+import { ROOT, wranglerRun } from './lib/wrangler.ts';
 
 const { values } = parseArgs({
   options: {
@@ -30,10 +40,47 @@ const { values } = parseArgs({
 
 const PAGE = 5_000; // rows per `wrangler d1 execute` (one process each)
 
-async function fromLocal(persist: string): Promise<LedgerRow[]> {
+const BUCKET = 'tabgrid-checkpoints'; // wrangler.toml's CHECKPOINTS bucket
+
+/** The sealed prefix from local R2, checked, then D1's entries: the whole chain from seq 1. */
+async function fromLocal(persist: string): Promise<{ check: ChainCheck; rows: LedgerRow[] }> {
+  const records = await queryLocal<LedgerSegmentRecord>(
+    persist,
+    `SELECT sha256, first_seq AS firstSeq, last_seq AS lastSeq, prev_hash AS prevHash, head_hash AS headHash
+     FROM archive_segments WHERE kind = 'ledger' ORDER BY last_seq`,
+  );
+  const dir = mkdtempSync(join(tmpdir(), 'ledger-verify-'));
+  try {
+    const segments = [];
+    for (const record of records) {
+      const file = join(dir, record.sha256);
+      const key = `${BUCKET}/${segmentKey(record.sha256)}`;
+      await wranglerRun([
+        'r2',
+        'object',
+        'get',
+        key,
+        '--local',
+        '--persist-to',
+        persist,
+        '--file',
+        file,
+      ]);
+      segments.push({ record, bytes: new Uint8Array(readFileSync(file)) });
+    }
+    const hot = await hotRows(persist, records.at(-1)?.lastSeq ?? 0);
+    const { rows, ...check } = await verifyArchivedLedger(segments, hot);
+    return { check, rows };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** D1's entries after the sealed prefix. */
+async function hotRows(persist: string, sealed: number): Promise<LedgerRow[]> {
   const rows: LedgerRow[] = [];
   for (;;) {
-    const after = rows.at(-1)?.seq ?? 0;
+    const after = rows.at(-1)?.seq ?? sealed;
     const page = await queryLocal<LedgerRow>(
       persist,
       `SELECT seq, prev_hash AS prevHash, hash, entry FROM ledger WHERE seq > ${after} ORDER BY seq LIMIT ${PAGE}`,
@@ -43,15 +90,29 @@ async function fromLocal(persist: string): Promise<LedgerRow[]> {
   }
 }
 
-async function fromApi(url: string): Promise<LedgerRow[]> {
+/**
+ * Every page from seq 1; `corrupt` names the first page the edge refused because its archive
+ * segment no longer hashes to its name (503 archive_corrupt): the ledger is then broken there.
+ */
+async function fromApi(
+  url: string,
+): Promise<{ rows: LedgerRow[]; corrupt?: { seq: number; message: string } }> {
   const rows: LedgerRow[] = [];
   let after = 0;
   for (;;) {
     const res = await fetch(`${url.replace(/\/$/, '')}/api/ledger?after=${after}&limit=500`);
+    if (res.status === 503) {
+      const body = (await res
+        .clone()
+        .json()
+        .catch(() => ({}))) as { error?: string; message?: string };
+      if (body.error === 'archive_corrupt')
+        return { rows, corrupt: { seq: after + 1, message: body.message ?? 'archive_corrupt' } };
+    }
     if (!res.ok) throw new Error(`GET /api/ledger answered ${res.status}: ${await res.text()}`);
     const page = (await res.json()) as LedgerPage;
     rows.push(...page.entries);
-    if (page.next === null) return rows;
+    if (page.next === null) return { rows };
     after = page.next;
   }
 }
@@ -83,9 +144,15 @@ let check: ChainCheck;
 let mismatches: Awaited<ReturnType<typeof creditMismatches>> = [];
 try {
   const persist = resolve(ROOT, values.persist);
-  const rows = values.url ? await fromApi(values.url) : await fromLocal(persist);
-  check = await verifyChain(rows);
-  if (!values.url && check.ok) mismatches = await creditMismatches(persist, rows);
+  if (values.url) {
+    const { rows, corrupt } = await fromApi(values.url);
+    check = await verifyChain(rows);
+    if (check.ok && corrupt) check = { ...check, ok: false, problem: corrupt };
+  } else {
+    const local = await fromLocal(persist);
+    check = local.check;
+    if (check.ok) mismatches = await creditMismatches(persist, local.rows);
+  }
 } catch (e) {
   console.error(`ledger:verify could not read the ledger from ${source}: ${(e as Error).message}`);
   process.exit(2);

@@ -64,6 +64,7 @@ export type ErrorCode =
   | 'campaign_exists'
   | 'rate_limited'
   | 'busy'
+  | 'archive_corrupt'
   | 'uncalibrated_precision'
   | 'not_found'
   | 'internal';

@@ -9,6 +9,7 @@ import { expireReveals } from './trust/spot-checks.ts';
 import { expireFinalReveals } from './lineage/checkpoints.ts';
 import { sweepDatasets } from './dataset-sweep.ts';
 import { sequenceLedger } from './ledger-sequencer.ts';
+import { archiveCold } from './archive/index.ts';
 
 /** The ExecutionContext, absent when tests call `app.request()`. */
 function executionCtx(c: Context): Context['executionCtx'] | undefined {
@@ -26,7 +27,9 @@ export { LedgerSequencer } from './ledger-sequencer.ts';
 // The Worker: /embed first, then everything else to the API app unchanged (its 404s and errors);
 // and a cron (wrangler.toml [triggers]) that fails spot checks whose checkpoint was not revealed
 // in time (trust/spot-checks.ts) and passes over lineage checkpoints not uploaded in time
-// (lineage/checkpoints.ts), chains the ledger's waiting entries (ledger-sequencer.ts), and removes dataset uploads and files abandoned for a day (dataset-sweep.ts).
+// (lineage/checkpoints.ts), chains the ledger's waiting entries (ledger-sequencer.ts), removes
+// dataset uploads and files abandoned for a day (dataset-sweep.ts), and moves finished campaigns'
+// cold rows and the ledger's sealed prefix to R2 (archive/index.ts).
 const worker = new Hono<AppEnv>()
   .route('/', embed)
   .all('*', (c) => api.fetch(c.req.raw, c.env, executionCtx(c)));
@@ -38,5 +41,6 @@ export default Object.assign(worker, {
       expireFinalReveals(env.DB, env.CHECKPOINTS, Date.now()).finally(() => sequenceLedger(env)),
     );
     ctx.waitUntil(sweepDatasets(env.CHECKPOINTS, env.DB, Date.now()));
+    ctx.waitUntil(archiveCold(env.DB, env.CHECKPOINTS, Date.now()));
   },
 });

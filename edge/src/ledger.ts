@@ -11,6 +11,7 @@ import {
   type LedgerEntry,
   type LedgerPage,
 } from '../../shared/ledger.ts';
+import { archivedEntries, SEGMENT_AFTER_SQL, type SegmentRef } from './archive/ledger-pages.ts';
 
 /** An entry before it has a place: `key` makes it unique (a verdict, credit or revocation is recorded once). */
 export type NewEntry = Omit<LedgerEntry, 'seq' | 'at'> & { key: string };
@@ -88,13 +89,19 @@ export async function commitPlanned(
   }
 }
 
-/** One page of the ledger after `after`, oldest first, and the current head. */
+/**
+ * One page of the ledger after `after`, oldest first, and the current head. A page that starts in
+ * the sealed prefix comes from its archive segment in R2 (archive/ledger-pages.ts); the segment
+ * lookup, the D1 page and the head are one batch, so an archiver sealing meanwhile leaves no gap.
+ */
 export async function readLedger(
   db: D1Database,
+  bucket: R2Bucket,
   after: number,
   limit: number,
 ): Promise<LedgerPage> {
-  const [page, head] = await db.batch([
+  const [segment, page, head] = await db.batch([
+    db.prepare(SEGMENT_AFTER_SQL).bind(after),
     db
       .prepare(
         'SELECT seq, prev_hash AS prevHash, hash, entry FROM ledger WHERE seq > ? ORDER BY seq LIMIT ?',
@@ -102,7 +109,10 @@ export async function readLedger(
       .bind(after, limit),
     headStatement(db),
   ]);
-  const entries = (page!.results ?? []) as LedgerPage['entries'];
+  const sealed = segment!.results[0] as SegmentRef | undefined;
+  const entries = sealed
+    ? await archivedEntries(bucket, sealed, after, limit)
+    : ((page!.results ?? []) as LedgerPage['entries']);
   const top = headOf(head);
   const last = entries.at(-1)?.seq ?? after;
   return { entries, head: top, next: last < top.seq ? last : null };

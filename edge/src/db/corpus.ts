@@ -1,9 +1,13 @@
 // The corpus: every verified experiment with its spec, metrics and all replicas, in verification
 // order, one page per call. The cursor is the last record's (verified_at, id), so a page never
 // shifts when new verifications arrive (they sort after it) and paging resumes where it stopped.
+// A result of an archived campaign keeps a summary in D1 and names its segment in R2, from which
+// its full metrics are read back (archive/campaigns.ts): the export is the same before and after.
 import { hyperparameters } from '../../../shared/importance.ts';
 import type { CorpusRecord, Metrics, ResultVerdict } from '../../../shared/protocol.ts';
 import type { ExperimentSpec } from '../../../shared/spec.ts';
+import { ARCHIVED_PAYLOAD_PREFIX } from '../archive/campaigns.ts';
+import { archivedMetrics, segmentBound } from '../archive/corpus-rows.ts';
 import { meanCurve } from './leaderboard.ts';
 
 export interface CorpusCursor {
@@ -37,6 +41,10 @@ const PAGE = `SELECT id FROM experiments
   WHERE status = 'verified' AND (?1 IS NULL OR campaign_id = ?1) AND (verified_at, id) > (?2, ?3)
   ORDER BY verified_at, id LIMIT ?4`;
 
+/** The segment an archived result names (payload_json = 'archive:<sha256>'), else NULL. */
+const SEGMENT_OF = `CASE WHEN r.payload_json LIKE '${ARCHIVED_PAYLOAD_PREFIX}%'
+  THEN substr(r.payload_json, ${ARCHIVED_PAYLOAD_PREFIX.length + 1}) END`;
+
 interface ExperimentRow {
   id: string;
   campaignId: string;
@@ -57,10 +65,12 @@ interface ResultRow {
   verdict: ResultVerdict;
   submittedAt: number;
   metricsJson: string;
+  segment: string | null;
 }
 
 export async function corpusPage(
   db: D1Database,
+  bucket: R2Bucket,
   opts: { campaignId?: string; after?: CorpusCursor; limit: number },
 ): Promise<{ records: CorpusRecord[]; next: CorpusCursor | null }> {
   const params = [
@@ -80,19 +90,31 @@ export async function corpusPage(
     db
       .prepare(
         `SELECT r.experiment_id AS experimentId, r.id AS resultId, r.volunteer_id AS volunteerId, r.verdict,
-        r.created_at AS submittedAt, r.metrics_json AS metricsJson
+        r.created_at AS submittedAt, r.metrics_json AS metricsJson, ${SEGMENT_OF} AS segment
       FROM results r WHERE r.experiment_id IN (${PAGE}) ORDER BY r.created_at, r.id`,
       )
       .bind(...params),
   ]);
+  const resultRows = results!.results as unknown as ResultRow[];
+  const rows = exps!.results as unknown as ExperimentRow[];
+  // A page reads at most MAX_SEGMENTS_PER_PAGE archive segments: past that it ends early and the
+  // cursor resumes there, so no request fans out into an unbounded number of R2 reads.
+  const page = rows.slice(0, segmentBound(rows.slice(0, opts.limit), resultRows));
+  const inPage = new Set(page.map((e) => e.id));
+  const mine = resultRows.filter((r) => inPage.has(r.experimentId));
+  const full = await archivedMetrics(
+    bucket,
+    mine.flatMap((r) => (r.segment ? [r.segment] : [])),
+  );
   const replicas = new Map<string, CorpusRecord['replicas']>();
-  for (const { experimentId, metricsJson, ...r } of results!.results as unknown as ResultRow[]) {
+  for (const { experimentId, metricsJson, segment, ...r } of mine) {
     const list = replicas.get(experimentId) ?? [];
-    list.push({ ...r, metrics: JSON.parse(metricsJson) as Metrics });
+    const json = segment ? full.get(r.resultId) : metricsJson;
+    if (json === undefined)
+      throw new Error(`result ${r.resultId} is not in its archive segment ${segment}`);
+    list.push({ ...r, metrics: JSON.parse(json) as Metrics });
     replicas.set(experimentId, list);
   }
-  const rows = exps!.results as unknown as ExperimentRow[];
-  const page = rows.slice(0, opts.limit);
   const records = page.map((e): CorpusRecord => {
     const spec = JSON.parse(e.specJson) as ExperimentSpec;
     const reps = replicas.get(e.id) ?? [];
@@ -118,9 +140,10 @@ export async function corpusPage(
     };
   });
   const last = page.at(-1);
+  const more = rows.length > page.length;
   return {
     records,
-    next: rows.length > opts.limit && last ? { verifiedAt: last.verifiedAt, id: last.id } : null,
+    next: more && last ? { verifiedAt: last.verifiedAt, id: last.id } : null,
   };
 }
 

@@ -23,7 +23,7 @@ export const corpus = new Hono<AppEnv>().get(
   doc({
     summary:
       'Every verified record (spec, seed, config, metrics, replicas) as JSON lines or CSV (?format=jsonl|csv, ?campaign, ?limit ≤ 500, ?cursor). The next page is in the Link header.',
-    errors: ['invalid_request', 'unknown_campaign'],
+    errors: ['invalid_request', 'unknown_campaign', 'archive_corrupt'],
   }),
   async (c) => {
     const format = c.req.query('format') ?? 'jsonl';
@@ -45,7 +45,11 @@ export const corpus = new Hono<AppEnv>().get(
     const campaignId =
       campaignText === undefined ? undefined : (await findCampaign(c.env.DB, campaignText)).id;
 
-    const { records, next } = await corpusPage(c.env.DB, { campaignId, after, limit });
+    const { records, next } = await corpusPage(c.env.DB, c.env.CHECKPOINTS, {
+      campaignId,
+      after,
+      limit,
+    });
     if (next) {
       const url = new URL(c.req.url);
       url.searchParams.set('cursor', encodeCursor(next));

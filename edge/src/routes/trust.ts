@@ -35,13 +35,13 @@ export const ledger = new Hono<AppEnv>().get(
   '/',
   doc({
     summary:
-      'The hash-chained trust ledger (verdicts, credits, revocations, disputes) after ?after=seq, oldest first, ?limit ≤ 500, with the head. Each hash is SHA-256(previous hash ‖ canonical JSON of the entry).',
-    errors: ['invalid_request'],
+      'The hash-chained trust ledger (verdicts, credits, revocations, disputes) after ?after=seq, oldest first, ?limit ≤ 500, with the head. Each hash is SHA-256(previous hash ‖ canonical JSON of the entry). Entries sealed into R2 archive segments are served from them, unchanged.',
+    errors: ['invalid_request', 'archive_corrupt'],
   }),
   async (c) => {
     const after = nonNegativeInt(c.req.query('after'), 0, 'after');
     const limit = Math.max(1, nonNegativeInt(c.req.query('limit'), 100, 'limit', MAX_PAGE));
-    return c.json(await readLedger(c.env.DB, after, limit));
+    return c.json(await readLedger(c.env.DB, c.env.CHECKPOINTS, after, limit));
   },
 );
 
