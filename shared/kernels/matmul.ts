@@ -25,13 +25,18 @@ export interface MatmulAttrs {
   dims: [number, number, number];
 }
 
-/** WGSL reading 4 contiguous values of operand X (rows×cols stored row-major) at (r, c), zeros outside. */
+/**
+ * WGSL reading 4 contiguous values of operand X (rows×cols stored row-major) at (r, c), zeros outside.
+ * Converted to f32: tfjs casts int32 to float32 without touching the buffer (its Cast kernel), so the
+ * model's one-hot embeddings arrive as an array<i32> (without the conversion the shader did not compile
+ * and the product came out zeros).
+ */
 function loader(x: string, vec4: boolean): string {
-  const at = (j: number) => `select(0.0, ${x}[r * cols + c + ${j}], c + ${j} < cols)`;
+  const at = (j: number) => `select(0.0, f32(${x}[r * cols + c + ${j}]), c + ${j} < cols)`;
   return `
   fn load${x}(r : i32, c : i32, rows : i32, cols : i32) -> vec4<f32> {
     if (r >= rows || c >= cols) { return vec4<f32>(0.0); }
-    ${vec4 ? `return ${x}[(r * cols + c) / 4];` : `return vec4<f32>(${[0, 1, 2, 3].map(at).join(', ')});`}
+    ${vec4 ? `return vec4<f32>(${x}[(r * cols + c) / 4]);` : `return vec4<f32>(${[0, 1, 2, 3].map(at).join(', ')});`}
   }`;
 }
 
