@@ -14,7 +14,6 @@ export interface Program {
   size?: boolean;
   uniforms?: string;
   variableComponents?: number[]; // per input: 4 declares it array<vec4<f32>>
-
   getUserCode(): string;
 }
 
