@@ -63,7 +63,10 @@ export interface BenchReport {
   pytorchNote?: string;
   /** Tabgrid's fused kernels alone at the presets' shapes: error against the stock formula, ms fwd+bwd. */
   kernels:
-    | Pick<KernelCheck, 'reference' | 'layerNorm' | 'attention' | 'crossEntropy' | 'gelu' | 'adamw'>
+    | Pick<
+        KernelCheck,
+        'reference' | 'layerNorm' | 'attention' | 'crossEntropy' | 'gelu' | 'matmul' | 'adamw'
+      >
     | { error: string }
     | null;
   loadAverage: number[];
@@ -244,6 +247,21 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     const shapes = specs.map((s) => `${s.train.batchSize * s.model.blockSize}x${s.model.nEmbd}`);
     const gelu = specs.map((s) => `${s.train.batchSize * s.model.blockSize}x${4 * s.model.nEmbd}`);
     const xent = specs.map((s) => `${s.train.batchSize * s.model.blockSize}x${s.model.vocabSize}`);
+    // The model's matmuls (M×K×N): c_attn, c_proj, the MLP's two, the embedding and the tied head; its MLP (rows×C×4C).
+    const matmul = specs.flatMap((s) => {
+      const [M, C, V] = [s.train.batchSize * s.model.blockSize, s.model.nEmbd, s.model.vocabSize];
+      return [
+        [C, 3 * C],
+        [C, C],
+        [C, 4 * C],
+        [4 * C, C],
+        [V, C],
+        [C, V],
+      ].map(([K, N]) => `${M}x${K}x${N}`);
+    });
+    const mlp = specs.map(
+      (s) => `${s.train.batchSize * s.model.blockSize}x${s.model.nEmbd}x${4 * s.model.nEmbd}`,
+    );
     const attention = specs.map(
       (s) =>
         `${s.train.batchSize}x${s.model.blockSize}x${s.model.nHead}x${s.model.nEmbd / s.model.nHead}`,
@@ -258,13 +276,17 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       xent.join(','),
       '--gelu',
       gelu.join(','),
+      '--matmul',
+      matmul.join(','),
+      '--mlp',
+      mlp.join(','),
       '--reference',
       o.wasm ? 'wasm' : 'webgpu',
       '--adamw-preset',
       o.preset,
     ];
     o.log(
-      `kernels: fused LayerNorm at ${shapes.join(', ')}, attention at ${attention.join(', ')}, cross-entropy at ${xent.join(', ')}, GELU at ${gelu.join(', ')}, AdamW on ${o.preset}'s parameters`,
+      `kernels: fused LayerNorm at ${shapes.join(', ')}, attention at ${attention.join(', ')}, cross-entropy at ${xent.join(', ')}, GELU at ${gelu.join(', ')}, matmul at ${matmul.join(', ')}, MLP at ${mlp.join(', ')}, AdamW on ${o.preset}'s parameters`,
     );
     try {
       const k = await runOnDriver<KernelCheck>(o.driver, cmd!, rest, { log: o.log });
@@ -274,6 +296,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
         attention: k.attention,
         crossEntropy: k.crossEntropy,
         gelu: k.gelu,
+        matmul: k.matmul,
         adamw: k.adamw,
       };
       const a = k.adamw;
@@ -287,6 +310,10 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       for (const c of k.gelu)
         o.log(
           `GELU ${c.rows}×${c.C}: stock ${c.stockMs.toFixed(2)} ms, fused ${c.tabgridMs.toFixed(2)} ms fwd+bwd; max rel. error value ${c.value.toExponential(1)}, dx ${c.dx.toExponential(1)}`,
+        );
+      for (const c of k.matmul)
+        o.log(
+          `${c.op} ${c.shape}: stock ${c.stockMs.toFixed(2)} ms, fused ${c.tabgridMs.toFixed(2)} ms fwd+bwd; max rel. error value ${c.value.toExponential(1)}, gradients ${c.grads.map((g) => g.toExponential(1)).join(', ')}`,
         );
       for (const c of k.crossEntropy)
         o.log(

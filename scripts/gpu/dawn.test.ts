@@ -2,7 +2,7 @@
 // Dawn in Node, on every driver this machine offers (lavapipe after `npm run gpu:setup`; Dawn's
 // OpenGL ES backend over the system's Mesa without it), must train to WASM's losses — and the
 // worker's probe must never take those CPU rasterisers for a GPU; Tabgrid's fused WGSL kernels must
-// (LayerNorm, attention, cross-entropy, GELU, AdamW) compute what the stock ops compute on WASM. Skips only where no driver starts.
+// (LayerNorm, attention, cross-entropy, GELU, AdamW, the tiled matmul and the MLP on it) compute what the stock ops compute on WASM. Skips only where no driver starts.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -96,6 +96,7 @@ describe('Dawn in Node', () => {
         'TabgridCrossEntropy',
         'TabgridLayerNorm',
         'TabgridAdamW',
+        'TabgridMatMul',
       ])
         expect(names, driver.name).toContain(k);
       fused.losses.forEach((loss, i) =>
@@ -112,7 +113,7 @@ describe('Dawn in Node', () => {
     }
   }, 600_000);
 
-  it('runs the fused kernels to the stock ops on WASM: LayerNorm, attention, cross-entropy and GELU values and gradients, AdamW updates', async (ctx) => {
+  it('runs the fused kernels to the stock ops on WASM: LayerNorm, attention, cross-entropy, GELU, matmul and MLP values and gradients, AdamW updates', async (ctx) => {
     if (!working.length) ctx.skip(noDriver());
     for (const { driver } of working) {
       const k = await runOnDriver<KernelCheck>(
@@ -148,6 +149,24 @@ describe('Dawn in Node', () => {
       for (const c of k.gelu) {
         for (const what of ['value', 'dx'] as const)
           expect(c[what], `${driver.name} GELU ${c.rows}×${c.C} ${what}`).toBeLessThanOrEqual(1e-5);
+      }
+      // The tiled matmul at nanogpt-cpu's c_attn and MLP output shapes and two sizes off its tiles and
+      // off multiples of 4; the fused MLP at nanogpt-cpu's and an odd size: measured bit-identical and ≤ 3.4e-7.
+      expect(k.matmul.map((c) => c.op)).toEqual([
+        'matmul',
+        'matmul',
+        'matmul',
+        'matmul',
+        'mlp',
+        'mlp',
+      ]);
+      for (const c of k.matmul) {
+        for (const [i, e] of [c.value, ...c.grads].entries())
+          expect(
+            e,
+            `${driver.name} ${c.op} ${c.shape} ${i ? `grad ${i}` : 'value'}`,
+          ).toBeLessThanOrEqual(1e-5);
+        expect(c.grads.length, `${c.op} ${c.shape}`).toBe(c.op === 'matmul' ? 2 : 3);
       }
       // Three clipped updates of nanogpt-cpu's parameters: measured ≤ 1.2e-7 (weights), 2.8e-9 (m).
       for (const what of ['weights', 'm', 'v'] as const)

@@ -1,7 +1,8 @@
 // Checks and times Tabgrid's fused WGSL kernels in one process on Dawn: shared/kernels/layer-norm.ts
 // (value and gradients against the stock-op formula on WASM; forward + backward time against the
 // stock ops on the same device), shared/kernels/attention.ts (the same, against gpt.ts's `attend`:
-// attention-check.ts), shared/kernels/cross-entropy.ts (cross-entropy-check.ts), shared/kernels/gelu.ts and shared/kernels/adamw.ts (weights and moments after a few updates
+// attention-check.ts), shared/kernels/cross-entropy.ts (cross-entropy-check.ts), shared/kernels/gelu.ts,
+// shared/kernels/matmul.ts and mlp.ts (matmul-check.ts) and shared/kernels/adamw.ts (weights and moments after a few updates
 // against shared/train/adamw.ts on WASM; time per update against it on the same device). Prints one
 // JSON line (KernelCheck). Run as a child on a driver (drivers.ts's runOnDriver), like steps.ts:
 //
@@ -25,6 +26,12 @@ import {
   type AttentionCheck,
 } from './attention-check.ts';
 import { againstReference, data, onGpu, relMax } from './op-check.ts';
+import {
+  matmulAgainstReference,
+  matmulCase,
+  matmulOnGpu,
+  type MatmulCheck,
+} from './matmul-check.ts';
 import {
   crossEntropyAgainstReference,
   crossEntropyCase,
@@ -70,6 +77,7 @@ export interface KernelCheck {
   attention: AttentionCheck[];
   crossEntropy: CrossEntropyCheck[];
   gelu: GeluCheck[];
+  matmul: MatmulCheck[];
   adamw: AdamWCheck;
 }
 
@@ -144,6 +152,10 @@ export async function kernelCheckMain(argv: string[]): Promise<never> {
       'cross-entropy': { type: 'string', default: '768x65,512x65,37x200,130x7,9x1500' },
       // rows×C: nanogpt-cpu and demo's MLP (B·T, 4C), and an odd size.
       gelu: { type: 'string', default: '768x512,512x256,37x13' },
+      // M×K×N: nanogpt-cpu's c_attn and MLP projections, and sizes off the 32×32 tiles and off multiples of 4.
+      matmul: { type: 'string', default: '768x128x384,768x512x128,37x13x70,100x65x9' },
+      // rows×C×H: nanogpt-cpu's MLP (B·T, C, 4C), and an odd size.
+      mlp: { type: 'string', default: '768x128x512,37x10x22' },
       iterations: { type: 'string', default: '5' },
       'adamw-preset': { type: 'string', default: 'nanogpt-cpu' }, // the model whose parameters AdamW updates
       reference: { type: 'string', default: 'wasm' }, // or webgpu: the stock ops on the same device (a carried bundle has no WASM)
@@ -193,6 +205,18 @@ export async function kernelCheckMain(argv: string[]): Promise<never> {
   for (const c of geluCases) geluGpu.push(await onGpu(gelu, geluStock, c.x, c.r, iterations));
   const xentGpu = [];
   for (const c of xentCases) xentGpu.push(await crossEntropyOnGpu(c, iterations));
+  const matmulCases = [
+    ...opt.matmul
+      .split(',')
+      .filter(Boolean)
+      .map((shape) => matmulCase('matmul', shape, rng)),
+    ...opt.mlp
+      .split(',')
+      .filter(Boolean)
+      .map((shape) => matmulCase('mlp', shape, rng)),
+  ];
+  const matmulGpu = [];
+  for (const c of matmulCases) matmulGpu.push(await matmulOnGpu(c, iterations));
   // Gradients large enough that the clip (norm 1) scales every update, as in early training.
   const preset = opt['adamw-preset'] as PresetName;
   const shapesOf = new GPT({ ...PRESETS[preset].model, vocabSize: 65 }, 3);
@@ -242,6 +266,9 @@ export async function kernelCheckMain(argv: string[]): Promise<never> {
   const crossEntropy: CrossEntropyCheck[] = [];
   for (const [i, c] of xentCases.entries())
     crossEntropy.push(await crossEntropyAgainstReference(c, xentGpu[i]!));
+  const matmul: MatmulCheck[] = [];
+  for (const [i, c] of matmulCases.entries())
+    matmul.push(await matmulAgainstReference(c, matmulGpu[i]!));
   const stock = await adamwRun(AdamW, preset, grads);
   const adamw: AdamWCheck = {
     preset,
@@ -258,6 +285,7 @@ export async function kernelCheckMain(argv: string[]): Promise<never> {
     attention,
     crossEntropy,
     gelu: geluChecks,
+    matmul,
     adamw,
   };
   console.log(JSON.stringify(result));

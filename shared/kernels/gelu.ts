@@ -1,6 +1,6 @@
 // GPT-2's GELU (tanh approximation) as two elementwise WGSL kernels for TensorFlow.js's WebGPU backend,
 // forward and gradient, with the stock formula's constants and order of operations (gpt.ts's `gelu`:
-// five kernels forward, about nine backward). Not yet fused into the MLP's matmul (docs/gpu.md).
+// five kernels forward, about nine backward); GELU_WGSL is also the epilogue of mlp.ts's fused matmuls.
 import * as tf from '@tensorflow/tfjs';
 import { elementwise, type WebGPUBackendLike } from './program.ts';
 
@@ -11,6 +11,18 @@ export const GELU_B = GELU_A * 0.044715;
 // f32 literals of the scalars the stock ops get (tfjs makes each JavaScript number a float32 tensor).
 const f32 = (x: number) => Math.fround(x).toPrecision(9);
 const SIGMOID = `let s = 1.0 / (1.0 + exp(-(x * (${f32(GELU_A)} + ${f32(GELU_B)} * (x * x)))));`;
+const DX = `let du = ${f32(GELU_A)} + ${f32(3 * GELU_B)} * (x * x);\n      return dy * (s + (x * (s * (1.0 - s))) * du);`;
+
+/** WGSL `gelu(x)` and `geluGrad(x, dy)`, the kernels' formulas as functions for matmul.ts's epilogues. */
+export const GELU_WGSL = `
+  fn gelu(x : f32) -> f32 {
+      ${SIGMOID}
+      return x * s;
+  }
+  fn geluGrad(x : f32, dy : f32) -> f32 {
+      ${SIGMOID}
+      ${DX}
+  }`;
 
 const KERNELS = { forward: 'TabgridGelu', backward: 'TabgridGeluGrad' } as const;
 
@@ -19,13 +31,7 @@ export function registerGeluKernels(): void {
   const programs = {
     // y = x·σ(u)
     [KERNELS.forward]: (n: number) =>
-      elementwise(
-        'gelu_fwd',
-        ['X'],
-        n,
-        '',
-        `      let x = X[index];\n      ${SIGMOID}\n      result[index] = x * s;`,
-      ),
+      elementwise('gelu_fwd', ['X'], n, '', `      result[index] = gelu(X[index]);`, GELU_WGSL),
     // dx = dy·(σ + x·σ(1 − σ)·(A + 3B·x²))
     [KERNELS.backward]: (n: number) =>
       elementwise(
@@ -33,7 +39,8 @@ export function registerGeluKernels(): void {
         ['X', 'Dy'],
         n,
         '',
-        `      let x = X[index];\n      ${SIGMOID}\n      let du = ${f32(GELU_A)} + ${f32(3 * GELU_B)} * (x * x);\n      result[index] = Dy[index] * (s + (x * (s * (1.0 - s))) * du);`,
+        `      result[index] = geluGrad(X[index], Dy[index]);`,
+        GELU_WGSL,
       ),
   };
   for (const [kernelName, make] of Object.entries(programs)) {

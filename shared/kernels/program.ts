@@ -13,6 +13,7 @@ export interface Program {
   workgroupSize: [number, number, number];
   size?: boolean;
   uniforms?: string;
+  variableComponents?: number[]; // per input: 4 declares it array<vec4<f32>>
   getUserCode(): string;
 }
 
@@ -75,13 +76,14 @@ ${body}
   };
 }
 
-/** An elementwise program over N values, 64 threads a workgroup (inputs flattened to 1-D). */
+/** An elementwise program over N values, 64 threads a workgroup (inputs flattened to 1-D); `functions`: WGSL it calls. */
 export function elementwise(
   key: string,
   variableNames: string[],
   n: number,
   uniforms: string,
   body: string,
+  functions = '',
 ): Program {
   return {
     variableNames,
@@ -92,7 +94,7 @@ export function elementwise(
     workgroupSize: [64, 1, 1],
     size: true,
     uniforms,
-    getUserCode: () => `
+    getUserCode: () => `${functions}
   fn main(index : i32) {
     if (index < uniforms.size) {
 ${body}

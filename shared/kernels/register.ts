@@ -6,6 +6,8 @@ import { registerAttentionKernels } from './attention.ts';
 import { registerCrossEntropyKernels } from './cross-entropy.ts';
 import { registerGeluKernels } from './gelu.ts';
 import { registerLayerNormKernels } from './layer-norm.ts';
+import { registerMatmulKernel, useTiledMatmul } from './matmul.ts';
+import { enableFusedMlp } from './mlp.ts';
 
 let transposedReads = false;
 
@@ -18,6 +20,16 @@ export const FUSED_KERNELS = {
   // Not a kernel: gpt.ts's matmul gradient then has tfjs's matMul read operands transposed in place.
   transposedMatmul: () => {
     transposedReads = true;
+  },
+  // The MLP on the tiled matmul with GELU in its epilogue.
+  mlp: () => {
+    registerMatmulKernel();
+    enableFusedMlp();
+  },
+  // Every other matmul of the model on the tiled kernel.
+  matmul: () => {
+    registerMatmulKernel();
+    useTiledMatmul();
   },
 } as const;
 export type FusedKernel = keyof typeof FUSED_KERNELS;

@@ -10,6 +10,8 @@ import { fusedAttention, fusedAttentionAvailable } from '../kernels/attention.ts
 import { fusedCrossEntropy, fusedCrossEntropyAvailable } from '../kernels/cross-entropy.ts';
 import { fusedGelu, fusedGeluAvailable, GELU_A, GELU_B } from '../kernels/gelu.ts';
 import { layerNorm as fusedLayerNorm } from '../kernels/layer-norm.ts';
+import { fusedMatmul, tiledMatmulOn } from '../kernels/matmul.ts';
+import { fusedMlp, fusedMlpAvailable } from '../kernels/mlp.ts';
 import { transposedMatmulOn } from '../kernels/register.ts';
 import { Rng } from '../rng.ts';
 import type { ModelConfig } from '../spec.ts';
@@ -25,7 +27,11 @@ const transpose2d = (x: tf.Tensor) => tf.transpose(x as tf.Tensor2D);
  * operand transposed. Inputs the gradient needs go through `save`: tf.variableGrads runs the forward
  * pass in its own tidy, so anything else is disposed before the backward pass.
  */
-export const matmul = tf.customGrad(((a: tf.Tensor2D, b: tf.Tensor2D, save: tf.GradSaveFunc) => {
+export const matmulStock = tf.customGrad(((
+  a: tf.Tensor2D,
+  b: tf.Tensor2D,
+  save: tf.GradSaveFunc,
+) => {
   save([a, b]);
   return {
     value: tf.matMul(a, b),
@@ -42,6 +48,10 @@ export const matmul = tf.customGrad(((a: tf.Tensor2D, b: tf.Tensor2D, save: tf.G
           ],
   };
 }) as unknown as Parameters<typeof tf.customGrad>[0]) as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+
+/** a (M, K) @ b (K, N): shared/kernels/matmul.ts's tiled kernel on WebGPU once turned on, matmulStock elsewhere. */
+export const matmul = (a: tf.Tensor, b: tf.Tensor) =>
+  tiledMatmulOn() ? fusedMatmul(a, b) : matmulStock(a, b);
 
 /** out (M, G, N) of x (M, K, G) and f (K, G, N) as one depthwise convolution (see gmm). */
 function depthwiseGroups(x: tf.Tensor, f: tf.Tensor, [M, K, G, N]: number[]): tf.Tensor {
@@ -126,13 +136,23 @@ function layerNorm(x: tf.Tensor, weight: tf.Variable, bias: tf.Variable | null):
   return bias ? tf.add(y, bias) : y;
 }
 
-/** x (…, in) @ W (in, out) + b, flattened to 2-D for the matmul. */
-function linear(x: tf.Tensor, w: tf.Variable, b: tf.Variable | null): tf.Tensor {
+/** x (…, in) @ W (in, out) + b, flattened to 2-D for the matmul (`mm`: matmul unless told). */
+function linear(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor | null, mm = matmul): tf.Tensor {
   const shape = x.shape;
-  const y = matmul(tf.reshape(x, [-1, shape[shape.length - 1]!]), w);
+  const y = mm(tf.reshape(x, [-1, shape[shape.length - 1]!]), w);
   const out = b ? tf.add(y, b) : y;
   return tf.reshape(out, [...shape.slice(0, -1), w.shape[1]!]);
 }
+
+/** The MLP's stock ops: GELU(x·W_fc + b_fc)·W_proj + b_proj, x (…, C) → (…, C), on `mm`'s matmuls. */
+export const mlpStock = (
+  x: tf.Tensor,
+  wFc: tf.Tensor,
+  bFc: tf.Tensor | null,
+  wProj: tf.Tensor,
+  bProj: tf.Tensor | null,
+  mm = matmul,
+) => linear(gelu(linear(x, wFc, bFc, mm)), wProj, bProj, mm); // (…, 4C) inside
 
 /**
  * Causal self-attention's core with stock ops: qkv (B, T, 3C) (q, k, v side by side, nh heads in
@@ -305,9 +325,12 @@ export class GPT {
     return drop ? drop(out) : out;
   }
 
-  /** MLP: C → 4C → GELU → C. x: (B, T, C) → (B, T, C). */
+  /**
+   * MLP: C → 4C → GELU → C. x: (B, T, C) → (B, T, C). On WebGPU with the fused MLP turned on,
+   * shared/kernels/mlp.ts (GELU in the first matmul's epilogue: docs/gpu.md); the stock ops elsewhere.
+   */
   #mlp(x: tf.Tensor, b: BlockParams, drop: Dropout | null): tf.Tensor {
-    const out = linear(gelu(linear(x, b.fcW, b.fcB)), b.fcProjW, b.fcProjB); // (B, T, 4C) inside
+    const out = (fusedMlpAvailable() ? fusedMlp : mlpStock)(x, b.fcW, b.fcB, b.fcProjW, b.fcProjB);
     return drop ? drop(out) : out;
   }
 
