@@ -2,10 +2,22 @@
 // 101 response: docs/edge.md) and the notification the results route sends after validation.
 import type { Context } from 'hono';
 import { Hono } from 'hono';
-import type { LiveEvent } from '../../shared/protocol.ts';
-import { experimentCurve, leaderboardEntry } from './db/leaderboard.ts';
+import type {
+  CampaignProgress,
+  ExperimentCurve,
+  LeaderboardEntry,
+  LiveEvent,
+} from '../../shared/protocol.ts';
+import {
+  curveOf,
+  curveStatement,
+  entryOf,
+  entryStatement,
+  experimentCurve,
+  leaderboardEntry,
+} from './db/leaderboard.ts';
 import { experimentCampaign } from './db/experiments.ts';
-import { campaignProgress } from './db/progress.ts';
+import { campaignProgress, progressOf, progressStatements } from './db/progress.ts';
 import type { AppEnv } from './env.ts';
 import { fail } from './errors.ts';
 import { ipRateLimit } from './rate-limit.ts';
@@ -73,12 +85,45 @@ export async function notifyCampaign(
   if (exp) await notifyCampaignOf(env, { experimentId, ...exp }, now, later);
 }
 
-/** notifyCampaign for a caller that has just read the experiment's campaign and status. */
+/** What a verification's live update reads: the campaign's progress, the row and its curve. */
+export interface LiveReads {
+  progress: CampaignProgress;
+  row: LeaderboardEntry | null;
+  curve: ExperimentCurve | null;
+}
+
+/** The live update's reads, to ride at the end of the batch that may verify the experiment. */
+export function liveStatements(
+  db: D1Database,
+  campaignId: string,
+  experimentId: string,
+  now: number,
+): D1PreparedStatement[] {
+  return [
+    ...progressStatements(db, campaignId, now),
+    entryStatement(db, experimentId),
+    curveStatement(db, experimentId),
+  ];
+}
+
+export function liveOf(results: D1Result[], now: number): LiveReads {
+  return {
+    progress: progressOf(results.slice(0, 2), now),
+    row: entryOf(results[2]),
+    curve: curveOf(results[3]),
+  };
+}
+
+/**
+ * notifyCampaign for a caller that has just read the experiment's campaign and status; `read`: the
+ * live update's reads (liveOf), when the caller's batch already made them at `now`.
+ */
 export async function notifyCampaignOf(
   env: Env,
   exp: { experimentId: string; campaignId: string; status: string },
   now = Date.now(),
   later?: (task: Promise<void>) => void,
+  read?: LiveReads,
 ): Promise<void> {
   const { campaignId, experimentId } = exp;
   const clock = clockOf(campaignId);
@@ -100,7 +145,7 @@ export async function notifyCampaignOf(
       return;
     }
   }
-  await pushProgress(env, campaignId, exp.status === 'verified' ? experimentId : null, now);
+  await pushProgress(env, campaignId, exp.status === 'verified' ? experimentId : null, now, read);
 }
 
 async function pushProgress(
@@ -108,15 +153,18 @@ async function pushProgress(
   campaignId: string,
   verifiedId: string | null,
   now: number,
+  read?: LiveReads,
 ): Promise<void> {
   clockOf(campaignId).at = now;
-  const progress = await campaignProgress(env.DB, campaignId, now);
+  const progress = read?.progress ?? (await campaignProgress(env.DB, campaignId, now));
   let event: LiveEvent = { type: 'progress', campaignId, progress };
   if (verifiedId) {
-    const [row, curve] = await Promise.all([
-      leaderboardEntry(env.DB, verifiedId),
-      experimentCurve(env.DB, verifiedId),
-    ]);
+    const [row, curve] = read
+      ? [read.row, read.curve]
+      : await Promise.all([
+          leaderboardEntry(env.DB, verifiedId),
+          experimentCurve(env.DB, verifiedId),
+        ]);
     if (row && curve) event = { type: 'verified', campaignId, row, curve, progress };
   }
   await hub(env, campaignId).broadcast(event);

@@ -20,6 +20,7 @@ const COSTS: EdgeCosts = {
   rateLimiterCallsPerRoundTrip: 4,
   queueRpcsPerLease: 1,
   hubNotificationsPerResult: 1,
+  ledgerRpcsPerVerified: 1,
   r2PutsPerResult: 0,
   r2BytesPerPut: 0,
   r2GetsPerLease: 0,
@@ -59,6 +60,9 @@ describe('capacity', () => {
     expect(load(r, 'queueObject').load).toBeCloseTo(2000, 6);
     expect(load(r, 'queueObject').saturatesAt).toBe(300_000);
     expect(load(r, 'hubObject').saturatesAt).toBe(300_000);
+    // One ledger sequencer call per verified experiment: 1,000/s on the one database's object.
+    expect(load(r, 'ledgerObject').load).toBeCloseTo(1000, 6);
+    expect(load(r, 'ledgerObject').saturatesAt).toBe(600_000);
     // A volunteer: 2 requests / 300 s + 1 / 30 s = 0.04/s, 0.4 per 10 s window of 200.
     expect(load(r, 'volunteerLimit').load).toBeCloseTo(0.4, 9);
     expect(load(r, 'volunteerLimit').saturatesAt).toBeNull();

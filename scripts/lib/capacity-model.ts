@@ -30,6 +30,8 @@ export interface EdgeCosts {
   rateLimiterCallsPerRoundTrip: number;
   queueRpcsPerLease: number;
   hubNotificationsPerResult: number;
+  /** Calls to the ledger sequencer (one object per database) per verified experiment: its verdict's. */
+  ledgerRpcsPerVerified: number;
   r2PutsPerResult: number;
   r2BytesPerPut: number;
   /** R2 reads (class B) per lease: a lineage segment starts from its parent's checkpoint. */
@@ -70,7 +72,7 @@ export interface CapacityReport {
   components: ComponentLoad[];
   first: { id: string; name: string; volunteers: number } | null;
   underEveryLimit: boolean;
-  /** Databases and campaigns (queue + hub objects) this fleet needs to stay under the limits. */
+  /** Databases (each with its ledger sequencer) and campaigns (queue + hub objects) this fleet needs. */
   needs: { databases: number; campaigns: number };
   /** Days until one database holds 10 GB at this rate (null when nothing is verified). */
   d1DaysToFull: number | null;
@@ -96,6 +98,7 @@ export function capacity(costs: EdgeCosts, s: Scenario): CapacityReport {
   const d1 = rt * (costs.d1CallsPerRoundTrip + costs.queueD1CallsPerLease) + beats * hb.d1Calls;
   const queue = rt * costs.queueRpcsPerLease;
   const hub = rt * costs.hubNotificationsPerResult;
+  const ledger = (rt / costs.resultsPerVerified) * costs.ledgerRpcsPerVerified;
   const specs: Spec[] = [
     {
       id: 'workerCpu',
@@ -155,6 +158,13 @@ export function capacity(costs: EdgeCosts, s: Scenario): CapacityReport {
       unit: 'req/s',
       limit: LIMITS.doRequestsPerSecPerObject,
       perVolunteer: hub / s.campaigns,
+    },
+    {
+      id: 'ledgerObject',
+      name: 'Ledger sequencer DO (one per database)',
+      unit: 'req/s',
+      limit: LIMITS.doRequestsPerSecPerObject,
+      perVolunteer: ledger / s.databases,
     },
     {
       id: 'r2Puts',
@@ -223,7 +233,14 @@ export function capacity(costs: EdgeCosts, s: Scenario): CapacityReport {
     first: first && { id: first.id, name: first.name, volunteers: first.saturatesAt! },
     underEveryLimit: components.every((c) => c.use === null || snap(c.use) <= 1),
     needs: {
-      databases: Math.ceil(snap((s.volunteers * d1) / LIMITS.d1QueriesPerSecPerDatabase.value)),
+      databases: Math.ceil(
+        snap(
+          Math.max(
+            (s.volunteers * d1) / LIMITS.d1QueriesPerSecPerDatabase.value,
+            (s.volunteers * ledger) / LIMITS.doRequestsPerSecPerObject.value, // a sequencer each
+          ),
+        ),
+      ),
       campaigns: Math.ceil(
         snap((s.volunteers * Math.max(queue, hub)) / LIMITS.doRequestsPerSecPerObject.value),
       ),

@@ -14,6 +14,7 @@ const COST_FIELDS = [
   'rateLimiterCallsPerRoundTrip',
   'queueRpcsPerLease',
   'hubNotificationsPerResult',
+  'ledgerRpcsPerVerified',
   'r2PutsPerResult',
   'r2BytesPerPut',
   'r2GetsPerLease',

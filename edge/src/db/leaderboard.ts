@@ -71,10 +71,18 @@ export async function leaderboardEntry(
   db: D1Database,
   experimentId: string,
 ): Promise<LeaderboardEntry | null> {
-  const row = await db
+  return entryOf(await entryStatement(db, experimentId).all());
+}
+
+/** leaderboardEntry's read, to ride in another batch; entryOf reads its result. */
+export function entryStatement(db: D1Database, experimentId: string): D1PreparedStatement {
+  return db
     .prepare(`${ENTRY_SQL} WHERE e.id = ? AND e.status = 'verified' GROUP BY e.id`)
-    .bind(experimentId)
-    .first<EntrySqlRow>();
+    .bind(experimentId);
+}
+
+export function entryOf(read: D1Result | undefined): LeaderboardEntry | null {
+  const row = (read?.results ?? [])[0] as EntrySqlRow | undefined;
   return row ? toEntry(row) : null;
 }
 
@@ -133,12 +141,19 @@ export async function experimentCurve(
   db: D1Database,
   experimentId: string,
 ): Promise<ExperimentCurve | null> {
-  const { results } = await db
+  return curveOf(await curveStatement(db, experimentId).all());
+}
+
+/** experimentCurve's read, to ride in another batch; curveOf reads its result. */
+export function curveStatement(db: D1Database, experimentId: string): D1PreparedStatement {
+  return db
     .prepare(
       `SELECT ${CURVE_COLUMNS} FROM experiments e JOIN results r ON r.experiment_id = e.id AND r.verdict = 'valid'
       WHERE e.id = ? AND e.status = 'verified' ORDER BY r.created_at`,
     )
-    .bind(experimentId)
-    .all<CurveSqlRow>();
-  return toCurves(results)[0] ?? null;
+    .bind(experimentId);
+}
+
+export function curveOf(read: D1Result | undefined): ExperimentCurve | null {
+  return toCurves((read?.results ?? []) as CurveSqlRow[])[0] ?? null;
 }

@@ -45,10 +45,19 @@ export async function campaignProgress(
   campaignId: string,
   now: number,
 ): Promise<CampaignProgress> {
-  const [counts, fleet] = await db.batch<Record<string, unknown>>([
-    db.prepare(COUNTS_SQL).bind(campaignId),
-    db.prepare(FLEET_SQL).bind(campaignId, now),
-  ]);
+  return progressOf(await db.batch(progressStatements(db, campaignId, now)), now);
+}
+
+/** campaignProgress's reads, to ride in another batch; progressOf reads their results. */
+export function progressStatements(
+  db: D1Database,
+  campaignId: string,
+  now: number,
+): D1PreparedStatement[] {
+  return [db.prepare(COUNTS_SQL).bind(campaignId), db.prepare(FLEET_SQL).bind(campaignId, now)];
+}
+
+export function progressOf([counts, fleet]: D1Result[], now: number): CampaignProgress {
   const { openFresh, ...c } = (counts!.results[0] as unknown as Counts | undefined) ?? NO_COUNTS;
   // A volunteer with two leases here still trains one at a time: count its rate once.
   const rates = new Map<string, number>();

@@ -23,6 +23,7 @@ export interface ResultLease {
   experimentStatus: ExperimentStatus;
   resultId: string | null; // a result already stored on this lease
   segments: number; // the campaign's: a lineage campaign (> 1) keeps final checkpoints
+  campaignId: string;
 }
 
 /** The lease a result names, with its experiment's spec: read it with `leaseOf`. */
@@ -31,7 +32,8 @@ export function resultLeaseStatement(db: D1Database, leaseId: string): D1Prepare
     .prepare(
       `SELECT l.volunteer_id AS volunteerId, l.experiment_id AS experimentId, l.token_hash AS tokenHash,
               l.deadline, l.status, e.spec_json AS specJson, e.spec_hash AS specHash,
-              e.dataset_sha256 AS datasetSha256, e.status AS experimentStatus, r.id AS resultId, c.segments
+              e.dataset_sha256 AS datasetSha256, e.status AS experimentStatus, r.id AS resultId, c.segments,
+              c.id AS campaignId
        FROM leases l JOIN experiments e ON e.id = l.experiment_id JOIN campaigns c ON c.id = e.campaign_id
        LEFT JOIN results r ON r.lease_id = l.id
        WHERE l.id = ?`,

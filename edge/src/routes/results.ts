@@ -7,7 +7,7 @@ import { curveLength, ExperimentSpec, tokenBudget } from '../../../shared/spec.t
 import { guardedBatch, signedResult, signedVolunteerGuardedLater } from '../auth.ts';
 import type { AppEnv } from '../env.ts';
 import { fail } from '../errors.ts';
-import { afterResponse, laterOf, notifyCampaignOf } from '../live.ts';
+import { afterResponse, laterOf, liveOf, liveStatements, notifyCampaignOf } from '../live.ts';
 import { isWriteConflict, type Committed } from '../ledger.ts';
 import { planReads, validateExperiment } from '../validator.ts';
 import { commitmentIssue } from '../../../shared/commit.ts';
@@ -126,7 +126,12 @@ export const results = new Hono<AppEnv>().post(
       [...validatorReads, outcomeRead()],
     );
     if (!stored) fail(409, 'lease_expired', 'The lease expired before the result arrived.');
-    const decided = await decide(c.env, lease, now, reads, [outcomeRead()]);
+    // The live update's reads ride at the end of the decision's batch too: a verification's event
+    // then needs no read of its own.
+    const decided = await decide(c.env, lease, now, reads, [
+      outcomeRead(),
+      ...liveStatements(db, lease.campaignId, lease.experimentId, now),
+    ]);
     // The outcome names the campaign and the status the live update needs; the ledger's sequencer
     // chains the decision's entries meanwhile, so they are in the chain on the answer.
     const [read] = await Promise.all([
@@ -140,7 +145,11 @@ export const results = new Hono<AppEnv>().post(
         campaignId,
         status: outcome.experimentStatus,
       };
-      await afterResponse(c, notifyCampaignOf(c.env, exp, Date.now(), laterOf(c)));
+      const fresh = decided.tail && liveOf(decided.tail.slice(1), now);
+      await afterResponse(
+        c,
+        notifyCampaignOf(c.env, exp, Date.now(), laterOf(c), fresh ?? undefined),
+      );
     }
     return c.json<ResultResponse>(outcome, 201);
   },
