@@ -4,7 +4,7 @@ import { Hono } from 'hono';
 import { secureHeaders } from 'hono/secure-headers';
 import type { ApiError } from '../../shared/protocol.ts';
 import type { AppEnv } from './env.ts';
-import { ApiFailure } from './errors.ts';
+import { ApiFailure, type ErrorCode } from './errors.ts';
 import { doc, openApiDocument, referencePage } from './openapi.ts';
 import { ipRateLimit } from './rate-limit.ts';
 import { live } from './live.ts';
@@ -75,11 +75,19 @@ api.notFound((c) =>
     404,
   ),
 );
+/**
+ * Refusals a client should retry, and after how long: a rate limit's window (wrangler.toml
+ * [[ratelimits]] period), and a verdict that lost its races (the result is stored; a resend finishes it).
+ */
+const RETRY_AFTER_SEC: Partial<Record<ErrorCode, number>> = { rate_limited: 10, busy: 1 };
+
 api.onError((err, c) => {
   if (err instanceof ApiFailure) {
+    const retryAfter = RETRY_AFTER_SEC[err.code];
     return c.json<ApiError>(
       { error: err.code, message: err.message, ...(err.issues && { issues: err.issues }) },
       err.status,
+      retryAfter ? { 'Retry-After': String(retryAfter) } : undefined,
     );
   }
   if (err instanceof SyntaxError)

@@ -251,5 +251,9 @@ describe('rate limits', () => {
     expect(statuses.filter((s) => s === 200).length).toBeGreaterThanOrEqual(100);
     expect(statuses.filter((s) => s !== 200 && s !== 429)).toEqual([]);
     expect(statuses).toContain(429);
+    // A refusal says when to come back: the limiter's window (wrangler.toml), and nothing else does.
+    const limited = responses.filter((r) => r.status === 429);
+    expect(limited.map((r) => r.headers.get('retry-after'))).toEqual(limited.map(() => '10'));
+    expect(responses.find((r) => r.status === 200)!.headers.get('retry-after')).toBeNull();
   });
 });
