@@ -17,6 +17,7 @@ import type { AppEnv, SignedVolunteer } from './env.ts';
 import { fail } from './errors.ts';
 import { findVolunteer } from './db/volunteers.ts';
 import { limitVolunteer } from './rate-limit.ts';
+import { guardExpiry, guardInsert } from './replay-guard.ts';
 
 /** A signed JSON request: the body is read (size-limited) and its hash is what was signed. */
 export const signedVolunteer = createMiddleware<AppEnv>(async (c, next) => {
@@ -56,18 +57,30 @@ export async function guardedBatch(
   const now = Date.now();
   try {
     const results = await db.batch([
-      db
-        .prepare('INSERT INTO seen_requests (signature_hash, seen_at) VALUES (?, ?)')
-        .bind(signatureHash, now),
-      db.prepare('DELETE FROM seen_requests WHERE seen_at < ?').bind(now - 2 * MAX_CLOCK_SKEW_MS),
+      guardInsert(db, signatureHash, now),
+      guardExpiry(db, now),
       ...statements,
     ]);
     return results.slice(2);
   } catch (e) {
-    if (/constraint failed: seen_requests\.signature_hash/i.test(String(e)))
-      fail(409, 'replayed_request', 'This signed request was already received once.');
+    if (/constraint failed: seen_requests\.signature_hash/i.test(String(e))) replayed();
     throw e;
   }
+}
+
+/**
+ * Hands this request's replay guard to a caller that records it elsewhere (the campaign queue's
+ * claim batch: queue/campaign-queue.ts), which must answer REPLAYED when it was recorded before.
+ */
+export function takeReplayGuard(c: Context<AppEnv>): string {
+  const signatureHash = c.get('replayGuard');
+  if (!signatureHash) throw new Error('takeReplayGuard: no replay guard is due on this request');
+  c.set('replayGuard', null);
+  return signatureHash;
+}
+
+export function replayed(): never {
+  fail(409, 'replayed_request', 'This signed request was already received once.');
 }
 
 /**

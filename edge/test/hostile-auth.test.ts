@@ -96,6 +96,22 @@ describe('replayed requests', () => {
     await expectRefused(() => api('/api/leases', init), 409, 'replayed_request');
   });
 
+  it('refuses a replayed lease request that names its campaign (the guard rides in the queue)', async () => {
+    const body = JSON.stringify({ capabilities: { backend: 'wasm' }, campaignId: 'c1' });
+    const init = await signedInit(v, '/api/leases', body);
+    const first = await api('/api/leases', init);
+    expect(first.status).toBe(200);
+    expect(((await first.json()) as { lease: unknown }).lease).not.toBeNull();
+    // Sent again, and twice at once: each is refused and no lease is granted.
+    await expectRefused(() => api('/api/leases', init), 409, 'replayed_request');
+    const both = await Promise.all([api('/api/leases', init), api('/api/leases', init)]);
+    expect(both.map((r) => r.status)).toEqual([409, 409]);
+    const { n } = (await env.DB.prepare('SELECT count(*) AS n FROM leases WHERE volunteer_id = ?')
+      .bind(v.id)
+      .first<{ n: number }>())!;
+    expect(n).toBe(1);
+  });
+
   it('refuses a replay whose signature is spelled differently but decodes to the same bytes', async () => {
     // 86 base64url characters carry 516 bits for a 64-byte signature: the last 4 are ignored.
     const init = await signedInit(v, '/api/leases', LEASE_BODY);

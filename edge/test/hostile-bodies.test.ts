@@ -136,7 +136,7 @@ describe('bodies over the size limit', () => {
       () => postSigned(v, '/api/leases', body),
       400,
       'invalid_request',
-      'remembers',
+      'untouched', // refused before the lease request's guard is recorded (auth.ts, routes/leases.ts)
     );
   });
 
@@ -269,7 +269,7 @@ describe('refusal messages', () => {
       () => postSigned(v, '/api/leases', body),
       400,
       'invalid_request',
-      'remembers',
+      'untouched', // refused before the lease request's guard is recorded (auth.ts, routes/leases.ts)
     );
     const again = JSON.stringify({ capabilities: { backend: 'wasm' }, ['k'.repeat(5000)]: 1 });
     const res = await postSigned(v, '/api/leases', again);

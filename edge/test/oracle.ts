@@ -32,6 +32,13 @@ const EITHER_SIDE = new Set(['bad_signature']);
 const BEFORE_GUARDED_BATCH: Record<string, Set<string>> = {
   'POST /api/results': new Set(['invalid_json', 'invalid_request', 'bad_signature']),
   'POST /api/leases/{id}/heartbeat': new Set(['invalid_json', 'invalid_request']),
+  'POST /api/leases': new Set([
+    'invalid_json',
+    'invalid_request',
+    'uncalibrated_precision',
+    'unknown_campaign',
+    'unknown_partner',
+  ]),
 };
 
 /** The documented route this request reaches (HEAD is served by GET routes), if any. */

@@ -16,6 +16,7 @@ import { DurableObject } from 'cloudflare:workers';
 import { randomToken, sha256 } from '../../../shared/crypto.ts';
 import type { Lease } from '../../../shared/protocol.ts';
 import { ExperimentSpec } from '../../../shared/spec.ts';
+import { guardExpiry, guardInsertOrIgnore, REPLAYED } from '../replay-guard.ts';
 import {
   claimTerms,
   leaseDeadline,
@@ -51,6 +52,11 @@ export interface QueueClaim {
   minLeaseMs: number;
   /** Claim only a candidate ranking at or before this (a claim without a campaign picks the best queue). */
   bound?: SortKey;
+  /**
+   * The lease request's replay guard (its signature's hash), recorded in the claim cycle's read
+   * batch instead of a D1 call of its own: a signature recorded before is answered REPLAYED.
+   */
+  guard?: string;
 }
 
 interface Candidate extends Record<string, SqlStorageValue> {
@@ -108,7 +114,7 @@ export interface Held {
 interface Job {
   claim: QueueClaim;
   peek: boolean;
-  resolve(value: Lease | Ranked | null): void;
+  resolve(value: Lease | Ranked | typeof REPLAYED | null): void;
   reject(reason: unknown): void;
 }
 
@@ -131,8 +137,8 @@ export class CampaignQueue extends DurableObject<Env> {
   }
 
   /** Claims a replica slot of this campaign for the volunteer, or null when it may take none. */
-  claim(claim: QueueClaim): Promise<Lease | null> {
-    return this.#enqueue(claim, false) as Promise<Lease | null>;
+  claim(claim: QueueClaim): Promise<Lease | typeof REPLAYED | null> {
+    return this.#enqueue(claim, false) as Promise<Lease | typeof REPLAYED | null>;
   }
 
   /** The volunteer's best candidate here and its rank, without claiming it (null: nothing for it). */
@@ -157,7 +163,7 @@ export class CampaignQueue extends DurableObject<Env> {
     };
   }
 
-  #enqueue(claim: QueueClaim, peek: boolean): Promise<Lease | Ranked | null> {
+  #enqueue(claim: QueueClaim, peek: boolean): Promise<Lease | Ranked | typeof REPLAYED | null> {
     return new Promise((resolve, reject) => {
       this.#jobs.push({ claim, peek, resolve, reject });
       if (!this.#cycling) void this.#cycle();
@@ -182,6 +188,7 @@ export class CampaignQueue extends DurableObject<Env> {
   }
 
   async #run(jobs: Job[]): Promise<void> {
+    if (!jobs.length) return;
     const db = this.env.DB;
     const campaignId = jobs[0]!.claim.campaignId;
     if (jobs.some((j) => j.claim.campaignId !== campaignId))
@@ -192,8 +199,13 @@ export class CampaignQueue extends DurableObject<Env> {
     if (this.#meta('feed') === null) await this.#load(campaignId);
 
     // One read: the feed since the stored position (and whether D1 still knows this queue: a wiped
-    // D1 starts its feed again), then every claimant's profile.
+    // D1 starts its feed again), then every claimant's profile, then the claimants' replay guards.
     const feed = this.#meta<number>('feed')!;
+    const now = Date.now();
+    const guards = jobs.flatMap((j) =>
+      j.claim.guard ? [guardInsertOrIgnore(db, j.claim.guard, now)] : [],
+    );
+    if (guards.length) guards.push(guardExpiry(db, now));
     const reads = await db.batch<Record<string, unknown>>([
       db
         .prepare('DELETE FROM queue_changes WHERE campaign_id = ?1 AND seq <= ?2')
@@ -214,7 +226,18 @@ export class CampaignQueue extends DurableObject<Env> {
         )
         .bind(campaignId, feed),
       ...jobs.map((j) => profileStatement(db, j.claim.req)),
+      ...guards,
     ]);
+    // Each guarded claimant's signature is recorded now: a replay is answered and leaves the cycle,
+    // and the others need no guard if the cycle runs again (below).
+    const profiles = new Map(jobs.map((j, i) => [j, reads[4 + i]!]));
+    const guarded = jobs.filter((j) => j.claim.guard);
+    const replays = new Set(
+      guarded.filter((_, i) => reads[4 + jobs.length + i]!.meta.changes !== 1),
+    );
+    for (const j of guarded) j.claim.guard = undefined;
+    for (const j of replays) j.resolve(REPLAYED);
+    jobs = jobs.filter((j) => !replays.has(j));
     const state = reads[1]!.results[0] as {
       registered: number;
       head: number | null;
@@ -231,8 +254,8 @@ export class CampaignQueue extends DurableObject<Env> {
     );
 
     const terms = await Promise.all(
-      jobs.map((j, i) =>
-        claimTerms(j.claim.req, (reads[4 + i]!.results[0] as Profile | undefined) ?? null),
+      jobs.map((j) =>
+        claimTerms(j.claim.req, (profiles.get(j)!.results[0] as Profile | undefined) ?? null),
       ),
     );
     const granted: Granted[] = [];

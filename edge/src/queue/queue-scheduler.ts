@@ -5,6 +5,7 @@
 import { randomToken, sha256 } from '../../../shared/crypto.ts';
 import type { Lease } from '../../../shared/protocol.ts';
 import { claimSpotCheck } from '../trust/spot-checks.ts';
+import { REPLAYED } from '../replay-guard.ts';
 import { claimTerms, profileStatement, type ClaimRequest, type Profile } from './claim-terms.ts';
 import { compareKeys, type QueueClaim, type SortKey } from './campaign-queue.ts';
 
@@ -24,7 +25,16 @@ export class QueueScheduler {
     this.#minSeconds = minLeaseSeconds;
   }
 
-  async claim(req: ClaimRequest): Promise<Lease | null> {
+  /**
+   * `guard`: the lease request's replay guard, recorded by the campaign's queue in its claim batch
+   * (REPLAYED when it was recorded before). Only a claim that names its campaign and no spot checks
+   * takes one; for the others the caller records it first (auth.ts guardedBatch).
+   */
+  claim(req: ClaimRequest): Promise<Lease | null>;
+  claim(req: ClaimRequest, guard: string | undefined): Promise<Lease | typeof REPLAYED | null>;
+  async claim(req: ClaimRequest, guard?: string): Promise<Lease | typeof REPLAYED | null> {
+    if (guard && (!req.campaignId || req.capabilities.spotChecks))
+      throw new Error('only a claim in one named campaign records its replay guard in the queue');
     if (req.capabilities.spotChecks) {
       const spot = await this.#spotCheck(req);
       if (spot) return spot;
@@ -35,7 +45,7 @@ export class QueueScheduler {
       minLeaseMs: this.#minSeconds * 1000,
     });
     if (req.campaignId)
-      return campaignQueue(this.#env, req.campaignId).claim(claim(req.campaignId));
+      return campaignQueue(this.#env, req.campaignId).claim({ ...claim(req.campaignId), guard });
 
     const { results } = await this.#env.DB.prepare(
       `SELECT c.id FROM campaigns c WHERE EXISTS (SELECT 1 FROM experiments e WHERE e.status = 'open' AND e.campaign_id = c.id) ORDER BY c.id`,
@@ -55,6 +65,7 @@ export class QueueScheduler {
         ...claim(best.campaignId),
         bound: best.key,
       });
+      if (lease === REPLAYED) throw new Error('an unguarded claim was answered as a replay');
       if (lease) return lease;
     }
     return null;

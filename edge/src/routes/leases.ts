@@ -8,7 +8,8 @@ import {
   type HeartbeatResponse,
   type LeaseResponse,
 } from '../../../shared/protocol.ts';
-import { guardedBatch, signedVolunteer, signedVolunteerGuardedLater } from '../auth.ts';
+import { guardedBatch, replayed, signedVolunteerGuardedLater, takeReplayGuard } from '../auth.ts';
+import { REPLAYED } from '../replay-guard.ts';
 import { clientAddress } from '../client-address.ts';
 import { parseBody } from '../body.ts';
 import type { AppEnv } from '../env.ts';
@@ -29,7 +30,7 @@ leases.post(
     body: LeaseRequest,
     errors: [...SIGNED, ...BODY, 'unknown_campaign', 'unknown_partner', 'uncalibrated_precision'],
   }),
-  signedVolunteer,
+  signedVolunteerGuardedLater,
   async (c) => {
     const req = parseBody(c.get('body'), LeaseRequest);
     // Float16 training paths (WebGL without float32 render targets) have no calibrated tolerance yet:
@@ -48,13 +49,21 @@ leases.post(
     if (req.partnerId && !(await partnerExists(c.env.DB, req.partnerId))) {
       fail(404, 'unknown_partner', `No partner has the id ${req.partnerId}.`);
     }
-    const lease = await new QueueScheduler(c.env, Number(c.env.LEASE_MIN_SECONDS)).claim({
-      volunteerId: c.get('volunteer').id,
-      campaignId: req.campaignId,
-      capabilities: req.capabilities,
-      now: Date.now(),
-      ip: clientAddress(c), // two keys from one address never replicate each other
-    });
+    // The replay guard rides in the campaign queue's claim batch when the claim names its campaign
+    // (as the web app's and the widget's do); otherwise it is recorded first, on its own.
+    const inQueue = req.campaignId !== undefined && !req.capabilities.spotChecks;
+    if (!inQueue) await guardedBatch(c, []);
+    const lease = await new QueueScheduler(c.env, Number(c.env.LEASE_MIN_SECONDS)).claim(
+      {
+        volunteerId: c.get('volunteer').id,
+        campaignId: req.campaignId,
+        capabilities: req.capabilities,
+        now: Date.now(),
+        ip: clientAddress(c), // two keys from one address never replicate each other
+      },
+      inQueue ? takeReplayGuard(c) : undefined,
+    );
+    if (lease === REPLAYED) replayed();
     if (lease && req.partnerId) await attributeLease(c.env.DB, lease.leaseId, req.partnerId);
     return c.json<LeaseResponse>(lease ? { lease } : { lease: null, retryAfterSec: 30 });
   },
