@@ -65,7 +65,15 @@ export interface BenchReport {
   kernels:
     | Pick<
         KernelCheck,
-        'reference' | 'layerNorm' | 'attention' | 'crossEntropy' | 'gelu' | 'matmul' | 'adamw'
+        | 'reference'
+        | 'subgroups'
+        | 'layerNorm'
+        | 'attention'
+        | 'crossEntropy'
+        | 'gelu'
+        | 'matmul'
+        | 'adamw'
+        | 'f16'
       >
     | { error: string }
     | null;
@@ -88,6 +96,7 @@ export interface BenchOptions {
   pytorchNote?: string;
   wasm: boolean;
   profile: number; // steps profiled after the timed ones (at least 1: the Tabgrid column needs it)
+  f16?: boolean; // the kernel check also runs the matmul and MLP in f16 (kernel-check.ts --f16)
   log: (line: string) => void;
 }
 
@@ -142,8 +151,37 @@ async function runPython(o: BenchOptions, spec: ExperimentSpec): Promise<Pytorch
   return JSON.parse(out.trim().split('\n').at(-1)!) as PytorchSteps;
 }
 
-const gap = (a: number[], b: number[]) =>
+/** max |a − b| over the steps both have. */
+export const gap = (a: number[], b: number[]) =>
   Math.max(0, ...a.slice(0, b.length).map((x, i) => Math.abs(x - b[i]!)));
+
+/** The child command line (o.child, then steps.ts's options) that trains `spec`'s first steps on `backend`. */
+export function stepsCommand(
+  o: Pick<BenchOptions, 'child' | 'data' | 'steps' | 'warmup' | 'profile'>,
+  spec: ExperimentSpec,
+  backend: string,
+  kernels = 'stock',
+  extra: string[] = [],
+): string[] {
+  return [
+    ...o.child,
+    '--spec',
+    JSON.stringify(spec),
+    '--data',
+    o.data.dir,
+    '--steps',
+    String(o.steps),
+    '--warmup',
+    String(o.warmup),
+    '--backend',
+    backend,
+    '--profile',
+    backend === 'webgpu' ? String(Math.max(1, o.profile)) : '0',
+    '--kernels',
+    kernels,
+    ...extra,
+  ];
+}
 
 export async function runBench(o: BenchOptions): Promise<BenchReport> {
   const presets: Record<string, PresetReport> = {};
@@ -162,23 +200,8 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       pytorchMsPerStep: null,
     };
     presets[name] = r;
-    const stepArgs = (backend: string, kernels = 'stock') => [
-      ...o.child,
-      '--spec',
-      JSON.stringify(spec),
-      '--data',
-      o.data.dir,
-      '--steps',
-      String(o.steps),
-      '--warmup',
-      String(o.warmup),
-      '--backend',
-      backend,
-      '--profile',
-      backend === 'webgpu' ? String(Math.max(1, o.profile)) : '0',
-      '--kernels',
-      kernels,
-    ];
+    const stepArgs = (backend: string, kernels = 'stock') =>
+      stepsCommand(o, spec, backend, kernels);
     const [cmd, ...rest] = stepArgs('webgpu');
     o.log(`${name}: ${o.steps} steps on WebGPU (${o.driver?.name ?? 'environment'})`);
     let gpu: StepsResult | null = null;
@@ -284,6 +307,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       o.wasm ? 'wasm' : 'webgpu',
       '--adamw-preset',
       o.preset,
+      ...(o.f16 ? ['--f16'] : []),
     ];
     o.log(
       `kernels: fused LayerNorm at ${shapes.join(', ')}, attention at ${attention.join(', ')}, cross-entropy at ${xent.join(', ')}, GELU at ${gelu.join(', ')}, matmul at ${matmul.join(', ')}, MLP at ${mlp.join(', ')}, AdamW on ${o.preset}'s parameters`,
@@ -292,12 +316,14 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       const k = await runOnDriver<KernelCheck>(o.driver, cmd!, rest, { log: o.log });
       kernels = {
         reference: k.reference,
+        subgroups: k.subgroups,
         layerNorm: k.layerNorm,
         attention: k.attention,
         crossEntropy: k.crossEntropy,
         gelu: k.gelu,
         matmul: k.matmul,
         adamw: k.adamw,
+        ...(k.f16 ? { f16: k.f16 } : {}),
       };
       const a = k.adamw;
       o.log(

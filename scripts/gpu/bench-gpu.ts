@@ -3,12 +3,14 @@
 // tfjs kernels), on WASM for the loss check, and in PyTorch eager on the same GPU where
 // `torch.cuda.is_available()`; the last stdout line (--json) is bench-core.ts's report.
 // `--carry DIR [--node]` writes instead a self-contained folder for a GPU machine (carry.ts).
+// `--f16` adds the f16 calibration of the tiled matmul (f16-calibration.ts) as the report's `f16`.
 // Run `npm run gpu:setup` first for lavapipe; without it the OpenGL ES backend is used (docs/gpu.md).
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ensureDataset, type DatasetId } from '../../datasets/build.ts';
 import { runBench, torchDevice, type Dataset } from './bench-core.ts';
 import { writeCarry } from './carry.ts';
+import { runF16Calibration } from './f16-calibration.ts';
 import { pickDriver, type DriverName } from './drivers.ts';
 import { findPython } from '../reference/pytorch.ts';
 
@@ -27,6 +29,7 @@ const { values: opt } = parseArgs({
     carry: { type: 'string' },
     node: { type: 'boolean', default: false }, // --carry: also carry this Node (the GPU machines have none)
     profile: { type: 'string', default: '1' }, // stock steps profiled after the timed ones (kernels per step, GPU time by kernel)
+    f16: { type: 'boolean', default: false }, // calibrate the matmul's f16 variants (needs shader-f16)
     json: { type: 'boolean', default: false },
   },
 });
@@ -80,9 +83,25 @@ const report = await runBench({
   pytorchNote: torch.note,
   wasm: !opt['no-wasm'],
   profile: Number(opt.profile),
+  f16: opt.f16,
   log,
 });
+const f16 = opt.f16
+  ? await runF16Calibration(
+      {
+        child: [join(import.meta.dirname, 'steps.ts')],
+        data,
+        steps: Number(opt.steps ?? (software ? 5 : 30)),
+        warmup: Number(opt.warmup),
+        seed: Number(opt.seed),
+        driver,
+        wasm: !opt['no-wasm'],
+        log,
+      },
+      opt.preset,
+    )
+  : null;
 log(
   `adapter: ${report.adapter} (${report.driver}); ratio vs PyTorch: ${report.ratioVsPytorch ?? 'n/a'}; load ${report.loadAverage.join(' ')}`,
 );
-if (opt.json) console.log(JSON.stringify(report));
+if (opt.json) console.log(JSON.stringify(f16 ? { ...report, f16 } : report));

@@ -2,12 +2,13 @@
 // repository, no npm and no browser. run.sh sets the driver's environment and TABGRID_DAWN_NODE;
 // the bundle runs itself with `--child` for each training process.
 //
-//   ./run.sh [--presets nanogpt-cpu,nanogpt-gpu] [--steps 30] [--preset nanogpt-cpu] [--json]
+//   ./run.sh [--presets nanogpt-cpu,nanogpt-gpu] [--steps 30] [--preset nanogpt-cpu] [--f16] [--json]
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runBench, torchDevice, type Dataset } from './bench-core.ts';
+import { runF16Calibration } from './f16-calibration.ts';
 import { kernelCheckMain } from './kernel-check.ts';
 import { stepsMain } from './steps.ts';
 
@@ -26,6 +27,7 @@ const { values: opt } = parseArgs({
     seed: { type: 'string', default: '1' },
     'pytorch-device': { type: 'string' },
     profile: { type: 'string', default: '1' }, // stock steps profiled after the timed ones (kernels per step, GPU time by kernel)
+    f16: { type: 'boolean', default: false }, // f16-calibration.ts: may the matmul's f16 be turned on
     json: { type: 'boolean', default: false },
   },
 });
@@ -33,26 +35,31 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
 const meta = JSON.parse(readFileSync(join(here, 'dataset.json'), 'utf8')) as Omit<Dataset, 'dir'>;
 const python = process.env.PYTHON ?? 'python3';
 const torch = opt['pytorch-device'] ? { device: opt['pytorch-device'] } : torchDevice(python);
-const report = await runBench({
-  presets: opt.presets.split(','),
-  preset: opt.preset,
+const common = {
   steps: Number(opt.steps),
   warmup: Number(opt.warmup),
   seed: Number(opt.seed),
   data: { ...meta, dir: join(here, 'data') },
   driver: null,
   child: [bundle, '--child'],
+  wasm: false, // no .wasm files are carried; PyTorch's losses are the check there
+  log,
+};
+const report = await runBench({
+  ...common,
+  presets: opt.presets.split(','),
+  preset: opt.preset,
   kernelCheck: [bundle, '--kernel-check'],
   pytorchScript: join(here, 'pytorch-gpu.py'),
   python,
   pytorchDevice: torch.device,
   pytorchNote: torch.note,
-  wasm: false, // no .wasm files are carried; PyTorch's losses are the check there
   profile: Number(opt.profile),
-  log,
+  f16: opt.f16,
 });
+const f16 = opt.f16 ? await runF16Calibration(common, opt.preset) : null;
 log(
   `adapter: ${report.adapter}; ratio vs PyTorch: ${report.ratioVsPytorch ?? 'n/a'}; load ${report.loadAverage.join(' ')}`,
 );
-if (opt.json) console.log(JSON.stringify(report));
+if (opt.json) console.log(JSON.stringify(f16 ? { ...report, f16 } : report));
 process.exit(0);

@@ -2,7 +2,10 @@
 // Dawn in Node, on every driver this machine offers (lavapipe after `npm run gpu:setup`; Dawn's
 // OpenGL ES backend over the system's Mesa without it), must train to WASM's losses — and the
 // worker's probe must never take those CPU rasterisers for a GPU; Tabgrid's fused WGSL kernels must
-// (LayerNorm, attention, cross-entropy, GELU, AdamW, the tiled matmul and the MLP on it) compute what the stock ops compute on WASM. Skips only where no driver starts.
+// (LayerNorm, attention, cross-entropy, GELU, AdamW, the tiled matmul and the MLP on it) compute what the stock ops compute on WASM,
+// with the row reductions on subgroup operations where the adapter has `subgroups` (lavapipe) and on
+// workgroup memory where it has not (GL ES); the matmul's f16 calibration variants must compile and
+// stay near f32 where it has `shader-f16`. Skips only where no driver starts.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,9 +17,13 @@ import { specFor, type Dataset } from './bench-core.ts';
 import type { AdapterSummary } from './dawn.ts';
 import { probeDrivers, runOnDriver, type Driver } from './drivers.ts';
 import type { KernelCheck } from './kernel-check.ts';
+import type { MatmulCheck } from './matmul-check.ts';
 import type { StepsResult } from './steps.ts';
 
 const STEPS = 3;
+// f16 matmul errors relative to max(1, max |WASM|), measured on lavapipe: ≤ 3.2e-4 (f16-storage), ≤ 1.1e-2
+// (f16-accumulate, dB summed over 768 rows); a broken f16 path is off by O(1).
+const F16_BOUND = 0.05;
 let data: Dataset;
 let dir: string;
 const working: { driver: Driver; adapter: AdapterSummary }[] = [];
@@ -115,14 +122,17 @@ describe('Dawn in Node', () => {
 
   it('runs the fused kernels to the stock ops on WASM: LayerNorm, attention, cross-entropy, GELU, matmul and MLP values and gradients, AdamW updates', async (ctx) => {
     if (!working.length) ctx.skip(noDriver());
-    for (const { driver } of working) {
+    for (const { driver, adapter } of working) {
+      const f16 = adapter.features.includes('shader-f16');
       const k = await runOnDriver<KernelCheck>(
         driver,
         join(import.meta.dirname, 'kernel-check.ts'),
-        ['--iterations', '1'],
-        { log: () => {}, timeoutMs: 180_000 },
+        ['--iterations', '1', ...(f16 ? ['--f16'] : [])],
+        { log: () => {}, timeoutMs: 240_000 },
       );
       expect(k.reference).toBe('wasm');
+      // The reductions ran on subgroup operations exactly where the adapter offers them.
+      expect(k.subgroups, driver.name).toBe(adapter.features.includes('subgroups'));
       expect(k.layerNorm.length).toBe(4);
       // Measured ≤ 1.3e-6 (relative to max(1, |WASM|)) at these shapes, 5.2e-6 for dw at 16384×384 (docs/gpu.md).
       for (const c of k.layerNorm) {
@@ -171,6 +181,16 @@ describe('Dawn in Node', () => {
       // Three clipped updates of nanogpt-cpu's parameters: measured ≤ 1.2e-7 (weights), 2.8e-9 (m).
       for (const what of ['weights', 'm', 'v'] as const)
         expect(k.adamw[what], `${driver.name} AdamW ${what}`).toBeLessThanOrEqual(1e-6);
+      // f16 (calibration only): it ran in f16 (not f32's exact result) and stayed near f32.
+      if (f16) {
+        for (const p of ['f16-storage', 'f16-accumulate'] as const) {
+          const checks = (k.f16 as Record<string, MatmulCheck[]>)[p]!;
+          expect(checks.length, p).toBe(k.matmul.length);
+          const worst = Math.max(...checks.flatMap((c) => [c.value, ...c.grads]));
+          expect(worst, `${driver.name} ${p}`).toBeGreaterThan(1e-5);
+          expect(worst, `${driver.name} ${p}`).toBeLessThanOrEqual(F16_BOUND);
+        }
+      }
     }
   }, 600_000);
 });

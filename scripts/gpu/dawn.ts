@@ -3,6 +3,7 @@
 // drivers.ts for how the environment is made; docs/gpu.md for what was measured).
 import * as tf from '@tensorflow/tfjs';
 import { createRequire } from 'node:module';
+import { requestDeviceWithFeatures } from '../../shared/kernels/features.ts';
 
 export type FeatureLevel = 'core' | 'compatibility';
 
@@ -21,6 +22,9 @@ export interface AdapterSummary {
   isFallbackAdapter: boolean;
   featureLevel: FeatureLevel;
   features: string[];
+  /** The subgroup sizes the adapter may use (GPUAdapterInfo; 0 where it does not say). */
+  subgroupMinSize: number;
+  subgroupMaxSize: number;
 }
 
 /** TypeScript's DOM types predate featureLevel ('core' | 'compatibility'); Dawn takes it. */
@@ -63,7 +67,8 @@ function wrapGpu(gpu: GPU, featureLevel: FeatureLevel): GPU {
 /**
  * tfjs asks for a device without raising maxStorageBuffersPerShaderStage, so it gets the default:
  * 8 in core, 4 in compatibility mode, where tfjs's Adam-style kernels with 5+ bindings would fail.
- * Asking for the adapter's own limit (16 on Mesa's GL ES and lavapipe) changes no kernel.
+ * Asking for the adapter's own limit (16 on Mesa's GL ES and lavapipe) changes no kernel. It asks
+ * for no optional feature either: the kernels' `subgroups` and `shader-f16` are added (features.ts).
  */
 function raiseStorageLimit(adapter: GPUAdapter): GPUAdapter {
   const requestDevice = adapter.requestDevice.bind(adapter);
@@ -71,7 +76,7 @@ function raiseStorageLimit(adapter: GPUAdapter): GPUAdapter {
     get(target, key) {
       if (key === 'requestDevice') {
         return (d: GPUDeviceDescriptor = {}) =>
-          requestDevice({
+          requestDeviceWithFeatures(target, requestDevice, {
             ...d,
             requiredLimits: {
               ...d.requiredLimits,
@@ -117,5 +122,7 @@ export async function useDawn(o: DawnOptions): Promise<AdapterSummary> {
     ),
     featureLevel: o.featureLevel,
     features: [...probe.features].sort(),
+    subgroupMinSize: info.subgroupMinSize ?? 0,
+    subgroupMaxSize: info.subgroupMaxSize ?? 0,
   };
 }

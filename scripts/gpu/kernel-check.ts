@@ -6,12 +6,17 @@
 // against shared/train/adamw.ts on WASM; time per update against it on the same device). Prints one
 // JSON line (KernelCheck). Run as a child on a driver (drivers.ts's runOnDriver), like steps.ts:
 //
+// `--kernels tabgrid,-subgroups` leaves the subgroup reductions out; `--f16` checks the matmul and MLP
+// again with each f16 precision (calibration only, where the device has shader-f16).
+//
 //   node scripts/gpu/kernel-check.ts [--shapes 768x128,37x96] [--attention 12x64x4x32] [--iterations 5]
 import * as tf from '@tensorflow/tfjs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { FusedAdamW } from '../../shared/kernels/adamw.ts';
-import { registerFusedKernels } from '../../shared/kernels/register.ts';
+import { subgroupsOn } from '../../shared/kernels/features.ts';
+import { setMatmulPrecision, type MatmulPrecision } from '../../shared/kernels/matmul.ts';
+import { fusedKernelsOf, registerFusedKernels } from '../../shared/kernels/register.ts';
 import { layerNorm, layerNormReference } from '../../shared/kernels/layer-norm.ts';
 import { gelu, geluStock, GPT } from '../../shared/model/gpt.ts';
 import { PRESETS, type PresetName } from '../../shared/model/presets.ts';
@@ -73,13 +78,18 @@ export interface GeluCheck {
 export interface KernelCheck {
   adapter: AdapterSummary;
   reference: string; // the backend the stock formula ran on
+  subgroups: boolean; // whether the reductions ran on subgroup operations (features.ts)
   layerNorm: ShapeCheck[];
   attention: AttentionCheck[];
   crossEntropy: CrossEntropyCheck[];
   gelu: GeluCheck[];
   matmul: MatmulCheck[];
   adamw: AdamWCheck;
+  /** `--f16`: the matmul and MLP cases again with each f16 precision (an error instead without shader-f16). */
+  f16?: Partial<Record<MatmulPrecision, MatmulCheck[]>> | { error: string };
 }
+
+const F16_PRECISIONS: MatmulPrecision[] = ['f16-storage', 'f16-accumulate'];
 
 /** The model's parameters with seeded gradients, `updates` AdamW steps, then weights and moments as arrays. */
 async function adamwRun(
@@ -159,13 +169,15 @@ export async function kernelCheckMain(argv: string[]): Promise<never> {
       iterations: { type: 'string', default: '5' },
       'adamw-preset': { type: 'string', default: 'nanogpt-cpu' }, // the model whose parameters AdamW updates
       reference: { type: 'string', default: 'wasm' }, // or webgpu: the stock ops on the same device (a carried bundle has no WASM)
+      kernels: { type: 'string', default: 'tabgrid' }, // register.ts's fusedKernelsOf: tabgrid,-subgroups for workgroup memory alone
+      f16: { type: 'boolean', default: false },
     },
   });
   const adapter = await useDawn({
     flags: (process.env.TABGRID_DAWN_FLAGS ?? '').split(',').filter(Boolean),
     featureLevel: (process.env.TABGRID_DAWN_FEATURE_LEVEL ?? 'core') as FeatureLevel,
   });
-  registerFusedKernels();
+  registerFusedKernels(fusedKernelsOf(opt.kernels) ?? []);
   const shapes = opt.shapes.split(',').map((s) => s.split('x').map(Number) as [number, number]);
   const rng = new Rng(5);
   const inputs = shapes.map(([rows, C]) => ({
@@ -217,6 +229,20 @@ export async function kernelCheckMain(argv: string[]): Promise<never> {
   ];
   const matmulGpu = [];
   for (const c of matmulCases) matmulGpu.push(await matmulOnGpu(c, iterations));
+  const f16Gpu: [MatmulPrecision, Awaited<ReturnType<typeof matmulOnGpu>>[]][] = [];
+  let f16Error: string | null = null;
+  for (const p of opt.f16 ? F16_PRECISIONS : []) {
+    try {
+      setMatmulPrecision(p);
+    } catch (err) {
+      f16Error = (err as Error).message;
+      break;
+    }
+    const runs = [];
+    for (const c of matmulCases) runs.push(await matmulOnGpu(c, iterations));
+    f16Gpu.push([p, runs]);
+  }
+  setMatmulPrecision('f32');
   // Gradients large enough that the clip (norm 1) scales every update, as in early training.
   const preset = opt['adamw-preset'] as PresetName;
   const shapesOf = new GPT({ ...PRESETS[preset].model, vocabSize: 65 }, 3);
@@ -269,6 +295,13 @@ export async function kernelCheckMain(argv: string[]): Promise<never> {
   const matmul: MatmulCheck[] = [];
   for (const [i, c] of matmulCases.entries())
     matmul.push(await matmulAgainstReference(c, matmulGpu[i]!));
+  const f16: KernelCheck['f16'] = f16Error ? { error: f16Error } : {};
+  for (const [p, runs] of f16Gpu) {
+    const checks: MatmulCheck[] = [];
+    for (const [i, c] of matmulCases.entries())
+      checks.push(await matmulAgainstReference(c, runs[i]!));
+    (f16 as Record<MatmulPrecision, MatmulCheck[]>)[p] = checks;
+  }
   const stock = await adamwRun(AdamW, preset, grads);
   const adamw: AdamWCheck = {
     preset,
@@ -281,12 +314,14 @@ export async function kernelCheckMain(argv: string[]): Promise<never> {
   const result: KernelCheck = {
     adapter,
     reference: opt.reference,
+    subgroups: subgroupsOn(),
     layerNorm: layerNormChecks,
     attention,
     crossEntropy,
     gelu: geluChecks,
     matmul,
     adamw,
+    ...(opt.f16 ? { f16 } : {}),
   };
   console.log(JSON.stringify(result));
   process.exit(0);

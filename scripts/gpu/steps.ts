@@ -13,8 +13,9 @@ import { parseArgs } from 'node:util';
 import { DatasetManifest, decodeTokens } from '../../shared/dataset.ts';
 import { ExperimentSpec } from '../../shared/spec.ts';
 import { trainSegment, type TrainData } from '../../shared/train/loop.ts';
+import { setMatmulPrecision, type MatmulPrecision } from '../../shared/kernels/matmul.ts';
 import {
-  FUSED_KERNELS,
+  fusedKernelsOf,
   registerFusedKernels,
   type FusedKernel,
 } from '../../shared/kernels/register.ts';
@@ -124,12 +125,14 @@ export async function trainSteps(o: {
   backend: string;
   profile?: number;
   tabgridKernels?: readonly FusedKernel[]; // registered before training (all: `tabgrid`)
+  matmulPrecision?: MatmulPrecision; // the tiled matmul's (f16 only to calibrate it: docs/gpu.md)
   log?: (line: string) => void;
 }): Promise<StepsResult> {
   const data = await loadData(o.dataDir);
   const adapter = await start(o.backend);
   // Registered, they serve whatever calls them; the profile tells whether the model did.
   if (o.tabgridKernels) registerFusedKernels(o.tabgridKernels);
+  if (o.matmulPrecision) setMatmulPrecision(o.matmulPrecision);
   const losses: number[] = [];
   const stepMs: number[] = [];
   const cpuMs: number[] = [];
@@ -176,7 +179,8 @@ export async function stepsMain(argv: string[]): Promise<never> {
       warmup: { type: 'string', default: '2' }, // left out of the median: the first step compiles every shader
       backend: { type: 'string', default: 'webgpu' },
       profile: { type: 'string', default: '0' }, // profile this many more steps
-      kernels: { type: 'string', default: 'stock' }, // or tabgrid (all of shared/kernels/'s fused kernels), or a list: layerNorm,adamw
+      kernels: { type: 'string', default: 'stock' }, // or tabgrid (all of shared/kernels/'s fused kernels), a list (layerNorm,adamw), exclusions (tabgrid,-subgroups)
+      'matmul-precision': { type: 'string', default: 'f32' }, // f16-storage, f16-accumulate: the tiled matmul's (needs shader-f16)
     },
   });
   if (!opt.spec || !opt.data) throw new Error('--spec and --data are required');
@@ -190,21 +194,12 @@ export async function stepsMain(argv: string[]): Promise<never> {
     warmup: Number(opt.warmup),
     backend: opt.backend,
     profile: Number(opt.profile),
-    tabgridKernels: kernelsOf(opt.kernels),
+    tabgridKernels: fusedKernelsOf(opt.kernels),
+    matmulPrecision: opt['matmul-precision'] as MatmulPrecision,
     log: (l) => process.stderr.write(`${l}\n`),
   });
   console.log(JSON.stringify(result));
   process.exit(0);
-}
-
-/** `--kernels`: stock (none), tabgrid (all) or fused kernels by name. */
-function kernelsOf(arg: string): FusedKernel[] | undefined {
-  if (arg === 'stock') return undefined;
-  if (arg === 'tabgrid') return Object.keys(FUSED_KERNELS) as FusedKernel[];
-  const names = arg.split(',');
-  for (const n of names)
-    if (!(n in FUSED_KERNELS)) throw new Error(`--kernels: no fused kernel ${n}`);
-  return names as FusedKernel[];
 }
 
 // Run as a script, not when imported (nor inside a carried bundle, whose file has another name).

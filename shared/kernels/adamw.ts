@@ -7,7 +7,13 @@ import * as tf from '@tensorflow/tfjs';
 import type { Param } from '../model/gpt.ts';
 import type { TrainConfig } from '../spec.ts';
 import { AdamW } from '../train/adamw.ts';
-import { elementwise, type Program, type WebGPUBackendLike } from './program.ts';
+import {
+  elementwise,
+  workgroupProgram,
+  workgroupReduce,
+  type Program,
+  type WebGPUBackendLike,
+} from './program.ts';
 
 const WG = 64;
 
@@ -15,35 +21,24 @@ const PER_GROUP = 4096; // values one workgroup of the squared norm sums (64 per
 
 /**
  * Partial sums of g², one per workgroup of PER_GROUP values: (groups), summed by a stock sum with
- * every other parameter's (a barrier before each write of red[]: see layer-norm.ts).
+ * every other parameter's (program.ts's workgroupReduce).
  */
 function sumSquares(n: number): Program {
   const groups = Math.ceil(n / PER_GROUP);
-  return {
-    variableNames: ['G'],
-    outputShape: [groups],
-    shaderKey: 'tabgrid_adamw_sumsq',
-    dispatchLayout: { x: [0] },
-    dispatch: [groups, 1, 1],
-    workgroupSize: [WG, 1, 1],
-    getUserCode: () => `
-  var<workgroup> red : array<f32, ${WG}>;
-  fn main(index : i32) {
-    let tid = i32(localId.x);
+  return workgroupProgram(
+    'adamw_sumsq',
+    ['G'],
+    [groups],
+    groups,
+    WG,
+    `
     let group = index / ${WG};
     let end = min(uniforms.gShape, (group + 1) * ${PER_GROUP});
     var s = 0.0;
     for (var i = group * ${PER_GROUP} + tid; i < end; i += ${WG}) { let g = G[i]; s += g * g; }
-    workgroupBarrier();
-    red[tid] = s;
-    workgroupBarrier();
-    for (var k = ${WG / 2}; k > 0; k = k >> 1) {
-      if (tid < k) { red[tid] = red[tid] + red[tid + k]; }
-      workgroupBarrier();
-    }
-    if (tid == 0) { result[group] = red[0]; }
-  }`,
-  };
+    ${workgroupReduce('total', 's', 'sum', WG)}
+    if (tid == 0) { result[group] = total; }`,
+  );
 }
 
 const KERNELS = {

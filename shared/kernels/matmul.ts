@@ -5,6 +5,7 @@
 // vec4 loads where the contiguous axis allows, a 4×4 register tile per thread (docs/gpu.md).
 import * as tf from '@tensorflow/tfjs';
 import { GELU_WGSL } from './gelu.ts';
+import { deviceHas } from './features.ts';
 import type { Program, WebGPUBackendLike } from './program.ts';
 
 const TILE = 32; // outputs per workgroup along M and N, and the K slice per step
@@ -40,8 +41,27 @@ function loader(x: string, vec4: boolean): string {
   }`;
 }
 
+/**
+ * f32: everything in f32 (the default). With `shader-f16`, for calibration only (docs/gpu.md):
+ * f16-storage rounds the operands to f16 in workgroup memory (what f16 weights and activations
+ * would hold) and multiplies and sums in f32; f16-accumulate also multiplies and sums in f16.
+ */
+export const MATMUL_PRECISIONS = ['f32', 'f16-storage', 'f16-accumulate'] as const;
+export type MatmulPrecision = (typeof MATMUL_PRECISIONS)[number];
+let precision: MatmulPrecision = 'f32';
+
+/** Sets the precision of every tiled matmul built from now on; f16 needs the device's `shader-f16`. */
+export function setMatmulPrecision(p: MatmulPrecision): void {
+  if (!MATMUL_PRECISIONS.includes(p)) throw new Error(`no matmul precision ${String(p)}`);
+  if (p !== 'f32' && !deviceHas('shader-f16'))
+    throw new Error(`matmul precision ${p} needs a WebGPU device with shader-f16`);
+  precision = p;
+}
+
 function matmulProgram(attrs: MatmulAttrs, vec4A: boolean, vec4B: boolean, bias: boolean): Program {
   const { transposeA: tA, transposeB: tB, epilogue } = attrs;
+  const T = precision === 'f32' ? 'f32' : 'f16'; // the tiles' type
+  const S = precision === 'f16-accumulate' ? 'f16' : 'f32'; // products and sums
   const [M, N] = attrs.dims;
   const names = ['A', 'B', ...(bias ? ['Bias'] : []), ...(epilogue === 'geluGrad' ? ['U'] : [])];
   // Tiles in workgroup memory, 32 rows of 8 vec4s each, laid out as stored: As[m][k/4] or As[k][m/4]
@@ -49,9 +69,9 @@ function matmulProgram(attrs: MatmulAttrs, vec4A: boolean, vec4B: boolean, bias:
   // Per k the thread needs a (4 rows of A) and b (4 columns of B) as vec4s: direct in the "k-major"
   // layouts, gathered from the 4 rows' vec4s in the others.
   const aAt = (j: number) =>
-    tA ? `As[(k4 * 4 + ${j}) * ${V4} + tm]` : `vec4<f32>(a0[${j}], a1[${j}], a2[${j}], a3[${j}])`;
+    tA ? `As[(k4 * 4 + ${j}) * ${V4} + tm]` : `vec4<${T}>(a0[${j}], a1[${j}], a2[${j}], a3[${j}])`;
   const bAt = (j: number) =>
-    tB ? `vec4<f32>(b0[${j}], b1[${j}], b2[${j}], b3[${j}])` : `Bs[(k4 * 4 + ${j}) * ${V4} + tn]`;
+    tB ? `vec4<${T}>(b0[${j}], b1[${j}], b2[${j}], b3[${j}])` : `Bs[(k4 * 4 + ${j}) * ${V4} + tn]`;
   const store =
     epilogue === 'gelu'
       ? `let u = v${bias ? ' + Bias[n]' : ''}; result[i] = gelu(u); result[M * N + i] = u;`
@@ -61,7 +81,7 @@ function matmulProgram(attrs: MatmulAttrs, vec4A: boolean, vec4B: boolean, bias:
   return {
     variableNames: names,
     outputShape: epilogue === 'gelu' ? [2, M, N] : [M, N],
-    shaderKey: `tabgrid_matmul_${+tA}${+tB}${+vec4A}${+vec4B}${+bias}_${epilogue}`,
+    shaderKey: `tabgrid_matmul_${+tA}${+tB}${+vec4A}${+vec4B}${+bias}_${epilogue}_${precision}`,
     dispatchLayout: { x: epilogue === 'gelu' ? [0, 1, 2] : [0, 1] },
     dispatch: [Math.ceil(N / TILE), Math.ceil(M / TILE), 1],
     workgroupSize: [WG, 1, 1],
@@ -70,8 +90,9 @@ function matmulProgram(attrs: MatmulAttrs, vec4A: boolean, vec4B: boolean, bias:
     ),
     uniforms: 'M : i32, N : i32, K : i32,',
     getUserCode: () => `
-  var<workgroup> As : array<vec4<f32>, ${TILE * V4}>;
-  var<workgroup> Bs : array<vec4<f32>, ${TILE * V4}>;
+${T === 'f16' ? '  enable f16;' : ''}
+  var<workgroup> As : array<vec4<${T}>, ${TILE * V4}>;
+  var<workgroup> Bs : array<vec4<${T}>, ${TILE * V4}>;
 ${loader('A', vec4A)}
 ${loader('B', vec4B)}
 ${epilogue === 'none' ? '' : GELU_WGSL}
@@ -84,17 +105,17 @@ ${epilogue === 'none' ? '' : GELU_WGSL}
     let M = uniforms.M;
     let N = uniforms.N;
     let K = uniforms.K;
-    var acc0 = vec4<f32>(0.0);
-    var acc1 = vec4<f32>(0.0);
-    var acc2 = vec4<f32>(0.0);
-    var acc3 = vec4<f32>(0.0);
+    var acc0 = vec4<${S}>(0.0);
+    var acc1 = vec4<${S}>(0.0);
+    var acc2 = vec4<${S}>(0.0);
+    var acc3 = vec4<${S}>(0.0);
     for (var k0 = 0; k0 < K; k0 += ${TILE}) {
       workgroupBarrier(); // before the writes: the GL ES trap of docs/gpu.md
       for (var e = tid; e < ${TILE * V4}; e += ${WG}) {
         let r = e / ${V4};
         let c = (e % ${V4}) * 4;
-        As[e] = ${tA ? 'loadA(k0 + r, m0 + c, K, M)' : 'loadA(m0 + r, k0 + c, M, K)'};
-        Bs[e] = ${tB ? 'loadB(n0 + r, k0 + c, N, K)' : 'loadB(k0 + r, n0 + c, K, N)'};
+        As[e] = vec4<${T}>(${tA ? 'loadA(k0 + r, m0 + c, K, M)' : 'loadA(m0 + r, k0 + c, M, K)'});
+        Bs[e] = vec4<${T}>(${tB ? 'loadB(n0 + r, k0 + c, N, K)' : 'loadB(k0 + r, n0 + c, K, N)'});
       }
       workgroupBarrier();
       for (var k4 = 0; k4 < ${V4}; k4++) {
@@ -103,15 +124,15 @@ ${tB ? [0, 1, 2, 3].map((j) => `        let b${j} = Bs[(tn * 4 + ${j}) * ${V4} +
 ${[0, 1, 2, 3]
   .map(
     (j) => `        {
-          let a = ${aAt(j)};
-          let b = ${bAt(j)};
+          let a = vec4<${S}>(${aAt(j)});
+          let b = vec4<${S}>(${bAt(j)});
           acc0 += a.x * b; acc1 += a.y * b; acc2 += a.z * b; acc3 += a.w * b;
         }`,
   )
   .join('\n')}
       }
     }
-    let accs = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
+    let accs = array<vec4<${S}>, 4>(acc0, acc1, acc2, acc3);
     for (var i4 = 0; i4 < 4; i4++) {
       let m = m0 + tm * 4 + i4;
       if (m >= M) { break; }
@@ -119,7 +140,7 @@ ${[0, 1, 2, 3]
         let n = n0 + tn * 4 + j;
         if (n < N) {
           let i = m * N + n;
-          let v = accs[i4][j];
+          let v = f32(accs[i4][j]);
           ${store}
         }
       }

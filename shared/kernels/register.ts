@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { registerAdamWKernels } from './adamw.ts';
 import { registerAttentionKernels } from './attention.ts';
 import { registerCrossEntropyKernels } from './cross-entropy.ts';
+import { useSubgroups } from './features.ts';
 import { registerGeluKernels } from './gelu.ts';
 import { registerLayerNormKernels } from './layer-norm.ts';
 import { registerMatmulKernel, useTiledMatmul } from './matmul.ts';
@@ -31,6 +32,9 @@ export const FUSED_KERNELS = {
     registerMatmulKernel();
     useTiledMatmul();
   },
+  // Not a kernel: the row reductions (LayerNorm, AdamW's norm, wide cross-entropy) on subgroup
+  // operations where the device has `subgroups` (features.ts; program.ts's workgroupReduce).
+  subgroups: () => useSubgroups(true),
 } as const;
 export type FusedKernel = keyof typeof FUSED_KERNELS;
 
@@ -39,6 +43,24 @@ export function registerFusedKernels(
   names: readonly FusedKernel[] = Object.keys(FUSED_KERNELS) as FusedKernel[],
 ): void {
   for (const name of names) FUSED_KERNELS[name]();
+}
+
+/**
+ * The fused kernels a command line names: `stock` (none: undefined), `tabgrid` (all), or names
+ * (`layerNorm,adamw`); `-name` leaves one out of those before it (`tabgrid,-subgroups`).
+ */
+export function fusedKernelsOf(arg: string): FusedKernel[] | undefined {
+  if (arg === 'stock') return undefined;
+  const all = Object.keys(FUSED_KERNELS) as FusedKernel[];
+  let names: FusedKernel[] = [];
+  for (const item of arg.split(',')) {
+    const name = item.replace(/^-/, '');
+    if (name === 'tabgrid') names = [...all];
+    else if (!(name in FUSED_KERNELS)) throw new Error(`no fused kernel ${name}`);
+    else if (item.startsWith('-')) names = names.filter((n) => n !== name);
+    else names.push(name as FusedKernel);
+  }
+  return names;
 }
 
 /** Whether gpt.ts's matmul gradient uses transposed reads: WebGPU, with `transposedMatmul` registered. */

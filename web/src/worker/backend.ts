@@ -7,6 +7,7 @@ import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs
 import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
+import { requestDeviceWithFeatures } from '../../../shared/kernels/features.ts';
 import { registerFusedKernels } from '../../../shared/kernels/register.ts';
 import {
   adapterInfoOf,
@@ -88,7 +89,25 @@ async function useWasm(threads: number | undefined): Promise<BackendInfo | null>
   return { backend: 'wasm', threads: getThreadsCount() }; // what XNNPACK got
 }
 
+let featuresRequested = false;
+
+/**
+ * tfjs-backend-webgpu creates its device itself, asking for `timestamp-query` alone: the adapter's
+ * requestDevice (once, before the backend starts) also asks for the optional features the fused
+ * kernels use where the adapter has them (shared/kernels/features.ts).
+ */
+function requestKernelFeatures(): void {
+  const proto = (globalThis as { GPUAdapter?: { prototype: GPUAdapter } }).GPUAdapter?.prototype;
+  if (!proto || featuresRequested) return;
+  featuresRequested = true;
+  const requestDevice = proto.requestDevice;
+  proto.requestDevice = function (this: GPUAdapter, d: GPUDeviceDescriptor = {}) {
+    return requestDeviceWithFeatures(this, (x) => requestDevice.call(this, x), d);
+  };
+}
+
 async function useWebgpu(adapter: AdapterInfoLike): Promise<BackendInfo | null> {
+  requestKernelFeatures();
   if (!(await use('webgpu'))) return null;
   // The fused LayerNorm, attention and AdamW (shared/kernels/): the model and the loop use them only
   // on WebGPU once registered (docs/gpu.md has the kernel counts and step times).
