@@ -1,12 +1,13 @@
 // The campaign queue: one Durable Object per campaign that claims work in its own SQLite storage,
 // so a claim is one RPC into the object instead of a scan of D1 by D1's single writer.
 //
-// The object keeps a copy of what the claim reads — the campaign's open experiments and every lease
-// on them, with the fields the trust rules look at — and D1 stays the system of record: a lease
-// exists once its D1 row is written (results and heartbeats read it there). The copy follows D1
-// through the change feed of migration 0010 (triggers note every experiment whose claim-relevant
-// columns or leases changed, whoever wrote them); each claim first reads the feed, so the copy is
-// as fresh as D1 was when the claim arrived, and a restarted object continues from its stored place.
+// The object keeps a copy of what the claim reads (queue-copy.ts) — the campaign's open experiments
+// and every lease on them, with the fields the trust rules look at — and D1 stays the system of
+// record: a lease exists once its D1 row is written (results and heartbeats read it there). The copy
+// follows D1 through the change feed of migration 0010 (triggers note every experiment whose
+// claim-relevant columns or leases changed, whoever wrote them); each claim first reads the feed, so
+// the copy is as fresh as D1 was when the claim arrived, and a restarted object continues from its
+// stored place.
 //
 // Claims that arrive together share one cycle: one D1 batch reads the feed and every claimant's
 // profile, the claims run one after another in SQLite (synchronously: nothing interleaves, so no
@@ -25,6 +26,7 @@ import {
   type ClaimTerms,
   type Profile,
 } from './claim-terms.ts';
+import { QueueCopy, type ExperimentRow, type LeaseRow } from './queue-copy.ts';
 import {
   ADDRESS_UNDER_CAP,
   CANDIDATE_SQL,
@@ -77,19 +79,6 @@ interface Candidate extends Record<string, SqlStorageValue> {
 const leaseTerms = (t: ClaimTerms) =>
   [t.klass, t.browser, t.precision, t.leaseIp, t.registrationIp, t.tier] as const;
 
-interface ExperimentRow {
-  id: string;
-  status: string;
-  idx: number;
-  tokens: number;
-  replicas_needed: number;
-  reissued_at: number | null;
-  audit: number;
-  quorum: number;
-}
-
-type LeaseRow = Record<string, string | number | null> & { experiment_id: string };
-
 export type HeldExperiment = {
   id: string;
   replicasNeeded: number;
@@ -127,6 +116,7 @@ interface Granted {
 
 export class CampaignQueue extends DurableObject<Env> {
   #sql: SqlStorage;
+  #copy: QueueCopy;
   #jobs: Job[] = [];
   #cycling = false;
 
@@ -134,6 +124,7 @@ export class CampaignQueue extends DurableObject<Env> {
     super(ctx, env);
     this.#sql = ctx.storage.sql;
     this.#sql.exec(SCHEMA);
+    this.#copy = new QueueCopy(ctx.storage);
   }
 
   /** Claims a replica slot of this campaign for the volunteer, or null when it may take none. */
@@ -159,7 +150,7 @@ export class CampaignQueue extends DurableObject<Env> {
           'SELECT id, experiment_id AS experimentId, status, deadline, single FROM leases ORDER BY id',
         )
         .toArray(),
-      feed: this.#meta<number>('feed'),
+      feed: this.#copy.meta<number>('feed'),
     };
   }
 
@@ -193,14 +184,14 @@ export class CampaignQueue extends DurableObject<Env> {
     const campaignId = jobs[0]!.claim.campaignId;
     if (jobs.some((j) => j.claim.campaignId !== campaignId))
       throw new Error('a campaign queue serves one campaign');
-    const stored = this.#meta('campaign');
+    const stored = this.#copy.meta('campaign');
     if (stored !== null && stored !== campaignId)
       throw new Error(`this queue serves ${stored}, not ${campaignId}`);
-    if (this.#meta('feed') === null) await this.#load(campaignId);
+    if (this.#copy.meta('feed') === null) await this.#copy.load(db, campaignId);
 
     // One read: the feed since the stored position (and whether D1 still knows this queue: a wiped
     // D1 starts its feed again), then every claimant's profile, then the claimants' replay guards.
-    const feed = this.#meta<number>('feed')!;
+    const feed = this.#copy.meta<number>('feed')!;
     const now = Date.now();
     const guards = jobs.flatMap((j) =>
       j.claim.guard ? [guardInsertOrIgnore(db, j.claim.guard, now)] : [],
@@ -244,10 +235,11 @@ export class CampaignQueue extends DurableObject<Env> {
       counter: number;
     };
     if (!state.registered || state.counter < feed) {
-      this.#forget();
+      this.#copy.forget();
       return this.#run(jobs);
     }
-    await this.#apply(
+    await this.#copy.apply(
+      db,
       reads[2]!.results as unknown as ExperimentRow[],
       reads[3]!.results as LeaseRow[],
       state.head ?? feed,
@@ -381,151 +373,6 @@ export class CampaignQueue extends DurableObject<Env> {
           t.quota,
         ),
     };
-  }
-
-  /**
-   * The whole campaign from D1, in one transaction with this queue's registration as a consumer:
-   * every change after the snapshot is in the feed, past the position stored here.
-   */
-  async #load(campaignId: string): Promise<void> {
-    const db = this.env.DB;
-    const [, head, exps, leases] = await db.batch<Record<string, unknown>>([
-      db.prepare('INSERT OR IGNORE INTO queue_consumers (campaign_id) VALUES (?)').bind(campaignId),
-      db.prepare(
-        "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'queue_changes'), 0) AS seq",
-      ),
-      db
-        .prepare(
-          `SELECT ${EXPERIMENT_COLUMNS}, e.spec_json, e.spec_hash FROM experiments e WHERE e.campaign_id = ? AND e.status = 'open'`,
-        )
-        .bind(campaignId),
-      db
-        .prepare(
-          `SELECT ${LEASE_COLUMNS} FROM leases l JOIN experiments e ON e.id = l.experiment_id JOIN volunteers v ON v.id = l.volunteer_id
-         WHERE e.campaign_id = ? AND e.status = 'open'`,
-        )
-        .bind(campaignId),
-    ]);
-    this.ctx.storage.transactionSync(() => {
-      this.#forget();
-      for (const e of exps!.results as unknown as (ExperimentRow & {
-        spec_json: string;
-        spec_hash: string;
-      })[]) {
-        this.#putExperiment(e, e);
-      }
-      for (const l of leases!.results as LeaseRow[]) this.#upsertLease(l);
-      this.#setMeta('campaign', campaignId);
-      this.#setMeta('feed', (head!.results[0] as { seq: number }).seq);
-    });
-  }
-
-  /**
-   * Applies changed experiments and their leases. Leases are merged, never dropped: D1 never
-   * deletes one, and a lease granted here may not have reached D1 when the feed was read.
-   */
-  async #apply(exps: ExperimentRow[], leases: LeaseRow[], head: number): Promise<void> {
-    const known = new Set(
-      this.#sql
-        .exec<{ id: string }>(
-          `SELECT id FROM experiments WHERE id IN (SELECT value FROM json_each(?))`,
-          JSON.stringify(exps.map((e) => e.id)),
-        )
-        .toArray()
-        .map((r) => r.id),
-    );
-    // New or reopened experiments need their specs, which the feed does not carry (they never change).
-    const missing = exps.filter((e) => e.status === 'open' && !known.has(e.id)).map((e) => e.id);
-    const specs = new Map<string, { spec_json: string; spec_hash: string }>();
-    if (missing.length) {
-      const { results } = await this.env.DB.prepare(
-        'SELECT id, spec_json, spec_hash FROM experiments WHERE id IN (SELECT value FROM json_each(?))',
-      )
-        .bind(JSON.stringify(missing))
-        .all<{ id: string; spec_json: string; spec_hash: string }>();
-      for (const r of results) specs.set(r.id, r);
-    }
-    this.ctx.storage.transactionSync(() => {
-      const open = new Set<string>();
-      for (const e of exps) {
-        if (e.status !== 'open') {
-          this.#sql.exec('DELETE FROM experiments WHERE id = ?', e.id);
-          this.#sql.exec('DELETE FROM leases WHERE experiment_id = ?', e.id);
-          continue;
-        }
-        open.add(e.id);
-        const spec = specs.get(e.id);
-        if (spec) {
-          this.#putExperiment(e, spec);
-        } else {
-          this.#sql.exec(
-            'UPDATE experiments SET replicas_needed = ?, reissued_at = ?, audit = ?, quorum = ? WHERE id = ?',
-            e.replicas_needed,
-            e.reissued_at,
-            e.audit,
-            e.quorum,
-            e.id,
-          );
-        }
-      }
-      for (const l of leases) if (open.has(l.experiment_id)) this.#upsertLease(l);
-      this.#setMeta('feed', head);
-    });
-  }
-
-  /** An open experiment with its spec, new or replacing the copy held. */
-  #putExperiment(e: ExperimentRow, spec: { spec_json: string; spec_hash: string }): void {
-    this.#sql.exec(
-      'INSERT OR REPLACE INTO experiments (id, idx, tokens, replicas_needed, reissued_at, audit, quorum, spec_json, spec_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-      e.id,
-      e.idx,
-      e.tokens,
-      e.replicas_needed,
-      e.reissued_at,
-      e.audit,
-      e.quorum,
-      spec.spec_json,
-      spec.spec_hash,
-    );
-  }
-
-  #upsertLease(l: LeaseRow): void {
-    this.#sql.exec(
-      `INSERT INTO leases (id, experiment_id, volunteer_id, backend_class, browser, precision, ip_hash, registration_ip, reliable, single, created_at, deadline, status)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (id) DO UPDATE SET volunteer_id = excluded.volunteer_id, backend_class = excluded.backend_class, browser = excluded.browser,
-         precision = excluded.precision, ip_hash = excluded.ip_hash, registration_ip = excluded.registration_ip, reliable = excluded.reliable,
-         single = excluded.single, created_at = excluded.created_at, deadline = excluded.deadline, status = excluded.status`,
-      l.id,
-      l.experiment_id,
-      l.volunteer_id,
-      l.backend_class,
-      l.browser,
-      l.precision,
-      l.ip_hash,
-      l.registration_ip,
-      l.reliable,
-      l.single,
-      l.created_at,
-      l.deadline,
-      l.status,
-    );
-  }
-
-  /** Drops the copy; the next cycle loads the campaign again. */
-  #forget(): void {
-    this.#sql.exec('DELETE FROM experiments');
-    this.#sql.exec('DELETE FROM leases');
-    this.#sql.exec("DELETE FROM meta WHERE key = 'feed'");
-  }
-
-  #meta<T extends SqlStorageValue>(key: string): T | null {
-    return (this.#sql.exec<{ value: T }>('SELECT value FROM meta WHERE key = ?', key).toArray()[0]
-      ?.value ?? null) as T | null;
-  }
-
-  #setMeta(key: string, value: SqlStorageValue): void {
-    this.#sql.exec('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)', key, value);
   }
 }
 
