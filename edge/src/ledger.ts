@@ -45,13 +45,17 @@ function pendingStatements(db: D1Database, entries: NewEntry[], at: number): D1P
   );
 }
 
-/** A batch lost a race: the experiment's trust_version moved, or another entry took this seq or key. */
+/**
+ * A decision's batch lost a race: the experiment's trust_version moved, or its entry's key is
+ * already waiting or chained (the ledger_pending trigger reports the latter as ledger.key). Only the
+ * sequencer writes the ledger itself, so a decision never meets ledger.seq or ledger.hash.
+ */
 export function isWriteConflict(e: unknown): boolean {
   const message =
     e instanceof Error
       ? `${e.message} ${String((e as { cause?: unknown }).cause ?? '')}`
       : String(e);
-  return /constraint failed: (experiments\.trust_version|ledger\.(seq|key|hash)|ledger_pending\.key)/i.test(
+  return /constraint failed: (experiments\.trust_version|ledger\.key|ledger_pending\.key)/i.test(
     message,
   );
 }

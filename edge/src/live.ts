@@ -50,8 +50,8 @@ export const PROGRESS_EVERY_MS = 1000;
 const MAX_CLOCKS = 1000;
 
 /**
- * Per isolate: when each campaign's progress was last computed (a full-campaign scan: ~25 ms at 10k
- * experiments), and whether a trailing update is already scheduled. Bounded: past MAX_CLOCKS
+ * Per isolate: when each campaign's progress was last pushed (each push is a hub broadcast to every
+ * open page), and whether a trailing update is already scheduled. Bounded: past MAX_CLOCKS
  * campaigns the oldest entry goes, which only costs that campaign one uncoalesced update.
  */
 const clocks = new Map<string, { at: number; trailing: boolean }>();
