@@ -18,6 +18,7 @@ import { fail } from './errors.ts';
 import { findVolunteer } from './db/volunteers.ts';
 import { limitVolunteer } from './rate-limit.ts';
 import { guardExpiry, guardInsert } from './replay-guard.ts';
+import { enterShard, homeDb } from './shards.ts';
 
 /** A signed JSON request: the body is read (size-limited) and its hash is what was signed. */
 export const signedVolunteer = createMiddleware<AppEnv>(async (c, next) => {
@@ -128,7 +129,7 @@ async function authenticate(
   const key = c.req.header(SIGNATURE_HEADERS.key);
   if (key !== undefined && !PublicKey.safeParse(key).success)
     fail(401, 'unknown_volunteer', 'The signing key header is malformed.');
-  const volunteer = await findVolunteer(c.env.DB, id, key);
+  const volunteer = await findVolunteer(homeDb(c.env), id, key); // every volunteer is in shard 0
   if (!volunteer)
     fail(401, 'unknown_volunteer', 'No volunteer is registered with this id and key.');
   const path = new URL(c.req.url).pathname;
@@ -223,7 +224,9 @@ export function checkpointUploadRoute(
       const id = c.req.param('id') ?? '';
       if (!Id.safeParse(id).success)
         fail(400, 'invalid_request', `A ${what} id is 1–64 letters, digits, _ or -.`);
-      const stored = await take(c.env, id, c.get('volunteer').id, c.get('readUpload'), Date.now());
+      // The id names its shard (a result's, a spot check's: shards.ts).
+      const env = enterShard(c, id);
+      const stored = await take(env, id, c.get('volunteer').id, c.get('readUpload'), Date.now());
       return c.json(answer(id, stored), stored ? 201 : 200);
     },
   ] as const;

@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'foreign_volunteer'
   | 'key_unavailable'
   | 'unknown_campaign'
+  | 'unknown_shard'
   | 'unknown_experiment'
   | 'upgrade_required'
   | 'unknown_partner'

@@ -23,6 +23,7 @@ function executionCtx(c: Context): Context['executionCtx'] | undefined {
 export { CampaignHub } from './hub.ts';
 export { CampaignQueue } from './queue/campaign-queue.ts';
 export { LedgerSequencer } from './ledger-sequencer.ts';
+import { allShards, shardEnv } from './shards.ts';
 
 // The Worker: /embed first, then everything else to the API app unchanged (its 404s and errors);
 // and a cron (wrangler.toml [triggers]) that fails spot checks whose checkpoint was not revealed
@@ -35,12 +36,18 @@ const worker = new Hono<AppEnv>()
   .all('*', (c) => api.fetch(c.req.raw, c.env, executionCtx(c)));
 export default Object.assign(worker, {
   scheduled(_controller: ScheduledController, env: Env, ctx: ExecutionContext) {
-    ctx.waitUntil(expireReveals(env.DB, Date.now()));
-    // Then chains what the expiries decided, and any entry whose request ended before its call.
-    ctx.waitUntil(
-      expireFinalReveals(env.DB, env.CHECKPOINTS, Date.now()).finally(() => sequenceLedger(env)),
-    );
-    ctx.waitUntil(sweepDatasets(env.CHECKPOINTS, env.DB, Date.now()));
-    ctx.waitUntil(archiveCold(env.DB, env.CHECKPOINTS, Date.now()));
+    // Per D1 shard (shards.ts): each holds its own campaigns, spot checks, ledger and cold rows.
+    for (const [k] of allShards(env).entries()) {
+      const shard = shardEnv(env, k);
+      ctx.waitUntil(expireReveals(shard.DB, Date.now()));
+      // Then chains what the expiries decided, and any entry whose request ended before its call.
+      ctx.waitUntil(
+        expireFinalReveals(shard.DB, shard.CHECKPOINTS, Date.now()).finally(() =>
+          sequenceLedger(shard),
+        ),
+      );
+      ctx.waitUntil(archiveCold(shard.DB, shard.CHECKPOINTS, Date.now()));
+    }
+    ctx.waitUntil(sweepDatasets(env.CHECKPOINTS, env.DB, Date.now())); // uploads live in shard 0
   },
 });

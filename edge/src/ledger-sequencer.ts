@@ -9,6 +9,7 @@ import { DurableObject } from 'cloudflare:workers';
 import { canonicalJson } from '../../shared/canonical.ts';
 import { entryHash, LEDGER_INSERT_SQL, ledgerRow, type LedgerEntry } from '../../shared/ledger.ts';
 import { headOf, headStatement } from './ledger.ts';
+import { currentShard, shardBinding } from './shards.ts';
 
 /** Entries chained per batch: each is one INSERT, and D1 caps a Worker invocation's queries at 1,000. */
 const PER_BATCH = 200;
@@ -25,8 +26,14 @@ export class LedgerSequencer extends DurableObject<Env> {
   #waiting: Promise<number> | null = null; // the drain that has not started yet: later calls share it
   #last: Promise<unknown> = Promise.resolve();
 
-  /** Chains every waiting entry; resolves with how many this drain chained. */
-  async sequence(): Promise<number> {
+  #shard = 0;
+
+  /**
+   * Chains every waiting entry of shard `shard`'s ledger (one sequencer per shard, named after it:
+   * sequenceLedger); resolves with how many this drain chained.
+   */
+  async sequence(shard = 0): Promise<number> {
+    this.#shard = shard;
     if (!this.#waiting) {
       const drain = this.#last.then(() => {
         this.#waiting = null; // from here a call needs the next drain: its entry may be too new for this one
@@ -39,7 +46,8 @@ export class LedgerSequencer extends DurableObject<Env> {
   }
 
   async #drain(): Promise<number> {
-    const db = this.env.DB;
+    const db = shardBinding(this.env, this.#shard);
+    if (!db) throw new Error(`ledger sequencer: shard ${this.#shard} is not bound`);
     let chained = 0;
     for (;;) {
       const reads = [
@@ -86,8 +94,10 @@ export class LedgerSequencer extends DurableObject<Env> {
  * decision is committed and its entries wait in ledger_pending for the next call or the cron.
  */
 export async function sequenceLedger(env: Env): Promise<void> {
+  const shard = currentShard(env); // each shard's ledger is its own chain, with its own sequencer
+  const name = shard === 0 ? 'ledger' : `ledger-${shard}`;
   try {
-    await env.LEDGER_SEQUENCER.get(env.LEDGER_SEQUENCER.idFromName('ledger')).sequence();
+    await env.LEDGER_SEQUENCER.get(env.LEDGER_SEQUENCER.idFromName(name)).sequence(shard);
   } catch (err) {
     console.error('ledger sequencer call failed; the entries wait for the next one', err);
   }

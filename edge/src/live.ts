@@ -19,6 +19,7 @@ import {
 import { experimentCampaign } from './db/experiments.ts';
 import { campaignProgress, progressOf, progressStatements } from './db/progress.ts';
 import type { AppEnv } from './env.ts';
+import { enterShard, envOfId, homeEnv } from './shards.ts';
 import { fail } from './errors.ts';
 import { ipRateLimit } from './rate-limit.ts';
 import { findCampaign } from './db/campaign-rows.ts';
@@ -37,7 +38,7 @@ export const live = new Hono<AppEnv>().get(
   }),
   ipRateLimit,
   async (c) => {
-    const campaign = await findCampaign(c.env.DB, c.req.param('id'));
+    const campaign = await findCampaign(enterShard(c, c.req.param('id')).DB, c.req.param('id'));
     if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') {
       fail(426, 'upgrade_required', 'This route is a WebSocket: send Upgrade: websocket.');
     }
@@ -81,8 +82,9 @@ export async function notifyCampaign(
   now = Date.now(),
   later?: (task: Promise<void>) => void,
 ): Promise<void> {
-  const exp = await experimentCampaign(env.DB, experimentId);
-  if (exp) await notifyCampaignOf(env, { experimentId, ...exp }, now, later);
+  const shard = envOfId(homeEnv(env), experimentId); // the experiment's shard (shards.ts)
+  const exp = await experimentCampaign(shard.DB, experimentId);
+  if (exp) await notifyCampaignOf(shard, { experimentId, ...exp }, now, later);
 }
 
 /** What a verification's live update reads: the campaign's progress, the row and its curve. */

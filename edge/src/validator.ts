@@ -389,7 +389,7 @@ function spotCheckStatement(
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     )
     .bind(
-      `s_${r.id.slice(2)}`,
+      r.id.replace(/^r/, 's'), // r_… → s_…, r3_… → s3_…: the spot check stays in the result's shard
       r.id,
       experimentId,
       fromStep,

@@ -24,13 +24,20 @@ export async function findCampaign(db: D1Database, id: string): Promise<Campaign
 export async function insertCampaign(
   db: D1Database,
   statements: Statement[],
-  c: { id: string; researcherId: string; brief: CampaignBrief },
+  c: { id: string; researcher: { id: string; name: string }; brief: CampaignBrief; now: number },
 ): Promise<void> {
   await db.batch([
+    // The researcher's row in this shard, for campaigns.researcher_id (shard 0 has it already). The
+    // copy holds no token hash: researchers sign in against shard 0 only (researcher-auth.ts).
+    db
+      .prepare(
+        "INSERT OR IGNORE INTO researchers (id, name, token_hash, created_at) VALUES (?, ?, 'shard-copy:' || ?, ?)",
+      )
+      .bind(c.researcher.id, c.researcher.name, c.researcher.id, c.now),
     ...statements.map((s) => db.prepare(s.sql).bind(...s.params)),
     db
       .prepare('UPDATE campaigns SET researcher_id = ?, brief_json = ? WHERE id = ?')
-      .bind(c.researcherId, JSON.stringify(c.brief), c.id),
+      .bind(c.researcher.id, JSON.stringify(c.brief), c.id),
   ]);
 }
 

@@ -41,11 +41,7 @@ async function lookUpVolunteer(
     .bind(id)
     .first<SignedVolunteer>();
   if (!v || key === undefined || key === v.publicKey) return v;
-  const linked = await db
-    .prepare('SELECT 1 FROM volunteer_keys WHERE public_key = ? AND volunteer_id = ?')
-    .bind(key, id)
-    .first();
-  return linked ? { id, publicKey: key } : null;
+  return (await keyLinkedTo(db, id, key)) ? { id, publicKey: key } : null;
 }
 
 /** Links a new key; false when the key already belongs to someone or the volunteer has too many. */
@@ -66,6 +62,34 @@ export async function linkKey(
     .bind(publicKey, volunteerId, now, maxKeys)
     .run();
   return r.meta.changes === 1;
+}
+
+/** Whether `publicKey` is linked to `volunteerId` (a retried link). */
+export async function keyLinkedTo(
+  db: D1Database,
+  volunteerId: string,
+  publicKey: string,
+): Promise<boolean> {
+  const row = await db
+    .prepare('SELECT 1 FROM volunteer_keys WHERE public_key = ? AND volunteer_id = ?')
+    .bind(publicKey, volunteerId)
+    .first();
+  return row !== null;
+}
+
+/** A link shard 0 has made, recorded in another shard (shards.ts): no checks, it is decided. */
+export async function copyKey(
+  db: D1Database,
+  volunteerId: string,
+  publicKey: string,
+  now: number,
+): Promise<void> {
+  await db
+    .prepare(
+      'INSERT OR IGNORE INTO volunteer_keys (public_key, volunteer_id, created_at) VALUES (?, ?, ?)',
+    )
+    .bind(publicKey, volunteerId, now)
+    .run();
 }
 
 /**

@@ -388,16 +388,23 @@ export async function pruneLineage(
 
 /** A kept lineage checkpoint by its hash, for anyone (content-addressed and public once chosen). */
 export async function keptCheckpoint(
-  db: D1Database,
+  shards: D1Database[],
   bucket: R2Bucket,
   sha: string,
 ): Promise<R2ObjectBody> {
-  const row = await db
-    .prepare(
-      'SELECT checkpoint_dropped_at AS dropped FROM experiments WHERE checkpoint_sha256 = ? LIMIT 1',
-    )
-    .bind(sha)
-    .first<{ dropped: number | null }>();
+  // A content hash names no shard: every shard is asked (one indexed read each), the first that
+  // knows the checkpoint answers.
+  const rows = await Promise.all(
+    shards.map((db) =>
+      db
+        .prepare(
+          'SELECT checkpoint_dropped_at AS dropped FROM experiments WHERE checkpoint_sha256 = ? LIMIT 1',
+        )
+        .bind(sha)
+        .first<{ dropped: number | null }>(),
+    ),
+  );
+  const row = rows.find((r) => r !== null);
   if (!row) fail(404, 'unknown_checkpoint', 'No lineage checkpoint has this hash.');
   if (row.dropped !== null)
     fail(410, 'checkpoint_dropped', 'This checkpoint was dropped by its lineage’s storage rule.');

@@ -11,6 +11,7 @@ import {
 } from '../../../shared/spec.ts';
 import { ADMISSION } from '../../../shared/search-space.ts';
 import { randomToken } from '../../../shared/crypto.ts';
+import { shardOfId, shardPrefix } from '../shards.ts';
 import { fail } from '../errors.ts';
 
 /** The id of a lineage's next segment: its root's id and its depth. */
@@ -125,7 +126,7 @@ export async function addChild(
     .bind(campaignId, hash)
     .first<{ id: string }>();
   if (same) return { id: same.id, specHash: hash, created: false };
-  const id = `x_${randomToken(9)}`;
+  const id = shardPrefix('x', shardOfId(campaignId)) + randomToken(9);
   await (await childStatement(db, p.id, id, spec)).run();
   return { id, specHash: hash, created: true };
 }

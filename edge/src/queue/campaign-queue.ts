@@ -15,6 +15,7 @@
 // re-checks the volunteer's open-lease quota across campaigns, and a refused one is taken back.
 import { DurableObject } from 'cloudflare:workers';
 import { randomToken, sha256 } from '../../../shared/crypto.ts';
+import { envOfId, shardOfId, shardPrefix } from '../shards.ts';
 import type { Lease } from '../../../shared/protocol.ts';
 import { ExperimentSpec } from '../../../shared/spec.ts';
 import { guardExpiry, guardInsertOrIgnore, REPLAYED } from '../replay-guard.ts';
@@ -180,8 +181,8 @@ export class CampaignQueue extends DurableObject<Env> {
 
   async #run(jobs: Job[]): Promise<void> {
     if (!jobs.length) return;
-    const db = this.env.DB;
     const campaignId = jobs[0]!.claim.campaignId;
+    const db = envOfId(this.env, campaignId).DB; // the campaign's shard (shards.ts)
     if (jobs.some((j) => j.claim.campaignId !== campaignId))
       throw new Error('a campaign queue serves one campaign');
     const stored = this.#copy.meta('campaign');
@@ -316,7 +317,7 @@ export class CampaignQueue extends DurableObject<Env> {
   async #grant(job: Job, t: ClaimTerms, c: Candidate, campaignId: string): Promise<Granted> {
     const { req, minLeaseMs } = job.claim;
     const leaseToken = randomToken(32);
-    const leaseId = 'l_' + randomToken(12);
+    const leaseId = shardPrefix('l', shardOfId(campaignId)) + randomToken(12);
     const deadline = leaseDeadline(req.now, minLeaseMs);
     const single = t.single && c.live === 0 && c.audit === 0 && c.quorum <= 2 ? 1 : 0;
     this.#sql.exec(
@@ -336,7 +337,7 @@ export class CampaignQueue extends DurableObject<Env> {
         c.id,
       )
       .one();
-    const db = this.env.DB;
+    const db = envOfId(this.env, campaignId).DB;
     // Awaited only after the slot is taken: the token's hash is not something the claim reads.
     const tokenHash = await sha256(leaseToken);
     return {

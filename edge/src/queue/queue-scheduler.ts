@@ -6,6 +6,7 @@ import { randomToken, sha256 } from '../../../shared/crypto.ts';
 import type { Lease } from '../../../shared/protocol.ts';
 import { claimSpotCheck } from '../trust/spot-checks.ts';
 import { REPLAYED } from '../replay-guard.ts';
+import { allShards } from '../shards.ts';
 import { claimTerms, profileStatement, type ClaimRequest, type Profile } from './claim-terms.ts';
 import { compareKeys, type QueueClaim, type SortKey } from './campaign-queue.ts';
 
@@ -47,9 +48,23 @@ export class QueueScheduler {
     if (req.campaignId)
       return campaignQueue(this.#env, req.campaignId).claim({ ...claim(req.campaignId), guard });
 
-    const { results } = await this.#env.DB.prepare(
-      `SELECT c.id FROM campaigns c WHERE EXISTS (SELECT 1 FROM experiments e WHERE e.status = 'open' AND e.campaign_id = c.id) ORDER BY c.id`,
-    ).all<{ id: string }>();
+    // Every shard's campaigns with open work (shards.ts): each queue then ranks its best candidate.
+    const results = (
+      await Promise.all(
+        allShards(this.#env).map(
+          async (db) =>
+            (
+              await db
+                .prepare(
+                  `SELECT c.id FROM campaigns c WHERE EXISTS (SELECT 1 FROM experiments e WHERE e.status = 'open' AND e.campaign_id = c.id) ORDER BY c.id`,
+                )
+                .all<{ id: string }>()
+            ).results,
+        ),
+      )
+    )
+      .flat()
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     for (let round = 0; round < MAX_ROUNDS; round++) {
       const keys = await Promise.all(
         results.map((c) => campaignQueue(this.#env, c.id).best(claim(c.id))),
@@ -71,18 +86,21 @@ export class QueueScheduler {
     return null;
   }
 
+  /** A spot check in the named campaign's shard, or in the first shard that has one for this volunteer. */
   async #spotCheck(req: ClaimRequest): Promise<Lease | null> {
-    const db = this.#env.DB;
-    const terms = await claimTerms(req, await profileStatement(db, req).first<Profile>());
-    if (!terms) return null;
-    const leaseToken = randomToken(32);
-    const spot = await claimSpotCheck(
-      db,
-      req,
-      terms,
-      await sha256(leaseToken),
-      this.#minSeconds * 1000,
-    );
-    return spot && { ...spot, leaseToken };
+    for (const db of req.campaignId ? [this.#env.DB] : allShards(this.#env)) {
+      const terms = await claimTerms(req, await profileStatement(db, req).first<Profile>());
+      if (!terms) continue;
+      const leaseToken = randomToken(32);
+      const spot = await claimSpotCheck(
+        db,
+        req,
+        terms,
+        await sha256(leaseToken),
+        this.#minSeconds * 1000,
+      );
+      if (spot) return { ...spot, leaseToken };
+    }
+    return null;
   }
 }

@@ -8,6 +8,7 @@ import { leaderboard, leaderCurves } from '../db/leaderboard.ts';
 import { campaignProgress } from '../db/progress.ts';
 import { volunteerStandings } from '../db/standings.ts';
 import type { AppEnv } from '../env.ts';
+import { inShardOfParam } from '../shards.ts';
 import { fail } from '../errors.ts';
 import { findCampaign } from '../db/campaign-rows.ts';
 import { campaignLineages, campaignShape, campaignStrategy } from '../db/experiments.ts';
@@ -25,6 +26,7 @@ function topParam(raw: string | undefined): number {
 }
 
 export const campaignViews = new Hono<AppEnv>()
+  .use('/:id/*', inShardOfParam)
   .get(
     '/:id/snapshot',
     doc({

@@ -14,11 +14,14 @@ import { datasetRef } from '../db/datasets.ts';
 import { campaignStatements } from '../db/campaigns.ts';
 import { leaderboard } from '../db/leaderboard.ts';
 import { researcherAuth } from '../researcher-auth.ts';
+import { enterShard, inShardOfParam, pickShard, shardPrefix } from '../shards.ts';
 import type { AppEnv } from '../env.ts';
 import { fail } from '../errors.ts';
 import { BODY, doc } from '../openapi.ts';
 
 export const campaigns = new Hono<AppEnv>()
+  .use('/:id', inShardOfParam)
+  .use('/:id/*', inShardOfParam)
   .post(
     '/',
     doc({
@@ -43,7 +46,9 @@ export const campaigns = new Hono<AppEnv>()
       });
       const issues = admissionIssues(brief, specs);
       if (issues.length) fail(422, 'not_admitted', issues[0]!.message, issues);
-      const id = 'c_' + randomToken(9);
+      // The campaign lives whole in one shard, which its id names (shards.ts).
+      const id = shardPrefix('c', pickShard(c.env)) + randomToken(9);
+      const env = enterShard(c, id);
       const statements = await campaignStatements({
         id,
         name: brief.name,
@@ -56,12 +61,13 @@ export const campaigns = new Hono<AppEnv>()
         segments: lineageDepth(brief),
         strategy: brief.strategy,
       });
-      await insertCampaign(c.env.DB, statements, {
+      await insertCampaign(env.DB, statements, {
         id,
-        researcherId: c.get('researcher').id,
+        researcher: c.get('researcher'),
         brief,
+        now: Date.now(),
       });
-      return c.json({ campaign: await findCampaign(c.env.DB, id) }, 201);
+      return c.json({ campaign: await findCampaign(env.DB, id) }, 201);
     },
   )
   .get(

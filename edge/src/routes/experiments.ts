@@ -7,6 +7,7 @@ import { Id } from '../../../shared/protocol.ts';
 import { experimentDetail } from '../db/experiments.ts';
 import type { AppEnv } from '../env.ts';
 import { fail } from '../errors.ts';
+import { enterShard } from '../shards.ts';
 import { doc } from '../openapi.ts';
 
 export const experiments = new Hono<AppEnv>().get(
@@ -20,7 +21,7 @@ export const experiments = new Hono<AppEnv>().get(
     const id = c.req.param('id');
     if (!Id.safeParse(id).success)
       fail(400, 'invalid_request', 'An experiment id is 1–64 letters, digits, _ or -.');
-    const detail = await experimentDetail(c.env.DB, id);
+    const detail = await experimentDetail(enterShard(c, id).DB, id); // its campaign's shard
     if (!detail) fail(404, 'unknown_experiment', `No experiment has the id ${id}.`);
     return c.json({ experiment: detail });
   },

@@ -18,6 +18,7 @@ import { attributeLease, partnerExists } from '../db/partners.ts';
 import { fail } from '../errors.ts';
 import { QueueScheduler } from '../queue/queue-scheduler.ts';
 import { BODY, SIGNED, doc } from '../openapi.ts';
+import { enterShard, envOfId, homeDb } from '../shards.ts';
 
 export const leases = new Hono<AppEnv>();
 
@@ -42,11 +43,14 @@ leases.post(
         'Float16 training paths are not accepted until their tolerance is calibrated; use WASM or WebGPU.',
       );
     }
+    // A claim naming its campaign works in that campaign's shard (shards.ts); one naming none asks
+    // every shard's campaigns (queue-scheduler.ts).
+    if (req.campaignId) enterShard(c, req.campaignId);
     if (req.campaignId && !(await campaignExists(c.env.DB, req.campaignId))) {
       fail(404, 'unknown_campaign', `No campaign has the id ${req.campaignId}.`);
     }
     // A widget's lease names its partner site: refused before claiming when it is not registered.
-    if (req.partnerId && !(await partnerExists(c.env.DB, req.partnerId))) {
+    if (req.partnerId && !(await partnerExists(homeDb(c.env), req.partnerId))) {
       fail(404, 'unknown_partner', `No partner has the id ${req.partnerId}.`);
     }
     // The replay guard rides in the campaign queue's claim batch when the claim names its campaign
@@ -64,7 +68,8 @@ leases.post(
       inQueue ? takeReplayGuard(c) : undefined,
     );
     if (lease === REPLAYED) replayed();
-    if (lease && req.partnerId) await attributeLease(c.env.DB, lease.leaseId, req.partnerId);
+    if (lease && req.partnerId)
+      await attributeLease(envOfId(c.env, lease.leaseId).DB, lease.leaseId, req.partnerId);
     return c.json<LeaseResponse>(lease ? { lease } : { lease: null, retryAfterSec: 30 });
   },
 );
@@ -85,7 +90,7 @@ leases.post(
     const beat = parseBody(c.get('body'), HeartbeatRequest);
     // A lease is held by heartbeats, not by a claim: each moves the deadline one window on, up to the
     // lease's lifetime (queue/claim-terms.ts EXTENDED_DEADLINE_SQL). Progress is recorded with every beat.
-    const beaten = await recordHeartbeat(c.env.DB, (s) => guardedBatch(c, s), {
+    const beaten = await recordHeartbeat(enterShard(c, leaseId).DB, (s) => guardedBatch(c, s), {
       leaseId,
       volunteerId: c.get('volunteer').id,
       tokenHash: await sha256(beat.leaseToken),

@@ -8,6 +8,7 @@ import { checkpointUploadRoute, UPLOAD } from '../auth.ts';
 import { parseBody, readBody } from '../body.ts';
 import type { AppEnv } from '../env.ts';
 import { fail } from '../errors.ts';
+import { allShards, enterShard } from '../shards.ts';
 import { keptCheckpoint, revealFinalCheckpoint } from '../lineage/checkpoints.ts';
 import { addChild } from '../lineage/children.ts';
 import { sequenceLedger } from '../ledger-sequencer.ts';
@@ -62,7 +63,7 @@ export const checkpoints = new Hono<AppEnv>().get(
     const sha = c.req.param('id');
     if (!Sha256Hex.safeParse(sha).success)
       fail(400, 'invalid_request', 'A checkpoint is named by 64 lowercase hex digits.');
-    const blob = await keptCheckpoint(c.env.DB, c.env.CHECKPOINTS, sha);
+    const blob = await keptCheckpoint(allShards(c.env), c.env.CHECKPOINTS, sha);
     return new Response(blob.body, {
       headers: {
         'content-type': 'application/octet-stream',
@@ -108,7 +109,12 @@ export const continuations = new Hono<AppEnv>().post(
     if (!Id.safeParse(campaignId).success)
       fail(400, 'invalid_request', 'A campaign id is 1–64 letters, digits, _ or -.');
     const { spec } = parseBody(await readBody(c), ContinuationRequest);
-    const child = await addChild(c.env.DB, campaignId, c.get('researcher').id, spec);
+    const child = await addChild(
+      enterShard(c, campaignId).DB,
+      campaignId,
+      c.get('researcher').id,
+      spec,
+    );
     return c.json(
       { experiment: { id: child.id, specHash: child.specHash } },
       child.created ? 201 : 200,

@@ -22,6 +22,7 @@ import {
 import { LEASED, doc } from '../openapi.ts';
 import { settleCheckpoint } from '../lineage/checkpoints.ts';
 import { sequenceLedger } from '../ledger-sequencer.ts';
+import { currentShard, enterShard, shardPrefix } from '../shards.ts';
 
 export const results = new Hono<AppEnv>().post(
   '/',
@@ -45,7 +46,7 @@ export const results = new Hono<AppEnv>().post(
   async (c) => {
     const { result, signature } = await signedResult(c, ResultRequest, 'result');
     const volunteer = c.get('volunteer');
-    const db = c.env.DB;
+    const db = enterShard(c, result.leaseId).DB; // the lease's shard holds its campaign whole
     const lease = leaseOf((await guardedBatch(c, [resultLeaseStatement(db, result.leaseId)]))[0]);
     if (!lease) fail(404, 'unknown_lease', 'No lease has this id.');
     if (
@@ -107,7 +108,8 @@ export const results = new Hono<AppEnv>().post(
     if (commitments) fail(422, 'commitment_mismatch', commitments);
     if (lease.segments > 1 && !m.commitments)
       fail(422, 'commitment_mismatch', 'A lineage’s result commits to its checkpoints.');
-    const resultId = 'r_' + (await sha256(result.leaseId)).slice(0, 24);
+    const resultId =
+      shardPrefix('r', currentShard(c.env)) + (await sha256(result.leaseId)).slice(0, 24);
     const now = Date.now();
     // The validator's reads, and the outcome's for when there is nothing to decide, ride in the same
     // batch as the write; the outcome's read rides again at the end of the decision's batch.

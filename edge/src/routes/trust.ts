@@ -10,6 +10,7 @@ import {
 import { checkpointUploadRoute, signedResult, signedVolunteer, UPLOAD } from '../auth.ts';
 import type { AppEnv } from '../env.ts';
 import { fail } from '../errors.ts';
+import { enterShard, shardBinding } from '../shards.ts';
 import { readLedger } from '../ledger.ts';
 import { MAX_REVEAL_BYTES } from '../trust/policy.ts';
 import { leasedCheckpoint, revealCheckpoint, submitSpotCheck } from '../trust/spot-checks.ts';
@@ -35,13 +36,16 @@ export const ledger = new Hono<AppEnv>().get(
   '/',
   doc({
     summary:
-      'The hash-chained trust ledger (verdicts, credits, revocations, disputes) after ?after=seq, oldest first, ?limit ≤ 500, with the head. Each hash is SHA-256(previous hash ‖ canonical JSON of the entry). Entries sealed into R2 archive segments are served from them, unchanged.',
-    errors: ['invalid_request', 'archive_corrupt'],
+      'The hash-chained trust ledger (verdicts, credits, revocations, disputes) of one D1 shard (?shard=k, default 0; each shard chains its own campaigns) after ?after=seq, oldest first, ?limit ≤ 500, with the head. Each hash is SHA-256(previous hash ‖ canonical JSON of the entry). Entries sealed into R2 archive segments are served from them, unchanged.',
+    errors: ['invalid_request', 'unknown_shard', 'archive_corrupt'],
   }),
   async (c) => {
     const after = nonNegativeInt(c.req.query('after'), 0, 'after');
     const limit = Math.max(1, nonNegativeInt(c.req.query('limit'), 100, 'limit', MAX_PAGE));
-    return c.json(await readLedger(c.env.DB, c.env.CHECKPOINTS, after, limit));
+    const shard = nonNegativeInt(c.req.query('shard'), 0, 'shard');
+    const db = shardBinding(c.env, shard);
+    if (!db) fail(404, 'unknown_shard', `This edge has no D1 shard ${shard}.`);
+    return c.json(await readLedger(db, c.env.CHECKPOINTS, after, limit));
   },
 );
 
@@ -59,7 +63,8 @@ export const spotChecks = new Hono<AppEnv>().post(
   async (c) => {
     const { result } = await signedResult(c, SpotCheckRequest, 'spot check');
     const volunteer = c.get('volunteer');
-    const { duplicate } = await submitSpotCheck(c.env.DB, volunteer.id, result, Date.now());
+    const db = enterShard(c, result.leaseId).DB; // a spot check lives in its result's shard
+    const { duplicate } = await submitSpotCheck(db, volunteer.id, result, Date.now());
     return c.json<SpotCheckResponse>(
       { spotCheckId: result.leaseId, duplicate },
       duplicate ? 200 : 201,
@@ -112,7 +117,8 @@ spotChecks.get(
     const token = c.req.header(LEASE_TOKEN_HEADER);
     if (!token)
       fail(401, 'missing_token', `Send the spot check's lease token in ${LEASE_TOKEN_HEADER}.`);
-    const blob = await leasedCheckpoint(c.env.DB, c.env.CHECKPOINTS, id, token, Date.now());
+    const db = enterShard(c, id).DB;
+    const blob = await leasedCheckpoint(db, c.env.CHECKPOINTS, id, token, Date.now());
     return new Response(blob.body, {
       headers: {
         'content-type': 'application/octet-stream',

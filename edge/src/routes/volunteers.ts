@@ -13,6 +13,7 @@ import { clientAddress } from '../client-address.ts';
 import { insertVolunteer, volunteerExists } from '../db/volunteers.ts';
 import type { AppEnv } from '../env.ts';
 import { fail } from '../errors.ts';
+import { allShards, homeDb } from '../shards.ts';
 import { ipHash, trustSecrets } from '../trust/secrets.ts';
 import { recordRegistrationIp, volunteerTrust } from '../trust/standing.ts';
 import { BODY, doc } from '../openapi.ts';
@@ -33,14 +34,19 @@ export const volunteers = new Hono<AppEnv>().post(
       fail(401, 'bad_signature', 'The registration is not signed by the key it registers.');
     }
     const volunteerId = await volunteerIdFor(payload.publicKey);
-    const created = await insertVolunteer(c.env.DB, {
+    const row = {
       id: volunteerId,
       publicKey: payload.publicKey,
       displayName: payload.displayName ?? null,
       now: Date.now(),
       timestamp: payload.timestamp,
-    });
-    if (!created && !(await volunteerExists(c.env.DB, volunteerId))) {
+    };
+    // Shard 0 decides; every other shard then gets the same row (shards.ts), so a lease or a result
+    // in any campaign finds its volunteer. Idempotent: the web app registers at every start, so a
+    // shard a failed call missed is filled by the next one, and a failure here answers 5xx.
+    const [home, ...others] = allShards(c.env);
+    const created = await insertVolunteer(home!, row);
+    if (!created && !(await volunteerExists(home!, volunteerId))) {
       fail(
         409,
         'key_unavailable',
@@ -48,13 +54,18 @@ export const volunteers = new Hono<AppEnv>().post(
       );
     }
     // The salted hash of the registering address: two keys from one address never verify each other.
+    // Each shard salts with its own secret, and compares only the hashes it made.
     const ip = clientAddress(c);
-    if (created && ip)
-      await recordRegistrationIp(
-        c.env.DB,
-        volunteerId,
-        await ipHash((await trustSecrets(c.env.DB)).ipSalt, ip),
-      );
+    const recordIp = async (db: D1Database, fresh: boolean) => {
+      if (fresh && ip)
+        await recordRegistrationIp(
+          db,
+          volunteerId,
+          await ipHash((await trustSecrets(db)).ipSalt, ip),
+        );
+    };
+    await recordIp(home!, created);
+    await Promise.all(others.map(async (db) => recordIp(db, await insertVolunteer(db, row))));
     return c.json<RegisterResponse>({ volunteerId, created }, created ? 201 : 200);
   },
 );
@@ -71,7 +82,7 @@ volunteers.get(
     const id = c.req.param('id');
     if (!VolunteerId.safeParse(id).success)
       fail(400, 'invalid_request', 'A volunteer id is v_ followed by 32 hex digits.');
-    const standing = await volunteerTrust(c.env.DB, id, Date.now());
+    const standing = await volunteerTrust(homeDb(c.env), id, Date.now());
     if (!standing) fail(404, 'unknown_volunteer', 'No volunteer is registered with this id.');
     return c.json<VolunteerTrust>(standing);
   },
