@@ -21,6 +21,9 @@ export default defineConfig({
             wrangler: { configPath: './wrangler.toml' },
             miniflare: {
               bindings: { TEST_MIGRATIONS: await readD1Migrations('./edge/migrations') },
+              // A second D1 shard (edge/src/shards.ts) for the sharded path's tests; D1_SHARDS
+              // stays 1, so only those tests put campaigns in it.
+              d1Databases: { DB: 'tabgrid-test', DB_1: 'tabgrid-test-shard-1' },
             },
           })),
         ],
