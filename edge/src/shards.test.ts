@@ -3,6 +3,7 @@
 // shard 0, and new campaigns spread over both shards when D1_SHARDS says so.
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
+import { signCanonical } from '../../shared/crypto.ts';
 import { verifyChain, type LedgerPage, type LedgerRow } from '../../shared/ledger.ts';
 import type { ApiError, Campaign, CampaignSnapshot } from '../../shared/protocol.ts';
 import { TAU_BPB } from '../../shared/verify.ts';
@@ -33,6 +34,15 @@ async function seedInShardOne(experiments = 1): Promise<void> {
     createdAt: Date.now(),
     specs: Array.from({ length: experiments }, (_, i) => tinySpec(i + 1)),
   });
+}
+
+/** The volunteer's registration, sent again (the web app sends it at every start). */
+async function registerAgain(v: { client: { publicKey: string }; keys: CryptoKeyPair }) {
+  const payload = { type: 'register', publicKey: v.client.publicKey, timestamp: Date.now() };
+  return api(
+    '/api/volunteers',
+    json({ payload, signature: await signCanonical(v.keys.privateKey, payload) }),
+  );
 }
 
 async function count(db: D1Database, table: string): Promise<number> {
@@ -121,6 +131,19 @@ describe('D1 shards', () => {
     const noShard = await api('/api/ledger?shard=2');
     expect(noShard.status).toBe(404);
     expect(((await noShard.json()) as ApiError).error).toBe('unknown_shard');
+  });
+
+  it('copies a volunteer a failed registration left out of a shard when it claims there', async () => {
+    await seedInShardOne(1);
+    const v = await newVolunteer();
+    // As if the copy into shard 1 had failed: a re-registration touches shard 0 only.
+    await env.DB_1.prepare('DELETE FROM volunteers WHERE id = ?').bind(v.id).run();
+    const again = await registerAgain(v);
+    expect(again.status).toBe(200);
+    expect(await count(env.DB_1, 'volunteers')).toBe(0);
+    const lease = await v.lease('wasm', ONE);
+    expect(lease?.leaseId).toMatch(/^l1_/);
+    expect(await count(env.DB_1, 'volunteers')).toBe(1);
   });
 
   it('claims in a shard-1 campaign when the volunteer names none', async () => {

@@ -77,19 +77,30 @@ export async function keyLinkedTo(
   return row !== null;
 }
 
-/** A link shard 0 has made, recorded in another shard (shards.ts): no checks, it is decided. */
-export async function copyKey(
-  db: D1Database,
-  volunteerId: string,
-  publicKey: string,
-  now: number,
-): Promise<void> {
-  await db
+/**
+ * Copies a volunteer's row from shard 0 into another shard (shards.ts) where it is missing: a
+ * registration whose copies failed part-way. Returns whether the volunteer exists in `shard` now.
+ */
+export async function copyVolunteer(
+  home: D1Database,
+  shard: D1Database,
+  id: string,
+): Promise<boolean> {
+  const v = await home
     .prepare(
-      'INSERT OR IGNORE INTO volunteer_keys (public_key, volunteer_id, created_at) VALUES (?, ?, ?)',
+      'SELECT id, public_key AS publicKey, display_name AS displayName, created_at AS now, registered_ts AS timestamp FROM volunteers WHERE id = ?',
     )
-    .bind(publicKey, volunteerId, now)
-    .run();
+    .bind(id)
+    .first<{
+      id: string;
+      publicKey: string;
+      displayName: string | null;
+      now: number;
+      timestamp: number | null;
+    }>();
+  if (!v) return false;
+  await insertVolunteer(shard, { ...v, timestamp: v.timestamp ?? 0 });
+  return true;
 }
 
 /**

@@ -1,5 +1,5 @@
 // Leasing work: a signed volunteer asks for the next experiment and gets a spec, a token and a deadline.
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import { sha256 } from '../../../shared/crypto.ts';
 import {
   HeartbeatRequest,
@@ -18,7 +18,9 @@ import { attributeLease, partnerExists } from '../db/partners.ts';
 import { fail } from '../errors.ts';
 import { QueueScheduler } from '../queue/queue-scheduler.ts';
 import { BODY, SIGNED, doc } from '../openapi.ts';
-import { enterShard, envOfId, homeDb } from '../shards.ts';
+import { currentShard, enterShard, envOfId, homeDb } from '../shards.ts';
+import { copyVolunteer, volunteerExists } from '../db/volunteers.ts';
+import { recordRegistrationAddress } from '../trust/standing.ts';
 
 export const leases = new Hono<AppEnv>();
 
@@ -57,22 +59,34 @@ leases.post(
     // (as the web app's and the widget's do); otherwise it is recorded first, on its own.
     const inQueue = req.campaignId !== undefined && !req.capabilities.spotChecks;
     if (!inQueue) await guardedBatch(c, []);
-    const lease = await new QueueScheduler(c.env, Number(c.env.LEASE_MIN_SECONDS)).claim(
-      {
-        volunteerId: c.get('volunteer').id,
-        campaignId: req.campaignId,
-        capabilities: req.capabilities,
-        now: Date.now(),
-        ip: clientAddress(c), // two keys from one address never replicate each other
-      },
-      inQueue ? takeReplayGuard(c) : undefined,
-    );
+    const scheduler = new QueueScheduler(c.env, Number(c.env.LEASE_MIN_SECONDS));
+    const claim = {
+      volunteerId: c.get('volunteer').id,
+      campaignId: req.campaignId,
+      capabilities: req.capabilities,
+      now: Date.now(),
+      ip: clientAddress(c), // two keys from one address never replicate each other
+    };
+    let lease = await scheduler.claim(claim, inQueue ? takeReplayGuard(c) : undefined);
+    // Nothing in a shard whose copy of this volunteer a failed registration missed: copy it from
+    // shard 0 and claim once more (the replay guard is recorded already).
+    if (lease === null && req.campaignId && (await copiedHere(c)))
+      lease = await scheduler.claim(claim);
     if (lease === REPLAYED) replayed();
     if (lease && req.partnerId)
       await attributeLease(envOfId(c.env, lease.leaseId).DB, lease.leaseId, req.partnerId);
     return c.json<LeaseResponse>(lease ? { lease } : { lease: null, retryAfterSec: 30 });
   },
 );
+
+/** Whether the volunteer was missing from this request's shard and has just been copied into it. */
+async function copiedHere(c: Context<AppEnv>): Promise<boolean> {
+  const id = c.get('volunteer').id;
+  if (currentShard(c.env) === 0 || (await volunteerExists(c.env.DB, id))) return false;
+  if (!(await copyVolunteer(homeDb(c.env), c.env.DB, id))) return false;
+  await recordRegistrationAddress(c.env.DB, id, clientAddress(c));
+  return true;
+}
 
 leases.post(
   '/:id/heartbeat',

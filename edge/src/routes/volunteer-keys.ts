@@ -10,10 +10,9 @@ import {
 } from '../../../shared/protocol.ts';
 import { signedVolunteer } from '../auth.ts';
 import { parseBody } from '../body.ts';
-import { copyKey, keyLinkedTo, linkKey } from '../db/volunteers.ts';
+import { linkKey } from '../db/volunteers.ts';
 import type { AppEnv } from '../env.ts';
 import { fail } from '../errors.ts';
-import { allShards } from '../shards.ts';
 import { BODY, SIGNED, doc } from '../openapi.ts';
 
 export const volunteerKeys = new Hono<AppEnv>().post(
@@ -37,21 +36,21 @@ export const volunteerKeys = new Hono<AppEnv>().post(
     if (!(await verifyCanonical(payload.publicKey, proof, payload))) {
       fail(401, 'bad_signature', 'The link is not signed by the key it links.');
     }
-    // Shard 0 decides (the key is free, the volunteer has room); every other shard then records the
-    // same link. A link already made for this volunteer is made again, so a retry fills a shard a
-    // failed call missed.
-    const [home, ...others] = allShards(c.env);
-    const linked =
-      (await linkKey(home!, volunteer.id, payload.publicKey, MAX_KEYS_PER_VOLUNTEER, Date.now())) ||
-      (await keyLinkedTo(home!, volunteer.id, payload.publicKey));
-    if (!linked) {
+    if (
+      !(await linkKey(
+        c.env.DB,
+        volunteer.id,
+        payload.publicKey,
+        MAX_KEYS_PER_VOLUNTEER,
+        Date.now(),
+      ))
+    ) {
       fail(
         409,
         'key_unavailable',
         `This key already belongs to a volunteer, or this volunteer has ${MAX_KEYS_PER_VOLUNTEER} keys.`,
       );
     }
-    await Promise.all(others.map((db) => copyKey(db, volunteer.id, payload.publicKey, Date.now())));
     return c.json({ volunteerId: volunteer.id, publicKey: payload.publicKey }, 201);
   },
 );

@@ -14,8 +14,7 @@ import { insertVolunteer, volunteerExists } from '../db/volunteers.ts';
 import type { AppEnv } from '../env.ts';
 import { fail } from '../errors.ts';
 import { allShards, homeDb } from '../shards.ts';
-import { ipHash, trustSecrets } from '../trust/secrets.ts';
-import { recordRegistrationIp, volunteerTrust } from '../trust/standing.ts';
+import { recordRegistrationAddress, volunteerTrust } from '../trust/standing.ts';
 import { BODY, doc } from '../openapi.ts';
 
 export const volunteers = new Hono<AppEnv>().post(
@@ -41,9 +40,10 @@ export const volunteers = new Hono<AppEnv>().post(
       now: Date.now(),
       timestamp: payload.timestamp,
     };
-    // Shard 0 decides; every other shard then gets the same row (shards.ts), so a lease or a result
-    // in any campaign finds its volunteer. Idempotent: the web app registers at every start, so a
-    // shard a failed call missed is filled by the next one, and a failure here answers 5xx.
+    // Shard 0 decides; a new volunteer's row is then written to every other shard too (shards.ts),
+    // so a lease or a result in any campaign finds it. A re-registration (every start of the web
+    // app) touches shard 0 only; a shard a failed copy missed is filled when a claim there finds
+    // no volunteer (routes/leases.ts).
     const [home, ...others] = allShards(c.env);
     const created = await insertVolunteer(home!, row);
     if (!created && !(await volunteerExists(home!, volunteerId))) {
@@ -54,18 +54,15 @@ export const volunteers = new Hono<AppEnv>().post(
       );
     }
     // The salted hash of the registering address: two keys from one address never verify each other.
-    // Each shard salts with its own secret, and compares only the hashes it made.
     const ip = clientAddress(c);
-    const recordIp = async (db: D1Database, fresh: boolean) => {
-      if (fresh && ip)
-        await recordRegistrationIp(
-          db,
-          volunteerId,
-          await ipHash((await trustSecrets(db)).ipSalt, ip),
-        );
-    };
-    await recordIp(home!, created);
-    await Promise.all(others.map(async (db) => recordIp(db, await insertVolunteer(db, row))));
+    if (created) {
+      await recordRegistrationAddress(home!, volunteerId, ip);
+      await Promise.all(
+        others.map(async (db) => {
+          if (await insertVolunteer(db, row)) await recordRegistrationAddress(db, volunteerId, ip);
+        }),
+      );
+    }
     return c.json<RegisterResponse>({ volunteerId, created }, created ? 201 : 200);
   },
 );

@@ -3,6 +3,7 @@
 import type { VolunteerTrust } from '../../../shared/protocol.ts';
 import { RAC_HALF_LIFE_DAYS, recentAverageCredit } from './credit.ts';
 import { MAX_OPEN_LEASES, replicationProbability } from './policy.ts';
+import { ipHash, trustSecrets } from './secrets.ts';
 
 interface VolunteerRow {
   id: string;
@@ -85,4 +86,17 @@ export function recordRegistrationIp(
     .prepare('UPDATE volunteers SET ip_hash = ? WHERE id = ? AND ip_hash IS NULL')
     .bind(hash, volunteerId)
     .run();
+}
+
+/**
+ * Records the salted hash of the address `ip` as the volunteer's registration address in `db`, with
+ * that database's own salt (each shard compares only the hashes it made).
+ */
+export async function recordRegistrationAddress(
+  db: D1Database,
+  volunteerId: string,
+  ip: string | null | undefined,
+): Promise<void> {
+  if (ip)
+    await recordRegistrationIp(db, volunteerId, await ipHash((await trustSecrets(db)).ipSalt, ip));
 }
