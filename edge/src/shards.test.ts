@@ -146,6 +146,17 @@ describe('D1 shards', () => {
     expect(await count(env.DB_1, 'volunteers')).toBe(1);
   });
 
+  it("authenticates from the shard a volunteer's id hashes to, and from shard 0 when it lacks the row", async () => {
+    await seedInShardOne(1);
+    let v = await newVolunteer();
+    while (Number.parseInt(v.id.slice(-8), 16) % 2 !== 1) v = await newVolunteer();
+    const row = 'SELECT count(*) AS n FROM volunteers WHERE id = ?';
+    expect((await env.DB_1.prepare(row).bind(v.id).first<{ n: number }>())!.n).toBe(1);
+    await env.DB_1.prepare('DELETE FROM volunteers WHERE id = ?').bind(v.id).run();
+    const lease = await v.lease('wasm', ONE); // signed: its key is found in shard 0
+    expect(lease?.leaseId).toMatch(/^l1_/);
+  });
+
   it('claims in a shard-1 campaign when the volunteer names none', async () => {
     await seedInShardOne(1);
     const v = await newVolunteer();
