@@ -9,6 +9,10 @@
 //     --campaigns C   campaigns the fleet spreads over: one queue and one hub object each (default 1)
 //     --databases D   D1 databases the load spreads over, sharded (default 1: today's one database)
 //     --heartbeat-s S seconds between a training browser's heartbeats (default: the costs file's)
+//     --session-min S minutes a volunteer's session lasts; each start registers again, on shard 0
+//                     (default 60)
+//     --new-per-day F new volunteers a day as a share of the fleet, each written to every shard
+//                     (default 0.063: Folding@home's 13× in six weeks of 2020 is 6.3 % a day)
 //     --costs FILE    costs over the default scripts/data/edge-costs.json: a file of that shape,
 //                     or the JSON line of `npm run bench:edge -- --json`
 // With --json the table goes to stderr and stdout's last line is the report as one JSON object.
@@ -84,7 +88,7 @@ function table(r: CapacityReport, costsSource: string): string {
     r.underEveryLimit
       ? `${fmt(s.volunteers)} volunteers stay under every published limit.`
       : `${fmt(s.volunteers)} volunteers exceed a limit: they need ${fmt(r.needs.databases)} D1 database(s) ` +
-        `(≤ 1,000 queries/s each) and ${fmt(r.needs.campaigns)} campaign(s) (≤ 1,000 requests/s per object); docs/scale.md has the sharding plan.`,
+        `(≤ 1,000 queries/s each; wrangler.toml D1_SHARDS, edge/src/shards.ts) and ${fmt(r.needs.campaigns)} campaign(s) (≤ 1,000 requests/s per object); docs/scale.md "Sharding".`,
   ];
   if (r.d1DaysToFull !== null && r.d1DaysToAccountLimit !== null)
     out.push(
@@ -96,12 +100,14 @@ function table(r: CapacityReport, costsSource: string): string {
 
 const USAGE =
   'usage: npm run capacity -- --volunteers N --minutes M [--campaigns C] [--databases D] ' +
-  '[--heartbeat-s S] [--costs FILE] [--json]';
+  '[--heartbeat-s S] [--session-min S] [--new-per-day F] [--costs FILE] [--json]';
 const OPTIONS = {
   volunteers: { type: 'string' },
   minutes: { type: 'string' },
   campaigns: { type: 'string', default: '1' },
   databases: { type: 'string', default: '1' },
+  'session-min': { type: 'string', default: '60' },
+  'new-per-day': { type: 'string', default: '0.063' },
   costs: { type: 'string' },
   'heartbeat-s': { type: 'string' },
   json: { type: 'boolean', default: false },
@@ -146,6 +152,8 @@ const report = capacity(costs, {
   minutes: positive('minutes', values.minutes, false),
   campaigns: positive('campaigns', values.campaigns, true),
   databases: positive('databases', values.databases, true),
+  sessionMinutes: positive('session-min', values['session-min'], false),
+  newPerDay: positive('new-per-day', values['new-per-day'], false),
   volunteerLimit: volunteerLimit(),
 });
 (values.json ? process.stderr : process.stdout).write(table(report, costs.source));

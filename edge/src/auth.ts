@@ -18,7 +18,7 @@ import { fail } from './errors.ts';
 import { findVolunteer } from './db/volunteers.ts';
 import { limitVolunteer } from './rate-limit.ts';
 import { guardExpiry, guardInsert } from './replay-guard.ts';
-import { allShards, enterShard, homeDb } from './shards.ts';
+import { enterShard, homeDb, volunteerShard } from './shards.ts';
 
 /** A signed JSON request: the body is read (size-limited) and its hash is what was signed. */
 export const signedVolunteer = createMiddleware<AppEnv>(async (c, next) => {
@@ -112,8 +112,7 @@ export const signedUpload = createMiddleware<AppEnv>(async (c, next) => {
  * over all shards; shard 0, which also holds the linked keys and every volunteer, answers a miss.
  */
 async function authenticatingVolunteer(env: Env, id: string, key?: string) {
-  const shards = allShards(env);
-  const spread = shards[Number.parseInt(id.slice(-8), 16) % shards.length] ?? homeDb(env);
+  const spread = volunteerShard(env, id);
   const found = await findVolunteer(spread, id, key);
   if (found || spread === homeDb(env)) return found;
   return findVolunteer(homeDb(env), id, key);

@@ -45,6 +45,20 @@ async function registerAgain(v: { client: { publicKey: string }; keys: CryptoKey
   );
 }
 
+/** A new volunteer whose id hashes to shard `k` of two (shards.ts volunteerShard). */
+async function volunteerOfShard(k: number) {
+  for (;;) {
+    const v = await newVolunteer();
+    if (Number.parseInt(v.id.slice(-8), 16) % 2 === k) return v;
+  }
+}
+
+async function has(db: D1Database, volunteerId: string): Promise<boolean> {
+  return (
+    (await db.prepare('SELECT 1 FROM volunteers WHERE id = ?').bind(volunteerId).first()) !== null
+  );
+}
+
 async function count(db: D1Database, table: string): Promise<number> {
   return (await db.prepare(`SELECT count(*) AS n FROM ${table}`).first<{ n: number }>())!.n;
 }
@@ -135,23 +149,31 @@ describe('D1 shards', () => {
 
   it('copies a volunteer a failed registration left out of a shard when it claims there', async () => {
     await seedInShardOne(1);
-    const v = await newVolunteer();
-    // As if the copy into shard 1 had failed: a re-registration touches shard 0 only.
+    const v = await volunteerOfShard(0);
+    // As if the copy into shard 1 had failed: a repeated registration is answered by shard 0,
+    // where this volunteer's id hashes, and leaves shard 1 as it is.
     await env.DB_1.prepare('DELETE FROM volunteers WHERE id = ?').bind(v.id).run();
     const again = await registerAgain(v);
     expect(again.status).toBe(200);
-    expect(await count(env.DB_1, 'volunteers')).toBe(0);
+    expect(await has(env.DB_1, v.id)).toBe(false);
     const lease = await v.lease('wasm', ONE);
     expect(lease?.leaseId).toMatch(/^l1_/);
-    expect(await count(env.DB_1, 'volunteers')).toBe(1);
+    expect(await has(env.DB_1, v.id)).toBe(true);
+  });
+
+  it('answers a repeated registration from the shard the id hashes to, or fills that shard', async () => {
+    const v = await volunteerOfShard(1);
+    const rows = async () => [await has(env.DB, v.id), await has(env.DB_1, v.id)];
+    expect(await rows()).toEqual([true, true]);
+    await env.DB_1.prepare('DELETE FROM volunteers WHERE id = ?').bind(v.id).run();
+    expect((await registerAgain(v)).status).toBe(200);
+    expect(await rows()).toEqual([true, true]);
   });
 
   it("authenticates from the shard a volunteer's id hashes to, and from shard 0 when it lacks the row", async () => {
     await seedInShardOne(1);
-    let v = await newVolunteer();
-    while (Number.parseInt(v.id.slice(-8), 16) % 2 !== 1) v = await newVolunteer();
-    const row = 'SELECT count(*) AS n FROM volunteers WHERE id = ?';
-    expect((await env.DB_1.prepare(row).bind(v.id).first<{ n: number }>())!.n).toBe(1);
+    const v = await volunteerOfShard(1);
+    expect(await has(env.DB_1, v.id)).toBe(true);
     await env.DB_1.prepare('DELETE FROM volunteers WHERE id = ?').bind(v.id).run();
     const lease = await v.lease('wasm', ONE); // signed: its key is found in shard 0
     expect(lease?.leaseId).toMatch(/^l1_/);

@@ -68,6 +68,15 @@ export function pickShard(env: Env): number {
   return n === 1 ? 0 : crypto.getRandomValues(new Uint32Array(1))[0]! % n;
 }
 
+/**
+ * The shard a volunteer's own reads go to (its key at sign-in, a repeated registration): its id
+ * hashed over the bound shards. Every shard holds every volunteer's row, so this spreads them.
+ */
+export function volunteerShard(env: Env, volunteerId: string): D1Database {
+  const shards = allShards(env);
+  return shards[Number.parseInt(volunteerId.slice(-8), 16) % shards.length] ?? homeDb(env);
+}
+
 /** `env` with `DB` pointing at shard `k` (shard 0 when `k` is not bound). */
 export function shardEnv(env: Env, k: number): ShardEnv {
   const home = homeDb(env);

@@ -25,12 +25,15 @@ const COSTS: EdgeCosts = {
   r2BytesPerPut: 0,
   r2GetsPerLease: 0,
   heartbeat: { everySec: 30, cpuMs: 6, d1Calls: 4, rowsWritten: 3, rateLimiterCalls: 2 },
+  registration: { newPerShard: 3, repeat: 2 },
 };
 const FLEET: Scenario = {
   volunteers: 600_000,
   minutes: 5,
   campaigns: 1,
   databases: 1,
+  sessionMinutes: 0, // no registrations: the tests below them add them
+  newPerDay: 0,
   volunteerLimit: { limit: 200, periodSec: 10 },
 };
 const load = (r: ReturnType<typeof capacity>, id: string) => {
@@ -140,6 +143,33 @@ describe('capacity', () => {
     expect(capacity(COSTS, { ...FLEET, volunteers: 1, databases: 50_000 }).first?.id).toBe(
       'queueObject',
     );
+  });
+});
+
+describe('registrations across shards', () => {
+  // 864,000 volunteers; 10 % new a day = 1/s, each written to every shard (3 calls); a session of
+  // 60 min = 240 starts/s, each one read of the shard the volunteer's id hashes to.
+  const costs = { ...COSTS, registration: { newPerShard: 3, repeat: 1 } };
+  const fleet = { ...FLEET, volunteers: 864_000, newPerDay: 0.1, sessionMinutes: 60, databases: 4 };
+
+  it('spreads repeated registrations over the shards, and puts new volunteers on every one', () => {
+    const plain = capacity(costs, { ...fleet, newPerDay: 0, sessionMinutes: 0 });
+    const sharded = load(plain, 'd1Queries').load;
+    expect(load(capacity(costs, fleet), 'd1Queries').load).toBeCloseTo(sharded + 240 / 4 + 3, 6);
+    // More shards divide the experiments' load and the repeats, never the new volunteers' rows.
+    const more = capacity(costs, { ...fleet, databases: 8 });
+    expect(load(more, 'd1Queries').load).toBeCloseTo(sharded / 2 + 240 / 8 + 3, 6);
+  });
+
+  it('needs the databases that leave room for new volunteers, and none when they alone fill one', () => {
+    const { needs } = capacity(costs, fleet);
+    expect(capacity(costs, { ...fleet, ...needs }).underEveryLimit).toBe(true);
+    const short = capacity(costs, { ...fleet, ...needs, databases: needs.databases - 1 });
+    expect(short.underEveryLimit).toBe(false);
+    expect(short.first?.id).toBe('d1Queries');
+    // 3 calls on every shard per new volunteer: 1,000 queries/s at 333.4 new volunteers a second.
+    const flood = capacity(costs, { ...fleet, volunteers: 1_000_000, newPerDay: 28.81 });
+    expect(flood.needs.databases).toBe(Infinity);
   });
 });
 

@@ -37,6 +37,12 @@ export interface EdgeCosts {
   /** R2 reads (class B) per lease: a lineage segment starts from its parent's checkpoint. */
   r2GetsPerLease: number;
   heartbeat: HeartbeatCosts;
+  /**
+   * D1 calls of a registration (edge/src/routes/volunteers.ts): a new volunteer's row is written to
+   * every shard (`newPerShard` calls in each); a repeated one (each start of the web app) is one
+   * read (`repeat`) of the shard the volunteer's id hashes to, so repeats spread over the shards.
+   */
+  registration: { newPerShard: number; repeat: number };
 }
 
 export interface Scenario {
@@ -47,6 +53,10 @@ export interface Scenario {
   campaigns: number;
   /** D1 databases the load spreads over evenly (sharded by campaign or volunteer id). */
   databases: number;
+  /** Minutes a volunteer's session lasts: each start of the web app registers again. */
+  sessionMinutes: number;
+  /** New volunteers a day, as a share of the fleet (each is written to every shard). */
+  newPerDay: number;
   /** The per-volunteer rate limit (wrangler.toml's VOLUNTEER_LIMITER). */
   volunteerLimit: { limit: number; periodSec: number };
 }
@@ -72,7 +82,10 @@ export interface CapacityReport {
   components: ComponentLoad[];
   first: { id: string; name: string; volunteers: number } | null;
   underEveryLimit: boolean;
-  /** Databases (each with its ledger sequencer) and campaigns (queue + hub objects) this fleet needs. */
+  /**
+   * Databases (each with its ledger sequencer) and campaigns (queue + hub objects) this fleet needs;
+   * databases: Infinity when new volunteers' rows alone fill a database.
+   */
   needs: { databases: number; campaigns: number };
   /** Days until one database holds 10 GB at this rate (null when nothing is verified). */
   d1DaysToFull: number | null;
@@ -95,7 +108,14 @@ export function capacity(costs: EdgeCosts, s: Scenario): CapacityReport {
   const rt = 1 / (s.minutes * 60);
   const beats = hb.everySec > 0 ? 1 / hb.everySec : 0;
   const requests = 2 * rt + beats;
-  const d1 = rt * (costs.d1CallsPerRoundTrip + costs.queueD1CallsPerLease) + beats * hb.d1Calls;
+  // The registrations each start repeats spread over the shards like the rest; the rows of new
+  // volunteers go to every shard whatever their number.
+  const starts = s.sessionMinutes > 0 ? 1 / (s.sessionMinutes * 60) : 0;
+  const everyShard = (s.newPerDay / 86_400) * costs.registration.newPerShard;
+  const d1 =
+    rt * (costs.d1CallsPerRoundTrip + costs.queueD1CallsPerLease) +
+    beats * hb.d1Calls +
+    starts * costs.registration.repeat;
   const queue = rt * costs.queueRpcsPerLease;
   const hub = rt * costs.hubNotificationsPerResult;
   const ledger = (rt / costs.resultsPerVerified) * costs.ledgerRpcsPerVerified;
@@ -120,7 +140,7 @@ export function capacity(costs: EdgeCosts, s: Scenario): CapacityReport {
       name: 'D1 queries per database',
       unit: 'queries/s',
       limit: LIMITS.d1QueriesPerSecPerDatabase,
-      perVolunteer: d1 / s.databases,
+      perVolunteer: d1 / s.databases + everyShard,
     },
     {
       id: 'd1RowsWritten',
@@ -222,6 +242,7 @@ export function capacity(costs: EdgeCosts, s: Scenario): CapacityReport {
     .filter((c) => c.saturatesAt !== null)
     .reduce<ComponentLoad | null>((a, c) => (!a || c.saturatesAt! < a.saturatesAt! ? c : a), null);
   const verifiedPerSec = (s.volunteers * rt) / costs.resultsPerVerified;
+  const spare = LIMITS.d1QueriesPerSecPerDatabase.value - s.volunteers * everyShard;
   const bytesPerDay = verifiedPerSec * costs.d1BytesPerVerified * 86_400;
   const perDbBytesPerDay = bytesPerDay / s.databases;
   return {
@@ -236,7 +257,9 @@ export function capacity(costs: EdgeCosts, s: Scenario): CapacityReport {
       databases: Math.ceil(
         snap(
           Math.max(
-            (s.volunteers * d1) / LIMITS.d1QueriesPerSecPerDatabase.value,
+            // The sharded load fits in what each database has left after what every shard
+            // carries whatever their number: D ≥ N·d1 / (L − N·everyShard).
+            spare > 0 ? (s.volunteers * d1) / spare : Infinity,
             (s.volunteers * ledger) / LIMITS.doRequestsPerSecPerObject.value, // a sequencer each
           ),
         ),

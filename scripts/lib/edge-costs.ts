@@ -28,6 +28,14 @@ const HEARTBEAT_FIELDS = [
   'rateLimiterCalls',
 ] as const satisfies readonly (keyof HeartbeatCosts)[];
 
+const REGISTRATION_FIELDS = [
+  'newPerShard',
+  'repeat',
+] as const satisfies readonly (keyof EdgeCosts['registration'])[];
+
+/** The nested groups of costs: `group.field` in messages. */
+const GROUPS = { heartbeat: HEARTBEAT_FIELDS, registration: REGISTRATION_FIELDS } as const;
+
 /** Where a costs file cannot be used: the message names the file and the field. */
 export class CostsError extends Error {}
 
@@ -40,7 +48,10 @@ function figure(value: unknown, where: string): number {
   return value;
 }
 
-const ALL = [...COST_FIELDS, ...HEARTBEAT_FIELDS.map((k) => `heartbeat.${k}`)];
+const ALL = [
+  ...COST_FIELDS,
+  ...Object.entries(GROUPS).flatMap(([g, fields]) => fields.map((k) => `${g}.${k}`)),
+];
 
 /**
  * `base` with every cost `text` (a JSON object, from `file`) gives replacing it. Throws CostsError
@@ -54,8 +65,10 @@ export function mergeCosts(base: EdgeCosts, text: string, file: string): EdgeCos
 /** A complete costs file (the default one): every cost must be there. */
 export function parseCosts(text: string, file: string): EdgeCosts {
   const zero = Object.fromEntries(COST_FIELDS.map((k) => [k, 0]));
-  const heartbeat = Object.fromEntries(HEARTBEAT_FIELDS.map((k) => [k, 0]));
-  const base = { ...zero, heartbeat, source: '' } as unknown as EdgeCosts;
+  const groups = Object.fromEntries(
+    Object.entries(GROUPS).map(([g, fields]) => [g, Object.fromEntries(fields.map((k) => [k, 0]))]),
+  );
+  const base = { ...zero, ...groups, source: '' } as unknown as EdgeCosts;
   const { costs, taken } = merge(base, text, file);
   const missing = ALL.filter((k) => !taken.includes(k));
   if (missing.length) throw new CostsError(`${file} lacks ${missing.join(', ')}.`);
@@ -70,19 +83,26 @@ function merge(base: EdgeCosts, text: string, file: string) {
     throw new CostsError(`${file} is not JSON: ${(err as Error).message}`);
   }
   if (!isRecord(parsed)) throw new CostsError(`${file} must hold one JSON object.`);
-  const costs: EdgeCosts = { ...base, heartbeat: { ...base.heartbeat } };
+  const costs: EdgeCosts = {
+    ...base,
+    heartbeat: { ...base.heartbeat },
+    registration: { ...base.registration },
+  };
   const taken: string[] = [];
   for (const k of COST_FIELDS) {
     if (parsed[k] === undefined) continue;
     costs[k] = figure(parsed[k], `${file}: ${k}`);
     taken.push(k);
   }
-  if (parsed.heartbeat !== undefined) {
-    if (!isRecord(parsed.heartbeat)) throw new CostsError(`${file}: heartbeat must be an object.`);
-    for (const k of HEARTBEAT_FIELDS) {
-      if (parsed.heartbeat[k] === undefined) continue;
-      costs.heartbeat[k] = figure(parsed.heartbeat[k], `${file}: heartbeat.${k}`);
-      taken.push(`heartbeat.${k}`);
+  for (const [g, fields] of Object.entries(GROUPS) as [keyof typeof GROUPS, readonly string[]][]) {
+    const given = parsed[g];
+    if (given === undefined) continue;
+    if (!isRecord(given)) throw new CostsError(`${file}: ${g} must be an object.`);
+    const into = costs[g] as unknown as Record<string, number>;
+    for (const k of fields) {
+      if (given[k] === undefined) continue;
+      into[k] = figure(given[k], `${file}: ${g}.${k}`);
+      taken.push(`${g}.${k}`);
     }
   }
   if (!taken.length) throw new CostsError(`${file} holds none of the costs (${ALL.join(', ')}).`);

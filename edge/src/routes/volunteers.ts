@@ -13,7 +13,7 @@ import { clientAddress } from '../client-address.ts';
 import { insertVolunteer, volunteerExists } from '../db/volunteers.ts';
 import type { AppEnv } from '../env.ts';
 import { fail } from '../errors.ts';
-import { allShards, homeDb } from '../shards.ts';
+import { allShards, homeDb, volunteerShard } from '../shards.ts';
 import { recordRegistrationAddress, volunteerTrust } from '../trust/standing.ts';
 import { BODY, doc } from '../openapi.ts';
 
@@ -40,9 +40,19 @@ export const volunteers = new Hono<AppEnv>().post(
       now: Date.now(),
       timestamp: payload.timestamp,
     };
-    // Shard 0 decides; a new volunteer's row is then written to every other shard too (shards.ts),
-    // so a lease or a result in any campaign finds it. A re-registration (every start of the web
-    // app) touches shard 0 only; a shard a failed copy missed is filled when a claim there finds
+    // Every start of the web app registers again: one read of the shard the id hashes to answers
+    // it when nothing changed, so repeats spread over the shards (shards.ts volunteerShard).
+    // A replayed older registration changes nothing either, and costs no more than that read.
+    const seen = await volunteerShard(c.env, volunteerId)
+      .prepare('SELECT display_name AS name, registered_ts AS ts FROM volunteers WHERE id = ?')
+      .bind(volunteerId)
+      .first<{ name: string | null; ts: number | null }>();
+    const unchanged = row.displayName === null || row.displayName === seen?.name;
+    if (seen && (unchanged || (seen.ts ?? 0) >= row.timestamp))
+      return c.json<RegisterResponse>({ volunteerId, created: false }, 200);
+    // Otherwise shard 0 decides (a key linked to another volunteer is refused), and the row, or its
+    // new name, goes to every other shard too, so a lease or a result in any campaign finds it. A
+    // shard a failed copy missed is filled by the next registration, or when a claim there finds
     // no volunteer (routes/leases.ts).
     const [home, ...others] = allShards(c.env);
     const created = await insertVolunteer(home!, row);
@@ -55,14 +65,12 @@ export const volunteers = new Hono<AppEnv>().post(
     }
     // The salted hash of the registering address: two keys from one address never verify each other.
     const ip = clientAddress(c);
-    if (created) {
-      await recordRegistrationAddress(home!, volunteerId, ip);
-      await Promise.all(
-        others.map(async (db) => {
-          if (await insertVolunteer(db, row)) await recordRegistrationAddress(db, volunteerId, ip);
-        }),
-      );
-    }
+    if (created) await recordRegistrationAddress(home!, volunteerId, ip);
+    await Promise.all(
+      others.map(async (db) => {
+        if (await insertVolunteer(db, row)) await recordRegistrationAddress(db, volunteerId, ip);
+      }),
+    );
     return c.json<RegisterResponse>({ volunteerId, created }, created ? 201 : 200);
   },
 );
