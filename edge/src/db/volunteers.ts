@@ -24,11 +24,22 @@ export async function findVolunteer(
   const cached = keyCache.get(cacheKey);
   if (cached !== undefined) return { id, publicKey: cached };
   const found = await lookUpVolunteer(db, id, key);
-  if (found) {
-    if (keyCache.size >= MAX_CACHED_KEYS) keyCache.delete(keyCache.keys().next().value!);
-    keyCache.set(cacheKey, found.publicKey);
-  }
+  if (found) rememberKey(cacheKey, found.publicKey);
   return found;
+}
+
+/**
+ * Remembers a registration's key in this isolate: the registration proved the key, and the id is
+ * its hash, so the volunteer's first signed requests here need no lookup.
+ */
+export function rememberRegisteredKey(id: string, publicKey: string): void {
+  rememberKey(id, publicKey);
+  rememberKey(`${id} ${publicKey}`, publicKey); // a request that names its key in the key header
+}
+
+function rememberKey(cacheKey: string, publicKey: string): void {
+  if (keyCache.size >= MAX_CACHED_KEYS) keyCache.delete(keyCache.keys().next().value!);
+  keyCache.set(cacheKey, publicKey);
 }
 
 async function lookUpVolunteer(

@@ -10,7 +10,7 @@ import {
 } from '../../../shared/protocol.ts';
 import { parseBody, readBody } from '../body.ts';
 import { clientAddress } from '../client-address.ts';
-import { insertVolunteer, volunteerExists } from '../db/volunteers.ts';
+import { insertVolunteer, rememberRegisteredKey, volunteerExists } from '../db/volunteers.ts';
 import type { AppEnv } from '../env.ts';
 import { fail } from '../errors.ts';
 import { allShards, homeDb, volunteerShard } from '../shards.ts';
@@ -48,8 +48,10 @@ export const volunteers = new Hono<AppEnv>().post(
       .bind(volunteerId)
       .first<{ name: string | null; ts: number | null }>();
     const unchanged = row.displayName === null || row.displayName === seen?.name;
-    if (seen && (unchanged || (seen.ts ?? 0) >= row.timestamp))
+    if (seen && (unchanged || (seen.ts ?? 0) >= row.timestamp)) {
+      rememberRegisteredKey(volunteerId, row.publicKey);
       return c.json<RegisterResponse>({ volunteerId, created: false }, 200);
+    }
     // Otherwise shard 0 decides (a key linked to another volunteer is refused), and the row, or its
     // new name, goes to every other shard too, so a lease or a result in any campaign finds it. A
     // shard a failed copy missed is filled by the next registration, or when a claim there finds
@@ -63,6 +65,7 @@ export const volunteers = new Hono<AppEnv>().post(
         'This key is linked to another volunteer: it signs as that volunteer and cannot register as a new one.',
       );
     }
+    rememberRegisteredKey(volunteerId, row.publicKey);
     // The salted hash of the registering address: two keys from one address never verify each other.
     const ip = clientAddress(c);
     if (created) await recordRegistrationAddress(home!, volunteerId, ip);
