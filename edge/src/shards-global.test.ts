@@ -26,6 +26,7 @@ import {
   newVolunteer,
 } from '../test/helpers.ts';
 import { STANDINGS_LIMIT } from './db/standings.ts';
+import app from './index.ts';
 
 const ZERO = 'c_zero'; // shard 0
 const ONE = 'c1_one'; // shard 1, created after ZERO
@@ -53,15 +54,17 @@ async function seedBothShards(): Promise<void> {
 
 /**
  * a and b verify one experiment in shard 0 (through the partner's widget); a and c two in shard 1
- * (one through the widget); a leaves one result pending in shard 1. Credit: a 3, c 2, b 1 (FLOPS).
+ * (one through the widget); a leaves one result pending in each shard. Credit: a 3, c 2, b 1 (FLOPS).
  */
 async function work(): Promise<{ a: TestVolunteer; b: TestVolunteer; c: TestVolunteer }> {
   const [a, b, c] = [await newVolunteer('a'), await newVolunteer('b'), await newVolunteer('c')];
   await verifyNext(a, b, 3.0, ['wasm', 'wasm'], ZERO, 'news');
   await verifyNext(a, c, 3.1, ['wasm', 'wasm'], ONE, 'news');
   await verifyNext(c, a, 2.9, ['wasm', 'wasm'], ONE);
-  const alone = (await a.lease('wasm', ONE))!;
-  expect((await a.result(alone, honestMetrics(alone.spec, 3.2))).status).toBe(201);
+  for (const campaign of [ZERO, ONE]) {
+    const alone = (await a.lease('wasm', campaign))!;
+    expect((await a.result(alone, honestMetrics(alone.spec, 3.2))).status).toBe(201);
+  }
   return { a, b, c };
 }
 
@@ -79,15 +82,34 @@ describe('global views across shards', () => {
 
   it('sums each volunteer’s credit and counts over the shards, and ranks campaigns together', async () => {
     const { a, b, c } = await work();
+    // a's pending results counted as outvoted, one per shard; and a never-verified shard-0 campaign
+    // older than OLD, which must follow it.
+    for (const db of [env.DB, env.DB_1]) {
+      await db.prepare("UPDATE results SET verdict = 'invalid' WHERE verdict = 'pending'").run();
+    }
+    await insertCampaign(env.DB, {
+      id: 'c_quiet',
+      name: 'Quiet',
+      brief: 'Never worked on.',
+      template: 'gpt-char',
+      datasetId: 'test',
+      createdAt: T0 - 120_000,
+      specs: [tinySpec(1)],
+    });
     const board = await getJson<{
       campaigns: CampaignStanding[];
       volunteers: VolunteerStanding[];
     }>('/api/leaderboards');
-    const row = (v: VolunteerStanding) => [v.volunteerId, v.credit, v.verifiedExperiments];
+    const row = (v: VolunteerStanding) => [
+      v.volunteerId,
+      v.credit,
+      v.verifiedExperiments,
+      v.rejectedResults,
+    ];
     expect(board.volunteers.map(row)).toEqual([
-      [a.id, 3 * FLOPS, 3],
-      [c.id, 2 * FLOPS, 2],
-      [b.id, FLOPS, 1],
+      [a.id, 3 * FLOPS, 3, 2],
+      [c.id, 2 * FLOPS, 2, 0],
+      [b.id, FLOPS, 1, 0],
     ]);
     // Granted just now: the recent average of the summed decayed credit is 3 FLOPS · ln 2 / 7 days.
     expect(board.volunteers[0]!.recentAverageCredit / ((3 * FLOPS * Math.LN2) / 7)).toBeCloseTo(
@@ -101,16 +123,26 @@ describe('global views across shards', () => {
       [ONE, 2, 2],
       [ZERO, 1, 2],
       [OLD, 0, 0],
+      ['c_quiet', 0, 0],
     ]);
   });
 
   it('shows a volunteer’s standing summed over the shards, ranked by the summed credit', async () => {
     const { a, b, c } = await work();
+    // Shard 1 outvotes a's pending result there and cuts a's and b's open-lease quota to 1.
+    await env.DB_1.prepare(
+      "UPDATE results SET verdict = 'invalid' WHERE verdict = 'pending'",
+    ).run();
+    await env.DB_1.prepare('UPDATE volunteers SET lease_quota = 1 WHERE id IN (?, ?)')
+      .bind(a.id, b.id)
+      .run();
     const trust = (id: string) => getJson<VolunteerTrust>(`/api/volunteers/${id}`);
     const ta = await trust(a.id);
     expect(ta.credit.total).toBe(3 * FLOPS);
-    expect(ta.results).toEqual({ valid: 3, invalid: 0, pending: 1, trustedSingle: 0 });
+    expect(ta.results).toEqual({ valid: 3, invalid: 1, pending: 1, trustedSingle: 0 });
     expect(ta.reputation).toBe(2); // shard 0's 2, not shard 1's 4
+    expect(ta.openLeaseQuota).toBe(1); // shard 1's cut
+    expect((await trust(b.id)).openLeaseQuota).toBeGreaterThan(1); // shard 1 never judged b
     // Per class: counts add, the streak is the shorter one (read from both shards' rows here).
     const classes = async (db: D1Database) =>
       (
@@ -201,17 +233,24 @@ describe('global views across shards', () => {
 });
 
 describe('a shard with more volunteers than a standings page', () => {
+  // 1,001 volunteers, with `credit` FLOPS each in `db`.
+  async function crowd(db: D1Database, credit: number): Promise<void> {
+    await db
+      .prepare(
+        `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${STANDINGS_LIMIT + 1})
+         INSERT INTO volunteers (id, public_key, display_name, created_at, credit_total)
+         SELECT printf('v_%032x', i), 'crowd-key-' || i, 'crowd', 0, ? FROM n`,
+      )
+      .bind(credit)
+      .run();
+  }
+
   it('still sums the work of a volunteer its page leaves out', async () => {
     const { a } = await work();
-    // 1,001 volunteers with 2.5 FLOPS each, in shard 1 only: a (2 there) falls off shard 1's page,
-    // yet with shard 0's 1 it leads the edge.
-    const crowd = `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${STANDINGS_LIMIT + 1})
-      INSERT INTO volunteers (id, public_key, display_name, created_at, credit_total)
-      SELECT printf('v_%032x', i), 'crowd-key-' || i, 'crowd', 0, ? FROM n`;
-    await env.DB.prepare(crowd).bind(0).run();
-    await env.DB_1.prepare(crowd)
-      .bind(2.5 * FLOPS)
-      .run();
+    // With 2.5 FLOPS each in shard 1 only, a (2 there) falls off shard 1's page, yet with shard 0's
+    // 1 it leads the edge.
+    await crowd(env.DB, 0);
+    await crowd(env.DB_1, 2.5 * FLOPS);
     const { volunteers } = await getJson<{ volunteers: VolunteerStanding[] }>('/api/leaderboards');
     expect(volunteers).toHaveLength(STANDINGS_LIMIT);
     expect(volunteers[0]).toMatchObject({
@@ -225,5 +264,17 @@ describe('a shard with more volunteers than a standings page', () => {
     });
     // The rank would need the summed credit of 1,001 near volunteers: it is left out, not guessed.
     expect((await getJson<VolunteerTrust>(`/api/volunteers/${a.id}`)).rank).toBeNull();
+  });
+
+  it('counts the rank as before, however far down, where shard 0 is the only shard', async () => {
+    const { b } = await work();
+    await crowd(env.DB, 2 * FLOPS); // all ahead of b's 1 in shard 0
+    const alone = { ...env, DB_1: undefined } as unknown as Env;
+    const res = await app.request(`http://localhost/api/volunteers/${b.id}`, {}, alone);
+    expect(((await res.json()) as VolunteerTrust).rank).toBe(STANDINGS_LIMIT + 2); // 1,001 ahead; a ties
+    const board = await app.request('http://localhost/api/leaderboards', {}, alone);
+    const { volunteers } = (await board.json()) as { volunteers: VolunteerStanding[] };
+    expect(volunteers.find((v) => v.volunteerId === b.id)).toBeUndefined(); // past the page
+    expect(volunteers.every((v) => v.credit <= 2 * FLOPS)).toBe(true); // shard 1's credit unseen
   });
 });
