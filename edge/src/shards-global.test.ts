@@ -18,7 +18,6 @@ import {
   api,
   getJson,
   honestMetrics,
-  insertCampaign,
   seedCampaign,
   seedPartner,
   tinySpec,
@@ -36,20 +35,8 @@ const T0 = Date.now();
 
 async function seedBothShards(): Promise<void> {
   await seedCampaign(ZERO, 3);
-  for (const [id, createdAt] of [
-    [ONE, T0 + 60_000],
-    [OLD, T0 - 60_000],
-  ] as const) {
-    await insertCampaign(env.DB_1, {
-      id,
-      name: `Campaign ${id}`,
-      brief: 'A campaign of the second shard.',
-      template: 'gpt-char',
-      datasetId: 'test',
-      createdAt,
-      specs: [1, 2, 3].map(tinySpec),
-    });
-  }
+  await seedCampaign(ONE, 3, { db: env.DB_1, createdAt: T0 + 60_000 });
+  await seedCampaign(OLD, 3, { db: env.DB_1, createdAt: T0 - 60_000 });
 }
 
 /**
@@ -87,15 +74,7 @@ describe('global views across shards', () => {
     for (const db of [env.DB, env.DB_1]) {
       await db.prepare("UPDATE results SET verdict = 'invalid' WHERE verdict = 'pending'").run();
     }
-    await insertCampaign(env.DB, {
-      id: 'c_quiet',
-      name: 'Quiet',
-      brief: 'Never worked on.',
-      template: 'gpt-char',
-      datasetId: 'test',
-      createdAt: T0 - 120_000,
-      specs: [tinySpec(1)],
-    });
+    await seedCampaign('c_quiet', 1, { createdAt: T0 - 120_000 });
     const board = await getJson<{
       campaigns: CampaignStanding[];
       volunteers: VolunteerStanding[];

@@ -34,14 +34,19 @@ export async function insertCampaign(db: D1Database, c: NewCampaign): Promise<vo
   await db.batch(statements.map((s) => db.prepare(s.sql).bind(...s.params)));
 }
 
-export async function seedCampaign(id = 'c1', experiments = 2): Promise<void> {
-  await insertCampaign(env.DB, {
+/** A campaign of `experiments` tiny ones, in shard 0 unless `db` names another shard's binding. */
+export async function seedCampaign(
+  id = 'c1',
+  experiments = 2,
+  { db = env.DB, createdAt = Date.now() }: { db?: D1Database; createdAt?: number } = {},
+): Promise<void> {
+  await insertCampaign(db, {
     id,
     name: `Campaign ${id}`,
     brief: 'A test campaign.',
     template: 'gpt-char',
     datasetId: 'test',
-    createdAt: Date.now(),
+    createdAt,
     specs: Array.from({ length: experiments }, (_, i) => tinySpec(i + 1)),
   });
 }
