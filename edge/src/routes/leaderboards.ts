@@ -1,7 +1,8 @@
 // The global view: campaigns by progress and volunteers by credit, across the whole edge (every
 // shard, merged by db/fan-out.ts).
 import { Hono } from 'hono';
-import { allCampaignStandings, allVolunteerStandings } from '../db/fan-out.ts';
+import { allCampaignStandings } from '../db/fan-out.ts';
+import { allVolunteerStandings } from '../db/fan-out-volunteers.ts';
 import type { AppEnv } from '../env.ts';
 import { doc } from '../openapi.ts';
 

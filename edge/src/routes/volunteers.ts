@@ -13,7 +13,7 @@ import { clientAddress } from '../client-address.ts';
 import { insertVolunteer, volunteerExists } from '../db/volunteers.ts';
 import type { AppEnv } from '../env.ts';
 import { fail } from '../errors.ts';
-import { volunteerTrustAcross } from '../db/fan-out.ts';
+import { volunteerTrustAcross } from '../db/fan-out-volunteers.ts';
 import { allShards } from '../shards.ts';
 import { ipHash, trustSecrets } from '../trust/secrets.ts';
 import { recordRegistrationIp } from '../trust/standing.ts';
