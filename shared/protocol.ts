@@ -439,7 +439,11 @@ export interface VolunteerTrust {
   createdAt: number;
   reputation: number; // −100..+100
   openLeaseQuota: number;
-  rank: number | null; // 1 + volunteers with more credit (ties share a rank); null without credit
+  /**
+   * 1 + volunteers with more credit (ties share a rank); null without credit, and null where several
+   * D1 shards hold over 1,000 volunteers near this one's credit (edge/src/db/fan-out-volunteers.ts).
+   */
+  rank: number | null;
   credit: {
     total: number; // FLOPs of verified results, revocations subtracted
     recentAverage: number; // FLOPs per day, exponentially decayed with a 7-day half-life (BOINC's RAC)

@@ -7,16 +7,20 @@ import { TAU_BPB } from '../../shared/verify.ts';
 
 export { WANDB_SWEEP, WIDTH_SWEEP } from '../../shared/cases/briefs.ts';
 
-/** Two volunteers lease the same next experiment and submit agreeing results; returns its id. */
+/**
+ * Two volunteers lease the same next experiment (through a partner's widget when `partnerId` names
+ * one) and submit agreeing results; returns its id.
+ */
 export async function verifyNext(
   a: TestVolunteer,
   b: TestVolunteer,
   valBpb: number,
   backends: [Backend, Backend] = ['webgpu', 'wasm'],
   campaignId?: string,
+  partnerId?: string,
 ): Promise<string> {
-  const la = (await a.lease(backends[0], campaignId))!;
-  const lb = (await b.lease(backends[1], campaignId))!;
+  const la = (await a.lease(backends[0], campaignId, partnerId))!;
+  const lb = (await b.lease(backends[1], campaignId, partnerId))!;
   expect(lb.experimentId).toBe(la.experimentId);
   expect(
     (await a.result(la, { ...honestMetrics(la.spec, valBpb, backends[0]), wallMs: 2000 })).status,

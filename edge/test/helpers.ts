@@ -34,16 +34,34 @@ export async function insertCampaign(db: D1Database, c: NewCampaign): Promise<vo
   await db.batch(statements.map((s) => db.prepare(s.sql).bind(...s.params)));
 }
 
-export async function seedCampaign(id = 'c1', experiments = 2): Promise<void> {
-  await insertCampaign(env.DB, {
+/** A campaign of `experiments` tiny ones, in shard 0 unless `db` names another shard's binding. */
+export async function seedCampaign(
+  id = 'c1',
+  experiments = 2,
+  { db = env.DB, createdAt = Date.now() }: { db?: D1Database; createdAt?: number } = {},
+): Promise<void> {
+  await insertCampaign(db, {
     id,
     name: `Campaign ${id}`,
     brief: 'A test campaign.',
     template: 'gpt-char',
     datasetId: 'test',
-    createdAt: Date.now(),
+    createdAt,
     specs: Array.from({ length: experiments }, (_, i) => tinySpec(i + 1)),
   });
+}
+
+/** A registered partner site (shard 0, where partners live), as `npm run partner` adds one. */
+export async function seedPartner(
+  id: string,
+  name: string,
+  origins: string[] = ['https://news.example'],
+): Promise<void> {
+  await env.DB.prepare(
+    'INSERT INTO partners (id, name, origins_json, created_at) VALUES (?, ?, ?, ?)',
+  )
+    .bind(id, name, JSON.stringify(origins), Date.now())
+    .run();
 }
 
 export async function api(path: string, init?: RequestInit): Promise<Response> {
@@ -110,7 +128,11 @@ export interface TestVolunteer {
       raw?: string;
     },
   ): Promise<Response>;
-  lease(backend?: Metrics['backend'], campaignId?: string): Promise<Lease | null>;
+  lease(
+    backend?: Metrics['backend'],
+    campaignId?: string,
+    partnerId?: string,
+  ): Promise<Lease | null>;
   result(
     lease: Lease,
     metrics?: Partial<Metrics>,
@@ -137,8 +159,8 @@ export async function newVolunteer(
     client,
     post: (path, body, opts = {}) =>
       client.post(path, body, { ...opts, signWith: opts.signWith?.privateKey }),
-    lease: async (backend = 'wasm', campaignId) =>
-      leaseFrom(await client.lease({ backend, tokensPerSec: 5000 }, { campaignId })),
+    lease: async (backend = 'wasm', campaignId, partnerId) =>
+      leaseFrom(await client.lease({ backend, tokensPerSec: 5000 }, { campaignId, partnerId })),
     result: (lease, metrics = {}, patch = {}) =>
       client.submitPayload(resultPayload(lease, metrics, patch)),
   };

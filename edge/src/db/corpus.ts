@@ -1,6 +1,8 @@
 // The corpus: every verified experiment with its spec, metrics and all replicas, in verification
 // order, one page per call. The cursor is the last record's (verified_at, id), so a page never
 // shifts when new verifications arrive (they sort after it) and paging resumes where it stopped.
+// Ids are unique over all shards (each carries its shard, shards.ts), so (verified_at, id) orders
+// every shard's experiments at once: the cursor needs no shard, and a shard-0 cursor stays valid.
 // A result of an archived campaign keeps a summary in D1 and names its segment in R2, from which
 // its full metrics are read back (archive/campaigns.ts): the export is the same before and after.
 import { hyperparameters } from '../../../shared/importance.ts';
@@ -68,11 +70,17 @@ interface ResultRow {
   segment: string | null;
 }
 
-export async function corpusPage(
+/** One shard's share of a page: its next limit + 1 verified experiments after the cursor, with results. */
+export interface CorpusRows {
+  experiments: ExperimentRow[];
+  results: ResultRow[];
+}
+
+/** The experiments (and their results) that may fill the page after `after`, from one shard. */
+export async function corpusRows(
   db: D1Database,
-  bucket: R2Bucket,
   opts: { campaignId?: string; after?: CorpusCursor; limit: number },
-): Promise<{ records: CorpusRecord[]; next: CorpusCursor | null }> {
+): Promise<CorpusRows> {
   const params = [
     opts.campaignId ?? null,
     opts.after?.verifiedAt ?? -1,
@@ -95,11 +103,24 @@ export async function corpusPage(
       )
       .bind(...params),
   ]);
-  const resultRows = results!.results as unknown as ResultRow[];
-  const rows = exps!.results as unknown as ExperimentRow[];
+  return {
+    experiments: exps!.results as unknown as ExperimentRow[],
+    results: results!.results as unknown as ResultRow[],
+  };
+}
+
+/**
+ * The page from the first limit + 1 experiments in (verified_at, id) order over every shard read
+ * (db/fan-out.ts) and their results: up to `limit` records, and the cursor of the next page.
+ */
+export async function corpusPage(
+  bucket: R2Bucket,
+  { experiments: rows, results: resultRows }: CorpusRows,
+  limit: number,
+): Promise<{ records: CorpusRecord[]; next: CorpusCursor | null }> {
   // A page reads at most MAX_SEGMENTS_PER_PAGE archive segments: past that it ends early and the
   // cursor resumes there, so no request fans out into an unbounded number of R2 reads.
-  const page = rows.slice(0, segmentBound(rows.slice(0, opts.limit), resultRows));
+  const page = rows.slice(0, segmentBound(rows.slice(0, limit), resultRows));
   const inPage = new Set(page.map((e) => e.id));
   const mine = resultRows.filter((r) => inPage.has(r.experimentId));
   const full = await archivedMetrics(

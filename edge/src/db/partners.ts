@@ -52,30 +52,47 @@ export async function attributeLease(
   await db.prepare('UPDATE leases SET partner_id = ? WHERE id = ?').bind(partnerId, leaseId).run();
 }
 
-// Results reach a partner through their lease (results.lease_id is UNIQUE, so indexed); only
-// verified work counts towards tokens and volunteers, as credit does (edge/src/trust/credit.ts).
-const STATS_SQL = `
-SELECT p.id, p.name, p.created_at AS createdAt,
+// Results reach a partner through their lease (results.lease_id is UNIQUE, so indexed), and the
+// leases of partners through leases_by_partner; only verified work counts towards tokens and
+// volunteers, as credit does (edge/src/trust/credit.ts). Partners live in shard 0 and leases in
+// their campaign's shard, so each shard sums its own leases per partner id, naming its volunteers
+// (a volunteer may have worked in two shards: the merge counts distinct ids, db/fan-out.ts).
+const SHARD_STATS_SQL = `
+SELECT l.partner_id AS id,
   count(DISTINCT r.experiment_id) AS experiments,
   count(CASE WHEN r.verdict = 'valid' THEN 1 END) AS verifiedResults,
   coalesce(sum(CASE WHEN r.verdict = 'valid' THEN e.tokens END), 0) AS tokensTrained,
-  count(DISTINCT CASE WHEN r.verdict = 'valid' THEN r.volunteer_id END) AS volunteers
-FROM partners p
-LEFT JOIN leases l ON l.partner_id = p.id
-LEFT JOIN results r ON r.lease_id = l.id
+  json_group_array(DISTINCT CASE WHEN r.verdict = 'valid' THEN r.volunteer_id END) AS volunteersJson
+FROM leases l
+JOIN results r ON r.lease_id = l.id
 LEFT JOIN experiments e ON e.id = r.experiment_id`;
 
-export async function partnerStats(db: D1Database, id: string): Promise<PartnerStats | null> {
-  return db.prepare(`${STATS_SQL} WHERE p.id = ? GROUP BY p.id`).bind(id).first<PartnerStats>();
+/** One shard's work through partner widgets: `volunteers` lists ids, for a distinct count. */
+export type ShardPartnerStats = Omit<PartnerStats, 'name' | 'createdAt' | 'volunteers'> & {
+  volunteers: string[];
+};
+
+/** One shard's work through each partner's widget (or through partner `id`'s only). */
+export async function shardPartnerStats(db: D1Database, id?: string): Promise<ShardPartnerStats[]> {
+  const statement =
+    id === undefined
+      ? db.prepare(`${SHARD_STATS_SQL} WHERE l.partner_id IS NOT NULL GROUP BY l.partner_id`)
+      : db.prepare(`${SHARD_STATS_SQL} WHERE l.partner_id = ? GROUP BY l.partner_id`).bind(id);
+  const { results } = await statement.all<
+    Omit<ShardPartnerStats, 'volunteers'> & { volunteersJson: string }
+  >();
+  return results.map(({ volunteersJson, ...row }) => ({
+    ...row,
+    volunteers: (JSON.parse(volunteersJson) as (string | null)[]).filter((v) => v !== null),
+  }));
 }
 
-/** Every registered partner, most verified results first, then most tokens. */
-export async function partnerLeaderboard(db: D1Database, limit = 1000): Promise<PartnerStats[]> {
-  const { results } = await db
-    .prepare(
-      `${STATS_SQL} GROUP BY p.id ORDER BY verifiedResults DESC, tokensTrained DESC, p.created_at, p.id LIMIT ?`,
-    )
-    .bind(limit)
-    .all<PartnerStats>();
-  return results;
+/** Registered partners (shard 0): one by id, or all of them. */
+export async function partnerRows(
+  db: D1Database,
+  id?: string,
+): Promise<Pick<PartnerStats, 'id' | 'name' | 'createdAt'>[]> {
+  const sql = 'SELECT id, name, created_at AS createdAt FROM partners';
+  const statement = id === undefined ? db.prepare(sql) : db.prepare(`${sql} WHERE id = ?`).bind(id);
+  return (await statement.all<Pick<PartnerStats, 'id' | 'name' | 'createdAt'>>()).results;
 }

@@ -1,7 +1,8 @@
 // Standings: volunteers by credit (the FLOPs of the experiments their results helped verify,
 // edge/src/trust/credit.ts) and campaigns by progress, across the whole edge or within one campaign.
 // Across the edge, credit, recent-average credit and reputation are the trust ledger's own
-// (volunteers.credit_total / credit_decayed / reputation, 0004_trust.sql, edge/src/trust/credit.ts).
+// (volunteers.credit_total / credit_decayed / reputation, 0004_trust.sql, edge/src/trust/credit.ts),
+// read here one shard at a time and merged across shards by fan-out.ts.
 // The ledger keeps no per-campaign totals, so within a campaign they are summed from its agreeing
 // results, leaving out credit the ledger revoked.
 import type { CampaignStanding, VolunteerStanding } from '../../../shared/protocol.ts';
@@ -11,15 +12,21 @@ export { RAC_HALF_LIFE_DAYS };
 export const STANDINGS_LIMIT = 1_000;
 const DAY_MS = 86_400_000;
 
-// Everyone with credit or a decided result; the counts come from results_trust_by_volunteer.
-const GLOBAL_SQL = `
+// A volunteer's figures in one shard; the counts come from results_trust_by_volunteer. Every shard
+// has a row for every volunteer, so the merge across shards (fan-out.ts) sums these per volunteer.
+const VOLUNTEER_SQL = `
 SELECT v.id AS volunteerId, v.display_name AS displayName, v.credit_total AS credit, v.credit_decayed AS creditDecayed,
   v.reputation,
   (SELECT count(*) FROM results r WHERE r.volunteer_id = v.id AND r.verdict = 'valid') AS verifiedExperiments,
   (SELECT count(*) FROM results r WHERE r.volunteer_id = v.id AND r.verdict = 'invalid') AS rejectedResults
-FROM volunteers v
-WHERE v.credit_total > 0 OR EXISTS (SELECT 1 FROM results r WHERE r.volunteer_id = v.id AND r.verdict IN ('valid', 'invalid'))
+FROM volunteers v`;
+// Everyone with credit or a decided result in the shard.
+const ACTIVE = `(v.credit_total > 0 OR EXISTS (SELECT 1 FROM results r WHERE r.volunteer_id = v.id AND r.verdict IN ('valid', 'invalid')))`;
+const GLOBAL_SQL = `${VOLUNTEER_SQL} WHERE ${ACTIVE}
 ORDER BY v.credit_total DESC, verifiedExperiments DESC, v.id LIMIT ${STANDINGS_LIMIT}`;
+// The same rows for named volunteers (by primary key; one JSON array parameter, since D1 binds at
+// most 100 parameters a statement).
+const NAMED_SQL = `${VOLUNTEER_SQL} WHERE v.id IN (SELECT value FROM json_each(?1)) AND ${ACTIVE}`;
 
 // Within one campaign: agreeing (valid) and outvoted (invalid) results; pending ones count for
 // nothing yet.
@@ -42,19 +49,40 @@ GROUP BY r.volunteer_id, e.verified_at`;
 
 type Totals = Omit<VolunteerStanding, 'recentAverageCredit'>;
 
+/** One shard's standing of a volunteer: raw credit (may be a hair below 0 after a revocation). */
+export type ShardStanding = Totals & { creditDecayed: number; reputation: number };
+
+/** One shard's first STANDINGS_LIMIT volunteers by credit, then verified experiments, then id. */
+export async function shardVolunteerStandings(db: D1Database): Promise<ShardStanding[]> {
+  return (await db.prepare(GLOBAL_SQL).all<ShardStanding>()).results;
+}
+
+/** The rows of the named volunteers that have credit or a decided result in this shard. */
+export async function namedVolunteerStandings(
+  db: D1Database,
+  ids: string[],
+): Promise<ShardStanding[]> {
+  return (await db.prepare(NAMED_SQL).bind(JSON.stringify(ids)).all<ShardStanding>()).results;
+}
+
+/** A standing as the API shows it: credit clamped at 0, the recent average decayed to `now`. */
+export function shownStanding(
+  { creditDecayed, ...v }: ShardStanding,
+  now: number,
+): VolunteerStanding {
+  return {
+    ...v,
+    credit: Math.max(0, v.credit),
+    recentAverageCredit: recentAverageCredit(creditDecayed, now),
+  };
+}
+
+/** Volunteers within one campaign by the credit its verified experiments granted them. */
 export async function volunteerStandings(
   db: D1Database,
   now: number,
-  campaignId?: string,
+  campaignId: string,
 ): Promise<VolunteerStanding[]> {
-  if (campaignId === undefined) {
-    const { results } = await db.prepare(GLOBAL_SQL).all<Totals & { creditDecayed: number }>();
-    return results.map(({ creditDecayed, ...v }) => ({
-      ...v,
-      credit: Math.max(0, v.credit),
-      recentAverageCredit: recentAverageCredit(creditDecayed, now),
-    }));
-  }
   const since = now - 8 * RAC_HALF_LIFE_DAYS * DAY_MS;
   const [totals, recent] = await db.batch<Record<string, unknown>>([
     db.prepare(CAMPAIGN_SQL).bind(campaignId),
@@ -89,10 +117,13 @@ SELECT c.id, c.name, count(e.id) AS experiments,
   (SELECT count(DISTINCT r.volunteer_id) FROM experiments x JOIN results r ON r.experiment_id = x.id AND r.verdict = 'valid'
      WHERE x.campaign_id = c.id) AS volunteers,
   coalesce(sum(CASE WHEN e.status = 'verified' THEN e.flops END), 0) AS credit,
-  max(e.verified_at) AS lastVerifiedAt
+  max(e.verified_at) AS lastVerifiedAt, c.created_at AS createdAt
 FROM campaigns c LEFT JOIN experiments e ON e.campaign_id = c.id
 GROUP BY c.id ORDER BY lastVerifiedAt IS NULL, lastVerifiedAt DESC, c.created_at DESC LIMIT ${STANDINGS_LIMIT}`;
 
-export async function campaignStandings(db: D1Database): Promise<CampaignStanding[]> {
-  return (await db.prepare(CAMPAIGNS_SQL).all<CampaignStanding>()).results;
+/** One shard's first STANDINGS_LIMIT campaigns by progress, with createdAt for the merge's order. */
+export async function shardCampaignStandings(
+  db: D1Database,
+): Promise<(CampaignStanding & { createdAt: number })[]> {
+  return (await db.prepare(CAMPAIGNS_SQL).all<CampaignStanding & { createdAt: number }>()).results;
 }

@@ -9,7 +9,8 @@ import {
 import { randomToken } from '../../../shared/crypto.ts';
 import { BriefOrSweep } from '../../../shared/wandb-sweep.ts';
 import { parseBody, readBody } from '../body.ts';
-import { findCampaign, insertCampaign, listCampaigns } from '../db/campaign-rows.ts';
+import { findCampaign, insertCampaign } from '../db/campaign-rows.ts';
+import { allCampaigns } from '../db/fan-out.ts';
 import { datasetRef } from '../db/datasets.ts';
 import { campaignStatements } from '../db/campaigns.ts';
 import { leaderboard } from '../db/leaderboard.ts';
@@ -73,10 +74,7 @@ export const campaigns = new Hono<AppEnv>()
   .get(
     '/',
     doc({ summary: 'All campaigns with experiment and verified counts.', errors: [] }),
-    async (c) => {
-      const results = await listCampaigns(c.env.DB);
-      return c.json({ campaigns: results });
-    },
+    async (c) => c.json({ campaigns: await allCampaigns(c.env) }), // every shard's, newest first
   )
   .get(
     '/:id',

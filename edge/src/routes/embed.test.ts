@@ -1,15 +1,7 @@
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import { api } from '../../test/helpers.ts';
+import { api, seedPartner } from '../../test/helpers.ts';
 import { withFrameAncestors } from './embed.ts';
-
-async function addPartner(id: string, origins: string[]): Promise<void> {
-  await env.DB.prepare(
-    'INSERT INTO partners (id, name, origins_json, created_at) VALUES (?, ?, ?, ?)',
-  )
-    .bind(id, `Partner ${id}`, JSON.stringify(origins), Date.now())
-    .run();
-}
 
 /** The built app (dist/) is what /embed serves; `npm run test:unit` may run before any build. */
 async function appShellBuilt(): Promise<boolean> {
@@ -26,7 +18,10 @@ function directive(csp: string | null, name: string): string | undefined {
 describe('GET /embed', () => {
   it("serves the app shell framable by the partner's origins only, with the pages' other headers", async (ctx) => {
     if (!(await appShellBuilt())) ctx.skip('dist/ is not built (npm run build)');
-    await addPartner('news-site', ['https://news.example', 'http://localhost:5173']);
+    await seedPartner('news-site', 'Partner news-site', [
+      'https://news.example',
+      'http://localhost:5173',
+    ]);
     const res = await api('/embed?partner=news-site');
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/html/);
@@ -67,7 +62,7 @@ describe('GET /embed', () => {
 
   it('never lets a stored origin that is not a serialized origin into the header', async (ctx) => {
     if (!(await appShellBuilt())) ctx.skip('dist/ is not built (npm run build)');
-    await addPartner('tampered', [
+    await seedPartner('tampered', 'Partner tampered', [
       'https://ok.example',
       "https://evil.example; script-src 'unsafe-inline'",
       '*',

@@ -7,6 +7,7 @@ import { PartnerId } from '../../../shared/protocol.ts';
 import { findPartner } from '../db/partners.ts';
 import { clientAddress } from '../client-address.ts';
 import type { AppEnv } from '../env.ts';
+import { homeDb } from '../shards.ts';
 
 /** `csp` with its frame-ancestors directive replaced by one allowing exactly `origins`. */
 export function withFrameAncestors(csp: string, origins: string[]): string {
@@ -32,7 +33,7 @@ export const embed = new Hono<AppEnv>().get('/embed', async (c) => {
     return c.text(message, 429, { 'Retry-After': '10' });
   }
   const id = c.req.query('partner') ?? '';
-  const partner = PartnerId.safeParse(id).success ? await findPartner(c.env.DB, id) : null;
+  const partner = PartnerId.safeParse(id).success ? await findPartner(homeDb(c.env), id) : null;
   if (!partner) {
     c.header(
       'Content-Security-Policy',

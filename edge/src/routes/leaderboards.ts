@@ -1,6 +1,8 @@
-// The global view: campaigns by progress and volunteers by credit, across the whole edge.
+// The global view: campaigns by progress and volunteers by credit, across the whole edge (every
+// shard, merged by db/fan-out.ts).
 import { Hono } from 'hono';
-import { campaignStandings, volunteerStandings } from '../db/standings.ts';
+import { allCampaignStandings } from '../db/fan-out.ts';
+import { allVolunteerStandings } from '../db/fan-out-volunteers.ts';
 import type { AppEnv } from '../env.ts';
 import { doc } from '../openapi.ts';
 
@@ -13,8 +15,8 @@ export const leaderboards = new Hono<AppEnv>().get(
   }),
   async (c) => {
     const [campaigns, volunteers] = await Promise.all([
-      campaignStandings(c.env.DB),
-      volunteerStandings(c.env.DB, Date.now()),
+      allCampaignStandings(c.env),
+      allVolunteerStandings(c.env, Date.now()),
     ]);
     return c.json({ campaigns, volunteers });
   },

@@ -7,21 +7,10 @@ import {
   newVolunteer,
   readRefusal,
   seedCampaign,
+  seedPartner,
   snapshot,
   type TestVolunteer,
 } from '../../test/helpers.ts';
-
-async function addPartner(
-  id: string,
-  name: string,
-  origins: string[] = ['https://news.example'],
-): Promise<void> {
-  await env.DB.prepare(
-    'INSERT INTO partners (id, name, origins_json, created_at) VALUES (?, ?, ?, ?)',
-  )
-    .bind(id, name, JSON.stringify(origins), Date.now())
-    .run();
-}
 
 async function leaseThrough(v: TestVolunteer, partnerId: string | undefined): Promise<Response> {
   return v.post('/api/leases', {
@@ -46,7 +35,7 @@ async function stats(id: string): Promise<PartnerStats> {
 describe('partner attribution on leases', () => {
   it('records the partner whose widget asked for the lease, and none without one', async () => {
     await seedCampaign('c1', 2);
-    await addPartner('news-site', 'News Site');
+    await seedPartner('news-site', 'News Site');
     const [a, b] = [await newVolunteer(), await newVolunteer()];
     const through = (await (await leaseThrough(a, 'news-site')).json()) as { lease: Lease };
     const direct = (await (await leaseThrough(b, undefined)).json()) as { lease: Lease };
@@ -75,9 +64,9 @@ describe('partner attribution on leases', () => {
 describe('GET /api/partners and /api/partners/:id', () => {
   it('counts verified results, tokens and volunteers through each widget, and ranks partners', async () => {
     await seedCampaign('c1', 2);
-    await addPartner('news-site', 'News Site');
-    await addPartner('blog', 'A Blog');
-    await addPartner('quiet', 'Quiet Partner');
+    await seedPartner('news-site', 'News Site');
+    await seedPartner('blog', 'A Blog');
+    await seedPartner('quiet', 'Quiet Partner');
     const [a, b, c] = [await newVolunteer(), await newVolunteer(), await newVolunteer()];
     // c1-0: two replicas through news-site agree, so both results are verified.
     // c1-1: one replica through blog (still pending), one direct.
@@ -121,7 +110,7 @@ describe('GET /api/partners and /api/partners/:id', () => {
   });
 
   it("does not publish a partner's origins", async () => {
-    await addPartner('news-site', 'News Site', ['https://news.example']);
+    await seedPartner('news-site', 'News Site', ['https://news.example']);
     expect(JSON.stringify(await stats('news-site'))).not.toContain('news.example');
   });
 

@@ -13,8 +13,9 @@ import { clientAddress } from '../client-address.ts';
 import { insertVolunteer, rememberRegisteredKey, volunteerExists } from '../db/volunteers.ts';
 import type { AppEnv } from '../env.ts';
 import { fail } from '../errors.ts';
-import { allShards, homeDb, volunteerShard } from '../shards.ts';
-import { recordRegistrationAddress, volunteerTrust } from '../trust/standing.ts';
+import { volunteerTrustAcross } from '../db/fan-out-volunteers.ts';
+import { allShards, volunteerShard } from '../shards.ts';
+import { recordRegistrationAddress } from '../trust/standing.ts';
 import { BODY, doc } from '../openapi.ts';
 
 export const volunteers = new Hono<AppEnv>().post(
@@ -90,7 +91,7 @@ volunteers.get(
     const id = c.req.param('id');
     if (!VolunteerId.safeParse(id).success)
       fail(400, 'invalid_request', 'A volunteer id is v_ followed by 32 hex digits.');
-    const standing = await volunteerTrust(homeDb(c.env), id, Date.now());
+    const standing = await volunteerTrustAcross(c.env, id, Date.now()); // every shard's work
     if (!standing) fail(404, 'unknown_volunteer', 'No volunteer is registered with this id.');
     return c.json<VolunteerTrust>(standing);
   },
