@@ -10,6 +10,7 @@ import { replayProblems, type Promotion, type Strategy } from '../shared/asha.ts
 import { pbtReplayProblems, type PbtDecision } from '../shared/pbt.ts';
 import type { LedgerEntry, LedgerPage } from '../shared/ledger.ts';
 import { Id, type LineageNode } from '../shared/protocol.ts';
+import { shardOfId } from '../shared/shard-id.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -39,7 +40,10 @@ try {
   const promotions: { experimentId: string; promotion: Promotion }[] = [];
   const generations: PbtDecision[] = [];
   for (let after = 0; ;) {
-    const page = await get<LedgerPage>(`/api/ledger?after=${after}&limit=500`);
+    // The campaign's ledger entries are in its shard's chain (shared/shard-id.ts).
+    const page = await get<LedgerPage>(
+      `/api/ledger?shard=${shardOfId(campaignId)}&after=${after}&limit=500`,
+    );
     for (const row of page.entries) {
       const e = JSON.parse(row.entry) as LedgerEntry;
       if (e.kind === 'promotion' && e.promotion && ids.has(e.experimentId))
