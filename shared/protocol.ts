@@ -191,7 +191,14 @@ export function resultFor(lease: Lease, metrics: Metrics): ResultPayload {
     metrics,
   };
 }
-export const ResultRequest = z.object({ result: ResultPayload, signature: Signature }).strict();
+/**
+ * `spec`: the spec the result was trained on, as the lease gave it. Not signed — the signed
+ * `specHash` binds it — and optional (an outbox may hold results from before it was sent); with
+ * it, the edge checks the result against its spec before reading the lease (docs/scale.md).
+ */
+export const ResultRequest = z
+  .object({ result: ResultPayload, signature: Signature, spec: ExperimentSpec.optional() })
+  .strict();
 export type ResultRequest = z.infer<typeof ResultRequest>;
 
 export type ExperimentStatus = 'open' | 'verified' | 'disputed';

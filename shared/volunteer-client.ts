@@ -22,6 +22,7 @@ import {
   type SpotCheckPayload,
 } from './protocol.ts';
 import { signedHeaders, type Signer } from './signed-request.ts';
+import type { ExperimentSpec } from './spec.ts';
 
 /** The payload a spot checker signs for its lease: the segment's curve, bound to the lease token. */
 export function spotCheckFor(
@@ -185,18 +186,23 @@ export class VolunteerClient<R extends WireResponse = WireResponse> {
     return this.post(`/api/leases/${lease.leaseId}/heartbeat`, body, { headers });
   }
 
-  /** A result payload, signed over its canonical form by `signWith` (omitted: the volunteer's key). */
+  /**
+   * A result payload, signed over its canonical form by `signWith` (omitted: the volunteer's key),
+   * with the spec it was trained on when given (`spec`: the edge then checks and stores it in one
+   * D1 batch; without it, as an outbox from before may hold, in two).
+   */
   async submitPayload(
     result: ResultPayload,
-    opts: { signWith?: CryptoKey; headers?: Record<string, string> } = {},
+    opts: { signWith?: CryptoKey; headers?: Record<string, string>; spec?: ExperimentSpec } = {},
   ): Promise<R> {
     const signature = await signCanonical(opts.signWith ?? this.keys.privateKey, result);
-    return this.post('/api/results', { result, signature }, { headers: opts.headers });
+    const body = opts.spec ? { result, signature, spec: opts.spec } : { result, signature };
+    return this.post('/api/results', body, { headers: opts.headers });
   }
 
-  /** The result of a lease with these metrics. */
+  /** The result of a lease with these metrics, sent with the lease's spec. */
   submit(lease: Lease, metrics: Metrics, headers?: Record<string, string>): Promise<R> {
-    return this.submitPayload(resultFor(lease, metrics), { headers });
+    return this.submitPayload(resultFor(lease, metrics), { headers, spec: lease.spec });
   }
 
   /** A spot-check lease's answer: the segment's curve, to the lease's submitPath. */

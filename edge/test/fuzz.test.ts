@@ -193,6 +193,22 @@ const EDITED: EditedRoute[] = [
     },
   },
   {
+    // The same with the spec beside the result: its checks before any D1 call, then one batch.
+    name: 'POST /api/results with its spec',
+    async setup() {
+      const { v: owner, lease } = await freshLease();
+      return {
+        base: { result: resultPayload(lease), signature: SIGNATURE_SLOT, spec: lease.spec },
+        send: async (text) => {
+          const res = await owner.post('/api/results', null, {
+            raw: await resign(text, 'result', owner.keys),
+          });
+          return { path: '/api/results', res };
+        },
+      };
+    },
+  },
+  {
     name: 'POST /api/campaigns',
     async setup() {
       const headers = {

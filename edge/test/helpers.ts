@@ -162,7 +162,7 @@ export async function newVolunteer(
     lease: async (backend = 'wasm', campaignId, partnerId) =>
       leaseFrom(await client.lease({ backend, tokensPerSec: 5000 }, { campaignId, partnerId })),
     result: (lease, metrics = {}, patch = {}) =>
-      client.submitPayload(resultPayload(lease, metrics, patch)),
+      client.submitPayload(resultPayload(lease, metrics, patch), { spec: lease.spec }),
   };
 }
 

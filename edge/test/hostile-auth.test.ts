@@ -3,6 +3,7 @@
 // (refusals.ts). The cases the route tests in edge/src/routes/*.test.ts already cover are not
 // repeated here; hostile-bodies.test.ts has impossible metrics and malformed bodies.
 import { env } from 'cloudflare:test';
+import { ExperimentSpec } from '../../shared/spec.ts';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { signCanonical } from '../../shared/crypto.ts';
 import type { Lease } from '../../shared/protocol.ts';
@@ -192,16 +193,29 @@ describe("someone else's lease and experiment", () => {
     );
   });
 
-  it("refuses a result carrying another experiment's spec hash", async () => {
+  it("refuses a result carrying another experiment's spec hash, with or without that spec", async () => {
     const row = await env.DB.prepare(
-      "SELECT spec_hash AS h FROM experiments WHERE id = 'c1-1'",
-    ).first<{ h: string }>();
+      "SELECT spec_hash AS h, spec_json AS s FROM experiments WHERE id = 'c1-1'",
+    ).first<{ h: string; s: string }>();
     expect(row!.h).not.toBe(lease.specHash);
+    const other = ExperimentSpec.parse(JSON.parse(row!.s));
+    const payload = resultPayload(lease, {}, { specHash: row!.h });
+    // Without a spec (an older client): the lease is read first, and refuses it.
+    await expectRefused(() => v.client.submitPayload(payload), 422, 'spec_mismatch', 'remembers');
+    // With the other experiment's spec, which hashes to what the result signs: the write shares the
+    // lease read's batch, and its SQL conditions keep it from writing anything.
     await expectRefused(
-      () => v.result(lease, {}, { specHash: row!.h }),
+      () => v.client.submitPayload(payload, { spec: other }),
       422,
       'spec_mismatch',
       'remembers',
+    );
+    // With a spec that is not the one the result signs: refused before any D1 call.
+    await expectRefused(
+      () => v.client.submitPayload(payload, { spec: lease.spec }),
+      422,
+      'spec_mismatch',
+      'untouched',
     );
   });
 

@@ -48,16 +48,28 @@ export const leaseOf = (r: D1Result | undefined): ResultLease | null =>
 const SLOT_STILL_FREE = `EXISTS (SELECT 1 FROM experiments e WHERE e.id = leases.experiment_id AND e.status = 'open'
   AND ${liveSlots('?2', 'l.id != ?1')} < e.replicas_needed)`;
 
+/** What a result's write is bound to when its lease was not read first (results.ts: one batch). */
+export interface LeaseBinding {
+  tokenHash: string;
+  specHash: string;
+  datasetSha256: string;
+  hasCommitments: boolean;
+}
+
 /**
- * Closes the lease and stores the result on it, in one batch (with the final checkpoint a lineage
- * campaign will ask for: its last commitment); false when the lease could not close.
- * It closes only if it is still live now, or — expired, after a dropped network or a long sleep —
- * while its experiment is open and nobody holds its replica slot since (a late result is then no
- * different from one in time); the result is stored only on a closed lease. `thenRead` runs at the
- * end of the same batch (the validator's reads: one D1 call fewer per result); their results come
- * back as `reads`.
+ * The statements that close the lease and store the result on it, in one batch (with the final
+ * checkpoint a lineage campaign will ask for: its last commitment); `stored` tells from their
+ * results whether the result is on the lease (one more read only when another delivery stored it).
+ * The lease closes only if it is still live now, or — expired, after a dropped network or a long
+ * sleep — while its experiment is open and nobody holds its replica slot since (a late result is
+ * then no different from one in time); the result is stored only on a closed lease.
+ *
+ * With `binding`, the statements also check in SQL what the route would otherwise check on the
+ * lease it read first — the lease is this volunteer's, with this token and experiment; the
+ * experiment is open, with this spec and dataset; a lineage's result commits — so that they can run
+ * in the same batch as that read and write nothing for a request the route then refuses.
  */
-export async function storeResult(
+export function storeStatements(
   db: D1Database,
   r: {
     id: string;
@@ -67,21 +79,43 @@ export async function storeResult(
     signature: string;
     now: number;
   },
-  thenRead: D1PreparedStatement[] = [],
-): Promise<{ stored: boolean; reads: D1Result[] }> {
+  binding?: LeaseBinding,
+): { statements: D1PreparedStatement[]; stored: (written: D1Result[]) => Promise<boolean> } {
   const m = r.payload.metrics;
   const final = m.commitments?.at(-1);
-  const written = await db.batch([
+  // ?3 volunteer, ?4 token hash, ?5 experiment, ?6 spec hash, ?7 dataset, ?8 commits (0/1)
+  const bound = binding
+    ? `AND volunteer_id = ?3 AND token_hash = ?4 AND experiment_id = ?5 AND EXISTS (SELECT 1 FROM experiments e
+         JOIN campaigns c ON c.id = e.campaign_id WHERE e.id = ?5 AND e.status = 'open' AND e.spec_hash = ?6
+         AND e.dataset_sha256 = ?7 AND (c.segments = 1 OR ?8))`
+    : '';
+  const bindings = binding
+    ? [
+        r.volunteerId,
+        binding.tokenHash,
+        r.experimentId,
+        binding.specHash,
+        binding.datasetSha256,
+        binding.hasCommitments ? 1 : 0,
+      ]
+    : [];
+  const statements = [
     db
       .prepare(
-        `UPDATE leases SET status = 'done' WHERE id = ?1 AND (status = 'done' OR deadline > ?2 OR (status = 'open' AND ${SLOT_STILL_FREE}))`,
+        // Bound, the batch read the lease before this: a lease already done is a re-delivery,
+        // which the route answers without writing (an UPDATE that changes nothing still fires
+        // the triggers of the queues' change feed and the progress counts).
+        binding
+          ? `UPDATE leases SET status = 'done' WHERE id = ?1 AND status = 'open' AND (deadline > ?2 OR ${SLOT_STILL_FREE}) ${bound}`
+          : `UPDATE leases SET status = 'done' WHERE id = ?1 AND (status = 'done' OR deadline > ?2 OR (status = 'open' AND ${SLOT_STILL_FREE}))`,
       )
-      .bind(r.payload.leaseId, r.now),
+      .bind(r.payload.leaseId, r.now, ...bindings),
     db
       .prepare(
         `INSERT OR IGNORE INTO results (id, lease_id, experiment_id, volunteer_id, backend, val_bpb,
            metrics_json, payload_json, signature, created_at)
-         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 WHERE EXISTS (SELECT 1 FROM leases WHERE id = ?2 AND status = 'done')`,
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 WHERE EXISTS (SELECT 1 FROM leases WHERE id = ?2 AND status = 'done'
+           ${binding ? 'AND volunteer_id = ?4 AND token_hash = ?11 AND experiment_id = ?3' : ''})`,
       )
       .bind(
         r.id,
@@ -94,15 +128,15 @@ export async function storeResult(
         JSON.stringify(r.payload),
         r.signature,
         r.now,
+        ...(binding ? [binding.tokenHash] : []),
       ),
     ...(final ? [awaitFinalCheckpoint(db, r.id, r.experimentId, final, r.now)] : []),
-    ...thenRead,
-  ]);
+  ];
   return {
-    stored:
+    statements,
+    stored: async (written) =>
       written[1]!.meta.changes > 0 ||
       (await db.prepare('SELECT 1 FROM results WHERE id = ?').bind(r.id).first()) !== null,
-    reads: written.slice(written.length - thenRead.length),
   };
 }
 

@@ -5,13 +5,20 @@
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { continuationSpec } from '../../../shared/lineage.ts';
-import type { ExperimentDetail, Lease, ResultResponse } from '../../../shared/protocol.ts';
+import { signCanonical } from '../../../shared/crypto.ts';
+import {
+  resultFor,
+  type ExperimentDetail,
+  type Lease,
+  type ResultResponse,
+} from '../../../shared/protocol.ts';
 import type { ExperimentSpec } from '../../../shared/spec.ts';
 import { TAU_BPB } from '../../../shared/verify.ts';
 import { expireFinalReveals } from '../lineage/checkpoints.ts';
 import { FINAL_REVEAL_MS } from '../trust/policy.ts';
 import {
   api,
+  honestMetrics,
   insertCampaign,
   json,
   readRefusal,
@@ -138,6 +145,25 @@ describe('a lineage campaign', () => {
     expect(child.spec.train).toEqual((await detail(ROOT)).spec.train);
     const lease = (await peers[0].lease('L'))!;
     expect(lease.spec.parent?.checkpointSha256).toBe(sha);
+  });
+
+  it("refuses a lineage's result without commitments, with or without its spec, and writes nothing", async () => {
+    await seedLineage();
+    const [a] = await twoPeers();
+    const lease = (await a.lease('L'))!;
+    const metrics = honestMetrics(lease.spec, 3.0, 'wasm');
+    expect(metrics.commitments).toBeUndefined();
+    const result = resultFor(lease, metrics);
+    const signature = await signCanonical(a.keys.privateKey, result);
+    for (const spec of [lease.spec, undefined]) {
+      const before = await snapshot();
+      const res = await a.post(
+        '/api/results',
+        spec ? { result, signature, spec } : { result, signature },
+      );
+      expect((await readRefusal(res)).error).toBe('commitment_mismatch');
+      expect(await snapshot()).toEqual(before);
+    }
   });
 
   it.each([

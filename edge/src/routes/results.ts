@@ -1,9 +1,14 @@
 // Submitting a result: signed by the volunteer, bound to its live lease, the spec hash and the
 // dataset hash. Submitting the same lease's result again returns the first outcome (idempotent).
+// With the spec beside it, the whole check-and-write is one D1 batch (docs/scale.md).
 import { Hono } from 'hono';
 import { sha256 } from '../../../shared/crypto.ts';
-import { ResultRequest, type ResultResponse } from '../../../shared/protocol.ts';
-import { curveLength, ExperimentSpec, tokenBudget } from '../../../shared/spec.ts';
+import {
+  ResultRequest,
+  type ResultPayload,
+  type ResultResponse,
+} from '../../../shared/protocol.ts';
+import { curveLength, ExperimentSpec, specHash, tokenBudget } from '../../../shared/spec.ts';
 import { guardedBatch, signedResult, signedVolunteerGuardedLater } from '../auth.ts';
 import type { AppEnv } from '../env.ts';
 import { fail } from '../errors.ts';
@@ -17,7 +22,7 @@ import {
   outcomeStatement,
   resultLeaseStatement,
   resultOutcome,
-  storeResult,
+  storeStatements,
 } from '../db/results.ts';
 import { LEASED, doc } from '../openapi.ts';
 import { settleCheckpoint } from '../lineage/checkpoints.ts';
@@ -44,15 +49,52 @@ export const results = new Hono<AppEnv>().post(
   }),
   signedVolunteerGuardedLater,
   async (c) => {
-    const { result, signature } = await signedResult(c, ResultRequest, 'result');
+    const { result, signature, spec: sent } = await signedResult(c, ResultRequest, 'result');
     const volunteer = c.get('volunteer');
     const db = enterShard(c, result.leaseId).DB; // the lease's shard holds its campaign whole
-    const lease = leaseOf((await guardedBatch(c, [resultLeaseStatement(db, result.leaseId)]))[0]);
+    const tokenHash = await sha256(result.leaseToken);
+    const resultId =
+      shardPrefix('r', currentShard(c.env)) + (await sha256(result.leaseId)).slice(0, 24);
+    const now = Date.now();
+    const m = result.metrics;
+    // A result that brings the spec it trained (bound to it by the signed spec hash) has the spec's
+    // checks run before any D1 call, and the lease's become conditions of the write itself: the
+    // replay guard, the lease read, the write and the validator's reads are one batch. An older
+    // client's result (an outbox kept across a deploy) has its lease read first, then the write.
+    if (sent) {
+      if ((await specHash(sent)) !== result.specHash)
+        fail(422, 'spec_mismatch', 'The spec sent with the result is not the one it signs.');
+      specIssue(sent, result);
+    }
+    // The validator's reads, and the outcome's for when there is nothing to decide, ride in the same
+    // batch as the write; the outcome's read rides again at the end of the decision's batch.
+    const outcomeRead = () => outcomeStatement(db, resultId, result.experimentId);
+    const validatorReads = planReads(db, result.experimentId);
+    const store = storeStatements(
+      db,
+      {
+        id: resultId,
+        experimentId: result.experimentId,
+        volunteerId: volunteer.id,
+        payload: result,
+        signature,
+        now,
+      },
+      sent && {
+        tokenHash,
+        specHash: result.specHash,
+        datasetSha256: result.datasetSha256,
+        hasCommitments: !!m.commitments,
+      },
+    );
+    const writeAndRead = [...store.statements, ...validatorReads, outcomeRead()];
+    const first = await guardedBatch(c, [
+      resultLeaseStatement(db, result.leaseId),
+      ...(sent ? writeAndRead : []),
+    ]);
+    const lease = leaseOf(first[0]);
     if (!lease) fail(404, 'unknown_lease', 'No lease has this id.');
-    if (
-      lease.volunteerId !== volunteer.id ||
-      lease.tokenHash !== (await sha256(result.leaseToken))
-    ) {
+    if (lease.volunteerId !== volunteer.id || lease.tokenHash !== tokenHash) {
       fail(403, 'foreign_lease', 'This lease was not issued to this volunteer with this token.');
     }
     if (lease.experimentId !== result.experimentId)
@@ -83,50 +125,12 @@ export const results = new Hono<AppEnv>().post(
     if (lease.datasetSha256 !== result.datasetSha256) {
       fail(422, 'dataset_mismatch', 'The result was computed on another dataset.');
     }
-    const spec = ExperimentSpec.parse(JSON.parse(lease.specJson));
-    const m = result.metrics;
-    if (
-      m.steps !== spec.train.steps ||
-      m.tokens !== tokenBudget(spec) ||
-      m.curve.length !== curveLength(spec.train)
-    ) {
-      fail(
-        422,
-        'budget_mismatch',
-        'The result does not cover the experiment’s step and token budget.',
-      );
-    }
-    if (result.parentCheckpointSha256 !== spec.parent?.checkpointSha256)
-      fail(
-        422,
-        'parent_mismatch',
-        spec.parent
-          ? `The experiment continues from checkpoint ${spec.parent.checkpointSha256}.`
-          : 'The experiment has no parent: it trains from its seed.',
-      );
-    const commitments = commitmentIssue(spec, m);
-    if (commitments) fail(422, 'commitment_mismatch', commitments);
+    if (!sent) specIssue(ExperimentSpec.parse(JSON.parse(lease.specJson)), result);
     if (lease.segments > 1 && !m.commitments)
       fail(422, 'commitment_mismatch', 'A lineage’s result commits to its checkpoints.');
-    const resultId =
-      shardPrefix('r', currentShard(c.env)) + (await sha256(result.leaseId)).slice(0, 24);
-    const now = Date.now();
-    // The validator's reads, and the outcome's for when there is nothing to decide, ride in the same
-    // batch as the write; the outcome's read rides again at the end of the decision's batch.
-    const outcomeRead = () => outcomeStatement(db, resultId, lease.experimentId);
-    const validatorReads = planReads(db, lease.experimentId);
-    const { stored, reads } = await storeResult(
-      db,
-      {
-        id: resultId,
-        experimentId: lease.experimentId,
-        volunteerId: volunteer.id,
-        payload: result,
-        signature,
-        now,
-      },
-      [...validatorReads, outcomeRead()],
-    );
+    const written = sent ? first.slice(1) : await db.batch(writeAndRead);
+    const stored = await store.stored(written);
+    const reads = written.slice(store.statements.length);
     if (!stored) fail(409, 'lease_expired', 'The lease expired before the result arrived.');
     // The live update's reads ride at the end of the decision's batch too: a verification's event
     // then needs no read of its own.
@@ -156,6 +160,32 @@ export const results = new Hono<AppEnv>().post(
     return c.json<ResultResponse>(outcome, 201);
   },
 );
+
+/** Refuses a result that does not cover its spec: steps, tokens, curve, parent, commitments. */
+function specIssue(spec: ExperimentSpec, result: ResultPayload): void {
+  const m = result.metrics;
+  if (
+    m.steps !== spec.train.steps ||
+    m.tokens !== tokenBudget(spec) ||
+    m.curve.length !== curveLength(spec.train)
+  ) {
+    fail(
+      422,
+      'budget_mismatch',
+      'The result does not cover the experiment’s step and token budget.',
+    );
+  }
+  if (result.parentCheckpointSha256 !== spec.parent?.checkpointSha256)
+    fail(
+      422,
+      'parent_mismatch',
+      spec.parent
+        ? `The experiment continues from checkpoint ${spec.parent.checkpointSha256}.`
+        : 'The experiment has no parent: it trains from its seed.',
+    );
+  const commitments = commitmentIssue(spec, m);
+  if (commitments) fail(422, 'commitment_mismatch', commitments);
+}
 
 /**
  * Runs the validator (with `tail`, reads at the end of its batch: ledger.ts commitPlanned), then

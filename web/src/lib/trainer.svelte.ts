@@ -239,7 +239,7 @@ export class Trainer {
     await enqueue({
       leaseId: lease.leaseId,
       experimentId: lease.experimentId,
-      request: { result, signature },
+      request: { result, signature, spec: lease.spec }, // the spec: checked and stored in one D1 batch
     });
     await this.#finish(lease, {
       experimentId: lease.experimentId,
