@@ -8,7 +8,11 @@
 // and drives each with closed-loop clients (one request in flight each, keep-alive), as bench:edge
 // does. It also reads workerd's threads from /proc during each phase: which ones burn the CPU.
 //
-//   node scripts/bench-ceiling.ts [--clients 20] [--seconds 8] [--port 8810]
+//   npm run bench:ceiling -- [--clients 20] [--seconds 8] [--port 8810] [--json]
+// With --json the last line of stdout is one JSON object: {clients, seconds, noop, signed}, each
+// phase {requestsPerSec, p50Ms, p99Ms, errors, workerdCpuMsPerRequest} — the CPU every workerd
+// thread spent per request (from /proc, clock ticks of 10 ms), the floor a round trip's two signed
+// requests cannot go below on this machine.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -21,6 +25,7 @@ const { values } = parseArgs({
     clients: { type: 'string', default: '20' },
     seconds: { type: 'string', default: '8' },
     port: { type: 'string', default: '8810' },
+    json: { type: 'boolean', default: false },
   },
 });
 const CLIENTS = positiveInt('clients', values.clients);
@@ -53,10 +58,21 @@ function workerdThreads(): Map<string, number> {
   return out;
 }
 
+interface Phase {
+  requestsPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  errors: number;
+  workerdCpuMsPerRequest: number;
+}
+
+/** Clock ticks per second in /proc/<pid>/task/<tid>/stat (USER_HZ, 100 on Linux). */
+const TICKS_PER_SEC = 100;
+
 async function phase(
   name: string,
   send: (client: number, turn: number) => Promise<number>,
-): Promise<void> {
+): Promise<Phase> {
   const lat: number[] = [];
   let errors = 0;
   const before = workerdThreads();
@@ -85,6 +101,15 @@ async function phase(
   log(
     `    workerd threads (of ${after.size}) with CPU: ${busy.map(([k, t]) => `${k} ${t.toFixed(0)} %`).join(', ')}`,
   );
+  const cpuMs = (busy.reduce((a, [, t]) => a + t, 0) * s * 1000) / TICKS_PER_SEC;
+  const round = (x: number) => Number(x.toFixed(2));
+  return {
+    requestsPerSec: round(lat.length / s),
+    p50Ms: round(lat[Math.floor(lat.length / 2)]!),
+    p99Ms: round(lat[Math.floor(lat.length * 0.99)]!),
+    errors,
+    workerdCpuMsPerRequest: round(cpuMs / lat.length),
+  };
 }
 
 async function main(): Promise<void> {
@@ -108,14 +133,21 @@ async function main(): Promise<void> {
   for (let c = 0; c < CLIENTS; c++)
     ids.push(await Promise.all(Array.from({ length: KEYS }, () => fleet.register())));
   log(`bench:ceiling: ${CLIENTS} closed-loop clients, ${SECONDS} s per phase, port ${base.port}`);
-  await phase('GET /__ceiling/noop  ', async () => (await fleet.get('/__ceiling/noop')).status);
-  await phase(
+  const noop = await phase(
+    'GET /__ceiling/noop  ',
+    async () => (await fleet.get('/__ceiling/noop')).status,
+  );
+  const signed = await phase(
     'POST /__ceiling/signed',
     async (c, turn) =>
       (await fleet.postSigned(ids[c]![turn % KEYS]!, '/__ceiling/signed', {})).status,
   );
   fleet.agent.destroy();
   await stopEdge();
+  if (values.json)
+    process.stdout.write(
+      JSON.stringify({ clients: CLIENTS, seconds: SECONDS, noop, signed }) + '\n',
+    );
 }
 
 await runBench('bench:ceiling', main);
