@@ -16,23 +16,13 @@
 // `D1_SHARDS` (wrangler.toml [vars]) says over how many bound shards new campaigns are spread.
 import type { Context } from 'hono';
 import { createMiddleware } from 'hono/factory';
+import { shardOfId } from '../../shared/shard-ids.ts';
 import type { AppEnv } from './env.ts';
+
+export { shardOfId, shardPrefix } from '../../shared/shard-ids.ts'; // the id rule, shared with scripts
 
 /** The environment of work inside one shard: `DB` is the shard; `HOME_DB` shard 0. */
 export type ShardEnv = Env & { HOME_DB: D1Database; SHARD: number };
-
-const TAGGED = /^[a-z]{1,2}([1-9]\d{0,2})_/;
-
-/** The shard an id was minted in: the number after its letters, or 0 when it has none. */
-export function shardOfId(id: string): number {
-  const m = TAGGED.exec(id);
-  return m ? Number(m[1]) : 0;
-}
-
-/** An id prefix for shard `k`: `prefix_` in shard 0, `prefix<k>_` in the others. */
-export function shardPrefix(prefix: string, k: number): string {
-  return k === 0 ? `${prefix}_` : `${prefix}${k}_`;
-}
 
 /** The D1 binding of shard `k`, or null where none is bound. */
 export function shardBinding(env: Env, k: number): D1Database | null {

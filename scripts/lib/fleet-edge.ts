@@ -1,12 +1,14 @@
 // The edge a load test drives: fresh local D1 state seeded with one campaign of tiny synthetic
-// experiments, the Worker bundled once and served frozen by `wrangler dev --no-bundle` on a free
-// port, stopped on exit or Ctrl-C, and afterwards the D1 checks a load test ends with (double
-// assignments, lost results). Shared by `npm run bench:edge` and `npm run bench:soak`.
+// experiments (one per D1 shard with `shards` > 1), the Worker bundled once and served frozen by
+// `wrangler dev --no-bundle` on a free port, stopped on exit or Ctrl-C, and afterwards the D1 checks
+// a load test ends with (double assignments, lost results) over every shard. Shared by
+// `npm run bench:edge` and `npm run bench:soak`.
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, relative } from 'node:path';
 import { PRELOAD_PREFIX } from './preload.ts';
+import { shardPrefix } from '../../shared/shard-ids.ts';
 import { sha256 } from '../../shared/crypto.ts';
 import { PRESETS } from '../../shared/model/presets.ts';
 import type { ExperimentSpec } from '../../shared/spec.ts';
@@ -20,8 +22,9 @@ import {
   startDev,
   waitForHealth,
 } from './local-edge.ts';
+import { d1Shards, HOME_SHARD, WRANGLER_TOML, writeShardedConfig } from './d1-shards.ts';
 import type { Fleet } from './fleet.ts';
-import { ROOT } from './wrangler.ts';
+import { ROOT, type D1Shard } from './wrangler.ts';
 
 export const log = (line: string) => process.stderr.write(line + '\n');
 
@@ -150,34 +153,68 @@ export interface BenchState {
   brief: string;
   experiments: number;
   replicas: number; // replicas_needed and quorum of each experiment
+  shards?: number; // local D1 shards, one campaign in each (default 1: wrangler.toml as it is)
   /** Creates the migrated local D1 in the empty `persist` (default: the migrations; --preload: a filled copy). */
   database?: (persist: string) => Promise<void>;
 }
 
-/** Migrates a fresh local D1 and seeds one campaign of `experiments` tiny experiments. */
-export async function seedBenchState(s: BenchState): Promise<void> {
+/**
+ * The bench campaigns' ids over `n` shards, shard 0 first: `id` itself in shard 0, `c<k>_<id>` in
+ * shard k (the id tells the edge its shard: shardPrefix in edge/src/shards.ts).
+ */
+export function benchCampaignIds(id: string, n: number): string[] {
+  return Array.from({ length: n }, (_, k) => (k === 0 ? id : `${shardPrefix('c', k)}${id}`));
+}
+
+/** Where a seeded bench state lives: its config, its shards (0 first) and one campaign in each. */
+export interface SeededState {
+  config: string;
+  shards: D1Shard[];
+  campaigns: string[];
+}
+
+/**
+ * Migrates a fresh local D1 and seeds `experiments` tiny experiments: one campaign, or with
+ * `shards` > 1 a generated config of that many shards (persist/wrangler.json) and one campaign per
+ * shard, the experiments split evenly. The dataset is registered in shard 0 only: campaigns name
+ * it by id, without a foreign key, and the edge only compares its hash.
+ */
+export async function seedBenchState(s: BenchState): Promise<SeededState> {
   rmSync(s.persist, { recursive: true, force: true });
   mkdirSync(s.persist, { recursive: true });
-  await (s.database ?? migrate)(s.persist);
+  const n = s.shards ?? 1;
+  const config = n > 1 ? (await writeShardedConfig(s.persist, n))[0]!.config : WRANGLER_TOML;
+  let shards: D1Shard[];
+  if (s.database) {
+    await s.database(s.persist);
+    shards = await d1Shards(config);
+  } else shards = await migrate(s.persist, config);
   const datasetSha256 = await benchDatasetSha256();
-  await registerDataset(s.persist, {
-    id: s.campaign,
-    manifestSha256: datasetSha256,
-    vocabSize: 40,
-    name: 'Benchmark (synthetic)',
-  });
-  await seedCampaign(s.persist, {
-    id: s.campaign,
-    name: s.name,
-    brief: s.brief,
-    template: 'gpt-char',
-    datasetId: s.campaign,
-    createdAt: Date.now(),
-    specs: Array.from({ length: s.experiments }, (_, i) =>
-      benchSpec(i + 1, s.campaign, datasetSha256),
-    ),
-    replicas: s.replicas,
-  });
+  await registerDataset(
+    s.persist,
+    { id: s.campaign, manifestSha256: datasetSha256, vocabSize: 40, name: 'Benchmark (synthetic)' },
+    shards[0],
+  );
+  const campaigns = benchCampaignIds(s.campaign, n);
+  const perCampaign = Math.ceil(s.experiments / n);
+  for (const [k, id] of campaigns.entries())
+    await seedCampaign(
+      s.persist,
+      {
+        id,
+        name: s.name,
+        brief: s.brief,
+        template: 'gpt-char',
+        datasetId: s.campaign,
+        createdAt: Date.now(),
+        specs: Array.from({ length: perCampaign }, (_, i) =>
+          benchSpec(i + 1, s.campaign, datasetSha256),
+        ),
+        replicas: s.replicas,
+      },
+      shards[k],
+    );
+  return { config, shards, campaigns };
 }
 
 export interface EdgeOptions {
@@ -185,6 +222,7 @@ export interface EdgeOptions {
   port: number;
   entry?: string; // serve this Worker entry point instead of wrangler.toml's main
   devTracing: boolean; // keep wrangler dev's local request tracing on
+  config?: string; // the wrangler config served (default wrangler.toml; seedBenchState's with shards)
 }
 
 /**
@@ -204,7 +242,7 @@ export async function startBenchEdge(o: EdgeOptions): Promise<ChildProcess> {
   // (X_LOCAL_OBSERVABILITY, on by default, dev only): off here unless devTracing, so the figures
   // are the Worker's and D1's rather than the dev tool's.
   edge = startDev(o.port, o.persist, {
-    extra: [bundle, '--no-bundle', '--config', join(ROOT, 'wrangler.toml'), '--assets', assets],
+    extra: [bundle, '--no-bundle', '--config', o.config ?? WRANGLER_TOML, '--assets', assets],
     output: 'stderr',
     env: { X_LOCAL_OBSERVABILITY: o.devTracing ? 'true' : 'false' },
   });
@@ -213,60 +251,76 @@ export async function startBenchEdge(o: EdgeOptions): Promise<ChildProcess> {
 }
 
 /**
- * seedBenchState, then startBenchEdge on its persist directory and the first free port from
- * `o.port`, logging how long each took; returns the edge's process and its base URL.
+ * seedBenchState, then startBenchEdge on its persist directory (and config) and the first free
+ * port from `o.port`, logging how long each took; returns the edge's process, its base URL and the
+ * seeded state.
  */
 export async function seedAndStartEdge(
   s: BenchState,
-  o: Omit<EdgeOptions, 'persist'>,
-): Promise<{ edge: ChildProcess; base: URL }> {
+  o: Omit<EdgeOptions, 'persist' | 'config'>,
+): Promise<{ edge: ChildProcess; base: URL } & SeededState> {
   const port = await freePort(o.port);
   let t = performance.now();
-  await seedBenchState(s);
+  const state = await seedBenchState(s);
   log(`  migrated and seeded in ${secondsSince(t)} s`);
   t = performance.now();
-  const child = await startBenchEdge({ ...o, persist: s.persist, port });
+  const child = await startBenchEdge({ ...o, persist: s.persist, port, config: state.config });
   const base = new URL(`http://127.0.0.1:${port}`);
   log(`  edge healthy at ${base.origin} in ${secondsSince(t)} s`);
-  return { edge: child, base };
+  return { edge: child, base, ...state };
 }
 
 // ---------------------------------------------------------------------------------------------
 // After the run (edge stopped): what D1 holds
 
+/** Runs one read query on every shard in `shards` and returns their rows together, shard 0's first. */
+async function queryShards<T>(persist: string, shards: D1Shard[], sql: string): Promise<T[]> {
+  return (await Promise.all(shards.map((sh) => queryLocal<T>(persist, sql, sh)))).flat();
+}
+
 /**
  * `okResults`: resultId → leaseId of every result the client got a 2xx for. Lost: one of those not
  * in D1 under that lease. Double assignments: live leases beyond an experiment's replica slots,
- * plus any volunteer holding two leases of one experiment.
+ * plus any volunteer holding two leases of one experiment. Every check runs in each of `shards`
+ * (an experiment, its leases and results live whole in one) and adds up.
  */
-export async function checkD1(persist: string, okResults: Map<string, string>, now: number) {
+export async function checkD1(
+  persist: string,
+  okResults: Map<string, string>,
+  now: number,
+  shards: D1Shard[] = [HOME_SHARD],
+) {
   // Only what the run could have written: bench:edge --preload's finished campaigns are left out.
   const ours = `experiment_id NOT LIKE '${PRELOAD_PREFIX}%'`;
   // More live (done, or open before the deadline) leases than replica slots on one experiment.
-  const overfull = await queryLocal<{ id: string; needed: number; live: number }>(
+  const overfull = await queryShards<{ id: string; needed: number; live: number }>(
     persist,
+    shards,
     `SELECT e.id AS id, e.replicas_needed AS needed, count(l.id) AS live
      FROM experiments e JOIN leases l ON l.experiment_id = e.id
      WHERE (l.status = 'done' OR l.deadline > ${now}) AND l.${ours}
      GROUP BY e.id HAVING count(l.id) > e.replicas_needed`,
   );
   // One volunteer holding two leases of one experiment (the UNIQUE constraint should forbid it).
-  const twice = await queryLocal<{ experimentId: string; volunteerId: string; n: number }>(
+  const twice = await queryShards<{ experimentId: string; volunteerId: string; n: number }>(
     persist,
+    shards,
     `SELECT experiment_id AS experimentId, volunteer_id AS volunteerId, count(*) AS n
      FROM leases WHERE ${ours} GROUP BY experiment_id, volunteer_id HAVING count(*) > 1`,
   );
   // More results than replica slots on one experiment.
-  const overResults = await queryLocal<{ id: string; n: number }>(
+  const overResults = await queryShards<{ id: string; n: number }>(
     persist,
+    shards,
     `SELECT e.id AS id, count(r.id) AS n FROM experiments e JOIN results r ON r.experiment_id = e.id
      WHERE r.${ours} GROUP BY e.id HAVING count(r.id) > e.replicas_needed`,
   );
-  const stored = await queryLocal<{ id: string; leaseId: string }>(
+  const stored = await queryShards<{ id: string; leaseId: string }>(
     persist,
+    shards,
     `SELECT id, lease_id AS leaseId FROM results WHERE ${ours}`,
   );
-  const summary = await queryLocal<{
+  const summary = await queryShards<{
     leases: number;
     results: number;
     verified: number;
@@ -274,11 +328,19 @@ export async function checkD1(persist: string, okResults: Map<string, string>, n
     disputed: number;
   }>(
     persist,
+    shards,
     `SELECT (SELECT count(*) FROM leases WHERE ${ours}) AS leases, (SELECT count(*) FROM results WHERE ${ours}) AS results,
             (SELECT count(*) FROM experiments WHERE status = 'verified' AND campaign_id NOT LIKE '${PRELOAD_PREFIX}%') AS verified,
             (SELECT count(*) FROM experiments WHERE status = 'open') AS open,
             (SELECT count(*) FROM experiments WHERE status = 'disputed') AS disputed`,
   );
+  const totals = summary.reduce((sum, row) => ({
+    leases: sum.leases + row.leases,
+    results: sum.results + row.results,
+    verified: sum.verified + row.verified,
+    open: sum.open + row.open,
+    disputed: sum.disputed + row.disputed,
+  }));
   const byId = new Map(stored.map((r) => [r.id, r.leaseId]));
   let lost = 0;
   for (const [resultId, leaseId] of okResults) if (byId.get(resultId) !== leaseId) lost++;
@@ -293,19 +355,29 @@ export async function checkD1(persist: string, okResults: Map<string, string>, n
     overResults,
     lost,
     unacknowledged,
-    summary: summary[0]!,
+    summary: totals,
   };
 }
 
 /**
  * The end of a load test: `fleet`'s sockets closed, the edge stopped, then D1 checked against what
- * the fleet saw (checkD1 and countOverfull with `replicas`).
+ * the fleet saw (checkD1 and countOverfull with `replicas`) in every one of `shards`.
  */
-export async function finishRun(persist: string, fleet: Fleet, replicas: number) {
+export async function finishRun(
+  persist: string,
+  fleet: Fleet,
+  replicas: number,
+  shards: D1Shard[] = [HOME_SHARD],
+) {
   fleet.agent.destroy();
   await stopEdge();
-  const d1 = await checkD1(persist, fleet.okResults, Date.now());
-  const { crowded, overfull } = await countOverfull(persist, fleet.leasesPerExperiment, replicas);
+  const d1 = await checkD1(persist, fleet.okResults, Date.now(), shards);
+  const { crowded, overfull } = await countOverfull(
+    persist,
+    fleet.leasesPerExperiment,
+    replicas,
+    shards,
+  );
   return { d1, crowded, clientOverfull: overfull };
 }
 
@@ -367,13 +439,15 @@ export async function countOverfull(
   persist: string,
   leasesPerExperiment: Map<string, Set<string>>,
   replicas: number,
+  shards: D1Shard[] = [HOME_SHARD],
 ): Promise<{ crowded: number; overfull: number }> {
   const crowded = [...leasesPerExperiment].filter(([, s]) => s.size > replicas);
   const slots = new Map(
     crowded.length
       ? (
-          await queryLocal<{ id: string; n: number }>(
+          await queryShards<{ id: string; n: number }>(
             persist,
+            shards,
             `SELECT id, replicas_needed AS n FROM experiments WHERE id IN (${crowded.map(([id]) => sqlLiteral(id)).join(', ')})`,
           )
         ).map((r) => [r.id, r.n] as const)
