@@ -10,7 +10,7 @@ import {
   WRANGLER_TOML,
   writeShardedConfig,
 } from './d1-shards.ts';
-import { benchCampaignIds } from './fleet-edge.ts';
+import { benchCampaignIds } from './bench-state.ts';
 import { migrate, queryLocal, seedCampaign } from './local-edge.ts';
 import { localD1, ROOT } from './wrangler.ts';
 

@@ -1,30 +1,30 @@
 // The edge a load test drives: fresh local D1 state seeded with one campaign of tiny synthetic
-// experiments (one per D1 shard with `shards` > 1), the Worker bundled once and served frozen by
-// `wrangler dev --no-bundle` on a free port, stopped on exit or Ctrl-C, and afterwards the D1 checks
-// a load test ends with (double assignments, lost results) over every shard. Shared by
-// `npm run bench:edge` and `npm run bench:soak`.
+// experiments (one per D1 shard with `shards` > 1: lib/bench-state.ts), the Worker bundled once and
+// served frozen by `wrangler dev --no-bundle` on a free port, stopped on exit or Ctrl-C, and
+// afterwards the D1 checks a load test ends with (double assignments, lost results) over every
+// shard. Shared by `npm run bench:edge` and `npm run bench:soak`.
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, relative } from 'node:path';
 import { PRELOAD_PREFIX } from './preload.ts';
-import { shardPrefix } from '../../shared/shard-ids.ts';
 import { sha256 } from '../../shared/crypto.ts';
-import { PRESETS } from '../../shared/model/presets.ts';
-import type { ExperimentSpec } from '../../shared/spec.ts';
-import {
-  bundleWorker,
-  migrate,
-  queryLocal,
-  registerDataset,
-  seedCampaign,
-  sqlLiteral,
-  startDev,
-  waitForHealth,
-} from './local-edge.ts';
-import { d1Shards, HOME_SHARD, WRANGLER_TOML, writeShardedConfig } from './d1-shards.ts';
+import { seedBenchState, type BenchState, type SeededState } from './bench-state.ts';
+import { bundleWorker, queryLocal, sqlLiteral, startDev, waitForHealth } from './local-edge.ts';
+import { HOME_SHARD, WRANGLER_TOML } from './d1-shards.ts';
 import type { Fleet } from './fleet.ts';
 import { ROOT, type D1Shard } from './wrangler.ts';
+
+// The seeded state lives in lib/bench-state.ts; the benchmarks import it from here with the rest.
+export {
+  benchCampaignIds,
+  benchDatasetSha256,
+  benchSpec,
+  d1File,
+  seedBenchState,
+  type BenchState,
+  type SeededState,
+} from './bench-state.ts';
 
 export const log = (line: string) => process.stderr.write(line + '\n');
 
@@ -117,104 +117,6 @@ export async function runBench(name: string, main: () => Promise<void>): Promise
     await stopEdge();
     process.exit(1);
   }
-}
-
-// ---------------------------------------------------------------------------------------------
-// State: a fresh persist directory, migrated and seeded
-
-/** A tiny experiment: PRESETS.tiny on the synthetic dataset, differing only by seed. */
-export function benchSpec(seed: number, datasetId: string, datasetSha256: string): ExperimentSpec {
-  const p = PRESETS.tiny;
-  return {
-    template: 'gpt-char',
-    dataset: { id: datasetId, sha256: datasetSha256 },
-    model: { ...p.model, vocabSize: 40 },
-    train: { ...p.train },
-    seed,
-    evalWindows: p.evalWindows,
-  };
-}
-
-/** The synthetic dataset's hash: the edge only compares the dataset hash, it never reads the files. */
-export const benchDatasetSha256 = () => sha256('tabgrid bench dataset');
-
-/** The local D1 database file under a persist directory (wrangler's miniflare layout). */
-export function d1File(persist: string): string {
-  const dir = join(persist, 'v3', 'd1', 'miniflare-D1DatabaseObject');
-  const file = readdirSync(dir).find((f) => f.endsWith('.sqlite') && f !== 'metadata.sqlite');
-  if (!file) throw new Error(`no D1 database under ${dir}`);
-  return join(dir, file);
-}
-
-export interface BenchState {
-  persist: string; // removed and recreated
-  campaign: string; // the campaign (and dataset) id
-  name: string;
-  brief: string;
-  experiments: number;
-  replicas: number; // replicas_needed and quorum of each experiment
-  shards?: number; // local D1 shards, one campaign in each (default 1: wrangler.toml as it is)
-  /** Creates the migrated local D1 in the empty `persist` (default: the migrations; --preload: a filled copy). */
-  database?: (persist: string) => Promise<void>;
-}
-
-/**
- * The bench campaigns' ids over `n` shards, shard 0 first: `id` itself in shard 0, `c<k>_<id>` in
- * shard k (the id tells the edge its shard: shardPrefix in edge/src/shards.ts).
- */
-export function benchCampaignIds(id: string, n: number): string[] {
-  return Array.from({ length: n }, (_, k) => (k === 0 ? id : `${shardPrefix('c', k)}${id}`));
-}
-
-/** Where a seeded bench state lives: its config, its shards (0 first) and one campaign in each. */
-export interface SeededState {
-  config: string;
-  shards: D1Shard[];
-  campaigns: string[];
-}
-
-/**
- * Migrates a fresh local D1 and seeds `experiments` tiny experiments: one campaign, or with
- * `shards` > 1 a generated config of that many shards (persist/wrangler.json) and one campaign per
- * shard, the experiments split evenly. The dataset is registered in shard 0 only: campaigns name
- * it by id, without a foreign key, and the edge only compares its hash.
- */
-export async function seedBenchState(s: BenchState): Promise<SeededState> {
-  rmSync(s.persist, { recursive: true, force: true });
-  mkdirSync(s.persist, { recursive: true });
-  const n = s.shards ?? 1;
-  const config = n > 1 ? (await writeShardedConfig(s.persist, n))[0]!.config : WRANGLER_TOML;
-  let shards: D1Shard[];
-  if (s.database) {
-    await s.database(s.persist);
-    shards = await d1Shards(config);
-  } else shards = await migrate(s.persist, config);
-  const datasetSha256 = await benchDatasetSha256();
-  await registerDataset(
-    s.persist,
-    { id: s.campaign, manifestSha256: datasetSha256, vocabSize: 40, name: 'Benchmark (synthetic)' },
-    shards[0],
-  );
-  const campaigns = benchCampaignIds(s.campaign, n);
-  const perCampaign = Math.ceil(s.experiments / n);
-  for (const [k, id] of campaigns.entries())
-    await seedCampaign(
-      s.persist,
-      {
-        id,
-        name: s.name,
-        brief: s.brief,
-        template: 'gpt-char',
-        datasetId: s.campaign,
-        createdAt: Date.now(),
-        specs: Array.from({ length: perCampaign }, (_, i) =>
-          benchSpec(i + 1, s.campaign, datasetSha256),
-        ),
-        replicas: s.replicas,
-      },
-      shards[k],
-    );
-  return { config, shards, campaigns };
 }
 
 export interface EdgeOptions {
