@@ -175,9 +175,15 @@ export async function seedAndStartEdge(
 // ---------------------------------------------------------------------------------------------
 // After the run (edge stopped): what D1 holds
 
-/** Runs one read query on every shard in `shards` and returns their rows together, shard 0's first. */
+/**
+ * Runs one read query on every shard in `shards` and returns their rows together, shard 0's first.
+ * One shard after another: each `wrangler d1 execute` starts a workerd on the same persist dir, and
+ * four at once failed here with SQLITE_BUSY_RECOVERY (database is locked).
+ */
 async function queryShards<T>(persist: string, shards: D1Shard[], sql: string): Promise<T[]> {
-  return (await Promise.all(shards.map((sh) => queryLocal<T>(persist, sql, sh)))).flat();
+  const rows: T[] = [];
+  for (const shard of shards) rows.push(...(await queryLocal<T>(persist, sql, shard)));
+  return rows;
 }
 
 /**
