@@ -9,10 +9,13 @@ import { remoteD1, wrangler } from './lib/wrangler.ts';
 
 const { values } = parseArgs({ options: { 'dry-run': { type: 'boolean', default: false } } });
 
-/** Runs wrangler in this terminal (a remote migration asks before it applies). */
+/**
+ * Runs wrangler in this terminal (a remote migration asks before it applies), with the caller's
+ * environment: not the local runs' quiet one, which would hide what the deploy prints.
+ */
 function run(args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    wrangler(args).on('exit', (code) =>
+    wrangler(args, { env: process.env }).on('exit', (code) =>
       code === 0 ? resolve() : reject(new Error(`wrangler ${args.join(' ')} failed (${code})`)),
     );
   });
