@@ -54,13 +54,15 @@
 //   {volunteers, seconds, roundTripsPerSec, leasesPerSec, resultsPerSec, p50Ms, p99Ms, errors,
 //    doubleAssignments, lostResults, cpuMsPerRoundTrip, d1CallsPerRoundTrip, rowsWrittenPerVerified,
 //    rowsWrittenPerRoundTrip, verified, shards}, with --shards N > 1 also
-//    d1CallsPerRoundTripPerShard (shard 0 first), and with --preload: {preloaded, baseline: {p50Ms, p99Ms, cpuMsPerRoundTrip,
-//    roundTripsPerSec}, p50Ratio, p99Ratio} (the top-level figures are the preloaded run's).
+//    d1CallsPerRoundTripPerShard (shard 0 first), and with --preload: {preloaded, baseline: {p50Ms,
+//    p99Ms, cpuMsPerRoundTrip, roundTripsPerSec}, p50Ratio, p99Ratio} (the top-level figures are the
+//    preloaded run's).
 // cpuMsPerRoundTrip: the workerd runtime process's CPU time (user + system from /proc: the Worker,
 // the Durable Objects, local D1's SQLite and the rate limiters, all on that process) over the run ÷
-// round trips. d1CallsPerRoundTrip: D1 calls (a batch is one call) by the Worker and the campaign
-// queue and the ledger sequencer ÷ round trips, in all shards (and per shard). rowsWrittenPerVerified: rows D1 reports written (meta.rows_written: index
-// entries included) ÷ experiments verified during the run.
+// round trips. d1CallsPerRoundTrip: D1 calls (a batch is one call) by the Worker, the campaign
+// queue and the ledger sequencer ÷ round trips, in all shards (d1CallsPerRoundTripPerShard: in
+// each). rowsWrittenPerVerified: rows D1 reports written (meta.rows_written: index entries
+// included) ÷ experiments verified during the run.
 // Latencies are per request (leases and results together), measured at the client. Progress, CPU
 // per process and the D1 checks go to stderr.
 // The edge's lifecycle and D1 checks (lib/fleet-edge.ts), the simulated volunteers (lib/fleet.ts) and the
