@@ -38,6 +38,13 @@
 //                       D1 counts then: d1CallsPerRoundTrip and rowsWrittenPerVerified are null)
 //     --dev-tracing     keep wrangler dev's local tracing on
 //     --persist DIR     local state directory, wiped and reseeded (default .wrangler/bench-edge)
+//     --shards N        N local D1 shards (default 1): a config generated into the persist dir from
+//                       wrangler.toml with bindings DB_1..DB_{N-1} and D1_SHARDS = N, every shard
+//                       migrated, one campaign per shard (`bench` in shard 0, `c<k>_bench` in shard
+//                       k) with the experiments split evenly, the volunteers spread evenly over the
+//                       campaigns, and the after-run D1 checks run in every shard. Locally every
+//                       shard is a SQLite file in the one workerd process, so this measures the
+//                       sharded code path's cost, not Cloudflare's throughput per database.
 //     --preload N       run twice with the same fleet: on the empty database, then on one that
 //                       already holds N verified experiments of finished campaigns with their
 //                       results, leases, volunteers, witnesses and ledger entries
@@ -46,13 +53,16 @@
 // With --json the last line of stdout is one JSON object:
 //   {volunteers, seconds, roundTripsPerSec, leasesPerSec, resultsPerSec, p50Ms, p99Ms, errors,
 //    doubleAssignments, lostResults, cpuMsPerRoundTrip, d1CallsPerRoundTrip, rowsWrittenPerVerified,
-//    rowsWrittenPerRoundTrip, verified}, and with --preload: {preloaded, baseline: {p50Ms, p99Ms, cpuMsPerRoundTrip,
-//    roundTripsPerSec}, p50Ratio, p99Ratio} (the top-level figures are the preloaded run's).
+//    rowsWrittenPerRoundTrip, verified, shards}, with --shards N > 1 also
+//    d1CallsPerRoundTripPerShard (shard 0 first), and with --preload: {preloaded, baseline: {p50Ms,
+//    p99Ms, cpuMsPerRoundTrip, roundTripsPerSec}, p50Ratio, p99Ratio} (the top-level figures are the
+//    preloaded run's).
 // cpuMsPerRoundTrip: the workerd runtime process's CPU time (user + system from /proc: the Worker,
 // the Durable Objects, local D1's SQLite and the rate limiters, all on that process) over the run ÷
-// round trips. d1CallsPerRoundTrip: D1 calls (a batch is one call) by the Worker and the campaign
-// queue ÷ round trips. rowsWrittenPerVerified: rows D1 reports written (meta.rows_written: index
-// entries included) ÷ experiments verified during the run.
+// round trips. d1CallsPerRoundTrip: D1 calls (a batch is one call) by the Worker, the campaign
+// queue and the ledger sequencer ÷ round trips, in all shards (d1CallsPerRoundTripPerShard: in
+// each). rowsWrittenPerVerified: rows D1 reports written (meta.rows_written: index entries
+// included) ÷ experiments verified during the run.
 // Latencies are per request (leases and results together), measured at the client. Progress, CPU
 // per process and the D1 checks go to stderr.
 // The edge's lifecycle and D1 checks (lib/fleet-edge.ts), the simulated volunteers (lib/fleet.ts) and the
@@ -111,8 +121,20 @@ const { values } = parseArgs({
     entry: { type: 'string' }, // serve this Worker entry point instead of wrangler.toml's main (a candidate change)
     persist: { type: 'string' }, // local state directory (default .wrangler/bench-edge), so two runs can share a machine
     preload: { type: 'string' }, // verified experiments in the database for a second run beside the empty one
+    shards: { type: 'string', default: '1' }, // local D1 shards, one bench campaign in each
   },
 });
+const SHARDS = positiveInt('shards', values.shards);
+// The edge tags ids with a shard number of at most three digits (shared/shard-ids.ts); the preload
+// fills one database file.
+if (SHARDS > 999 || (SHARDS > 1 && values.preload)) {
+  console.error(
+    SHARDS > 999
+      ? `--shards must be at most 999 (got ${SHARDS})`
+      : '--preload fills one database: it does not combine with --shards above 1',
+  );
+  process.exit(2);
+}
 const VOLUNTEERS = positiveInt('volunteers', values.volunteers);
 const SECONDS = positiveInt('seconds', values.seconds);
 const KEYS = positiveInt('keys', values.keys);
@@ -157,16 +179,29 @@ interface CallStat {
 async function callStats(): Promise<Record<string, CallStat>> {
   return JSON.parse((await get('/__bench/stats')).text) as Record<string, CallStat>;
 }
-/** D1 calls and rows written in `calls` (routes and rate limiters are not D1 calls). */
-function d1Totals(calls: Record<string, CallStat>): { calls: number; rowsWritten: number } {
+/** The shard of a call's key: profile.ts prefixes shard k ≥ 1's with `[DB_k] `. */
+const SHARD_KEY = /^\[DB_(\d+)\] /;
+
+/**
+ * D1 calls and rows written in `calls` (routes and rate limiters are not D1 calls), in all and
+ * per shard (shard 0 first).
+ */
+function d1Totals(calls: Record<string, CallStat>): {
+  calls: number;
+  rowsWritten: number;
+  perShard: number[];
+} {
   let n = 0;
   let rowsWritten = 0;
+  const perShard = Array.from({ length: SHARDS }, () => 0);
   for (const [key, s] of Object.entries(calls)) {
     if (key.startsWith('route ') || key.startsWith('ratelimit ')) continue;
     n += s.calls;
     rowsWritten += s.rowsWritten;
+    const k = Number(SHARD_KEY.exec(key)?.[1] ?? 0);
+    perShard[k] = (perShard[k] ?? 0) + s.calls;
   }
-  return { calls: n, rowsWritten };
+  return { calls: n, rowsWritten, perShard };
 }
 
 async function profileReport(calls: Record<string, CallStat>, roundTrips: number): Promise<void> {
@@ -214,7 +249,7 @@ async function profileReport(calls: Record<string, CallStat>, roundTrips: number
 async function runFleet(persist: string, database?: (persist: string) => Promise<void>) {
   const instrumented = !values.entry;
   const entry = values.entry ? resolve(values.entry) : join(ROOT, 'edge', 'bench', 'profile.ts');
-  const { edge, base } = await seedAndStartEdge(
+  const { edge, base, shards, campaigns } = await seedAndStartEdge(
     {
       database,
       persist,
@@ -223,6 +258,7 @@ async function runFleet(persist: string, database?: (persist: string) => Promise
       brief: 'Tiny synthetic experiments for npm run bench:edge.',
       experiments: EXPERIMENTS,
       replicas: REPLICAS,
+      shards: SHARDS,
     },
     { port: Number(values.port), entry, devTracing: values['dev-tracing'] },
   );
@@ -254,10 +290,11 @@ async function runFleet(persist: string, database?: (persist: string) => Promise
     last = { t: now, rt: stats.roundTrips };
   }, 1000);
   // A closed loop: each simulated volunteer has one request in flight, a 429 is an error.
+  // Volunteer v works for campaign v mod shards: each names it in its lease requests, as the web app does.
   await Promise.all(
-    identities.map((ids) =>
+    identities.map((ids, v) =>
       fleet.volunteer(ids, {
-        campaignId: CAMPAIGN,
+        campaignId: campaigns[v % campaigns.length]!,
         end,
         cost: 2,
         noLeaseWaitMs: () => 100,
@@ -277,7 +314,7 @@ async function runFleet(persist: string, database?: (persist: string) => Promise
   if (calls && values.profile) await profileReport(calls, stats.roundTrips);
   const d1Calls = calls && d1Totals(calls);
   const runtimeCpuMs = [...cpu].find(([name]) => name.startsWith('workerd (runtime'))?.[1] ?? 0;
-  const { d1, crowded, clientOverfull } = await finishRun(persist, fleet, REPLICAS);
+  const { d1, crowded, clientOverfull } = await finishRun(persist, fleet, REPLICAS, shards);
   const all = [...stats.leaseMs, ...stats.resultMs].sort((a, b) => a - b);
 
   log(
@@ -326,19 +363,27 @@ async function runFleet(persist: string, database?: (persist: string) => Promise
     cpuMsPerRoundTrip: stats.roundTrips ? round(runtimeCpuMs / stats.roundTrips, 2) : null,
     d1CallsPerRoundTrip:
       d1Calls && stats.roundTrips ? round(d1Calls.calls / stats.roundTrips, 2) : null,
+    ...(SHARDS > 1 && {
+      d1CallsPerRoundTripPerShard:
+        d1Calls && stats.roundTrips
+          ? d1Calls.perShard.map((n) => round(n / stats.roundTrips, 2))
+          : null,
+    }),
     rowsWrittenPerVerified: d1Calls && verified ? round(d1Calls.rowsWritten / verified, 1) : null,
     // In a short run most experiments still wait for their second replica, which inflates the
     // figure above; per round trip it is steady from the first second.
     rowsWrittenPerRoundTrip:
       d1Calls && stats.roundTrips ? round(d1Calls.rowsWritten / stats.roundTrips, 1) : null,
     verified,
+    shards: SHARDS,
   };
   return report;
 }
 
 async function main(): Promise<void> {
   log(
-    `bench:edge: ${VOLUNTEERS} volunteers × ${KEYS} keys, ${SECONDS} s, ${EXPERIMENTS} experiments × ${REPLICAS} replicas`,
+    `bench:edge: ${VOLUNTEERS} volunteers × ${KEYS} keys, ${SECONDS} s, ${EXPERIMENTS} experiments × ${REPLICAS} replicas` +
+      (SHARDS > 1 ? `, over ${SHARDS} D1 shards` : ''),
   );
   if (values.profile && values.entry)
     throw new Error(

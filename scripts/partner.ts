@@ -7,8 +7,8 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { PartnerId } from '../shared/protocol.ts';
 import { partnerOrigin } from '../edge/src/partner-origin.ts';
-import { sqlLiteral } from './lib/local-edge.ts';
-import { d1Json, ROOT, wranglerRun } from './lib/wrangler.ts';
+import { migrate, sqlLiteral } from './lib/local-edge.ts';
+import { d1Json, localD1, remoteD1, ROOT } from './lib/wrangler.ts';
 
 const USAGE = `usage: npm run partner -- add ID NAME ORIGIN… | list | remove ID   [--persist DIR] [--remote]
   ID: 1–40 lowercase letters, digits or -;  NAME: shown in the widget (quote it);
@@ -21,9 +21,9 @@ const { values, positionals } = parseArgs({
     persist: { type: 'string', default: '.wrangler/state' },
   },
 });
-const target = values.remote
-  ? ['--remote']
-  : ['--local', '--persist-to', resolve(ROOT, values.persist)];
+// Partners live in shard 0 (edge/src/shards.ts); locally every shard is migrated first.
+const persist = resolve(ROOT, values.persist);
+const target = values.remote ? remoteD1() : localD1(persist);
 
 function usage(problem?: string): never {
   if (problem) console.error(problem);
@@ -36,7 +36,7 @@ const d1 = (sql: string) => d1Json(target, sql);
 
 const [command, ...args] = positionals;
 if (!values.remote && command && ['add', 'list', 'remove'].includes(command)) {
-  await wranglerRun(['d1', 'migrations', 'apply', 'DB', ...target]);
+  await migrate(persist);
 }
 
 if (command === 'add') {

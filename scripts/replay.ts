@@ -10,7 +10,7 @@ import { replayProblems, type Promotion, type Strategy } from '../shared/asha.ts
 import { pbtReplayProblems, type PbtDecision } from '../shared/pbt.ts';
 import type { LedgerEntry, LedgerPage } from '../shared/ledger.ts';
 import { Id, type LineageNode } from '../shared/protocol.ts';
-import { shardOfId } from '../shared/shard-id.ts';
+import { shardOfId } from '../shared/shard-ids.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -40,7 +40,7 @@ try {
   const promotions: { experimentId: string; promotion: Promotion }[] = [];
   const generations: PbtDecision[] = [];
   for (let after = 0; ;) {
-    // The campaign's ledger entries are in its shard's chain (shared/shard-id.ts).
+    // The campaign's ledger entries are in its shard's chain (shared/shard-ids.ts).
     const page = await get<LedgerPage>(
       `/api/ledger?shard=${shardOfId(campaignId)}&after=${after}&limit=500`,
     );

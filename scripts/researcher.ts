@@ -3,7 +3,8 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { randomToken, sha256 } from '../shared/crypto.ts';
-import { ROOT, wranglerRun } from './lib/wrangler.ts';
+import { migrate } from './lib/local-edge.ts';
+import { d1Execute, localD1, remoteD1, ROOT, wranglerRun } from './lib/wrangler.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -22,16 +23,15 @@ if (command !== 'add' || !name || name.length > 80) {
 const token = randomToken(32);
 const id = 'r_' + randomToken(9);
 const quoted = `'${name.replaceAll("'", "''")}'`;
-const target = values.remote
-  ? ['--remote']
-  : ['--local', '--persist-to', join(ROOT, values.persist)];
-if (!values.remote) await wranglerRun(['d1', 'migrations', 'apply', 'DB', ...target]);
-await wranglerRun([
-  'd1',
-  'execute',
-  'DB',
-  ...target,
-  '--command',
-  `INSERT INTO researchers (id, name, token_hash, created_at) VALUES ('${id}', ${quoted}, '${await sha256(token)}', ${Date.now()})`,
-]);
+// Researchers live in shard 0 (edge/src/shards.ts); locally every shard is migrated first.
+const persist = join(ROOT, values.persist);
+const target = values.remote ? remoteD1() : localD1(persist);
+if (!values.remote) await migrate(persist);
+await wranglerRun(
+  d1Execute(
+    target,
+    '--command',
+    `INSERT INTO researchers (id, name, token_hash, created_at) VALUES ('${id}', ${quoted}, '${await sha256(token)}', ${Date.now()})`,
+  ),
+);
 console.log(`researcher ${id} (${name}) created. Token — shown once, keep it secret:\n${token}`);

@@ -1,5 +1,6 @@
 // bench:edge's Worker entry (scripts/bench-edge.ts), not the production one: the app with every D1
-// call — the Worker's and the campaign queue's (its Durable Object gets the same wrapped binding) —
+// call — the Worker's, the campaign queue's and the ledger sequencer's (the Durable Objects get the
+// same wrapped bindings), in every shard (DB, DB_1, …: a call in shard k ≥ 1 is keyed `[DB_k] …`) —
 // and every rate-limiter call counted and timed (rows read and written from D1's meta), plus
 // micro-benchmarks under /__bench/ (a D1 call, a batch, a limiter call, an Ed25519 verification, a
 // SHA-256) and the collected figures at /__bench/stats. A Date.now() and a Map update per call: noise
@@ -12,6 +13,7 @@ import {
   verifyCanonical,
 } from '../../shared/crypto.ts';
 import app, { CampaignQueue as Queue, LedgerSequencer as Sequencer } from '../src/index.ts';
+import { allShards } from '../src/shards.ts';
 import { tapD1 } from './d1-tap.ts';
 
 export { CampaignHub } from '../src/index.ts'; // the Durable Object classes wrangler.toml binds
@@ -53,6 +55,18 @@ const wrapDb = (db: D1Database, who = ''): D1Database =>
     ),
   );
 
+/**
+ * `env` with every shard's binding wrapped (wrapDb): the Worker and the Durable Objects pick their
+ * shard from env (shardBinding, envOfId in edge/src/shards.ts), so each shard's calls are counted
+ * under its own `[DB_k] ` prefix, shard 0's under none, as before shards.
+ */
+function wrapShards(env: Env, who = ''): Env {
+  const out: Env & Record<string, unknown> = { ...env };
+  for (const [k, db] of allShards(env).entries())
+    out[k === 0 ? 'DB' : `DB_${k}`] = wrapDb(db, k === 0 ? who : `[DB_${k}] ${who}`);
+  return out;
+}
+
 const wrapLimiter = (name: string, l: RateLimit): RateLimit => ({
   limit: async (o) => {
     const t0 = Date.now();
@@ -65,14 +79,14 @@ const wrapLimiter = (name: string, l: RateLimit): RateLimit => ({
 /** The campaign queue with its D1 calls counted under 'queue ' (the Durable Object's own SQLite is not D1). */
 export class CampaignQueue extends Queue {
   constructor(ctx: DurableObjectState, env: Env) {
-    super(ctx, { ...env, DB: wrapDb(env.DB, 'queue ') });
+    super(ctx, wrapShards(env, 'queue '));
   }
 }
 
 /** The ledger sequencer with its D1 calls counted under 'ledger '. */
 export class LedgerSequencer extends Sequencer {
   constructor(ctx: DurableObjectState, env: Env) {
-    super(ctx, { ...env, DB: wrapDb(env.DB, 'ledger ') });
+    super(ctx, wrapShards(env, 'ledger '));
   }
 }
 
@@ -130,8 +144,7 @@ export default {
     const url = new URL(req.url);
     if (url.pathname.startsWith('/__bench/')) return micro(url, env);
     const wrapped: Env = {
-      ...env,
-      DB: wrapDb(env.DB),
+      ...wrapShards(env),
       IP_LIMITER: wrapLimiter('IP_LIMITER', env.IP_LIMITER),
       VOLUNTEER_LIMITER: wrapLimiter('VOLUNTEER_LIMITER', env.VOLUNTEER_LIMITER),
     };

@@ -18,10 +18,10 @@
 // shards new campaigns are spread.
 import type { Context } from 'hono';
 import { createMiddleware } from 'hono/factory';
-import { shardOfId } from '../../shared/shard-id.ts';
+import { shardOfId } from '../../shared/shard-ids.ts';
 import type { AppEnv } from './env.ts';
 
-export { shardOfId, shardPrefix } from '../../shared/shard-id.ts';
+export { shardOfId, shardPrefix } from '../../shared/shard-ids.ts'; // the id rule, shared with scripts
 
 /** The environment of work inside one shard: `DB` is the shard; `HOME_DB` shard 0. */
 export type ShardEnv = Env & { HOME_DB: D1Database; SHARD: number };

@@ -1,27 +1,30 @@
 // The edge a load test drives: fresh local D1 state seeded with one campaign of tiny synthetic
-// experiments, the Worker bundled once and served frozen by `wrangler dev --no-bundle` on a free
-// port, stopped on exit or Ctrl-C, and afterwards the D1 checks a load test ends with (double
-// assignments, lost results). Shared by `npm run bench:edge` and `npm run bench:soak`.
+// experiments (one per D1 shard with `shards` > 1: lib/bench-state.ts), the Worker bundled once and
+// served frozen by `wrangler dev --no-bundle` on a free port, stopped on exit or Ctrl-C, and
+// afterwards the D1 checks a load test ends with (double assignments, lost results) over every
+// shard. Shared by `npm run bench:edge` and `npm run bench:soak`.
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, relative } from 'node:path';
 import { PRELOAD_PREFIX } from './preload.ts';
 import { sha256 } from '../../shared/crypto.ts';
-import { PRESETS } from '../../shared/model/presets.ts';
-import type { ExperimentSpec } from '../../shared/spec.ts';
-import {
-  bundleWorker,
-  migrate,
-  queryLocal,
-  registerDataset,
-  seedCampaign,
-  sqlLiteral,
-  startDev,
-  waitForHealth,
-} from './local-edge.ts';
+import { seedBenchState, type BenchState, type SeededState } from './bench-state.ts';
+import { bundleWorker, queryLocal, sqlLiteral, startDev, waitForHealth } from './local-edge.ts';
+import { HOME_SHARD, WRANGLER_TOML } from './d1-shards.ts';
 import type { Fleet } from './fleet.ts';
-import { ROOT } from './wrangler.ts';
+import { ROOT, type D1Shard } from './wrangler.ts';
+
+// The seeded state lives in lib/bench-state.ts; the benchmarks import it from here with the rest.
+export {
+  benchCampaignIds,
+  benchDatasetSha256,
+  benchSpec,
+  d1File,
+  seedBenchState,
+  type BenchState,
+  type SeededState,
+} from './bench-state.ts';
 
 export const log = (line: string) => process.stderr.write(line + '\n');
 
@@ -116,75 +119,12 @@ export async function runBench(name: string, main: () => Promise<void>): Promise
   }
 }
 
-// ---------------------------------------------------------------------------------------------
-// State: a fresh persist directory, migrated and seeded
-
-/** A tiny experiment: PRESETS.tiny on the synthetic dataset, differing only by seed. */
-export function benchSpec(seed: number, datasetId: string, datasetSha256: string): ExperimentSpec {
-  const p = PRESETS.tiny;
-  return {
-    template: 'gpt-char',
-    dataset: { id: datasetId, sha256: datasetSha256 },
-    model: { ...p.model, vocabSize: 40 },
-    train: { ...p.train },
-    seed,
-    evalWindows: p.evalWindows,
-  };
-}
-
-/** The synthetic dataset's hash: the edge only compares the dataset hash, it never reads the files. */
-export const benchDatasetSha256 = () => sha256('tabgrid bench dataset');
-
-/** The local D1 database file under a persist directory (wrangler's miniflare layout). */
-export function d1File(persist: string): string {
-  const dir = join(persist, 'v3', 'd1', 'miniflare-D1DatabaseObject');
-  const file = readdirSync(dir).find((f) => f.endsWith('.sqlite') && f !== 'metadata.sqlite');
-  if (!file) throw new Error(`no D1 database under ${dir}`);
-  return join(dir, file);
-}
-
-export interface BenchState {
-  persist: string; // removed and recreated
-  campaign: string; // the campaign (and dataset) id
-  name: string;
-  brief: string;
-  experiments: number;
-  replicas: number; // replicas_needed and quorum of each experiment
-  /** Creates the migrated local D1 in the empty `persist` (default: the migrations; --preload: a filled copy). */
-  database?: (persist: string) => Promise<void>;
-}
-
-/** Migrates a fresh local D1 and seeds one campaign of `experiments` tiny experiments. */
-export async function seedBenchState(s: BenchState): Promise<void> {
-  rmSync(s.persist, { recursive: true, force: true });
-  mkdirSync(s.persist, { recursive: true });
-  await (s.database ?? migrate)(s.persist);
-  const datasetSha256 = await benchDatasetSha256();
-  await registerDataset(s.persist, {
-    id: s.campaign,
-    manifestSha256: datasetSha256,
-    vocabSize: 40,
-    name: 'Benchmark (synthetic)',
-  });
-  await seedCampaign(s.persist, {
-    id: s.campaign,
-    name: s.name,
-    brief: s.brief,
-    template: 'gpt-char',
-    datasetId: s.campaign,
-    createdAt: Date.now(),
-    specs: Array.from({ length: s.experiments }, (_, i) =>
-      benchSpec(i + 1, s.campaign, datasetSha256),
-    ),
-    replicas: s.replicas,
-  });
-}
-
 export interface EdgeOptions {
   persist: string;
   port: number;
   entry?: string; // serve this Worker entry point instead of wrangler.toml's main
   devTracing: boolean; // keep wrangler dev's local request tracing on
+  config?: string; // the wrangler config served (default wrangler.toml; seedBenchState's with shards)
 }
 
 /**
@@ -204,7 +144,7 @@ export async function startBenchEdge(o: EdgeOptions): Promise<ChildProcess> {
   // (X_LOCAL_OBSERVABILITY, on by default, dev only): off here unless devTracing, so the figures
   // are the Worker's and D1's rather than the dev tool's.
   edge = startDev(o.port, o.persist, {
-    extra: [bundle, '--no-bundle', '--config', join(ROOT, 'wrangler.toml'), '--assets', assets],
+    extra: [bundle, '--no-bundle', '--config', o.config ?? WRANGLER_TOML, '--assets', assets],
     output: 'stderr',
     env: { X_LOCAL_OBSERVABILITY: o.devTracing ? 'true' : 'false' },
   });
@@ -213,60 +153,82 @@ export async function startBenchEdge(o: EdgeOptions): Promise<ChildProcess> {
 }
 
 /**
- * seedBenchState, then startBenchEdge on its persist directory and the first free port from
- * `o.port`, logging how long each took; returns the edge's process and its base URL.
+ * seedBenchState, then startBenchEdge on its persist directory (and config) and the first free
+ * port from `o.port`, logging how long each took; returns the edge's process, its base URL and the
+ * seeded state.
  */
 export async function seedAndStartEdge(
   s: BenchState,
-  o: Omit<EdgeOptions, 'persist'>,
-): Promise<{ edge: ChildProcess; base: URL }> {
+  o: Omit<EdgeOptions, 'persist' | 'config'>,
+): Promise<{ edge: ChildProcess; base: URL } & SeededState> {
   const port = await freePort(o.port);
   let t = performance.now();
-  await seedBenchState(s);
+  const state = await seedBenchState(s);
   log(`  migrated and seeded in ${secondsSince(t)} s`);
   t = performance.now();
-  const child = await startBenchEdge({ ...o, persist: s.persist, port });
+  const child = await startBenchEdge({ ...o, persist: s.persist, port, config: state.config });
   const base = new URL(`http://127.0.0.1:${port}`);
   log(`  edge healthy at ${base.origin} in ${secondsSince(t)} s`);
-  return { edge: child, base };
+  return { edge: child, base, ...state };
 }
 
 // ---------------------------------------------------------------------------------------------
 // After the run (edge stopped): what D1 holds
 
 /**
+ * Runs one read query on every shard in `shards` and returns their rows together, shard 0's first.
+ * One shard after another: each `wrangler d1 execute` starts a workerd on the same persist dir, and
+ * four at once failed here with SQLITE_BUSY_RECOVERY (database is locked).
+ */
+async function queryShards<T>(persist: string, shards: D1Shard[], sql: string): Promise<T[]> {
+  const rows: T[] = [];
+  for (const shard of shards) rows.push(...(await queryLocal<T>(persist, sql, shard)));
+  return rows;
+}
+
+/**
  * `okResults`: resultId → leaseId of every result the client got a 2xx for. Lost: one of those not
  * in D1 under that lease. Double assignments: live leases beyond an experiment's replica slots,
- * plus any volunteer holding two leases of one experiment.
+ * plus any volunteer holding two leases of one experiment. Every check runs in each of `shards`
+ * (an experiment, its leases and results live whole in one) and adds up.
  */
-export async function checkD1(persist: string, okResults: Map<string, string>, now: number) {
+export async function checkD1(
+  persist: string,
+  okResults: Map<string, string>,
+  now: number,
+  shards: D1Shard[] = [HOME_SHARD],
+) {
   // Only what the run could have written: bench:edge --preload's finished campaigns are left out.
   const ours = `experiment_id NOT LIKE '${PRELOAD_PREFIX}%'`;
   // More live (done, or open before the deadline) leases than replica slots on one experiment.
-  const overfull = await queryLocal<{ id: string; needed: number; live: number }>(
+  const overfull = await queryShards<{ id: string; needed: number; live: number }>(
     persist,
+    shards,
     `SELECT e.id AS id, e.replicas_needed AS needed, count(l.id) AS live
      FROM experiments e JOIN leases l ON l.experiment_id = e.id
      WHERE (l.status = 'done' OR l.deadline > ${now}) AND l.${ours}
      GROUP BY e.id HAVING count(l.id) > e.replicas_needed`,
   );
   // One volunteer holding two leases of one experiment (the UNIQUE constraint should forbid it).
-  const twice = await queryLocal<{ experimentId: string; volunteerId: string; n: number }>(
+  const twice = await queryShards<{ experimentId: string; volunteerId: string; n: number }>(
     persist,
+    shards,
     `SELECT experiment_id AS experimentId, volunteer_id AS volunteerId, count(*) AS n
      FROM leases WHERE ${ours} GROUP BY experiment_id, volunteer_id HAVING count(*) > 1`,
   );
   // More results than replica slots on one experiment.
-  const overResults = await queryLocal<{ id: string; n: number }>(
+  const overResults = await queryShards<{ id: string; n: number }>(
     persist,
+    shards,
     `SELECT e.id AS id, count(r.id) AS n FROM experiments e JOIN results r ON r.experiment_id = e.id
      WHERE r.${ours} GROUP BY e.id HAVING count(r.id) > e.replicas_needed`,
   );
-  const stored = await queryLocal<{ id: string; leaseId: string }>(
+  const stored = await queryShards<{ id: string; leaseId: string }>(
     persist,
+    shards,
     `SELECT id, lease_id AS leaseId FROM results WHERE ${ours}`,
   );
-  const summary = await queryLocal<{
+  const summary = await queryShards<{
     leases: number;
     results: number;
     verified: number;
@@ -274,11 +236,19 @@ export async function checkD1(persist: string, okResults: Map<string, string>, n
     disputed: number;
   }>(
     persist,
+    shards,
     `SELECT (SELECT count(*) FROM leases WHERE ${ours}) AS leases, (SELECT count(*) FROM results WHERE ${ours}) AS results,
             (SELECT count(*) FROM experiments WHERE status = 'verified' AND campaign_id NOT LIKE '${PRELOAD_PREFIX}%') AS verified,
             (SELECT count(*) FROM experiments WHERE status = 'open') AS open,
             (SELECT count(*) FROM experiments WHERE status = 'disputed') AS disputed`,
   );
+  const totals = summary.reduce((sum, row) => ({
+    leases: sum.leases + row.leases,
+    results: sum.results + row.results,
+    verified: sum.verified + row.verified,
+    open: sum.open + row.open,
+    disputed: sum.disputed + row.disputed,
+  }));
   const byId = new Map(stored.map((r) => [r.id, r.leaseId]));
   let lost = 0;
   for (const [resultId, leaseId] of okResults) if (byId.get(resultId) !== leaseId) lost++;
@@ -293,19 +263,29 @@ export async function checkD1(persist: string, okResults: Map<string, string>, n
     overResults,
     lost,
     unacknowledged,
-    summary: summary[0]!,
+    summary: totals,
   };
 }
 
 /**
  * The end of a load test: `fleet`'s sockets closed, the edge stopped, then D1 checked against what
- * the fleet saw (checkD1 and countOverfull with `replicas`).
+ * the fleet saw (checkD1 and countOverfull with `replicas`) in every one of `shards`.
  */
-export async function finishRun(persist: string, fleet: Fleet, replicas: number) {
+export async function finishRun(
+  persist: string,
+  fleet: Fleet,
+  replicas: number,
+  shards: D1Shard[] = [HOME_SHARD],
+) {
   fleet.agent.destroy();
   await stopEdge();
-  const d1 = await checkD1(persist, fleet.okResults, Date.now());
-  const { crowded, overfull } = await countOverfull(persist, fleet.leasesPerExperiment, replicas);
+  const d1 = await checkD1(persist, fleet.okResults, Date.now(), shards);
+  const { crowded, overfull } = await countOverfull(
+    persist,
+    fleet.leasesPerExperiment,
+    replicas,
+    shards,
+  );
   return { d1, crowded, clientOverfull: overfull };
 }
 
@@ -367,13 +347,15 @@ export async function countOverfull(
   persist: string,
   leasesPerExperiment: Map<string, Set<string>>,
   replicas: number,
+  shards: D1Shard[] = [HOME_SHARD],
 ): Promise<{ crowded: number; overfull: number }> {
   const crowded = [...leasesPerExperiment].filter(([, s]) => s.size > replicas);
   const slots = new Map(
     crowded.length
       ? (
-          await queryLocal<{ id: string; n: number }>(
+          await queryShards<{ id: string; n: number }>(
             persist,
+            shards,
             `SELECT id, replicas_needed AS n FROM experiments WHERE id IN (${crowded.map(([id]) => sqlLiteral(id)).join(', ')})`,
           )
         ).map((r) => [r.id, r.n] as const)

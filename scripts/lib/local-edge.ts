@@ -8,7 +8,17 @@ import { LOCAL_FRONT_HEADER } from '../../shared/protocol.ts';
 import { campaignStatements, type NewCampaign } from '../../edge/src/db/campaigns.ts';
 import { datasetFileKey } from '../../shared/dataset-upload.ts';
 import type { DatasetManifest } from '../../shared/dataset.ts';
-import { d1Execute, d1Json, localD1, QUIET_ENV, wrangler, wranglerRun } from './wrangler.ts';
+import { d1Shards, WRANGLER_TOML } from './d1-shards.ts';
+import {
+  d1Execute,
+  d1Json,
+  localD1,
+  localState,
+  QUIET_ENV,
+  wrangler,
+  wranglerRun,
+  type D1Shard,
+} from './wrangler.ts';
 
 /** wrangler.toml's bucket of the CHECKPOINTS binding, where dataset files live too. */
 const CHECKPOINTS_BUCKET = 'tabgrid-checkpoints';
@@ -18,9 +28,15 @@ export function sqlLiteral(v: string | number | null): string {
   return typeof v === 'number' ? JSON.stringify(v) : `'${v.replaceAll("'", "''")}'`;
 }
 
-/** Applies edge/migrations to the local D1 in `persist` (creating it when missing). */
-export function migrate(persist: string): Promise<void> {
-  return wranglerRun(['d1', 'migrations', 'apply', 'DB', ...localD1(persist)]);
+/**
+ * Applies edge/migrations to every D1 shard `config` binds (DB, DB_1, …: lib/d1-shards.ts) in the
+ * local state in `persist`, creating the databases when missing; returns the shards, shard 0 first.
+ */
+export async function migrate(persist: string, config = WRANGLER_TOML): Promise<D1Shard[]> {
+  const shards = await d1Shards(config);
+  for (const shard of shards)
+    await wranglerRun(['d1', 'migrations', 'apply', ...localD1(persist, shard)]);
+  return shards;
 }
 
 export interface DatasetRow {
@@ -31,10 +47,11 @@ export interface DatasetRow {
   manifestJson?: string; // served at /api/datasets/<id>/manifest, its files by SHA-256 from R2
 }
 
-export function registerDataset(persist: string, d: DatasetRow): Promise<void> {
+/** Registers a dataset in shard 0 (`shard`: DB of another config), where datasets are kept. */
+export function registerDataset(persist: string, d: DatasetRow, shard?: D1Shard): Promise<void> {
   return wranglerRun(
     d1Execute(
-      localD1(persist),
+      localD1(persist, shard),
       '--command',
       `INSERT OR REPLACE INTO datasets (id, manifest_sha256, vocab_size, name, registered_at, manifest_json) VALUES ('${d.id}', '${d.manifestSha256}', ${d.vocabSize}, ${sqlLiteral(d.name)}, ${Date.now()}, ${sqlLiteral(d.manifestJson ?? null)})`,
     ),
@@ -60,7 +77,7 @@ export async function seedBuiltInDataset(
       join(d.dir, f.file),
       '--content-type',
       'application/octet-stream',
-      ...localD1(persist),
+      ...localState(persist),
     ]);
   await registerDataset(persist, {
     id: d.manifest.id,
@@ -71,8 +88,15 @@ export async function seedBuiltInDataset(
   });
 }
 
-/** Seeds a campaign through a SQL file (INSERT OR IGNORE: seeding twice changes nothing). */
-export async function seedCampaign(persist: string, campaign: NewCampaign): Promise<void> {
+/**
+ * Seeds a campaign through a SQL file (INSERT OR IGNORE: seeding twice changes nothing) into
+ * `shard` (default DB): the shard its id is tagged with (edge/src/shards.ts).
+ */
+export async function seedCampaign(
+  persist: string,
+  campaign: NewCampaign,
+  shard?: D1Shard,
+): Promise<void> {
   const sql = (await campaignStatements(campaign))
     .map((s) => {
       let i = 0;
@@ -81,7 +105,7 @@ export async function seedCampaign(persist: string, campaign: NewCampaign): Prom
     .join('\n');
   const file = join(persist, `seed-${campaign.id}.sql`);
   writeFileSync(file, sql);
-  await wranglerRun(d1Execute(localD1(persist), '--file', file));
+  await wranglerRun(d1Execute(localD1(persist, shard), '--file', file));
 }
 
 /**
@@ -167,10 +191,11 @@ export async function waitForHealth(
   throw new Error('the edge did not become healthy');
 }
 
-/** Runs one read query on the local D1 (`wrangler d1 execute --json`) and returns its rows. */
+/** Runs one read query on a local D1 shard (default DB) with `wrangler d1 execute --json`; its rows. */
 export function queryLocal<T = Record<string, unknown>>(
   persist: string,
   sql: string,
+  shard?: D1Shard,
 ): Promise<T[]> {
-  return d1Json<T>(localD1(persist), sql);
+  return d1Json<T>(localD1(persist, shard), sql);
 }

@@ -36,14 +36,33 @@ export function wranglerRun(args: string[]): Promise<void> {
   });
 }
 
-/** The local D1 in `persist`, as the target of a `wrangler d1` command. */
-export const localD1 = (persist: string) => ['--local', '--persist-to', persist];
+/** One D1 shard as a `wrangler d1` command names it: its binding in a config file (lib/d1-shards.ts). */
+export interface D1Shard {
+  binding: string;
+  config: string;
+}
 
-/** The arguments of `wrangler d1 execute DB` on `target` (localD1(dir) or `--remote`), then `args`. */
+/** Local state in `persist` (D1, R2), as a `wrangler` command's target; `config` when not wrangler.toml. */
+export const localState = (persist: string, config?: string) => [
+  '--local',
+  '--persist-to',
+  persist,
+  ...(config ? ['--config', config] : []),
+];
+
+/** The local D1 of `shard` (default: DB in wrangler.toml) in `persist`, as a `wrangler d1` target. */
+export const localD1 = (persist: string, shard?: D1Shard) => [
+  shard?.binding ?? 'DB',
+  ...localState(persist, shard?.config),
+];
+
+/** The deployed D1 of `binding` in wrangler.toml, as the target of a `wrangler d1` command. */
+export const remoteD1 = (binding = 'DB') => [binding, '--remote'];
+
+/** The arguments of `wrangler d1 execute` on `target` (localD1 or remoteD1), then `args`. */
 export const d1Execute = (target: string[], ...args: string[]) => [
   'd1',
   'execute',
-  'DB',
   ...target,
   ...args,
 ];
@@ -57,8 +76,8 @@ export function d1Rows<T>(out: string): T[] {
 }
 
 /**
- * Runs one statement with `wrangler d1 execute --json` against `target` (localD1(dir) or
- * `--remote`) and returns its rows.
+ * Runs one statement with `wrangler d1 execute --json` against `target` (localD1 or remoteD1) and
+ * returns its rows.
  */
 export function d1Json<T = Record<string, unknown>>(target: string[], sql: string): Promise<T[]> {
   return new Promise((resolve, reject) => {

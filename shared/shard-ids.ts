@@ -1,7 +1,8 @@
-// Which D1 shard an id was minted in (edge/src/shards.ts; docs/scale.md "Sharding"): ids minted in
-// shard k ≥ 1 carry k right after their letters (`c3_…`, `l3_…`), shard 0's carry none. Shared so
-// that clients reading a campaign's ledger (scripts/replay.ts) ask the shard that holds it.
+// Which D1 shard minted an id (the design is edge/src/shards.ts): every id minted inside a shard
+// k ≥ 1 carries k after its letter prefix (`c3_…`), shard 0's carry none. Pure, so the edge and the
+// scripts that seed shards and read a campaign's ledger (scripts/lib/bench-state.ts, scripts/replay.ts) share the one rule.
 
+/** Shard numbers run to 999: one digit 1–9, then at most two more. */
 const TAGGED = /^[a-z]{1,2}([1-9]\d{0,2})_/;
 
 /** The shard an id was minted in: the number after its letters, or 0 when it has none. */
