@@ -1,6 +1,7 @@
 // Which D1 shard minted an id (the design is edge/src/shards.ts): every id minted inside a shard
 // k ≥ 1 carries k after its letter prefix (`c3_…`), shard 0's carry none. Pure, so the edge and the
-// scripts that seed shards and read a campaign's ledger (scripts/lib/bench-state.ts, scripts/replay.ts) share the one rule.
+// scripts that seed shards or read a campaign's ledger (scripts/lib/bench-state.ts,
+// scripts/replay.ts) share the one rule.
 
 /** Shard numbers run to 999: one digit 1–9, then at most two more. */
 const TAGGED = /^[a-z]{1,2}([1-9]\d{0,2})_/;
