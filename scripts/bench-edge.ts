@@ -67,28 +67,10 @@
 // per process and the D1 checks go to stderr.
 // The edge's lifecycle and D1 checks (lib/fleet-edge.ts), the simulated volunteers (lib/fleet.ts) and the
 // /proc readings (lib/fleet-proc.ts) are shared with `npm run bench:soak`.
-import { createHash } from 'node:crypto';
-import {
-  closeSync,
-  cpSync,
-  existsSync,
-  fsyncSync,
-  openSync,
-  readSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
-  benchDatasetSha256,
-  benchSpec,
-  d1File,
   finishRun,
   isInterrupted,
   latency,
@@ -103,8 +85,7 @@ import {
 } from './lib/fleet-edge.ts';
 import { cpuDelta, machineCpu, processCpu } from './lib/fleet-proc.ts';
 import { Fleet, type Identity } from './lib/fleet.ts';
-import { migrate } from './lib/local-edge.ts';
-import { preload } from './lib/preload.ts';
+import { preloadedDatabase } from './lib/preload-cache.ts';
 import { ROOT } from './lib/wrangler.ts';
 
 const { values } = parseArgs({
@@ -397,7 +378,7 @@ async function main(): Promise<void> {
   log(`\n  run 1 of 2: the empty database`);
   const baseline = await runFleet(PERSIST);
   log(`\n  run 2 of 2: ${n.toLocaleString('en')} verified experiments preloaded`);
-  const full = await runFleet(`${PERSIST}-preloaded`, preloadedDatabase(n));
+  const full = await runFleet(`${PERSIST}-preloaded`, preloadedDatabase(n, CAMPAIGN));
   printReport(
     {
       ...full,
@@ -413,69 +394,6 @@ async function main(): Promise<void> {
     },
     values.json,
   );
-}
-
-/**
- * A `database` for seedBenchState holding `n` preloaded verified experiments: migrated and filled
- * once per (n, migrations) into the cache, then copied (the run writes to its copy).
- */
-function preloadedDatabase(n: number): (persist: string) => Promise<void> {
-  return async (persist: string) => {
-    const migrations = join(ROOT, 'edge', 'migrations');
-    const schema = createHash('sha256');
-    for (const f of readdirSync(migrations).sort())
-      schema.update(readFileSync(join(migrations, f)));
-    const cache = join(
-      ROOT,
-      'node_modules',
-      '.cache',
-      'tabgrid-bench',
-      `preload-${n}-${schema.digest('hex').slice(0, 12)}`,
-    );
-    if (!existsSync(join(cache, 'done'))) {
-      rmSync(cache, { recursive: true, force: true });
-      mkdirSync(cache, { recursive: true });
-      await migrate(cache);
-      const t = performance.now();
-      const datasetSha256 = await benchDatasetSha256();
-      const rows = await preload({
-        file: d1File(cache),
-        experiments: n,
-        datasetId: CAMPAIGN,
-        spec: (seed) => benchSpec(seed, CAMPAIGN, datasetSha256),
-        now: Date.now(),
-        onProgress: (done) => {
-          if (done % 100_000 === 0 || done === n)
-            log(`  preloaded ${done.toLocaleString('en')} experiments (${secondsSince(t)} s)`);
-        },
-      });
-      log(
-        `  preload: ${JSON.stringify(rows)} in ${secondsSince(t)} s, ${(statSync(d1File(cache)).size / 1e9).toFixed(2)} GB`,
-      );
-      writeFileSync(join(cache, 'done'), JSON.stringify(rows));
-    }
-    let t = performance.now();
-    cpSync(cache, persist, { recursive: true });
-    log(`  copied the preloaded database in ${secondsSince(t)} s`);
-    // A database that has been serving for a while is neither being written back by the OS nor cold:
-    // the copy is flushed and read through once, as the empty database (a few MB) always is, so the
-    // two runs differ by the data, not by an 8 GB copy still in flight (docs/scale.md).
-    t = performance.now();
-    warm(d1File(persist));
-    log(`  flushed and read the copy through in ${secondsSince(t)} s`);
-  };
-}
-
-/** Flushes `file` to disk and reads it once, so the run starts with it in the page cache. */
-function warm(file: string): void {
-  const fd = openSync(file, 'r');
-  try {
-    fsyncSync(fd);
-    const buf = Buffer.allocUnsafe(16 << 20);
-    while (readSync(fd, buf, 0, buf.length, null) > 0);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 await runBench('bench:edge', main);
