@@ -1,62 +1,18 @@
 // The local edge restarted mid-campaign: verified results survive (D1 persists on disk), the
 // volunteer that was training carries on, and the result it finished while the edge was down is
 // delivered from its outbox once the edge is back. This spec runs its own edge on its own port.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { expect, test, type Page } from '@playwright/test';
 import { d1 } from './d1.ts';
+import { startEdge as startOwnEdge, stopEdge as stopOwnEdge } from './own-edge.ts';
 
 const PORT = 8897;
 const PERSIST = '.wrangler/e2e-restart';
 const URL = `http://localhost:${PORT}`;
 
-async function startEdge(): Promise<ChildProcess> {
-  const child = spawn(
-    process.execPath,
-    ['scripts/start.ts', '--port', String(PORT), '--persist', PERSIST, '--campaign', 'tiny'],
-    {
-      detached: true, // its own process group, so the whole edge can be killed at once
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let output = '';
-  const keep = (d: Buffer) => (output = (output + d.toString()).slice(-4000));
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
-  for (let i = 0; i < 600 && child.exitCode === null; i++) {
-    if (
-      await fetch(`${URL}/api/health`)
-        .then((r) => r.ok)
-        .catch(() => false)
-    )
-      return child;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`the edge did not start (exit ${child.exitCode}):\n${output}`);
-}
-
-async function stopEdge(child: ChildProcess): Promise<void> {
-  if (child.exitCode === null && child.signalCode === null) {
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    try {
-      process.kill(-child.pid!, 'SIGKILL'); // a crash, not a graceful shutdown
-    } catch {
-      // the group is already gone
-    }
-    await exited;
-  }
-  // Wait until nothing answers on the port any more (workerd children included).
-  for (let i = 0; i < 100; i++) {
-    if (
-      !(await fetch(`${URL}/api/health`)
-        .then(() => true)
-        .catch(() => false))
-    )
-      return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`something still answers on port ${PORT} after the edge was killed`);
-}
+const startEdge = () => startOwnEdge(PORT, PERSIST, ['--campaign', 'tiny']);
+const stopEdge = (edge: ChildProcess) => stopOwnEdge(edge, PORT);
 
 async function volunteer(page: Page, campaign: string): Promise<void> {
   await page.goto(`${URL}/?backend=wasm&campaign=${campaign}`);
