@@ -189,9 +189,12 @@ describe('npm run capacity', () => {
     expect(r.costs.source).toMatch(/bench:edge/);
 
     const file = join(mkdtempSync(join(tmpdir(), 'capacity-')), 'edge.json');
+    // A bench:edge report with half the default costs: the load it gives must be lower.
+    const cpu = r.costs.cpuMsPerRoundTrip / 2;
+    const calls = r.costs.d1CallsPerRoundTrip / 2;
     writeFileSync(
       file,
-      JSON.stringify({ roundTrips: 800, cpuMsPerRoundTrip: 3, d1CallsPerRoundTrip: 3 }),
+      JSON.stringify({ roundTrips: 800, cpuMsPerRoundTrip: cpu, d1CallsPerRoundTrip: calls }),
     );
     const over = await run([
       '--volunteers',
@@ -203,8 +206,8 @@ describe('npm run capacity', () => {
       '--json',
     ]);
     const o = JSON.parse(over.stdout.trim().split('\n').at(-1)!);
-    expect(o.costs.cpuMsPerRoundTrip).toBe(3);
-    expect(o.costs.d1CallsPerRoundTrip).toBe(3);
+    expect(o.costs.cpuMsPerRoundTrip).toBe(cpu);
+    expect(o.costs.d1CallsPerRoundTrip).toBe(calls);
     expect(o.costs.source).toContain('(cpuMsPerRoundTrip, d1CallsPerRoundTrip)');
     const d1 = (x: { components: { id: string; load: number }[] }) =>
       x.components.find((c) => c.id === 'd1Queries')!.load;
