@@ -112,7 +112,20 @@ async function webkit(baseURL: string): Promise<Volunteer> {
         )
         .toContain(name);
       await wk.click('button', /^Start/);
-      await waitText(volunteer, 'backend', /^wasm$/, 60_000);
+      const t = Date.now();
+      try {
+        await waitText(volunteer, 'backend', /^wasm$/, 60_000);
+      } catch (err) {
+        // What the page was doing when it did not get to its backend (phase, error, problems).
+        const phase = await text('phase').catch(() => null);
+        const problems = await volunteer.problems().catch((e: Error) => [e.message]);
+        await wk.screenshot(`${SHOTS}/webkit-start-stalled.png`).catch(() => undefined);
+        throw new Error(
+          `WebKit did not reach its backend: phase ${JSON.stringify(phase)}, problems ${JSON.stringify(problems)}`,
+          { cause: err },
+        );
+      }
+      console.log(`e2e engines: WebKit reached its backend ${Date.now() - t} ms after Start`);
     },
     text,
     screenshot: (path) => wk.screenshot(path),
